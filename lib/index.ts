@@ -1,0 +1,7 @@
+// ternion: quantized (fine-grained ternary, 4-bit, int8) neural-network inference for Node.js.
+export { Tensor, TENSOR_TYPES } from './tensor';
+export type { TensorType, TensorData, DataTypeMap } from './tensor';
+export { TernionError, ErrorCodes } from './errors';
+export type { ErrorCode } from './errors';
+export { cpuInfo, PackedMatrix } from './kernels';
+export type { CpuInfo, KernelIsa, LowbitForm, LowbitPackOptions, MatmulOptions, MatmulOutput, PackOptions } from './kernels';

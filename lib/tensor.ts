@@ -1,0 +1,107 @@
+// Tensors in the style of onnxruntime-node: new Tensor(type, data, dims). The data is a typed
+// array held by reference (no copy), so it goes to native code without copying either.
+import { TernionError, describe, invalidArgument } from './errors';
+
+export type TensorType = 'float32' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
+
+/** The typed array that backs each tensor type. `bool` is one byte per element, 0 or 1. */
+export interface DataTypeMap {
+  float32: Float32Array;
+  int8: Int8Array;
+  uint8: Uint8Array;
+  int32: Int32Array;
+  int64: BigInt64Array;
+  bool: Uint8Array;
+}
+
+export type TensorData = DataTypeMap[TensorType];
+
+const ARRAY_OF: { [T in TensorType]: { new (n: number): DataTypeMap[T]; name: string } } = {
+  float32: Float32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
+};
+
+export const TENSOR_TYPES = Object.keys(ARRAY_OF) as TensorType[];
+
+/** Largest element count a tensor may hold (keeps products of dims exact in doubles). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 40;
+
+/** Checks dims and returns their product; names the offending dim in the error. */
+export function checkDims(dims: unknown, name = 'dims'): number {
+  if (!Array.isArray(dims)) throw invalidArgument('an array of non-negative integers', name, dims);
+  let size = 1;
+  dims.forEach((d, i) => {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `Expected a non-negative integer for ${name}[${i}] but received ${describe(d)}`);
+    }
+    size *= d;
+    if (size > MAX_TENSOR_ELEMENTS) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `${name} [${dims.join(', ')}] describe more than 2^40 elements`);
+    }
+  });
+  return size;
+}
+
+export class Tensor<T extends TensorType = TensorType> {
+  readonly type: T;
+  readonly data: DataTypeMap[T];
+  readonly dims: readonly number[];
+  readonly size: number;
+
+  /**
+   * new Tensor('float32', data, [1, 1, 28, 28]); data may be a typed array of the type's class
+   * (held, not copied) or a plain array of numbers (copied). Dims default to [data.length].
+   */
+  constructor(type: T, data: DataTypeMap[T] | readonly number[] | readonly bigint[], dims?: readonly number[]) {
+    if (typeof type !== 'string' || !(type in ARRAY_OF)) {
+      throw new TernionError('ERR_DTYPE', `Expected one of ${TENSOR_TYPES.join(', ')} for type but received ${describe(type)}`);
+    }
+    const Ctor = ARRAY_OF[type];
+    let array: DataTypeMap[T];
+    if (Array.isArray(data)) {
+      array = Tensor.fromArray(type, data) as DataTypeMap[T];
+    } else if (ArrayBuffer.isView(data) && data.constructor === Ctor) {
+      array = data as DataTypeMap[T];
+    } else {
+      throw new TernionError('ERR_DTYPE', `Expected a ${Ctor.name} or an array for the data of a ${type} tensor but received ${describe(data)}`);
+    }
+    const size = checkDims(dims === undefined ? [array.length] : dims);
+    const shape = dims === undefined ? [array.length] : [...dims];
+    if (size !== array.length) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `dims [${shape.join(', ')}] hold ${size} elements but the data has ${array.length}`);
+    }
+    if (type === 'bool') {
+      const bad = (array as Uint8Array).findIndex((v) => v > 1);
+      if (bad >= 0) throw new TernionError('ERR_INVALID_ARGUMENT', `bool tensor data[${bad}] is ${(array as Uint8Array)[bad]}, expected 0 or 1`);
+    }
+    this.type = type;
+    this.data = array;
+    this.dims = Object.freeze(shape);
+    this.size = size;
+  }
+
+  private static fromArray(type: TensorType, values: readonly (number | bigint)[]): TensorData {
+    const out = new ARRAY_OF[type](values.length);
+    values.forEach((v, i) => {
+      if (type === 'int64') {
+        if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isSafeInteger(v))) {
+          throw new TernionError('ERR_DTYPE', `Expected a bigint or safe integer for data[${i}] of an int64 tensor but received ${describe(v)}`);
+        }
+        (out as BigInt64Array)[i] = BigInt(v);
+      } else {
+        if (typeof v !== 'number') throw new TernionError('ERR_DTYPE', `Expected a number for data[${i}] of a ${type} tensor but received ${describe(v)}`);
+        (out as Float32Array)[i] = v;
+      }
+    });
+    return out;
+  }
+
+  /** A tensor of the same data with other dims (same element count); no copy. */
+  reshape(dims: readonly number[]): Tensor<T> {
+    return new Tensor(this.type, this.data, dims);
+  }
+}

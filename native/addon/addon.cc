@@ -1,0 +1,71 @@
+// Addon entry: per-environment instance data (kernel table, thread pool, error class), cpuInfo.
+// Context-aware (NODE_API_MODULE with instance data), so it loads in worker_threads and twice.
+#include <napi.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "addon/addon-data.h"
+#include "addon/errors.h"
+#include "kernels/dispatch.h"
+
+namespace ternion {
+namespace addon {
+
+void register_packed_weights(Napi::Env env, Napi::Object exports);
+
+namespace {
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonData& d = data(env);
+  const auto& f = kernels::cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("arch", f.arch);
+  Napi::Array feats = Napi::Array::New(env);
+  for (const auto& n : f.names()) feats.Set(feats.Length(), n);
+  o.Set("features", feats);
+  Napi::Array compiled = Napi::Array::New(env), supported = Napi::Array::New(env);
+  for (const auto& n : kernels::compiled_table_names()) compiled.Set(compiled.Length(), n);
+  for (const auto* t : kernels::supported_tables()) supported.Set(supported.Length(), t->name);
+  o.Set("compiled", compiled);
+  o.Set("supported", supported);
+  o.Set("kernels", d.table ? Napi::Value(Napi::String::New(env, d.table->name)) : env.Null());
+  if (!d.table_error.empty()) o.Set("error", d.table_error);
+  o.Set("threads", d.default_threads);
+  return o;
+}
+
+// lib/native.ts hands over TernionError so native errors are real instances of it.
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    Napi::TypeError::New(info.Env(), "Expected a class for setErrorClass").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  data(info.Env()).error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* d = new AddonData();
+  const char* isa = std::getenv("TERNION_ISA");
+  d->table = kernels::select_table(isa, &d->table_error);
+  const unsigned hw = std::thread::hardware_concurrency();
+  d->default_threads = hw ? static_cast<int>(hw) : 1;
+  d->pool = std::make_unique<ThreadPool>(d->default_threads);
+  // Freed with the environment (worker exit, process exit): joins the pool's threads.
+  env.SetInstanceData<AddonData>(d);
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+  register_packed_weights(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace addon
+}  // namespace ternion
+
+static Napi::Object InitTernion(Napi::Env env, Napi::Object exports) { return ternion::addon::Init(env, exports); }
+
+NODE_API_MODULE(ternion, InitTernion)

@@ -1,0 +1,128 @@
+// The kernel table: the one contract between the compute kernels and everything above them.
+//
+// Every instruction set (scalar/, avx2/, avx512/, avxvnni/, neon/) fills one KernelTable. The
+// scalar table is both the portable fallback and the reference that every SIMD table must match:
+// integer results bit for bit, fp32 results of the integer kernels bit for bit (the reference
+// fixes the order of every fp32 operation below), fp32 GEMM within a stated tolerance.
+//
+// Nothing here knows about Node, graphs or threads: kernels compute a column range [n0, n1) of
+// one GEMM on raw pointers, and the caller (exec/gemm.cc) splits work across threads.
+//
+// Packing: each table owns the layout of its packed weights (panel width, interleave, 2-bit code
+// order). A packed buffer is only valid for the table that packed it. Packed buffers must be
+// 64-byte aligned; their size comes from the table's *_packed_size function.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ternion {
+namespace kernels {
+
+// Largest K the integer kernels accept: K * 255 * 128 must fit in int32 with room to spare.
+constexpr int kMaxIntegerK = 65536;
+
+enum class OutType : int32_t {
+  F32 = 0,  // float
+  U8 = 1,   // uint8, requantized
+  S8 = 2,   // int8, requantized
+  I32 = 3,  // raw int32 accumulator (integer GEMMs in folded form only; no epilogue)
+};
+
+// Fused epilogue of the integer GEMMs, applied per output channel n to the value `acc` the
+// kernel produced (the int32 accumulator converted to float, or the group-scaled fp32 sum):
+//
+//   v = fmaf(acc, scale[n], bias[n])          // scale == nullptr means 1, bias == nullptr means 0
+//   if (relu) v = fmaxf(v, 0)
+//   F32:    out = v
+//   U8/S8:  v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
+//           out = (int32)rint(v) + zero_point                           (round half to even)
+//   I32:    out = the int32 accumulator itself (scale, bias, relu ignored)
+struct Requant {
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  OutType out = OutType::F32;
+  bool relu = false;
+  int32_t zero_point = 0;
+  int32_t qmin = 0;
+  int32_t qmax = 255;
+};
+
+// Low-bit (ternary or 4-bit) weights of one layer before packing, grouped along K.
+//
+// q[n][k] holds the integer code: ternary t in {-1, 0, +1} (bits == 2) or q in [-7, 7]
+// (bits == 4). Groups are G consecutive k of one row; K must be a multiple of G (the caller pads
+// short groups with zero codes). G == K is one group per row ("filter").
+//
+// Two execution forms (shared/fgq.md section 5):
+//  - GroupScaled: one fp32 scale per group. For row m, column n, with x = a[m][k] - a_zero:
+//        sum = 0.0f
+//        for g in 0 .. K/G-1, in order:
+//          symmetric:  acc = sum_{k in g} q[n][k] * x               (int32, exact)
+//                      sum = fmaf(scale_pos[n][g], (float)acc, sum)
+//          asymmetric: P = sum_{k in g, q = +1} x,  M = sum_{k in g, q = -1} x  (int32)
+//                      sum = fmaf(scale_pos[n][g], (float)P, sum)
+//                      sum = fmaf(-scale_neg[n][g], (float)M, sum)
+//        then the Requant epilogue with acc = sum (OutType::I32 is not allowed).
+//  - Folded: each group's scale was quantized to an integer multiplier of a per-channel scale,
+//        so w[n][k] = q[n][k] * mult_pos[n][g]  (asymmetric ternary: q = -1 uses -mult_neg[n][g])
+//    is an int8 weight, acc = sum_k w[n][k] * x (int32, exact), then the Requant epilogue with
+//    acc converted to float. Multipliers are in [1, 127] for ternary and [1, 18] for 4-bit,
+//    so every expanded weight fits int8.
+enum class LowbitForm : int32_t { GroupScaled = 0, Folded = 1 };
+
+struct LowbitWeights {
+  int32_t bits = 2;       // 2 = ternary, 4 = int4
+  int32_t N = 0;          // output channels (rows)
+  int32_t K = 0;          // inputs per row, a multiple of G
+  int32_t G = 0;          // group size
+  LowbitForm form = LowbitForm::GroupScaled;
+  bool asym = false;                  // ternary only: separate scales for +1 and -1
+  const int8_t* q = nullptr;          // [N][K]
+  const float* scale_pos = nullptr;   // GroupScaled: [N][K/G]
+  const float* scale_neg = nullptr;   // GroupScaled asym: [N][K/G], positive numbers
+  const int8_t* mult_pos = nullptr;   // Folded: [N][K/G]
+  const int8_t* mult_neg = nullptr;   // Folded asym: [N][K/G]
+};
+
+// Shapes: A is [M][K] row-major with row stride lda (elements); C is [M][N] with row stride ldc
+// (elements of the output type); W is [N][K] (output-channel major, like ONNX Conv / Gemm with
+// transB). Every gemm computes C[m][n] for all m in [0, M) and n in [n0, n1), where n0 is a
+// multiple of the table's panel width for that kind (f32_nr, q8_nr, lowbit_nr) and n1 is either
+// a multiple of it or N. Kernels may read A only within [M][K] and write C only within the range.
+struct KernelTable {
+  const char* name;  // "scalar", "avx2", "avx512vnni", "avxvnni", "neon"
+
+  // fp32: C = A * W^T + bias, then optional ReLU. Tolerance vs scalar: see tests.
+  int f32_nr;
+  size_t (*f32_packed_size)(int N, int K);
+  void (*f32_pack)(const float* W, int N, int K, void* packed);
+  void (*f32_gemm)(int M, int N, int K, const float* A, size_t lda, const void* packed,
+                   const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);
+
+  // int8: acc = sum_k (a[m][k] - a_zero) * w[n][k], a uint8, w int8, then Requant.
+  int q8_nr;
+  size_t (*q8_packed_size)(int N, int K);
+  void (*q8_pack)(const int8_t* W, int N, int K, void* packed);
+  void (*q8_gemm)(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                  const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+
+  // Low-bit (ternary / 4-bit), both forms, semantics above. The packed buffer records
+  // bits, N, K, G, form and asym; lowbit_gemm reads them from it.
+  int lowbit_nr;
+  size_t (*lowbit_packed_size)(const LowbitWeights* w);
+  void (*lowbit_pack)(const LowbitWeights* w, void* packed);
+  void (*lowbit_gemm)(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                      const void* packed, const Requant* rq, void* C, size_t ldc, int n0,
+                      int n1);
+};
+
+// Each instruction set's table; nullptr where it was not compiled in (other architecture).
+const KernelTable* scalar_table();
+const KernelTable* avx2_table();
+const KernelTable* avx512vnni_table();
+const KernelTable* avxvnni_table();
+const KernelTable* neon_table();
+
+}  // namespace kernels
+}  // namespace ternion

@@ -1,0 +1,484 @@
+// Native kernel tests: every kernel table this CPU supports against the scalar reference, on
+// sizes that are multiples of no vector width, every group size and form, threads 1 and 2.
+// Integer results and the integer kernels' fp32 epilogues must match bit for bit; the fp32 GEMM
+// within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
+// exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
+//
+//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|pack|threads|dispatch] [--seed N] [--list]
+#include <algorithm>
+#include <cinttypes>
+#include <cstdarg>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "exec/gemm.h"
+#include "kernels/dispatch.h"
+#include "kernels/kernels.h"
+#include "pack/lowbit-codes.h"
+#include "threadpool.h"
+
+using namespace ternion;
+using namespace ternion::kernels;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+uint32_t g_seed = 20261125;
+
+struct AlignedBuf {
+  void* p = nullptr;
+  explicit AlignedBuf(size_t bytes) {
+    if (posix_memalign(&p, 64, std::max<size_t>(bytes, 64)) != 0) std::abort();
+    std::memset(p, 0xA5, std::max<size_t>(bytes, 64));  // garbage, so padding bugs show
+  }
+  ~AlignedBuf() { free(p); }
+};
+
+void report(bool ok, const std::string& what) {
+  if (ok) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    std::printf("FAIL %s (seed %u)\n", what.c_str(), g_seed);
+  }
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+const int kSizes[] = {1, 3, 17, 63, 65};
+const int kKSizes[] = {1, 3, 17, 63, 65, 1000};
+
+// Column ranges as the drivers produce them: whole, and a split at a panel edge.
+std::vector<std::pair<int, int>> ranges(int N, int nr) {
+  std::vector<std::pair<int, int>> r = {{0, N}};
+  const int panels = (N + nr - 1) / nr;
+  if (panels >= 2) {
+    const int mid = (panels / 2) * nr;
+    r.push_back({0, mid});
+    r.push_back({mid, N});
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- fp32
+void test_f32(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int cases = 0, bad = 0;
+  for (int M : kSizes)
+    for (int N : kSizes)
+      for (int K : kKSizes)
+        for (int variant = 0; variant < 2; ++variant) {
+          const bool relu = variant == 1;
+          std::vector<float> A(static_cast<size_t>(M) * K), W(static_cast<size_t>(N) * K), bias(N);
+          for (auto& v : A) v = dist(rng);
+          for (auto& v : W) v = dist(rng);
+          for (auto& v : bias) v = dist(rng);
+          AlignedBuf pr(ref->f32_packed_size(N, K)), pt(t->f32_packed_size(N, K));
+          ref->f32_pack(W.data(), N, K, pr.p);
+          t->f32_pack(W.data(), N, K, pt.p);
+          for (auto [n0, n1] : ranges(N, t->f32_nr)) {
+            const size_t ldc = N + 3;
+            std::vector<float> Cr(M * ldc, -7.0f), Ct(M * ldc, -7.0f);
+            ref->f32_gemm(M, N, K, A.data(), K, pr.p, variant ? bias.data() : nullptr, relu, Cr.data(), ldc, n0, n1);
+            t->f32_gemm(M, N, K, A.data(), K, pt.p, variant ? bias.data() : nullptr, relu, Ct.data(), ldc, n0, n1);
+            bool ok = true;
+            for (int m = 0; m < M && ok; ++m)
+              for (size_t n = 0; n < ldc && ok; ++n) {
+                const float r = Cr[m * ldc + n], v = Ct[m * ldc + n];
+                if (static_cast<int>(n) < n0 || static_cast<int>(n) >= n1) {
+                  ok = v == -7.0f;  // outside the range: untouched
+                  continue;
+                }
+                double mag = 0;
+                for (int k = 0; k < K; ++k) mag += std::fabs(A[m * K + k] * W[n * K + k]);
+                ok = std::fabs(r - v) <= 1e-5 * mag + 1e-6;
+              }
+            ++cases;
+            if (!ok) {
+              ++bad;
+              report(false, fmt("f32 %s M=%d N=%d K=%d relu=%d range=[%d,%d)", t->name, M, N, K, relu, n0, n1));
+            }
+          }
+        }
+  report(bad == 0, "f32 summary");
+  std::printf("%s f32 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- shared integer helpers
+struct RqCase {
+  OutType out;
+  bool relu, with_scale, with_bias;
+  int32_t zp, qmin, qmax;
+};
+
+std::vector<RqCase> requant_cases(bool allow_i32) {
+  std::vector<RqCase> c = {
+      {OutType::F32, false, true, true, 0, 0, 0},
+      {OutType::F32, true, true, false, 0, 0, 0},
+      {OutType::U8, false, true, true, 3, 0, 255},
+      {OutType::U8, true, true, true, 0, 0, 255},
+      {OutType::S8, false, true, true, 0, -127, 127},
+      {OutType::S8, true, false, true, -5, -128, 127},
+      {OutType::F32, false, false, false, 0, 0, 0},
+  };
+  if (allow_i32) c.push_back({OutType::I32, false, false, false, 0, 0, 0});
+  return c;
+}
+
+Requant make_rq(const RqCase& c, const std::vector<float>& scale, const std::vector<float>& bias) {
+  Requant rq;
+  rq.out = c.out;
+  rq.relu = c.relu;
+  rq.scale = c.with_scale ? scale.data() : nullptr;
+  rq.bias = c.with_bias ? bias.data() : nullptr;
+  rq.zero_point = c.zp;
+  rq.qmin = c.qmin;
+  rq.qmax = c.qmax;
+  return rq;
+}
+
+// Byte-compares two outputs; cells outside [n0, n1) must keep the sentinel byte.
+bool same_output(const std::vector<uint8_t>& r, const std::vector<uint8_t>& t, int M, size_t ldc,
+                 size_t es, int n0, int n1) {
+  for (int m = 0; m < M; ++m)
+    for (size_t n = 0; n < ldc; ++n)
+      for (size_t b = 0; b < es; ++b) {
+        const size_t i = (m * ldc + n) * es + b;
+        const bool inside = static_cast<int>(n) >= n0 && static_cast<int>(n) < n1;
+        if (inside ? r[i] != t[i] : t[i] != 0xEE) return false;
+      }
+  return true;
+}
+
+// Random requant scales chosen so outputs span past the clamp range.
+void fill_scales(std::mt19937& rng, int N, int K, float acc_mag, std::vector<float>& scale,
+                 std::vector<float>& bias) {
+  std::uniform_real_distribution<float> u(0.2f, 2.0f), b(-40.0f, 40.0f);
+  scale.resize(N);
+  bias.resize(N);
+  const float base = 200.0f / std::max(1.0f, acc_mag * std::sqrt(static_cast<float>(K)));
+  for (int n = 0; n < N; ++n) {
+    scale[n] = base * u(rng);
+    bias[n] = b(rng);
+  }
+}
+
+// ---------------------------------------------------------------- int8
+void test_q8(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_int_distribution<int> wd(-128, 127), ad(0, 255);
+  int cases = 0, bad = 0;
+  const uint8_t zeros[] = {0, 128, 37};
+  for (int M : kSizes)
+    for (int N : kSizes)
+      for (int K : kKSizes) {
+        std::vector<int8_t> W(static_cast<size_t>(N) * K);
+        std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+        for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+        for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
+        if (K >= 17) {  // extremes, where int16 intermediate sums would saturate
+          for (int k = 0; k < 8; ++k) A[k] = 255, W[k] = -128;
+        }
+        AlignedBuf pr(ref->q8_packed_size(N, K)), pt(t->q8_packed_size(N, K));
+        ref->q8_pack(W.data(), N, K, pr.p);
+        t->q8_pack(W.data(), N, K, pt.p);
+        std::vector<float> scale, bias;
+        fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
+        for (const RqCase& c : requant_cases(true)) {
+          const Requant rq = make_rq(c, scale, bias);
+          const uint8_t za = zeros[(M + N + K + static_cast<int>(c.out)) % 3];
+          const size_t es = exec::out_type_size(c.out), ldc = N + 2;
+          for (auto [n0, n1] : ranges(N, t->q8_nr)) {
+            std::vector<uint8_t> Cr(M * ldc * es, 0xEE), Ct(M * ldc * es, 0xEE);
+            ref->q8_gemm(M, N, K, A.data(), K, za, pr.p, &rq, Cr.data(), ldc, n0, n1);
+            t->q8_gemm(M, N, K, A.data(), K, za, pt.p, &rq, Ct.data(), ldc, n0, n1);
+            ++cases;
+            if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
+              ++bad;
+              report(false, fmt("q8 %s M=%d N=%d K=%d out=%d relu=%d za=%d range=[%d,%d)", t->name, M, N, K,
+                                static_cast<int>(c.out), c.relu, za, n0, n1));
+            }
+          }
+        }
+      }
+  report(bad == 0, "q8 summary");
+  std::printf("%s q8 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- low-bit
+int lim_of(int bits) { return bits == 2 ? 1 : 7; }
+
+struct LowbitData {
+  std::vector<int8_t> q, mp, mn;
+  std::vector<float> sp, sn;
+  LowbitWeights w;
+};
+
+LowbitData make_lowbit(std::mt19937& rng, int bits, int N, int K, int G, LowbitForm form, bool asym) {
+  LowbitData d;
+  const int lim = bits == 2 ? 1 : 7;
+  std::uniform_int_distribution<int> qd(-lim, lim);
+  std::uniform_real_distribution<float> sd(0.001f, 0.5f);
+  std::uniform_int_distribution<int> md(1, bits == 2 ? 127 : 18);
+  d.q.resize(static_cast<size_t>(N) * K);
+  for (auto& v : d.q) v = static_cast<int8_t>(qd(rng));
+  const size_t groups = static_cast<size_t>(N) * (K / G);
+  d.sp.resize(groups);
+  d.sn.resize(groups);
+  d.mp.resize(groups);
+  d.mn.resize(groups);
+  for (size_t i = 0; i < groups; ++i) {
+    d.sp[i] = sd(rng);
+    d.sn[i] = sd(rng);
+    d.mp[i] = static_cast<int8_t>(md(rng));
+    d.mn[i] = static_cast<int8_t>(md(rng));
+  }
+  // Extreme multipliers and all-one groups too.
+  if (groups > 2) d.mp[0] = bits == 2 ? 127 : 18, d.mn[1] = 1;
+  d.w.bits = bits;
+  d.w.N = N;
+  d.w.K = K;
+  d.w.G = G;
+  d.w.form = form;
+  d.w.asym = asym;
+  d.w.q = d.q.data();
+  d.w.scale_pos = d.sp.data();
+  d.w.scale_neg = asym ? d.sn.data() : nullptr;
+  d.w.mult_pos = d.mp.data();
+  d.w.mult_neg = asym ? d.mn.data() : nullptr;
+  return d;
+}
+
+void test_lowbit(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_int_distribution<int> ad(0, 255);
+  int cases = 0, bad = 0;
+  const int groups_list[] = {4, 8, 16, 32, 64, 0 /* filter: G = K */};
+  for (int bits : {2, 4})
+    for (int form_i = 0; form_i < 2; ++form_i)
+      for (int asym = 0; asym < (bits == 2 ? 2 : 1); ++asym)
+        for (int G0 : groups_list)
+          for (int N : kSizes)
+            for (int kmul : {1, 3, 17}) {
+              const LowbitForm form = form_i ? LowbitForm::Folded : LowbitForm::GroupScaled;
+              int G = G0, K = G0 * kmul;
+              if (G0 == 0) K = G = kKSizes[(kmul + N) % 6];
+              if (G0 == 0 && kmul == 17) K = G = 1000;
+              for (int M : {1, 3, 17}) {
+                LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym);
+                std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+                for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
+                AlignedBuf pr(ref->lowbit_packed_size(&d.w)), pt(t->lowbit_packed_size(&d.w));
+                ref->lowbit_pack(&d.w, pr.p);
+                t->lowbit_pack(&d.w, pt.p);
+                std::vector<float> scale, bias;
+                fill_scales(rng, N, K, form == LowbitForm::Folded ? 60.0f * 128 : 0.25f * 128 * lim_of(bits), scale, bias);
+                for (const RqCase& c : requant_cases(form == LowbitForm::Folded)) {
+                  const Requant rq = make_rq(c, scale, bias);
+                  const uint8_t za = (M + K + static_cast<int>(c.out)) % 2 ? 128 : 0;
+                  const size_t es = exec::out_type_size(c.out), ldc = N + 1;
+                  for (auto [n0, n1] : ranges(N, t->lowbit_nr)) {
+                    std::vector<uint8_t> Cr(M * ldc * es, 0xEE), Ct(M * ldc * es, 0xEE);
+                    ref->lowbit_gemm(M, N, K, A.data(), K, za, pr.p, &rq, Cr.data(), ldc, n0, n1);
+                    t->lowbit_gemm(M, N, K, A.data(), K, za, pt.p, &rq, Ct.data(), ldc, n0, n1);
+                    ++cases;
+                    if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
+                      ++bad;
+                      report(false, fmt("lowbit %s bits=%d form=%d asym=%d G=%d M=%d N=%d K=%d out=%d relu=%d za=%d range=[%d,%d)",
+                                        t->name, bits, form_i, asym, G, M, N, K, static_cast<int>(c.out), c.relu, za, n0, n1));
+                    }
+                  }
+                }
+              }
+            }
+  report(bad == 0, "lowbit summary");
+  std::printf("%s lowbit %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+
+// ---------------------------------------------------------------- threads (drivers)
+// The multi-threaded drivers must give exactly what one thread gives, tile split or not.
+void test_threads(const KernelTable* t, std::mt19937& rng) {
+  ThreadPool pool(2);
+  int cases = 0, bad = 0;
+  std::uniform_int_distribution<int> ad(0, 255), wd(-128, 127);
+  for (int M : {1, 16, 63, 64})
+    for (int N : {1, 65, 256})
+      for (int K : {17, 64, 1000}) {
+        std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+        for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
+        std::vector<int8_t> W(static_cast<size_t>(N) * K);
+        for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+        std::vector<float> scale, bias;
+        fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
+        Requant rq;
+        rq.out = OutType::U8;
+        rq.scale = scale.data();
+        rq.bias = bias.data();
+        AlignedBuf pq(t->q8_packed_size(N, K));
+        t->q8_pack(W.data(), N, K, pq.p);
+        const int G = K % 64 == 0 ? 64 : K;
+        LowbitData d = make_lowbit(rng, 2, N, K, G, LowbitForm::GroupScaled, true);
+        AlignedBuf pl(t->lowbit_packed_size(&d.w));
+        t->lowbit_pack(&d.w, pl.p);
+        std::vector<float> Af(A.begin(), A.end()), Wf(W.begin(), W.end());
+        AlignedBuf pf(t->f32_packed_size(N, K));
+        t->f32_pack(Wf.data(), N, K, pf.p);
+        for (int kind = 0; kind < 3; ++kind) {
+          std::vector<uint8_t> out1, out2;
+          for (int threads : {1, 2}) {
+            exec::GemmContext ctx{t, &pool, threads};
+            std::vector<uint8_t>& out = threads == 1 ? out1 : out2;
+            if (kind == 0) {
+              out.assign(static_cast<size_t>(M) * N, 0);
+              exec::gemm_q8(ctx, M, N, K, A.data(), K, 128, pq.p, rq, out.data(), N);
+            } else if (kind == 1) {
+              out.assign(static_cast<size_t>(M) * N, 0);
+              exec::gemm_lowbit(ctx, M, N, K, A.data(), K, 0, pl.p, rq, out.data(), N);
+            } else {
+              out.assign(static_cast<size_t>(M) * N * 4, 0);
+              exec::gemm_f32(ctx, M, N, K, Af.data(), K, pf.p, bias.data(), true,
+                             reinterpret_cast<float*>(out.data()), N);
+            }
+          }
+          ++cases;
+          if (out1 != out2) {
+            ++bad;
+            report(false, fmt("threads %s kind=%d M=%d N=%d K=%d: 2 threads differ from 1", t->name, kind, M, N, K));
+          }
+        }
+      }
+  // Tiles cover the output exactly once.
+  for (int M : {1, 5, 64, 200})
+    for (int N : {1, 7, 64, 1001})
+      for (int nr : {1, 8, 16, 32})
+        for (int threads : {1, 2, 3, 8}) {
+          std::vector<int> hits(static_cast<size_t>(M) * N, 0);
+          bool aligned = true;
+          for (const auto& tile : exec::plan_tiles(M, N, nr, threads)) {
+            aligned &= tile.n0 % nr == 0 && (tile.n1 % nr == 0 || tile.n1 == N);
+            for (int m = tile.m0; m < tile.m1; ++m)
+              for (int n = tile.n0; n < tile.n1; ++n) ++hits[m * N + n];
+          }
+          ++cases;
+          const bool ok = aligned && std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; });
+          if (!ok) {
+            ++bad;
+            report(false, fmt("plan_tiles M=%d N=%d nr=%d threads=%d", M, N, nr, threads));
+          }
+        }
+  report(bad == 0, "threads summary");
+  std::printf("%s threads %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- code packing
+void test_pack(std::mt19937& rng) {
+  int cases = 0, bad = 0;
+  for (int bits : {2, 4})
+    for (size_t count : {1, 3, 4, 17, 63, 65, 1000}) {
+      const int lim = lim_of(bits);
+      std::uniform_int_distribution<int> qd(-lim, lim);
+      std::vector<int8_t> codes(count), back(count);
+      for (auto& v : codes) v = static_cast<int8_t>(qd(rng));
+      std::vector<uint8_t> packed(pack::packed_code_bytes(count, bits));
+      bool ok = pack::pack_codes(codes.data(), count, bits, packed.data()) &&
+                pack::unpack_codes(packed.data(), count, bits, back.data()) && codes == back;
+      // Out-of-range codes are refused, and so are invalid stored values.
+      codes[count / 2] = static_cast<int8_t>(lim + 1);
+      ok = ok && !pack::pack_codes(codes.data(), count, bits, packed.data());
+      std::fill(packed.begin(), packed.end(), bits == 2 ? 0xFF : 0x00);
+      ok = ok && !pack::unpack_codes(packed.data(), count, bits, back.data());
+      ++cases;
+      if (!ok) {
+        ++bad;
+        report(false, fmt("pack bits=%d count=%zu", bits, count));
+      }
+    }
+  report(bad == 0, "pack summary");
+  std::printf("%s pack: %d cases, %d failed\n", bad ? "FAIL" : "PASS", cases, bad);
+}
+
+// ---------------------------------------------------------------- dispatch
+void test_dispatch() {
+  std::string err;
+  const auto tables = supported_tables();
+  bool ok = !tables.empty() && std::string(tables.back()->name) == "scalar";
+  ok = ok && select_table(nullptr, &err) == tables.front();
+  ok = ok && select_table("scalar", &err) == scalar_table();
+  err.clear();
+  ok = ok && select_table("no-such-isa", &err) == nullptr && err.find("no-such-isa") != std::string::npos;
+  for (const KernelTable* t : tables) ok = ok && select_table(t->name, &err) == t;
+  report(ok, "dispatch");
+  std::printf("%s dispatch: tables here:", ok ? "PASS" : "FAIL");
+  for (const KernelTable* t : tables) std::printf(" %s", t->name);
+  std::printf("; cpu:");
+  for (const auto& n : cpu_features().names()) std::printf(" %s", n.c_str());
+  std::printf("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string isa, kind;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--isa" && i + 1 < argc) isa = argv[++i];
+    else if (a == "--kind" && i + 1 < argc) kind = argv[++i];
+    else if (a == "--seed" && i + 1 < argc) g_seed = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+    else if (a == "--list") {
+      for (const auto& n : compiled_table_names()) {
+        bool here = false;
+        for (const KernelTable* t : supported_tables()) here |= n == t->name;
+        std::printf("%s %s\n", n.c_str(), here ? "supported" : "unsupported");
+      }
+      return 0;
+    } else {
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|threads|pack|dispatch] [--seed N] [--list]\n");
+      return a == "--help" ? 0 : 2;
+    }
+  }
+  std::mt19937 rng(g_seed);
+  const bool all_kinds = kind.empty();
+  if (all_kinds || kind == "dispatch") test_dispatch();
+  if (all_kinds || kind == "pack") test_pack(rng);
+  bool isa_found = isa.empty();
+  for (const std::string& name : compiled_table_names()) {
+    if (!isa.empty() && name != isa) continue;
+    std::string err;
+    const KernelTable* t = select_table(name.c_str(), &err);
+    if (!t) {
+      std::printf("SKIP %s: %s\n", name.c_str(), err.c_str());
+      isa_found |= !isa.empty();
+      continue;
+    }
+    isa_found = true;
+    // The scalar table is the reference; its own kernels are checked by the drivers' test and
+    // by the JS tests against onnxruntime and hand-computed values.
+    if (all_kinds || kind == "threads") test_threads(t, rng);
+    if (t == scalar_table()) continue;
+    if (all_kinds || kind == "f32") test_f32(t, rng);
+    if (all_kinds || kind == "q8") test_q8(t, rng);
+    if (all_kinds || kind == "lowbit") test_lowbit(t, rng);
+  }
+  if (!isa_found) {
+    std::printf("FAIL unknown --isa %s\n", isa.c_str());
+    ++g_failed;
+  }
+  std::printf("kernel_tests: %d passed, %d failed\n", g_passed, g_failed);
+  return g_failed ? 1 : 0;
+}
