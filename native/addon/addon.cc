@@ -13,6 +13,7 @@ namespace ternion {
 namespace addon {
 
 void register_packed_weights(Napi::Env env, Napi::Object exports);
+void register_session(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -59,6 +60,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   register_packed_weights(env, exports);
+  register_session(env, exports);
   return exports;
 }
 

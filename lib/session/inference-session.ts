@@ -1,0 +1,143 @@
+// InferenceSession: the API of onnxruntime-node (create, run, inputNames, outputNames, release),
+// over ternion's graph executor. run() executes on a native worker thread and returns a Promise,
+// so the event loop stays free; concurrent runs on one session execute in parallel.
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TernionError, invalidArgument } from '../errors';
+import { optimizeGraph, type Graph } from '../ir';
+import { native } from '../native';
+import { loadOnnxModel } from '../onnx';
+import { Tensor, type TensorType } from '../tensor';
+import { checkFeeds, type InputMetadata } from './feeds';
+import { compilePlan } from './plan';
+
+export interface SessionOptions {
+  /** Threads per run (default: all cores). */
+  threads?: number;
+  /** 'fp32' runs the model as given. (default: 'fp32') */
+  precision?: 'fp32';
+  /** Force a kernel set (default: the best this CPU supports; TERNION_ISA overrides). */
+  isa?: string;
+  /** Apply graph optimizations (constant folding, BN folding, fusion). (default: true) */
+  optimize?: boolean;
+}
+
+const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize'];
+
+interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
+interface NativeSessionHandle {
+  run(feeds: NativeTensor[], threads?: number): Promise<NativeTensor[]>;
+  runSync(feeds: NativeTensor[], threads?: number): NativeTensor[];
+  release(): void;
+  readonly isa: string | null;
+}
+
+function checkOptions(o: unknown): SessionOptions {
+  if (o === undefined) return {};
+  if (o === null || typeof o !== 'object') throw invalidArgument('an options object', 'options', o);
+  const opts = o as Record<string, unknown>;
+  for (const key of Object.keys(opts)) {
+    if (!OPTION_NAMES.includes(key)) {
+      const hint = OPTION_NAMES.find((n) => n.toLowerCase() === key.toLowerCase());
+      throw new TernionError('ERR_INVALID_ARGUMENT', `Unknown option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; options are ${OPTION_NAMES.join(', ')}`);
+    }
+  }
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || (opts.threads as number) < 1 || (opts.threads as number) > 1024)) {
+    throw invalidArgument('an integer between 1 and 1024', 'options.threads', opts.threads);
+  }
+  if (opts.precision !== undefined && opts.precision !== 'fp32') {
+    throw invalidArgument('"fp32" (quantized precisions come from ternion.quantize)', 'options.precision', opts.precision);
+  }
+  if (opts.isa !== undefined && typeof opts.isa !== 'string') throw invalidArgument('a kernel set name', 'options.isa', opts.isa);
+  if (opts.optimize !== undefined && typeof opts.optimize !== 'boolean') throw invalidArgument('a boolean', 'options.optimize', opts.optimize);
+  return opts as SessionOptions;
+}
+
+export class InferenceSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly InputMetadata[];
+  readonly outputMetadata: readonly InputMetadata[];
+  private handle: NativeSessionHandle | null;
+
+  private constructor(graph: Graph, handle: NativeSessionHandle, private readonly threads?: number) {
+    this.inputMetadata = graph.inputs.map((v) => ({ name: v.name, type: v.dtype, shape: v.shape }));
+    this.outputMetadata = graph.outputs.map((v) => ({ name: v.name, type: v.dtype, shape: graph.valueInfo.get(v.name)?.shape ?? v.shape }));
+    this.inputNames = this.inputMetadata.map((m) => m.name);
+    this.outputNames = this.outputMetadata.map((m) => m.name);
+    this.handle = handle;
+  }
+
+  /** Loads a model from a path or its bytes; weights are packed once, here. */
+  static async create(model: string | Uint8Array | ArrayBuffer, options?: SessionOptions): Promise<InferenceSession> {
+    const opts = checkOptions(options);
+    let bytes: Uint8Array;
+    let basePath: string | undefined;
+    if (typeof model === 'string') {
+      try {
+        bytes = await readFile(model);
+      } catch (e) {
+        throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read model file "${model}": ${(e as Error).message}`, { cause: e });
+      }
+      basePath = dirname(model);
+    } else if (model instanceof Uint8Array) {
+      bytes = model;
+    } else if (model instanceof ArrayBuffer) {
+      bytes = new Uint8Array(model);
+    } else {
+      throw invalidArgument('a path or the bytes of an .onnx model', 'model', model);
+    }
+    return InferenceSession.fromGraph(loadOnnxModel(bytes, { basePath }), opts);
+  }
+
+  /** A session over a graph already in ternion's IR (used by the quantizer and tests). */
+  static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
+    const optimized = options.optimize === false ? graph : optimizeGraph(graph);
+    const plan = compilePlan(optimized);
+    const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
+    const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });
+    return new InferenceSession(graph, handle, options.threads);
+  }
+
+  /** The kernel set this session runs on. */
+  get isa(): string | null {
+    return this.handle?.isa ?? null;
+  }
+
+  private live(): NativeSessionHandle {
+    if (!this.handle) throw new TernionError('ERR_SESSION_RELEASED', 'The session was released; create a new one');
+    return this.handle;
+  }
+
+  private toNative(feeds: unknown): NativeTensor[] {
+    return checkFeeds(feeds, this.inputMetadata).map((t) => ({ dtype: t.type, dims: [...t.dims], data: t.data }));
+  }
+
+  private fromNative(outs: NativeTensor[]): Record<string, Tensor> {
+    const result: Record<string, Tensor> = {};
+    outs.forEach((o, i) => {
+      result[this.outputNames[i]] = new Tensor(o.dtype as TensorType, o.data as Float32Array, o.dims);
+    });
+    return result;
+  }
+
+  /** Runs the model on a worker thread. Feeds map input names to Tensors. */
+  async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const handle = this.live();
+    const inputs = this.toNative(feeds);
+    return this.fromNative(await handle.run(inputs, this.threads));
+  }
+
+  /** Runs the model on the calling thread (blocks it; for scripts and benchmarks). */
+  runSync(feeds: Record<string, Tensor>): Record<string, Tensor> {
+    const handle = this.live();
+    return this.fromNative(handle.runSync(this.toNative(feeds), this.threads));
+  }
+
+  /** Frees the native model now (runs in flight finish first). Later calls throw ERR_SESSION_RELEASED. */
+  async release(): Promise<void> {
+    this.handle?.release();
+    this.handle = null;
+  }
+}
+

@@ -1,0 +1,229 @@
+#include "exec/graph.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+namespace ternion {
+namespace exec {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: case DType::I32: return 4;
+    case DType::I64: return 8;
+    default: return 1;
+  }
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "float32";
+    case DType::U8: return "uint8";
+    case DType::I8: return "int8";
+    case DType::I32: return "int32";
+    case DType::I64: return "int64";
+    case DType::Bool: return "bool";
+  }
+  return "?";
+}
+
+void fail(const char* code, const std::string& message) { throw ExecError(code, message); }
+
+int64_t shape_size(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) fail("ERR_SHAPE_MISMATCH", "negative dimension in shape " + shape_str(s));
+    if (d != 0 && n > (int64_t(1) << 40) / d) fail("ERR_SHAPE_MISMATCH", "shape " + shape_str(s) + " holds more than 2^40 elements");
+    n *= d;
+  }
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+namespace {
+std::shared_ptr<void> aligned_block(size_t bytes) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, std::max<size_t>((bytes + 63) & ~size_t(63), 64)) != 0 || !p)
+    fail("ERR_INTERNAL", "out of memory allocating " + std::to_string(bytes) + " bytes");
+  return std::shared_ptr<void>(p, std::free);
+}
+}  // namespace
+
+HostTensor make_host_tensor(DType dtype, const Shape& shape) {
+  HostTensor t;
+  t.dtype = dtype;
+  t.shape = shape;
+  const size_t bytes = static_cast<size_t>(shape_size(shape)) * dtype_size(dtype);
+  t.storage = aligned_block(bytes);
+  std::memset(t.storage.get(), 0, bytes);
+  return t;
+}
+
+// ---------------------------------------------------------------- NodeDesc accessors
+namespace {
+const Attr* find_attr(const NodeDesc& n, const std::string& key, Attr::Kind kind) {
+  auto it = n.attrs.find(key);
+  if (it == n.attrs.end()) return nullptr;
+  if (it->second.kind != kind) fail("ERR_MODEL_FORMAT", n.where() + ": attribute '" + key + "' has the wrong type");
+  return &it->second;
+}
+}  // namespace
+
+int64_t NodeDesc::get_int(const std::string& key, int64_t dflt) const {
+  const Attr* a = find_attr(*this, key, Attr::Int);
+  return a ? a->i : dflt;
+}
+float NodeDesc::get_float(const std::string& key, float dflt) const {
+  auto it = attrs.find(key);
+  if (it != attrs.end() && it->second.kind == Attr::Int) return static_cast<float>(it->second.i);
+  const Attr* a = find_attr(*this, key, Attr::Float);
+  return a ? a->f : dflt;
+}
+std::vector<int64_t> NodeDesc::get_ints(const std::string& key, const std::vector<int64_t>& dflt) const {
+  const Attr* a = find_attr(*this, key, Attr::Ints);
+  return a ? a->ints : dflt;
+}
+std::vector<float> NodeDesc::get_floats(const std::string& key, const std::vector<float>& dflt) const {
+  const Attr* a = find_attr(*this, key, Attr::Floats);
+  return a ? a->floats : dflt;
+}
+std::string NodeDesc::get_string(const std::string& key, const std::string& dflt) const {
+  const Attr* a = find_attr(*this, key, Attr::String);
+  return a ? a->s : dflt;
+}
+const HostTensor* NodeDesc::get_tensor(const std::string& key) const {
+  const Attr* a = find_attr(*this, key, Attr::TensorValue);
+  return a ? &a->t : nullptr;
+}
+std::string NodeDesc::where() const { return op + " node '" + name + "'"; }
+
+// ---------------------------------------------------------------- scratch
+void* RunContext::scratch(size_t bytes) {
+  scratch_blocks.push_back(aligned_block(bytes));
+  scratch_in_use += bytes;
+  return scratch_blocks.back().get();
+}
+
+// ---------------------------------------------------------------- registry
+namespace {
+std::map<std::string, OpFactory>& mutable_registry() {
+  static std::map<std::string, OpFactory> registry;  // filled during static init, read-only after
+  return registry;
+}
+}  // namespace
+
+const std::map<std::string, OpFactory>& op_registry() { return mutable_registry(); }
+
+OpRegistrar::OpRegistrar(const char* name, OpFactory factory) { mutable_registry()[name] = std::move(factory); }
+
+// ---------------------------------------------------------------- executor
+Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(std::move(graph)), table_(table) {
+  const int nvalues = static_cast<int>(graph_.values.size());
+  auto check_id = [&](int id, const NodeDesc* n) {
+    if (id < -1 || id >= nvalues)
+      fail("ERR_MODEL_FORMAT", (n ? n->where() : std::string("graph")) + " refers to value " + std::to_string(id) + " of " + std::to_string(nvalues));
+  };
+  std::vector<bool> defined(nvalues, false);
+  for (int id : graph_.inputs) check_id(id, nullptr), defined[id] = true;
+  for (const auto& c : graph_.constants) check_id(c.first, nullptr), defined[c.first] = true;
+  last_use_.assign(nvalues, -1);
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const NodeDesc& n = graph_.nodes[i];
+    auto it = op_registry().find(n.op);
+    if (it == op_registry().end()) fail("ERR_UNSUPPORTED_OP", "Operator " + n.where() + " (opset " + std::to_string(n.opset) + ") is not implemented by ternion's executor");
+    BuildContext bc{n, {}, table_};
+    for (int id : n.inputs) {
+      check_id(id, &n);
+      if (id >= 0 && !defined[id]) fail("ERR_MODEL_FORMAT", n.where() + " reads value '" + graph_.values[id].name + "' before it is computed");
+      auto c = id >= 0 ? graph_.constants.find(id) : graph_.constants.end();
+      bc.constant_inputs.push_back(c == graph_.constants.end() ? nullptr : &c->second);
+      if (id >= 0) last_use_[id] = static_cast<int>(i);
+    }
+    for (int id : n.outputs) {
+      check_id(id, &n);
+      if (id >= 0) defined[id] = true;
+    }
+    ops_.push_back(it->second(bc));
+  }
+  for (int id : graph_.outputs) {
+    check_id(id, nullptr);
+    if (id < 0 || !defined[id]) fail("ERR_MODEL_FORMAT", "graph output " + std::to_string(id) + " is never computed");
+    last_use_[id] = static_cast<int>(graph_.nodes.size());  // outputs live to the end
+  }
+}
+
+std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
+                                  std::vector<std::shared_ptr<void>>& keep) const {
+  if (inputs.size() != graph_.inputs.size()) fail("ERR_INPUT_NAME", "expected " + std::to_string(graph_.inputs.size()) + " inputs");
+  const size_t nvalues = graph_.values.size();
+  std::vector<Tensor> values(nvalues);
+  std::vector<std::shared_ptr<void>> owner(nvalues);     // storage of each live value
+  std::unordered_multimap<size_t, std::shared_ptr<void>> free_blocks;  // recycled by size
+  for (const auto& c : graph_.constants) values[c.first] = c.second.view();
+  for (size_t i = 0; i < inputs.size(); ++i) values[graph_.inputs[i]] = inputs[i];
+
+  RunContext ctx;
+  ctx.gemm = GemmContext{table_, pool, threads};
+  auto allocate = [&](size_t bytes) {
+    const size_t rounded = std::max<size_t>((bytes + 63) & ~size_t(63), 64);
+    auto it = free_blocks.find(rounded);
+    if (it != free_blocks.end()) {
+      auto block = it->second;
+      free_blocks.erase(it);
+      return block;
+    }
+    return aligned_block(rounded);
+  };
+
+  std::vector<const Tensor*> in;
+  std::vector<Tensor> outs;
+  std::vector<Tensor*> out_ptrs;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const NodeDesc& n = graph_.nodes[i];
+    in.clear();
+    for (int id : n.inputs) in.push_back(id >= 0 ? &values[id] : nullptr);
+    outs.assign(n.outputs.size(), Tensor{});
+    ops_[i]->infer(in, outs);
+    out_ptrs.clear();
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
+      const int id = n.outputs[o];
+      const int alias = ops_[i]->alias_of(static_cast<int>(o));
+      if (alias >= 0) {
+        const int src = n.inputs[alias];
+        outs[o].data = values[src].data;
+        if (id >= 0) owner[id] = owner[src];
+      } else {
+        auto block = allocate(outs[o].bytes());
+        outs[o].data = block.get();
+        if (id >= 0) owner[id] = block;
+        else keep.push_back(block);  // an unused output still needs storage while the op runs
+      }
+    }
+    for (auto& t : outs) out_ptrs.push_back(&t);
+    ops_[i]->run(in, out_ptrs, ctx);
+    ctx.scratch_blocks.clear();
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (n.outputs[o] >= 0) values[n.outputs[o]] = outs[o];
+    // Values whose last reader was this node go back to the free list (when no alias holds them).
+    for (int id : n.inputs) {
+      if (id < 0 || last_use_[id] != static_cast<int>(i) || !owner[id]) continue;
+      auto block = std::move(owner[id]);
+      if (block.use_count() == 1) free_blocks.emplace(std::max<size_t>((values[id].bytes() + 63) & ~size_t(63), 64), block);
+    }
+  }
+  std::vector<Tensor> result;
+  for (int id : graph_.outputs) {
+    result.push_back(values[id]);
+    if (owner[id]) keep.push_back(owner[id]);
+  }
+  return result;
+}
+
+}  // namespace exec
+}  // namespace ternion

@@ -1,0 +1,166 @@
+// The graph executor's contract: a model as plain C++ data (GraphDesc, built by addon/ from the
+// plan lib/session compiles), operators that implement one ONNX op each (exec/ops/*.cc), and the
+// Executor that runs them in order over an arena of reusable buffers.
+//
+// Nothing here knows about N-API. Errors are ExecError exceptions with a stable code, which
+// addon/ turns into TernionError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "exec/gemm.h"
+#include "kernels/kernels.h"
+
+namespace ternion {
+namespace exec {
+
+enum class DType : int32_t { F32 = 0, U8 = 1, I8 = 2, I32 = 3, I64 = 4, Bool = 5 };
+
+size_t dtype_size(DType t);
+const char* dtype_name(DType t);
+
+// A failure with a code from lib/errors.ts (ERR_SHAPE_MISMATCH, ERR_UNSUPPORTED_OP, ...).
+struct ExecError : std::runtime_error {
+  std::string code;
+  ExecError(std::string c, const std::string& message) : std::runtime_error(message), code(std::move(c)) {}
+};
+[[noreturn]] void fail(const char* code, const std::string& message);
+
+using Shape = std::vector<int64_t>;
+int64_t shape_size(const Shape& s);  // product, checked against overflow (ERR_SHAPE_MISMATCH)
+std::string shape_str(const Shape& s);
+
+// A tensor owned by the executor: constants (initializers) and run-time values alike.
+struct Tensor {
+  DType dtype = DType::F32;
+  Shape shape;
+  void* data = nullptr;  // 64-byte aligned; null only for empty tensors
+  int64_t size() const { return shape_size(shape); }
+  size_t bytes() const { return static_cast<size_t>(size()) * dtype_size(dtype); }
+  template <typename T> T* ptr() { return static_cast<T*>(data); }
+  template <typename T> const T* ptr() const { return static_cast<const T*>(data); }
+};
+
+// Owned storage for constants (initializers, Constant nodes).
+struct HostTensor {
+  DType dtype = DType::F32;
+  Shape shape;
+  std::shared_ptr<void> storage;  // 64-byte aligned, freed with the last owner
+  Tensor view() const { return Tensor{dtype, shape, storage.get()}; }
+};
+HostTensor make_host_tensor(DType dtype, const Shape& shape);  // zero-filled
+
+struct Attr {
+  enum Kind { Int, Float, Ints, Floats, String, TensorValue } kind = Int;
+  int64_t i = 0;
+  float f = 0;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::string s;
+  HostTensor t;
+};
+
+// One node: op type (ONNX name, or a ternion fused/quantized op), its attributes, and value ids
+// of its inputs (-1 for an omitted optional input) and outputs.
+struct NodeDesc {
+  std::string op;
+  std::string name;
+  int opset = 0;  // the opset of the node's domain, for ops whose semantics changed
+  std::map<std::string, Attr> attrs;
+  std::vector<int> inputs;
+  std::vector<int> outputs;
+
+  bool has(const std::string& key) const { return attrs.count(key) != 0; }
+  int64_t get_int(const std::string& key, int64_t dflt) const;
+  float get_float(const std::string& key, float dflt) const;
+  std::vector<int64_t> get_ints(const std::string& key, const std::vector<int64_t>& dflt = {}) const;
+  std::vector<float> get_floats(const std::string& key, const std::vector<float>& dflt = {}) const;
+  std::string get_string(const std::string& key, const std::string& dflt) const;
+  const HostTensor* get_tensor(const std::string& key) const;
+  std::string where() const;  // "Conv node 'conv1'" for messages
+};
+
+struct ValueDesc {
+  std::string name;
+  DType dtype = DType::F32;
+};
+
+struct GraphDesc {
+  std::vector<ValueDesc> values;
+  std::map<int, HostTensor> constants;  // value id -> data
+  std::vector<NodeDesc> nodes;          // in execution (topological) order
+  std::vector<int> inputs, outputs;
+};
+
+// What an op sees while it runs: kernels, threads, and scratch memory for this run.
+struct RunContext {
+  GemmContext gemm;
+  // Scratch memory valid until the op returns (im2col buffers, packed activations).
+  void* scratch(size_t bytes);
+  std::vector<std::shared_ptr<void>> scratch_blocks;
+  size_t scratch_in_use = 0;
+};
+
+// What an op sees when it is built: its node, the constant inputs (null when not constant),
+// and the kernel table it should pack weights for.
+struct BuildContext {
+  const NodeDesc& node;
+  std::vector<const HostTensor*> constant_inputs;  // parallel to node.inputs
+  const kernels::KernelTable* table;
+  const HostTensor* constant(size_t i) const {
+    return i < constant_inputs.size() ? constant_inputs[i] : nullptr;
+  }
+};
+
+class Op {
+ public:
+  virtual ~Op() = default;
+  // Output dtypes and shapes from the inputs' (inputs[i] null for an omitted optional input).
+  // Must throw ExecError (ERR_SHAPE_MISMATCH / ERR_DTYPE) for inputs it cannot handle.
+  virtual void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) = 0;
+  // Computes the outputs, whose storage the executor allocated from infer()'s shapes.
+  virtual void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs,
+                   RunContext& ctx) = 0;
+  // Output i may share input j's buffer (Reshape, Flatten, Squeeze...): return j, else -1.
+  virtual int alias_of(int output) const { return -1; }
+};
+
+using OpFactory = std::function<std::unique_ptr<Op>(const BuildContext&)>;
+
+// The registry of ops by name; exec/ops/*.cc register themselves through OpRegistrar.
+const std::map<std::string, OpFactory>& op_registry();
+struct OpRegistrar {
+  OpRegistrar(const char* name, OpFactory factory);
+};
+#define TERNION_REGISTER_OP(NAME, FACTORY) \
+  static ::ternion::exec::OpRegistrar ternion_op_registrar_##NAME(#NAME, FACTORY)
+
+// Builds ops once (packing weights) and runs the graph. run() may be called from several
+// threads at once: all mutable state of a run lives in the run.
+class Executor {
+ public:
+  Executor(GraphDesc graph, const kernels::KernelTable* table);
+  // inputs parallel to graph.inputs; returns tensors parallel to graph.outputs, each owning
+  // its storage through `keep`.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
+                          std::vector<std::shared_ptr<void>>& keep) const;
+  const GraphDesc& graph() const { return graph_; }
+  size_t packed_bytes() const { return packed_bytes_; }
+
+ private:
+  GraphDesc graph_;
+  const kernels::KernelTable* table_;
+  std::vector<std::unique_ptr<Op>> ops_;
+  std::vector<int> last_use_;  // value id -> index of the last node reading it
+  size_t packed_bytes_ = 0;
+};
+
+}  // namespace exec
+}  // namespace ternion

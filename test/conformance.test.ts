@@ -1,0 +1,106 @@
+// ONNX conformance: every node test of Debian's libonnx-testdata whose model ternion accepts runs
+// through InferenceSession, and its outputs must match within the ONNX backend tests' tolerance
+// (fp32: |got - want| <= 1e-7 + 1e-3 * |want|; integers exact). A test whose model uses an op or
+// attribute ternion rejects at load (ERR_UNSUPPORTED_OP / ERR_DTYPE) is counted as unsupported,
+// never as passed. The per-op summary is written to build/conformance-summary.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor } from '../lib';
+import type { ConstantTensor } from '../lib/ir/types';
+import { loadOnnxModel } from '../lib/onnx';
+import { listNodeTests, nodeTestDir, readModelBytes, readTestTensors, requireTestdataRoot } from './onnx-testdata';
+
+type Outcome = 'passed' | 'failed' | 'unsupported';
+const summary = new Map<string, Record<Outcome, string[]>>();
+
+function record(op: string, test: string, outcome: Outcome) {
+  if (!summary.has(op)) summary.set(op, { passed: [], failed: [], unsupported: [] });
+  summary.get(op)![outcome].push(test);
+}
+
+function toTensor(t: ConstantTensor): Tensor {
+  return new Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims);
+}
+
+function compare(name: string, got: Tensor, want: ConstantTensor): string | null {
+  if (got.dims.join(',') !== want.dims.join(',')) return `${name}: dims [${got.dims}] vs expected [${want.dims}]`;
+  if (got.type !== want.dtype) return `${name}: dtype ${got.type} vs expected ${want.dtype}`;
+  const a = got.data, b = want.data;
+  for (let i = 0; i < b.length; i++) {
+    if (want.dtype === 'float32') {
+      const x = a[i] as number, y = b[i] as number;
+      if (Number.isNaN(y) ? !Number.isNaN(x) : !(Math.abs(x - y) <= 1e-7 + 1e-3 * Math.abs(y))) return `${name}[${i}] = ${x}, expected ${y}`;
+    } else if (a[i] !== b[i]) {
+      return `${name}[${i}] = ${a[i]}, expected ${b[i]}`;
+    }
+  }
+  return null;
+}
+
+const root = requireTestdataRoot();
+const tests = listNodeTests();
+
+describe('ONNX node conformance (libonnx-testdata)', () => {
+  it('finds the test data', () => {
+    expect(root).toBeTruthy();
+    expect(tests.length).toBeGreaterThan(500);
+  });
+
+  for (const name of tests) {
+    it(name, async () => {
+      const dir = nodeTestDir(name);
+      let session: InferenceSession;
+      let op = name.replace(/^test_/, '');
+      try {
+        op = loadOnnxModel(readModelBytes(dir)).nodes[0]?.opType ?? op;
+      } catch {
+        // the create() below reports it
+      }
+      try {
+        session = await InferenceSession.create(readModelBytes(dir), { threads: 1 });
+      } catch (e) {
+        const err = e as { code?: string; message: string };
+        // An op in the loader's table that the executor lacks is a failure, not "unsupported".
+        const unimplemented = /not implemented by ternion/.test(err.message);
+        if (!unimplemented && (err.code === 'ERR_UNSUPPORTED_OP' || err.code === 'ERR_DTYPE')) {
+          record(op, name, 'unsupported');
+          return;
+        }
+        record(op, name, 'failed');
+        throw e;
+      }
+      try {
+        for (let set = 0; ; set++) {
+          const inputs = readTestTensors(dir, 'input', set);
+          const wants = readTestTensors(dir, 'output', set);
+          if (wants.length === 0) break;
+          const feeds: Record<string, Tensor> = {};
+          session.inputNames.forEach((n, i) => { feeds[n] = toTensor(inputs[i]); });
+          const outs = await session.run(feeds);
+          session.outputNames.forEach((n, i) => {
+            const problem = compare(n, outs[n], wants[i]);
+            expect(problem, problem ?? '').toBeNull();
+          });
+        }
+        record(op, name, 'passed');
+      } catch (e) {
+        const err = e as { code?: string };
+        if (err.code === 'ERR_UNSUPPORTED_OP' || err.code === 'ERR_DTYPE') {
+          record(op, name, 'unsupported');
+          return;
+        }
+        record(op, name, 'failed');
+        throw e;
+      } finally {
+        await session.release();
+      }
+    });
+  }
+
+  afterAll(() => {
+    mkdirSync(join(__dirname, '..', 'build'), { recursive: true });
+    const out = Object.fromEntries([...summary.entries()].sort());
+    writeFileSync(join(__dirname, '..', 'build', 'conformance-summary.json'), JSON.stringify(out, null, 1));
+  });
+});
