@@ -1,0 +1,175 @@
+// A small reference evaluator for constant folding: the data movement and elementwise ops that
+// shape computations are made of. Output dims come from shape inference; this file only computes
+// data. Anything not listed here is left for the native executor.
+
+import { intAttribute, intsAttribute } from './attributes';
+import { createTensorData, isFloatType, toNumberArray } from './dtype';
+import type { StoredDataType, TensorData } from './dtype';
+import type { ConstantTensor, Node } from './types';
+
+type Evaluator = (node: Node, inputs: readonly (ConstantTensor | undefined)[], outputDims: readonly number[]) => TensorData;
+
+function stridesOf(dims: readonly number[]): number[] {
+  const strides = new Array<number>(dims.length);
+  let stride = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    strides[i] = stride;
+    stride *= dims[i];
+  }
+  return strides;
+}
+
+/** Visit every index of `dims` in row-major order, handing its coordinates to `visit`. */
+function forEachIndex(dims: readonly number[], visit: (coords: readonly number[], flat: number) => void): void {
+  const total = dims.reduce((a, b) => a * b, 1);
+  const coords = new Array<number>(dims.length).fill(0);
+  for (let flat = 0; flat < total; flat++) {
+    visit(coords, flat);
+    for (let axis = dims.length - 1; axis >= 0; axis--) {
+      if (++coords[axis] < dims[axis]) break;
+      coords[axis] = 0;
+    }
+  }
+}
+
+/** Gather elements of `source` at computed flat offsets into a new array of the same dtype. */
+function gatherElements(source: ConstantTensor, outputDims: readonly number[], offsetOf: (coords: readonly number[]) => number): TensorData {
+  const count = outputDims.reduce((a, b) => a * b, 1);
+  const out = createTensorData(source.dtype, count);
+  forEachIndex(outputDims, (coords, flat) => {
+    out[flat] = source.data[offsetOf(coords)];
+  });
+  return out;
+}
+
+/** Same elements, new dims: Reshape, Flatten, Squeeze, Unsqueeze, Identity. */
+const copyData: Evaluator = (_node, inputs) => (inputs[0] as ConstantTensor).data.slice();
+
+type Arithmetic = (a: number, b: number) => number;
+type BigArithmetic = (a: bigint, b: bigint) => bigint;
+
+function broadcastBinary(numberOp: Arithmetic, bigintOp: BigArithmetic, integerDivision = false): Evaluator {
+  return (_node, inputs, outputDims) => {
+    const [a, b] = inputs as ConstantTensor[];
+    const rank = outputDims.length;
+    const offsetFor = (t: ConstantTensor) => {
+      const padded = [...new Array<number>(rank - t.dims.length).fill(1), ...t.dims];
+      const strides = stridesOf(padded);
+      return (coords: readonly number[]) => coords.reduce((acc, c, i) => acc + (padded[i] === 1 ? 0 : c * strides[i]), 0);
+    };
+    const [offsetA, offsetB] = [offsetFor(a), offsetFor(b)];
+    const count = outputDims.reduce((x, y) => x * y, 1);
+    const out = createTensorData(a.dtype, count);
+    forEachIndex(outputDims, (coords, flat) => {
+      const x = a.data[offsetA(coords)];
+      const y = b.data[offsetB(coords)];
+      if (typeof x === 'bigint') out[flat] = bigintOp(x, y as bigint);
+      else out[flat] = integerDivision ? Math.trunc(numberOp(x, y as number)) : numberOp(x, y as number);
+    });
+    return out;
+  };
+}
+
+function unary(op: (x: number) => number): Evaluator {
+  return (_node, inputs) => {
+    const input = inputs[0] as ConstantTensor;
+    const out = createTensorData(input.dtype, input.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = op(Number(input.data[i])) as never;
+    return out;
+  };
+}
+
+const gather: Evaluator = (node, inputs, outputDims) => {
+  const [data, indices] = inputs as ConstantTensor[];
+  const axis = (intAttribute(node, 'axis', 0) + data.dims.length) % Math.max(data.dims.length, 1);
+  const strides = stridesOf(data.dims);
+  const picks = toNumberArray(indices.data).map((i) => (i < 0 ? i + data.dims[axis] : i));
+  const indexRank = indices.dims.length;
+  return gatherElements(data, outputDims, (coords) => {
+    const before = coords.slice(0, axis);
+    const indexCoords = coords.slice(axis, axis + indexRank);
+    const after = coords.slice(axis + indexRank);
+    const indexFlat = indexCoords.reduce((acc, c, i) => acc * indices.dims[i] + c, 0);
+    const full = [...before, picks[indexFlat], ...after];
+    return full.reduce((acc, c, i) => acc + c * strides[i], 0);
+  });
+};
+
+const concat: Evaluator = (node, inputs, outputDims) => {
+  const tensors = inputs as ConstantTensor[];
+  const rank = outputDims.length;
+  const axis = (intAttribute(node, 'axis', 1) + rank) % rank;
+  const count = outputDims.reduce((a, b) => a * b, 1);
+  const out = createTensorData(tensors[0].dtype, count);
+  forEachIndex(outputDims, (coords, flat) => {
+    let c = coords[axis];
+    let t = 0;
+    while (c >= tensors[t].dims[axis]) c -= tensors[t++].dims[axis];
+    const strides = stridesOf(tensors[t].dims);
+    out[flat] = tensors[t].data[coords.reduce((acc, x, i) => acc + (i === axis ? c : x) * strides[i], 0)];
+  });
+  return out;
+};
+
+const transpose: Evaluator = (node, inputs, outputDims) => {
+  const input = inputs[0] as ConstantTensor;
+  const perm = intsAttribute(node, 'perm') ?? input.dims.map((_, i) => input.dims.length - 1 - i);
+  const strides = stridesOf(input.dims);
+  return gatherElements(input, outputDims, (coords) => coords.reduce((acc, c, i) => acc + c * strides[perm[i]], 0));
+};
+
+/** Slice with constant starts/ends/axes/steps (input form) or attributes (opset < 10). */
+function sliceEvaluator(opset: number): Evaluator {
+  return (node, inputs, outputDims) => {
+    const input = inputs[0] as ConstantTensor;
+    const rank = input.dims.length;
+    const read = (i: number, attribute: string) => (opset < 10 ? intsAttribute(node, attribute) : inputs[i] && toNumberArray(inputs[i]!.data));
+    const starts = read(1, 'starts') ?? [];
+    const ends = read(2, 'ends') ?? [];
+    const axes = (read(3, 'axes') ?? starts.map((_, i) => i)).map((a) => (a < 0 ? a + rank : a));
+    const steps = (opset < 10 ? undefined : read(4, 'steps')) ?? starts.map(() => 1);
+    const begin = input.dims.map(() => 0);
+    const step = input.dims.map(() => 1);
+    axes.forEach((axis, i) => {
+      const dim = input.dims[axis];
+      let s = starts[i] < 0 ? starts[i] + dim : starts[i];
+      s = steps[i] > 0 ? Math.min(Math.max(s, 0), dim) : Math.min(Math.max(s, 0), dim - 1);
+      begin[axis] = s;
+      step[axis] = steps[i];
+    });
+    const strides = stridesOf(input.dims);
+    void ends; // ends only bound the output dims, which shape inference already computed
+    return gatherElements(input, outputDims, (coords) => coords.reduce((acc, c, i) => acc + (begin[i] + c * step[i]) * strides[i], 0));
+  };
+}
+
+const EVALUATORS: Readonly<Record<string, (opset: number) => Evaluator>> = {
+  Identity: () => copyData,
+  Reshape: () => copyData,
+  Flatten: () => copyData,
+  Squeeze: () => copyData,
+  Unsqueeze: () => copyData,
+  Gather: () => gather,
+  Concat: () => concat,
+  Transpose: () => transpose,
+  Slice: sliceEvaluator,
+  Add: () => broadcastBinary((a, b) => a + b, (a, b) => a + b),
+  Sub: () => broadcastBinary((a, b) => a - b, (a, b) => a - b),
+  Mul: () => broadcastBinary((a, b) => a * b, (a, b) => a * b),
+  Relu: () => unary((x) => Math.max(x, 0)),
+  Sigmoid: () => unary((x) => 1 / (1 + Math.exp(-x))),
+  Tanh: () => unary(Math.tanh),
+};
+
+function divisionEvaluator(dtype: StoredDataType): Evaluator {
+  return broadcastBinary((a, b) => a / b, (a, b) => (b === 0n ? 0n : a / b), !isFloatType(dtype));
+}
+
+/** The evaluator for a node, or undefined when constant folding should leave it alone. */
+export function findEvaluator(node: Node, opset: number, firstInputType: StoredDataType): Evaluator | undefined {
+  if (node.domain !== '') return undefined;
+  if (node.opType === 'Div') return divisionEvaluator(firstInputType);
+  const unaryFloatOnly = node.opType === 'Relu' || node.opType === 'Sigmoid' || node.opType === 'Tanh';
+  if (unaryFloatOnly && !isFloatType(firstInputType)) return undefined;
+  return EVALUATORS[node.opType]?.(opset);
+}

@@ -1,0 +1,17 @@
+// ir/: the graph types, shape inference and the passes.
+
+export type { AttributeType, AttributeValue, Attributes, ConstantTensor, Dim, Graph, GraphMetadata, Node, Shape, ValueType, ValueInfo } from './types';
+export type { DataType, StoredDataType, TensorData, TensorDataMap } from './dtype';
+export { inferShapes } from './infer-shapes';
+export { optimizeGraph } from './optimize';
+export type { OptimizeOptions } from './optimize';
+export { FUSED_ATTRIBUTES, MAX_SUPPORTED_OPSET, findOpSpec, supportedOps } from './ops';
+export type { FusedActivation, OpSpec } from './ops';
+export { topologicalSort } from './topo-sort';
+export { validateGraph } from './validate-graph';
+export { foldConstants } from './passes/fold-constants';
+export { foldBatchNorm } from './passes/fold-batch-norm';
+export { fuseActivation } from './passes/fuse-activation';
+export { fuseResidualAdd } from './passes/fuse-residual-add';
+export { removeIdentity } from './passes/remove-identity';
+export { removeDeadNodes } from './passes/remove-dead-nodes';

@@ -1,0 +1,139 @@
+// The op table: the one source of truth for which operators ternion supports, at which opset
+// versions, and how each one's output types follow from its inputs. The loader rejects any node
+// not covered here (ERR_UNSUPPORTED_OP); the native executor implements exactly these ops.
+
+import { TernionError } from '../errors';
+import { intAttribute } from './attributes';
+import type { ShapeFunction } from './shape-context';
+import { normalizeAxis } from './shape-context';
+import { binaryArithmetic, sameAsFirstInput } from './shapes/elementwise';
+import { convIntegerShapeFn, convShapeFn, convTransposeShapeFn, globalPoolShapeFn, poolShapeFn, qlinearConvShapeFn } from './shapes/conv-pool';
+import { gemmShapeFn, matmulIntegerShapeFn, matmulShapeFn, qlinearMatmulShapeFn } from './shapes/matmul';
+import { concatShapeFn, flattenShapeFn, reshapeShapeFn, squeezeShapeFn, transposeShapeFn, unsqueezeShapeFn } from './shapes/layout';
+import { gatherShapeFn, padShapeFn, shapeOpShapeFn, sliceShapeFn, splitShapeFn } from './shapes/indexing';
+import {
+  batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
+} from './shapes/misc';
+import type { Node } from './types';
+
+/** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
+export const MAX_SUPPORTED_OPSET = 21;
+
+export interface OpSpec {
+  readonly opType: string;
+  /** '' for ai.onnx. */
+  readonly domain: string;
+  /**
+   * Oldest opset whose semantics we implement. Older versions differ in ways we don't model
+   * (legacy broadcast attributes before 7, Reshape's shape attribute before 5, ...).
+   */
+  readonly minOpset: number;
+  readonly maxOpset: number;
+  readonly inferShapes: ShapeFunction;
+}
+
+/** Softmax/LogSoftmax: before opset 13 the input is coerced to 2-D at `axis` (default 1). */
+const softmaxShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const axis = intAttribute(ctx.node, 'axis', ctx.opset < 13 ? 1 : -1);
+  if (x.length > 0 || axis !== -1) normalizeAxis(ctx, axis, Math.max(x.length, 1));
+  return [{ dtype: ctx.input(0).dtype, shape: x }];
+};
+
+function op(opType: string, minOpset: number, inferShapes: ShapeFunction, maxOpset = MAX_SUPPORTED_OPSET): OpSpec {
+  return { opType, domain: '', minOpset, maxOpset, inferShapes };
+}
+
+const OP_LIST: readonly OpSpec[] = [
+  op('Conv', 1, convShapeFn),
+  op('ConvTranspose', 1, convTransposeShapeFn),
+  op('Gemm', 7, gemmShapeFn),
+  op('MatMul', 1, matmulShapeFn),
+  op('Add', 7, binaryArithmetic('Add')),
+  op('Sub', 7, binaryArithmetic('Sub')),
+  op('Mul', 7, binaryArithmetic('Mul')),
+  op('Div', 7, binaryArithmetic('Div')),
+  op('Relu', 1, sameAsFirstInput),
+  op('LeakyRelu', 1, sameAsFirstInput),
+  op('Clip', 1, sameAsFirstInput),
+  op('Sigmoid', 1, sameAsFirstInput),
+  op('Tanh', 1, sameAsFirstInput),
+  op('HardSigmoid', 1, sameAsFirstInput),
+  op('HardSwish', 14, sameAsFirstInput),
+  op('Gelu', 20, sameAsFirstInput),
+  op('Erf', 9, sameAsFirstInput),
+  op('MaxPool', 1, poolShapeFn),
+  op('AveragePool', 1, poolShapeFn),
+  op('GlobalAveragePool', 1, globalPoolShapeFn),
+  op('GlobalMaxPool', 1, globalPoolShapeFn),
+  op('Flatten', 1, flattenShapeFn),
+  op('Reshape', 5, reshapeShapeFn),
+  op('Transpose', 1, transposeShapeFn),
+  op('Squeeze', 1, squeezeShapeFn),
+  op('Unsqueeze', 1, unsqueezeShapeFn),
+  op('Concat', 1, concatShapeFn),
+  op('Split', 2, splitShapeFn),
+  op('Slice', 1, sliceShapeFn),
+  op('Gather', 1, gatherShapeFn),
+  op('Pad', 2, padShapeFn),
+  op('Softmax', 1, softmaxShapeFn),
+  op('LogSoftmax', 1, softmaxShapeFn),
+  op('Identity', 1, identityShapeFn),
+  op('Dropout', 1, dropoutShapeFn),
+  op('BatchNormalization', 7, batchNormShapeFn),
+  op('LayerNormalization', 17, layerNormShapeFn),
+  op('Shape', 1, shapeOpShapeFn),
+  op('Constant', 1, constantShapeFn),
+  op('QuantizeLinear', 10, quantizeLinearShapeFn),
+  op('DequantizeLinear', 10, dequantizeLinearShapeFn),
+  op('QLinearConv', 10, qlinearConvShapeFn),
+  op('QLinearMatMul', 10, qlinearMatmulShapeFn),
+  op('ConvInteger', 10, convIntegerShapeFn),
+  op('MatMulInteger', 10, matmulIntegerShapeFn),
+];
+
+const OP_TABLE: ReadonlyMap<string, OpSpec> = new Map(OP_LIST.map((spec) => [`${spec.domain}::${spec.opType}`, spec]));
+
+/** Every supported op, for docs and tests. */
+export function supportedOps(): readonly OpSpec[] {
+  return OP_LIST;
+}
+
+export function findOpSpec(domain: string, opType: string): OpSpec | undefined {
+  return OP_TABLE.get(`${domain}::${opType}`);
+}
+
+/**
+ * Attributes that passes add to Conv/Gemm/MatMul to record fusions; the executor reads them.
+ * - activation: 'Relu' | 'Clip' | 'LeakyRelu', applied last.
+ * - activation_params: Clip [min, max]; LeakyRelu [alpha].
+ * - fused_residual: 1 when the node's last input is added to its output before the activation.
+ */
+export const FUSED_ATTRIBUTES = ['activation', 'activation_params', 'fused_residual'] as const;
+export type FusedActivation = 'Relu' | 'Clip' | 'LeakyRelu';
+
+function domainName(domain: string): string {
+  return domain === '' ? 'ai.onnx' : domain;
+}
+
+/** The op's spec for this node at the model's opset, or ERR_UNSUPPORTED_OP naming op, node and opset. */
+export function requireSupportedOp(node: Node, opsets: Readonly<Record<string, number>>): OpSpec {
+  const opset = opsets[node.domain];
+  if (opset === undefined) {
+    throw new TernionError('ERR_MODEL_FORMAT', `Node "${node.name}" (${node.opType}) uses domain "${domainName(node.domain)}" which the model does not import`);
+  }
+  const spec = findOpSpec(node.domain, node.opType);
+  if (spec === undefined) {
+    throw new TernionError(
+      'ERR_UNSUPPORTED_OP',
+      `Unsupported operator ${node.opType} (domain ${domainName(node.domain)}, opset ${opset}) in node "${node.name}"`,
+    );
+  }
+  if (opset < spec.minOpset || opset > spec.maxOpset) {
+    throw new TernionError(
+      'ERR_UNSUPPORTED_OP',
+      `Unsupported opset ${opset} for operator ${node.opType} in node "${node.name}": ternion supports ${node.opType} at opsets ${spec.minOpset} to ${spec.maxOpset}`,
+    );
+  }
+  return spec;
+}

@@ -1,0 +1,52 @@
+// optimizeGraph: the passes in the order they help each other, then shape inference so the
+// result is fully typed for the planner and the executor.
+
+import { invalidArgument } from '../errors';
+import { inferShapes } from './infer-shapes';
+import { foldBatchNorm } from './passes/fold-batch-norm';
+import { foldConstants } from './passes/fold-constants';
+import { fuseActivation } from './passes/fuse-activation';
+import { fuseResidualAdd } from './passes/fuse-residual-add';
+import { removeDeadNodes } from './passes/remove-dead-nodes';
+import { removeIdentity } from './passes/remove-identity';
+import type { Graph } from './types';
+import { validateGraph } from './validate-graph';
+
+export interface OptimizeOptions {
+  /** Fold constant subgraphs and Shape chains (default: true). */
+  foldConstants?: boolean;
+  /** Fold BatchNormalization into the preceding Conv/Gemm (default: true). */
+  foldBatchNorm?: boolean;
+  /** Fuse residual Adds into Conv epilogues (default: true). */
+  fuseResidualAdd?: boolean;
+  /** Fuse Relu/Clip/LeakyRelu into Conv/Gemm/MatMul (default: true). */
+  fuseActivation?: boolean;
+}
+
+const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation']);
+
+function checkOptions(options: OptimizeOptions): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (!OPTION_NAMES.has(key)) throw invalidArgument(`one of ${[...OPTION_NAMES].join(', ')}`, 'an option name of optimizeGraph', key);
+    if (value !== undefined && typeof value !== 'boolean') throw invalidArgument('a boolean', `options.${key}`, value);
+  }
+}
+
+/**
+ * Run the graph passes: Identity/Dropout removal, constant folding, dead-node removal, BN
+ * folding, residual-Add fusion, activation fusion. Each is a pure function; the input graph is
+ * not modified. Returns a graph whose valueInfo types every tensor.
+ */
+export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
+  checkOptions(options);
+  let result = removeIdentity(graph);
+  if (options.foldConstants !== false) result = foldConstants(result);
+  result = removeDeadNodes(result);
+  if (options.foldBatchNorm !== false) result = foldBatchNorm(result);
+  // Residual Adds first, so a Relu after the Add fuses into the same epilogue.
+  if (options.fuseResidualAdd !== false) result = fuseResidualAdd(result);
+  if (options.fuseActivation !== false) result = fuseActivation(result);
+  result = removeDeadNodes(result);
+  validateGraph(result);
+  return inferShapes(result);
+}

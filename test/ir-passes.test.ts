@@ -1,0 +1,261 @@
+// Each pass on a small graph: what it rewrites, what it must leave alone, and (for BN folding)
+// that the numbers still agree.
+
+import { describe, expect, it } from 'vitest';
+import { tensorElements } from '../lib/ir/dtype';
+import { foldBatchNorm } from '../lib/ir/passes/fold-batch-norm';
+import { foldConstants } from '../lib/ir/passes/fold-constants';
+import { fuseActivation } from '../lib/ir/passes/fuse-activation';
+import { fuseResidualAdd } from '../lib/ir/passes/fuse-residual-add';
+import { removeDeadNodes } from '../lib/ir/passes/remove-dead-nodes';
+import { removeIdentity } from '../lib/ir/passes/remove-identity';
+import { optimizeGraph } from '../lib/ir/optimize';
+import { validateGraph } from '../lib/ir/validate-graph';
+import type { ConstantTensor, Graph } from '../lib/ir/types';
+import { float, floatTensor, graph, input, int, int64Tensor, ints, node } from './ir-build-graph';
+
+const opTypes = (g: Graph) => g.nodes.map((n) => n.opType);
+
+/** 1x1 conv (or Gemm with transB) on one pixel/row: out[m] = sum_c w[m,c] x[c] + b[m]. */
+function linear(w: ConstantTensor, b: ConstantTensor | undefined, x: number[]): number[] {
+  const [m, c] = [w.dims[0], w.data.length / w.dims[0]];
+  return Array.from({ length: m }, (_, i) => x.reduce((acc, xv, j) => acc + (w.data[i * c + j] as number) * xv, b ? (b.data[i] as number) : 0));
+}
+
+describe('foldConstants', () => {
+  it('collapses Shape -> Gather -> Unsqueeze -> Concat -> Reshape of a static tensor', () => {
+    const g = graph({
+      inputs: [input('x', [2, 3, 4])],
+      outputs: ['y'],
+      initializers: [int64Tensor('zero', [], [0]), int64Tensor('axes', [1], [0]), int64Tensor('rest', [1], [-1])],
+      nodes: [
+        node('Shape', ['x'], ['s']),
+        node('Gather', ['s', 'zero'], ['n'], { axis: int(0) }),
+        node('Unsqueeze', ['n', 'axes'], ['n1']),
+        node('Concat', ['n1', 'rest'], ['target'], { axis: int(0) }),
+        node('Reshape', ['x', 'target'], ['y']),
+      ],
+    });
+    const folded = removeDeadNodes(foldConstants(g));
+    expect(opTypes(folded)).toEqual(['Reshape']);
+    expect(tensorElements(folded.initializers.get('target')!.data)).toEqual([2n, -1n]);
+    expect([...folded.initializers.keys()]).toEqual(['target']);
+  });
+
+  it('turns Constant nodes into initializers and evaluates arithmetic on constants', () => {
+    const g = graph({
+      inputs: [input('x', [2])],
+      outputs: ['y'],
+      initializers: [floatTensor('a', [2], [1, 2])],
+      nodes: [
+        node('Constant', [], ['c'], { value: { type: 'tensor', value: floatTensor('c', [2], [10, 20]) } }),
+        node('Mul', ['a', 'c'], ['ac']),
+        node('Add', ['x', 'ac'], ['y']),
+      ],
+    });
+    const folded = foldConstants(g);
+    expect(opTypes(folded)).toEqual(['Add']);
+    expect(tensorElements(folded.initializers.get('ac')!.data)).toEqual([10, 40]);
+  });
+
+  it('leaves Shape of a symbolic tensor alone', () => {
+    const g = graph({ inputs: [input('x', ['N', 3])], outputs: [{ name: 's', dtype: 'int64' }], nodes: [node('Shape', ['x'], ['s'])] });
+    expect(opTypes(foldConstants(g))).toEqual(['Shape']);
+  });
+
+  it('evaluates Transpose, Slice and Gather on constants', () => {
+    const g = graph({
+      inputs: [input('x', [2, 3])],
+      outputs: ['y'],
+      initializers: [floatTensor('w', [3, 2], [1, 2, 3, 4, 5, 6]), int64Tensor('s', [1], [1]), int64Tensor('e', [1], [3]), int64Tensor('ax', [1], [1]), int64Tensor('i', [1], [1])],
+      nodes: [
+        node('Transpose', ['w'], ['wt']),
+        node('Slice', ['wt', 's', 'e', 'ax'], ['ws']),
+        node('Gather', ['ws', 'i'], ['wg'], { axis: int(0) }),
+        node('Add', ['x', 'wt'], ['y']),
+      ],
+    });
+    const folded = foldConstants(g);
+    expect(tensorElements(folded.initializers.get('wt')!.data)).toEqual([1, 3, 5, 2, 4, 6]);
+    expect(tensorElements(folded.initializers.get('ws')!.data)).toEqual([3, 5, 4, 6]);
+    expect(folded.initializers.get('wg')!.dims).toEqual([1, 2]);
+    expect(tensorElements(folded.initializers.get('wg')!.data)).toEqual([4, 6]);
+  });
+});
+
+describe('foldBatchNorm', () => {
+  const bnParams = [floatTensor('scale', [2], [2, 0.5]), floatTensor('bias', [2], [1, -1]), floatTensor('mean', [2], [0.5, 2]), floatTensor('var', [2], [4, 0.25])];
+  const bn = (input: string, output: string) => node('BatchNormalization', [input, 'scale', 'bias', 'mean', 'var'], [output], { epsilon: float(0) });
+  const reference = (x: number[], w: ConstantTensor, b: ConstantTensor) =>
+    linear(w, b, x).map((v, c) => ((v - [0.5, 2][c]) / Math.sqrt([4, 0.25][c])) * [2, 0.5][c] + [1, -1][c]);
+
+  it('into a Conv: same numbers, no BN left', () => {
+    const w = floatTensor('w', [2, 3, 1, 1], [1, 2, 3, -1, 0, 1]);
+    const b = floatTensor('b', [2], [0.1, 0.2]);
+    const g = graph({ inputs: [input('x', [1, 3, 1, 1])], outputs: ['y'], initializers: [w, b, ...bnParams], nodes: [node('Conv', ['x', 'w', 'b'], ['c']), bn('c', 'y')] });
+    const folded = removeDeadNodes(foldBatchNorm(g));
+    validateGraph(folded);
+    expect(opTypes(folded)).toEqual(['Conv']);
+    const conv = folded.nodes[0];
+    expect(conv.outputs).toEqual(['y']);
+    const x = [0.5, -1, 2];
+    const got = linear(folded.initializers.get(conv.inputs[1])!, folded.initializers.get(conv.inputs[2])!, x);
+    reference(x, w, b).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+  });
+
+  it('into a Gemm with transB and beta', () => {
+    const w = floatTensor('w', [2, 3], [1, 2, 3, -1, 0, 1]);
+    const c = floatTensor('c', [2], [0.05, 0.1]);
+    const g = graph({ inputs: [input('x', [1, 3])], outputs: ['y'], initializers: [w, c, ...bnParams], nodes: [node('Gemm', ['x', 'w', 'c'], ['g'], { transB: int(1), beta: float(2) }), bn('g', 'y')] });
+    const folded = foldBatchNorm(g);
+    expect(opTypes(folded)).toEqual(['Gemm']);
+    const gemm = folded.nodes[0];
+    const x = [0.5, -1, 2];
+    const got = linear(folded.initializers.get(gemm.inputs[1])!, folded.initializers.get(gemm.inputs[2])!, x);
+    reference(x, w, floatTensor('b2', [2], [0.1, 0.2])).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+    expect(gemm.attributes.beta).toEqual({ type: 'float', value: 1 });
+  });
+
+  it('not when the conv output has another consumer', () => {
+    const g = graph({
+      inputs: [input('x', [1, 3, 1, 1])], outputs: ['y', 'c'],
+      initializers: [floatTensor('w', [2, 3, 1, 1]), ...bnParams],
+      nodes: [node('Conv', ['x', 'w'], ['c']), bn('c', 'y')],
+    });
+    expect(opTypes(foldBatchNorm(g))).toEqual(['Conv', 'BatchNormalization']);
+  });
+});
+
+describe('fuseActivation', () => {
+  const convGraph = (activation: ReturnType<typeof node>, extra: ConstantTensor[] = [], opset = 13) =>
+    graph({ opset, inputs: [input('x', [1, 3, 4, 4])], outputs: ['y'], initializers: [floatTensor('w', [2, 3, 1, 1]), ...extra], nodes: [node('Conv', ['x', 'w'], ['c']), activation] });
+
+  it('Relu into Conv', () => {
+    const fused = fuseActivation(convGraph(node('Relu', ['c'], ['y'])));
+    expect(opTypes(fused)).toEqual(['Conv']);
+    expect(fused.nodes[0].attributes.activation).toEqual({ type: 'string', value: 'Relu' });
+    expect(fused.nodes[0].outputs).toEqual(['y']);
+  });
+
+  it('Clip(0, 6) by inputs (opset 13) and by attributes (opset 6)', () => {
+    const byInputs = fuseActivation(convGraph(node('Clip', ['c', 'lo', 'hi'], ['y']), [floatTensor('lo', [], [0]), floatTensor('hi', [], [6])]));
+    expect(byInputs.nodes[0].attributes.activation_params).toEqual({ type: 'floats', value: [0, 6] });
+    const byAttributes = fuseActivation(convGraph(node('Clip', ['c'], ['y'], { min: float(0), max: float(6) }), [], 6));
+    expect(byAttributes.nodes[0].attributes.activation_params).toEqual({ type: 'floats', value: [0, 6] });
+  });
+
+  it('LeakyRelu into Gemm and MatMul, not into Add', () => {
+    const g = graph({
+      inputs: [input('x', [1, 3])], outputs: ['y', 'z'],
+      initializers: [floatTensor('w', [3, 3])],
+      nodes: [node('MatMul', ['x', 'w'], ['m']), node('LeakyRelu', ['m'], ['y'], { alpha: float(0.2) }), node('Add', ['x', 'x'], ['a']), node('Relu', ['a'], ['z'])],
+    });
+    const fused = fuseActivation(g);
+    expect(opTypes(fused)).toEqual(['MatMul', 'Add', 'Relu']);
+    expect(fused.nodes[0].attributes.activation_params).toEqual({ type: 'floats', value: [0.2] });
+  });
+
+  it('not when Clip bounds are computed at run time', () => {
+    const g = graph({ inputs: [input('x', [1, 3, 4, 4]), input('hi', [])], outputs: ['y'], initializers: [floatTensor('w', [2, 3, 1, 1])], nodes: [node('Conv', ['x', 'w'], ['c']), node('Clip', ['c', '', 'hi'], ['y'])] });
+    expect(opTypes(fuseActivation(g))).toEqual(['Conv', 'Clip']);
+  });
+});
+
+describe('fuseResidualAdd', () => {
+  const block = (shortcutShape: number[]) =>
+    graph({
+      inputs: [input('x', [1, 2, 4, 4]), input('skip', shortcutShape)],
+      outputs: ['y'],
+      initializers: [floatTensor('w', [2, 2, 3, 3]), floatTensor('b', [2])],
+      nodes: [node('Conv', ['x', 'w', 'b'], ['c'], { pads: ints([1, 1, 1, 1]) }), node('Add', ['skip', 'c'], ['s']), node('Relu', ['s'], ['y'])],
+    });
+
+  it('Add(conv, other) then Relu becomes one Conv with residual and activation', () => {
+    const fused = fuseActivation(fuseResidualAdd(block([1, 2, 4, 4])));
+    validateGraph(fused);
+    expect(opTypes(fused)).toEqual(['Conv']);
+    const conv = fused.nodes[0];
+    expect(conv.inputs).toEqual(['x', 'w', 'b', 'skip']);
+    expect(conv.attributes.fused_residual).toEqual({ type: 'int', value: 1 });
+    expect(conv.attributes.activation).toEqual({ type: 'string', value: 'Relu' });
+    expect(conv.outputs).toEqual(['y']);
+  });
+
+  it('not when the Add broadcasts', () => {
+    expect(opTypes(fuseResidualAdd(block([1, 2, 1, 1])))).toEqual(['Conv', 'Add', 'Relu']);
+  });
+
+  it('places the fused conv where the Add was, after the producer of the other operand', () => {
+    const g = graph({
+      inputs: [input('x', [1, 2, 4, 4])],
+      outputs: ['y'],
+      initializers: [floatTensor('w', [2, 2, 1, 1])],
+      nodes: [node('Conv', ['x', 'w'], ['c1'], {}, 'first'), node('Sigmoid', ['x'], ['other']), node('Add', ['c1', 'other'], ['y'])],
+    });
+    const fused = fuseResidualAdd(g);
+    validateGraph(fused);
+    expect(opTypes(fused)).toEqual(['Sigmoid', 'Conv']);
+  });
+});
+
+describe('removeIdentity and removeDeadNodes', () => {
+  it('drops Identity and inference Dropout, rewiring consumers', () => {
+    const g = graph({
+      opset: 13,
+      inputs: [input('x', [2])], outputs: ['y'],
+      nodes: [node('Identity', ['x'], ['i']), node('Dropout', ['i'], ['d']), node('Relu', ['d'], ['y'])],
+    });
+    const cleaned = removeIdentity(g);
+    expect(opTypes(cleaned)).toEqual(['Relu']);
+    expect(cleaned.nodes[0].inputs).toEqual(['x']);
+  });
+
+  it('keeps graph output names by renaming the producer', () => {
+    const g = graph({ inputs: [input('x', [2])], outputs: ['y'], nodes: [node('Relu', ['x'], ['r']), node('Identity', ['r'], ['y'])] });
+    const cleaned = removeIdentity(g);
+    expect(cleaned.nodes.map((n) => [n.opType, n.outputs])).toEqual([['Relu', ['y']]]);
+  });
+
+  it('keeps a Dropout whose mask is used', () => {
+    const g = graph({ inputs: [input('x', [2])], outputs: ['y', { name: 'mask', dtype: 'bool' }], nodes: [node('Dropout', ['x'], ['y', 'mask'])] });
+    expect(opTypes(removeIdentity(g))).toEqual(['Dropout']);
+  });
+
+  it('drops nodes and initializers no output depends on', () => {
+    const g = graph({
+      inputs: [input('x', [2])], outputs: ['y'], initializers: [floatTensor('unused', [2])],
+      nodes: [node('Relu', ['x'], ['y']), node('Sigmoid', ['x'], ['dead'])],
+    });
+    const cleaned = removeDeadNodes(g);
+    expect(opTypes(cleaned)).toEqual(['Relu']);
+    expect(cleaned.initializers.size).toBe(0);
+  });
+});
+
+describe('optimizeGraph', () => {
+  it('Conv -> BN -> Add(skip) -> Relu with an Identity becomes one fused Conv, fully typed', () => {
+    const g = graph({
+      inputs: [input('x', ['N', 2, 4, 4])],
+      outputs: [{ name: 'y', dtype: 'float32', shape: ['N', 2, 4, 4] }],
+      initializers: [floatTensor('w', [2, 2, 1, 1]), floatTensor('scale', [2], [1, 2]), floatTensor('bias', [2], [0, 1]), floatTensor('mean', [2], [0, 0]), floatTensor('var', [2], [1, 1])],
+      nodes: [
+        node('Identity', ['x'], ['xi']),
+        node('Conv', ['xi', 'w'], ['c']),
+        node('BatchNormalization', ['c', 'scale', 'bias', 'mean', 'var'], ['bn']),
+        node('Add', ['bn', 'x'], ['s']),
+        node('Relu', ['s'], ['y']),
+      ],
+    });
+    const optimized = optimizeGraph(g);
+    expect(opTypes(optimized)).toEqual(['Conv']);
+    expect(optimized.nodes[0].inputs).toEqual(['x', 'w_bn', 'Conv:c_bn_bias', 'x']);
+    expect(optimized.valueInfo.get('y')).toEqual({ dtype: 'float32', shape: ['N', 2, 4, 4] });
+    expect([...optimized.initializers.keys()].sort()).toEqual(['Conv:c_bn_bias', 'w_bn']);
+    expect(g.nodes).toHaveLength(5); // the input graph is untouched
+  });
+
+  it('BAD CALL - a misspelled option', () => {
+    const g = graph({ inputs: [input('x', [1])], outputs: ['x'], nodes: [] });
+    expect(() => optimizeGraph(g, { foldConstant: false } as never)).toThrow(/Expected one of foldConstants, .* but received "foldConstant"/);
+  });
+});

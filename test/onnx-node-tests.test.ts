@@ -1,0 +1,129 @@
+// Every ONNX node conformance model from libonnx-testdata: the loader accepts it exactly when
+// the op table supports its ops at its opset (else ERR_UNSUPPORTED_OP naming the op), and shape
+// inference reproduces the shapes of the expected outputs (output_<i>.pb).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { describe, expect, it } from 'vitest';
+import { TernionError } from '../lib/errors';
+import { inferShapes } from '../lib/ir/infer-shapes';
+import { optimizeGraph } from '../lib/ir/optimize';
+import { findOpSpec } from '../lib/ir/ops';
+import { isIntegerType } from '../lib/ir/dtype';
+import type { Graph } from '../lib/ir/types';
+import { loadOnnxModel } from '../lib/onnx';
+import { ModelProtoType } from '../lib/onnx/proto';
+import type { ModelProtoMessage } from '../lib/onnx/proto';
+import { INSTALL_HINT, ONNX_TESTDATA_ROOT, readModelBytes, readTestTensors, requireTestdataRoot } from './onnx-testdata';
+
+type Expectation = { kind: 'supported' } | { kind: 'unsupported-op'; opType: string } | { kind: 'non-tensor-value' };
+
+/** What the loader should do, worked out from the raw protobuf independently of the loader. */
+function expectationFor(bytes: Uint8Array): Expectation {
+  const model = ModelProtoType.decode(bytes) as unknown as ModelProtoMessage;
+  const opsets = new Map(model.opset_import.map((o) => [o.domain === 'ai.onnx' ? '' : o.domain, Number(o.version)]));
+  for (const node of model.graph?.node ?? []) {
+    const domain = node.domain === 'ai.onnx' ? '' : node.domain;
+    const spec = findOpSpec(domain, node.op_type);
+    const opset = opsets.get(domain) ?? 0;
+    if (!spec || opset < spec.minOpset || opset > spec.maxOpset) return { kind: 'unsupported-op', opType: node.op_type };
+  }
+  const values = [...(model.graph?.input ?? []), ...(model.graph?.output ?? [])];
+  if (values.some((v) => v.type && !v.type.tensor_type)) return { kind: 'non-tensor-value' };
+  return { kind: 'supported' };
+}
+
+/** Integer inputs (axes, shapes, split sizes) become initializers from the test data. */
+function withIntegerInputsAsConstants(graph: Graph, dir: string): Graph {
+  const data = readTestTensors(dir, 'input');
+  const initializers = new Map(graph.initializers);
+  const inputs = graph.inputs.filter((input, i) => {
+    if (!isIntegerType(input.dtype) || data[i] === undefined) return true;
+    initializers.set(input.name, { ...data[i], name: input.name });
+    return false;
+  });
+  return { ...graph, inputs, initializers };
+}
+
+function listModelDirs(group: string): string[] {
+  const dir = path.join(ONNX_TESTDATA_ROOT, group);
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((name) => fs.existsSync(path.join(dir, name, 'model.onnx'))).sort();
+}
+
+const GROUPS = ['node', 'pytorch-converted', 'pytorch-operator', 'simple'] as const;
+
+it('libonnx-testdata is installed', () => {
+  expect(() => requireTestdataRoot(), INSTALL_HINT).not.toThrow();
+  expect(listModelDirs('node').length, INSTALL_HINT).toBeGreaterThan(500);
+});
+
+for (const group of GROUPS) {
+  const names = listModelDirs(group);
+  describe(`libonnx-testdata ${group}`, () => {
+    it.each(names)('%s', (name) => {
+      const dir = path.join(ONNX_TESTDATA_ROOT, group, name);
+      const bytes = readModelBytes(dir);
+      const expected = expectationFor(bytes);
+      let graph: Graph;
+      try {
+        graph = loadOnnxModel(bytes, { basePath: dir });
+      } catch (error) {
+        expect(error).toBeInstanceOf(TernionError);
+        const { code, message } = error as TernionError;
+        if (expected.kind === 'unsupported-op') {
+          expect(code).toBe('ERR_UNSUPPORTED_OP');
+          expect(message).toContain(expected.opType);
+          expect(message).toMatch(/opset \d+/);
+          return;
+        }
+        if (expected.kind === 'non-tensor-value') {
+          expect(code).toBe('ERR_DTYPE');
+          return;
+        }
+        throw error;
+      }
+      expect(expected.kind).toBe('supported');
+
+      // Plain inference must succeed; where it knows a size, the size must be right.
+      const outputs = readTestTensors(dir, 'output');
+      const inferred = inferShapes(graph);
+      outputs.forEach((tensor, i) => {
+        const shape = inferred.valueInfo.get(graph.outputs[i].name)?.shape;
+        if (shape === undefined) return;
+        expect(shape.length, `rank of output ${i}`).toBe(tensor.dims.length);
+        shape.forEach((d, axis) => {
+          if (typeof d === 'number') expect(d, `output ${i} axis ${axis}`).toBe(tensor.dims[axis]);
+        });
+      });
+
+      // With the integer (shape-parameter) inputs known, every output shape is exact.
+      const specialized = inferShapes(withIntegerInputsAsConstants(graph, dir));
+      outputs.forEach((tensor, i) => {
+        const name = graph.outputs[i].name;
+        const type = specialized.valueInfo.get(name) ?? specialized.inputs.find((input) => input.name === name);
+        expect(type?.shape, `shape of output ${i} "${name}"`).toEqual(tensor.dims);
+        const declared = type?.dtype === 'float16' || type?.dtype === 'bfloat16' ? 'float32' : type?.dtype;
+        expect(declared, `dtype of output ${i} "${name}"`).toBe(tensor.dtype);
+      });
+
+      // The passes keep the graph's outputs and their shapes.
+      const optimized = optimizeGraph(withIntegerInputsAsConstants(graph, dir));
+      expect(optimized.outputs.map((o) => o.name)).toEqual(graph.outputs.map((o) => o.name));
+      outputs.forEach((tensor, i) => {
+        const name = graph.outputs[i].name;
+        const type = optimized.valueInfo.get(name) ?? optimized.inputs.find((input) => input.name === name);
+        const folded = optimized.initializers.get(name);
+        expect(type?.shape ?? folded?.dims, `optimized shape of output ${i} "${name}"`).toEqual(tensor.dims);
+        // An output folded to a constant checks the reference evaluator against ONNX's numbers.
+        if (folded) {
+          Array.from(folded.data as ArrayLike<number | bigint>).forEach((v, j) => {
+            const want = tensor.data[j];
+            if (typeof v === 'bigint' || typeof want === 'bigint') expect(v, `folded ${name}[${j}]`).toBe(want);
+            else expect(v, `folded ${name}[${j}]`).toBeCloseTo(want, 4);
+          });
+        }
+      });
+    });
+  });
+}
