@@ -16,7 +16,8 @@ namespace addon {
 struct AddonData {
   const kernels::KernelTable* table = nullptr;  // chosen at load (CPUID, TERNION_ISA)
   std::string table_error;                      // why TERNION_ISA could not be honoured
-  std::unique_ptr<ThreadPool> pool;
+  // Shared with in-flight async work, which may outlive the environment (worker terminated).
+  std::shared_ptr<ThreadPool> pool;
   int default_threads = 1;
   Napi::FunctionReference error_class;  // TernionError, handed over by lib/native.ts
   Napi::FunctionReference packed_weights_ctor;

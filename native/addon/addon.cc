@@ -53,7 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   d->table = kernels::select_table(isa, &d->table_error);
   const unsigned hw = std::thread::hardware_concurrency();
   d->default_threads = hw ? static_cast<int>(hw) : 1;
-  d->pool = std::make_unique<ThreadPool>(d->default_threads);
+  d->pool = std::make_shared<ThreadPool>(d->default_threads);
   // Freed with the environment (worker exit, process exit): joins the pool's threads.
   env.SetInstanceData<AddonData>(d);
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));

@@ -24,10 +24,6 @@ using kernels::OutType;
 
 enum class Kind { F32, Q8, Lowbit };
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
 class PackedWeights : public Napi::ObjectWrap<PackedWeights> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -51,16 +47,11 @@ class PackedWeights : public Napi::ObjectWrap<PackedWeights> {
 
   Kind kind() const { return kind_; }
   const KernelTable* table() const { return table_; }
-  const void* buffer() const { return buf_.get(); }
+  // Shared with in-flight async products, so release() (or GC) never frees memory under them.
+  std::shared_ptr<void> buffer() const { return buf_; }
   int N() const { return N_; }
   int K() const { return K_; }
-  bool released() const { return !buf_ || release_pending_; }
-
-  // Async GEMMs in flight keep the buffer; a release() during them takes effect after the last.
-  void Acquire() { ++in_flight_; }
-  void Unacquire(Napi::Env env) {
-    if (--in_flight_ == 0 && release_pending_) FreeBuffer(env);
-  }
+  bool released() const { return !buf_; }
 
  private:
   void Construct(const Napi::CallbackInfo& info) {
@@ -167,7 +158,7 @@ class PackedWeights : public Napi::ObjectWrap<PackedWeights> {
     void* p = nullptr;
     TERNION_THROW_IF(posix_memalign(&p, 64, (bytes + 63) & ~size_t(63)) != 0 || !p, "ERR_INVALID_ARGUMENT",
                      "Could not allocate " + std::to_string(bytes) + " bytes for packed weights");
-    buf_.reset(p);
+    buf_.reset(p, std::free);
     bytes_ = bytes;
     Napi::MemoryManagement::AdjustExternalMemory(Env(), static_cast<int64_t>(bytes));
   }
@@ -181,31 +172,28 @@ class PackedWeights : public Napi::ObjectWrap<PackedWeights> {
   }
 
   // Frees the packed buffer now rather than at garbage collection; later use throws.
+  // Drops this object's hold on the buffer now; products still running keep their own.
   Napi::Value Release(const Napi::CallbackInfo& info) {
-    if (in_flight_ > 0) release_pending_ = true;
-    else FreeBuffer(info.Env());
+    if (buf_) {
+      buf_.reset();
+      Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -static_cast<int64_t>(bytes_));
+      bytes_ = 0;
+    }
     return info.Env().Undefined();
   }
-
-  void FreeBuffer(Napi::Env env) {
-    if (!buf_) return;
-    buf_.reset();
-    Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(bytes_));
-    bytes_ = 0;
-  }
-
-  int in_flight_ = 0;  // touched on the JS thread only
-  bool release_pending_ = false;
   Kind kind_ = Kind::F32;
   const KernelTable* table_ = nullptr;
-  std::unique_ptr<void, AlignedFree> buf_;
+  std::shared_ptr<void> buf_;
   size_t bytes_ = 0;
   int N_ = 0, K_ = 0;
 };
 
 // Everything one GEMM call needs, copied out of JS values on the main thread.
 struct GemmJob {
-  PackedWeights* w = nullptr;
+  Kind kind = Kind::F32;
+  const KernelTable* table = nullptr;
+  std::shared_ptr<void> weights;
+  int N = 0, K = 0;
   int M = 0;
   const void* A = nullptr;
   uint8_t a_zero = 0;
@@ -214,19 +202,19 @@ struct GemmJob {
   int threads = 1;
 };
 
-void run_job(const GemmJob& j, AddonData& d) {
-  exec::GemmContext ctx{j.w->table(), d.pool.get(), j.threads};
-  const int N = j.w->N(), K = j.w->K();
-  switch (j.w->kind()) {
+void run_job(const GemmJob& j, ThreadPool* pool) {
+  exec::GemmContext ctx{j.table, pool, j.threads};
+  const int N = j.N, K = j.K;
+  const void* w = j.weights.get();
+  switch (j.kind) {
     case Kind::F32:
-      exec::gemm_f32(ctx, j.M, N, K, static_cast<const float*>(j.A), K, j.w->buffer(), j.rq.bias, j.rq.relu,
-                     static_cast<float*>(j.C), N);
+      exec::gemm_f32(ctx, j.M, N, K, static_cast<const float*>(j.A), K, w, j.rq.bias, j.rq.relu, static_cast<float*>(j.C), N);
       break;
     case Kind::Q8:
-      exec::gemm_q8(ctx, j.M, N, K, static_cast<const uint8_t*>(j.A), K, j.a_zero, j.w->buffer(), j.rq, j.C, N);
+      exec::gemm_q8(ctx, j.M, N, K, static_cast<const uint8_t*>(j.A), K, j.a_zero, w, j.rq, j.C, N);
       break;
     case Kind::Lowbit:
-      exec::gemm_lowbit(ctx, j.M, N, K, static_cast<const uint8_t*>(j.A), K, j.a_zero, j.w->buffer(), j.rq, j.C, N);
+      exec::gemm_lowbit(ctx, j.M, N, K, static_cast<const uint8_t*>(j.A), K, j.a_zero, w, j.rq, j.C, N);
       break;
   }
 }
@@ -240,7 +228,11 @@ Napi::TypedArray prepare_job(const Napi::CallbackInfo& info, GemmJob& job, Napi:
                    "ERR_INVALID_ARGUMENT", "Expected a PackedWeights for packed but received " + received(info[0]));
   PackedWeights* w = PackedWeights::Unwrap(info[0].As<Napi::Object>());
   TERNION_THROW_IF(w->released(), "ERR_INVALID_ARGUMENT", "These packed weights were released");
-  job.w = w;
+  job.kind = w->kind();
+  job.table = w->table();
+  job.weights = w->buffer();
+  job.N = w->N();
+  job.K = w->K();
   const int N = w->N(), K = w->K();
   job.M = static_cast<int>(get_int(info[2], "M", 1, INT32_MAX));
   const size_t MK = checked_mul(job.M, K, "M x K"), MN = checked_mul(job.M, N, "M x N");
@@ -295,7 +287,7 @@ Napi::Value GemmSync(const Napi::CallbackInfo& info) {
     GemmJob job;
     Napi::Object keep = Napi::Object::New(env);
     Napi::TypedArray result = prepare_job(info, job, keep);
-    run_job(job, data(env));
+    run_job(job, data(env).pool.get());
     return result;
   } catch (const CodedError& e) {
     make_error(env, e.code, e.message).ThrowAsJavaScriptException();
@@ -308,20 +300,23 @@ class GemmWorker : public Napi::AsyncWorker {
  public:
   GemmWorker(Napi::Env env, GemmJob job, Napi::Object keep, Napi::TypedArray result)
       : Napi::AsyncWorker(env, "ternion:gemm"), deferred_(Napi::Promise::Deferred::New(env)), job_(job),
-        keep_(Napi::Persistent(keep)), result_(Napi::Persistent(result)), data_(data(env)) {
-    job_.w->Acquire();
-  }
+        keep_(Napi::Persistent(keep)), result_(Napi::Persistent(result)), pool_(data(env).pool) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { run_job(job_, data_); }
+  void Execute() override { run_job(job_, pool_.get()); }
+  // During environment teardown (a worker terminated) calls into JS fail; nothing is waiting.
   void OnOK() override {
-    job_.w->Unacquire(Env());
-    deferred_.Resolve(result_.Value());
+    try {
+      deferred_.Resolve(result_.Value());
+    } catch (const Napi::Error&) {
+    }
   }
   void OnError(const Napi::Error& e) override {
-    job_.w->Unacquire(Env());
-    deferred_.Reject(e.Value());
+    try {
+      deferred_.Reject(e.Value());
+    } catch (const Napi::Error&) {
+    }
   }
 
  private:
@@ -329,7 +324,7 @@ class GemmWorker : public Napi::AsyncWorker {
   GemmJob job_;
   Napi::ObjectReference keep_;
   Napi::Reference<Napi::TypedArray> result_;
-  AddonData& data_;
+  std::shared_ptr<ThreadPool> pool_;
 };
 
 Napi::Value GemmAsync(const Napi::CallbackInfo& info) {

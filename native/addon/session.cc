@@ -285,13 +285,13 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
    public:
     RunWorker(Napi::Env env, std::shared_ptr<exec::Executor> ex, std::vector<exec::Tensor> feeds, Napi::Object keep, int threads)
         : Napi::AsyncWorker(env, "ternion:run"), deferred_(Napi::Promise::Deferred::New(env)), exec_(std::move(ex)),
-          feeds_(std::move(feeds)), keep_(Napi::Persistent(keep)), threads_(threads), data_(data(env)) {}
+          feeds_(std::move(feeds)), keep_(Napi::Persistent(keep)), threads_(threads), pool_(data(env).pool) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
 
    protected:
     void Execute() override {
       try {
-        outs_ = exec_->run(feeds_, data_.pool.get(), threads_, blocks_);
+        outs_ = exec_->run(feeds_, pool_.get(), threads_, blocks_);
       } catch (const exec::ExecError& e) {
         code_ = e.code, message_ = e.what();
       } catch (const std::bad_alloc&) {
@@ -301,10 +301,14 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       }
     }
     void OnOK() override {
-      if (!code_.empty()) {
-        deferred_.Reject(make_error(Env(), code_, message_).Value());
-      } else {
-        deferred_.Resolve(to_js(Env(), outs_));
+      // During environment teardown (a worker terminated) calls into JS fail; nothing waits.
+      try {
+        if (!code_.empty()) {
+          deferred_.Reject(make_error(Env(), code_, message_).Value());
+        } else {
+          deferred_.Resolve(to_js(Env(), outs_));
+        }
+      } catch (const Napi::Error&) {
       }
       blocks_.clear();
     }
@@ -316,7 +320,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     std::vector<std::shared_ptr<void>> blocks_;
     Napi::ObjectReference keep_;
     int threads_;
-    AddonData& data_;
+    std::shared_ptr<ThreadPool> pool_;  // outlives the environment if a worker is terminated
     std::string code_, message_;
   };
 

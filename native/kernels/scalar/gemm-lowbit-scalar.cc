@@ -21,6 +21,9 @@ static_assert(sizeof(Header) == 64, "lowbit header must keep the payload aligned
 
 size_t groups_of(const Header& h) { return static_cast<size_t>(h.N) * (h.K / h.G); }
 
+// Codes are padded to 64 bytes so the fp32 scales after them are aligned.
+size_t code_bytes(const Header& h) { return (static_cast<size_t>(h.N) * h.K + 63) & ~size_t(63); }
+
 size_t scale_bytes(const Header& h) {
   return (h.form == LowbitForm::GroupScaled ? sizeof(float) : sizeof(int8_t)) * groups_of(h);
 }
@@ -29,7 +32,7 @@ size_t scale_bytes(const Header& h) {
 
 size_t lowbit_packed_size(const LowbitWeights* w) {
   Header h{w->bits, w->N, w->K, w->G, w->form, w->asym ? 1 : 0, {}};
-  return sizeof(Header) + static_cast<size_t>(w->N) * w->K + scale_bytes(h) * 2;
+  return sizeof(Header) + code_bytes(h) + scale_bytes(h) * 2;
 }
 
 void lowbit_pack(const LowbitWeights* w, void* packed) {
@@ -38,7 +41,7 @@ void lowbit_pack(const LowbitWeights* w, void* packed) {
   std::memcpy(p, &h, sizeof h);
   p += sizeof h;
   std::memcpy(p, w->q, static_cast<size_t>(w->N) * w->K);
-  p += static_cast<size_t>(w->N) * w->K;
+  p += code_bytes(h);
   const size_t sb = scale_bytes(h);
   const void* pos = h.form == LowbitForm::GroupScaled ? static_cast<const void*>(w->scale_pos)
                                                       : static_cast<const void*>(w->mult_pos);
@@ -54,7 +57,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   Header h;
   std::memcpy(&h, packed, sizeof h);
   const int8_t* q = static_cast<const int8_t*>(packed) + sizeof h;
-  const char* scales = reinterpret_cast<const char*>(q) + static_cast<size_t>(h.N) * h.K;
+  const char* scales = reinterpret_cast<const char*>(q) + code_bytes(h);
   const int G = h.G, groups = h.K / h.G;
   const size_t sb = scale_bytes(h);
   for (int m = 0; m < M; ++m) {
