@@ -77,7 +77,7 @@ struct LowbitWeights {
   int32_t K = 0;          // inputs per row, a multiple of G
   int32_t G = 0;          // group size
   LowbitForm form = LowbitForm::GroupScaled;
-  bool asym = false;                  // ternary only: separate scales for +1 and -1
+  bool asym = false;                  // ternary only (must be false when bits == 4): separate +1 / -1 scales
   const int8_t* q = nullptr;          // [N][K]
   const float* scale_pos = nullptr;   // GroupScaled: [N][K/G]
   const float* scale_neg = nullptr;   // GroupScaled asym: [N][K/G], positive numbers

@@ -1,0 +1,106 @@
+// Helpers shared by the AVX2 kernels: column masks for partial panels, a per-call scratch
+// buffer (no global state), and the Requant epilogue for 8 columns at a time, written in the
+// exact operation order of kernels.h so the integer kernels stay bit-exact with scalar.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx2 {
+
+inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+// Lane mask with the first `n` (0..8) 32-bit lanes set: for maskload/maskstore of tails, which
+// never touch (or fault on) the masked-off lanes.
+inline __m256i lane_mask(int n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+// Scratch memory owned by one call (kernels run concurrently on many threads, so nothing is
+// cached between calls). Small requests use the stack buffer.
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) {
+    if (bytes <= sizeof local_) {
+      p_ = local_;
+    } else {
+      if (posix_memalign(&heap_, 64, bytes) != 0) std::abort();
+      p_ = heap_;
+    }
+  }
+  ~Scratch() { free(heap_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename T>
+  T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  alignas(64) unsigned char local_[16384];
+  void* heap_ = nullptr;
+  void* p_;
+};
+
+// Requant epilogue for up to 8 consecutive output columns [n, n + cols) of one row.
+// `f` is the fp32 value the epilogue starts from, `raw` the int32 accumulator (OutType::I32).
+// Order of operations is exactly kernels.h: fmaf(acc, scale, bias), relu as fmax(v, 0),
+// clamp to [qmin - zp, qmax - zp], round half to even (cvtps2dq, default MXCSR), add zp.
+// _mm256_max_ps(v, 0) returns +0 for v = -0 and 0 for NaN, like glibc's fmaxf.
+inline void epilogue8(const Requant& rq, int n, int cols, __m256 f, __m256i raw, void* C,
+                      size_t index) {
+  const __m256i mask = lane_mask(cols);
+  if (rq.out == OutType::I32) {
+    int32_t* c = static_cast<int32_t*>(C) + index;
+    if (cols == 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(c), raw);
+    else _mm256_maskstore_epi32(reinterpret_cast<int*>(c), mask, raw);
+    return;
+  }
+  __m256 s = _mm256_set1_ps(1.0f), b = _mm256_setzero_ps();
+  if (cols == 8) {
+    if (rq.scale) s = _mm256_loadu_ps(rq.scale + n);
+    if (rq.bias) b = _mm256_loadu_ps(rq.bias + n);
+  } else {
+    if (rq.scale) s = _mm256_blendv_ps(s, _mm256_maskload_ps(rq.scale + n, mask), _mm256_castsi256_ps(mask));
+    if (rq.bias) b = _mm256_maskload_ps(rq.bias + n, mask);
+  }
+  __m256 v = _mm256_fmadd_ps(f, s, b);
+  if (rq.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
+  if (rq.out == OutType::F32) {
+    float* c = static_cast<float*>(C) + index;
+    if (cols == 8) _mm256_storeu_ps(c, v);
+    else _mm256_maskstore_ps(c, mask, v);
+    return;
+  }
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point));
+  const __m256 hi = _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point));
+  v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+  const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(rq.zero_point));
+  alignas(32) int32_t t[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(t), q);
+  // Plain narrowing casts, as the reference does (wraps if qmin/qmax exceed the type).
+  if (rq.out == OutType::U8) {
+    uint8_t* c = static_cast<uint8_t*>(C) + index;
+    for (int j = 0; j < cols; ++j) c[j] = static_cast<uint8_t>(t[j]);
+  } else {
+    int8_t* c = static_cast<int8_t*>(C) + index;
+    for (int j = 0; j < cols; ++j) c[j] = static_cast<int8_t>(t[j]);
+  }
+}
+
+// Epilogue of an integer accumulator: the fp32 value is (float)acc, exactly (cvtdq2ps rounds
+// to nearest even like the C conversion).
+inline void epilogue8_int(const Requant& rq, int n, int cols, __m256i acc, void* C, size_t index) {
+  epilogue8(rq, n, cols, _mm256_cvtepi32_ps(acc), acc, C, index);
+}
+
+}  // namespace avx2
+}  // namespace kernels
+}  // namespace ternion
