@@ -1,0 +1,113 @@
+// Helpers shared by the AVX-512 VNNI kernels (this folder only: compiled with its flags).
+// Everything lives in namespace avx512vnni so inline functions never merge with the same-named
+// helpers of another instruction set's folder (one definition rule across different -m flags).
+#pragma once
+
+// GCC 12 warns inside its own AVX-512 headers (the `__Y = __Y` of _mm512_undefined_*, GCC PR
+// 105593) wherever those intrinsics are inlined; silence that false positive for this folder.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "../kernels.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx512vnni {
+
+// Panel width of all three kinds: two zmm of 16 lanes, one lane per output channel.
+constexpr int kNR = 32;
+constexpr uint32_t kMagicF32 = 0x33504654;     // "TFP3"
+constexpr uint32_t kMagicQ8 = 0x38515654;      // "TVQ8"
+constexpr uint32_t kMagicLowbit = 0x424C5654;  // "TVLB"
+
+inline size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+inline int num_panels(int N) { return (N + kNR - 1) / kNR; }
+
+// Lanes [0, valid) of a 16-lane vector; valid may be <= 0 or >= 16.
+inline __mmask16 lane_mask(int valid) {
+  if (valid >= 16) return static_cast<__mmask16>(0xFFFF);
+  if (valid <= 0) return 0;
+  return static_cast<__mmask16>((1u << valid) - 1u);
+}
+
+// Four consecutive A bytes broadcast to every 32-bit lane (the u8 operand of vpdpbusd).
+inline __m512i bcast_quad(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+// Same for the last 1..3 bytes of a row or group: never reads past them, the rest is zero.
+inline __m512i bcast_partial(const uint8_t* p, int nbytes) {
+  int32_t v = 0;
+  std::memcpy(&v, p, static_cast<size_t>(nbytes));
+  return _mm512_set1_epi32(v);
+}
+
+// u8 (a) x s8 (w) dot products of 4 bytes accumulated into int32 lanes, no saturation.
+// GCC 12 compiles the intrinsic with a copy of the accumulator before and after each vpdpbusd
+// (register pressure, spills in the 8x32 loop); the asm ties input and output to one register.
+// TERNION_DPBUSD_INTRINSIC (set by a scalar emulation header in tests) keeps the intrinsic.
+inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
+#if defined(TERNION_DPBUSD_INTRINSIC)
+  return _mm512_dpbusd_epi32(acc, a_u8, w_s8);
+#else
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a_u8), "v"(w_s8));
+  return acc;
+#endif
+}
+
+// The Requant epilogue of kernels.h for 16 channels [n, n+16) of row m, lanes outside `mk`
+// neither read (scale, bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator
+// (OutType::I32 only). Order of operations as the scalar reference: fma, max 0, max lo, min hi,
+// round half to even (cvtps2dq under the default MXCSR), + zero_point.
+inline void requant_store(const Requant& rq, __m512 accf, __m512i acci, int n, __mmask16 mk,
+                          void* C, size_t ldc, int m) {
+  const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+  if (rq.out == OutType::I32) {
+    _mm512_mask_storeu_epi32(static_cast<int32_t*>(C) + off, mk, acci);
+    return;
+  }
+  const __m512 s = rq.scale ? _mm512_maskz_loadu_ps(mk, rq.scale + n) : _mm512_set1_ps(1.0f);
+  const __m512 b = rq.bias ? _mm512_maskz_loadu_ps(mk, rq.bias + n) : _mm512_setzero_ps();
+  __m512 v = _mm512_fmadd_ps(accf, s, b);
+  // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
+  if (rq.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+  if (rq.out == OutType::F32) {
+    _mm512_mask_storeu_ps(static_cast<float*>(C) + off, mk, v);
+    return;
+  }
+  v = _mm512_max_ps(v, _mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point)));
+  v = _mm512_min_ps(v, _mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point)));
+  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(rq.zero_point));
+  // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
+  if (rq.out == OutType::U8)
+    _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(C) + off, mk, q);
+  else
+    _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(C) + off, mk, q);
+}
+
+// Entry points (one file per kind).
+size_t f32_packed_size(int N, int K);
+void f32_pack(const float* W, int N, int K, void* packed);
+void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
+              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);
+size_t q8_packed_size(int N, int K);
+void q8_pack(const int8_t* W, int N, int K, void* packed);
+void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+             const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+size_t lowbit_packed_size(const LowbitWeights* w);
+void lowbit_pack(const LowbitWeights* w, void* packed);
+void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                 const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+
+}  // namespace avx512vnni
+}  // namespace kernels
+}  // namespace ternion

@@ -1,0 +1,132 @@
+// fp32 GEMM, AVX-512: 12x32 register block (24 zmm accumulators), weights packed in panels of
+// 32 output channels so one k step is two aligned 64-byte loads and MR broadcast FMAs.
+//
+// Packed layout: a 64-byte header {magic, N, K}, then ceil(N/32) panels; panel p holds, for
+// every k in [0, K), the 32 floats W[32p + j][k] (j = 0..31, zero past N).
+#include "common-avx512vnni.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx512vnni {
+namespace {
+
+constexpr size_t kHeader = 64;
+constexpr int kMR = 12;
+
+// MR rows x 32 channels. CH independent accumulator chains per output (k split round-robin)
+// hide the 4-cycle FMA latency when MR is small (GEMV); fp32 results are within tolerance.
+template <int MR, int CH>
+void f32_block(int K, const float* A, size_t lda, const float* w, const float* bias, bool relu,
+               float* C, size_t ldc, int n, int nvalid) {
+  __m512 acc[MR][2][CH];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_ps();
+
+  int k = 0;
+  if (CH > 1) {
+    for (; k + CH <= K; k += CH) {
+      if (MR == 1) {
+        // GEMV streams the panel once: fetch ~2 KB ahead of the loads.
+        const char* pf = reinterpret_cast<const char*>(w + static_cast<size_t>(k) * kNR) + 2048;
+#pragma GCC unroll 8
+        for (int i = 0; i < 2 * CH; ++i) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
+      }
+#pragma GCC unroll 4
+      for (int c = 0; c < CH; ++c) {
+        const __m512 w0 = _mm512_loadu_ps(w + static_cast<size_t>(k + c) * kNR);
+        const __m512 w1 = _mm512_loadu_ps(w + static_cast<size_t>(k + c) * kNR + 16);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const __m512 a = _mm512_set1_ps(A[r * lda + k + c]);
+          acc[r][0][c] = _mm512_fmadd_ps(a, w0, acc[r][0][c]);
+          acc[r][1][c] = _mm512_fmadd_ps(a, w1, acc[r][1][c]);
+        }
+      }
+    }
+  }
+  for (; k < K; ++k) {
+    const __m512 w0 = _mm512_loadu_ps(w + static_cast<size_t>(k) * kNR);
+    const __m512 w1 = _mm512_loadu_ps(w + static_cast<size_t>(k) * kNR + 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      acc[r][0][0] = _mm512_fmadd_ps(a, w0, acc[r][0][0]);
+      acc[r][1][0] = _mm512_fmadd_ps(a, w1, acc[r][1][0]);
+    }
+  }
+
+  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
+  __m512 b[2];
+  for (int h = 0; h < 2; ++h)
+    b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int h = 0; h < 2; ++h) {
+      __m512 v = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v = _mm512_add_ps(v, acc[r][h][c]);
+      v = _mm512_add_ps(v, b[h]);
+      if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
+    }
+  }
+}
+
+template <int MR, int CH>
+void f32_rows(int M, int K, const float* A, size_t lda, const float* w, const float* bias,
+              bool relu, float* C, size_t ldc, int n, int nvalid, int m) {
+  f32_block<MR, CH>(K, A + m * lda, lda, w, bias, relu, C + m * ldc, ldc, n, nvalid);
+}
+
+}  // namespace
+
+size_t f32_packed_size(int N, int K) {
+  return kHeader + static_cast<size_t>(num_panels(N)) * static_cast<size_t>(K) * kNR * sizeof(float);
+}
+
+void f32_pack(const float* W, int N, int K, void* packed) {
+  uint8_t* base = static_cast<uint8_t*>(packed);
+  std::memset(base, 0, kHeader);
+  const uint32_t magic = kMagicF32;
+  std::memcpy(base, &magic, 4);
+  std::memcpy(base + 4, &N, 4);
+  std::memcpy(base + 8, &K, 4);
+  float* out = reinterpret_cast<float*>(base + kHeader);
+  for (int p = 0; p < num_panels(N); ++p)
+    for (int k = 0; k < K; ++k)
+      for (int j = 0; j < kNR; ++j) {
+        const int n = p * kNR + j;
+        *out++ = n < N ? W[static_cast<size_t>(n) * K + k] : 0.0f;
+      }
+}
+
+void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
+              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1) {
+  const float* panels =
+      reinterpret_cast<const float*>(static_cast<const uint8_t*>(packed) + kHeader);
+  for (int n = n0; n < n1; n += kNR) {
+    const float* w = panels + static_cast<size_t>(n / kNR) * K * kNR;
+    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
+    int m = 0;
+    for (; m + kMR <= M; m += kMR) f32_rows<kMR, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m);
+    switch (M - m) {
+      case 1: f32_rows<1, 4>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 2: f32_rows<2, 2>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 3: f32_rows<3, 2>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 7: f32_rows<7, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 8: f32_rows<8, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 9: f32_rows<9, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace avx512vnni
+}  // namespace kernels
+}  // namespace ternion

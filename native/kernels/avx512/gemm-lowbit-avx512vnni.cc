@@ -1,0 +1,391 @@
+// Low-bit (ternary 2-bit / 4-bit) GEMM, AVX-512 VNNI. Codes stay packed in memory (2 or 4 bits a
+// weight) and are unpacked in registers to int8 (shift, mask, subtract) and fed to vpdpbusd with
+// the u8 activations, in the same "32c4" order as the int8 kernel: each int32 lane is one output
+// channel, so per-group int32 sums are available per channel with no horizontal reduction.
+//
+// Groups: K is split in groups of G; each group is padded to Qg = ceil(G/4) quads of 4 k (zero
+// weights in the padding), so a quad never straddles two groups and A is read per group, never
+// past the group (the last quad of a group with G % 4 != 0 reads only G % 4 bytes).
+// At each group end:
+//   GroupScaled sym:  S = sum_chains + (-z) * qsum[g]            sum = fma(scale[g], (float)S, sum)
+//   GroupScaled asym: P, M likewise with cntP[g], cntM[g];       sum = fma(sp, P, sum); fma(-sn, M, sum)
+//   Folded:           tot += mult[g] * S  (asym: mp * P - mn * M), all int32, exact;
+//                     at the end tot += (-z) * wsum (sum_k of the expanded int8 weights).
+// int32 lanes wrap; every true value fits (K <= kMaxIntegerK), so the modular results are exact.
+//
+// Packed layout: 64-byte header {magic, bits, N, K, G, form, asym}, then ceil(N/32) panels:
+//   codes: ceil(nquads/4) blocks of 4 quads. Channel j of the panel (h = j/16, c = j%16), quad s
+//          of the block, byte i of the quad (k = 4*(quad in group) + i inside its group):
+//            2-bit: byte  h*64 + 4c + i, bits 2s..2s+1          (block = 128 bytes)
+//            4-bit: byte  (s/2)*128 + h*64 + 4c + i, bits 4(s%2)..+3  (block = 256 bytes)
+//          code = t + 1 (ternary symmetric), bit0 = [t == +1] | bit1 = [t == -1] (asymmetric),
+//          q + 8 (4-bit). Padding codes mean weight 0.
+//   meta, per group (stride): GroupScaled sym  float scale[32], int32 qsum[32]          (256)
+//                             GroupScaled asym float sp[32], float -sn[32], int32 cntP[32],
+//                                              int32 cntM[32]                           (512)
+//                             Folded sym       int8 mult[32]                            (32)
+//                             Folded asym      int8 mp[32], int8 mn[32]                 (64)
+//          rounded up to 64 bytes;
+//   wsum (Folded only): int32[32].
+#include <type_traits>
+
+#include "common-avx512vnni.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx512vnni {
+namespace {
+
+constexpr size_t kHeader = 64;
+
+struct Header {
+  uint32_t magic;
+  int32_t bits, N, K, G, form, asym;
+  int32_t pad[9];
+};
+static_assert(sizeof(Header) == kHeader, "header is one cache line");
+
+struct Layout {
+  int bits, N, K, G;
+  bool folded, asym;
+  int Qg, ngroups, nquads;
+  size_t blk_bytes, codes_bytes, meta_stride, meta_bytes, wsum_bytes, panel_bytes;
+};
+
+Layout layout_of(int bits, int N, int K, int G, bool folded, bool asym) {
+  Layout L;
+  L.bits = bits;
+  L.N = N;
+  L.K = K;
+  L.G = G;
+  L.folded = folded;
+  L.asym = asym && bits == 2;  // asymmetric scales exist for ternary only
+  L.Qg = (G + 3) / 4;
+  L.ngroups = G > 0 ? K / G : 0;
+  L.nquads = L.ngroups * L.Qg;
+  L.blk_bytes = bits == 2 ? 128 : 256;
+  L.codes_bytes = static_cast<size_t>((L.nquads + 3) / 4) * L.blk_bytes;
+  L.meta_stride = folded ? (L.asym ? 64 : 32) : (L.asym ? 512 : 256);
+  L.meta_bytes = round_up(static_cast<size_t>(L.ngroups) * L.meta_stride, 64);
+  L.wsum_bytes = folded ? 128 : 0;
+  L.panel_bytes = L.codes_bytes + L.meta_bytes + L.wsum_bytes;
+  return L;
+}
+
+Layout layout_of(const LowbitWeights* w) {
+  return layout_of(w->bits, w->N, w->K, w->G, w->form == LowbitForm::Folded, w->asym);
+}
+
+template <int V>
+using IC = std::integral_constant<int, V>;
+
+// MR rows x 32 channels of one panel. NA accumulator sets (S, or P and M), CH chains each.
+template <int Bits, bool Asym, bool Folded, bool GAligned, int MR, int CH>
+void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
+              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  constexpr int NA = Asym ? 2 : 1;
+  __m512i acc[NA][MR][2][CH];
+  __m512 fs[MR][2];    // GroupScaled: running fp32 sum over groups
+  __m512i tot[MR][2];  // Folded: running int32 total
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h) {
+      fs[r][h] = _mm512_setzero_ps();
+      tot[r][h] = _mm512_setzero_si512();
+      for (int i = 0; i < NA; ++i)
+        for (int c = 0; c < CH; ++c) acc[i][r][h][c] = _mm512_setzero_si512();
+    }
+
+  const uint8_t* codes = panel;
+  const uint8_t* meta = panel + L.codes_bytes;
+  const int G = L.G, Qg = L.Qg;
+  const int tail = G - 4 * (Qg - 1);  // A bytes of a group's last quad (1..4)
+  const bool has_z = a_zero != 0;
+  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  const __m512i lowmask = _mm512_set1_epi8(Bits == 2 ? (Asym ? 1 : 3) : 15);
+  const __m512i bias8 = _mm512_set1_epi8(Bits == 2 ? 1 : 8);
+  int g = 0, left = Qg;
+  size_t kq = 0;  // A column of the current quad
+
+  auto group_end = [&]() __attribute__((always_inline)) {
+    const uint8_t* mg = meta + static_cast<size_t>(g) * L.meta_stride;
+    __m512i S[NA][MR][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < NA; ++i)
+      for (int r = 0; r < MR; ++r)
+        for (int h = 0; h < 2; ++h) {
+          __m512i v = acc[i][r][h][0];
+          acc[i][r][h][0] = _mm512_setzero_si512();
+          for (int c = 1; c < CH; ++c) {
+            v = _mm512_add_epi32(v, acc[i][r][h][c]);
+            acc[i][r][h][c] = _mm512_setzero_si512();
+          }
+          S[i][r][h] = v;
+        }
+    if (!Folded) {
+      // x = a - z: the group sum is sum t*a - z * sum t, with sum t (or the counts) packed.
+      __m512 sc[NA][2];
+      __m512i corr[NA][2];
+      for (int i = 0; i < NA; ++i)
+        for (int h = 0; h < 2; ++h) {
+          sc[i][h] = _mm512_loadu_ps(reinterpret_cast<const float*>(mg) + 16 * (2 * i + h));
+          const int32_t* cnt = reinterpret_cast<const int32_t*>(mg + NA * 128) + 16 * (2 * i + h);
+          corr[i][h] = has_z ? _mm512_mullo_epi32(_mm512_loadu_si512(cnt), negz) : _mm512_setzero_si512();
+        }
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+        for (int h = 0; h < 2; ++h)
+          for (int i = 0; i < NA; ++i)  // P before M, as the reference
+            fs[r][h] = _mm512_fmadd_ps(sc[i][h],
+                                       _mm512_cvtepi32_ps(_mm512_add_epi32(S[i][r][h], corr[i][h])),
+                                       fs[r][h]);
+    } else {
+      __m512i mult[NA][2];
+      for (int i = 0; i < NA; ++i)
+        for (int h = 0; h < 2; ++h)
+          mult[i][h] = _mm512_cvtepi8_epi32(
+              _mm_loadu_si128(reinterpret_cast<const __m128i*>(mg + 32 * i + 16 * h)));
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r)
+        for (int h = 0; h < 2; ++h) {
+          tot[r][h] = _mm512_add_epi32(tot[r][h], _mm512_mullo_epi32(mult[0][h], S[0][r][h]));
+          if (Asym)
+            tot[r][h] = _mm512_sub_epi32(tot[r][h], _mm512_mullo_epi32(mult[NA - 1][h], S[NA - 1][r][h]));
+        }
+    }
+    ++g;
+    left = Qg;
+    kq = static_cast<size_t>(g) * G;
+  };
+
+  // One quad (4 k of every channel of the panel): unpack, then MR x 2 (x NA) vpdpbusd.
+  auto quad = [&](auto sc, const uint8_t* blk) __attribute__((always_inline)) {
+    constexpr int s = decltype(sc)::value;
+    constexpr int c = s % CH;
+    __m512i w[NA][2];
+    for (int h = 0; h < 2; ++h) {
+      if (Bits == 2) {
+        // vpsrlw shifts 16-bit words, but bits 2s..2s+1 of each byte land in bits 0..1 of the
+        // same byte for s <= 3, and the mask drops what came from the neighbour byte.
+        const __m512i v = _mm512_loadu_si512(blk + 64 * h);
+        if (Asym) {
+          w[0][h] = _mm512_and_si512(_mm512_srli_epi16(v, 2 * s), lowmask);
+          w[NA - 1][h] = _mm512_and_si512(_mm512_srli_epi16(v, 2 * s + 1), lowmask);
+        } else {
+          w[0][h] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 2 * s), lowmask), bias8);
+        }
+      } else {
+        const __m512i v = _mm512_loadu_si512(blk + (s / 2) * 128 + 64 * h);
+        w[0][h] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4 * (s % 2)), lowmask), bias8);
+      }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i a = (GAligned || left > 1) ? bcast_quad(A + r * lda + kq)
+                                               : bcast_partial(A + r * lda + kq, tail);
+      for (int i = 0; i < NA; ++i)
+        for (int h = 0; h < 2; ++h) acc[i][r][h][c] = dpbusd(acc[i][r][h][c], a, w[i][h]);
+    }
+    kq += 4;
+    if (--left == 0) group_end();
+  };
+
+  const int nfull = L.nquads / 4, rem = L.nquads % 4;
+  for (int b = 0; b < nfull; ++b) {
+    const uint8_t* blk = codes + static_cast<size_t>(b) * L.blk_bytes;
+    if (MR == 1) {  // GEMV streams the codes once: prefetch ~2 KB ahead
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 64, _MM_HINT_T0);
+      if (Bits == 4) {
+        _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 128, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 192, _MM_HINT_T0);
+      }
+    }
+    quad(IC<0>{}, blk);
+    quad(IC<1>{}, blk);
+    quad(IC<2>{}, blk);
+    quad(IC<3>{}, blk);
+  }
+  if (rem) {
+    const uint8_t* blk = codes + static_cast<size_t>(nfull) * L.blk_bytes;
+    quad(IC<0>{}, blk);
+    if (rem > 1) quad(IC<1>{}, blk);
+    if (rem > 2) quad(IC<2>{}, blk);
+  }
+
+  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
+  if (!Folded) {
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+      for (int h = 0; h < 2; ++h)
+        requant_store(rq, fs[r][h], _mm512_setzero_si512(), n + 16 * h, mk[h], C, ldc, m + r);
+  } else {
+    const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
+    __m512i wc[2];
+    for (int h = 0; h < 2; ++h) wc[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_add_epi32(tot[r][h], wc[h]);
+        requant_store(rq, _mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
+      }
+  }
+}
+
+template <int Bits, bool Asym, bool Folded, bool GAligned, int MR, int CH>
+void lb_rows(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
+             const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  lb_block<Bits, Asym, Folded, GAligned, MR, CH>(L, A + m * lda, lda, a_zero, panel, rq, C, ldc,
+                                                 m, n, nvalid);
+}
+
+// Row blocking: 4 rows (2 when asymmetric: twice the accumulators) keep under 32 zmm without
+// spills (checked in the assembly: 3 asymmetric rows spilled).
+template <int Bits, bool Asym, bool Folded, bool GAligned>
+void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
+            const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+  constexpr int MR = Asym ? 2 : 4;
+  for (int n = n0; n < n1; n += kNR) {
+    const uint8_t* panel = panels + static_cast<size_t>(n / kNR) * L.panel_bytes;
+    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
+    int m = 0;
+    for (; m + MR <= M; m += MR)
+      lb_rows<Bits, Asym, Folded, GAligned, MR, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+    switch (M - m) {
+      case 1:
+        lb_rows<Bits, Asym, Folded, GAligned, 1, Asym ? 2 : 4>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+        break;
+      case 2:
+        lb_rows<Bits, Asym, Folded, GAligned, 2, Asym ? 1 : 2>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+        break;
+      case 3:
+        lb_rows<Bits, Asym, Folded, GAligned, 3, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+template <int Bits, bool Asym, bool Folded>
+void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
+              const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+  if (L.G % 4 == 0)
+    lb_run<Bits, Asym, Folded, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+  else
+    lb_run<Bits, Asym, Folded, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+}
+
+}  // namespace
+
+size_t lowbit_packed_size(const LowbitWeights* w) {
+  return kHeader + static_cast<size_t>(num_panels(w->N)) * layout_of(w).panel_bytes;
+}
+
+void lowbit_pack(const LowbitWeights* w, void* packed) {
+  const Layout L = layout_of(w);
+  uint8_t* base = static_cast<uint8_t*>(packed);
+  std::memset(base, 0, lowbit_packed_size(w));
+  Header hd{};
+  hd.magic = kMagicLowbit;
+  hd.bits = L.bits;
+  hd.N = L.N;
+  hd.K = L.K;
+  hd.G = L.G;
+  hd.form = static_cast<int32_t>(w->form);
+  hd.asym = L.asym ? 1 : 0;
+  std::memcpy(base, &hd, sizeof hd);
+
+  const int K = L.K, G = L.G, ng = L.ngroups;
+  const uint8_t zero_code = L.bits == 2 ? (L.asym ? 0x00 : 0x55) : 0x88;  // weight 0 everywhere
+  const int cbits = L.bits == 2 ? 2 : 4;
+  const unsigned cmask = (1u << cbits) - 1u;
+  for (int p = 0; p < num_panels(L.N); ++p) {
+    uint8_t* panel = base + kHeader + static_cast<size_t>(p) * L.panel_bytes;
+    uint8_t* meta = panel + L.codes_bytes;
+    int32_t* wsum = reinterpret_cast<int32_t*>(meta + L.meta_bytes);
+    std::memset(panel, zero_code, L.codes_bytes);
+    for (int j = 0; j < kNR; ++j) {
+      const int n = p * kNR + j;
+      if (n >= L.N) continue;  // padding channel: zero weights, zero meta
+      const int h = j / 16, c = j % 16;
+      const int8_t* qn = w->q + static_cast<size_t>(n) * K;
+      int32_t ws = 0;
+      for (int g = 0; g < ng; ++g) {
+        int32_t qsum = 0, cp = 0, cm = 0;
+        for (int kl = 0; kl < G; ++kl) {
+          const int t = qn[static_cast<size_t>(g) * G + kl];
+          qsum += t;
+          cp += t > 0;
+          cm += t < 0;
+          unsigned code;
+          if (L.bits == 2) code = L.asym ? (t > 0 ? 1u : t < 0 ? 2u : 0u) : static_cast<unsigned>(t + 1);
+          else code = static_cast<unsigned>(t + 8);
+          const size_t q = static_cast<size_t>(g) * L.Qg + kl / 4;
+          const int s = static_cast<int>(q % 4), i = kl % 4;
+          size_t byte;
+          int sh;
+          if (L.bits == 2) {
+            byte = (q / 4) * 128 + h * 64 + 4 * c + i;
+            sh = 2 * s;
+          } else {
+            byte = (q / 4) * 256 + (s / 2) * 128 + h * 64 + 4 * c + i;
+            sh = 4 * (s % 2);
+          }
+          panel[byte] = static_cast<uint8_t>((panel[byte] & ~(cmask << sh)) | ((code & cmask) << sh));
+        }
+        uint8_t* mg = meta + static_cast<size_t>(g) * L.meta_stride;
+        const size_t gi = static_cast<size_t>(n) * ng + g;
+        if (!L.folded) {
+          float* f = reinterpret_cast<float*>(mg);
+          int32_t* cnt = reinterpret_cast<int32_t*>(mg + (L.asym ? 256 : 128));
+          f[j] = w->scale_pos[gi];
+          if (L.asym) {
+            f[32 + j] = -w->scale_neg[gi];
+            cnt[j] = cp;
+            cnt[32 + j] = cm;
+          } else {
+            cnt[j] = qsum;
+          }
+        } else {
+          const int8_t mp = w->mult_pos[gi];
+          mg[j] = static_cast<uint8_t>(mp);
+          if (L.asym) {
+            const int8_t mn = w->mult_neg[gi];
+            mg[32 + j] = static_cast<uint8_t>(mn);
+            ws += mp * cp - mn * cm;
+          } else {
+            ws += mp * qsum;
+          }
+        }
+      }
+      if (L.folded) wsum[j] = ws;
+    }
+  }
+}
+
+void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                 const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+  Header hd;
+  std::memcpy(&hd, packed, sizeof hd);
+  const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
+                             hd.asym != 0);
+  const Requant rq = rq_in ? *rq_in : Requant();
+  const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
+  if (L.bits == 2) {
+    if (L.asym) {
+      if (L.folded) lb_run_g<2, true, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      else lb_run_g<2, true, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    } else {
+      if (L.folded) lb_run_g<2, false, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      else lb_run_g<2, false, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    }
+  } else {
+    if (L.folded) lb_run_g<4, false, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    else lb_run_g<4, false, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+  }
+}
+
+}  // namespace avx512vnni
+}  // namespace kernels
+}  // namespace ternion

@@ -1,0 +1,20 @@
+// The AVX-512 VNNI table (AVX-512 F/BW/VL/DQ + VNNI). dispatch.cc returns it only when CPUID and
+// XCR0 report all of them; nothing in this folder runs otherwise.
+#include "common-avx512vnni.h"
+
+namespace ternion {
+namespace kernels {
+
+const KernelTable* avx512vnni_table() {
+  using namespace avx512vnni;
+  static const KernelTable table = {
+      "avx512vnni",
+      kNR, f32_packed_size, f32_pack, f32_gemm,
+      kNR, q8_packed_size, q8_pack, q8_gemm,
+      kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
+  };
+  return &table;
+}
+
+}  // namespace kernels
+}  // namespace ternion

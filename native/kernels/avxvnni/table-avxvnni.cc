@@ -1,0 +1,20 @@
+// The AVX-VNNI table (AVX2 + FMA + 256-bit vpdpbusd, VEX encoded). dispatch.cc returns it only
+// when CPUID reports AVX-VNNI and the OS saves ymm state; nothing in this folder runs otherwise.
+#include "common-avxvnni.h"
+
+namespace ternion {
+namespace kernels {
+
+const KernelTable* avxvnni_table() {
+  using namespace avxvnni;
+  static const KernelTable table = {
+      "avxvnni",
+      kNR, f32_packed_size, f32_pack, f32_gemm,
+      kNR, q8_packed_size, q8_pack, q8_gemm,
+      kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
+  };
+  return &table;
+}
+
+}  // namespace kernels
+}  // namespace ternion
