@@ -1,0 +1,212 @@
+// Elementwise activations: Relu (float and signed integers), LeakyRelu, Clip (attribute form
+// before opset 11, optional min/max inputs from 11, every numeric dtype from 12), Sigmoid, Tanh,
+// HardSigmoid, HardSwish, Gelu (opset 20; approximate "none" or "tanh") and Erf.
+//
+// Each float activation is a loop over a contiguous chunk, written so -O3 vectorizes the ones
+// without transcendental calls; large tensors are split over the run's threads.
+#include <cmath>
+#include <limits>
+
+#include "exec/graph.h"
+#include "exec/ops/broadcast.h"
+#include "exec/ops/op-args.h"
+
+namespace ternion {
+namespace exec {
+namespace {
+
+// Smallest chunk worth a thread: cheap loops are memory-bound, transcendental ones are not.
+constexpr int64_t kCheapChunk = 1 << 15;
+constexpr int64_t kCostlyChunk = 1 << 12;
+
+// A float32 -> float32 map of one input; Kernel(x, y, n) computes one contiguous chunk.
+template <typename Kernel>
+class FloatMapOp : public Op {
+ public:
+  FloatMapOp(const NodeDesc& node, Kernel kernel, int64_t min_chunk)
+      : where_(node.where()), kernel_(kernel), min_chunk_(min_chunk) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "X");
+    op_args::require_dtype(x, {DType::F32}, where_, "X");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = DType::F32;
+    outputs[0].shape = x.shape;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const float* x = inputs[0]->ptr<float>();
+    float* y = outputs[0]->ptr<float>();
+    broadcast::parallel_range(ctx, outputs[0]->size(), min_chunk_,
+                              [&](int64_t b, int64_t e) { kernel_(x + b, y + b, e - b); });
+  }
+
+ private:
+  std::string where_;
+  Kernel kernel_;
+  int64_t min_chunk_;
+};
+
+template <typename Kernel>
+std::unique_ptr<Op> make_map(const NodeDesc& node, Kernel kernel, int64_t min_chunk) {
+  return std::make_unique<FloatMapOp<Kernel>>(node, kernel, min_chunk);
+}
+
+// ---------------------------------------------------------------- float activations
+std::unique_ptr<Op> make_leaky_relu(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 0.01f);
+  return make_map(bc.node, [alpha](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] < 0 ? alpha * x[i] : x[i];
+  }, kCheapChunk);
+}
+
+std::unique_ptr<Op> make_sigmoid(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      // exp of a non-positive number never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below.
+      const float e = std::exp(-std::fabs(x[i]));
+      const float r = 1.0f / (1.0f + e);
+      y[i] = x[i] >= 0 ? r : e * r;
+    }
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_tanh(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_hard_sigmoid(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 0.2f), beta = bc.node.get_float("beta", 0.5f);
+  return make_map(bc.node, [alpha, beta](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, alpha * x[i] + beta));
+  }, kCheapChunk);
+}
+
+std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::min(1.0f, std::max(0.0f, x[i] * (1.0f / 6.0f) + 0.5f));
+  }, kCheapChunk);
+}
+
+std::unique_ptr<Op> make_erf(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::erf(x[i]);
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_gelu(const BuildContext& bc) {
+  const std::string approximate = bc.node.get_string("approximate", "none");
+  if (approximate == "tanh") {
+    // 0.5 x (1 + tanh(u)) == x * sigmoid(2u): the same function without the cancellation of
+    // 1 + tanh(u) for negative u.
+    return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+      const float k = 2 * 0.7978845608028654f;  // 2 sqrt(2 / pi)
+      for (int64_t i = 0; i < n; ++i) {
+        const float u2 = k * (x[i] + 0.044715f * x[i] * x[i] * x[i]);
+        const float e = std::exp(-std::fabs(u2));
+        const float r = 1.0f / (1.0f + e);
+        y[i] = x[i] * (u2 >= 0 ? r : e * r);
+      }
+    }, kCostlyChunk);
+  }
+  if (approximate != "none")
+    fail("ERR_UNSUPPORTED_OP", bc.node.where() + ": approximate='" + approximate + "' (expected 'none' or 'tanh')");
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.7071067811865476f));
+  }, kCostlyChunk);
+}
+
+// ---------------------------------------------------------------- ops over several dtypes
+// Relu (signed integers from opset 14) and Clip share this: one input plus optional scalar
+// bounds, output of the input's dtype and shape.
+class RangeMapOp : public Op {
+ public:
+  enum Kind { Relu, Clip };
+  RangeMapOp(const NodeDesc& node, Kind kind) : where_(node.where()), kind_(kind), opset_(node.opset) {
+    if (kind == Clip && uses_clip_attributes()) {
+      attr_min_ = node.get_float("min", -std::numeric_limits<float>::infinity());
+      attr_max_ = node.get_float("max", std::numeric_limits<float>::infinity());
+    }
+  }
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "X");
+    if (kind_ == Relu)
+      op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64, DType::I8}, where_, "X");
+    else
+      op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64, DType::U8, DType::I8}, where_, "X");
+    if (kind_ == Clip && uses_clip_attributes() && x.dtype != DType::F32)
+      op_args::require_dtype(x, {DType::F32}, where_, "X");
+    for (size_t i = 1; i < 3 && i < inputs.size(); ++i) {
+      if (!inputs[i] || kind_ != Clip || uses_clip_attributes()) continue;
+      if (inputs[i]->dtype != x.dtype)
+        fail("ERR_DTYPE", where_ + ": bound " + std::to_string(i) + " is " + dtype_name(inputs[i]->dtype) + " but X is " + dtype_name(x.dtype));
+      op_args::read_scalar(*inputs[i], where_, i == 1 ? "min" : "max");
+    }
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = x.dtype;
+    outputs[0].shape = x.shape;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    switch (inputs[0]->dtype) {
+      case DType::F32: return compute<float>(inputs, *outputs[0], ctx);
+      case DType::I32: return compute<int32_t>(inputs, *outputs[0], ctx);
+      case DType::I64: return compute<int64_t>(inputs, *outputs[0], ctx);
+      case DType::U8: return compute<uint8_t>(inputs, *outputs[0], ctx);
+      case DType::I8: return compute<int8_t>(inputs, *outputs[0], ctx);
+      default: fail("ERR_DTYPE", where_ + ": unsupported dtype " + dtype_name(inputs[0]->dtype));
+    }
+  }
+
+ private:
+  bool uses_clip_attributes() const { return opset_ > 0 && opset_ < 11; }
+
+  template <typename T>
+  void compute(const std::vector<const Tensor*>& inputs, Tensor& out, const RunContext& ctx) const {
+    T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
+    if (std::is_floating_point<T>::value) lo = -std::numeric_limits<T>::infinity(), hi = std::numeric_limits<T>::infinity();
+    if (kind_ == Relu) {
+      lo = 0;
+    } else if (uses_clip_attributes()) {
+      lo = static_cast<T>(attr_min_), hi = static_cast<T>(attr_max_);
+    } else {
+      if (const Tensor* t = op_args::optional(inputs, 1)) lo = t->ptr<T>()[0];
+      if (const Tensor* t = op_args::optional(inputs, 2)) hi = t->ptr<T>()[0];
+    }
+    const T* x = inputs[0]->ptr<T>();
+    T* y = out.ptr<T>();
+    // max first, then min: with lo > hi every value becomes hi, as the spec says; NaN stays NaN.
+    broadcast::parallel_range(ctx, out.size(), kCheapChunk, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T v = x[i] < lo ? lo : x[i];
+        y[i] = hi < v ? hi : v;
+      }
+    });
+  }
+
+  std::string where_;
+  Kind kind_;
+  int opset_;
+  float attr_min_ = 0, attr_max_ = 0;
+};
+
+std::unique_ptr<Op> make_relu(const BuildContext& bc) { return std::make_unique<RangeMapOp>(bc.node, RangeMapOp::Relu); }
+std::unique_ptr<Op> make_clip(const BuildContext& bc) { return std::make_unique<RangeMapOp>(bc.node, RangeMapOp::Clip); }
+
+}  // namespace
+
+TERNION_REGISTER_OP(Relu, make_relu);
+TERNION_REGISTER_OP(LeakyRelu, make_leaky_relu);
+TERNION_REGISTER_OP(Clip, make_clip);
+TERNION_REGISTER_OP(Sigmoid, make_sigmoid);
+TERNION_REGISTER_OP(Tanh, make_tanh);
+TERNION_REGISTER_OP(HardSigmoid, make_hard_sigmoid);
+TERNION_REGISTER_OP(HardSwish, make_hard_swish);
+TERNION_REGISTER_OP(Gelu, make_gelu);
+TERNION_REGISTER_OP(Erf, make_erf);
+
+}  // namespace exec
+}  // namespace ternion

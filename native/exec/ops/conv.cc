@@ -1,0 +1,253 @@
+// ONNX Conv (1-D to 3-D, groups, depthwise, pads / auto_pad, strides, dilations) with the
+// fusions the graph passes add: `fused_activation` / `activation` and a residual input (3)
+// added before the activation.
+//
+// Dense groups run as im2col + the table's fp32 GEMM against weights packed once at build:
+// C[pixels][Cout/group] = im2col[pixels][Cin/group * k] x W[Cout/group][Cin/group * k]^T, then a
+// blocked transpose into NCHW. Pixels go in chunks so the im2col block stays in cache. Groups
+// with one input channel each (depthwise, with or without a channel multiplier) use a direct
+// loop instead of GEMMs with a tiny K.
+#include <algorithm>
+#include <cstring>
+
+#include "exec/graph.h"
+#include "exec/ops/conv-common.h"
+#include "exec/ops/im2col.h"
+
+namespace ternion {
+namespace exec {
+namespace ops {
+namespace {
+
+// Direct convolution of one image's channel m whose group has a single input channel:
+// out[p] = bias + sum_k w[k] * x[window(p, k)], accumulated kernel tap by tap over output rows
+// so the inner loop runs over contiguous outputs.
+void depthwise_channel(const float* x, const float* w, float bias, const Window3& g, float* out) {
+  const int64_t OD = g.out[0], OH = g.out[1], OW = g.out[2];
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  for (int64_t od = 0; od < OD; ++od) {
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* o = out + (od * OH + oh) * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) o[ow] = bias;
+      for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+        const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+        if (id < 0 || id >= D) continue;
+        for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+          const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+          if (ih < 0 || ih >= H) continue;
+          const float* xr = x + (id * H + ih) * W;
+          const float* wr = w + (kd * g.k[1] + kh) * g.k[2];
+          for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+            const float wv = wr[kw];
+            // Outputs whose input column iw = ow * s - pb + kw * d lies inside [0, W).
+            const int64_t shift = kw * g.d[2] - g.pb[2];
+            int64_t lo = shift >= 0 ? 0 : (-shift + g.s[2] - 1) / g.s[2];
+            int64_t hi = W - 1 - shift < 0 ? 0 : (W - 1 - shift) / g.s[2] + 1;
+            hi = std::min(hi, OW);
+            if (g.s[2] == 1) {
+              const float* xs = xr + shift;
+              for (int64_t ow = lo; ow < hi; ++ow) o[ow] += wv * xs[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) o[ow] += wv * xr[ow * g.s[2] + shift];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+class ConvOp : public Op {
+ public:
+  explicit ConvOp(const BuildContext& bc)
+      : where_(bc.node.where()), node_(bc.node), table_(bc.table) {
+    attrs_ = read_window_attrs(bc.node);
+    group_ = bc.node.get_int("group", 1);
+    if (group_ < 1) fail("ERR_SHAPE_MISMATCH", where_ + ": group " + std::to_string(group_) + " must be positive");
+    act_ = read_activation(bc.node);
+    if (bc.node.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", where_ + " must have exactly one output");
+    if (bc.node.inputs.size() > 4) fail("ERR_UNSUPPORTED_OP", where_ + " has more than 4 inputs");
+    if (const HostTensor* w = bc.constant(1)) prepare_weights(*w);
+    if (const HostTensor* b = bc.constant(2)) {
+      if (b->dtype != DType::F32 || b->shape.size() != 1)
+        fail("ERR_DTYPE", where_ + ": bias must be a 1-D float32 tensor, got " + dtype_name(b->dtype) + " " + shape_str(b->shape));
+      const float* p = static_cast<const float*>(b->storage.get());
+      const_bias_.assign(p, p + shape_size(b->shape));
+      has_const_bias_ = true;
+    }
+  }
+
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor* x = require_input(node_, in, 0, "X");
+    const Tensor* w = require_input(node_, in, 1, "W");
+    require_dtype(node_, x, "input X", DType::F32);
+    require_dtype(node_, w, "weights W", DType::F32);
+    const size_t rank = x->shape.size();
+    if (rank < 3) fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " must have rank >= 3 (N, C, spatial...)");
+    if (w->shape.size() != rank)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": weights " + shape_str(w->shape) + " must have the rank of the input " + shape_str(x->shape));
+    const int64_t C = x->shape[1], M = w->shape[0];
+    if (w->shape[1] * group_ != C)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " has " + std::to_string(C) + " channels but weights " +
+                                     shape_str(w->shape) + " with group " + std::to_string(group_) + " expect " + std::to_string(w->shape[1] * group_));
+    if (M % group_ != 0)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": " + std::to_string(M) + " output channels of weights " + shape_str(w->shape) +
+                                     " are not divisible by group " + std::to_string(group_));
+    const std::vector<int64_t> wk(w->shape.begin() + 2, w->shape.end());
+    if (!attrs_.kernel.empty() && attrs_.kernel != wk)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": kernel_shape " + shape_str(attrs_.kernel) + " does not match weights " + shape_str(w->shape));
+    const Window3 geom = window(*x, *w);
+    if (const Tensor* b = optional_input(in, 2)) {
+      require_dtype(node_, b, "bias B", DType::F32);
+      if (b->shape.size() != 1 || b->shape[0] != M)
+        fail("ERR_SHAPE_MISMATCH", where_ + ": bias " + shape_str(b->shape) + " must be [" + std::to_string(M) + "]");
+    }
+    Shape y{x->shape[0], M};
+    for (int i = 3 - geom.nd; i < 3; ++i) y.push_back(geom.out[i]);
+    if (const Tensor* r = optional_input(in, 3)) {
+      require_dtype(node_, r, "residual", DType::F32);
+      if (r->shape != y)
+        fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
+    }
+    const int64_t K = w->shape[1] * geom.k_size();
+    checked_int(K, node_, "reduction length Cin/group * kernel size");
+    checked_int(M, node_, "output channels");
+    shape_size(y);
+    out.resize(1);
+    out[0].dtype = DType::F32;
+    out[0].shape = y;
+  }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
+    const Tensor& x = *in[0];
+    const Tensor& w = *in[1];
+    const Tensor* b = optional_input(in, 2);
+    const Tensor* r = optional_input(in, 3);
+    Tensor& y = *out[0];
+    const Window3 geom = window(x, w);
+    const int64_t N = x.shape[0], C = x.shape[1], M = w.shape[0];
+    const int64_t Cg = C / group_, Mg = M / group_;
+    const int64_t K = Cg * geom.k_size();
+    const int64_t in_plane = geom.in_size(), P = geom.out_size();
+    const float* bias = has_const_bias_ ? const_bias_.data() : b ? b->ptr<float>() : nullptr;
+    const float* X = x.ptr<float>();
+    const float* R = r ? r->ptr<float>() : nullptr;
+    float* Y = y.ptr<float>();
+    if (y.size() == 0) return;
+
+    if (Cg == 1 && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
+      const float* W = w.ptr<float>();
+      const int64_t ksize = geom.k_size();
+      parallel_ranges(ctx.gemm, N * M, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t n = i / M, m = i % M;
+          const int64_t c = m / Mg;
+          float* o = Y + i * P;
+          depthwise_channel(X + (n * C + c) * in_plane, W + m * ksize, bias ? bias[m] : 0.0f, geom, o);
+          if (R) {
+            const float* rr = R + i * P;
+            for (int64_t p = 0; p < P; ++p) o[p] += rr[p];
+          }
+          act_.apply(o, static_cast<size_t>(P));
+        }
+      });
+      return;
+    }
+
+    // Packed weights of every group: built once for constant weights, per run otherwise.
+    const kernels::KernelTable* table = ctx.gemm.table;
+    std::vector<const void*> packed(group_);
+    if (!packed_.empty() && table == table_) {
+      for (int64_t g = 0; g < group_; ++g) packed[g] = packed_[g].get();
+    } else {
+      const size_t bytes = table->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
+      for (int64_t g = 0; g < group_; ++g) {
+        void* p = ctx.scratch(bytes);
+        table->f32_pack(w.ptr<float>() + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), p);
+        packed[g] = p;
+      }
+    }
+
+    const bool pointwise = geom.is_pointwise();
+    const int threads = thread_count(ctx.gemm);
+    // Pixels per chunk: the im2col block within ~1 MB, but enough rows for every thread.
+    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * threads);
+    rows = std::min(std::max<int64_t>(rows, 64), P);
+    float* col = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
+    float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+    const bool relu_in_gemm = act_.relu_only() && !R;
+    const Activation post = relu_in_gemm ? Activation{} : act_;
+
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t g = 0; g < group_; ++g) {
+        const float* xg = X + (n * C + g * Cg) * in_plane;
+        float* yg = Y + (n * M + g * Mg) * P;
+        const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
+        for (int64_t p0 = 0; p0 < P; p0 += rows) {
+          const int64_t p1 = std::min(P, p0 + rows);
+          parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            if (pointwise)
+              transpose_block(xg + p0 + b0, Cg, b1 - b0, static_cast<size_t>(in_plane), col + b0 * K, static_cast<size_t>(K));
+            else
+              im2col_rows(xg, Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
+          });
+          gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), col,
+                   static_cast<size_t>(K), packed[g], bias ? bias + g * Mg : nullptr, relu_in_gemm, cbuf,
+                   static_cast<size_t>(Mg));
+          parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0,
+                                   static_cast<size_t>(P), rg ? rg + p0 + b0 : nullptr, post);
+          });
+        }
+      }
+    }
+  }
+
+ private:
+  // Recomputed in run(): concurrent runs must not share mutable state.
+  Window3 window(const Tensor& x, const Tensor& w) const {
+    const std::vector<int64_t> wk(w.shape.begin() + 2, w.shape.end());
+    return resolve_window(node_, attrs_, x.shape.data() + 2, static_cast<int>(x.shape.size() - 2), wk);
+  }
+
+  void prepare_weights(const HostTensor& w) {
+    if (w.dtype != DType::F32) fail("ERR_DTYPE", where_ + ": weights must be float32, got " + dtype_name(w.dtype));
+    if (w.shape.size() < 3) fail("ERR_SHAPE_MISMATCH", where_ + ": weights " + shape_str(w.shape) + " must have rank >= 3");
+    const int64_t M = w.shape[0];
+    if (M % group_ != 0)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": " + std::to_string(M) + " output channels of weights " + shape_str(w.shape) +
+                                     " are not divisible by group " + std::to_string(group_));
+    if (w.shape[1] == 1) return;  // the depthwise loop reads the weights as they are
+    const int64_t Mg = M / group_;
+    int64_t K = 1;
+    for (size_t i = 1; i < w.shape.size(); ++i) K *= w.shape[i];
+    checked_int(K, node_, "reduction length Cin/group * kernel size");
+    checked_int(Mg, node_, "output channels");
+    const float* data = static_cast<const float*>(w.storage.get());
+    const size_t bytes = table_->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
+    for (int64_t g = 0; g < group_; ++g) {
+      HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
+      table_->f32_pack(data + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), block.storage.get());
+      packed_.push_back(block.storage);
+    }
+  }
+
+  std::string where_;
+  NodeDesc node_;
+  const kernels::KernelTable* table_;
+  WindowAttrs attrs_;
+  int64_t group_ = 1;
+  Activation act_;
+  std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)
+  std::vector<float> const_bias_;
+  bool has_const_bias_ = false;
+};
+
+std::unique_ptr<Op> make_conv(const BuildContext& bc) { return std::make_unique<ConvOp>(bc); }
+
+}  // namespace
+}  // namespace ops
+}  // namespace exec
+}  // namespace ternion
+
+TERNION_REGISTER_OP(Conv, ternion::exec::ops::make_conv);

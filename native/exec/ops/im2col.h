@@ -1,0 +1,100 @@
+// Layout helpers of the GEMM-based convolutions: im2col into the kernel's A layout (one row
+// per output pixel, k ordered as (ci, kd, kh, kw) to match the ONNX weight layout), and blocked
+// transposes between [pixels][channels] and NCHW planes.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "exec/ops/conv-common.h"
+
+namespace ternion {
+namespace exec {
+namespace ops {
+
+// Rows [p0, p1) of the im2col matrix of one image and group: x is [channels][D][H][W], row p
+// (output pixel (od, oh, ow)) gets channels * k_size values, positions in the padding get
+// `pad` (0 for floats, the zero point for quantized inputs).
+template <typename T>
+void im2col_rows(const T* x, int64_t channels, const Window3& w, int64_t p0, int64_t p1, T pad, T* col,
+                 size_t ldcol) {
+  const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
+  const int64_t OH = w.out[1], OW = w.out[2];
+  const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
+    T* row = col + (p - p0) * ldcol;
+    // The columns this pixel's window covers inside the input, so the inner loop has no test
+    // in the common case.
+    const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * w.d[2] < W;
+    for (int64_t c = 0; c < channels; ++c) {
+      const T* xc = x + c * D * H * W;
+      for (int64_t kd = 0; kd < KD; ++kd) {
+        const int64_t id = id0 + kd * w.d[0];
+        if (id < 0 || id >= D) {
+          std::fill(row, row + KH * KW, pad);
+          row += KH * KW;
+          continue;
+        }
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          const int64_t ih = ih0 + kh * w.d[1];
+          if (ih < 0 || ih >= H) {
+            std::fill(row, row + KW, pad);
+            row += KW;
+            continue;
+          }
+          const T* xr = xc + (id * H + ih) * W;
+          if (w_inside) {
+            if (w.d[2] == 1) {
+              std::memcpy(row, xr + iw0, KW * sizeof(T));
+            } else {
+              for (int64_t kw = 0; kw < KW; ++kw) row[kw] = xr[iw0 + kw * w.d[2]];
+            }
+          } else {
+            for (int64_t kw = 0; kw < KW; ++kw) {
+              const int64_t iw = iw0 + kw * w.d[2];
+              row[kw] = iw >= 0 && iw < W ? xr[iw] : pad;
+            }
+          }
+          row += KW;
+        }
+      }
+    }
+  }
+}
+
+// dst[c][r] = src[r][c] for r in [0, rows), c in [0, cols); strides in elements.
+template <typename T>
+void transpose_block(const T* src, int64_t rows, int64_t cols, size_t ld_src, T* dst, size_t ld_dst) {
+  constexpr int64_t kTile = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t r1 = std::min(rows, r0 + kTile);
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t c1 = std::min(cols, c0 + kTile);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
+    }
+  }
+}
+
+// The GEMM result of a pixel range, C[p][m] (p in [0, rows), m in [0, channels)), written to
+// NCHW planes out[m][p] (plane stride ld_out) with the residual added and the activation applied.
+inline void store_pixels_to_planes(const float* C, int64_t rows, int64_t channels, size_t ldc, float* out,
+                                   size_t ld_out, const float* residual, const Activation& act) {
+  transpose_block(C, rows, channels, ldc, out, ld_out);
+  if (!residual && act.none()) return;
+  for (int64_t m = 0; m < channels; ++m) {
+    float* o = out + m * ld_out;
+    if (residual) {
+      const float* r = residual + m * ld_out;
+      for (int64_t p = 0; p < rows; ++p) o[p] += r[p];
+    }
+    act.apply(o, static_cast<size_t>(rows));
+  }
+}
+
+}  // namespace ops
+}  // namespace exec
+}  // namespace ternion

@@ -1,0 +1,326 @@
+// The ONNX integer ops: QLinearConv, ConvInteger, QLinearMatMul, MatMulInteger.
+//
+// All four compute acc = sum (x - x_zero_point) * (w - w_zero_point) exactly in int32 (inputs
+// uint8 or int8, zero points per tensor, per output channel for weights, per row / column for
+// MatMulInteger). ConvInteger / MatMulInteger store acc; the QLinear ops requantize it the way
+// the ONNX reference does: (acc + bias) * (x_scale * w_scale / y_scale) rounded half to even,
+// plus y_zero_point, saturated to the output type.
+//
+// Operands are widened to int16 once (x - zero point, w - zero point: both fit in [-255, 255])
+// so the inner dot products are plain int16 x int16 -> int32 loops the compiler vectorizes.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "exec/graph.h"
+#include "exec/ops/conv-common.h"
+#include "exec/ops/im2col.h"
+
+namespace ternion {
+namespace exec {
+namespace ops {
+namespace {
+
+bool is_8bit(DType t) { return t == DType::U8 || t == DType::I8; }
+
+int32_t int_at(const Tensor& t, int64_t i) {
+  return t.dtype == DType::U8 ? t.ptr<uint8_t>()[i] : t.ptr<int8_t>()[i];
+}
+
+// Entry i of a per-tensor (one element) or per-channel quantization parameter.
+int32_t zero_point_at(const Tensor* t, int64_t i) {
+  if (!t) return 0;
+  return int_at(*t, t->size() == 1 ? 0 : i);
+}
+float scale_at(const Tensor* t, int64_t i) { return t->ptr<float>()[t->size() == 1 ? 0 : i]; }
+
+// Checks a quantization parameter: its dtype, and that it holds 1 element or `per` elements
+// (per <= 0: per-tensor only). Scalars and 1-D tensors are accepted.
+void check_param(const NodeDesc& node, const Tensor* t, const char* what, bool is_scale, DType want_zp, int64_t per) {
+  if (!t) return;
+  if (is_scale) {
+    require_dtype(node, t, what, DType::F32);
+  } else if (t->dtype != want_zp) {
+    fail("ERR_DTYPE", node.where() + ": " + what + " must be " + dtype_name(want_zp) + " like its tensor, got " + dtype_name(t->dtype));
+  }
+  const int64_t n = t->size();
+  if (t->shape.size() > 1 || (n != 1 && (per <= 0 || n != per)))
+    fail("ERR_SHAPE_MISMATCH", node.where() + ": " + what + " " + shape_str(t->shape) + " must be a scalar" +
+                                   (per > 0 ? " or have " + std::to_string(per) + " elements" : std::string()));
+}
+
+// Requantizes one accumulator: the ONNX reference multiplies the integer result by the fp32
+// product x_scale * w_scale / y_scale in double precision, then rounds half to even.
+inline int32_t requantize(int32_t acc, float multiplier, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  const double v = std::nearbyint(static_cast<double>(acc) * static_cast<double>(multiplier)) + zero_point;
+  return static_cast<int32_t>(std::min<double>(std::max<double>(v, qmin), qmax));
+}
+
+// dst[i] = src[i] - zero_point for a uint8 or int8 tensor region.
+void widen(const Tensor& t, int64_t offset, int64_t n, int32_t zero_point, int16_t* dst) {
+  if (t.dtype == DType::U8) {
+    const uint8_t* s = t.ptr<uint8_t>() + offset;
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int16_t>(s[i] - zero_point);
+  } else {
+    const int8_t* s = t.ptr<int8_t>() + offset;
+    for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<int16_t>(s[i] - zero_point);
+  }
+}
+
+inline int32_t dot(const int16_t* a, const int16_t* b, int64_t n) {
+  int32_t acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<int32_t>(a[i]) * b[i];
+  return acc;
+}
+
+// Where the output of a QLinear op goes: type, zero point and saturation range.
+struct QuantOut {
+  DType dtype = DType::U8;
+  int32_t zero_point = 0, qmin = 0, qmax = 255;
+  void store(void* y, int64_t i, int32_t q) const {
+    if (dtype == DType::U8) static_cast<uint8_t*>(y)[i] = static_cast<uint8_t>(q);
+    else static_cast<int8_t*>(y)[i] = static_cast<int8_t>(q);
+  }
+};
+
+QuantOut quant_out(const Tensor* y_zero_point) {
+  QuantOut q;
+  if (y_zero_point && y_zero_point->dtype == DType::I8) q.dtype = DType::I8, q.qmin = -128, q.qmax = 127;
+  q.zero_point = zero_point_at(y_zero_point, 0);
+  return q;
+}
+
+// ---------------------------------------------------------------- QLinearConv / ConvInteger
+
+class IntegerConvOp : public Op {
+ public:
+  IntegerConvOp(const BuildContext& bc, bool qlinear) : node_(bc.node), qlinear_(qlinear) {
+    attrs_ = read_window_attrs(node_);
+    group_ = node_.get_int("group", 1);
+    if (group_ < 1) fail("ERR_SHAPE_MISMATCH", node_.where() + ": group " + std::to_string(group_) + " must be positive");
+    if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
+    w_index_ = qlinear ? 3 : 1;
+  }
+
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor* x = require_input(node_, in, 0, "x");
+    const Tensor* w = require_input(node_, in, w_index_, "w");
+    if (!is_8bit(x->dtype) || !is_8bit(w->dtype))
+      fail("ERR_DTYPE", node_.where() + ": x and w must be uint8 or int8, got " + dtype_name(x->dtype) + " and " + dtype_name(w->dtype));
+    const Window3 g = window(*x, *w);
+    const int64_t M = w->shape[0];
+    if (qlinear_) {
+      check_param(node_, require_input(node_, in, 1, "x_scale"), "x_scale", true, x->dtype, 0);
+      check_param(node_, require_input(node_, in, 2, "x_zero_point"), "x_zero_point", false, x->dtype, 0);
+      check_param(node_, require_input(node_, in, 4, "w_scale"), "w_scale", true, w->dtype, M);
+      check_param(node_, require_input(node_, in, 5, "w_zero_point"), "w_zero_point", false, w->dtype, M);
+      check_param(node_, require_input(node_, in, 6, "y_scale"), "y_scale", true, x->dtype, 0);
+      const Tensor* yzp = optional_input(in, 7);
+      if (yzp && !is_8bit(yzp->dtype)) fail("ERR_DTYPE", node_.where() + ": y_zero_point must be uint8 or int8");
+      if (yzp) check_param(node_, yzp, "y_zero_point", false, yzp->dtype, 0);
+      if (const Tensor* b = optional_input(in, 8)) {
+        require_dtype(node_, b, "bias B", DType::I32);
+        if (b->shape.size() != 1 || b->shape[0] != M)
+          fail("ERR_SHAPE_MISMATCH", node_.where() + ": bias " + shape_str(b->shape) + " must be [" + std::to_string(M) + "]");
+      }
+    } else {
+      check_param(node_, optional_input(in, 2), "x_zero_point", false, x->dtype, 0);
+      check_param(node_, optional_input(in, 3), "w_zero_point", false, w->dtype, M);
+    }
+    checked_int(w->shape[1] * g.k_size(), node_, "reduction length");
+    Shape y{x->shape[0], M};
+    for (int i = 3 - g.nd; i < 3; ++i) y.push_back(g.out[i]);
+    shape_size(y);
+    out.resize(1);
+    out[0].dtype = qlinear_ ? quant_out(optional_input(in, 7)).dtype : DType::I32;
+    out[0].shape = y;
+  }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
+    const Tensor& x = *in[0];
+    const Tensor& w = *in[w_index_];
+    const Window3 g = window(x, w);
+    const Tensor* x_zp = optional_input(in, 2);
+    const Tensor* w_zp = optional_input(in, qlinear_ ? 5 : 3);
+    const int64_t N = x.shape[0], C = x.shape[1], M = w.shape[0];
+    const int64_t Cg = C / group_, Mg = M / group_, K = Cg * g.k_size();
+    const int64_t in_plane = g.in_size(), P = g.out_size();
+    Tensor& y = *out[0];
+    if (y.size() == 0) return;
+    const int32_t xz = zero_point_at(x_zp, 0);
+
+    // Weights minus their zero points, [M][K].
+    int16_t* wq = static_cast<int16_t*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(M * K, 1)) * sizeof(int16_t)));
+    for (int64_t m = 0; m < M; ++m) widen(w, m * K, K, zero_point_at(w_zp, m), wq + m * K);
+
+    // Requantization constants per output channel (QLinearConv only).
+    std::vector<float> multiplier;
+    const int32_t* bias = nullptr;
+    QuantOut q;
+    if (qlinear_) {
+      const float xs = scale_at(in[1], 0), ys = scale_at(in[6], 0);
+      multiplier.resize(static_cast<size_t>(M));
+      for (int64_t m = 0; m < M; ++m) multiplier[m] = xs * scale_at(in[4], m) / ys;
+      if (const Tensor* b = optional_input(in, 8)) bias = b->ptr<int32_t>();
+      q = quant_out(optional_input(in, 7));
+    }
+
+    const int64_t rows = std::min<int64_t>(P, std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(K, 1)));
+    int16_t* xq = static_cast<int16_t*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(Cg * in_plane, 1)) * sizeof(int16_t)));
+    int16_t* col = static_cast<int16_t*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(rows * K, 1)) * sizeof(int16_t)));
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t gi = 0; gi < group_; ++gi) {
+        widen(x, (n * C + gi * Cg) * in_plane, Cg * in_plane, xz, xq);
+        for (int64_t p0 = 0; p0 < P; p0 += rows) {
+          const int64_t p1 = std::min(P, p0 + rows);
+          parallel_ranges(ctx.gemm, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
+            im2col_rows<int16_t>(xq, Cg, g, p0 + b0, p0 + b1, 0, col + b0 * K, static_cast<size_t>(K));
+            for (int64_t p = p0 + b0; p < p0 + b1; ++p) {
+              const int16_t* a = col + (p - p0) * K;
+              for (int64_t mg = 0; mg < Mg; ++mg) {
+                const int64_t m = gi * Mg + mg;
+                const int32_t acc = dot(a, wq + m * K, K);
+                const int64_t at = (n * M + m) * P + p;
+                if (qlinear_) {
+                  q.store(y.data, at, requantize(acc + (bias ? bias[m] : 0), multiplier[m], q.zero_point, q.qmin, q.qmax));
+                } else {
+                  y.ptr<int32_t>()[at] = acc;
+                }
+              }
+            }
+          });
+        }
+      }
+    }
+  }
+
+ private:
+  Window3 window(const Tensor& x, const Tensor& w) const {
+    const size_t rank = x.shape.size();
+    if (rank < 3 || w.shape.size() != rank)
+      fail("ERR_SHAPE_MISMATCH", node_.where() + ": input " + shape_str(x.shape) + " and weights " + shape_str(w.shape) +
+                                     " must have the same rank >= 3");
+    if (w.shape[1] * group_ != x.shape[1])
+      fail("ERR_SHAPE_MISMATCH", node_.where() + ": input " + shape_str(x.shape) + " has " + std::to_string(x.shape[1]) +
+                                     " channels but weights " + shape_str(w.shape) + " with group " + std::to_string(group_) + " expect " +
+                                     std::to_string(w.shape[1] * group_));
+    if (w.shape[0] % group_ != 0)
+      fail("ERR_SHAPE_MISMATCH", node_.where() + ": output channels of weights " + shape_str(w.shape) + " are not divisible by group " +
+                                     std::to_string(group_));
+    const std::vector<int64_t> wk(w.shape.begin() + 2, w.shape.end());
+    if (!attrs_.kernel.empty() && attrs_.kernel != wk)
+      fail("ERR_SHAPE_MISMATCH", node_.where() + ": kernel_shape " + shape_str(attrs_.kernel) + " does not match weights " + shape_str(w.shape));
+    return resolve_window(node_, attrs_, x.shape.data() + 2, static_cast<int>(rank - 2), wk);
+  }
+
+  NodeDesc node_;
+  bool qlinear_;
+  WindowAttrs attrs_;
+  int64_t group_ = 1;
+  size_t w_index_ = 1;
+};
+
+// ---------------------------------------------------------------- QLinearMatMul / MatMulInteger
+
+class IntegerMatMulOp : public Op {
+ public:
+  IntegerMatMulOp(const BuildContext& bc, bool qlinear) : node_(bc.node), qlinear_(qlinear) {
+    if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
+    b_index_ = qlinear ? 3 : 1;
+  }
+
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor* a = require_input(node_, in, 0, "A");
+    const Tensor* b = require_input(node_, in, b_index_, "B");
+    if (!is_8bit(a->dtype) || !is_8bit(b->dtype))
+      fail("ERR_DTYPE", node_.where() + ": A and B must be uint8 or int8, got " + dtype_name(a->dtype) + " and " + dtype_name(b->dtype));
+    const MatMulShape s = matmul_shape(node_, a->shape, b->shape);
+    // Per-row parameters of A and per-column ones of B need A (B) to be a matrix (not 1-D).
+    const int64_t rows = a->shape.size() > 1 ? s.M : 0, cols = b->shape.size() > 1 ? s.N : 0;
+    if (qlinear_) {
+      check_param(node_, require_input(node_, in, 1, "a_scale"), "a_scale", true, a->dtype, rows);
+      check_param(node_, require_input(node_, in, 2, "a_zero_point"), "a_zero_point", false, a->dtype, rows);
+      check_param(node_, require_input(node_, in, 4, "b_scale"), "b_scale", true, b->dtype, cols);
+      check_param(node_, require_input(node_, in, 5, "b_zero_point"), "b_zero_point", false, b->dtype, cols);
+      check_param(node_, require_input(node_, in, 6, "y_scale"), "y_scale", true, a->dtype, 0);
+      const Tensor* yzp = optional_input(in, 7);
+      if (yzp && !is_8bit(yzp->dtype)) fail("ERR_DTYPE", node_.where() + ": y_zero_point must be uint8 or int8");
+      if (yzp) check_param(node_, yzp, "y_zero_point", false, yzp->dtype, 0);
+    } else {
+      check_param(node_, optional_input(in, 2), "a_zero_point", false, a->dtype, rows);
+      check_param(node_, optional_input(in, 3), "b_zero_point", false, b->dtype, cols);
+    }
+    checked_int(s.K, node_, "K");
+    shape_size(s.out);
+    out.resize(1);
+    out[0].dtype = qlinear_ ? quant_out(optional_input(in, 7)).dtype : DType::I32;
+    out[0].shape = s.out;
+  }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
+    const Tensor& a = *in[0];
+    const Tensor& b = *in[b_index_];
+    const MatMulShape s = matmul_shape(node_, a.shape, b.shape);
+    const int64_t M = s.M, K = s.K, N = s.N;
+    Tensor& y = *out[0];
+    if (y.size() == 0) return;
+    const Tensor* a_zp = optional_input(in, 2);
+    const Tensor* b_zp = optional_input(in, qlinear_ ? 5 : 3);
+    const int64_t batches = shape_size(s.batch);
+    const int64_t a_count = shape_size(s.a_batch), b_count = shape_size(s.b_batch);
+
+    // A minus its zero points as [a_count][M][K]; B transposed minus its zero points as
+    // [b_count][N][K].
+    int16_t* aq = static_cast<int16_t*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(a_count * M * K, 1)) * sizeof(int16_t)));
+    int16_t* bq = static_cast<int16_t*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(b_count * N * K, 1)) * sizeof(int16_t)));
+    for (int64_t i = 0; i < a_count * M; ++i) widen(a, i * K, K, zero_point_at(a_zp, i % M), aq + i * K);
+    for (int64_t i = 0; i < b_count; ++i)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t src = (i * K + k) * N + n;
+          bq[(i * N + n) * K + k] = static_cast<int16_t>(int_at(b, src) - zero_point_at(b_zp, n));
+        }
+
+    std::vector<float> multiplier;  // [M][N] (QLinearMatMul)
+    QuantOut q;
+    if (qlinear_) {
+      const float ys = scale_at(in[6], 0);
+      multiplier.resize(static_cast<size_t>(M * N));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) multiplier[m * N + n] = scale_at(in[1], m) * scale_at(in[4], n) / ys;
+      q = quant_out(optional_input(in, 7));
+    }
+    parallel_ranges(ctx.gemm, batches * M, 4, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t i = r / M, m = r % M;
+        const int16_t* arow = aq + (broadcast_index(s.a_batch, s.batch, i) * M + m) * K;
+        const int16_t* bmat = bq + broadcast_index(s.b_batch, s.batch, i) * N * K;
+        for (int64_t n = 0; n < N; ++n) {
+          const int32_t acc = dot(arow, bmat + n * K, K);
+          if (qlinear_) q.store(y.data, r * N + n, requantize(acc, multiplier[m * N + n], q.zero_point, q.qmin, q.qmax));
+          else y.ptr<int32_t>()[r * N + n] = acc;
+        }
+      }
+    });
+  }
+
+ private:
+  NodeDesc node_;
+  bool qlinear_;
+  size_t b_index_ = 1;
+};
+
+std::unique_ptr<Op> make_qlinear_conv(const BuildContext& bc) { return std::make_unique<IntegerConvOp>(bc, true); }
+std::unique_ptr<Op> make_conv_integer(const BuildContext& bc) { return std::make_unique<IntegerConvOp>(bc, false); }
+std::unique_ptr<Op> make_qlinear_matmul(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, true); }
+std::unique_ptr<Op> make_matmul_integer(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, false); }
+
+}  // namespace
+}  // namespace ops
+}  // namespace exec
+}  // namespace ternion
+
+TERNION_REGISTER_OP(QLinearConv, ternion::exec::ops::make_qlinear_conv);
+TERNION_REGISTER_OP(ConvInteger, ternion::exec::ops::make_conv_integer);
+TERNION_REGISTER_OP(QLinearMatMul, ternion::exec::ops::make_qlinear_matmul);
+TERNION_REGISTER_OP(MatMulInteger, ternion::exec::ops::make_matmul_integer);

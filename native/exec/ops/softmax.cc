@@ -1,0 +1,122 @@
+// Softmax and LogSoftmax over float32, with the opset-dependent meaning of `axis`:
+//  - opset < 13: the input is coerced to 2-D [prod(dims < axis), prod(dims >= axis)] (axis
+//    default 1) and each row is normalized;
+//  - opset >= 13: normalized along the single dim `axis` (default -1).
+// Both become "normalize [outer, n, inner] along n". Max-subtraction keeps exp() from
+// overflowing. inner == 1 (the usual classifier head) walks contiguous rows; otherwise the
+// loops run across `inner` so they stay contiguous too.
+#include <cmath>
+#include <limits>
+
+#include "exec/graph.h"
+#include "exec/ops/broadcast.h"
+#include "exec/ops/op-args.h"
+
+namespace ternion {
+namespace exec {
+namespace {
+
+class SoftmaxOp : public Op {
+ public:
+  SoftmaxOp(const NodeDesc& node, bool log)
+      : where_(node.where()), log_(log), coerce_2d_(node.opset > 0 && node.opset < 13),
+        axis_(node.get_int("axis", coerce_2d_ ? 1 : -1)) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "input");
+    op_args::require_dtype(x, {DType::F32}, where_, "input");
+    const int64_t rank = static_cast<int64_t>(x.shape.size());
+    if (rank == 0 && !coerce_2d_) fail("ERR_SHAPE_MISMATCH", where_ + ": input must have rank >= 1, got a scalar");
+    op_args::normalize_axis(axis_, rank, where_, coerce_2d_);  // opset < 13 allows axis == rank
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = DType::F32;
+    outputs[0].shape = x.shape;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    const size_t rank = x.shape.size();
+    const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(rank), where_, coerce_2d_));
+    const int64_t outer = op_args::dims_product(x.shape, 0, axis);
+    const int64_t n = coerce_2d_ ? op_args::dims_product(x.shape, axis, rank) : x.shape[axis];
+    const int64_t inner = coerce_2d_ ? 1 : op_args::dims_product(x.shape, axis + 1, rank);
+    if (x.size() == 0) return;
+    const float* in = x.ptr<float>();
+    float* out = outputs[0]->ptr<float>();
+    const int64_t slice = n * inner;
+    // One task per group of whole slices; each slice is independent.
+    const int64_t slices_per_task = std::max<int64_t>(1, (1 << 13) / std::max<int64_t>(slice, 1));
+    broadcast::parallel_range(ctx, outer, slices_per_task, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        if (inner == 1) normalize_row(in + o * slice, out + o * slice, n);
+        else normalize_columns(in + o * slice, out + o * slice, n, inner);
+      }
+    });
+  }
+
+ private:
+  void normalize_row(const float* x, float* y, int64_t n) const {
+    float max = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i) max = std::max(max, x[i]);
+    double sum = 0;  // double: rows can be long (vocabularies) and the sum is all that matters
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = std::exp(x[i] - max);
+      sum += y[i];
+    }
+    if (log_) {
+      // (x - max) - log(sum), not x - (max + log(sum)): near-zero outputs keep their precision.
+      const float log_sum = static_cast<float>(std::log(sum));
+      for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - max) - log_sum;
+    } else {
+      const float scale = static_cast<float>(1.0 / sum);
+      for (int64_t i = 0; i < n; ++i) y[i] *= scale;
+    }
+  }
+
+  // x is [n, inner]: normalize each of the `inner` columns, a block of columns at a time so the
+  // running max and sum stay in cache.
+  void normalize_columns(const float* x, float* y, int64_t n, int64_t inner) const {
+    constexpr int64_t kBlock = 256;
+    float max[kBlock];
+    double sum[kBlock];  // double: long columns would otherwise blur log(sum) near 0
+    for (int64_t c0 = 0; c0 < inner; c0 += kBlock) {
+      const int64_t w = std::min(kBlock, inner - c0);
+      for (int64_t c = 0; c < w; ++c) max[c] = -std::numeric_limits<float>::infinity(), sum[c] = 0;
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t c = 0; c < w; ++c) max[c] = std::max(max[c], x[k * inner + c0 + c]);
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t c = 0; c < w; ++c) {
+          const float e = std::exp(x[k * inner + c0 + c] - max[c]);
+          y[k * inner + c0 + c] = e;
+          sum[c] += e;
+        }
+      if (log_) {
+        float log_sum[kBlock];
+        for (int64_t c = 0; c < w; ++c) log_sum[c] = static_cast<float>(std::log(sum[c]));
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t c = 0; c < w; ++c) y[k * inner + c0 + c] = (x[k * inner + c0 + c] - max[c]) - log_sum[c];
+      } else {
+        float scale[kBlock];
+        for (int64_t c = 0; c < w; ++c) scale[c] = static_cast<float>(1.0 / sum[c]);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t c = 0; c < w; ++c) y[k * inner + c0 + c] *= scale[c];
+      }
+    }
+  }
+
+  std::string where_;
+  bool log_;
+  bool coerce_2d_;
+  int64_t axis_;
+};
+
+std::unique_ptr<Op> make_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, false); }
+std::unique_ptr<Op> make_log_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, true); }
+
+}  // namespace
+
+TERNION_REGISTER_OP(Softmax, make_softmax);
+TERNION_REGISTER_OP(LogSoftmax, make_log_softmax);
+
+}  // namespace exec
+}  // namespace ternion
