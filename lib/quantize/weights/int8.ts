@@ -1,0 +1,26 @@
+// Int8 weights for edge layers and depthwise convs (fgq.md sections 1-2): symmetric, one scale
+// per output channel, scale = max|w| / 127 (float32-rounded first), q = round(w / scale) in
+// [-127, 127], ties away from zero. -128 is never used, so the kernels' int8 x uint8 products
+// stay symmetric. An all-zero row gets scale 0 and zero codes.
+import { roundClamp } from './rounding';
+
+export const INT8_MAX = 127;
+
+/** Quantizes rows[r][0, K) into codes (same layout) and scales[r]. */
+export function quantizeInt8Rows(rows: Float32Array, rowCount: number, K: number, codes: Int8Array, scales: Float32Array): void {
+  for (let r = 0; r < rowCount; r++) {
+    const start = r * K, end = start + K;
+    let max = 0;
+    for (let i = start; i < end; i++) {
+      const a = Math.abs(rows[i]);
+      if (a > max) max = a;
+    }
+    const s = Math.fround(max / INT8_MAX);
+    scales[r] = s;
+    if (s === 0) {
+      codes.fill(0, start, end);
+      continue;
+    }
+    for (let i = start; i < end; i++) codes[i] = roundClamp(rows[i] / s, -INT8_MAX, INT8_MAX);
+  }
+}
