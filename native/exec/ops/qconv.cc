@@ -1,0 +1,250 @@
+// TernionQConv: a Conv (1-D to 3-D, groups, pads / auto_pad, strides, dilations) on quantized
+// weights (int8 per channel, ternary or 4-bit FGQ, group-scaled or folded) with uint8
+// activations, producing float32 NCHW. Contract: quant-common.h (weights, activations) and:
+//
+//   inputs   0 X float32 [N, group * in_channels, spatial...]
+//            1 codes int8 [Co, K], K = prod(kernel_shape) * padded_channels, column
+//              k = s * padded_channels + ci (s = flattened kernel offset, ci < in_channels real,
+//              the rest padding with code 0); rows g * Co/group .. are conv group g
+//            2, 5, 6 weight parameters (quant-common.h)
+//            3 bias float32 [Co] (optional)      4 residual float32, the output's shape (optional)
+//   attrs    kernel_shape (required), strides, pads, dilations, auto_pad, group: as ONNX Conv
+//            in_channels (required: input channels per conv group), padded_channels (default
+//            in_channels), weight_bits, group_size, form, asym, act_mode, act_scale,
+//            act_zero_point, act_bits, activation / activation_params or fused_activation
+//   output   float32 [N, Co, out spatial...] = act(conv + bias + residual)
+//
+// Execution per image: one pass over the fp32 input quantizes it into a uint8 pixel-major copy
+// [H*W][group * padded_channels] (padded channels hold the zero point). A pointwise conv (1x1,
+// stride 1, no pads) uses that copy as the GEMM's A directly; any other window gathers rows of
+// [out pixels][K] from it with memcpy of whole channel runs (the zero point at padding), in
+// chunks of pixels that stay in cache. The threaded integer GEMM's epilogue writes fp32
+// (scale[n] = s_x * w_scale[n], bias, ReLU when there is no residual), and a blocked transpose
+// stores NCHW with the residual and activation.
+#include <algorithm>
+#include <cstring>
+
+#include "exec/graph.h"
+#include "exec/ops/conv-common.h"
+#include "exec/ops/im2col.h"
+#include "exec/ops/quant-common.h"
+
+namespace ternion {
+namespace exec {
+namespace ops {
+namespace {
+
+// Pixels [p0, p1) of one image's planes x [groups * cin][HW] quantized into out [HW][ld]: channel
+// g * cin + ci goes to column g * P + ci, columns g * P + cin .. g * P + P - 1 get the zero point.
+void stage_pixels(const float* x, int64_t groups, int64_t cin, int64_t P, int64_t HW, const quant::ActParams& q,
+                  int64_t p0, int64_t p1, uint8_t* out, size_t ld) {
+  constexpr int64_t kBlock = 64;
+  uint8_t tmp[kBlock];
+  const uint8_t zp = static_cast<uint8_t>(q.zero_point);
+  for (int64_t pb = p0; pb < p1; pb += kBlock) {
+    const int64_t len = std::min(kBlock, p1 - pb);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t ci = 0; ci < cin; ++ci) {
+        quant::quantize_span(x + (g * cin + ci) * HW + pb, tmp, len, q);
+        uint8_t* o = out + pb * ld + g * P + ci;
+        for (int64_t j = 0; j < len; ++j) o[j * ld] = tmp[j];
+      }
+    }
+    if (P > cin)
+      for (int64_t p = pb; p < pb + len; ++p)
+        for (int64_t g = 0; g < groups; ++g) std::memset(out + p * ld + g * P + cin, zp, static_cast<size_t>(P - cin));
+  }
+}
+
+// Rows [p0, p1) of the quantized im2col matrix: row p (output pixel) holds, for each kernel
+// offset s in (kd, kh, kw) order, the P bytes of the input pixel it covers (img + pixel * ld), or
+// `pad` where the window lies in the padding.
+void im2col_pixels(const uint8_t* img, size_t ld, int64_t P, const Window3& w, int64_t p0, int64_t p1, uint8_t pad,
+                   uint8_t* col, size_t ldcol) {
+  const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
+  const int64_t OH = w.out[1], OW = w.out[2];
+  const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
+  const size_t run = static_cast<size_t>(P);
+  const bool contiguous = static_cast<int64_t>(ld) == P && w.d[2] == 1;  // a kernel row is one span
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
+    uint8_t* row = col + (p - p0) * ldcol;
+    const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * w.d[2] < W;
+    for (int64_t kd = 0; kd < KD; ++kd) {
+      const int64_t id = id0 + kd * w.d[0];
+      if (id < 0 || id >= D) {
+        std::memset(row, pad, run * KH * KW);
+        row += P * KH * KW;
+        continue;
+      }
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = ih0 + kh * w.d[1];
+        if (ih < 0 || ih >= H) {
+          std::memset(row, pad, run * KW);
+          row += P * KW;
+          continue;
+        }
+        const uint8_t* src = img + ((id * H + ih) * W) * ld;
+        if (w_inside && contiguous) {
+          std::memcpy(row, src + iw0 * ld, run * KW);
+          row += P * KW;
+          continue;
+        }
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int64_t iw = iw0 + kw * w.d[2];
+          if (iw >= 0 && iw < W) std::memcpy(row, src + iw * ld, run);
+          else std::memset(row, pad, run);
+          row += P;
+        }
+      }
+    }
+  }
+}
+
+class QConvOp : public Op {
+ public:
+  explicit QConvOp(const BuildContext& bc) : node_(bc.node), where_(bc.node.where()) {
+    if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", where_ + " must have exactly one output");
+    if (node_.inputs.size() > 7) fail("ERR_MODEL_FORMAT", where_ + " has more than 7 inputs");
+    attrs_ = read_window_attrs(node_);
+    if (attrs_.kernel.empty()) fail("ERR_MODEL_FORMAT", where_ + ": the attribute kernel_shape is required");
+    nd_ = static_cast<int>(attrs_.kernel.size());
+    if (nd_ > 3) fail("ERR_UNSUPPORTED_OP", where_ + ": " + std::to_string(nd_) + "-D convolutions are not supported (1-D to 3-D only)");
+    int64_t S = 1;
+    for (int64_t k : attrs_.kernel) {
+      if (k < 1 || k > 4096) fail("ERR_MODEL_FORMAT", where_ + ": kernel_shape " + shape_str(attrs_.kernel) + " must be positive");
+      S *= k;
+    }
+    group_ = node_.get_int("group", 1);
+    if (group_ < 1 || group_ > (int64_t(1) << 20)) fail("ERR_MODEL_FORMAT", where_ + ": group " + std::to_string(group_) + " must be positive");
+    if (!node_.has("in_channels")) fail("ERR_MODEL_FORMAT", where_ + ": the attribute in_channels is required");
+    cin_ = node_.get_int("in_channels", 0);
+    P_ = node_.get_int("padded_channels", cin_);
+    if (cin_ < 1 || cin_ > (int64_t(1) << 20)) fail("ERR_MODEL_FORMAT", where_ + ": in_channels " + std::to_string(cin_) + " must be positive");
+    if (P_ < cin_ || P_ > (int64_t(1) << 20))
+      fail("ERR_SHAPE_MISMATCH", where_ + ": padded_channels " + std::to_string(P_) + " must be at least in_channels " + std::to_string(cin_));
+    act_ = read_activation(node_);
+    act_config_ = quant::read_act_config(node_);
+    layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_);
+    if (layer_.K != S * P_)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": weight codes have K = " + std::to_string(layer_.K) + " columns but kernel_shape " +
+                                     shape_str(attrs_.kernel) + " and padded_channels " + std::to_string(P_) + " give K = " +
+                                     std::to_string(S * P_));
+    bias_ = quant::constant_bias(bc, 3, layer_.Co);
+  }
+
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    const Tensor* x = require_input(node_, in, 0, "X");
+    require_dtype(node_, x, "input X", DType::F32);
+    if (static_cast<int>(x->shape.size()) != nd_ + 2)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " must have rank " + std::to_string(nd_ + 2) + " for kernel_shape " +
+                                     shape_str(attrs_.kernel));
+    if (x->shape[1] != group_ * cin_)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " has " + std::to_string(x->shape[1]) + " channels but group " +
+                                     std::to_string(group_) + " * in_channels " + std::to_string(cin_) + " = " + std::to_string(group_ * cin_));
+    const Window3 geom = window(*x);
+    quant::check_bias(node_, optional_input(in, 3), layer_.Co);
+    Shape y{x->shape[0], layer_.Co};
+    for (int i = 3 - nd_; i < 3; ++i) y.push_back(geom.out[i]);
+    if (const Tensor* r = optional_input(in, 4)) {
+      require_dtype(node_, r, "residual", DType::F32);
+      if (r->shape != y)
+        fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
+    }
+    checked_int(geom.out_size(), node_, "output pixels");
+    shape_size(Shape{geom.in_size(), group_ * P_});
+    shape_size(y);
+    out.resize(1);
+    out[0].dtype = DType::F32;
+    out[0].shape = y;
+  }
+
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
+    const Tensor& x = *in[0];
+    const Tensor* b = optional_input(in, 3);
+    const Tensor* r = optional_input(in, 4);
+    Tensor& y = *out[0];
+    if (y.size() == 0) return;
+    const Window3 geom = window(x);
+    const int64_t N = x.shape[0], C = x.shape[1], Co = layer_.Co, Mg = layer_.rows_per_group();
+    const int64_t K = layer_.K, in_plane = geom.in_size(), OP = geom.out_size();
+    const float* X = x.ptr<float>();
+    const float* R = r ? r->ptr<float>() : nullptr;
+    float* Y = y.ptr<float>();
+    const float* bias = !bias_.empty() ? bias_.data() : b ? b->ptr<float>() : nullptr;
+
+    const quant::ActParams aq = quant::act_params(act_config_, ctx.gemm, X, x.size());
+    const uint8_t zp = static_cast<uint8_t>(aq.zero_point);
+    const float* scales = quant::run_scales(layer_, aq.scale, ctx);
+    const bool relu_in_gemm = act_.relu_only() && !R;
+    const Activation post = relu_in_gemm ? Activation{} : act_;
+
+    const bool pointwise = geom.is_pointwise();
+    const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
+    uint8_t* img = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
+    const int threads = thread_count(ctx.gemm);
+    // Pixels per chunk: the uint8 im2col block within ~512 KB, enough rows for every thread.
+    int64_t rows = std::max<int64_t>((int64_t(1) << 19) / std::max<int64_t>(K, 1), 48 * threads);
+    rows = std::min(std::max<int64_t>(rows, 64), OP);
+    uint8_t* col = pointwise ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
+    float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+
+    for (int64_t n = 0; n < N; ++n) {
+      const float* xn = X + n * C * in_plane;
+      parallel_ranges(ctx.gemm, in_plane, 256, [&](int64_t b0, int64_t b1) {
+        stage_pixels(xn, group_, cin_, P_, in_plane, aq, b0, b1, img, ld);
+      });
+      for (int64_t g = 0; g < group_; ++g) {
+        float* yg = Y + (n * Co + g * Mg) * OP;
+        const float* rg = R ? R + (n * Co + g * Mg) * OP : nullptr;
+        const uint8_t* img_g = img + g * P_;
+        for (int64_t p0 = 0; p0 < OP; p0 += rows) {
+          const int64_t p1 = std::min(OP, p0 + rows);
+          const uint8_t* A;
+          size_t lda;
+          if (pointwise) {
+            A = img_g + p0 * ld;
+            lda = ld;
+          } else {
+            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              im2col_pixels(img_g, ld, P_, geom, p0 + b0, p0 + b1, zp, col + b0 * K, static_cast<size_t>(K));
+            });
+            A = col;
+            lda = static_cast<size_t>(K);
+          }
+          quant::run_group_gemm(layer_, ctx.gemm, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, scales, bias,
+                                relu_in_gemm, cbuf, static_cast<size_t>(Mg));
+          parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(OP),
+                                   rg ? rg + p0 + b0 : nullptr, post);
+          });
+        }
+      }
+    }
+  }
+
+ private:
+  Window3 window(const Tensor& x) const {
+    return resolve_window(node_, attrs_, x.shape.data() + 2, nd_, attrs_.kernel);
+  }
+
+  NodeDesc node_;
+  std::string where_;
+  WindowAttrs attrs_;
+  int nd_ = 2;
+  int64_t group_ = 1, cin_ = 1, P_ = 1;
+  Activation act_;
+  quant::ActConfig act_config_;
+  quant::PackedLayer layer_;
+  std::vector<float> bias_;  // constant bias (empty: from input 3 at run time, or none)
+};
+
+std::unique_ptr<Op> make_qconv(const BuildContext& bc) { return std::make_unique<QConvOp>(bc); }
+
+}  // namespace
+}  // namespace ops
+}  // namespace exec
+}  // namespace ternion
+
+TERNION_REGISTER_OP(TernionQConv, ternion::exec::ops::make_qconv);
