@@ -8,3 +8,4 @@ export type { CpuInfo, KernelIsa, LowbitForm, LowbitPackOptions, MatmulOptions, 
 export { InferenceSession } from './session/inference-session';
 export type { SessionOptions } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
+export { loadNpy, parseNpy } from './data/npy';
