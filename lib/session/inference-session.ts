@@ -10,12 +10,16 @@ import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
 import { compilePlan } from './plan';
+import { quantizeGraphInt8 } from './precision-int8';
 
 export interface SessionOptions {
   /** Threads per run (default: all cores). */
   threads?: number;
-  /** 'fp32' runs the model as given. (default: 'fp32') */
-  precision?: 'fp32';
+  /**
+   * 'fp32' runs the model as given; 'int8' runs every Conv/Gemm/MatMul with constant weights
+   * on the int8 kernels (per-channel weights, per-run activation ranges). (default: 'fp32')
+   */
+  precision?: 'fp32' | 'int8';
   /** Force a kernel set (default: the best this CPU supports; TERNION_ISA overrides). */
   isa?: string;
   /** Apply graph optimizations (constant folding, BN folding, fusion). (default: true) */
@@ -45,8 +49,8 @@ function checkOptions(o: unknown): SessionOptions {
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || (opts.threads as number) < 1 || (opts.threads as number) > 1024)) {
     throw invalidArgument('an integer between 1 and 1024', 'options.threads', opts.threads);
   }
-  if (opts.precision !== undefined && opts.precision !== 'fp32') {
-    throw invalidArgument('"fp32" (quantized precisions come from ternion.quantize)', 'options.precision', opts.precision);
+  if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'int8') {
+    throw invalidArgument('"fp32" or "int8" (ternary and 4-bit models come from ternion.quantize)', 'options.precision', opts.precision);
   }
   if (opts.isa !== undefined && typeof opts.isa !== 'string') throw invalidArgument('a kernel set name', 'options.isa', opts.isa);
   if (opts.optimize !== undefined && typeof opts.optimize !== 'boolean') throw invalidArgument('a boolean', 'options.optimize', opts.optimize);
@@ -92,7 +96,8 @@ export class InferenceSession {
 
   /** A session over a graph already in ternion's IR (used by the quantizer and tests). */
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
-    const optimized = options.optimize === false ? graph : optimizeGraph(graph);
+    let optimized = options.optimize === false ? graph : optimizeGraph(graph);
+    if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
     const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });
