@@ -1,0 +1,113 @@
+// InferenceSession's API (onnxruntime-node's shape): create from a path or bytes, metadata,
+// run/runSync, feed validation with stable codes, concurrency, release.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor, TernionError } from '../lib';
+import { expectCode, rng } from './helpers';
+import { ROOT } from './native-build';
+import { nodeTestDir, readTestTensors } from './onnx-testdata';
+
+const model = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
+
+function images(n: number, seed = 1): Tensor {
+  const r = rng(seed);
+  return new Tensor('float32', Float32Array.from({ length: n * 784 }, () => r()), [n, 1, 28, 28]);
+}
+
+async function rejects(p: Promise<unknown>, code: string, message: RegExp) {
+  const e = await p.then(() => undefined, (x) => x);
+  expect(e).toBeInstanceOf(TernionError);
+  expect((e as TernionError).code).toBe(code);
+  expect((e as TernionError).message).toMatch(message);
+}
+
+describe('InferenceSession', () => {
+  it('loads from a path or bytes and describes its inputs and outputs', async () => {
+    for (const source of [model, readFileSync(model), new Uint8Array(readFileSync(model)).buffer]) {
+      const s = await InferenceSession.create(source);
+      expect(s.inputNames).toEqual(['image']);
+      expect(s.outputNames).toEqual(['logits']);
+      expect(s.inputMetadata[0]).toMatchObject({ name: 'image', type: 'float32' });
+      expect(s.inputMetadata[0].shape?.slice(1)).toEqual([1, 28, 28]);
+      expect(typeof s.inputMetadata[0].shape?.[0]).toBe('string'); // symbolic batch
+      await s.release();
+    }
+  });
+
+  it('run and runSync agree, for any batch size', async () => {
+    const s = await InferenceSession.create(model, { threads: 2 });
+    for (const n of [1, 3, 8]) {
+      const x = images(n, n);
+      const a = await s.run({ image: x });
+      const b = s.runSync({ image: x });
+      expect(a.logits.dims).toEqual([n, 10]);
+      expect(Array.from(a.logits.data as Float32Array)).toEqual(Array.from(b.logits.data as Float32Array));
+    }
+    await s.release();
+  });
+
+  it('concurrent runs on one session give the results of sequential runs', async () => {
+    const s = await InferenceSession.create(model);
+    const inputs = Array.from({ length: 8 }, (_, i) => images(2, 100 + i));
+    const sequential = [];
+    for (const x of inputs) sequential.push(Array.from((await s.run({ image: x })).logits.data as Float32Array));
+    const concurrent = await Promise.all(inputs.map((x) => s.run({ image: x })));
+    concurrent.forEach((o, i) => expect(Array.from(o.logits.data as Float32Array)).toEqual(sequential[i]));
+    await s.release();
+  });
+
+  it('takes int64 and bool tensors for index and shape inputs', async () => {
+    const dir = nodeTestDir('test_gather_0');
+    const s = await InferenceSession.create(join(dir, 'model.onnx'));
+    const [data, idx] = readTestTensors(dir, 'input');
+    expect(idx.dtype).toBe('int64');
+    const out = await s.run({
+      [s.inputNames[0]]: new Tensor('float32', data.data as Float32Array, data.dims),
+      [s.inputNames[1]]: new Tensor('int64', idx.data as BigInt64Array, idx.dims),
+    });
+    expect(out[s.outputNames[0]].dims).toEqual([...readTestTensors(dir, 'output')[0].dims]);
+    await s.release();
+    const b = await InferenceSession.create(join(nodeTestDir('test_dropout_default_mask'), 'model.onnx'));
+    const bx = readTestTensors(nodeTestDir('test_dropout_default_mask'), 'input')[0];
+    const bo = await b.run({ [b.inputNames[0]]: new Tensor('float32', bx.data as Float32Array, bx.dims) });
+    const mask = bo[b.outputNames[1]];
+    expect(mask.type).toBe('bool');
+    expect(Array.from(mask.data as Uint8Array).every((v) => v === 1)).toBe(true);
+    await b.release();
+  });
+
+  describe('BAD CALL', () => {
+    it('feeds with unknown or missing names', async () => {
+      const s = await InferenceSession.create(model);
+      await rejects(s.run({ img: images(1) } as never), 'ERR_INPUT_NAME', /no input "img" \(its inputs: "image"\)/);
+      await rejects(s.run({}), 'ERR_INPUT_NAME', /Missing feed for input "image"/);
+      await s.release();
+    });
+    it('wrong dtype or shape', async () => {
+      const s = await InferenceSession.create(model);
+      await rejects(s.run({ image: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }), 'ERR_DTYPE', /"image" is uint8 but the model expects float32/);
+      await rejects(s.run({ image: new Tensor('float32', new Float32Array(784), [1, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /dims \[1, 28, 28\] but the model expects \[.*, 1, 28, 28\]/);
+      await rejects(s.run({ image: new Tensor('float32', new Float32Array(2 * 784), [1, 2, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /\[1, 2, 28, 28\]/);
+      await rejects(s.run({ image: new Float32Array(784) as never }), 'ERR_INVALID_ARGUMENT', /Expected a Tensor for feed "image"/);
+      await rejects(s.run(null as never), 'ERR_INVALID_ARGUMENT', /feeds/);
+      await s.release();
+    });
+    it('a released session', async () => {
+      const s = await InferenceSession.create(model);
+      await s.release();
+      await rejects(s.run({ image: images(1) }), 'ERR_SESSION_RELEASED', /released/);
+      expectCode(() => s.runSync({ image: images(1) }), 'ERR_SESSION_RELEASED');
+    });
+    it('bad options, with a hint for misspellings', async () => {
+      await rejects(InferenceSession.create(model, { Threads: 2 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "Threads" \(did you mean "threads"\?\)/);
+      await rejects(InferenceSession.create(model, { threads: 0 }), 'ERR_INVALID_ARGUMENT', /options.threads/);
+      await rejects(InferenceSession.create(model, { precision: 'int3' as never }), 'ERR_INVALID_ARGUMENT', /options.precision/);
+    });
+    it('a missing file, or bytes that are not a model', async () => {
+      await rejects(InferenceSession.create('/nonexistent/model.onnx'), 'ERR_INVALID_ARGUMENT', /Cannot read model file "\/nonexistent\/model.onnx"/);
+      await rejects(InferenceSession.create(new Uint8Array([1, 2, 3, 4, 5])), 'ERR_MODEL_FORMAT', /Not a valid ONNX model/);
+      await rejects(InferenceSession.create(42 as never), 'ERR_INVALID_ARGUMENT', /path or the bytes/);
+    });
+  });
+});
