@@ -7,6 +7,7 @@
 
 #include "addon/addon-data.h"
 #include "addon/errors.h"
+#include "exec/graph.h"
 #include "kernels/dispatch.h"
 
 namespace ternion {
@@ -37,6 +38,13 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The op types the executor implements, so tests can hold the IR's op table to it.
+Napi::Value RegisteredOps(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  for (const auto& entry : exec::op_registry()) out.Set(out.Length(), entry.first);
+  return out;
+}
+
 // lib/native.ts hands over TernionError so native errors are real instances of it.
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) {
@@ -57,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Freed with the environment (worker exit, process exit): joins the pool's threads.
   env.SetInstanceData<AddonData>(d);
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("registeredOps", Napi::Function::New(env, RegisteredOps, "registeredOps"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   register_packed_weights(env, exports);
