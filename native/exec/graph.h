@@ -119,6 +119,9 @@ struct BuildContext {
   }
 };
 
+// An op is built once and then shared by every run, including concurrent ones: it must keep no
+// per-run state in members. infer() may read the data of its inputs (they are computed before
+// it is called), which shape-like inputs (Reshape's shape, Slice's starts...) rely on.
 class Op {
  public:
   virtual ~Op() = default;
