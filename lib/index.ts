@@ -9,3 +9,5 @@ export { InferenceSession } from './session/inference-session';
 export type { SessionOptions } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
 export { loadNpy, parseNpy } from './data/npy';
+export { quantize } from './quantize';
+export type { QuantizeOptions, QuantizedModel, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod } from './quantize';

@@ -1,0 +1,235 @@
+// quantize(): an fp32 ONNX model (or IR graph) to a static-activation FGQ model on the quantized
+// ops: load + optimize, find the Conv / Gemm / MatMul layers, calibrate every layer input's range
+// on sample data, and rewrite each layer to TernionQConv / TernionQGemm (shared/fgq.md 1, 4, 5).
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TernionError, invalidArgument } from '../errors';
+import { optimizeGraph, type Graph } from '../ir';
+import { loadOnnxModel } from '../onnx';
+import { InferenceSession, type SessionOptions } from '../session/inference-session';
+import { Tensor } from '../tensor';
+import { calibrateTensor, collectTensors, type CalibrationMethod } from './calibrate';
+import { applyRewrites, findLayers, firstConvName, rewriteLayer, type RewrittenLayer } from './rewrite';
+import type { WeightQuantOptions } from './weights';
+
+export type WeightMode = 'ternary' | 'ternary-asym' | 'int4' | 'int8';
+export type QuantGroupSize = 4 | 8 | 16 | 32 | 64 | 'filter';
+
+export interface LayerOverride {
+  weights?: WeightMode;
+  groupSize?: QuantGroupSize;
+}
+
+export interface QuantizeOptions {
+  /** Inner layers' weights (default 'ternary'). */
+  weights?: WeightMode;
+  /** FGQ group size N (default 4); ignored for int8. */
+  groupSize?: QuantGroupSize;
+  threshold?: 'exact' | 'twn';
+  form?: 'group-scaled' | 'folded';
+  activationBits?: 8 | 4;
+  calibrate?: CalibrationMethod;
+  /** Sample inputs for the model's single input (required). */
+  calibration: Tensor;
+  /** First Conv and last Gemm/MatMul keep int8 weights (default true). */
+  keepEdgeLayers8bit?: boolean;
+  overrides?: Record<string, LayerOverride>;
+}
+
+export interface LayerReport {
+  name: string;
+  op: string;
+  weights: WeightMode;
+  /** N; null for int8 (one scale per output channel). */
+  groupSize: QuantGroupSize | null;
+  bitsPerWeight: number;
+  bytes: number;
+  multiplicationsRemoved: number;
+  relativeError: number;
+  activationScale: number;
+  activationZeroPoint: number;
+  parameters: number;
+  /** Multiply-accumulates per sample (null when the shapes are not static). */
+  macs: number | null;
+}
+
+export interface QuantizeReport {
+  layers: LayerReport[];
+  total: {
+    parameters: number;
+    bytes: number;
+    fp32Bytes: number;
+    /** Over the quantized layers, weighted by MACs per sample ('macs') or by parameters ('parameters') when a shape is unknown. */
+    multiplicationsRemoved: number;
+    multiplicationsWeightedBy: 'macs' | 'parameters';
+  };
+}
+
+export interface QuantizedModel {
+  graph: Graph;
+  report: QuantizeReport;
+  createSession(options?: Omit<SessionOptions, 'optimize' | 'precision'>): Promise<InferenceSession>;
+}
+
+const OPTION_NAMES = ['weights', 'groupSize', 'threshold', 'form', 'activationBits', 'calibrate', 'calibration', 'keepEdgeLayers8bit', 'overrides'];
+const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
+const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
+
+function oneOf<T>(value: unknown, allowed: readonly T[], name: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw invalidArgument(`one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, name, value);
+  return value as T;
+}
+
+interface Resolved {
+  weights: WeightMode;
+  groupSize: QuantGroupSize;
+  threshold: 'exact' | 'twn';
+  form: 'group-scaled' | 'folded';
+  activationBits: 8 | 4;
+  calibrate: CalibrationMethod;
+  calibration: Tensor;
+  keepEdgeLayers8bit: boolean;
+  overrides: Record<string, LayerOverride>;
+}
+
+function resolveOptions(options: unknown): Resolved {
+  if (options === null || typeof options !== 'object') throw invalidArgument('an options object', 'options', options);
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!OPTION_NAMES.includes(key)) throw new TernionError('ERR_INVALID_ARGUMENT', `Unknown option "${key}"; expected one of ${OPTION_NAMES.join(', ')}`);
+  }
+  if (!(o.calibration instanceof Tensor) || o.calibration.type !== 'float32') {
+    throw invalidArgument('a float32 Tensor of sample inputs', 'options.calibration', o.calibration);
+  }
+  if (o.keepEdgeLayers8bit !== undefined && typeof o.keepEdgeLayers8bit !== 'boolean') {
+    throw invalidArgument('a boolean', 'options.keepEdgeLayers8bit', o.keepEdgeLayers8bit);
+  }
+  const overrides: Record<string, LayerOverride> = {};
+  if (o.overrides !== undefined) {
+    if (o.overrides === null || typeof o.overrides !== 'object' || Array.isArray(o.overrides)) throw invalidArgument('an object keyed by node name', 'options.overrides', o.overrides);
+    for (const [name, ov] of Object.entries(o.overrides as Record<string, unknown>)) {
+      const where = `options.overrides[${JSON.stringify(name)}]`;
+      if (ov === null || typeof ov !== 'object') throw invalidArgument('an object { weights?, groupSize? }', where, ov);
+      const r = ov as Record<string, unknown>;
+      for (const key of Object.keys(r)) {
+        if (key !== 'weights' && key !== 'groupSize') throw new TernionError('ERR_INVALID_ARGUMENT', `Unknown option "${key}" in ${where}; expected weights, groupSize`);
+      }
+      overrides[name] = {
+        weights: r.weights === undefined ? undefined : oneOf(r.weights, WEIGHT_MODES, `${where}.weights`, 'ternary'),
+        groupSize: r.groupSize === undefined ? undefined : oneOf(r.groupSize, GROUP_SIZES, `${where}.groupSize`, 4),
+      };
+    }
+  }
+  return {
+    weights: oneOf(o.weights, WEIGHT_MODES, 'options.weights', 'ternary'),
+    groupSize: oneOf(o.groupSize, GROUP_SIZES, 'options.groupSize', 4),
+    threshold: oneOf(o.threshold, ['exact', 'twn'] as const, 'options.threshold', 'exact'),
+    form: oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'group-scaled'),
+    activationBits: oneOf(o.activationBits, [8, 4] as const, 'options.activationBits', 8),
+    calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse'] as const, 'options.calibrate', 'max'),
+    calibration: o.calibration,
+    keepEdgeLayers8bit: o.keepEdgeLayers8bit ?? true,
+    overrides,
+  };
+}
+
+function weightOptions(mode: WeightMode, groupSize: QuantGroupSize, o: Resolved): WeightQuantOptions {
+  if (mode === 'int8') return { bits: 8 };
+  if (mode === 'int4') return { bits: 4, groupSize, form: o.form };
+  return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym', form: o.form };
+}
+
+async function loadGraph(model: unknown): Promise<Graph> {
+  if (typeof model === 'string') {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(model);
+    } catch (e) {
+      throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read model file "${model}": ${(e as Error).message}`, { cause: e });
+    }
+    return loadOnnxModel(bytes, { basePath: dirname(model) });
+  }
+  if (model instanceof Uint8Array) return loadOnnxModel(model);
+  if (model && typeof model === 'object' && Array.isArray((model as Graph).nodes) && (model as Graph).initializers instanceof Map) return model as Graph;
+  throw invalidArgument('a path, the bytes of an .onnx model or a Graph', 'model', model);
+}
+
+/** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
+export async function quantize(model: string | Uint8Array | Graph, options: QuantizeOptions): Promise<QuantizedModel> {
+  const o = resolveOptions(options);
+  const graph = optimizeGraph(await loadGraph(model));
+  if (graph.inputs.length !== 1) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with a single input (options.calibration feeds it); this one has ${graph.inputs.length}`);
+  }
+  const layers = findLayers(graph);
+  const names = new Set(layers.map((l) => l.node.name));
+  for (const name of Object.keys(o.overrides)) {
+    if (!names.has(name)) {
+      throw new TernionError('ERR_INVALID_ARGUMENT', `options.overrides names "${name}", which is not a quantizable layer; quantizable: ${[...names].join(', ')}`);
+    }
+  }
+  const edge = new Set<string>();
+  if (o.keepEdgeLayers8bit) {
+    const first = firstConvName(graph, layers);
+    if (first) edge.add(first);
+    const gemms = layers.filter((l) => l.kind === 'gemm');
+    if (gemms.length) edge.add(gemms[gemms.length - 1].node.name);
+  }
+
+  const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
+  const values = await collectTensors(graph, o.calibration, inputNames);
+  const act = new Map(inputNames.map((n) => [n, calibrateTensor(values.get(n)!, o.calibrate, o.activationBits)]));
+
+  const rewrites = new Map<string, RewrittenLayer>();
+  const reports: LayerReport[] = [];
+  for (const layer of layers) {
+    const name = layer.node.name;
+    const ov = o.overrides[name] ?? {};
+    const mode: WeightMode = ov.weights ?? (edge.has(name) ? 'int8' : o.weights);
+    const groupSize = ov.groupSize ?? o.groupSize;
+    const a = act.get(layer.node.inputs[0])!;
+    const r = rewriteLayer(layer, weightOptions(mode, groupSize, o), a);
+    rewrites.set(name, r);
+    const s = r.weights.stats;
+    reports.push({
+      name,
+      op: layer.node.opType,
+      weights: mode,
+      groupSize: mode === 'int8' ? null : groupSize,
+      bitsPerWeight: s.bitsPerWeight,
+      bytes: s.bytes,
+      multiplicationsRemoved: s.multiplicationsRemoved,
+      relativeError: s.relativeError,
+      activationScale: a.scale,
+      activationZeroPoint: a.zeroPoint,
+      parameters: s.parameters,
+      macs: layer.macs,
+    });
+  }
+  const quantized = applyRewrites(graph, rewrites);
+  const byMacs = reports.every((r) => r.macs !== null);
+  let weight = 0, removed = 0, parameters = 0, bytes = 0;
+  for (const r of reports) {
+    const w = byMacs ? r.macs! : r.parameters;
+    weight += w;
+    removed += w * r.multiplicationsRemoved;
+    parameters += r.parameters;
+    bytes += r.bytes;
+  }
+  const report: QuantizeReport = {
+    layers: reports,
+    total: {
+      parameters,
+      bytes,
+      fp32Bytes: parameters * 4,
+      multiplicationsRemoved: weight > 0 ? removed / weight : 0,
+      multiplicationsWeightedBy: byMacs ? 'macs' : 'parameters',
+    },
+  };
+  return {
+    graph: quantized,
+    report,
+    createSession: async (sessionOptions = {}) => InferenceSession.fromGraph(quantized, { ...sessionOptions, optimize: false }),
+  };
+}

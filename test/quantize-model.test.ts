@@ -1,0 +1,156 @@
+// quantize(): the embedded Fashion-MNIST model with static activations calibrated on real images,
+// at int8 / int4 / ternary weights, evaluated on the first 2,000 test images against fp32.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InferenceSession, loadNpy, Tensor } from '../lib';
+import { optimizeGraph, type ConstantTensor } from '../lib/ir';
+import { loadOnnxModel } from '../lib/onnx';
+import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
+import { ROOT } from './native-build';
+
+const modelPath = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
+const EVAL = 2000, BATCH = 500, CALIB = 256;
+
+function pixels(images: Uint8Array, from: number, count: number): Float32Array {
+  const x = new Float32Array(count * 784);
+  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
+  return x;
+}
+
+let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
+
+async function top1(session: InferenceSession): Promise<number> {
+  let correct = 0;
+  for (let from = 0; from < EVAL; from += BATCH) {
+    const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, BATCH), [BATCH, 1, 28, 28]) });
+    const logits = out.logits.data as Float32Array;
+    for (let i = 0; i < BATCH; i++) {
+      let best = 0;
+      for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
+      if (best === testLabels[from + i]) correct++;
+    }
+  }
+  await session.release();
+  return correct / EVAL;
+}
+
+async function quantizedTop1(options: Omit<QuantizeOptions, 'calibration'>): Promise<{ acc: number; q: QuantizedModel }> {
+  const q = await quantize(modelPath, { ...options, calibration });
+  return { acc: await top1(await q.createSession()), q };
+}
+
+async function expectInvalid(p: Promise<unknown>, name: RegExp): Promise<void> {
+  let caught: (Error & { code?: string }) | undefined;
+  try {
+    await p;
+  } catch (e) {
+    caught = e as Error & { code?: string };
+  }
+  expect(caught, 'expected a rejection').toBeInstanceOf(Error);
+  expect(caught!.name).toBe('TernionError');
+  expect(caught!.code).toBe('ERR_INVALID_ARGUMENT');
+  expect(caught!.message).toMatch(name);
+}
+
+let fp32 = 0;
+
+beforeAll(async () => {
+  testImages = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-images.npy')).data as Uint8Array;
+  testLabels = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-labels.npy')).data as Uint8Array;
+  const calib = loadNpy(join(ROOT, 'data', 'fashion-mnist-calib-images.npy'));
+  expect(calib.dims).toEqual([512, 1, 28, 28]);
+  calibration = new Tensor('float32', pixels(calib.data as Uint8Array, 0, CALIB), [CALIB, 1, 28, 28]);
+  fp32 = await top1(await InferenceSession.create(modelPath));
+});
+
+describe('quantize(): static activations on the embedded Fashion-MNIST model', () => {
+  it('int8 weights: top-1 within 0.5% of fp32', async () => {
+    const { acc, q } = await quantizedTop1({ weights: 'int8' });
+    console.log(`fp32 top-1 ${fp32.toFixed(4)}, int8 static ${acc.toFixed(4)}`);
+    expect(Math.abs(acc - fp32)).toBeLessThanOrEqual(0.005);
+    for (const n of q.graph.nodes) {
+      if (n.opType.startsWith('TernionQ')) expect(n.attributes.act_mode).toEqual({ type: 'string', value: 'static' });
+    }
+    expect(q.report.layers.every((l) => l.weights === 'int8' && l.multiplicationsRemoved === 0)).toBe(true);
+  });
+
+  it('int4 weights, groupSize 16: top-1 within 1.5% of fp32', async () => {
+    const { acc, q } = await quantizedTop1({ weights: 'int4', groupSize: 16 });
+    console.log(`int4 N=16 top-1 ${acc.toFixed(4)}, ${q.report.total.bytes} B vs fp32 ${q.report.total.fp32Bytes} B`);
+    expect(Math.abs(acc - fp32)).toBeLessThanOrEqual(0.015);
+  });
+
+  it('ternary, groupSize 4, exact threshold: well above chance; 75% of multiplications removed in ternary layers', async () => {
+    const { acc, q } = await quantizedTop1({ weights: 'ternary', groupSize: 4, threshold: 'exact' });
+    const t = q.report.total;
+    console.log(`ternary N=4 top-1 ${acc.toFixed(4)}; ${t.bytes} B vs fp32 ${t.fp32Bytes} B; multiplications removed ${t.multiplicationsRemoved.toFixed(4)} (by ${t.multiplicationsWeightedBy})`);
+    expect(acc).toBeGreaterThan(0.5);
+    const ternary = q.report.layers.filter((l) => l.weights === 'ternary');
+    expect(ternary.length).toBeGreaterThan(0);
+    for (const l of ternary) {
+      expect(l.multiplicationsRemoved).toBeCloseTo(0.75, 10);
+      expect(l.groupSize).toBe(4);
+      expect(l.relativeError).toBeGreaterThan(0);
+      expect(l.relativeError).toBeLessThan(1);
+    }
+    expect(t.multiplicationsRemoved).toBeGreaterThan(0);
+    expect(t.multiplicationsRemoved).toBeLessThan(0.75);
+  });
+
+  it('is deterministic: quantizing twice gives byte-identical codes and scales', async () => {
+    const a = await quantize(modelPath, { weights: 'ternary', groupSize: 8, calibration, calibrate: 'mse' });
+    const b = await quantize(modelPath, { weights: 'ternary', groupSize: 8, calibration, calibrate: 'mse' });
+    expect([...a.graph.initializers.keys()]).toEqual([...b.graph.initializers.keys()]);
+    const bytes = (t: ConstantTensor) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    for (const [name, t] of a.graph.initializers) expect(bytes(t).equals(bytes(b.graph.initializers.get(name)!)), name).toBe(true);
+    expect(a.graph.nodes).toEqual(b.graph.nodes);
+    expect(a.report).toEqual(b.report);
+  });
+
+  it('edge layers stay int8, every other layer is ternary; the rest of the graph is untouched', async () => {
+    const q = await quantize(modelPath, { calibration });
+    const fp = optimizeGraph(loadOnnxModel(readFileSync(modelPath)));
+    const layers = q.report.layers;
+    expect(layers.length).toBe(10);
+    const firstConv = fp.nodes.find((n) => n.opType === 'Conv')!.name;
+    const gemms = fp.nodes.filter((n) => n.opType === 'Gemm' || n.opType === 'MatMul');
+    const lastGemm = gemms[gemms.length - 1].name;
+    for (const l of layers) {
+      const edge = l.name === firstConv || l.name === lastGemm;
+      expect(l.weights, l.name).toBe(edge ? 'int8' : 'ternary');
+      expect(l.groupSize).toBe(edge ? null : 4);
+      expect(l.activationScale).toBeGreaterThan(0);
+    }
+    // The first conv is fed through the model's Sub/Div normalization: a signed input, so an
+    // asymmetric uint8 with a zero point inside (0, 255). Inputs after a ReLU are unsigned (zp 0).
+    expect(fp.nodes[0].opType).toBe('Sub');
+    const first = layers.find((l) => l.name === firstConv)!;
+    expect(first.activationZeroPoint).toBeGreaterThan(0);
+    expect(first.activationZeroPoint).toBeLessThan(255);
+    for (const l of layers.filter((x) => x.name !== firstConv)) expect(l.activationZeroPoint, l.name).toBe(0);
+    // Nodes that are not quantized layers are the same nodes in the same order.
+    const names = new Set(layers.map((l) => l.name));
+    const rest = (g: typeof fp) => g.nodes.filter((n) => !names.has(n.name));
+    expect(rest(q.graph)).toEqual(rest(fp));
+    expect(q.graph.nodes.map((n) => n.name)).toEqual(fp.nodes.map((n) => n.name));
+    for (const n of q.graph.nodes) if (names.has(n.name)) expect(n.opType).toMatch(/^TernionQ(Conv|Gemm)$/);
+    // Overrides win over the edge rule and the global mode.
+    const o = await quantize(modelPath, { calibration, overrides: { [firstConv]: { weights: 'int4', groupSize: 'filter' }, [layers[1].name]: { weights: 'int8' } } });
+    expect(o.report.layers[0]).toMatchObject({ weights: 'int4', groupSize: 'filter' });
+    expect(o.report.layers[1]).toMatchObject({ weights: 'int8', groupSize: null });
+  });
+
+  it('BAD CALL: unknown weights mode, missing calibration, bad groupSize, bad options name the option', async () => {
+    await expectInvalid(quantize(modelPath, { weights: 'binary' as never, calibration }), /options\.weights/);
+    await expectInvalid(quantize(modelPath, {} as QuantizeOptions), /options\.calibration/);
+    await expectInvalid(quantize(modelPath, { calibration: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }), /options\.calibration/);
+    await expectInvalid(quantize(modelPath, { groupSize: 12 as never, calibration }), /options\.groupSize/);
+    await expectInvalid(quantize(modelPath, { activationBits: 2 as never, calibration }), /options\.activationBits/);
+    await expectInvalid(quantize(modelPath, { calibrate: 'kl' as never, calibration }), /options\.calibrate/);
+    await expectInvalid(quantize(modelPath, { calibration, weightz: 'int8' } as never), /Unknown option "weightz"/);
+    await expectInvalid(quantize(modelPath, { calibration, overrides: { nope: { weights: 'int8' } } }), /options\.overrides names "nope"/);
+    await expectInvalid(quantize(modelPath, { calibration, overrides: { x: { groupSize: 3 as never } } }), /options\.overrides\["x"\]\.groupSize/);
+    await expectInvalid(quantize(42 as never, { calibration }), /model/);
+  });
+});
