@@ -55,7 +55,7 @@ function numericProduct(shape: readonly (number | string)[] | undefined, from: n
 
 function convCandidate(graph: Graph, node: Node): LayerCandidate | undefined {
   const w = constantF32(graph, node.inputs[1]);
-  if (!w || w.dims.length !== 4) return undefined;
+  if (!w || w.dims.length < 3 || w.dims.length > 5) return undefined; // 1-D to 3-D convs
   const group = intAttr(node, 'group', 1);
   if (w.dims[1] === 1 && group > 1) return undefined; // depthwise: stays fp32
   const out = graph.valueInfo.get(node.outputs[0])?.shape;
@@ -137,8 +137,11 @@ export interface RewrittenLayer {
   weights: QuantizedWeights;
 }
 
-/** One layer on the quantized op: weights quantized with `wopts`, activations static with `act`. */
-export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, act: ActivationParams): RewrittenLayer {
+/**
+ * One layer on the quantized op: weights quantized with `wopts`; activations static with the
+ * calibrated `act`, or 'dynamic' (quantized per run from their range).
+ */
+export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, act: ActivationParams | 'dynamic'): RewrittenLayer {
   const { node } = layer;
   const q = quantizeWeights(layer.weights, layer.dims, wopts);
   const prefix = `${node.name}/q${q.bits}`;
@@ -156,10 +159,14 @@ export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, a
   attributes.in_channels = int(q.layout.inputChannels);
   attributes.padded_channels = int(layer.kind === 'conv' ? q.layout.paddedInputChannels : q.K);
   if (layer.kind === 'conv') attributes.kernel_shape = { type: 'ints', value: layer.dims.slice(2) };
-  attributes.act_mode = str('static');
-  attributes.act_scale = float(act.scale);
-  attributes.act_zero_point = int(act.zeroPoint);
-  attributes.act_bits = int(act.bits);
+  if (act === 'dynamic') {
+    attributes.act_mode = str('dynamic');
+  } else {
+    attributes.act_mode = str('static');
+    attributes.act_scale = float(act.scale);
+    attributes.act_zero_point = int(act.zeroPoint);
+    attributes.act_bits = int(act.bits);
+  }
   let biasName = '', residual = '';
   if (layer.kind === 'conv') {
     biasName = node.inputs[2] ?? '';
