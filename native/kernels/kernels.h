@@ -117,6 +117,22 @@ struct KernelTable {
                       int n1);
 };
 
+// The nine entry points every instruction set implements, declared once: expand this inside an
+// ISA's own namespace (ternion::kernels::<isa>) and fill its KernelTable with them.
+#define TERNION_DECLARE_KERNEL_ENTRIES()                                                          \
+  size_t f32_packed_size(int N, int K);                                                           \
+  void f32_pack(const float* W, int N, int K, void* packed);                                      \
+  void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,              \
+                const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);              \
+  size_t q8_packed_size(int N, int K);                                                            \
+  void q8_pack(const int8_t* W, int N, int K, void* packed);                                      \
+  void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,                 \
+               const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);       \
+  size_t lowbit_packed_size(const LowbitWeights* w);                                              \
+  void lowbit_pack(const LowbitWeights* w, void* packed);                                         \
+  void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,             \
+                   const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+
 // Each instruction set's table; nullptr where it was not compiled in (other architecture).
 const KernelTable* scalar_table();
 const KernelTable* avx2_table();

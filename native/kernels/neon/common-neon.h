@@ -160,18 +160,7 @@ inline void epi_store_i(const Epi& e, const PanelEpi& p, int32x4_t a0, int32x4_t
 }
 
 // Entry points (one file per kind).
-size_t f32_packed_size(int N, int K);
-void f32_pack(const float* W, int N, int K, void* packed);
-void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
-              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);
-size_t q8_packed_size(int N, int K);
-void q8_pack(const int8_t* W, int N, int K, void* packed);
-void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-             const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
-size_t lowbit_packed_size(const LowbitWeights* w);
-void lowbit_pack(const LowbitWeights* w, void* packed);
-void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                 const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+TERNION_DECLARE_KERNEL_ENTRIES()
 
 }  // namespace neon_detail
 }  // namespace kernels
