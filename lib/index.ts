@@ -10,4 +10,6 @@ export type { SessionOptions } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
 export { loadNpy, parseNpy } from './data/npy';
 export { quantize } from './quantize';
-export type { QuantizeOptions, QuantizedModel, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod } from './quantize';
+export type { QuantizeOptions, QuantizedModel, QuantizeProgress, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod, CalibrationInput, ActivationScaleMode } from './quantize';
+export { readTern, writeTern, loadTern, saveTern, TERN_VERSION } from './format';
+export type { TernModel, TernSection, TernQuantizationInfo, WriteTernOptions } from './format';

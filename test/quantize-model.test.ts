@@ -141,6 +141,51 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     expect(o.report.layers[1]).toMatchObject({ weights: 'int8', groupSize: null });
   });
 
+  it('calibration as an array / async iterable of batches, calibrationCount, onProgress: same activation parameters as one Tensor', async () => {
+    const whole = await quantize(modelPath, { weights: 'int8', calibration, calibrate: 'max' });
+    const per = 784;
+    const batches = [0, 100, 200].map((from) => new Tensor('float32', (calibration.data as Float32Array).slice(from * per, Math.min(CALIB, from + 100) * per), [Math.min(CALIB, from + 100) - from, 1, 28, 28]));
+    async function* loader() {
+      for (const b of batches) yield b;
+    }
+    const events: { phase: string; done: number; total: number | null }[] = [];
+    const streamed = await quantize(modelPath, { weights: 'int8', calibration: loader(), calibrate: 'max', onProgress: (p) => events.push(p) });
+    const fromArray = await quantize(modelPath, { weights: 'int8', calibration: batches, calibrate: 'max' });
+    const act = (q: QuantizedModel) => q.report.layers.map((l) => [l.activationScale, l.activationZeroPoint]);
+    expect(act(streamed)).toEqual(act(whole));
+    expect(act(fromArray)).toEqual(act(whole));
+    const calib = events.filter((e) => e.phase === 'calibrate');
+    expect(calib[calib.length - 1].done).toBe(CALIB);
+    expect(calib.every((e) => e.total === null)).toBe(true);
+    const layers = events.filter((e) => e.phase === 'quantize');
+    expect(layers.map((e) => e.done)).toEqual([...Array(11).keys()]);
+    expect(events[events.length - 1].phase).toBe('finish');
+    // calibrationCount: the first 100 samples are exactly the first batch.
+    const first = await quantize(modelPath, { weights: 'int8', calibration, calibrationCount: 100 });
+    const only = await quantize(modelPath, { weights: 'int8', calibration: batches[0] });
+    expect(act(first)).toEqual(act(only));
+    expect(act(first)).not.toEqual(act(whole));
+  });
+
+  it("activationScale 'pow2': every activation scale is a power of two and the model stays accurate", async () => {
+    const { acc, q } = await quantizedTop1({ weights: 'int8', activationScale: 'pow2' });
+    for (const l of q.report.layers) expect(Number.isInteger(Math.log2(l.activationScale)), `${l.name}: ${l.activationScale}`).toBe(true);
+    console.log(`int8 with power-of-two activation scales: top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+    expect(acc).toBeGreaterThan(fp32 - 0.01);
+  });
+
+  it('signal: an aborted quantization rejects with ERR_ABORTED (before and during the work)', async () => {
+    const before = new AbortController();
+    before.abort();
+    await expect(quantize(modelPath, { calibration, signal: before.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    const during = new AbortController();
+    const p = quantize(modelPath, { calibration, signal: during.signal, onProgress: (e) => { if (e.phase === 'quantize' && e.done === 3) during.abort(); } });
+    await expect(p).rejects.toMatchObject({ name: 'TernionError', code: 'ERR_ABORTED' });
+    const reason = new AbortController();
+    reason.abort(new Error('shutting down'));
+    await expect(quantize(modelPath, { calibration, signal: reason.signal })).rejects.toThrow('shutting down');
+  });
+
   it('BAD CALL: unknown weights mode, missing calibration, bad groupSize, bad options name the option', async () => {
     await expectInvalid(quantize(modelPath, { weights: 'binary' as never, calibration }), /options\.weights/);
     await expectInvalid(quantize(modelPath, {} as QuantizeOptions), /options\.calibration/);
@@ -152,5 +197,11 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     await expectInvalid(quantize(modelPath, { calibration, overrides: { nope: { weights: 'int8' } } }), /options\.overrides names "nope"/);
     await expectInvalid(quantize(modelPath, { calibration, overrides: { x: { groupSize: 3 as never } } }), /options\.overrides\["x"\]\.groupSize/);
     await expectInvalid(quantize(42 as never, { calibration }), /model/);
+    await expectInvalid(quantize(modelPath, { calibration, calibrationCount: 0 }), /options\.calibrationCount/);
+    await expectInvalid(quantize(modelPath, { calibration, activationScale: 'log' as never }), /options\.activationScale/);
+    await expectInvalid(quantize(modelPath, { calibration, signal: {} as never }), /options\.signal/);
+    await expectInvalid(quantize(modelPath, { calibration, onProgress: 1 as never }), /options\.onProgress/);
+    const mixed = [new Tensor('float32', new Float32Array(784), [1, 1, 28, 28]), new Tensor('float32', new Float32Array(784), [1, 784])];
+    await expect(quantize(modelPath, { calibration: mixed })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/batch 1 has samples of shape \[784\]/) });
   });
 });

@@ -1,12 +1,17 @@
 // Activation calibration for static quantization (shared/fgq.md section 4): run the fp32 graph
-// once on sample inputs with every quantized layer's input as an extra output, and turn each
-// tensor's values into a uint8 / uint4 scale and zero point ('max', 'percentile' or 'mse').
+// on sample inputs, batch by batch, with every quantized layer's input as an extra output;
+// observe each tensor's range (and a fixed-size sample of its values) and turn it into a
+// uint8 / uint4 scale and zero point ('max', 'percentile' or 'mse'; 'pow2' scales for dynamic
+// fixed point).
 import type { Graph, ValueInfo } from '../ir';
 import { InferenceSession } from '../session/inference-session';
 import { TernionError } from '../errors';
 import { Tensor } from '../tensor';
+import { calibrationBatches, type CalibrationInput } from './calibration-data';
 
 export type CalibrationMethod = 'max' | 'percentile' | 'mse';
+/** 'free': any fp32 scale; 'pow2': a power of two (the papers' dynamic fixed point). */
+export type ActivationScaleMode = 'free' | 'pow2';
 
 export interface ActivationParams {
   scale: number;
@@ -26,13 +31,17 @@ export function roundHalfEven(v: number): number {
   return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Scale and zero point of a clipping range, computed as quant-common.h does (fp32). */
-export function paramsOfRange(lo: number, hi: number, bits: 8 | 4, unsigned: boolean): ActivationParams {
+/**
+ * Scale and zero point of a clipping range, computed as quant-common.h does (fp32). With
+ * 'pow2' the scale is the smallest power of two whose grid still spans the range.
+ */
+export function paramsOfRange(lo: number, hi: number, bits: 8 | 4, unsigned: boolean, scaleMode: ActivationScaleMode = 'free'): ActivationParams {
   const qmax = (1 << bits) - 1;
   lo = Math.min(0, lo);
   hi = Math.max(0, hi);
   if (!(hi > lo) || !Number.isFinite(hi - lo)) return { scale: 1, zeroPoint: 0, bits, lo, hi, unsigned };
-  const scale = f32(f32(f32(hi) - f32(lo)) / qmax);
+  let scale = f32(f32(f32(hi) - f32(lo)) / qmax);
+  if (scaleMode === 'pow2' && scale > 0) scale = 2 ** Math.ceil(Math.log2(scale));
   if (!(scale > 0) || !Number.isFinite(scale)) return { scale: 1, zeroPoint: 0, bits, lo, hi, unsigned };
   const zp = Math.min(qmax, Math.max(0, roundHalfEven(f32(-f32(lo) / scale))));
   return { scale, zeroPoint: zp, bits, lo, hi, unsigned };
@@ -62,7 +71,7 @@ function quantMse(x: Float32Array, p: ActivationParams): number {
 export const MSE_RATIOS: readonly number[] = Array.from({ length: 40 }, (_, i) => 1 - i * 0.02125); // 1 .. 0.17
 
 /** Range of one tensor's calibration values for the chosen method. */
-export function calibrateTensor(values: Float32Array, method: CalibrationMethod, bits: 8 | 4): ActivationParams {
+export function calibrateTensor(values: Float32Array, method: CalibrationMethod, bits: 8 | 4, scaleMode: ActivationScaleMode = 'free'): ActivationParams {
   let min = Infinity, max = -Infinity;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -70,19 +79,25 @@ export function calibrateTensor(values: Float32Array, method: CalibrationMethod,
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  if (min === Infinity) return paramsOfRange(0, 0, bits, true);
+  return paramsFromObservation(min, max, sample(values, SAMPLE_LIMIT), method, bits, scaleMode);
+}
+
+/** Values kept per tensor for 'percentile' and 'mse'. */
+export const SAMPLE_LIMIT = 1 << 18;
+
+function paramsFromObservation(min: number, max: number, s: Float32Array, method: CalibrationMethod, bits: 8 | 4, scaleMode: ActivationScaleMode): ActivationParams {
+  if (min === Infinity) return paramsOfRange(0, 0, bits, true, scaleMode);
   const unsigned = min >= 0;
-  if (method === 'max') return paramsOfRange(unsigned ? 0 : min, max, bits, unsigned);
-  const s = sample(values, 1 << 18);
+  if (method === 'max' || s.length === 0) return paramsOfRange(unsigned ? 0 : min, max, bits, unsigned, scaleMode);
   if (method === 'percentile') {
     const abs = Float32Array.from(s, (v) => Math.abs(v)).sort();
     const a = abs[Math.min(abs.length - 1, Math.floor(0.9999 * (abs.length - 1)))];
-    return paramsOfRange(unsigned ? 0 : Math.max(min, -a), Math.min(max, a), bits, unsigned);
+    return paramsOfRange(unsigned ? 0 : Math.max(min, -a), Math.min(max, a), bits, unsigned, scaleMode);
   }
-  let best = paramsOfRange(unsigned ? 0 : min, max, bits, unsigned);
+  let best = paramsOfRange(unsigned ? 0 : min, max, bits, unsigned, scaleMode);
   let bestErr = quantMse(s, best);
   for (const r of MSE_RATIOS.slice(1)) {
-    const p = paramsOfRange(unsigned ? 0 : min * r, max * r, bits, unsigned);
+    const p = paramsOfRange(unsigned ? 0 : min * r, max * r, bits, unsigned, scaleMode);
     const e = quantMse(s, p);
     if (e < bestErr) {
       best = p;
@@ -126,4 +141,139 @@ export async function collectTensors(graph: Graph, input: Tensor, names: readonl
     await session.release();
   }
   return result;
+}
+
+/**
+ * Streams one tensor's calibration values: exact min / max, and (when `keep` > 0) a uniform
+ * random sample of at most `keep` values (reservoir sampling with a fixed seed: deterministic
+ * for the same data in the same order).
+ */
+export class RangeObserver {
+  min = Infinity;
+  max = -Infinity;
+  private readonly reservoir: Float32Array;
+  private kept = 0;
+  private seen = 0;
+  private state = 0x9e3779b9;
+
+  constructor(keep: number) {
+    this.reservoir = new Float32Array(keep);
+  }
+
+  private random(): number {
+    // mulberry32
+    let t = (this.state = (this.state + 0x6d2b79f5) | 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  observe(values: Float32Array): void {
+    let { min, max } = this;
+    const cap = this.reservoir.length;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== v) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if (cap === 0) continue;
+      if (this.kept < cap) {
+        this.reservoir[this.kept++] = v;
+      } else {
+        const j = Math.floor(this.random() * (this.seen + 1));
+        if (j < cap) this.reservoir[j] = v;
+      }
+      this.seen++;
+    }
+    this.min = min;
+    this.max = max;
+  }
+
+  /** The sampled values (a view; at most `keep`). */
+  get sample(): Float32Array {
+    return this.reservoir.subarray(0, this.kept);
+  }
+
+  params(method: CalibrationMethod, bits: 8 | 4, scaleMode: ActivationScaleMode = 'free'): ActivationParams {
+    return paramsFromObservation(this.min, this.max, this.sample, method, bits, scaleMode);
+  }
+}
+
+export interface CalibrationPassOptions {
+  signal?: AbortSignal;
+  /** Called after each batch with the number of samples read so far. */
+  onBatch?: (samples: number) => void;
+  /** Stop after this many samples. */
+  limit?: number;
+}
+
+/** Throws the abort reason (a TernionError ERR_ABORTED unless the signal carries one). */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  const reason = signal.reason;
+  throw reason instanceof Error && reason.name !== 'AbortError' ? reason : new TernionError('ERR_ABORTED', 'The operation was aborted', { cause: reason });
+}
+
+/**
+ * Runs `graph` (fp32, single input) on every calibration batch with the named tensors as extra
+ * outputs and hands them to `visit` (graph inputs among the names are the fed batch itself).
+ * One session for the whole pass; one batch of activations alive at a time.
+ */
+export async function forEachCalibrationBatch(
+  graph: Graph,
+  input: CalibrationInput,
+  names: readonly string[],
+  visit: (values: Map<string, Tensor>, batch: Tensor) => void | Promise<void>,
+  options: CalibrationPassOptions = {},
+): Promise<number> {
+  const inputName = graph.inputs[0].name;
+  const extra: ValueInfo[] = [];
+  const have = new Set(graph.outputs.map((o) => o.name));
+  for (const name of names) {
+    if (name === inputName || have.has(name)) continue;
+    const vt = graph.valueInfo.get(name);
+    if (!vt) throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: no type known for tensor "${name}"`);
+    extra.push({ name, dtype: vt.dtype, shape: vt.shape });
+    have.add(name);
+  }
+  const g: Graph = { ...graph, outputs: [...graph.outputs, ...extra] };
+  const session = InferenceSession.fromGraph(g, { optimize: false });
+  let samples = 0;
+  try {
+    for await (const batch of calibrationBatches(input, options.limit)) {
+      throwIfAborted(options.signal);
+      const outs = await session.run({ [inputName]: batch });
+      const values = new Map<string, Tensor>();
+      for (const name of names) {
+        const t = name === inputName ? batch : outs[name];
+        if (!t || t.type !== 'float32') throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: tensor "${name}" is not float32`);
+        values.set(name, t);
+      }
+      await visit(values, batch);
+      samples += batch.dims[0];
+      options.onBatch?.(samples);
+    }
+  } finally {
+    await session.release();
+  }
+  throwIfAborted(options.signal);
+  return samples;
+}
+
+/** Calibrated parameters of the named tensors over all calibration batches. */
+export async function calibrateActivations(
+  graph: Graph,
+  input: CalibrationInput,
+  names: readonly string[],
+  method: CalibrationMethod,
+  bits: 8 | 4,
+  scaleMode: ActivationScaleMode,
+  options: CalibrationPassOptions = {},
+): Promise<Map<string, ActivationParams>> {
+  const keep = method === 'max' ? 0 : SAMPLE_LIMIT;
+  const observers = new Map(names.map((n) => [n, new RangeObserver(keep)]));
+  await forEachCalibrationBatch(graph, input, names, (values) => {
+    for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
+  }, options);
+  return new Map(names.map((n) => [n, observers.get(n)!.params(method, bits, scaleMode)]));
 }

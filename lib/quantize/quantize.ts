@@ -5,10 +5,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument } from '../errors';
 import { optimizeGraph, type Graph } from '../ir';
+import { quantizationInfo, saveTern, writeTern } from '../format';
 import { loadOnnxModel } from '../onnx';
 import { InferenceSession, type SessionOptions } from '../session/inference-session';
 import { Tensor } from '../tensor';
-import { calibrateTensor, collectTensors, type CalibrationMethod } from './calibrate';
+import { calibrateActivations, throwIfAborted, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
+import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, rewriteLayer, type RewrittenLayer } from './rewrite';
 import type { WeightQuantOptions } from './weights';
 
@@ -28,12 +30,33 @@ export interface QuantizeOptions {
   threshold?: 'exact' | 'twn';
   form?: 'group-scaled' | 'folded';
   activationBits?: 8 | 4;
+  /** 'free' fp32 scales (default) or 'pow2': powers of two (dynamic fixed point, fgq.md 4). */
+  activationScale?: ActivationScaleMode;
   calibrate?: CalibrationMethod;
-  /** Sample inputs for the model's single input (required). */
-  calibration: Tensor;
+  /**
+   * Sample inputs for the model's single input (required): one float32 Tensor [samples, ...],
+   * or an array / iterable / async iterable of such batches (read once, in order).
+   */
+  calibration: CalibrationInput;
+  /** Use at most this many calibration samples (default: all). */
+  calibrationCount?: number;
+  /** Progress of the long phases, for progress bars. */
+  onProgress?: (progress: QuantizeProgress) => void;
+  /** Cancels quantization; the promise then rejects with ERR_ABORTED (or the signal's reason). */
+  signal?: AbortSignal;
   /** First Conv and last Gemm/MatMul keep int8 weights (default true). */
   keepEdgeLayers8bit?: boolean;
   overrides?: Record<string, LayerOverride>;
+}
+
+export interface QuantizeProgress {
+  phase: 'calibrate' | 'quantize' | 'data-aware' | 'finish';
+  /** Units done in this phase: calibration samples, or layers. */
+  done: number;
+  /** Units in this phase (calibration: null when the data is an iterable of unknown length). */
+  total: number | null;
+  /** The layer being worked on ('quantize' and 'data-aware'). */
+  layer?: string;
 }
 
 export interface LayerReport {
@@ -69,9 +92,16 @@ export interface QuantizedModel {
   graph: Graph;
   report: QuantizeReport;
   createSession(options?: Omit<SessionOptions, 'optimize' | 'precision'>): Promise<InferenceSession>;
+  /** Writes the model as a .tern file (docs/format.md); InferenceSession.create(path) loads it. */
+  save(path: string): Promise<void>;
+  /** The bytes of the .tern file save() writes. */
+  toBuffer(): Uint8Array;
 }
 
-const OPTION_NAMES = ['weights', 'groupSize', 'threshold', 'form', 'activationBits', 'calibrate', 'calibration', 'keepEdgeLayers8bit', 'overrides'];
+const OPTION_NAMES = [
+  'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
+  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal',
+];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
 
@@ -87,10 +117,14 @@ interface Resolved {
   threshold: 'exact' | 'twn';
   form: 'group-scaled' | 'folded';
   activationBits: 8 | 4;
+  activationScale: ActivationScaleMode;
   calibrate: CalibrationMethod;
-  calibration: Tensor;
+  calibration: CalibrationInput;
+  calibrationCount: number;
   keepEdgeLayers8bit: boolean;
   overrides: Record<string, LayerOverride>;
+  onProgress: (progress: QuantizeProgress) => void;
+  signal: AbortSignal | undefined;
 }
 
 function resolveOptions(options: unknown): Resolved {
@@ -99,9 +133,12 @@ function resolveOptions(options: unknown): Resolved {
   for (const key of Object.keys(o)) {
     if (!OPTION_NAMES.includes(key)) throw new TernionError('ERR_INVALID_ARGUMENT', `Unknown option "${key}"; expected one of ${OPTION_NAMES.join(', ')}`);
   }
-  if (!(o.calibration instanceof Tensor) || o.calibration.type !== 'float32') {
-    throw invalidArgument('a float32 Tensor of sample inputs', 'options.calibration', o.calibration);
+  const calibration = checkCalibrationInput(o.calibration);
+  if (o.calibrationCount !== undefined && (!Number.isInteger(o.calibrationCount) || (o.calibrationCount as number) < 1)) {
+    throw invalidArgument('a positive integer', 'options.calibrationCount', o.calibrationCount);
   }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('a function', 'options.onProgress', o.onProgress);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', o.signal);
   if (o.keepEdgeLayers8bit !== undefined && typeof o.keepEdgeLayers8bit !== 'boolean') {
     throw invalidArgument('a boolean', 'options.keepEdgeLayers8bit', o.keepEdgeLayers8bit);
   }
@@ -127,10 +164,14 @@ function resolveOptions(options: unknown): Resolved {
     threshold: oneOf(o.threshold, ['exact', 'twn'] as const, 'options.threshold', 'exact'),
     form: oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'group-scaled'),
     activationBits: oneOf(o.activationBits, [8, 4] as const, 'options.activationBits', 8),
+    activationScale: oneOf(o.activationScale, ['free', 'pow2'] as const, 'options.activationScale', 'free'),
     calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse'] as const, 'options.calibrate', 'max'),
-    calibration: o.calibration,
+    calibration,
+    calibrationCount: (o.calibrationCount as number | undefined) ?? Infinity,
     keepEdgeLayers8bit: o.keepEdgeLayers8bit ?? true,
     overrides,
+    onProgress: (o.onProgress as Resolved['onProgress'] | undefined) ?? (() => undefined),
+    signal: o.signal as AbortSignal | undefined,
   };
 }
 
@@ -158,6 +199,7 @@ async function loadGraph(model: unknown): Promise<Graph> {
 /** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
 export async function quantize(model: string | Uint8Array | Graph, options: QuantizeOptions): Promise<QuantizedModel> {
   const o = resolveOptions(options);
+  throwIfAborted(o.signal);
   const graph = optimizeGraph(await loadGraph(model));
   if (graph.inputs.length !== 1) {
     throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with a single input (options.calibration feeds it); this one has ${graph.inputs.length}`);
@@ -178,13 +220,20 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   }
 
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
-  const values = await collectTensors(graph, o.calibration, inputNames);
-  const act = new Map(inputNames.map((n) => [n, calibrateTensor(values.get(n)!, o.calibrate, o.activationBits)]));
+  const knownSamples = o.calibration instanceof Tensor ? Math.min(o.calibration.dims[0], o.calibrationCount) : null;
+  o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
+  const act = await calibrateActivations(graph, o.calibration, inputNames, o.calibrate, o.activationBits, o.activationScale, {
+    signal: o.signal,
+    limit: o.calibrationCount,
+    onBatch: (done) => o.onProgress({ phase: 'calibrate', done, total: knownSamples }),
+  });
 
   const rewrites = new Map<string, RewrittenLayer>();
   const reports: LayerReport[] = [];
-  for (const layer of layers) {
+  for (const [index, layer] of layers.entries()) {
     const name = layer.node.name;
+    throwIfAborted(o.signal);
+    o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
     const ov = o.overrides[name] ?? {};
     const mode: WeightMode = ov.weights ?? (edge.has(name) ? 'int8' : o.weights);
     const groupSize = ov.groupSize ?? o.groupSize;
@@ -207,6 +256,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       macs: layer.macs,
     });
   }
+  o.onProgress({ phase: 'quantize', done: layers.length, total: layers.length });
   const quantized = applyRewrites(graph, rewrites);
   const byMacs = reports.every((r) => r.macs !== null);
   let weight = 0, removed = 0, parameters = 0, bytes = 0;
@@ -227,9 +277,12 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       multiplicationsWeightedBy: byMacs ? 'macs' : 'parameters',
     },
   };
+  o.onProgress({ phase: 'finish', done: 1, total: 1 });
   return {
     graph: quantized,
     report,
     createSession: async (sessionOptions = {}) => InferenceSession.fromGraph(quantized, { ...sessionOptions, optimize: false }),
+    save: (path: string) => saveTern(path, quantized, { quantization: quantizationInfo(o, report) }),
+    toBuffer: () => writeTern(quantized, { quantization: quantizationInfo(o, report) }),
   };
 }
