@@ -278,11 +278,12 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     },
   };
   o.onProgress({ phase: 'finish', done: 1, total: 1 });
+  const saved = { quantization: quantizationInfo(o, report) }; // plain JSON now, so the calibration data is not kept alive
   return {
     graph: quantized,
     report,
     createSession: async (sessionOptions = {}) => InferenceSession.fromGraph(quantized, { ...sessionOptions, optimize: false }),
-    save: (path: string) => saveTern(path, quantized, { quantization: quantizationInfo(o, report) }),
-    toBuffer: () => writeTern(quantized, { quantization: quantizationInfo(o, report) }),
+    save: (path: string) => saveTern(path, quantized, saved),
+    toBuffer: () => writeTern(quantized, saved),
   };
 }

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument } from '../errors';
+import { looksLikeTern, readTern } from '../format';
 import { optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
@@ -72,7 +73,7 @@ export class InferenceSession {
     this.handle = handle;
   }
 
-  /** Loads a model from a path or its bytes; weights are packed once, here. */
+  /** Loads a model (.onnx, or a .tern from ternion.quantize) from a path or its bytes; weights are packed once, here. */
   static async create(model: string | Uint8Array | ArrayBuffer, options?: SessionOptions): Promise<InferenceSession> {
     const opts = checkOptions(options);
     let bytes: Uint8Array;
@@ -89,7 +90,14 @@ export class InferenceSession {
     } else if (model instanceof ArrayBuffer) {
       bytes = new Uint8Array(model);
     } else {
-      throw invalidArgument('a path or the bytes of an .onnx model', 'model', model);
+      throw invalidArgument('a path or the bytes of an .onnx or .tern model', 'model', model);
+    }
+    if (looksLikeTern(bytes)) {
+      // A .tern model (recognized by its magic, not its name) is quantized and optimized already.
+      if (opts.precision === 'int8') {
+        throw new TernionError('ERR_INVALID_ARGUMENT', `options.precision "int8" applies to .onnx models; ${typeof model === 'string' ? `"${model}"` : 'this'} is a .tern model, quantized already`);
+      }
+      return InferenceSession.fromGraph(readTern(bytes).graph, { ...opts, optimize: false });
     }
     return InferenceSession.fromGraph(loadOnnxModel(bytes, { basePath }), opts);
   }
