@@ -1,49 +1,98 @@
 #!/usr/bin/env node
-// The `ternion` command: one file per command, thin over the public API.
+// The `ternion` command: one file per command, thin over the public API. Exit status: 0 done,
+// 1 an error (`ternion: CODE: message`), 2 a usage error (with the command's usage), 130 Ctrl-C.
 import { TernionError } from '../errors';
-import { cpuInfo } from '../kernels';
-import { runDemo } from './demo';
+import { UsageError, intValue, parseArgs, type CommandSpec, type ParsedArgs } from './args';
+import { processIo, type Io } from './io';
 
-const USAGE = `usage: ternion <command>
+// Command modules load on use, so `--help`, `info` and usage errors start fast.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const load = {
+  quantize: (): typeof import('./quantize-command') => require('./quantize-command'),
+  eval: (): typeof import('./eval-command') => require('./eval-command'),
+  run: (): typeof import('./run-command') => require('./run-command'),
+  inspect: (): typeof import('./inspect-command') => require('./inspect-command'),
+  demo: (): typeof import('./demo') => require('./demo'),
+  kernels: (): typeof import('../kernels') => require('../kernels'),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const USAGE = `usage: ternion <command> [options]      (ternion <command> --help for its options)
 
 commands:
-  demo [--count N] [--threads T] [--json]   the embedded Fashion-MNIST model on its test set, per precision
-  info                                      version, Node ABI, CPU features and the kernel set chosen`;
+  quantize IN.onnx -o OUT.tern [--weights ternary|ternary-asym|int4|int8] [--group N|filter]
+           [--threshold exact|twn] [--activations 8|4] [--calib X.npy|DIR] [--calib-count K]
+           [--report R.json]                   FGQ-quantize an fp32 model to a .tern file
+  eval MODEL --inputs X.npy --labels Y.npy [--batch B] [--json]
+                                               top-1 / top-5 accuracy of a classifier
+  run MODEL --input [NAME=]X.npy [-o OUT.npy]  run a model on .npy inputs
+  inspect MODEL [--json]                       layers, bits and sizes of an .onnx or a .tern
+  demo [--count N] [--threads T] [--json]      the embedded Fashion-MNIST model on its test set, per precision
+  info                                         version, Node ABI, CPU features and the kernel set chosen
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+MODEL is an .onnx (run in fp32, or --precision int8) or a .tern.`;
+
+const DEMO_SPEC: CommandSpec = {
+  name: 'demo',
+  usage: `usage: ternion demo [--count N] [--threads T] [--json]
+
+  --count N     evaluate the first N of the 10,000 test images
+  --threads T   threads per run (default: all cores)
+  --json        print one JSON object with a row per engine`,
+  positionals: [],
+  flags: [{ name: 'count' }, { name: 'threads' }, { name: 'json', switch: true }],
+};
+
+const INFO_SPEC: CommandSpec = { name: 'info', usage: 'usage: ternion info', positionals: [], flags: [] };
+
+async function demoCommand(args: ParsedArgs, io: Io): Promise<number> {
+  const json = args.values.has('json');
+  const rows = await load.demo().runDemo({ count: intValue(args, 'count'), threads: intValue(args, 'threads'), log: json ? undefined : io.out });
+  if (json) io.out(JSON.stringify({ model: 'fashion-mnist-resnet', rows }, null, 1));
+  return 0;
 }
 
-function intFlag(args: string[], name: string): number | undefined {
-  const v = flag(args, name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new TernionError('ERR_INVALID_ARGUMENT', `Expected a positive integer for ${name} but received "${v}"`);
-  return n;
+async function infoCommand(_args: ParsedArgs, io: Io): Promise<number> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pkg = require('../../package.json');
+  io.out(JSON.stringify({ version: pkg.version, node: process.version, abi: process.versions.modules, napi: process.versions.napi, ...load.kernels().cpuInfo() }, null, 1));
+  return 0;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
-  if (command === 'demo') {
-    const json = args.includes('--json');
-    const rows = await runDemo({ count: intFlag(args, '--count'), threads: intFlag(args, '--threads'), log: json ? undefined : (l) => console.log(l) });
-    if (json) console.log(JSON.stringify({ model: 'fashion-mnist-resnet', rows }, null, 1));
+type Command = { spec: CommandSpec; run: (args: ParsedArgs, io: Io) => Promise<number> };
+
+const COMMANDS: Record<string, () => Command> = {
+  quantize: () => ({ spec: load.quantize().QUANTIZE_SPEC, run: load.quantize().quantizeCommand }),
+  eval: () => ({ spec: load.eval().EVAL_SPEC, run: load.eval().evalCommand }),
+  run: () => ({ spec: load.run().RUN_SPEC, run: load.run().runCommand }),
+  inspect: () => ({ spec: load.inspect().INSPECT_SPEC, run: load.inspect().inspectCommand }),
+  demo: () => ({ spec: DEMO_SPEC, run: demoCommand }),
+  info: () => ({ spec: INFO_SPEC, run: infoCommand }),
+};
+
+async function main(argv: string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(USAGE);
     return 0;
   }
-  if (command === 'info') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const pkg = require('../../package.json');
-    console.log(JSON.stringify({ version: pkg.version, node: process.version, abi: process.versions.modules, napi: process.versions.napi, ...cpuInfo() }, null, 1));
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name]() : undefined;
+  if (!command) throw new UsageError(`ternion: unknown command "${name}"`, USAGE);
+  const args = parseArgs(rest, command.spec);
+  if (args.help) {
+    io.out(command.spec.usage);
     return 0;
   }
-  console.error(USAGE);
-  return command === undefined || command === '--help' ? 0 : 2;
+  return command.run(args, io);
 }
 
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2), processIo).then(
   (code) => process.exit(code),
   (e) => {
+    if (e instanceof UsageError) {
+      console.error(`${e.message}\n\n${e.usage}`);
+      process.exit(2);
+    }
     console.error(e instanceof TernionError ? `ternion: ${e.code}: ${e.message}` : e);
     process.exit(1);
   },

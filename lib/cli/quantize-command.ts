@@ -1,0 +1,179 @@
+// `ternion quantize IN.onnx -o OUT.tern`: quantize() with calibration data from an .npy file or
+// a folder of images, a progress bar, Ctrl-C to abort (exit 130), the report as JSON, and a
+// summary table of the layers.
+import { existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { loadNpy } from '../data/npy';
+import { TernionError } from '../errors';
+import type { Graph } from '../ir';
+import { loadOnnxModel } from '../onnx';
+import { quantize, type QuantGroupSize, type QuantizeProgress, type QuantizeReport, type WeightMode } from '../quantize';
+import type { InputMetadata } from '../session/feeds';
+import type { Tensor } from '../tensor';
+import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } from './args';
+import { EMBEDDED_MODEL, PACKAGE_ROOT } from './demo';
+import { loadImageFolder } from './images';
+import { PREPROCESS_FLAGS, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
+import { isTernFile } from './model-file';
+import { Progress } from './progress';
+import type { Io } from './io';
+import { num, pct, table } from './text';
+
+export const QUANTIZE_SPEC: CommandSpec = {
+  name: 'quantize',
+  usage: `usage: ternion quantize IN.onnx -o OUT.tern [options]
+
+  -o, --output OUT.tern            the quantized model (required)
+  --weights ternary|ternary-asym|int4|int8
+                                   inner layers' weights (default ternary; the first conv and the
+                                   last FC stay int8)
+  --group 4|8|16|32|64|filter      FGQ group size N (default 4; ignored for int8)
+  --threshold exact|twn            ternary threshold (default exact)
+  --form group-scaled|folded       execution form (default group-scaled)
+  --activations 8|4                activation bits (default 8)
+  --activation-scale free|pow2     activation scales: any float, or powers of two (dynamic
+                                   fixed point) (default free)
+  --calibrate max|percentile|mse   activation range calibration (default max)
+  --calib X.npy|DIR                sample inputs: an .npy (first dim = samples) or a folder of images
+                                   (needs sharp); optional only for the embedded model
+  --calib-count K                  use the first K samples (default 256)
+  --report R.json                  write the per-layer report as JSON
+${preprocessUsage(35)}`,
+  positionals: ['IN.onnx'],
+  flags: [
+    { name: 'output', alias: 'o', required: true },
+    { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'activations' },
+    { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'report' },
+    ...PREPROCESS_FLAGS,
+  ],
+};
+
+const PHASE_LABEL: Record<QuantizeProgress['phase'], string> = {
+  calibrate: 'calibrating', quantize: 'quantizing layers', 'data-aware': 'data-aware pass', finish: 'finishing',
+};
+
+
+function groupOf(args: ParsedArgs): QuantGroupSize | undefined {
+  const g = choiceValue(args, 'group', ['4', '8', '16', '32', '64', 'filter'] as const);
+  return g === undefined ? undefined : g === 'filter' ? 'filter' : (Number(g) as QuantGroupSize);
+}
+
+function samePath(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+async function calibrationData(args: ParsedArgs, input: string, meta: InputMetadata, io: Io): Promise<Tensor> {
+  const count = intValue(args, 'calib-count') ?? 256;
+  const pre = preprocessOf(args);
+  let calib = args.values.get('calib');
+  if (calib === undefined) {
+    if (!samePath(input, EMBEDDED_MODEL)) {
+      throw new UsageError('ternion quantize: missing --calib: sample inputs to calibrate the activations (X.npy, first dim = samples, or a folder of images)', QUANTIZE_SPEC.usage);
+    }
+    calib = join(PACKAGE_ROOT, 'data', 'fashion-mnist-calib-images.npy');
+    io.err(`note: calibrating on the embedded model's calibration slice (${calib})`);
+  }
+  if (!existsSync(calib)) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${calib}: no such file or folder`);
+  if (statSync(calib).isDirectory()) return loadImageFolder(calib, meta, count, pre);
+  const data = loadNpy(calib);
+  const take = Math.min(count, data.dims[0] ?? 0);
+  if (take === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${calib} holds no samples (shape [${data.dims.join(', ')}])`);
+  return toModelInput(rowsOf(data, 0, take), meta, pre, calib, io.err);
+}
+
+
+export function summaryTable(report: QuantizeReport): string[] {
+  const rows = report.layers.map((l) => [
+    l.name, l.op, l.weights, l.groupSize === null ? '-' : String(l.groupSize), l.bitsPerWeight.toFixed(2),
+    num(l.bytes), num(l.parameters * 4), pct(l.multiplicationsRemoved), l.relativeError.toFixed(3),
+  ]);
+  const t = report.total;
+  const bits = t.parameters > 0 ? (t.bytes * 8) / t.parameters : 0;
+  rows.push(['total', '', '', '', bits.toFixed(2), num(t.bytes), num(t.fp32Bytes), pct(t.multiplicationsRemoved), '']);
+  const lines = table(['layer', 'op', 'weights', 'N', 'bits/w', 'bytes', 'fp32 bytes', 'mults removed', 'weight err'], rows, 3);
+  return [
+    ...lines,
+    `${report.layers.length} layers: ${num(t.bytes)} B of weights, ${(t.fp32Bytes / Math.max(1, t.bytes)).toFixed(1)}x smaller than fp32; ` +
+      `${pct(t.multiplicationsRemoved)} of the multiplications removed (weighted by ${t.multiplicationsWeightedBy})`,
+  ];
+}
+
+/** Runs `quantize` with Ctrl-C wired to its AbortSignal: interrupted, it writes nothing and exits 130. */
+export async function quantizeCommand(args: ParsedArgs, io: Io): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const progress = new Progress({ stream: io.progressStream });
+  try {
+    return await quantizeTo(args, io, controller.signal, progress);
+  } catch (e) {
+    if (!controller.signal.aborted) throw e;
+    progress.done();
+    io.err('ternion quantize: interrupted');
+    return 130;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progress: Progress): Promise<number> {
+  const input = args.positionals[0];
+  const output = args.values.get('output')!;
+  const reportPath = args.values.get('report');
+  for (const p of [output, reportPath]) {
+    if (p !== undefined && !existsSync(dirname(resolve(p)))) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot write ${p}: folder ${dirname(resolve(p))} does not exist`);
+  }
+  if (isTernFile(input)) throw new TernionError('ERR_INVALID_ARGUMENT', `${input} is a .tern model, quantized already; quantize takes an fp32 .onnx`);
+  const options = {
+    weights: choiceValue(args, 'weights', ['ternary', 'ternary-asym', 'int4', 'int8'] as const) as WeightMode | undefined,
+    groupSize: groupOf(args),
+    threshold: choiceValue(args, 'threshold', ['exact', 'twn'] as const),
+    form: choiceValue(args, 'form', ['group-scaled', 'folded'] as const),
+    activationBits: choiceValue(args, 'activations', ['8', '4'] as const) === '4' ? 4 : 8,
+    activationScale: choiceValue(args, 'activation-scale', ['free', 'pow2'] as const),
+    calibrate: choiceValue(args, 'calibrate', ['max', 'percentile', 'mse'] as const),
+  } as const;
+
+  let graph: Graph;
+  try {
+    graph = loadOnnxModel(await readFile(input), { basePath: dirname(input) });
+  } catch (e) {
+    if (e instanceof TernionError) throw e;
+    throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read model file "${input}": ${(e as Error).message}`, { cause: e });
+  }
+  if (graph.inputs.length !== 1) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with one input (the calibration data feeds it); ${input} has ${graph.inputs.length}: ${graph.inputs.map((i) => i.name).join(', ')}`);
+  }
+  const meta: InputMetadata = { name: graph.inputs[0].name, type: graph.inputs[0].dtype, shape: graph.inputs[0].shape };
+  const calibration = await calibrationData(args, input, meta, io);
+
+  const start = Date.now();
+  const model = await quantize(graph, {
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    calibration,
+    onProgress: (p) => progress.update(PHASE_LABEL[p.phase] ?? p.phase, p.done, p.total, p.layer),
+    signal,
+  });
+  signal.throwIfAborted();
+  await model.save(output);
+  progress.done();
+  if (reportPath !== undefined) {
+    try {
+      writeFileSync(reportPath, JSON.stringify(model.report, null, 1) + '\n');
+    } catch (e) {
+      throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot write ${reportPath}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  for (const line of summaryTable(model.report)) io.out(line);
+  const seconds = ((Date.now() - start) / 1000).toFixed(1);
+  io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration.dims[0]} samples${reportPath ? `; report: ${reportPath}` : ''}`);
+  return 0;
+}

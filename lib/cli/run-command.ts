@@ -1,0 +1,121 @@
+// `ternion run MODEL --input NAME=X.npy [-o OUT.npy]`: runs a model on .npy inputs (in batches
+// along the first dim) and writes the outputs as .npy, or prints their shapes and first values.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadNpy, saveNpy } from '../data/npy';
+import { TernionError } from '../errors';
+import type { Tensor } from '../tensor';
+import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } from './args';
+import { PREPROCESS_FLAGS, preprocessUsage, concatRows, preprocessOf, runInBatches, toModelInput } from './inputs';
+import type { Io } from './io';
+import { openModel } from './model-file';
+
+export const RUN_SPEC: CommandSpec = {
+  name: 'run',
+  usage: `usage: ternion run MODEL --input [NAME=]X.npy [--input NAME2=Y.npy ...] [-o OUT.npy] [options]
+
+  MODEL                   an .onnx (fp32, or --precision int8) or a .tern
+  --input NAME=X.npy      an input's samples, first dim = count (NAME may be left out when the
+                          model has one input); repeat for each input
+  -o, --output OUT.npy    write the output there (a model with several outputs: a folder, one
+                          NAME.npy per output); without -o, print shapes and first values
+  --batch B               samples per run (default 100)
+  --precision fp32|int8   how to run an .onnx (default fp32)
+  --threads T             threads per run (default: all cores)
+${preprocessUsage(26)}`,
+  positionals: ['MODEL'],
+  flags: [
+    { name: 'input', repeat: true, required: true }, { name: 'output', alias: 'o' }, { name: 'batch' },
+    { name: 'precision' }, { name: 'threads' }, ...PREPROCESS_FLAGS,
+  ],
+};
+
+function bindInputs(values: readonly string[], names: readonly string[]): Map<string, string> {
+  const bound = new Map<string, string>();
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const left = eq > 0 ? v.slice(0, eq) : undefined;
+    let name: string, file: string;
+    if (left !== undefined && names.includes(left)) {
+      name = left;
+      file = v.slice(eq + 1);
+    } else if (left !== undefined && !existsSync(v)) {
+      throw new TernionError('ERR_INPUT_NAME', `The model has no input "${left}" (its inputs: ${names.map((n) => `"${n}"`).join(', ')})`);
+    } else if (names.length === 1) {
+      name = names[0];
+      file = v;
+    } else {
+      throw new TernionError('ERR_INPUT_NAME', `--input ${v} names no input; the model has ${names.length}: write --input NAME=X.npy with NAME one of ${names.map((n) => `"${n}"`).join(', ')}`);
+    }
+    if (bound.has(name)) throw new UsageError(`ternion run: input "${name}" is given twice`, RUN_SPEC.usage);
+    bound.set(name, file);
+  }
+  const missing = names.filter((n) => !bound.has(n));
+  if (missing.length) throw new TernionError('ERR_INPUT_NAME', `Missing --input for ${missing.map((n) => `"${n}"`).join(', ')}`);
+  return bound;
+}
+
+function firstValues(t: Tensor, n = 8): string {
+  const values: string[] = [];
+  for (let i = 0; i < Math.min(n, t.size); i++) {
+    const v = t.data[i];
+    values.push(typeof v === 'bigint' ? v.toString() : Number.isInteger(v) ? String(v) : Number(v).toPrecision(6));
+  }
+  return values.join(', ') + (t.size > n ? ', ...' : '');
+}
+
+export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
+  const modelPath = args.positionals[0];
+  const batch = intValue(args, 'batch') ?? 100;
+  const threads = intValue(args, 'threads');
+  const precision = choiceValue(args, 'precision', ['fp32', 'int8'] as const);
+  const pre = preprocessOf(args);
+  const output = args.values.get('output');
+  const { session } = await openModel(modelPath, { precision, threads });
+  try {
+    const bound = bindInputs(args.lists.get('input') ?? [], session.inputNames);
+    const inputs: Record<string, Tensor> = {};
+    let count: number | undefined, countFrom = '';
+    for (const meta of session.inputMetadata) {
+      const file = bound.get(meta.name)!;
+      const t = toModelInput(loadNpy(file), meta, pre, file, io.err);
+      if (count !== undefined && t.dims[0] !== count) {
+        throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds ${t.dims[0]} samples but ${countFrom} holds ${count}; every input needs the same count (first dim)`);
+      }
+      count = t.dims[0];
+      countFrom = file;
+      inputs[meta.name] = t;
+    }
+    const parts = new Map<string, Tensor[]>(session.outputNames.map((n) => [n, []]));
+    let runs = 0;
+    await runInBatches(session, inputs, count!, batch, (outs, _from, rows) => {
+      runs++;
+      for (const [name, t] of Object.entries(outs)) {
+        if (t.dims[0] !== rows && count! > rows) {
+          throw new TernionError('ERR_SHAPE_MISMATCH', `output "${name}" has dims [${t.dims.join(', ')}], not one row per sample; run all ${count} samples at once with --batch ${count}`);
+        }
+        parts.get(name)!.push(t);
+      }
+    });
+    const results = session.outputNames.map((name) => [name, runs > 1 ? concatRows(parts.get(name)!) : parts.get(name)![0]] as const);
+    if (output === undefined) {
+      for (const [name, t] of results) io.out(`${name}: ${t.type} [${t.dims.join(', ')}]  ${firstValues(t)}`);
+    } else if (results.length === 1) {
+      saveNpy(output, results[0][1]);
+      io.out(`wrote ${results[0][0]} ${results[0][1].type} [${results[0][1].dims.join(', ')}] to ${output}`);
+    } else {
+      if (existsSync(output) && !statSync(output).isDirectory()) {
+        throw new TernionError('ERR_INVALID_ARGUMENT', `The model has ${results.length} outputs; -o must name a folder (one NAME.npy per output), and ${output} is a file`);
+      }
+      mkdirSync(output, { recursive: true });
+      for (const [name, t] of results) {
+        const file = join(output, `${name.replace(/[^A-Za-z0-9._-]/g, '_')}.npy`);
+        saveNpy(file, t);
+        io.out(`wrote ${name} ${t.type} [${t.dims.join(', ')}] to ${file}`);
+      }
+    }
+    return 0;
+  } finally {
+    await session.release();
+  }
+}
