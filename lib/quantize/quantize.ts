@@ -9,10 +9,11 @@ import { quantizationInfo, saveTern, writeTern } from '../format';
 import { loadOnnxModel } from '../onnx';
 import { InferenceSession, type SessionOptions } from '../session/inference-session';
 import { Tensor } from '../tensor';
-import { calibrateActivations, throwIfAborted, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
+import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, throwIfAborted, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
+import { convGeometry, correctBiases, LayerRows, LayerStatistics, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
-import { applyRewrites, findLayers, firstConvName, rewriteLayer, type RewrittenLayer } from './rewrite';
-import type { WeightQuantOptions } from './weights';
+import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
+import { gemmLayout, type WeightQuantOptions } from './weights';
 
 export type WeightMode = 'ternary' | 'ternary-asym' | 'int4' | 'int8';
 export type QuantGroupSize = 4 | 8 | 16 | 32 | 64 | 'filter';
@@ -38,6 +39,17 @@ export interface QuantizeOptions {
    * or an array / iterable / async iterable of such batches (read once, in order).
    */
   calibration: CalibrationInput;
+  /**
+   * Data-aware quantization (all three methods below, each unless set to false): codes and
+   * scales chosen for the layer's output error on the calibration data, not its weight error.
+   */
+  dataAware?: boolean;
+  /** Sequential rounding with error feedback through H = X^T X (GPTQ-style). */
+  errorFeedback?: boolean;
+  /** Least-squares refit of each group's scale(s) on the output error, codes fixed. */
+  refitScales?: boolean;
+  /** Shift each layer's bias by its mean output gap to the fp32 model on calibration data. */
+  biasCorrection?: boolean;
   /** Use at most this many calibration samples (default: all). */
   calibrationCount?: number;
   /** Progress of the long phases, for progress bars. */
@@ -74,6 +86,10 @@ export interface LayerReport {
   parameters: number;
   /** Multiply-accumulates per sample (null when the shapes are not static). */
   macs: number | null;
+  /** Every group was already ternary (a TTQ-trained layer) and was packed losslessly (fgq.md 3). */
+  lossless: boolean;
+  /** Data-aware methods applied to this layer ('error-feedback', 'refit-scales', 'bias-correction'). */
+  methods: string[];
 }
 
 export interface QuantizeReport {
@@ -100,7 +116,7 @@ export interface QuantizedModel {
 
 const OPTION_NAMES = [
   'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
-  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal',
+  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection',
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
@@ -125,6 +141,9 @@ interface Resolved {
   overrides: Record<string, LayerOverride>;
   onProgress: (progress: QuantizeProgress) => void;
   signal: AbortSignal | undefined;
+  errorFeedback: boolean;
+  refitScales: boolean;
+  biasCorrection: boolean;
 }
 
 function resolveOptions(options: unknown): Resolved {
@@ -139,9 +158,11 @@ function resolveOptions(options: unknown): Resolved {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('a function', 'options.onProgress', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', o.signal);
-  if (o.keepEdgeLayers8bit !== undefined && typeof o.keepEdgeLayers8bit !== 'boolean') {
-    throw invalidArgument('a boolean', 'options.keepEdgeLayers8bit', o.keepEdgeLayers8bit);
+  for (const key of ['keepEdgeLayers8bit', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection']) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalidArgument('a boolean', `options.${key}`, o[key]);
   }
+  const dataAware = o.dataAware === true;
+  const method = (key: string) => (o[key] as boolean | undefined) ?? dataAware;
   const overrides: Record<string, LayerOverride> = {};
   if (o.overrides !== undefined) {
     if (o.overrides === null || typeof o.overrides !== 'object' || Array.isArray(o.overrides)) throw invalidArgument('an object keyed by node name', 'options.overrides', o.overrides);
@@ -168,17 +189,20 @@ function resolveOptions(options: unknown): Resolved {
     calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse'] as const, 'options.calibrate', 'max'),
     calibration,
     calibrationCount: (o.calibrationCount as number | undefined) ?? Infinity,
-    keepEdgeLayers8bit: o.keepEdgeLayers8bit ?? true,
+    keepEdgeLayers8bit: (o.keepEdgeLayers8bit as boolean | undefined) ?? true,
     overrides,
     onProgress: (o.onProgress as Resolved['onProgress'] | undefined) ?? (() => undefined),
     signal: o.signal as AbortSignal | undefined,
+    errorFeedback: method('errorFeedback'),
+    refitScales: method('refitScales'),
+    biasCorrection: method('biasCorrection'),
   };
 }
 
 function weightOptions(mode: WeightMode, groupSize: QuantGroupSize, o: Resolved): WeightQuantOptions {
   if (mode === 'int8') return { bits: 8 };
   if (mode === 'int4') return { bits: 4, groupSize, form: o.form };
-  return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym', form: o.form };
+  return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym' ? true : undefined, form: o.form };
 }
 
 async function loadGraph(model: unknown): Promise<Graph> {
@@ -194,6 +218,20 @@ async function loadGraph(model: unknown): Promise<Graph> {
   if (model instanceof Uint8Array) return loadOnnxModel(model);
   if (model && typeof model === 'object' && Array.isArray((model as Graph).nodes) && (model as Graph).initializers instanceof Map) return model as Graph;
   throw invalidArgument('a path, the bytes of an .onnx model or a Graph', 'model', model);
+}
+
+/** Grouped (non-depthwise) convs see a different input per conv group: no single H. */
+function supportsDataAware(layer: LayerCandidate): boolean {
+  const g = layer.node.attributes.group;
+  return layer.kind === 'gemm' || !g || g.type !== 'int' || g.value === 1;
+}
+
+/** Rows sampled per calibration batch for a layer's statistics (bounds their cost). */
+const STAT_ROWS_PER_BATCH = 4096;
+
+function layerRows(layer: LayerCandidate): LayerRows {
+  const layout = gemmLayout(layer.dims, 1);
+  return new LayerRows(layer.kind, layout, layer.kind === 'conv' ? convGeometry(layer.node, layer.dims.slice(2)) : null, STAT_ROWS_PER_BATCH);
 }
 
 /** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
@@ -219,29 +257,70 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     if (gemms.length) edge.add(gemms[gemms.length - 1].node.name);
   }
 
+  const plan = new Map(layers.map((layer) => {
+    const ov = o.overrides[layer.node.name] ?? {};
+    const mode: WeightMode = ov.weights ?? (edge.has(layer.node.name) ? 'int8' : o.weights);
+    const groupSize = ov.groupSize ?? o.groupSize;
+    return [layer.node.name, { mode, groupSize, wopts: weightOptions(mode, groupSize, o) }];
+  }));
+
+  // One calibration pass: activation ranges and, for data-aware methods, each layer's input
+  // statistics (its batches are kept for the bias-correction passes).
+  const weightsByData = o.errorFeedback || o.refitScales;
+  const statLayers = weightsByData || o.biasCorrection ? layers.filter(supportsDataAware) : [];
+  const samplers = new Map(statLayers.map((l) => [l.node.name, layerRows(l)]));
+  const stats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, weightsByData && plan.get(l.node.name)!.mode !== 'int8')]));
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
+  const observers = new Map(inputNames.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
+  const replay: Tensor[] = [];
   const knownSamples = o.calibration instanceof Tensor ? Math.min(o.calibration.dims[0], o.calibrationCount) : null;
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
-  const act = await calibrateActivations(graph, o.calibration, inputNames, o.calibrate, o.activationBits, o.activationScale, {
+  await forEachCalibrationBatch(graph, o.calibration, inputNames, (values, batch) => {
+    for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
+    for (const l of statLayers) stats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
+    if (o.biasCorrection) replay.push(batch);
+  }, {
     signal: o.signal,
     limit: o.calibrationCount,
     onBatch: (done) => o.onProgress({ phase: 'calibrate', done, total: knownSamples }),
   });
+  const act = new Map<string, ActivationParams>(inputNames.map((n) => [n, observers.get(n)!.params(o.calibrate, o.activationBits, o.activationScale)]));
 
   const rewrites = new Map<string, RewrittenLayer>();
-  const reports: LayerReport[] = [];
+  const methods = new Map<string, string[]>(layers.map((l) => [l.node.name, []]));
   for (const [index, layer] of layers.entries()) {
     const name = layer.node.name;
     throwIfAborted(o.signal);
     o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
-    const ov = o.overrides[name] ?? {};
-    const mode: WeightMode = ov.weights ?? (edge.has(name) ? 'int8' : o.weights);
-    const groupSize = ov.groupSize ?? o.groupSize;
+    const { mode, wopts } = plan.get(name)!;
+    const st = stats.get(name);
+    const weights = st && weightsByData && mode !== 'int8'
+      ? quantizeWeightsDataAware(layer.weights, layer.dims, wopts, st.H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales })
+      : undefined;
+    if (weights && !weights.stats.lossless) {
+      if (o.errorFeedback) methods.get(name)!.push('error-feedback');
+      if (o.refitScales) methods.get(name)!.push('refit-scales');
+    }
+    rewrites.set(name, rewriteLayer(layer, wopts, act.get(layer.node.inputs[0])!, { weights }));
+  }
+  if (o.biasCorrection) {
+    const correct = new Set(statLayers.filter((l) => !rewrites.get(l.node.name)!.weights.stats.lossless).map((l) => l.node.name));
+    await correctBiases({
+      graph, layers, correct, rewrites,
+      rebuild: (l, bias) => rewriteLayer(l, plan.get(l.node.name)!.wopts, act.get(l.node.inputs[0])!, { weights: rewrites.get(l.node.name)!.weights, bias }),
+      bias: (l) => layerBias(graph, l),
+      fpMean: new Map([...stats].map(([n, st]) => [n, st.mean()])),
+      samplers, act, batches: replay, signal: o.signal,
+      onLayer: (done, total, layer) => o.onProgress({ phase: 'data-aware', done, total, layer }),
+    });
+    for (const n of correct) methods.get(n)!.push('bias-correction');
+  }
+  const reports: LayerReport[] = layers.map((layer) => {
+    const name = layer.node.name;
+    const { mode, groupSize } = plan.get(name)!;
     const a = act.get(layer.node.inputs[0])!;
-    const r = rewriteLayer(layer, weightOptions(mode, groupSize, o), a);
-    rewrites.set(name, r);
-    const s = r.weights.stats;
-    reports.push({
+    const s = rewrites.get(name)!.weights.stats;
+    return {
       name,
       op: layer.node.opType,
       weights: mode,
@@ -254,8 +333,10 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       activationZeroPoint: a.zeroPoint,
       parameters: s.parameters,
       macs: layer.macs,
-    });
-  }
+      lossless: s.lossless,
+      methods: methods.get(name)!,
+    };
+  });
   o.onProgress({ phase: 'quantize', done: layers.length, total: layers.length });
   const quantized = applyRewrites(graph, rewrites);
   const byMacs = reports.every((r) => r.macs !== null);

@@ -29,6 +29,14 @@ function floatAttr(node: Node, key: string, dflt: number): number {
   return a && (a.type === 'float' || a.type === 'int') ? a.value : dflt;
 }
 
+/** The layer's fp32 bias [Co] (zeros when it has none). */
+export function layerBias(graph: Graph, layer: LayerCandidate): Float32Array {
+  const Co = layer.dims[0];
+  if (layer.kind === 'gemm') return layer.bias ? Float32Array.from(layer.bias) : new Float32Array(Co);
+  const b = constantF32(graph, layer.node.inputs[2] ?? '');
+  return b && b.data.length === Co ? Float32Array.from(b.data as Float32Array) : new Float32Array(Co);
+}
+
 /** A layer the quantizer can rewrite: its output-major weights and (Gemm) folded bias. */
 export interface LayerCandidate {
   node: Node;
@@ -137,13 +145,21 @@ export interface RewrittenLayer {
   weights: QuantizedWeights;
 }
 
+/** What a caller may decide instead of the plain quantizer: the weights, and a new bias. */
+export interface RewriteChoices {
+  /** Weights already quantized (data-aware); default: quantizeWeights(layer, wopts). */
+  weights?: QuantizedWeights;
+  /** A corrected bias [Co] replacing the layer's own (bias correction). */
+  bias?: Float32Array;
+}
+
 /**
  * One layer on the quantized op: weights quantized with `wopts`; activations static with the
  * calibrated `act`, or 'dynamic' (quantized per run from their range).
  */
-export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, act: ActivationParams | 'dynamic'): RewrittenLayer {
+export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, act: ActivationParams | 'dynamic', choices: RewriteChoices = {}): RewrittenLayer {
   const { node } = layer;
-  const q = quantizeWeights(layer.weights, layer.dims, wopts);
+  const q = choices.weights ?? quantizeWeights(layer.weights, layer.dims, wopts);
   const prefix = `${node.name}/q${q.bits}`;
   // Weight parameter inputs at their contract positions: 1 codes, 2, 5, 6.
   const w = weightConstants(prefix, q);
@@ -168,9 +184,13 @@ export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, a
     attributes.act_bits = int(act.bits);
   }
   let biasName = '', residual = '';
-  if (layer.kind === 'conv') {
+  if (layer.kind === 'conv') residual = node.inputs[3] ?? '';
+  if (choices.bias) {
+    const b: ConstantTensor = { name: `${prefix}/bias`, dtype: 'float32', dims: [choices.bias.length], data: choices.bias };
+    constants.push(b);
+    biasName = b.name;
+  } else if (layer.kind === 'conv') {
     biasName = node.inputs[2] ?? '';
-    residual = node.inputs[3] ?? '';
   } else if (layer.bias) {
     const b: ConstantTensor = { name: `${prefix}/bias`, dtype: 'float32', dims: [layer.bias.length], data: layer.bias };
     constants.push(b);

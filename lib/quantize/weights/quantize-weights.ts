@@ -93,7 +93,8 @@ function quantizeGroups(rows: Float32Array, scheme: GroupScheme, o: ResolvedOpti
   return { codes, scalePos, scaleNeg, asym, lossless };
 }
 
-function finish<T extends QuantizedWeights>(layer: Omit<T, 'stats' | 'dequantized'>, rows: Float32Array, scheme: GroupScheme, lossless: boolean): T {
+/** Adds the report and dequantized() to a quantized layer (shared with the data-aware quantizer). */
+export function finish<T extends QuantizedWeights>(layer: Omit<T, 'stats' | 'dequantized'>, rows: Float32Array, scheme: GroupScheme, lossless: boolean): T {
   const full = layer as T;
   full.dequantized = () => dequantize(full);
   full.stats = layerStats({
