@@ -40,6 +40,9 @@ export interface NativeBinding {
   PackedWeights: new (options: Record<string, unknown>) => NativePackedWeights;
   gemm(packed: NativePackedWeights, A: Float32Array | Uint8Array, M: number, options?: NativeGemmOptions): Float32Array | Int32Array | Uint8Array | Int8Array;
   gemmAsync(packed: NativePackedWeights, A: Float32Array | Uint8Array, M: number, options?: NativeGemmOptions): Promise<Float32Array | Int32Array | Uint8Array | Int8Array>;
+  /** Data-aware quantizer helpers (native/quant/data-aware-math.h). */
+  inverseCholeskyUpper(H: Float64Array, n: number): Float64Array;
+  refitNormalEquations(w: Float32Array, codes: Int8Array, H: Float64Array, K: number, G: number, asym: boolean, A: Float64Array, c: Float64Array): void;
 }
 
 let cached: NativeBinding | undefined;

@@ -13,6 +13,8 @@ import {
 import type { LayerCodes } from '../lib/quantize/data-aware/error-feedback';
 import { gemmLayout, quantizeWeights, toGemmRows, type GroupScaledWeights } from '../lib/quantize/weights';
 import { groupScheme } from '../lib/quantize/weights/groups';
+import { native } from '../lib/native';
+import { refitNormalEquationsJs } from '../lib/quantize/data-aware/refit-scales';
 import { expectCode, rng } from './helpers';
 import { floatTensor, graph, input, int, ints, node, str } from './ir-build-graph';
 import { ROOT } from './native-build';
@@ -61,6 +63,31 @@ describe('data-aware linear algebra', () => {
       }
       for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(U[i * n + j]).toBe(0);
     }
+  });
+
+  it('native helpers equal their TypeScript references: inverse Cholesky factor, refit normal equations', () => {
+    for (const n of [1, 5, 33, 130]) {
+      const H = randomSpd(n, 100 + n);
+      expect(maxRelDiff(inverseCholeskyUpper(H, n), native().inverseCholeskyUpper(H, n)), `n=${n}`).toBeLessThan(1e-9);
+    }
+    const r = rng(5);
+    for (const [K, G, asym] of [[12, 4, false], [24, 8, true], [9, 9, false], [20, 4, true]] as const) {
+      const H = randomSpd(K, K);
+      const w = Float32Array.from({ length: K }, () => r() - 0.5);
+      const codes = Int8Array.from({ length: K }, () => Math.floor(r() * 3) - 1);
+      const m = (K / G) * (asym ? 2 : 1);
+      const A = new Float64Array(m * m), c = new Float64Array(m);
+      native().refitNormalEquations(w, codes, H, K, G, asym, A, c);
+      const ref = refitNormalEquationsJs(w, codes, H, K, G, asym);
+      expect(maxRelDiff(ref.A, A)).toBeLessThan(1e-12);
+      expect(maxRelDiff(ref.c, c)).toBeLessThan(1e-12);
+    }
+    // The native entry points validate what they get.
+    expectCode(() => native().inverseCholeskyUpper(new Float64Array(3), 2), 'ERR_SHAPE_MISMATCH', /H to have 4 elements/);
+    expectCode(() => native().inverseCholeskyUpper(new Float32Array(4) as never, 2), 'ERR_DTYPE', /Float64Array for H/);
+    expectCode(() => native().inverseCholeskyUpper(Float64Array.from([1, 2, 2, 1]), 2), 'ERR_INTERNAL', /not positive definite/);
+    expectCode(() => native().refitNormalEquations(new Float32Array(4), new Int8Array(4), new Float64Array(16), 4, 3, false, new Float64Array(1), new Float64Array(1)), 'ERR_INVALID_ARGUMENT', /must divide K/);
+    expectCode(() => native().refitNormalEquations(new Float32Array(4), Int8Array.from([0, 9, 0, 0]), new Float64Array(16), 4, 2, false, new Float64Array(4), new Float64Array(2)), 'ERR_INVALID_ARGUMENT', /codes\[1\] = 9/);
   });
 
   it('solveSpdInPlace solves; a matrix that is not positive definite is an ERR_INTERNAL, not NaNs', () => {

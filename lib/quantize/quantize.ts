@@ -10,7 +10,7 @@ import { loadOnnxModel } from '../onnx';
 import { InferenceSession, type SessionOptions } from '../session/inference-session';
 import { Tensor } from '../tensor';
 import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, throwIfAborted, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
-import { convGeometry, correctBiases, LayerRows, LayerStatistics, quantizeWeightsDataAware } from './data-aware';
+import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
@@ -50,6 +50,11 @@ export interface QuantizeOptions {
   refitScales?: boolean;
   /** Shift each layer's bias by its mean output gap to the fp32 model on calibration data. */
   biasCorrection?: boolean;
+  /**
+   * Take each layer's input statistics from the partially quantized model (layer by layer, as
+   * it will really run) rather than from the fp32 model (default true).
+   */
+  sequential?: boolean;
   /** Use at most this many calibration samples (default: all). */
   calibrationCount?: number;
   /** Progress of the long phases, for progress bars. */
@@ -116,7 +121,7 @@ export interface QuantizedModel {
 
 const OPTION_NAMES = [
   'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
-  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection',
+  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential',
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
@@ -144,6 +149,7 @@ interface Resolved {
   errorFeedback: boolean;
   refitScales: boolean;
   biasCorrection: boolean;
+  sequential: boolean;
 }
 
 function resolveOptions(options: unknown): Resolved {
@@ -158,7 +164,7 @@ function resolveOptions(options: unknown): Resolved {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('a function', 'options.onProgress', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', o.signal);
-  for (const key of ['keepEdgeLayers8bit', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection']) {
+  for (const key of ['keepEdgeLayers8bit', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalidArgument('a boolean', `options.${key}`, o[key]);
   }
   const dataAware = o.dataAware === true;
@@ -196,6 +202,7 @@ function resolveOptions(options: unknown): Resolved {
     errorFeedback: method('errorFeedback'),
     refitScales: method('refitScales'),
     biasCorrection: method('biasCorrection'),
+    sequential: (o.sequential as boolean | undefined) ?? true,
   };
 }
 
@@ -264,12 +271,13 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     return [layer.node.name, { mode, groupSize, wopts: weightOptions(mode, groupSize, o) }];
   }));
 
-  // One calibration pass: activation ranges and, for data-aware methods, each layer's input
-  // statistics (its batches are kept for the bias-correction passes).
+  // One calibration pass over the fp32 model: activation ranges and, for data-aware methods,
+  // each layer's input statistics; the batches are kept for the layer-by-layer passes.
   const weightsByData = o.errorFeedback || o.refitScales;
   const statLayers = weightsByData || o.biasCorrection ? layers.filter(supportsDataAware) : [];
+  const byData = (l: LayerCandidate) => weightsByData && plan.get(l.node.name)!.mode !== 'int8';
   const samplers = new Map(statLayers.map((l) => [l.node.name, layerRows(l)]));
-  const stats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, weightsByData && plan.get(l.node.name)!.mode !== 'int8')]));
+  const fpStats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, byData(l) && !o.sequential)]));
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
   const observers = new Map(inputNames.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
   const replay: Tensor[] = [];
@@ -277,8 +285,8 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
   await forEachCalibrationBatch(graph, o.calibration, inputNames, (values, batch) => {
     for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
-    for (const l of statLayers) stats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
-    if (o.biasCorrection) replay.push(batch);
+    for (const l of statLayers) fpStats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
+    if (statLayers.length && (o.sequential || o.biasCorrection)) replay.push(batch);
   }, {
     signal: o.signal,
     limit: o.calibrationCount,
@@ -288,32 +296,38 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
 
   const rewrites = new Map<string, RewrittenLayer>();
   const methods = new Map<string, string[]>(layers.map((l) => [l.node.name, []]));
+  const dataAwareWeights = (l: LayerCandidate, H: Float64Array) =>
+    quantizeWeightsDataAware(l.weights, l.dims, plan.get(l.node.name)!.wopts, H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales });
   for (const [index, layer] of layers.entries()) {
     const name = layer.node.name;
     throwIfAborted(o.signal);
     o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
-    const { mode, wopts } = plan.get(name)!;
-    const st = stats.get(name);
-    const weights = st && weightsByData && mode !== 'int8'
-      ? quantizeWeightsDataAware(layer.weights, layer.dims, wopts, st.H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales })
-      : undefined;
-    if (weights && !weights.stats.lossless) {
-      if (o.errorFeedback) methods.get(name)!.push('error-feedback');
-      if (o.refitScales) methods.get(name)!.push('refit-scales');
-    }
-    rewrites.set(name, rewriteLayer(layer, wopts, act.get(layer.node.inputs[0])!, { weights }));
+    const st = fpStats.get(name);
+    const weights = st && byData(layer) && !o.sequential ? dataAwareWeights(layer, st.H) : undefined;
+    rewrites.set(name, rewriteLayer(layer, plan.get(name)!.wopts, act.get(layer.node.inputs[0])!, { weights }));
   }
-  if (o.biasCorrection) {
-    const correct = new Set(statLayers.filter((l) => !rewrites.get(l.node.name)!.weights.stats.lossless).map((l) => l.node.name));
-    await correctBiases({
-      graph, layers, correct, rewrites,
-      rebuild: (l, bias) => rewriteLayer(l, plan.get(l.node.name)!.wopts, act.get(l.node.inputs[0])!, { weights: rewrites.get(l.node.name)!.weights, bias }),
-      bias: (l) => layerBias(graph, l),
-      fpMean: new Map([...stats].map(([n, st]) => [n, st.mean()])),
-      samplers, act, batches: replay, signal: o.signal,
+  // Layer by layer on the partially quantized model: sequential weights and / or bias correction.
+  const lossless = (l: LayerCandidate) => rewrites.get(l.node.name)!.weights.stats.lossless;
+  const pending = new Set(statLayers.filter((l) => !lossless(l) && ((byData(l) && o.sequential) || o.biasCorrection)).map((l) => l.node.name));
+  if (pending.size) {
+    await quantizeSequentially({
+      graph, layers, pending, rewrites, samplers, act, batches: replay, signal: o.signal,
+      withHessian: (l) => byData(l) && o.sequential,
+      finish: (l, input) => {
+        const name = l.node.name;
+        const weights = byData(l) && o.sequential ? dataAwareWeights(l, input.H) : rewrites.get(name)!.weights;
+        const bias = o.biasCorrection ? correctedBias(l, weights, layerBias(graph, l), fpStats.get(name)!.mean(), input.mean()) : undefined;
+        return rewriteLayer(l, plan.get(name)!.wopts, act.get(l.node.inputs[0])!, { weights, bias });
+      },
       onLayer: (done, total, layer) => o.onProgress({ phase: 'data-aware', done, total, layer }),
     });
-    for (const n of correct) methods.get(n)!.push('bias-correction');
+  }
+  for (const l of statLayers) {
+    if (lossless(l)) continue;
+    const m = methods.get(l.node.name)!;
+    if (byData(l) && o.errorFeedback) m.push('error-feedback');
+    if (byData(l) && o.refitScales) m.push('refit-scales');
+    if (o.biasCorrection) m.push('bias-correction');
   }
   const reports: LayerReport[] = layers.map((layer) => {
     const name = layer.node.name;

@@ -15,6 +15,7 @@ namespace addon {
 
 void register_packed_weights(Napi::Env env, Napi::Object exports);
 void register_session(Napi::Env env, Napi::Object exports);
+void register_data_aware(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -70,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
   register_packed_weights(env, exports);
   register_session(env, exports);
+  register_data_aware(env, exports);
   return exports;
 }
 

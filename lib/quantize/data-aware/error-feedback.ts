@@ -9,7 +9,7 @@
 //   e = (w_j - q_j) / U[j][j];   w_i -= e * U[j][i]   for i > j
 // which is the optimal update of the remaining weights (Frantar et al., "GPTQ", 2022).
 import type { GroupScheme } from '../weights/groups';
-import { inverseCholeskyUpper } from './linalg';
+import { native } from '../../native';
 import { GroupGrid, type GridOptions } from './group-grid';
 
 export interface LayerCodes {
@@ -60,7 +60,7 @@ export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: 
   const { K, rows: R } = scheme.layout;
   const G = scheme.G, slots = scheme.slotsPerRow;
   const pad = paddingColumns(scheme);
-  const U = inverseCholeskyUpper(Hd, K);
+  const U = native().inverseCholeskyUpper(Hd, K); // = linalg.ts inverseCholeskyUpper, natively
   const W = Float64Array.from(rows);
   for (let k = 0; k < K; k++) if (pad[k]) for (let r = 0; r < R; r++) W[r * K + k] = 0;
   const codes = new Int8Array(R * K);

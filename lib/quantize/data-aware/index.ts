@@ -6,5 +6,5 @@ export { quantizeWeightsDataAware, expandToLayout, expandVector } from './quanti
 export type { DataAwareWeightOptions } from './quantize-layer';
 export { errorFeedbackCodes, dampedHessian } from './error-feedback';
 export { refitScales } from './refit-scales';
-export { correctBiases } from './bias-correction';
+export { quantizeSequentially, correctedBias, fakeQuantize } from './sequential';
 export { choleskyLower, choleskyUpper, inverseCholeskyUpper, inverseSpd, solveSpdInPlace } from './linalg';

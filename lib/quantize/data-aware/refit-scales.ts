@@ -7,6 +7,7 @@
 // costs (scales per row)^2, which keeps large layers affordable, and every step lowers the
 // objective, so the result is never worse than the start.
 import type { GroupScheme } from '../weights/groups';
+import { native } from '../../native';
 import type { LayerCodes } from './error-feedback';
 
 const MAX_SWEEPS = 50;
@@ -17,59 +18,26 @@ export function refitScales(rows: Float32Array, scheme: GroupScheme, H: Float64A
   const G = scheme.G, slots = scheme.slotsPerRow;
   const asym = layer.scaleNeg !== null;
   const m = asym ? 2 * slots : slots;
-  const Hw = new Float64Array(K);
-  const V = new Float64Array(m * K); // V[j] = H b_j
   const A = new Float64Array(m * m);
   const c = new Float64Array(m);
   const a = new Float64Array(m);
   const used = new Uint8Array(m);
+  const row = new Float32Array(K);
+  const rowCodes = new Int8Array(K);
   for (let r = 0; r < R; r++) {
     const base = r * K;
-    // b_j's support lies in its slot's columns; the sign pattern: code value (sym / 4-bit),
-    // +1 where code > 0 (asym "pos"), +1 where code < 0 (asym "neg", whose value is -a * 1).
-    const pattern = (j: number, k: number): number => {
-      const code = layer.codes[base + k];
-      if (!asym) return code;
-      return j < slots ? (code > 0 ? 1 : 0) : code < 0 ? -1 : 0;
-    };
-    V.fill(0);
+    row.set(rows.subarray(base, base + K));
+    rowCodes.set(layer.codes.subarray(base, base + K));
+    // A and c natively (the O(K^2) part); refitNormalEquationsJs is the same in TypeScript.
+    native().refitNormalEquations(row, rowCodes, H, K, G, asym, A, c);
     used.fill(0);
-    for (let j = 0; j < m; j++) {
-      const g = j % slots;
-      const vj = j * K;
-      for (let k = g * G; k < g * G + G; k++) {
-        const p = pattern(j, k);
-        if (p === 0) continue;
-        used[j] = 1;
-        const hk = k * K;
-        for (let i = 0; i < K; i++) V[vj + i] += p * H[hk + i];
-      }
+    for (let k = 0; k < K; k++) {
+      const code = rowCodes[k];
+      if (code === 0) continue;
+      const g = Math.floor(k / G);
+      used[asym && code < 0 ? slots + g : g] = 1;
     }
-    for (let i = 0; i < K; i++) {
-      let s = 0;
-      const hi = i * K;
-      for (let k = 0; k < K; k++) s += H[hi + k] * rows[base + k];
-      Hw[i] = s;
-    }
-    for (let i = 0; i < m; i++) {
-      const gi = i % slots;
-      let ci = 0;
-      for (let k = gi * G; k < gi * G + G; k++) {
-        const p = pattern(i, k);
-        if (p !== 0) ci += p * Hw[k];
-      }
-      c[i] = ci;
-      for (let j = i; j < m; j++) {
-        const vj = j * K;
-        let s = 0;
-        for (let k = gi * G; k < gi * G + G; k++) {
-          const p = pattern(i, k);
-          if (p !== 0) s += p * V[vj + k];
-        }
-        A[i * m + j] = A[j * m + i] = s;
-      }
-      a[i] = i < slots ? layer.scalePos[r * slots + i] : layer.scaleNeg![r * slots + i - slots];
-    }
+    for (let i = 0; i < m; i++) a[i] = i < slots ? layer.scalePos[r * slots + i] : layer.scaleNeg![r * slots + i - slots];
     let scaleOfA = 0;
     for (let i = 0; i < m; i++) scaleOfA = Math.max(scaleOfA, A[i * m + i]);
     for (let sweep = 0; sweep < MAX_SWEEPS; sweep++) {
@@ -93,4 +61,31 @@ export function refitScales(rows: Float32Array, scheme: GroupScheme, H: Float64A
       else layer.scaleNeg![r * slots + i - slots] = v;
     }
   }
+}
+
+/**
+ * The normal equations of one row in TypeScript (the reference the native helper is tested
+ * against): A_ij = b_i^T H b_j, c_i = b_i^T H w.
+ */
+export function refitNormalEquationsJs(w: Float32Array, codes: Int8Array, H: Float64Array, K: number, G: number, asym: boolean): { A: Float64Array; c: Float64Array } {
+  const slots = K / G;
+  const m = asym ? 2 * slots : slots;
+  const pattern = (j: number, k: number): number => (!asym ? codes[k] : j < slots ? (codes[k] > 0 ? 1 : 0) : codes[k] < 0 ? -1 : 0);
+  const V = new Float64Array(m * K);
+  for (let j = 0; j < m; j++) {
+    const g = j % slots;
+    for (let k = g * G; k < g * G + G; k++) {
+      const p = pattern(j, k);
+      if (p !== 0) for (let i = 0; i < K; i++) V[j * K + i] += p * H[k * K + i];
+    }
+  }
+  const Hw = new Float64Array(K);
+  for (let i = 0; i < K; i++) for (let k = 0; k < K; k++) Hw[i] += H[i * K + k] * w[k];
+  const A = new Float64Array(m * m), c = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    const gi = i % slots;
+    for (let k = gi * G; k < gi * G + G; k++) c[i] += pattern(i, k) * Hw[k];
+    for (let j = 0; j < m; j++) for (let k = gi * G; k < gi * G + G; k++) A[i * m + j] += pattern(i, k) * V[j * K + k];
+  }
+  return { A, c };
 }
