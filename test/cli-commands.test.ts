@@ -115,6 +115,28 @@ describe('ternion quantize / eval / run / inspect', () => {
     expect(readFileSync(tern).subarray(0, 4).toString('latin1')).toBe('TERN');
   });
 
+  it('quantize --data-aware, and --max-drop with --validate (the accuracy budget)', async () => {
+    const report = join(tmp, 'report-da.json');
+    const da = await cli(['quantize', MODEL, '-o', join(tmp, 'da.tern'), '--calib', join(tmp, 'x.npy'), '--calib-count', '64', '--group', '16', '--data-aware', '--report', report]);
+    expect(da.stderr).not.toMatch(/ERR_/);
+    expect(da.code).toBe(0);
+    const layers = JSON.parse(readFileSync(report, 'utf8')).layers;
+    expect(layers.filter((l: { weights: string }) => l.weights === 'ternary').every((l: { methods: string[] }) => l.methods.join() === 'error-feedback,refit-scales,bias-correction')).toBe(true);
+    const budget = await cli(['quantize', MODEL, '-o', join(tmp, 'budget.tern'), '--calib', join(tmp, 'x.npy'), '--calib-count', '64', '--max-drop', '0.05', '--validate', join(tmp, 'x.npy'), join(tmp, 'y.npy')]);
+    expect(budget.stderr).not.toMatch(/ERR_/);
+    expect(budget.code).toBe(0);
+    expect(budget.stdout).toMatch(/^accuracy budget: fp32 top-1 \d+\.\d\d%, quantized \d+\.\d\d% \(drop -?\d+\.\d\d points, budget 5\.00\): met; \d+ validation runs$/m);
+    const noValidate = await cli(['quantize', MODEL, '-o', join(tmp, 'q.tern'), '--max-drop', '0.01']);
+    expect(noValidate.code).toBe(2);
+    expect(noValidate.stderr).toMatch(/--max-drop needs --validate X\.npy Y\.npy/);
+    const oneValue = await cli(['quantize', MODEL, '-o', join(tmp, 'q.tern'), '--validate', join(tmp, 'x.npy')]);
+    expect(oneValue.code).toBe(2);
+    expect(oneValue.stderr).toMatch(/--validate needs 2 values/);
+    const badDrop = await cli(['quantize', MODEL, '-o', join(tmp, 'q.tern'), '--max-drop', '5', '--validate', join(tmp, 'x.npy'), join(tmp, 'y.npy')]);
+    expect(badDrop.code).toBe(1);
+    expect(badDrop.stderr).toMatch(/ERR_INVALID_ARGUMENT: Expected a fraction in \[0, 1\) for --max-drop/);
+  }, 600_000);
+
   it('eval --json on the .tern gives the top-1 the API computes on the same data', async () => {
     const r = await cli(['eval', tern, '--inputs', join(tmp, 'x.npy'), '--labels', join(tmp, 'y.npy'), '--json']);
     expect(r.code).toBe(0);

@@ -14,6 +14,8 @@ export interface FlagSpec {
   switch?: boolean;
   /** May be given several times (values are collected in order). */
   repeat?: boolean;
+  /** Values after the flag (default 1): `--validate X.npy Y.npy` takes 2, kept in `lists`. */
+  arity?: number;
   required?: boolean;
 }
 
@@ -76,6 +78,15 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): ParsedArg
     if (flag.switch) {
       if (eq >= 0) throw usage(`${shown} takes no value`);
       value = 'true';
+    } else if ((flag.arity ?? 1) > 1) {
+      const n = flag.arity!;
+      if (eq >= 0 || i + n >= argv.length) throw usage(`${shown} needs ${n} values`);
+      const taken = argv.slice(i + 1, i + 1 + n);
+      i += n;
+      if (out.values.has(flag.name)) throw usage(`--${flag.name} is given twice`);
+      out.values.set(flag.name, taken[0]);
+      out.lists.set(flag.name, taken);
+      continue;
     } else if (eq >= 0) {
       value = arg.slice(eq + 1);
     } else {

@@ -56,6 +56,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoRow[]> {
     fgq('ternary-asym N=4', { weights: 'ternary-asym', groupSize: 4 }),
     fgq('ternary N=16', { weights: 'ternary', groupSize: 16 }),
     fgq('ternary N=64', { weights: 'ternary', groupSize: 64 }),
+    // Data-aware (codes and scales fitted to each layer's output on the calibration images).
+    fgq('ternary N=16 data-aware', { weights: 'ternary', groupSize: 16, dataAware: true }),
+    fgq('ternary-asym N=64 data-aware', { weights: 'ternary-asym', groupSize: 64, dataAware: true }),
   ];
   const rows: DemoRow[] = [];
   let reference: Int32Array | undefined;

@@ -11,7 +11,7 @@ import { loadOnnxModel } from '../onnx';
 import { quantize, type QuantGroupSize, type QuantizeProgress, type QuantizeReport, type WeightMode } from '../quantize';
 import type { InputMetadata } from '../session/feeds';
 import type { Tensor } from '../tensor';
-import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } from './args';
+import { UsageError, choiceValue, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
 import { EMBEDDED_MODEL, PACKAGE_ROOT } from './demo';
 import { loadImageFolder } from './images';
 import { PREPROCESS_FLAGS, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
@@ -39,18 +39,28 @@ export const QUANTIZE_SPEC: CommandSpec = {
                                    (needs sharp); optional only for the embedded model
   --calib-count K                  use the first K samples (default 256)
   --report R.json                  write the per-layer report as JSON
+  --data-aware                     choose codes and scales for each layer's output error on the
+                                   calibration data: all of the three methods below
+  --error-feedback                 sequential rounding with error feedback (GPTQ-style)
+  --refit-scales                   least-squares refit of the group scales on the output error
+  --bias-correction                shift each bias by its mean output gap to fp32
+  --max-drop X                     accuracy budget: largest top-1 drop vs fp32 (0.01 = 1 point);
+                                   picks ternary N=64/16/4, 4-bit or int8 per layer (needs --validate)
+  --validate X.npy Y.npy           labelled samples the budget is measured on
 ${preprocessUsage(35)}`,
   positionals: ['IN.onnx'],
   flags: [
     { name: 'output', alias: 'o', required: true },
     { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'activations' },
     { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'report' },
+    { name: 'data-aware', switch: true }, { name: 'error-feedback', switch: true }, { name: 'refit-scales', switch: true },
+    { name: 'bias-correction', switch: true }, { name: 'max-drop' }, { name: 'validate', arity: 2 },
     ...PREPROCESS_FLAGS,
   ],
 };
 
 const PHASE_LABEL: Record<QuantizeProgress['phase'], string> = {
-  calibrate: 'calibrating', quantize: 'quantizing layers', 'data-aware': 'data-aware pass', finish: 'finishing',
+  calibrate: 'calibrating', quantize: 'quantizing layers', 'data-aware': 'data-aware pass', budget: 'accuracy budget search', finish: 'finishing',
 };
 
 
@@ -140,7 +150,15 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
     activationBits: choiceValue(args, 'activations', ['8', '4'] as const) === '4' ? 4 : 8,
     activationScale: choiceValue(args, 'activation-scale', ['free', 'pow2'] as const),
     calibrate: choiceValue(args, 'calibrate', ['max', 'percentile', 'mse'] as const),
+    dataAware: args.values.has('data-aware') ? true : undefined,
+    errorFeedback: args.values.has('error-feedback') ? true : undefined,
+    refitScales: args.values.has('refit-scales') ? true : undefined,
+    biasCorrection: args.values.has('bias-correction') ? true : undefined,
   } as const;
+  const maxDropText = args.values.get('max-drop');
+  const maxDrop = maxDropText === undefined ? undefined : parseNumber(maxDropText, '--max-drop');
+  if (maxDrop !== undefined && !(maxDrop >= 0 && maxDrop < 1)) throw new TernionError('ERR_INVALID_ARGUMENT', `Expected a fraction in [0, 1) for --max-drop (0.01 = one point of top-1) but received "${maxDropText}"`);
+  if (maxDrop !== undefined && !args.lists.has('validate')) throw new UsageError('ternion quantize: --max-drop needs --validate X.npy Y.npy (labelled samples)', QUANTIZE_SPEC.usage);
 
   let graph: Graph;
   try {
@@ -154,11 +172,21 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
   }
   const meta: InputMetadata = { name: graph.inputs[0].name, type: graph.inputs[0].dtype, shape: graph.inputs[0].shape };
   const calibration = await calibrationData(args, input, meta, io);
+  let validation: { inputs: Tensor; labels: Int32Array } | undefined;
+  if (maxDrop !== undefined) {
+    const [xPath, yPath] = args.lists.get('validate')!;
+    const x = loadNpy(xPath);
+    const y = loadNpy(yPath);
+    const inputs = toModelInput(rowsOf(x, 0, x.dims[0] ?? 0), meta, preprocessOf(args), xPath, io.err);
+    const labels = Int32Array.from(y.data as ArrayLike<number | bigint>, (v) => Number(v));
+    validation = { inputs, labels };
+  }
 
   const start = Date.now();
   const model = await quantize(graph, {
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     calibration,
+    ...(maxDrop !== undefined ? { maxAccuracyDrop: maxDrop, validation } : {}),
     onProgress: (p) => progress.update(PHASE_LABEL[p.phase] ?? p.phase, p.done, p.total, p.layer),
     signal,
   });
@@ -173,6 +201,11 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
     }
   }
   for (const line of summaryTable(model.report)) io.out(line);
+  const b = model.report.budget;
+  if (b) {
+    io.out(`accuracy budget: fp32 top-1 ${(b.fp32Accuracy * 100).toFixed(2)}%, quantized ${(b.accuracy * 100).toFixed(2)}% ` +
+      `(drop ${((b.fp32Accuracy - b.accuracy) * 100).toFixed(2)} points, budget ${(b.maxAccuracyDrop * 100).toFixed(2)}): ${b.met ? 'met' : 'NOT met: every layer that could back off did'}; ${b.evaluations} validation runs`);
+  }
   const seconds = ((Date.now() - start) / 1000).toFixed(1);
   io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration.dims[0]} samples${reportPath ? `; report: ${reportPath}` : ''}`);
   return 0;

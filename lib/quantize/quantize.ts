@@ -14,6 +14,7 @@ import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequen
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
+import { budgetLevels, checkValidation, searchBudget, top1, type BudgetReport, type Validation } from './accuracy-budget';
 
 export type WeightMode = 'ternary' | 'ternary-asym' | 'int4' | 'int8';
 export type QuantGroupSize = 4 | 8 | 16 | 32 | 64 | 'filter';
@@ -55,6 +56,13 @@ export interface QuantizeOptions {
    * it will really run) rather than from the fp32 model (default true).
    */
   sequential?: boolean;
+  /**
+   * Accuracy budget: the largest top-1 drop versus fp32 allowed on `validation`; each inner
+   * layer then gets the most aggressive of ternary N=64/16/4, 4-bit N=16 and int8 that keeps it.
+   */
+  maxAccuracyDrop?: number;
+  /** Labelled samples the budget is measured on (classification: top-1 of the first output). */
+  validation?: Validation;
   /** Use at most this many calibration samples (default: all). */
   calibrationCount?: number;
   /** Progress of the long phases, for progress bars. */
@@ -67,7 +75,7 @@ export interface QuantizeOptions {
 }
 
 export interface QuantizeProgress {
-  phase: 'calibrate' | 'quantize' | 'data-aware' | 'finish';
+  phase: 'calibrate' | 'quantize' | 'data-aware' | 'budget' | 'finish';
   /** Units done in this phase: calibration samples, or layers. */
   done: number;
   /** Units in this phase (calibration: null when the data is an iterable of unknown length). */
@@ -107,6 +115,8 @@ export interface QuantizeReport {
     multiplicationsRemoved: number;
     multiplicationsWeightedBy: 'macs' | 'parameters';
   };
+  /** The accuracy-budget search's outcome (only with maxAccuracyDrop). */
+  budget?: BudgetReport;
 }
 
 export interface QuantizedModel {
@@ -121,7 +131,7 @@ export interface QuantizedModel {
 
 const OPTION_NAMES = [
   'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
-  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential',
+  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential', 'maxAccuracyDrop', 'validation',
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
@@ -150,6 +160,8 @@ interface Resolved {
   refitScales: boolean;
   biasCorrection: boolean;
   sequential: boolean;
+  maxAccuracyDrop: number | undefined;
+  validation: unknown;
 }
 
 function resolveOptions(options: unknown): Resolved {
@@ -167,6 +179,11 @@ function resolveOptions(options: unknown): Resolved {
   for (const key of ['keepEdgeLayers8bit', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalidArgument('a boolean', `options.${key}`, o[key]);
   }
+  if (o.maxAccuracyDrop !== undefined && !(typeof o.maxAccuracyDrop === 'number' && o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop < 1)) {
+    throw invalidArgument('a fraction in [0, 1) (0.01 = one point of top-1)', 'options.maxAccuracyDrop', o.maxAccuracyDrop);
+  }
+  if (o.maxAccuracyDrop !== undefined && o.validation === undefined) throw new TernionError('ERR_INVALID_ARGUMENT', 'options.maxAccuracyDrop needs options.validation: { inputs, labels }');
+  if (o.maxAccuracyDrop !== undefined) checkValidation(o.validation);
   const dataAware = o.dataAware === true;
   const method = (key: string) => (o[key] as boolean | undefined) ?? dataAware;
   const overrides: Record<string, LayerOverride> = {};
@@ -203,6 +220,8 @@ function resolveOptions(options: unknown): Resolved {
     refitScales: method('refitScales'),
     biasCorrection: method('biasCorrection'),
     sequential: (o.sequential as boolean | undefined) ?? true,
+    maxAccuracyDrop: o.maxAccuracyDrop as number | undefined,
+    validation: o.validation,
   };
 }
 
@@ -264,20 +283,24 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     if (gemms.length) edge.add(gemms[gemms.length - 1].node.name);
   }
 
+  type PlanEntry = { mode: WeightMode; groupSize: QuantGroupSize; wopts: WeightQuantOptions };
+  const entry = (mode: WeightMode, groupSize: QuantGroupSize): PlanEntry => ({ mode, groupSize, wopts: weightOptions(mode, groupSize, o) });
   const plan = new Map(layers.map((layer) => {
     const ov = o.overrides[layer.node.name] ?? {};
-    const mode: WeightMode = ov.weights ?? (edge.has(layer.node.name) ? 'int8' : o.weights);
-    const groupSize = ov.groupSize ?? o.groupSize;
-    return [layer.node.name, { mode, groupSize, wopts: weightOptions(mode, groupSize, o) }];
+    return [layer.node.name, entry(ov.weights ?? (edge.has(layer.node.name) ? 'int8' : o.weights), ov.groupSize ?? o.groupSize)];
   }));
+  const budget = o.maxAccuracyDrop === undefined ? null : checkValidation(o.validation);
+  // The layers an accuracy budget may move (edge layers and user overrides stay as set).
+  const tunable = budget ? layers.filter((l) => !edge.has(l.node.name) && !o.overrides[l.node.name]) : [];
 
   // One calibration pass over the fp32 model: activation ranges and, for data-aware methods,
   // each layer's input statistics; the batches are kept for the layer-by-layer passes.
   const weightsByData = o.errorFeedback || o.refitScales;
   const statLayers = weightsByData || o.biasCorrection ? layers.filter(supportsDataAware) : [];
-  const byData = (l: LayerCandidate) => weightsByData && plan.get(l.node.name)!.mode !== 'int8';
+  const byData = (l: LayerCandidate, mode = plan.get(l.node.name)!.mode) => weightsByData && mode !== 'int8' && supportsDataAware(l);
   const samplers = new Map(statLayers.map((l) => [l.node.name, layerRows(l)]));
-  const fpStats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, byData(l) && !o.sequential)]));
+  const needFpH = (l: LayerCandidate) => weightsByData && (!o.sequential ? byData(l) : tunable.includes(l));
+  const fpStats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, needFpH(l))]));
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
   const observers = new Map(inputNames.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
   const replay: Tensor[] = [];
@@ -293,42 +316,96 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     onBatch: (done) => o.onProgress({ phase: 'calibrate', done, total: knownSamples }),
   });
   const act = new Map<string, ActivationParams>(inputNames.map((n) => [n, observers.get(n)!.params(o.calibrate, o.activationBits, o.activationScale)]));
+  const dataAwareWeights = (l: LayerCandidate, wopts: WeightQuantOptions, H: Float64Array) =>
+    quantizeWeightsDataAware(l.weights, l.dims, wopts, H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales });
 
-  const rewrites = new Map<string, RewrittenLayer>();
-  const methods = new Map<string, string[]>(layers.map((l) => [l.node.name, []]));
-  const dataAwareWeights = (l: LayerCandidate, H: Float64Array) =>
-    quantizeWeightsDataAware(l.weights, l.dims, plan.get(l.node.name)!.wopts, H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales });
-  for (const [index, layer] of layers.entries()) {
-    const name = layer.node.name;
-    throwIfAborted(o.signal);
-    o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
-    const st = fpStats.get(name);
-    const weights = st && byData(layer) && !o.sequential ? dataAwareWeights(layer, st.H) : undefined;
-    rewrites.set(name, rewriteLayer(layer, plan.get(name)!.wopts, act.get(layer.node.inputs[0])!, { weights }));
-  }
-  // Layer by layer on the partially quantized model: sequential weights and / or bias correction.
-  const lossless = (l: LayerCandidate) => rewrites.get(l.node.name)!.weights.stats.lossless;
-  const pending = new Set(statLayers.filter((l) => !lossless(l) && ((byData(l) && o.sequential) || o.biasCorrection)).map((l) => l.node.name));
-  if (pending.size) {
-    await quantizeSequentially({
-      graph, layers, pending, rewrites, samplers, act, batches: replay, signal: o.signal,
-      withHessian: (l) => byData(l) && o.sequential,
-      finish: (l, input) => {
-        const name = l.node.name;
-        const weights = byData(l) && o.sequential ? dataAwareWeights(l, input.H) : rewrites.get(name)!.weights;
-        const bias = o.biasCorrection ? correctedBias(l, weights, layerBias(graph, l), fpStats.get(name)!.mean(), input.mean()) : undefined;
-        return rewriteLayer(l, plan.get(name)!.wopts, act.get(l.node.inputs[0])!, { weights, bias });
+  /** The quantized graph for a plan: per-layer weights, then the layer-by-layer passes. */
+  const build = async () => {
+    const rewrites = new Map<string, RewrittenLayer>();
+    for (const [index, layer] of layers.entries()) {
+      const name = layer.node.name;
+      throwIfAborted(o.signal);
+      o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
+      const st = fpStats.get(name);
+      const weights = st && byData(layer) && !o.sequential ? dataAwareWeights(layer, plan.get(name)!.wopts, st.H) : undefined;
+      rewrites.set(name, rewriteLayer(layer, plan.get(name)!.wopts, act.get(layer.node.inputs[0])!, { weights }));
+    }
+    o.onProgress({ phase: 'quantize', done: layers.length, total: layers.length });
+    // Layer by layer on the partially quantized model: sequential weights and / or bias correction.
+    const lossless = (l: LayerCandidate) => rewrites.get(l.node.name)!.weights.stats.lossless;
+    const pending = new Set(statLayers.filter((l) => !lossless(l) && ((byData(l) && o.sequential) || o.biasCorrection)).map((l) => l.node.name));
+    if (pending.size) {
+      await quantizeSequentially({
+        graph, layers, pending, rewrites, samplers, act, batches: replay, signal: o.signal,
+        withHessian: (l) => byData(l) && o.sequential,
+        finish: (l, input) => {
+          const name = l.node.name;
+          const weights = byData(l) && o.sequential ? dataAwareWeights(l, plan.get(name)!.wopts, input.H) : rewrites.get(name)!.weights;
+          const bias = o.biasCorrection ? correctedBias(l, weights, layerBias(graph, l), fpStats.get(name)!.mean(), input.mean()) : undefined;
+          return rewriteLayer(l, plan.get(name)!.wopts, act.get(l.node.inputs[0])!, { weights, bias });
+        },
+        onLayer: (done, total, layer) => o.onProgress({ phase: 'data-aware', done, total, layer }),
+      });
+    }
+    const methods = new Map<string, string[]>(layers.map((l) => [l.node.name, []]));
+    for (const l of statLayers) {
+      if (lossless(l)) continue;
+      const m = methods.get(l.node.name)!;
+      if (byData(l) && o.errorFeedback) m.push('error-feedback');
+      if (byData(l) && o.refitScales) m.push('refit-scales');
+      if (o.biasCorrection) m.push('bias-correction');
+    }
+    return { rewrites, methods, graph: applyRewrites(graph, rewrites) };
+  };
+
+  let budgetReport: BudgetReport | undefined;
+  let built: Awaited<ReturnType<typeof build>>;
+  if (budget) {
+    const fp32Accuracy = await top1(graph, budget);
+    const levels = budgetLevels(o.weights);
+    const fixed = new Map(layers.filter((l) => !tunable.includes(l)).map((l) => [l.node.name, rewriteLayer(l, plan.get(l.node.name)!.wopts, act.get(l.node.inputs[0])!)]));
+    // Candidates use the fp32-input statistics (a sequential pass per candidate would be too slow);
+    // the saved model is then built with every option and checked again below.
+    const { choice, evaluations } = await searchBudget({
+      graph, layers, tunable, fixed, levels, fp32Accuracy, maxDrop: o.maxAccuracyDrop!, signal: o.signal,
+      evaluate: (g) => top1(g, budget),
+      rewrite: (l, level) => {
+        const e = entry(level.weights, level.groupSize);
+        const st = fpStats.get(l.node.name);
+        const weights = st && st.withHessian && byData(l, e.mode) ? dataAwareWeights(l, e.wopts, st.H) : undefined;
+        return rewriteLayer(l, e.wopts, act.get(l.node.inputs[0])!, { weights });
       },
-      onLayer: (done, total, layer) => o.onProgress({ phase: 'data-aware', done, total, layer }),
+      onStep: (done, total, layer) => o.onProgress({ phase: 'budget', done, total, layer }),
     });
+    for (const l of tunable) {
+      const level = levels[choice.get(l.node.name)!];
+      plan.set(l.node.name, entry(level.weights, level.groupSize));
+    }
+    built = await build();
+    let accuracy = await top1(built.graph, budget);
+    let extra = 0;
+    // The full method can differ from the search's candidates: back off (least aggressive layer
+    // choice first gives up the least) until the budget holds or nothing is left to give.
+    while (fp32Accuracy - accuracy > o.maxAccuracyDrop! && extra < 8) {
+      const movable = tunable.filter((l) => choice.get(l.node.name)! < levels.length - 1);
+      if (!movable.length) break;
+      const l = movable.reduce((a, b) => (choice.get(b.node.name)! < choice.get(a.node.name)! ? b : a));
+      choice.set(l.node.name, choice.get(l.node.name)! + 1);
+      const level = levels[choice.get(l.node.name)!];
+      plan.set(l.node.name, entry(level.weights, level.groupSize));
+      built = await build();
+      accuracy = await top1(built.graph, budget);
+      extra++;
+    }
+    budgetReport = {
+      maxAccuracyDrop: o.maxAccuracyDrop!, fp32Accuracy, accuracy, met: fp32Accuracy - accuracy <= o.maxAccuracyDrop!,
+      evaluations: evaluations + extra + 1,
+      plan: layers.map((l) => ({ name: l.node.name, weights: plan.get(l.node.name)!.mode, groupSize: plan.get(l.node.name)!.mode === 'int8' ? null : plan.get(l.node.name)!.groupSize })),
+    };
+  } else {
+    built = await build();
   }
-  for (const l of statLayers) {
-    if (lossless(l)) continue;
-    const m = methods.get(l.node.name)!;
-    if (byData(l) && o.errorFeedback) m.push('error-feedback');
-    if (byData(l) && o.refitScales) m.push('refit-scales');
-    if (o.biasCorrection) m.push('bias-correction');
-  }
+  const { rewrites, methods } = built;
   const reports: LayerReport[] = layers.map((layer) => {
     const name = layer.node.name;
     const { mode, groupSize } = plan.get(name)!;
@@ -351,8 +428,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       methods: methods.get(name)!,
     };
   });
-  o.onProgress({ phase: 'quantize', done: layers.length, total: layers.length });
-  const quantized = applyRewrites(graph, rewrites);
+  const quantized = built.graph;
   const byMacs = reports.every((r) => r.macs !== null);
   let weight = 0, removed = 0, parameters = 0, bytes = 0;
   for (const r of reports) {
@@ -371,6 +447,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       multiplicationsRemoved: weight > 0 ? removed / weight : 0,
       multiplicationsWeightedBy: byMacs ? 'macs' : 'parameters',
     },
+    ...(budgetReport ? { budget: budgetReport } : {}),
   };
   o.onProgress({ phase: 'finish', done: 1, total: 1 });
   const saved = { quantization: quantizationInfo(o, report) }; // plain JSON now, so the calibration data is not kept alive
