@@ -10,8 +10,8 @@ import type { GroupScheme } from '../weights/groups';
 import { native } from '../../native';
 import type { LayerCodes } from './error-feedback';
 
-const MAX_SWEEPS = 50;
-const TOLERANCE = 1e-10;
+const MAX_SWEEPS = 25;
+const TOLERANCE = 1e-7;
 
 export function refitScales(rows: Float32Array, scheme: GroupScheme, H: Float64Array, layer: LayerCodes): void {
   const { K, rows: R } = scheme.layout;
