@@ -303,6 +303,22 @@ describe('quantize({ dataAware }) on the embedded Fashion-MNIST model', () => {
     expect(Buffer.from(again.toBuffer()).equals(Buffer.from(da.toBuffer()))).toBe(true);
   }, 300_000);
 
+  it("calibrate: 'auto' picks, per tensor, one of max / percentile / mse (the same parameters that method gives)", async () => {
+    const auto = await quantize(modelPath, { weights: 'ternary', groupSize: 16, calibration, calibrate: 'auto' });
+    const by = new Map<string, Awaited<ReturnType<typeof quantize>>>();
+    for (const m of ['max', 'percentile', 'mse'] as const) by.set(m, await quantize(modelPath, { weights: 'ternary', groupSize: 16, calibration, calibrate: m }));
+    const chosen = auto.report.layers.map((l) => l.activationClipping);
+    console.log(`auto clipping: ${chosen.join(' ')}`);
+    auto.report.layers.forEach((l, i) => {
+      expect(['max', 'percentile', 'mse']).toContain(l.activationClipping);
+      const same = by.get(l.activationClipping)!.report.layers[i];
+      expect([l.activationScale, l.activationZeroPoint]).toEqual([same.activationScale, same.activationZeroPoint]);
+    });
+    expect(by.get('mse')!.report.layers.every((l) => l.activationClipping === 'mse')).toBe(true);
+    const again = await quantize(modelPath, { weights: 'ternary', groupSize: 16, calibration, calibrate: 'auto' });
+    expect(again.report.layers.map((l) => l.activationClipping)).toEqual(chosen);
+  }, 300_000);
+
   it('each method alone is an option; dataAware with one method turned off', async () => {
     const only = await quantize(modelPath, { weights: 'int4', groupSize: 16, calibration, refitScales: true });
     expect(only.report.layers.filter((l) => l.weights === 'int4').every((l) => l.methods.join() === 'refit-scales')).toBe(true);

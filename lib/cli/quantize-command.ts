@@ -34,7 +34,7 @@ export const QUANTIZE_SPEC: CommandSpec = {
   --activations 8|4                activation bits (default 8)
   --activation-scale free|pow2     activation scales: any float, or powers of two (dynamic
                                    fixed point) (default free)
-  --calibrate max|percentile|mse   activation range calibration (default max)
+  --calibrate max|percentile|mse|auto  activation clipping (default max; auto: per tensor, by output error)
   --calib X.npy|DIR                sample inputs: an .npy (first dim = samples) or a folder of images
                                    (needs sharp); optional only for the embedded model
   --calib-count K                  use the first K samples (default 256)
@@ -149,7 +149,7 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
     form: choiceValue(args, 'form', ['group-scaled', 'folded'] as const),
     activationBits: choiceValue(args, 'activations', ['8', '4'] as const) === '4' ? 4 : 8,
     activationScale: choiceValue(args, 'activation-scale', ['free', 'pow2'] as const),
-    calibrate: choiceValue(args, 'calibrate', ['max', 'percentile', 'mse'] as const),
+    calibrate: choiceValue(args, 'calibrate', ['max', 'percentile', 'mse', 'auto'] as const),
     dataAware: args.values.has('data-aware') ? true : undefined,
     errorFeedback: args.values.has('error-feedback') ? true : undefined,
     refitScales: args.values.has('refit-scales') ? true : undefined,

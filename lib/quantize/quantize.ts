@@ -14,6 +14,7 @@ import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequen
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
+import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
 import { budgetLevels, checkValidation, searchBudget, top1, type BudgetReport, type Validation } from './accuracy-budget';
 
 export type WeightMode = 'ternary' | 'ternary-asym' | 'int4' | 'int8';
@@ -34,7 +35,8 @@ export interface QuantizeOptions {
   activationBits?: 8 | 4;
   /** 'free' fp32 scales (default) or 'pow2': powers of two (dynamic fixed point, fgq.md 4). */
   activationScale?: ActivationScaleMode;
-  calibrate?: CalibrationMethod;
+  /** Activation clipping: 'max' (default), 'percentile', 'mse', or 'auto' (per tensor, by the readers' output error). */
+  calibrate?: CalibrationMethod | 'auto';
   /**
    * Sample inputs for the model's single input (required): one float32 Tensor [samples, ...],
    * or an array / iterable / async iterable of such batches (read once, in order).
@@ -96,6 +98,8 @@ export interface LayerReport {
   relativeError: number;
   activationScale: number;
   activationZeroPoint: number;
+  /** How the input's range was clipped (with calibrate: 'auto', the method chosen for it). */
+  activationClipping: CalibrationMethod;
   parameters: number;
   /** Multiply-accumulates per sample (null when the shapes are not static). */
   macs: number | null;
@@ -149,7 +153,7 @@ interface Resolved {
   form: 'group-scaled' | 'folded';
   activationBits: 8 | 4;
   activationScale: ActivationScaleMode;
-  calibrate: CalibrationMethod;
+  calibrate: CalibrationMethod | 'auto';
   calibration: CalibrationInput;
   calibrationCount: number;
   keepEdgeLayers8bit: boolean;
@@ -209,7 +213,7 @@ function resolveOptions(options: unknown): Resolved {
     form: oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'group-scaled'),
     activationBits: oneOf(o.activationBits, [8, 4] as const, 'options.activationBits', 8),
     activationScale: oneOf(o.activationScale, ['free', 'pow2'] as const, 'options.activationScale', 'free'),
-    calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse'] as const, 'options.calibrate', 'max'),
+    calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse', 'auto'] as const, 'options.calibrate', 'max'),
     calibration,
     calibrationCount: (o.calibrationCount as number | undefined) ?? Infinity,
     keepEdgeLayers8bit: (o.keepEdgeLayers8bit as boolean | undefined) ?? true,
@@ -255,9 +259,12 @@ function supportsDataAware(layer: LayerCandidate): boolean {
 /** Rows sampled per calibration batch for a layer's statistics (bounds their cost). */
 const STAT_ROWS_PER_BATCH = 4096;
 
-function layerRows(layer: LayerCandidate): LayerRows {
+/** Input rows per layer that 'auto' clipping scores its candidates on. */
+const PROBE_ROWS = 512;
+
+function layerRows(layer: LayerCandidate, rowsPerBatch = STAT_ROWS_PER_BATCH): LayerRows {
   const layout = gemmLayout(layer.dims, 1);
-  return new LayerRows(layer.kind, layout, layer.kind === 'conv' ? convGeometry(layer.node, layer.dims.slice(2)) : null, STAT_ROWS_PER_BATCH);
+  return new LayerRows(layer.kind, layout, layer.kind === 'conv' ? convGeometry(layer.node, layer.dims.slice(2)) : null, rowsPerBatch);
 }
 
 /** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
@@ -303,11 +310,15 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const fpStats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, needFpH(l))]));
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
   const observers = new Map(inputNames.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
+  // 'auto' clipping scores each candidate on sample rows of the first batch (activation-clipping.ts).
+  const probes = new Map<string, LayerProbe>();
+  const probeSamplers = o.calibrate === 'auto' ? layers.filter(supportsDataAware).map((l) => [l, layerRows(l, PROBE_ROWS)] as const) : [];
   const replay: Tensor[] = [];
   const knownSamples = o.calibration instanceof Tensor ? Math.min(o.calibration.dims[0], o.calibrationCount) : null;
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
   await forEachCalibrationBatch(graph, o.calibration, inputNames, (values, batch) => {
     for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
+    if (probes.size === 0) for (const [l, sampler] of probeSamplers) probes.set(l.node.name, probeRows(sampler, values.get(l.node.inputs[0])!));
     for (const l of statLayers) fpStats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
     if (statLayers.length && (o.sequential || o.biasCorrection)) replay.push(batch);
   }, {
@@ -315,7 +326,20 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     limit: o.calibrationCount,
     onBatch: (done) => o.onProgress({ phase: 'calibrate', done, total: knownSamples }),
   });
-  const act = new Map<string, ActivationParams>(inputNames.map((n) => [n, observers.get(n)!.params(o.calibrate, o.activationBits, o.activationScale)]));
+  const clipping = new Map<string, CalibrationMethod>();
+  const act = new Map<string, ActivationParams>();
+  if (o.calibrate === 'auto') {
+    const candidates = new Map(inputNames.map((n) => [n, AUTO_CANDIDATES.map((m) => observers.get(n)!.params(m, o.activationBits, o.activationScale))]));
+    for (const [n, c] of chooseClipping(candidates, layers, probes)) {
+      act.set(n, c.params);
+      clipping.set(n, c.method);
+    }
+  } else {
+    for (const n of inputNames) {
+      act.set(n, observers.get(n)!.params(o.calibrate, o.activationBits, o.activationScale));
+      clipping.set(n, o.calibrate);
+    }
+  }
   const dataAwareWeights = (l: LayerCandidate, wopts: WeightQuantOptions, H: Float64Array) =>
     quantizeWeightsDataAware(l.weights, l.dims, wopts, H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales });
 
@@ -422,6 +446,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       relativeError: s.relativeError,
       activationScale: a.scale,
       activationZeroPoint: a.zeroPoint,
+      activationClipping: clipping.get(layer.node.inputs[0])!,
       parameters: s.parameters,
       macs: layer.macs,
       lossless: s.lossless,
