@@ -6,6 +6,7 @@ export type { ErrorCode } from './errors';
 export { cpuInfo, PackedMatrix } from './kernels';
 export type { CpuInfo, KernelIsa, LowbitForm, LowbitPackOptions, MatmulOptions, MatmulOutput, PackOptions } from './kernels';
 export { InferenceSession } from './session/inference-session';
+export type { RunOptions } from './session/inference-session';
 export type { SessionOptions } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
 export { loadNpy, parseNpy } from './data/npy';

@@ -31,7 +31,7 @@ const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize'];
 
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
 interface NativeSessionHandle {
-  run(feeds: NativeTensor[], threads?: number): Promise<NativeTensor[]>;
+  run(feeds: NativeTensor[], threads?: number, cancel?: Int32Array): Promise<NativeTensor[]>;
   runSync(feeds: NativeTensor[], threads?: number): NativeTensor[];
   release(): void;
   readonly isa: string | null;
@@ -56,6 +56,18 @@ function checkOptions(o: unknown): SessionOptions {
   if (opts.isa !== undefined && typeof opts.isa !== 'string') throw invalidArgument('a kernel set name', 'options.isa', opts.isa);
   if (opts.optimize !== undefined && typeof opts.optimize !== 'boolean') throw invalidArgument('a boolean', 'options.optimize', opts.optimize);
   return opts as SessionOptions;
+}
+
+export interface RunOptions {
+  /** Aborts the run (between two ops); the promise rejects with ERR_ABORTED or the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Throws the abort reason (a TernionError ERR_ABORTED unless the signal carries an Error). */
+function throwIfAborted(signal: AbortSignal): void {
+  if (!signal.aborted) return;
+  const reason = signal.reason;
+  throw reason instanceof Error && reason.name !== 'AbortError' ? reason : new TernionError('ERR_ABORTED', 'The run was aborted', { cause: reason });
 }
 
 export class InferenceSession {
@@ -134,11 +146,30 @@ export class InferenceSession {
     return result;
   }
 
-  /** Runs the model on a worker thread. Feeds map input names to Tensors. */
-  async run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+  /**
+   * Runs the model on a worker thread. Feeds map input names to Tensors. With
+   * `options.signal`, an abort stops the run between two ops, frees its buffers and rejects
+   * with ERR_ABORTED (or the signal's reason).
+   */
+  async run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     const handle = this.live();
+    if (options === null || typeof options !== 'object') throw invalidArgument('an options object { signal? }', 'options', options);
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', signal);
     const inputs = this.toNative(feeds);
-    return this.fromNative(await handle.run(inputs, this.threads));
+    if (!signal) return this.fromNative(await handle.run(inputs, this.threads));
+    throwIfAborted(signal);
+    const cancel = new Int32Array(1);
+    const onAbort = () => Atomics.store(cancel, 0, 1);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return this.fromNative(await handle.run(inputs, this.threads, cancel));
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal);
+      throw e;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Runs the model on the calling thread (blocks it; for scripts and benchmarks). */

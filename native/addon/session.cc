@@ -283,17 +283,20 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
 
   class RunWorker : public Napi::AsyncWorker {
    public:
-    RunWorker(Napi::Env env, std::shared_ptr<exec::Executor> ex, std::vector<exec::Tensor> feeds, Napi::Object keep, int threads)
+    RunWorker(Napi::Env env, std::shared_ptr<exec::Executor> ex, std::vector<exec::Tensor> feeds, Napi::Object keep, int threads,
+              const int32_t* cancel)
         : Napi::AsyncWorker(env, "ternion:run"), deferred_(Napi::Promise::Deferred::New(env)), exec_(std::move(ex)),
-          feeds_(std::move(feeds)), keep_(Napi::Persistent(keep)), threads_(threads), pool_(data(env).pool) {}
+          feeds_(std::move(feeds)), keep_(Napi::Persistent(keep)), threads_(threads), pool_(data(env).pool), cancel_(cancel) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
 
    protected:
     void Execute() override {
       try {
-        outs_ = exec_->run(feeds_, pool_.get(), threads_, blocks_);
+        outs_ = exec_->run(feeds_, pool_.get(), threads_, blocks_, cancel_);
       } catch (const exec::ExecError& e) {
         code_ = e.code, message_ = e.what();
+        outs_.clear();
+        blocks_.clear();  // an aborted or failed run gives its buffers back now
       } catch (const std::bad_alloc&) {
         code_ = "ERR_INTERNAL", message_ = "out of memory during the run";
       } catch (const std::exception& e) {
@@ -321,6 +324,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     Napi::ObjectReference keep_;
     int threads_;
     std::shared_ptr<ThreadPool> pool_;  // outlives the environment if a worker is terminated
+    const int32_t* cancel_;              // in an Int32Array kept alive by keep_ (or null)
     std::string code_, message_;
   };
 
@@ -329,7 +333,14 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     try {
       Napi::Object keep = Napi::Object::New(env);
       auto feeds = parse_feeds(info.Length() ? info[0] : env.Undefined(), keep);
-      auto* worker = new RunWorker(env, exec_, std::move(feeds), keep, threads_for(info));
+      // Optional third argument: an Int32Array(1) cancel flag that JavaScript sets to 1.
+      const int32_t* cancel = nullptr;
+      if (info.Length() > 2 && !info[2].IsUndefined()) {
+        auto flag = get_array<int32_t>(info[2], "cancel", napi_int32_array, "Int32Array", 1);
+        keep.Set("cancel", flag);
+        cancel = flag.Data();
+      }
+      auto* worker = new RunWorker(env, exec_, std::move(feeds), keep, threads_for(info), cancel);
       Napi::Promise p = worker->Promise();
       worker->Queue();
       return p;

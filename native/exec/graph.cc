@@ -159,7 +159,7 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
-                                  std::vector<std::shared_ptr<void>>& keep) const {
+                                  std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel) const {
   if (inputs.size() != graph_.inputs.size()) fail("ERR_INPUT_NAME", "expected " + std::to_string(graph_.inputs.size()) + " inputs");
   const size_t nvalues = graph_.values.size();
   std::vector<Tensor> values(nvalues);
@@ -185,6 +185,8 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
   std::vector<Tensor> outs;
   std::vector<Tensor*> out_ptrs;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    // The flag is written by JavaScript on the main thread (AbortSignal): an atomic read.
+    if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0) fail("ERR_ABORTED", "the run was aborted");
     const NodeDesc& n = graph_.nodes[i];
     in.clear();
     for (int id : n.inputs) in.push_back(id >= 0 ? &values[id] : nullptr);

@@ -152,8 +152,10 @@ class Executor {
   Executor(GraphDesc graph, const kernels::KernelTable* table);
   // inputs parallel to graph.inputs; returns tensors parallel to graph.outputs, each owning
   // its storage through `keep`.
+  // `cancel` (optional): when it reads non-zero between two ops, the run stops and throws
+  // ExecError ERR_ABORTED; everything it allocated is freed on the way out.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
-                          std::vector<std::shared_ptr<void>>& keep) const;
+                          std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel = nullptr) const;
   const GraphDesc& graph() const { return graph_; }
   size_t packed_bytes() const { return packed_bytes_; }
 
