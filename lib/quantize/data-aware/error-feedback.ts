@@ -55,8 +55,11 @@ export function dampedHessian(H: Float64Array, K: number, pad: Uint8Array, dampi
   return D;
 }
 
-/** Codes and scales of a layer by sequential rounding with error feedback. */
-export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: Float64Array, grid: GridOptions): LayerCodes {
+/**
+ * Codes and scales of a layer by sequential rounding with error feedback. With `fixed`, the
+ * groups keep those scales (a second pass after a refit) instead of fitting their own.
+ */
+export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: Float64Array, grid: GridOptions, fixed?: LayerCodes): LayerCodes {
   const { K, rows: R } = scheme.layout;
   const G = scheme.G, slots = scheme.slotsPerRow;
   const pad = paddingColumns(scheme);
@@ -75,7 +78,12 @@ export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: 
       for (let r = 0; r < R; r++) {
         let n = 0;
         for (let i = 0; i < G; i++) if (!pad[j + i]) values[n++] = W[r * K + j + i];
-        grids[r].fit(values, n);
+        if (fixed) {
+          grids[r].pos = fixed.scalePos[r * slots + slot];
+          grids[r].neg = fixed.scaleNeg ? fixed.scaleNeg[r * slots + slot] : grids[r].pos;
+        } else {
+          grids[r].fit(values, n);
+        }
         scalePos[r * slots + slot] = grids[r].pos;
         if (scaleNeg) scaleNeg[r * slots + slot] = grids[r].neg;
       }
