@@ -134,6 +134,15 @@ afterAll(() => {
   writeFileSync(resultsPath, JSON.stringify(doc, null, 1) + '\n');
 });
 
+// Every mode costs a 10,000-image run (about 20 CPU-seconds): `npm test` checks a subset that
+// covers every axis (weights, N small and large, 8- and 4-bit activations, thresholds) to keep
+// CI short; `npm run test:fidelity` (TERNION_FIDELITY=all) checks all of them (the README table).
+const FULL = process.env.TERNION_FIDELITY === 'all';
+const CI_MODES = new Set([
+  'fp32', 'int8-a8', 'int4-n16-a8', 'ternary-n4-a8', 'ternary-nfilter-a8', 'ternary-n16-a4',
+  'ternary-asym-n4-a8', 'ternary-asym-n64-a8', 'ternary-asym-n8-a4', 'ternary-twn-n4-a8',
+]);
+
 describe('FGQ fidelity: ternion vs the PyTorch simulation (tools/simulate_fgq.py) on all 10,000 test images', () => {
   it('the committed simulation is of this model, on the full test set, calibrated as here', () => {
     expect(
@@ -153,7 +162,7 @@ describe('FGQ fidelity: ternion vs the PyTorch simulation (tools/simulate_fgq.py
   });
 
   for (const m of simulation.modes) {
-    it(`${m.name}: top-1 within ${BOUND * 100} points of the simulation's ${pct(m.top1)}`, async () => {
+    it.skipIf(!FULL && !CI_MODES.has(m.name))(`${m.name}: top-1 within ${BOUND * 100} points of the simulation's ${pct(m.top1)}`, async () => {
       expect(simulation.modelSha256, 'stale data/fgq-simulation.json: rerun tools/simulate_fgq.py').toBe(modelSha256);
       const t0 = Date.now();
       let acc: number, bytes: number | null = null, removed: number | null = null;
