@@ -43,6 +43,7 @@ export interface NativeBinding {
   /** Data-aware quantizer helpers (native/quant/data-aware-math.h). */
   inverseCholeskyUpper(H: Float64Array, n: number): Float64Array;
   refitNormalEquations(w: Float32Array, codes: Int8Array, H: Float64Array, K: number, G: number, asym: boolean, A: Float64Array, c: Float64Array): void;
+  feedbackColumn(W: Float64Array, U: Float64Array, R: number, K: number, j: number, e: Float64Array): void;
 }
 
 let cached: NativeBinding | undefined;

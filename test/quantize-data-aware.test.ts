@@ -10,7 +10,7 @@ import { quantize, findLayers } from '../lib/quantize';
 import {
   choleskyUpper, convGeometry, dampedHessian, expandToLayout, errorFeedbackCodes, inverseCholeskyUpper, inverseSpd, LayerRows, refitScales, solveSpdInPlace,
 } from '../lib/quantize/data-aware';
-import type { LayerCodes } from '../lib/quantize/data-aware/error-feedback';
+import { feedbackColumnJs, type LayerCodes } from '../lib/quantize/data-aware/error-feedback';
 import { gemmLayout, quantizeWeights, toGemmRows, type GroupScaledWeights } from '../lib/quantize/weights';
 import { groupScheme } from '../lib/quantize/weights/groups';
 import { native } from '../lib/native';
@@ -84,6 +84,8 @@ describe('data-aware linear algebra', () => {
     }
     // The native entry points validate what they get.
     expectCode(() => native().inverseCholeskyUpper(new Float64Array(3), 2), 'ERR_SHAPE_MISMATCH', /H to have 4 elements/);
+    expectCode(() => native().feedbackColumn(new Float64Array(6), new Float64Array(9), 2, 3, 3, new Float64Array(2)), 'ERR_INVALID_ARGUMENT', /for j/);
+    expectCode(() => native().feedbackColumn(new Float64Array(5), new Float64Array(9), 2, 3, 0, new Float64Array(2)), 'ERR_SHAPE_MISMATCH', /W to have 6 elements/);
     expectCode(() => native().inverseCholeskyUpper(new Float32Array(4) as never, 2), 'ERR_DTYPE', /Float64Array for H/);
     expectCode(() => native().inverseCholeskyUpper(Float64Array.from([1, 2, 2, 1]), 2), 'ERR_INTERNAL', /not positive definite/);
     expectCode(() => native().refitNormalEquations(new Float32Array(4), new Int8Array(4), new Float64Array(16), 4, 3, false, new Float64Array(1), new Float64Array(1)), 'ERR_INVALID_ARGUMENT', /must divide K/);
@@ -241,6 +243,11 @@ describe('error feedback and scale refit minimise the output error', () => {
       const Hd = dampedHessian(H, layout.K, pad, 0.01);
       const grid = { bits, asym: plain.asym, threshold: 'exact', int4Clipping: 'max' } as const;
       const ef = errorFeedbackCodes(rows, scheme, Hd, grid);
+      // The native feedback step is bit-identical to the TypeScript one.
+      const efJs = errorFeedbackCodes(rows, scheme, Hd, grid, undefined, feedbackColumnJs);
+      expect(Buffer.from(ef.codes.buffer).equals(Buffer.from(efJs.codes.buffer))).toBe(true);
+      expect(ef.scalePos).toEqual(efJs.scalePos);
+      expect(ef.scaleNeg).toEqual(efJs.scaleNeg);
       const plainCodes: LayerCodes = { codes: plain.codes, scalePos: plain.scalePos, scaleNeg: plain.scaleNeg };
       const ePlain = outputError(rows, plainCodes, H, layout.K, layout.rows, plain.G);
       const eEf = outputError(rows, ef, H, layout.K, layout.rows, plain.G);

@@ -65,11 +65,31 @@ Napi::Value RefitNormalEquations(const Napi::CallbackInfo& info) {
   }
 }
 
+// feedbackColumn(W: Float64Array[R*K], U: Float64Array[K*K], R, K, j, e: Float64Array[R]): undefined
+Napi::Value FeedbackColumn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    TERNION_THROW_IF(info.Length() != 6, "ERR_INVALID_ARGUMENT", "feedbackColumn takes 6 arguments");
+    const int64_t R = get_int(info[2], "R", 1, int64_t(1) << 24);
+    const int64_t K = get_int(info[3], "K", 1, kMaxOrder);
+    const int64_t j = get_int(info[4], "j", 0, K - 1);
+    auto W = get_array<double>(info[0], "W", napi_float64_array, "Float64Array", checked_mul(R, K, "W"));
+    auto U = get_array<double>(info[1], "U", napi_float64_array, "Float64Array", checked_mul(K, K, "U"));
+    auto e = get_array<double>(info[5], "e", napi_float64_array, "Float64Array", static_cast<size_t>(R));
+    quant::feedback_column(W.Data(), U.Data(), R, K, j, e.Data());
+    return env.Undefined();
+  } catch (const CodedError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 }  // namespace
 
 void register_data_aware(Napi::Env env, Napi::Object exports) {
   exports.Set("inverseCholeskyUpper", Napi::Function::New(env, InverseCholeskyUpper, "inverseCholeskyUpper"));
   exports.Set("refitNormalEquations", Napi::Function::New(env, RefitNormalEquations, "refitNormalEquations"));
+  exports.Set("feedbackColumn", Napi::Function::New(env, FeedbackColumn, "feedbackColumn"));
 }
 
 }  // namespace addon

@@ -108,5 +108,15 @@ void refit_normal_equations(const float* w, const int8_t* codes, const double* H
   }
 }
 
+void feedback_column(double* W, const double* U, int64_t R, int64_t K, int64_t j, const double* e) {
+  const double* u = U + j * K;
+  for (int64_t r = 0; r < R; r++) {
+    const double f = e[r];
+    if (f == 0) continue;
+    double* w = W + r * K;
+    for (int64_t i = j + 1; i < K; i++) w[i] -= f * u[i];
+  }
+}
+
 }  // namespace quant
 }  // namespace ternion

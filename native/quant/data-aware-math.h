@@ -20,5 +20,9 @@ int64_t inverse_cholesky_upper(const double* H, int64_t n, double* U);
 void refit_normal_equations(const float* w, const int8_t* codes, const double* H, int64_t K, int64_t G, bool asym,
                             double* A, double* c, double* scratch);
 
+// The error-feedback step of column j (lib/quantize/data-aware/error-feedback.ts): for every
+// row r of W (R x K, row-major) with e[r] != 0, W[r][i] -= e[r] * U[j][i] for i in (j, K).
+void feedback_column(double* W, const double* U, int64_t R, int64_t K, int64_t j, const double* e);
+
 }  // namespace quant
 }  // namespace ternion

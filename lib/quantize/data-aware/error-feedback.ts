@@ -21,6 +21,22 @@ export interface LayerCodes {
   scaleNeg: Float32Array | null;
 }
 
+/** W[r][i] -= e[r] * U[j][i] for every row and every i > j. */
+export type FeedbackStep = (W: Float64Array, U: Float64Array, R: number, K: number, j: number, e: Float64Array) => void;
+
+const nativeFeedback: FeedbackStep = (W, U, R, K, j, e) => native().feedbackColumn(W, U, R, K, j, e);
+
+/** The same step in TypeScript: the reference the native one is tested against. */
+export const feedbackColumnJs: FeedbackStep = (W, U, R, K, j, e) => {
+  const urow = j * K;
+  for (let r = 0; r < R; r++) {
+    const f = e[r];
+    if (f === 0) continue;
+    const base = r * K;
+    for (let i = j + 1; i < K; i++) W[base + i] -= f * U[urow + i];
+  }
+};
+
 /** True for the GEMM columns that are padding (no weight behind them). */
 export function paddingColumns(scheme: GroupScheme): Uint8Array {
   const pad = new Uint8Array(scheme.layout.K);
@@ -59,7 +75,7 @@ export function dampedHessian(H: Float64Array, K: number, pad: Uint8Array, dampi
  * Codes and scales of a layer by sequential rounding with error feedback. With `fixed`, the
  * groups keep those scales (a second pass after a refit) instead of fitting their own.
  */
-export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: Float64Array, grid: GridOptions, fixed?: LayerCodes): LayerCodes {
+export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: Float64Array, grid: GridOptions, fixed?: LayerCodes, feedback: FeedbackStep = nativeFeedback): LayerCodes {
   const { K, rows: R } = scheme.layout;
   const G = scheme.G, slots = scheme.slotsPerRow;
   const pad = paddingColumns(scheme);
@@ -71,6 +87,7 @@ export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: 
   const scaleNeg = grid.bits === 2 && grid.asym ? new Float32Array(R * slots) : null;
   const grids = Array.from({ length: R }, () => new GroupGrid(G, grid));
   const values = new Float64Array(G);
+  const err = new Float64Array(R);
   for (let j = 0; j < K; j++) {
     if (j % G === 0) {
       // A new group: fit each row's scale(s) on the group's real (non-padding) columns.
@@ -90,16 +107,15 @@ export function errorFeedbackCodes(rows: Float32Array, scheme: GroupScheme, Hd: 
     }
     if (pad[j]) continue;
     const ujj = U[j * K + j];
-    const urow = j * K;
     for (let r = 0; r < R; r++) {
       const base = r * K;
       const w = W[base + j];
       const c = grids[r].code(w);
       codes[base + j] = c;
-      const e = (w - grids[r].value(c)) / ujj;
-      if (e === 0) continue;
-      for (let i = j + 1; i < K; i++) W[base + i] -= e * U[urow + i];
+      err[r] = (w - grids[r].value(c)) / ujj;
     }
+    // The O(R K) update of the columns not yet rounded (the O(R K^2) bulk of the method).
+    if (j + 1 < K) feedback(W, U, R, K, j, err);
   }
   return { codes, scalePos, scaleNeg };
 }
