@@ -37,6 +37,23 @@ export function describe(value: unknown): string {
   return `${String(value)} of type ${typeof value}`;
 }
 
+/** An option that must be one of `allowed` (undefined: `fallback`), named in the error otherwise. */
+export function oneOf<T>(value: unknown, allowed: readonly T[], name: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw invalidArgument(`one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, name, value);
+  return value as T;
+}
+
+/**
+ * Throws when `signal` has fired: its reason if that is an Error (other than a plain
+ * AbortError), else ERR_ABORTED saying `what` was aborted.
+ */
+export function throwIfAborted(signal: AbortSignal | undefined, what = 'The operation'): void {
+  if (!signal?.aborted) return;
+  const reason = signal.reason;
+  throw reason instanceof Error && reason.name !== 'AbortError' ? reason : new TernionError('ERR_ABORTED', `${what} was aborted`, { cause: reason });
+}
+
 /** The one formatter for bad arguments: "Expected <what> for <name> but received <v>". */
 export function invalidArgument(what: string, name: string, value: unknown, code: ErrorCode = 'ERR_INVALID_ARGUMENT'): TernionError {
   return new TernionError(code, `Expected ${what} for ${name} but received ${describe(value)}`);

@@ -14,6 +14,7 @@ import { ENTRY, HEADER } from '../lib/format/tern-layout';
 import type { ConstantTensor, Graph } from '../lib/ir';
 import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
+import { rng } from './helpers';
 
 const modelPath = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 const CALIB = 128, TEST = 64;
@@ -22,18 +23,6 @@ function pixels(images: Uint8Array, from: number, count: number): Float32Array {
   const x = new Float32Array(count * 784);
   for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
   return x;
-}
-
-/** A small deterministic PRNG (mulberry32), so failures name a reproducible position. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function formatErrorOf(bytes: Uint8Array): (Error & { code?: string }) | undefined {

@@ -9,11 +9,10 @@
 //     aggressive) with the best benefit per sensitivity (benefit = MACs x multiplications
 //     removed, plus a little for bytes saved); keep it if the whole model still meets the
 //     budget, else freeze that layer. Each kept or rejected move costs one validation run.
-import { TernionError } from '../errors';
+import { TernionError, throwIfAborted } from '../errors';
 import type { Graph } from '../ir';
 import { InferenceSession } from '../session/inference-session';
 import { Tensor } from '../tensor';
-import { throwIfAborted } from './calibrate';
 import { applyRewrites, type LayerCandidate, type RewrittenLayer } from './rewrite';
 
 export interface BudgetLevel {

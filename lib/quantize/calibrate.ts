@@ -5,7 +5,7 @@
 // fixed point).
 import type { Graph, ValueInfo } from '../ir';
 import { InferenceSession } from '../session/inference-session';
-import { TernionError } from '../errors';
+import { TernionError, throwIfAborted } from '../errors';
 import { Tensor } from '../tensor';
 import { calibrationBatches, type CalibrationInput } from './calibration-data';
 
@@ -47,15 +47,6 @@ export function paramsOfRange(lo: number, hi: number, bits: 8 | 4, unsigned: boo
   return { scale, zeroPoint: zp, bits, lo, hi, unsigned };
 }
 
-/** Deterministic subsample (every k-th value) so MSE / percentile stay fast on big tensors. */
-function sample(x: Float32Array, limit: number): Float32Array {
-  if (x.length <= limit) return x;
-  const step = x.length / limit;
-  const out = new Float32Array(limit);
-  for (let i = 0; i < limit; i++) out[i] = x[Math.floor(i * step)];
-  return out;
-}
-
 function quantMse(x: Float32Array, p: ActivationParams): number {
   const qmax = (1 << p.bits) - 1;
   let err = 0;
@@ -69,18 +60,6 @@ function quantMse(x: Float32Array, p: ActivationParams): number {
 }
 
 export const MSE_RATIOS: readonly number[] = Array.from({ length: 40 }, (_, i) => 1 - i * 0.02125); // 1 .. 0.17
-
-/** Range of one tensor's calibration values for the chosen method. */
-export function calibrateTensor(values: Float32Array, method: CalibrationMethod, bits: 8 | 4, scaleMode: ActivationScaleMode = 'free'): ActivationParams {
-  let min = Infinity, max = -Infinity;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v !== v) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return paramsFromObservation(min, max, sample(values, SAMPLE_LIMIT), method, bits, scaleMode);
-}
 
 /** Values kept per tensor for 'percentile' and 'mse'. */
 export const SAMPLE_LIMIT = 1 << 18;
@@ -105,42 +84,6 @@ function paramsFromObservation(min: number, max: number, s: Float32Array, method
     }
   }
   return best;
-}
-
-/**
- * Values of the named tensors when the fp32 graph runs on `input` (fed to the graph's single
- * input). Graph inputs among the names are returned as the fed data.
- */
-export async function collectTensors(graph: Graph, input: Tensor, names: readonly string[]): Promise<Map<string, Float32Array>> {
-  const result = new Map<string, Float32Array>();
-  const inputName = graph.inputs[0].name;
-  const extra: ValueInfo[] = [];
-  const have = new Set(graph.outputs.map((o) => o.name));
-  for (const name of names) {
-    if (name === inputName) {
-      result.set(name, input.data as Float32Array);
-      continue;
-    }
-    if (have.has(name)) continue;
-    const vt = graph.valueInfo.get(name);
-    if (!vt) throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: no type known for tensor "${name}"`);
-    extra.push({ name, dtype: vt.dtype, shape: vt.shape });
-    have.add(name);
-  }
-  const g: Graph = { ...graph, outputs: [...graph.outputs, ...extra] };
-  const session = InferenceSession.fromGraph(g, { optimize: false });
-  try {
-    const outs = await session.run({ [inputName]: input });
-    for (const name of names) {
-      if (result.has(name)) continue;
-      const t = outs[name];
-      if (!t || t.type !== 'float32') throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: tensor "${name}" is not float32`);
-      result.set(name, t.data as Float32Array);
-    }
-  } finally {
-    await session.release();
-  }
-  return result;
 }
 
 /**
@@ -207,13 +150,6 @@ export interface CalibrationPassOptions {
   limit?: number;
 }
 
-/** Throws the abort reason (a TernionError ERR_ABORTED unless the signal carries one). */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (!signal?.aborted) return;
-  const reason = signal.reason;
-  throw reason instanceof Error && reason.name !== 'AbortError' ? reason : new TernionError('ERR_ABORTED', 'The operation was aborted', { cause: reason });
-}
-
 /**
  * Runs `graph` (fp32, single input) on every calibration batch with the named tensors as extra
  * outputs and hands them to `visit` (graph inputs among the names are the fed batch itself).
@@ -258,22 +194,4 @@ export async function forEachCalibrationBatch(
   }
   throwIfAborted(options.signal);
   return samples;
-}
-
-/** Calibrated parameters of the named tensors over all calibration batches. */
-export async function calibrateActivations(
-  graph: Graph,
-  input: CalibrationInput,
-  names: readonly string[],
-  method: CalibrationMethod,
-  bits: 8 | 4,
-  scaleMode: ActivationScaleMode,
-  options: CalibrationPassOptions = {},
-): Promise<Map<string, ActivationParams>> {
-  const keep = method === 'max' ? 0 : SAMPLE_LIMIT;
-  const observers = new Map(names.map((n) => [n, new RangeObserver(keep)]));
-  await forEachCalibrationBatch(graph, input, names, (values) => {
-    for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
-  }, options);
-  return new Map(names.map((n) => [n, observers.get(n)!.params(method, bits, scaleMode)]));
 }

@@ -1,7 +1,7 @@
 // Model quantization: quantize() (static FGQ / int4 / int8) and the weight quantizer it builds on.
 export { quantize } from './quantize';
 export type { LayerOverride, LayerReport, QuantGroupSize, QuantizedModel, QuantizeOptions, QuantizeProgress, QuantizeReport, WeightMode } from './quantize';
-export { calibrateActivations, calibrateTensor, collectTensors, forEachCalibrationBatch, paramsOfRange, RangeObserver } from './calibrate';
+export { forEachCalibrationBatch, paramsOfRange, RangeObserver } from './calibrate';
 export type { ActivationParams, ActivationScaleMode, CalibrationMethod } from './calibrate';
 export { calibrationBatches, CALIBRATION_BATCH } from './calibration-data';
 export type { CalibrationInput } from './calibration-data';

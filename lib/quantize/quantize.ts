@@ -3,13 +3,13 @@
 // on sample data, and rewrite each layer to TernionQConv / TernionQGemm (shared/fgq.md 1, 4, 5).
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { TernionError, invalidArgument } from '../errors';
+import { TernionError, invalidArgument, oneOf, throwIfAborted } from '../errors';
 import { optimizeGraph, type Graph } from '../ir';
 import { quantizationInfo, saveTern, writeTern } from '../format';
 import { loadOnnxModel } from '../onnx';
 import { InferenceSession, type SessionOptions } from '../session/inference-session';
 import { Tensor } from '../tensor';
-import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, throwIfAborted, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
+import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
@@ -139,12 +139,6 @@ const OPTION_NAMES = [
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
-
-function oneOf<T>(value: unknown, allowed: readonly T[], name: string, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw invalidArgument(`one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, name, value);
-  return value as T;
-}
 
 interface Resolved {
   weights: WeightMode;

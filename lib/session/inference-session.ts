@@ -3,7 +3,7 @@
 // so the event loop stays free; concurrent runs on one session execute in parallel.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { TernionError, invalidArgument } from '../errors';
+import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
 import { optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
@@ -61,13 +61,6 @@ function checkOptions(o: unknown): SessionOptions {
 export interface RunOptions {
   /** Aborts the run (between two ops); the promise rejects with ERR_ABORTED or the signal's reason. */
   signal?: AbortSignal;
-}
-
-/** Throws the abort reason (a TernionError ERR_ABORTED unless the signal carries an Error). */
-function throwIfAborted(signal: AbortSignal): void {
-  if (!signal.aborted) return;
-  const reason = signal.reason;
-  throw reason instanceof Error && reason.name !== 'AbortError' ? reason : new TernionError('ERR_ABORTED', 'The run was aborted', { cause: reason });
 }
 
 export class InferenceSession {
@@ -158,14 +151,14 @@ export class InferenceSession {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', signal);
     const inputs = this.toNative(feeds);
     if (!signal) return this.fromNative(await handle.run(inputs, this.threads));
-    throwIfAborted(signal);
+    throwIfAborted(signal, 'The run');
     const cancel = new Int32Array(1);
     const onAbort = () => Atomics.store(cancel, 0, 1);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       return this.fromNative(await handle.run(inputs, this.threads, cancel));
     } catch (e) {
-      if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal);
+      if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal, 'The run');
       throw e;
     } finally {
       signal.removeEventListener('abort', onAbort);

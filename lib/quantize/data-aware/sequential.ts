@@ -9,7 +9,8 @@
 // conv and its downsample conv share a pass).
 import type { Graph } from '../../ir';
 import { Tensor } from '../../tensor';
-import { forEachCalibrationBatch, roundHalfEven, throwIfAborted, type ActivationParams } from '../calibrate';
+import { throwIfAborted } from '../../errors';
+import { forEachCalibrationBatch, roundHalfEven, type ActivationParams } from '../calibrate';
 import { applyRewrites, type LayerCandidate, type RewrittenLayer } from '../rewrite';
 import { dequantizeRows, toGemmRows, type QuantizedWeights } from '../weights';
 import type { LayerRows } from './layer-inputs';

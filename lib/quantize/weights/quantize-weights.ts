@@ -2,7 +2,7 @@
 // Steps: validate -> row layout (layout.ts) -> per-group codes and scales (ternary.ts, int4.ts)
 // or per-row int8 (int8.ts) -> optional folding (folded.ts) -> report (stats.ts).
 // Pure and deterministic: the same weights and options give the same bytes.
-import { TernionError, invalidArgument } from '../../errors';
+import { TernionError, invalidArgument, oneOf } from '../../errors';
 import { dequantize, dequantizeRows } from './dequantize';
 import { foldLayer } from './folded';
 import { channelMultiple, GroupCursor, groupScheme, type GroupScheme } from './groups';
@@ -15,12 +15,6 @@ import { TernaryGroupQuantizer } from './ternary';
 import type { FoldedWeights, GroupScaledWeights, Int8Weights, QuantizedWeights, WeightQuantOptions } from './types';
 
 const OPTION_NAMES = ['bits', 'groupSize', 'grouping', 'threshold', 'asymmetric', 'form', 'clipping', 'preTernarized', 'tolerance'];
-
-function oneOf<T>(value: unknown, allowed: readonly T[], name: string, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) throw invalidArgument(`one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, name, value);
-  return value as T;
-}
 
 type ResolvedOptions = Required<Omit<WeightQuantOptions, 'asymmetric'>> & { asymmetric: boolean | undefined };
 
