@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <map>
 #include <unordered_map>
 
 namespace ternion {
@@ -184,6 +187,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
   std::vector<const Tensor*> in;
   std::vector<Tensor> outs;
   std::vector<Tensor*> out_ptrs;
+  // TERNION_PROFILE=1: time per op type, printed to stderr after each run (a developer aid).
+  // TERNION_PROFILE=nodes: also one line per node.
+  const char* profile_env = std::getenv("TERNION_PROFILE");
+  const bool profile = profile_env != nullptr;
+  const bool profile_nodes = profile && std::strcmp(profile_env, "nodes") == 0;
+  std::map<std::string, std::pair<double, int>> profile_ms;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     // The flag is written by JavaScript on the main thread (AbortSignal): an atomic read.
     if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0) fail("ERR_ABORTED", "the run was aborted");
@@ -208,7 +217,19 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
       }
     }
     for (auto& t : outs) out_ptrs.push_back(&t);
+    const auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     ops_[i]->run(in, out_ptrs, ctx);
+    if (profile) {
+      auto& slot = profile_ms[n.op];
+      slot.first += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      slot.second += 1;
+      if (profile_nodes) {
+        std::string shape;
+        for (int64_t d : outs[0].shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+        std::fprintf(stderr, "ternion profile: node %-40s %-20s %8.3f ms  out %s\n", n.name.c_str(), n.op.c_str(),
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), shape.c_str());
+      }
+    }
     ctx.scratch_blocks.clear();
     for (size_t o = 0; o < n.outputs.size(); ++o)
       if (n.outputs[o] >= 0) values[n.outputs[o]] = outs[o];
@@ -218,6 +239,14 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
       auto block = std::move(owner[id]);
       if (block.use_count() == 1) free_blocks.emplace(std::max<size_t>((values[id].bytes() + 63) & ~size_t(63), 64), block);
     }
+  }
+  if (profile) {
+    double total = 0;
+    for (const auto& p : profile_ms) total += p.second.first;
+    for (const auto& p : profile_ms)
+      std::fprintf(stderr, "ternion profile: %-24s %4d x %9.3f ms (%5.1f%%)\n", p.first.c_str(), p.second.second, p.second.first,
+                   total > 0 ? 100 * p.second.first / total : 0.0);
+    std::fprintf(stderr, "ternion profile: total %.3f ms\n", total);
   }
   std::vector<Tensor> result;
   for (int id : graph_.outputs) {

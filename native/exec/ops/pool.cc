@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "exec/graph.h"
 #include "exec/ops/conv-common.h"
@@ -56,6 +57,38 @@ void max_pool_plane(const T* x, const Window3& g, T* y, int64_t* idx, int64_t ba
         y[o] = best;
         if (idx) idx[o] = best_at < 0 ? -1 : base + best_at;
       }
+}
+
+// The common 2-D case without indices (dilation 1, no storage order): a vertical max of the
+// window's input rows into a row buffer (contiguous, vectorizes), then a horizontal max over
+// each output's taps. Same result as max_pool_plane: max is exact in any order, and a NaN
+// input gives NaN there too (as the first-tap fallback never propagates NaN, neither does this).
+template <typename T>
+void max_pool_plane_2d(const T* x, const Window3& g, T* y, T* rowbuf) {
+  const int64_t H = g.in[1], W = g.in[2], OH = g.out[1], OW = g.out[2];
+  const int64_t KH = g.k[1], KW = g.k[2], SH = g.s[1], SW = g.s[2], PH = g.pb[1], PW = g.pb[2];
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    const int64_t h0 = std::max<int64_t>(oh * SH - PH, 0), h1 = std::min<int64_t>(oh * SH - PH + KH, H);
+    T* out = y + oh * OW;
+    if (h0 >= h1) {  // the window lies in the padding only: as max_pool_plane (lowest value)
+      for (int64_t ow = 0; ow < OW; ++ow) out[ow] = std::numeric_limits<T>::lowest();
+      continue;
+    }
+    std::memcpy(rowbuf, x + h0 * W, static_cast<size_t>(W) * sizeof(T));
+    for (int64_t ih = h0 + 1; ih < h1; ++ih) {
+      const T* r = x + ih * W;
+      for (int64_t w = 0; w < W; ++w) rowbuf[w] = r[w] > rowbuf[w] ? r[w] : rowbuf[w];
+    }
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const int64_t w0 = std::max<int64_t>(ow * SW - PW, 0), w1 = std::min<int64_t>(ow * SW - PW + KW, W);
+      T best = std::numeric_limits<T>::lowest();
+      if (w0 < w1) {
+        best = rowbuf[w0];
+        for (int64_t w = w0 + 1; w < w1; ++w) best = rowbuf[w] > best ? rowbuf[w] : best;
+      }
+      out[ow] = best;
+    }
+  }
 }
 
 void average_pool_plane(const float* x, const Window3& g, bool count_include_pad, float* y) {
@@ -128,6 +161,22 @@ class PoolOp : public Op {
     const int64_t planes = x.shape[0] * x.shape[1];
     const int64_t in_plane = g.in_size(), out_plane = g.out_size();
     int64_t* idx = out.size() > 1 && with_indices_ ? out[1]->ptr<int64_t>() : nullptr;
+    const bool fast_2d = kind_ == PoolKind::Max && !idx && g.nd <= 2 && g.d[1] == 1 && g.d[2] == 1;
+    if (fast_2d) {
+      const size_t row_bytes = static_cast<size_t>(g.in[2]) * dtype_size(x.dtype);
+      parallel_ranges(ctx.gemm, planes, 1, [&](int64_t begin, int64_t end) {
+        std::vector<uint8_t> buf(row_bytes + 64);
+        for (int64_t p = begin; p < end; ++p) {
+          if (x.dtype == DType::F32)
+            max_pool_plane_2d(x.ptr<float>() + p * in_plane, g, out[0]->ptr<float>() + p * out_plane, reinterpret_cast<float*>(buf.data()));
+          else if (x.dtype == DType::U8)
+            max_pool_plane_2d(x.ptr<uint8_t>() + p * in_plane, g, out[0]->ptr<uint8_t>() + p * out_plane, buf.data());
+          else
+            max_pool_plane_2d(x.ptr<int8_t>() + p * in_plane, g, out[0]->ptr<int8_t>() + p * out_plane, reinterpret_cast<int8_t*>(buf.data()));
+        }
+      });
+      return;
+    }
     parallel_ranges(ctx.gemm, planes, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         int64_t* ip = idx ? idx + p * out_plane : nullptr;
