@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { optimizeGraph, type Graph } from '../ir';
+import { chainIntegerLayers, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
@@ -25,9 +25,15 @@ export interface SessionOptions {
   isa?: string;
   /** Apply graph optimizations (constant folding, BN folding, fusion). (default: true) */
   optimize?: boolean;
+  /**
+   * Keep activations uint8 and pixel-major between quantized layers instead of converting to
+   * fp32 NCHW and back in each layer. Outputs are bit-identical either way; false is for
+   * debugging and comparisons. (default: true)
+   */
+  integerChaining?: boolean;
 }
 
-const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize'];
+const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'integerChaining'];
 
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
 interface NativeSessionHandle {
@@ -55,6 +61,9 @@ function checkOptions(o: unknown): SessionOptions {
   }
   if (opts.isa !== undefined && typeof opts.isa !== 'string') throw invalidArgument('a kernel set name', 'options.isa', opts.isa);
   if (opts.optimize !== undefined && typeof opts.optimize !== 'boolean') throw invalidArgument('a boolean', 'options.optimize', opts.optimize);
+  if (opts.integerChaining !== undefined && typeof opts.integerChaining !== 'boolean') {
+    throw invalidArgument('a boolean', 'options.integerChaining', opts.integerChaining);
+  }
   return opts as SessionOptions;
 }
 
@@ -111,6 +120,7 @@ export class InferenceSession {
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
     let optimized = options.optimize === false ? graph : optimizeGraph(graph);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
+    if (options.integerChaining !== false) optimized = chainIntegerLayers(optimized);
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
     const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });

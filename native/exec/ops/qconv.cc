@@ -14,6 +14,17 @@
 //            act_zero_point, act_bits, activation / activation_params or fused_activation
 //   output   float32 [N, Co, out spatial...] = act(conv + bias + residual)
 //
+// Integer chaining (lib/ir/passes/chain-integer-layers.ts), pixel-major "nhwc" layouts:
+//   input_layout "nhwc"   X is [N, spatial..., group * in_channels]: float32 (quantized by a
+//                         contiguous pass, no transpose), or uint8 already quantized with this
+//                         node's static activation parameters (padded_channels must equal
+//                         in_channels), used as it is.
+//   output_layout "nhwc"  outputs are [N, out spatial..., Co]; the residual (input 4) is float32
+//                         in that layout. output 0 is float32, or with output_quant = 1 uint8
+//                         q = clamp(round_half_even(y / output_scale) + output_zero_point, 0,
+//                         2^output_bits - 1) of the same fp32 value y; an optional output 1 is
+//                         then the float32 y as well.
+//
 // Execution per image: one pass over the fp32 input quantizes it into a uint8 pixel-major copy
 // [H*W][group * padded_channels] (padded channels hold the zero point). A pointwise conv (1x1,
 // stride 1, no pads) uses that copy as the GEMM's A directly; any other window gathers rows of
@@ -53,6 +64,46 @@ void stage_pixels(const float* x, int64_t groups, int64_t cin, int64_t P, int64_
     if (P > cin)
       for (int64_t p = pb; p < pb + len; ++p)
         for (int64_t g = 0; g < groups; ++g) std::memset(out + p * ld + g * P + cin, zp, static_cast<size_t>(P - cin));
+  }
+}
+
+// Pixels [p0, p1) of one image's pixel-major x [HW][groups * cin] quantized into out [HW][ld]
+// (channel g * cin + ci to column g * P + ci, the padding columns get the zero point).
+void stage_pixels_nhwc(const float* x, int64_t groups, int64_t cin, int64_t P, const quant::ActParams& q, int64_t p0, int64_t p1,
+                       uint8_t* out, size_t ld) {
+  const uint8_t zp = static_cast<uint8_t>(q.zero_point);
+  for (int64_t p = p0; p < p1; ++p) {
+    if (P == cin) {
+      quant::quantize_span(x + p * groups * cin, out + p * ld, groups * cin, q);
+      continue;
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+      quant::quantize_span(x + (p * groups + g) * cin, out + p * ld + g * P, cin, q);
+      std::memset(out + p * ld + g * P + cin, zp, static_cast<size_t>(P - cin));
+    }
+  }
+}
+
+// The GEMM result of `rows` output pixels (C[p][m], m < channels) stored pixel-major with row
+// stride ld: y = act(C + residual), written as float32 (yf) and / or quantized to uint8 (yq) by
+// quant::quantize_span, the formula the next layer's staging would apply to y.
+void store_pixels_nhwc(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf,
+                       uint8_t* yq, size_t ld, const quant::ActParams& q) {
+  float tmp[256];
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* c = C + p * channels;
+    for (int64_t m0 = 0; m0 < channels; m0 += 256) {
+      const int64_t len = std::min<int64_t>(256, channels - m0);
+      float* v = yf ? yf + p * ld + m0 : tmp;
+      if (residual) {
+        const float* r = residual + p * ld + m0;
+        for (int64_t m = 0; m < len; ++m) v[m] = c[m0 + m] + r[m];
+      } else {
+        std::memcpy(v, c + m0, static_cast<size_t>(len) * sizeof(float));
+      }
+      act.apply(v, static_cast<size_t>(len));
+      if (yq) quant::quantize_span(v, yq + p * ld + m0, len, q);
+    }
   }
 }
 
@@ -105,7 +156,7 @@ void im2col_pixels(const uint8_t* img, size_t ld, int64_t P, const Window3& w, i
 class QConvOp : public Op {
  public:
   explicit QConvOp(const BuildContext& bc) : node_(bc.node), where_(bc.node.where()) {
-    if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", where_ + " must have exactly one output");
+    if (node_.outputs.empty() || node_.outputs.size() > 2) fail("ERR_UNSUPPORTED_OP", where_ + " must have one or two outputs");
     if (node_.inputs.size() > 7) fail("ERR_MODEL_FORMAT", where_ + " has more than 7 inputs");
     attrs_ = read_window_attrs(node_);
     if (attrs_.kernel.empty()) fail("ERR_MODEL_FORMAT", where_ + ": the attribute kernel_shape is required");
@@ -126,6 +177,25 @@ class QConvOp : public Op {
       fail("ERR_SHAPE_MISMATCH", where_ + ": padded_channels " + std::to_string(P_) + " must be at least in_channels " + std::to_string(cin_));
     act_ = read_activation(node_);
     act_config_ = quant::read_act_config(node_);
+    in_nhwc_ = read_layout("input_layout");
+    out_nhwc_ = read_layout("output_layout");
+    out_quant_ = node_.get_int("output_quant", 0) != 0;
+    if (out_quant_) {
+      if (!out_nhwc_) fail("ERR_MODEL_FORMAT", where_ + ": output_quant needs output_layout \"nhwc\"");
+      const int64_t bits = node_.get_int("output_bits", 8);
+      if (bits != 8 && bits != 4) fail("ERR_MODEL_FORMAT", where_ + ": output_bits must be 8 or 4, got " + std::to_string(bits));
+      out_params_.qmax = (1 << bits) - 1;
+      out_params_.scale = node_.get_float("output_scale", 0.0f);
+      if (!(out_params_.scale > 0.0f) || !std::isfinite(out_params_.scale))
+        fail("ERR_MODEL_FORMAT", where_ + ": output_scale must be a positive finite number");
+      const int64_t zp = node_.get_int("output_zero_point", 0);
+      if (zp < 0 || zp > out_params_.qmax)
+        fail("ERR_MODEL_FORMAT", where_ + ": output_zero_point " + std::to_string(zp) + " is outside [0, " + std::to_string(out_params_.qmax) + "]");
+      out_params_.zero_point = static_cast<int32_t>(zp);
+    }
+    out_f32_ = node_.outputs.size() == 2 && node_.outputs[1] >= 0;
+    if (node_.outputs.size() == 2 && !out_quant_)
+      fail("ERR_MODEL_FORMAT", where_ + ": a second (float32) output needs output_quant = 1");
     layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_);
     if (layer_.K != S * P_)
       fail("ERR_SHAPE_MISMATCH", where_ + ": weight codes have K = " + std::to_string(layer_.K) + " columns but kernel_shape " +
@@ -136,17 +206,25 @@ class QConvOp : public Op {
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor* x = require_input(node_, in, 0, "X");
-    require_dtype(node_, x, "input X", DType::F32);
+    if (in_nhwc_ && x->dtype == DType::U8) {
+      if (act_config_.dynamic || P_ != cin_)
+        fail("ERR_DTYPE", where_ + ": a uint8 input needs act_mode \"static\" and padded_channels equal to in_channels");
+    } else {
+      require_dtype(node_, x, "input X", DType::F32);
+    }
     if (static_cast<int>(x->shape.size()) != nd_ + 2)
       fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " must have rank " + std::to_string(nd_ + 2) + " for kernel_shape " +
                                      shape_str(attrs_.kernel));
-    if (x->shape[1] != group_ * cin_)
-      fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " has " + std::to_string(x->shape[1]) + " channels but group " +
+    const int64_t channels = in_nhwc_ ? x->shape.back() : x->shape[1];
+    if (channels != group_ * cin_)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " has " + std::to_string(channels) + " channels but group " +
                                      std::to_string(group_) + " * in_channels " + std::to_string(cin_) + " = " + std::to_string(group_ * cin_));
     const Window3 geom = window(*x);
     quant::check_bias(node_, optional_input(in, 3), layer_.Co);
-    Shape y{x->shape[0], layer_.Co};
+    Shape y{x->shape[0]};
+    if (!out_nhwc_) y.push_back(layer_.Co);
     for (int i = 3 - nd_; i < 3; ++i) y.push_back(geom.out[i]);
+    if (out_nhwc_) y.push_back(layer_.Co);
     if (const Tensor* r = optional_input(in, 4)) {
       require_dtype(node_, r, "residual", DType::F32);
       if (r->shape != y)
@@ -155,9 +233,13 @@ class QConvOp : public Op {
     checked_int(geom.out_size(), node_, "output pixels");
     shape_size(Shape{geom.in_size(), group_ * P_});
     shape_size(y);
-    out.resize(1);
-    out[0].dtype = DType::F32;
+    out.resize(node_.outputs.size());
+    out[0].dtype = out_quant_ ? DType::U8 : DType::F32;
     out[0].shape = y;
+    if (out.size() > 1) {
+      out[1].dtype = DType::F32;
+      out[1].shape = y;
+    }
   }
 
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
@@ -167,14 +249,15 @@ class QConvOp : public Op {
     Tensor& y = *out[0];
     if (y.size() == 0) return;
     const Window3 geom = window(x);
-    const int64_t N = x.shape[0], C = x.shape[1], Co = layer_.Co, Mg = layer_.rows_per_group();
+    const int64_t N = x.shape[0], Co = layer_.Co, Mg = layer_.rows_per_group();
+    const int64_t C = group_ * cin_;
     const int64_t K = layer_.K, in_plane = geom.in_size(), OP = geom.out_size();
-    const float* X = x.ptr<float>();
+    const bool in_u8 = in_nhwc_ && x.dtype == DType::U8;
+    const float* X = in_u8 ? nullptr : x.ptr<float>();
     const float* R = r ? r->ptr<float>() : nullptr;
-    float* Y = y.ptr<float>();
     const float* bias = !bias_.empty() ? bias_.data() : b ? b->ptr<float>() : nullptr;
 
-    const quant::ActParams aq = quant::act_params(act_config_, ctx.gemm, X, x.size());
+    const quant::ActParams aq = in_u8 ? act_config_.fixed : quant::act_params(act_config_, ctx.gemm, X, x.size());
     const uint8_t zp = static_cast<uint8_t>(aq.zero_point);
     const float* scales = quant::run_scales(layer_, aq.scale, ctx);
     const bool relu_in_gemm = act_.relu_only() && !R;
@@ -182,7 +265,7 @@ class QConvOp : public Op {
 
     const bool pointwise = geom.is_pointwise();
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
-    uint8_t* img = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
+    uint8_t* staged = in_u8 ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
     const int threads = thread_count(ctx.gemm);
     // Pixels per chunk: the uint8 im2col block within ~512 KB, enough rows for every thread.
     int64_t rows = std::max<int64_t>((int64_t(1) << 19) / std::max<int64_t>(K, 1), 48 * threads);
@@ -191,13 +274,21 @@ class QConvOp : public Op {
     float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
 
     for (int64_t n = 0; n < N; ++n) {
-      const float* xn = X + n * C * in_plane;
-      parallel_ranges(ctx.gemm, in_plane, 256, [&](int64_t b0, int64_t b1) {
-        stage_pixels(xn, group_, cin_, P_, in_plane, aq, b0, b1, img, ld);
-      });
+      const uint8_t* img = staged;
+      if (in_u8) {
+        img = x.ptr<uint8_t>() + n * in_plane * C;
+      } else if (in_nhwc_) {
+        const float* xn = X + n * in_plane * C;
+        parallel_ranges(ctx.gemm, in_plane, 64, [&](int64_t b0, int64_t b1) {
+          stage_pixels_nhwc(xn, group_, cin_, P_, aq, b0, b1, staged, ld);
+        });
+      } else {
+        const float* xn = X + n * C * in_plane;
+        parallel_ranges(ctx.gemm, in_plane, 256, [&](int64_t b0, int64_t b1) {
+          stage_pixels(xn, group_, cin_, P_, in_plane, aq, b0, b1, staged, ld);
+        });
+      }
       for (int64_t g = 0; g < group_; ++g) {
-        float* yg = Y + (n * Co + g * Mg) * OP;
-        const float* rg = R ? R + (n * Co + g * Mg) * OP : nullptr;
         const uint8_t* img_g = img + g * P_;
         for (int64_t p0 = 0; p0 < OP; p0 += rows) {
           const int64_t p1 = std::min(OP, p0 + rows);
@@ -215,10 +306,24 @@ class QConvOp : public Op {
           }
           quant::run_group_gemm(layer_, ctx.gemm, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, scales, bias,
                                 relu_in_gemm, cbuf, static_cast<size_t>(Mg));
-          parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
-            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(OP),
-                                   rg ? rg + p0 + b0 : nullptr, post);
-          });
+          if (out_nhwc_) {
+            // Pixel-major: row p of cbuf is Mg contiguous channels of output pixel p0 + p.
+            const int64_t at = (n * OP + p0) * Co + g * Mg;
+            const float* rg = R ? R + at : nullptr;
+            float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
+            uint8_t* yq = out_quant_ ? y.ptr<uint8_t>() + at : nullptr;
+            parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+              store_pixels_nhwc(cbuf + b0 * Mg, b1 - b0, Mg, rg ? rg + b0 * Co : nullptr, post, yf ? yf + b0 * Co : nullptr,
+                                yq ? yq + b0 * Co : nullptr, static_cast<size_t>(Co), out_params_);
+            });
+          } else {
+            float* yg = y.ptr<float>() + (n * Co + g * Mg) * OP;
+            const float* rg = R ? R + (n * Co + g * Mg) * OP : nullptr;
+            parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+              store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(OP),
+                                     rg ? rg + p0 + b0 : nullptr, post);
+            });
+          }
         }
       }
     }
@@ -226,7 +331,13 @@ class QConvOp : public Op {
 
  private:
   Window3 window(const Tensor& x) const {
-    return resolve_window(node_, attrs_, x.shape.data() + 2, nd_, attrs_.kernel);
+    return resolve_window(node_, attrs_, x.shape.data() + (in_nhwc_ ? 1 : 2), nd_, attrs_.kernel);
+  }
+
+  bool read_layout(const char* key) const {
+    const std::string v = node_.get_string(key, "nchw");
+    if (v != "nchw" && v != "nhwc") fail("ERR_MODEL_FORMAT", where_ + ": " + key + " must be \"nchw\" or \"nhwc\", got \"" + v + "\"");
+    return v == "nhwc";
   }
 
   NodeDesc node_;
@@ -236,6 +347,8 @@ class QConvOp : public Op {
   int64_t group_ = 1, cin_ = 1, P_ = 1;
   Activation act_;
   quant::ActConfig act_config_;
+  bool in_nhwc_ = false, out_nhwc_ = false, out_quant_ = false, out_f32_ = false;
+  quant::ActParams out_params_;
   quant::PackedLayer layer_;
   std::vector<float> bias_;  // constant bias (empty: from input 3 at run time, or none)
 };

@@ -1,0 +1,196 @@
+// Integer chaining of quantized layers: between two quantized convolutions the activation stays
+// uint8, pixel-major (NHWC), instead of going fp32 NCHW -> quantize -> transpose in every layer.
+//
+// A TernionQConv whose output is read only by ops that can take it pixel-major gets
+// output_layout "nhwc" and writes, per output pixel, its Co channels contiguously:
+//   - uint8, quantized with the reading layers' static activation parameters (output_quant = 1,
+//     output_scale / output_zero_point / output_bits), when a quantized conv (input 0) or a
+//     MaxPool reads it; those readers get input_layout "nhwc" / become TernionMaxPoolNhwc;
+//   - float32 NHWC when a conv's residual input or a GlobalAveragePool reads it (the residual
+//     stays exact fp32); both forms when both kinds of readers exist (a second output).
+// The epilogue computes the same fp32 value as before and quantizes it with the same formula the
+// reader would have applied, and max pooling commutes with that monotone quantization, so the
+// chained graph's outputs are bit-identical to the unchained one (tested).
+//
+// A value is left alone when any reader cannot take it (another op, a graph output, dynamic
+// activation ranges, padded input channels, readers that disagree on the quantization
+// parameters); chains are found as a fixpoint, since a MaxPool or a residual reader is chainable
+// only when its own output is.
+
+import { consumersByTensor, freshName, producersByTensor, usedNames } from '../graph-utils';
+import type { AttributeValue, Graph, Node, ValueType } from '../types';
+
+interface QParams {
+  scale: number;
+  zeroPoint: number;
+  bits: number;
+}
+
+function attrNum(node: Node, key: string): number | undefined {
+  const a = node.attributes[key];
+  return a && (a.type === 'int' || a.type === 'float') ? a.value : undefined;
+}
+
+function attrStr(node: Node, key: string): string | undefined {
+  const a = node.attributes[key];
+  return a && a.type === 'string' ? a.value : undefined;
+}
+
+/** The static activation parameters a quantized conv applies to its input 0, if it can read uint8 NHWC. */
+function convInputParams(node: Node): QParams | undefined {
+  if (attrStr(node, 'act_mode') !== 'static') return undefined;
+  const cin = attrNum(node, 'in_channels');
+  const padded = attrNum(node, 'padded_channels') ?? cin;
+  if (cin === undefined || padded !== cin) return undefined; // padded channels need the staging copy
+  const scale = attrNum(node, 'act_scale');
+  if (scale === undefined) return undefined;
+  return { scale, zeroPoint: attrNum(node, 'act_zero_point') ?? 0, bits: attrNum(node, 'act_bits') ?? 8 };
+}
+
+const isQConv = (n: Node): boolean => n.opType === 'TernionQConv' && n.domain === '';
+const isPlainMaxPool = (n: Node): boolean =>
+  n.opType === 'MaxPool' && n.domain === '' && (n.outputs.length === 1 || n.outputs[1] === '') &&
+  (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
+const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePool' && n.domain === '';
+
+const sameParams = (a: QParams, b: QParams): boolean => a.scale === b.scale && a.zeroPoint === b.zeroPoint && a.bits === b.bits;
+
+/** How a chained value is stored: uint8 NHWC, float32 NHWC, or both (a conv's second output). */
+type Form = 'u8' | 'f32' | 'both';
+
+interface Decision {
+  form: Form;
+  params?: QParams; // of the uint8 form
+}
+
+export function chainIntegerLayers(graph: Graph): Graph {
+  if (!graph.nodes.some(isQConv)) return graph;
+  const producers = producersByTensor(graph.nodes);
+  const consumers = consumersByTensor(graph.nodes);
+  const outputs = new Set(graph.outputs.map((o) => o.name));
+  const forbidden = new Set<string>();
+
+  // Decide each value's form from its readers, readers first (reverse topological order): a
+  // reader's own output is decided before its input. Returns the decisions, or the name of a
+  // value whose decision turned out impossible (its residual or pooled input is not chained).
+  const decide = (): Map<string, Decision> | string => {
+    const decided = new Map<string, Decision>();
+    for (let k = graph.nodes.length - 1; k >= 0; k--) {
+      const producer = graph.nodes[k];
+      const v = producer.outputs[0];
+      if (!v || forbidden.has(v) || outputs.has(v) || !(isQConv(producer) || isPlainMaxPool(producer))) continue;
+      let ok = true;
+      let needF32 = false;
+      let params: QParams | undefined;
+      let paramsClash = false;
+      const wantU8 = (p: QParams): void => {
+        if (params && !sameParams(params, p)) paramsClash = true;
+        params ??= p;
+      };
+      for (const c of consumers.get(v) ?? []) {
+        c.inputs.forEach((input, i) => {
+          if (input !== v) return;
+          const after = decided.get(c.outputs[0]);
+          if (isQConv(c) && i === 0) {
+            const p = convInputParams(c);
+            if (p) wantU8(p);
+            else needF32 = true;
+          } else if (isQConv(c) && i === 4) {
+            if (after) needF32 = true;
+            else ok = false;
+          } else if (isPlainMaxPool(c) && i === 0 && after) {
+            if (after.form === 'u8') wantU8(after.params as QParams);
+            else needF32 = true;
+          } else if (isGlobalAveragePool(c) && i === 0) {
+            needF32 = true;
+          } else {
+            ok = false;
+          }
+        });
+      }
+      if (!ok) continue;
+      if (paramsClash) needF32 = true;
+      let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
+      if (isPlainMaxPool(producer) && form === 'both') form = 'f32'; // a MaxPool has one output
+      decided.set(v, { form, params: form === 'f32' ? undefined : params });
+    }
+    // Consistency: a chained conv output needs its residual chained in float32; a chained
+    // MaxPool needs its input chained in its own form.
+    for (const [v, d] of decided) {
+      const p = producers.get(v) as Node;
+      if (isQConv(p) && p.inputs[4]) {
+        const r = decided.get(p.inputs[4]);
+        if (!r || r.form === 'u8') return v;
+      }
+      if (isPlainMaxPool(p)) {
+        const src = decided.get(p.inputs[0]);
+        if (!src) return v;
+        if (d.form === 'u8' && (src.form === 'f32' || !sameParams(src.params as QParams, d.params as QParams))) return v;
+        if (d.form === 'f32' && src.form === 'u8') return v;
+      }
+    }
+    return decided;
+  };
+
+  let decided = decide();
+  while (typeof decided === 'string') {
+    forbidden.add(decided);
+    decided = decide();
+  }
+  if (decided.size === 0) return graph;
+
+  const used = usedNames(graph);
+  const valueInfo = new Map<string, ValueType>(graph.valueInfo);
+  const f32Name = new Map<string, string>(); // value -> the name of its float32 NHWC form
+  for (const [v, d] of decided) {
+    if (d.form === 'both') f32Name.set(v, freshName(used, `${v}/nhwc_f32`));
+    else if (d.form === 'f32') f32Name.set(v, v);
+    if (d.form !== 'f32') valueInfo.set(v, { dtype: 'uint8' });
+    if (d.form !== 'u8') valueInfo.set(f32Name.get(v) as string, { dtype: 'float32' });
+  }
+  // The name a reader takes: the uint8 form when it reads uint8 with the same parameters.
+  const readName = (v: string, u8With?: QParams): string => {
+    const d = decided.get(v) as Decision;
+    if (d.form !== 'f32' && u8With && sameParams(d.params as QParams, u8With)) return v;
+    return f32Name.get(v) as string;
+  };
+
+  const str = (value: string): AttributeValue => ({ type: 'string', value });
+  const int = (value: number): AttributeValue => ({ type: 'int', value });
+  const float = (value: number): AttributeValue => ({ type: 'float', value });
+  const nodes = graph.nodes.map((n): Node => {
+    const attributes: Record<string, AttributeValue> = { ...n.attributes };
+    const inputs = [...n.inputs];
+    let outs = [...n.outputs];
+    let opType = n.opType;
+    if (isQConv(n)) {
+      if (decided.has(n.inputs[0])) {
+        attributes.input_layout = str('nhwc');
+        inputs[0] = readName(n.inputs[0], convInputParams(n));
+      }
+      if (n.inputs[4] && decided.has(n.inputs[4])) inputs[4] = readName(n.inputs[4]);
+      const d = decided.get(n.outputs[0]);
+      if (d) {
+        attributes.output_layout = str('nhwc');
+        if (d.form !== 'f32') {
+          const p = d.params as QParams;
+          attributes.output_quant = int(1);
+          attributes.output_scale = float(p.scale);
+          attributes.output_zero_point = int(p.zeroPoint);
+          attributes.output_bits = int(p.bits);
+          if (d.form === 'both') outs = [n.outputs[0], f32Name.get(n.outputs[0]) as string];
+        }
+      }
+    } else if (isPlainMaxPool(n) && decided.has(n.outputs[0])) {
+      const d = decided.get(n.outputs[0]) as Decision;
+      opType = 'TernionMaxPoolNhwc';
+      inputs[0] = readName(n.inputs[0], d.form === 'u8' ? d.params : undefined);
+      outs = [n.outputs[0]];
+    } else if (isGlobalAveragePool(n) && decided.has(n.inputs[0])) {
+      opType = 'TernionGlobalAveragePoolNhwc';
+      inputs[0] = readName(n.inputs[0]);
+    }
+    return { ...n, opType, inputs, outputs: outs, attributes };
+  });
+  return { ...graph, nodes, valueInfo };
+}

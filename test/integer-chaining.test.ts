@@ -1,0 +1,154 @@
+// Integer chaining (lib/ir/passes/chain-integer-layers.ts): between quantized layers activations
+// stay uint8 / pixel-major. The chained graph must give bit-identical outputs to the unchained
+// one, for every weight mode, 4-bit activations, padded channels, MaxPool, residuals, grouped
+// and strided convs, batch > 1 and 1 or 2 threads; values the pass cannot chain stay as they were.
+import { describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor, quantize } from '../lib';
+import { chainIntegerLayers, type Graph, type Node } from '../lib/ir';
+import { loadNpy } from '../lib/data/npy';
+import { rng } from './helpers';
+import { encodeModel, valueInfo, type TensorSpec } from './onnx-build-model';
+
+const INTS = 7;
+const INT = 2;
+const ints = (name: string, v: number[]) => ({ name, type: INTS, ints: v });
+const int = (name: string, v: number) => ({ name, type: INT, i: v });
+
+function weights(r: () => number, name: string, dims: number[]): TensorSpec {
+  const n = dims.reduce((a, b) => a * b, 1);
+  const fanIn = n / dims[0];
+  return { name, dims, floatData: Array.from({ length: n }, () => (r() * 2 - 1) * Math.sqrt(3 / fanIn)) };
+}
+
+/** A small network with every shape the pass handles: MaxPool, residuals, a grouped conv, GAP, and a graph output in the middle. */
+function testModel(): Uint8Array {
+  const r = rng(7);
+  const conv = (name: string, x: string, w: string, y: string, attrs: Record<string, unknown>[] = []) =>
+    ({ op: 'Conv', name, inputs: [x, w, `${w}_b`], outputs: [y], attributes: attrs });
+  const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+  return encodeModel({
+    nodes: [
+      conv('c0', 'x', 'w0', 'a0', [ints('pads', [1, 1, 1, 1])]),
+      { op: 'Relu', name: 'r0', inputs: ['a0'], outputs: ['a'] },
+      { op: 'MaxPool', name: 'pool', inputs: ['a'], outputs: ['m'], attributes: [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])] },
+      conv('c1', 'm', 'w1', 'b0', [ints('pads', [1, 1, 1, 1])]),
+      { op: 'Relu', name: 'r1', inputs: ['b0'], outputs: ['b'] },
+      conv('c2', 'b', 'w2', 'c'),
+      { op: 'Add', name: 'add1', inputs: ['c', 'm'], outputs: ['d0'] },
+      { op: 'Relu', name: 'r2', inputs: ['d0'], outputs: ['d'] },
+      conv('c3', 'd', 'w3', 'e0', [ints('strides', [2, 2])]),
+      { op: 'Relu', name: 'r3', inputs: ['e0'], outputs: ['e'] },
+      conv('c4', 'e', 'w4', 'f', [ints('pads', [1, 1, 1, 1]), int('group', 2)]),
+      { op: 'Add', name: 'add2', inputs: ['f', 'e'], outputs: ['g0'] },
+      { op: 'Relu', name: 'r4', inputs: ['g0'], outputs: ['g'] },
+      conv('c5', 'g', 'w5', 'h0', [ints('pads', [1, 1, 1, 1])]),
+      { op: 'Relu', name: 'r5', inputs: ['h0'], outputs: ['h'] },
+      { op: 'GlobalAveragePool', name: 'gap', inputs: ['h'], outputs: ['p'] },
+      { op: 'Flatten', name: 'flat', inputs: ['p'], outputs: ['q'] },
+      { op: 'Gemm', name: 'fc', inputs: ['q', 'wf', 'wf_b'], outputs: ['y'], attributes: [int('transB', 1)] },
+    ],
+    inputs: [valueInfo('x', ['N', 3, 17, 15])],
+    outputs: [valueInfo('y', ['N', 5]), valueInfo('b', ['N', 24, 9, 8])],
+    initializers: [
+      weights(r, 'w0', [24, 3, 3, 3]), bias('w0_b', 24),
+      weights(r, 'w1', [24, 24, 3, 3]), bias('w1_b', 24),
+      weights(r, 'w2', [24, 24, 1, 1]), bias('w2_b', 24),
+      weights(r, 'w3', [40, 24, 3, 3]), bias('w3_b', 40),
+      weights(r, 'w4', [40, 20, 3, 3]), bias('w4_b', 40),
+      weights(r, 'w5', [32, 40, 3, 3]), bias('w5_b', 32),
+      weights(r, 'wf', [5, 32]), bias('wf_b', 5),
+    ],
+  });
+}
+
+function randomInput(seed: number, dims: number[]): Tensor<'float32'> {
+  const r = rng(seed);
+  const n = dims.reduce((a, b) => a * b, 1);
+  return new Tensor('float32', Float32Array.from({ length: n }, () => r() * 2 - 0.5), dims);
+}
+
+function byOp(g: Graph, op: string): Node[] {
+  return g.nodes.filter((n) => n.opType === op);
+}
+
+const MODES = [
+  { weights: 'int8' },
+  { weights: 'ternary', groupSize: 4 },
+  { weights: 'ternary', groupSize: 16 }, // 24 input channels pad to 32: readers quantize the fp32 form
+  { weights: 'ternary-asym', groupSize: 8 },
+  { weights: 'ternary', groupSize: 'filter' },
+  { weights: 'int4', groupSize: 8 },
+  { weights: 'ternary', groupSize: 4, activationBits: 4 },
+  { weights: 'ternary', groupSize: 4, form: 'folded' },
+] as const;
+
+describe('integer chaining', () => {
+  const model = testModel();
+  const calibration = randomInput(1, [4, 3, 17, 15]);
+
+  it('rewrites the graph: uint8 between layers, NHWC pooling, graph outputs untouched', async () => {
+    const q = await quantize(model, { weights: 'ternary', groupSize: 4, calibration });
+    const g = chainIntegerLayers(q.graph);
+    const convs = new Map(byOp(g, 'TernionQConv').map((n) => [n.name, n]));
+    const attr = (n: Node | undefined, k: string) => (n?.attributes[k] as { value: unknown } | undefined)?.value;
+    // c0 feeds the MaxPool only: uint8 NHWC with c1's activation parameters (the MaxPool passes them through).
+    expect(attr(convs.get('c0'), 'output_layout')).toBe('nhwc');
+    // m is read by c1 (uint8) and by c2's residual (fp32): so the MaxPool runs in fp32 NHWC.
+    expect(byOp(g, 'TernionMaxPoolNhwc')).toHaveLength(1);
+    expect(byOp(g, 'MaxPool')).toHaveLength(0);
+    expect(g.valueInfo.get('m')?.dtype).toBe('float32');
+    // b is a graph output: c1 keeps NCHW fp32 output, c2 reads it as before.
+    expect(attr(convs.get('c1'), 'output_layout')).toBeUndefined();
+    expect(attr(convs.get('c2'), 'input_layout')).toBeUndefined();
+    expect(g.outputs.map((o) => o.name)).toEqual(['y', 'b']);
+    // e is read by c4 (uint8) and by add2's residual (fp32): both forms, the conv has two outputs.
+    expect(convs.get('c3')?.outputs).toHaveLength(2);
+    expect(attr(convs.get('c3'), 'output_quant')).toBe(1);
+    expect(convs.get('c4')?.inputs[0]).toBe(convs.get('c3')?.outputs[0]);
+    expect(convs.get('c4')?.inputs[4]).toBe(convs.get('c3')?.outputs[1]);
+    // h feeds the global pool only: fp32 NHWC.
+    expect(attr(convs.get('c5'), 'output_quant')).toBeUndefined();
+    expect(byOp(g, 'TernionGlobalAveragePoolNhwc')).toHaveLength(1);
+  });
+
+  it('chains layers with dynamic activation ranges through the fp32 NHWC form (precision int8), bit-identically', async () => {
+    const x = randomInput(5, [2, 3, 17, 15]);
+    const a = await (await InferenceSession.create(model, { precision: 'int8' })).run({ x });
+    const b = await (await InferenceSession.create(model, { precision: 'int8', integerChaining: false })).run({ x });
+    for (const name of ['y', 'b']) expect(Array.from(a[name].data as Float32Array)).toEqual(Array.from(b[name].data as Float32Array));
+  });
+
+  for (const mode of MODES) {
+    it(`gives bit-identical outputs to the unchained graph: ${JSON.stringify(mode)}`, async () => {
+      const q = await quantize(model, { ...mode, calibration } as Parameters<typeof quantize>[1]);
+      for (const threads of [1, 2]) {
+        const chained = await q.createSession({ threads });
+        const plain = await q.createSession({ threads, integerChaining: false });
+        const x = randomInput(threads + 10, [3, 3, 17, 15]);
+        const a = await chained.run({ x });
+        const b = await plain.run({ x });
+        for (const name of ['y', 'b']) {
+          expect(a[name].dims).toEqual(b[name].dims);
+          expect(Array.from(a[name].data as Float32Array)).toEqual(Array.from(b[name].data as Float32Array));
+        }
+        // And the outputs are not degenerate (a chained bug writing zeros would fail here).
+        expect(new Set(a.y.data as Float32Array).size).toBeGreaterThan(5);
+      }
+    });
+  }
+
+  it('is bit-identical on the embedded Fashion-MNIST model over 200 real images', async () => {
+    const images = loadNpy('data/fashion-mnist-test-images.npy');
+    const count = 200;
+    const px = new Float32Array(count * 784);
+    for (let i = 0; i < px.length; i++) px[i] = (images.data as Uint8Array)[i] / 255;
+    const x = new Tensor('float32', px, [count, 1, 28, 28]);
+    const q = await quantize('models/fashion-mnist-resnet.onnx', { weights: 'ternary', groupSize: 16, calibration: new Tensor('float32', px.slice(0, 32 * 784), [32, 1, 28, 28]) });
+    const g = chainIntegerLayers(q.graph);
+    expect(byOp(g, 'TernionQConv').filter((n) => n.attributes.input_layout).length).toBeGreaterThan(3);
+    const a = await (await q.createSession()).run({ [q.graph.inputs[0].name]: x });
+    const b = await (await q.createSession({ integerChaining: false })).run({ [q.graph.inputs[0].name]: x });
+    const name = q.graph.outputs[0].name;
+    expect(Array.from(a[name].data as Float32Array)).toEqual(Array.from(b[name].data as Float32Array));
+  });
+});
