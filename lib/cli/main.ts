@@ -12,6 +12,7 @@ const load = {
   eval: (): typeof import('./eval-command') => require('./eval-command'),
   run: (): typeof import('./run-command') => require('./run-command'),
   inspect: (): typeof import('./inspect-command') => require('./inspect-command'),
+  bench: (): typeof import('./bench-command') => require('./bench-command'),
   demo: (): typeof import('./demo') => require('./demo'),
   kernels: (): typeof import('../kernels') => require('../kernels'),
 };
@@ -27,6 +28,8 @@ commands:
                                                top-1 / top-5 accuracy of a classifier
   run MODEL --input [NAME=]X.npy [-o OUT.npy]  run a model on .npy inputs
   inspect MODEL [--json]                       layers, bits and sizes of an .onnx or a .tern
+  bench MODEL.onnx [--batch B] [--threads T] [--compare fp32,int8,ternary-g16,ort-fp32,...] [--json]
+                                               latency of onnxruntime-node and ternion's engines side by side
   demo [--count N] [--threads T] [--json]      the embedded Fashion-MNIST model on its test set, per precision
   info                                         version, Node ABI, CPU features and the kernel set chosen
 
@@ -66,6 +69,7 @@ const COMMANDS: Record<string, () => Command> = {
   eval: () => ({ spec: load.eval().EVAL_SPEC, run: load.eval().evalCommand }),
   run: () => ({ spec: load.run().RUN_SPEC, run: load.run().runCommand }),
   inspect: () => ({ spec: load.inspect().INSPECT_SPEC, run: load.inspect().inspectCommand }),
+  bench: () => ({ spec: load.bench().BENCH_SPEC, run: load.bench().benchCommand }),
   demo: () => ({ spec: DEMO_SPEC, run: demoCommand }),
   info: () => ({ spec: INFO_SPEC, run: infoCommand }),
 };

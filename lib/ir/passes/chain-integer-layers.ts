@@ -1,21 +1,21 @@
 // Integer chaining of quantized layers: between two quantized convolutions the activation stays
-// uint8, pixel-major (NHWC), instead of going fp32 NCHW -> quantize -> transpose in every layer.
+// pixel-major (NHWC) and, where every reader agrees, uint8, instead of going fp32 NCHW ->
+// quantize -> transpose in every layer.
 //
-// A TernionQConv whose output is read only by ops that can take it pixel-major gets
-// output_layout "nhwc" and writes, per output pixel, its Co channels contiguously:
-//   - uint8, quantized with the reading layers' static activation parameters (output_quant = 1,
-//     output_scale / output_zero_point / output_bits), when a quantized conv (input 0) or a
-//     MaxPool reads it; those readers get input_layout "nhwc" / become TernionMaxPoolNhwc;
-//   - float32 NHWC when a conv's residual input or a GlobalAveragePool reads it (the residual
-//     stays exact fp32); both forms when both kinds of readers exist (a second output).
-// The epilogue computes the same fp32 value as before and quantizes it with the same formula the
+// A TernionQConv (or a 2-D MaxPool fed by one) whose output is read only by ops that can take
+// it pixel-major gets output_layout "nhwc" and stores each output pixel's channels contiguously:
+//   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
+//             reading input 0 with padded_channels == in_channels, or a uint8 MaxPool);
+//   - 'f32':  float32, for a conv's residual input, a GlobalAveragePool, readers with dynamic
+//             activation ranges or padded channels, or readers that disagree on parameters
+//             (each quantizes the fp32 pixels itself: a contiguous pass, no transpose);
+//   - 'both': a conv's two outputs when both kinds of readers exist.
+// The epilogue computes the same fp32 value as before and quantizes it with the formula the
 // reader would have applied, and max pooling commutes with that monotone quantization, so the
-// chained graph's outputs are bit-identical to the unchained one (tested).
+// chained graph's outputs are bit-identical to the unchained one (test/integer-chaining.test.ts).
 //
-// A value is left alone when any reader cannot take it (another op, a graph output, dynamic
-// activation ranges, padded input channels, readers that disagree on the quantization
-// parameters); chains are found as a fixpoint, since a MaxPool or a residual reader is chainable
-// only when its own output is.
+// Forms are decided readers first (reverse topological order); a decision that needs an
+// unchained residual or pooled input is forbidden and the decisions are redone (a fixpoint).
 
 import { consumersByTensor, freshName, producersByTensor, usedNames } from '../graph-utils';
 import type { AttributeValue, Graph, Node, ValueType } from '../types';
