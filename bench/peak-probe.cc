@@ -1,0 +1,259 @@
+// Peak-probe: one core's limits, for the whole-model benchmark to compare engines with.
+//   fp32 FMA (AVX2 ymm, AVX-512 zmm), int8 dot products (AVX2 vpmaddwd on int16, the
+//   vpmaddubsw + vpmaddwd + vpaddd sequence on u8 x s8, AVX-512 VNNI / AVX-VNNI vpdpbusd) in
+//   GMAC/s, and memory bandwidth of a streaming read of a buffer much larger than the caches.
+// Each kernel runs independent accumulator chains (enough to cover latency on both FMA/ALU
+// ports) over register operands only, so it measures issue throughput, not memory. Operands are
+// hidden from the optimizer with empty asm statements so no loop is folded away.
+// Built by bench/peak-probe.js with plain `g++ -O2`: each kernel carries its own target
+// attribute, and only the ISAs named on the command line (checked by the runner) are run.
+//
+//   peak-probe [--isa avx2,fma,avx512f,avx512bw,avx512vnni,avxvnni] [--mem-mb 1024] [--seconds 0.25]
+// Prints one JSON object.
+#include <immintrin.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+volatile int64_t sink_i;
+volatile float sink_f;
+
+// Runs kernel(iterations) until `seconds` pass, doubling the count; returns the best
+// operations/second over `repeats` timings of the final count. `per_iter` = MACs or bytes.
+template <typename F>
+double best_rate(F kernel, double per_iter, double seconds, int repeats = 5) {
+  int64_t n = 1 << 10;
+  for (;;) {
+    double t = now();
+    kernel(n);
+    double dt = now() - t;
+    if (dt > seconds / 4) break;
+    n *= 2;
+  }
+  double best = 0;
+  for (int r = 0; r < repeats; r++) {
+    double t = now();
+    kernel(n);
+    double rate = per_iter * n / (now() - t);
+    if (rate > best) best = rate;
+  }
+  return best;
+}
+
+#define HIDE(x) asm volatile("" : "+x"(x))
+
+__attribute__((target("avx2,fma"))) void fma_avx2(int64_t n) {
+  __m256 a = _mm256_set1_ps(1.0001f), b = _mm256_set1_ps(0.9999f);
+  __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (int64_t i = 0; i < n; i++) {
+    HIDE(a);
+    HIDE(b);
+    c0 = _mm256_fmadd_ps(a, b, c0); c1 = _mm256_fmadd_ps(a, b, c1); c2 = _mm256_fmadd_ps(a, b, c2);
+    c3 = _mm256_fmadd_ps(a, b, c3); c4 = _mm256_fmadd_ps(a, b, c4); c5 = _mm256_fmadd_ps(a, b, c5);
+    c6 = _mm256_fmadd_ps(a, b, c6); c7 = _mm256_fmadd_ps(a, b, c7); c8 = _mm256_fmadd_ps(a, b, c8);
+    c9 = _mm256_fmadd_ps(a, b, c9); c10 = _mm256_fmadd_ps(a, b, c10); c11 = _mm256_fmadd_ps(a, b, c11);
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)), _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+  sink_f = _mm256_cvtss_f32(s);
+}
+
+__attribute__((target("avx512f"))) void fma_avx512(int64_t n) {
+  __m512 a = _mm512_set1_ps(1.0001f), b = _mm512_set1_ps(0.9999f);
+  __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (int64_t i = 0; i < n; i++) {
+    HIDE(a);
+    HIDE(b);
+    c0 = _mm512_fmadd_ps(a, b, c0); c1 = _mm512_fmadd_ps(a, b, c1); c2 = _mm512_fmadd_ps(a, b, c2);
+    c3 = _mm512_fmadd_ps(a, b, c3); c4 = _mm512_fmadd_ps(a, b, c4); c5 = _mm512_fmadd_ps(a, b, c5);
+    c6 = _mm512_fmadd_ps(a, b, c6); c7 = _mm512_fmadd_ps(a, b, c7); c8 = _mm512_fmadd_ps(a, b, c8);
+    c9 = _mm512_fmadd_ps(a, b, c9); c10 = _mm512_fmadd_ps(a, b, c10); c11 = _mm512_fmadd_ps(a, b, c11);
+  }
+  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  sink_f = out[0] + out[15];
+}
+
+// The two int8 sequences below are written in assembly: with intrinsics the compiler either
+// computes one product for all chains (the operands are the same) or, kept from that by
+// barriers, spills accumulators to the stack. Operands: ymm14 (a), ymm15 (b), ymm13 (ones);
+// accumulators ymm0-7; products in ymm8-12.
+
+// int16 x int16 -> int32 pairs (exact for int8 data widened to int16): 16 MACs per vpmaddwd,
+// plus the vpaddd that accumulates. The chains' latency is vpaddd's only.
+__attribute__((target("avx2"))) void madd16_avx2(int64_t n) {
+  alignas(32) int32_t out[8];
+  asm volatile(
+      "vpxor %%ymm0, %%ymm0, %%ymm0\n vmovdqa %%ymm0, %%ymm1\n vmovdqa %%ymm0, %%ymm2\n vmovdqa %%ymm0, %%ymm3\n"
+      "vmovdqa %%ymm0, %%ymm4\n vmovdqa %%ymm0, %%ymm5\n vmovdqa %%ymm0, %%ymm6\n vmovdqa %%ymm0, %%ymm7\n"
+      "vpcmpeqd %%ymm14, %%ymm14, %%ymm14\n vpabsw %%ymm14, %%ymm15\n"  // a = -1, b = 1 (int16)
+      "1:\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm8\n vpaddd %%ymm8, %%ymm4, %%ymm4\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm9\n vpaddd %%ymm9, %%ymm5, %%ymm5\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm10\n vpaddd %%ymm10, %%ymm6, %%ymm6\n"
+      "vpmaddwd %%ymm15, %%ymm14, %%ymm11\n vpaddd %%ymm11, %%ymm7, %%ymm7\n"
+      "dec %[n]\n jnz 1b\n"
+      "vpaddd %%ymm1, %%ymm0, %%ymm0\n vpaddd %%ymm3, %%ymm2, %%ymm2\n vpaddd %%ymm5, %%ymm4, %%ymm4\n vpaddd %%ymm7, %%ymm6, %%ymm6\n"
+      "vpaddd %%ymm2, %%ymm0, %%ymm0\n vpaddd %%ymm6, %%ymm4, %%ymm4\n vpaddd %%ymm4, %%ymm0, %%ymm0\n"
+      "vmovdqa %%ymm0, (%[out])\n vzeroupper\n"
+      : [n] "+r"(n)
+      : [out] "r"(out)
+      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm14", "xmm15");
+  sink_i = out[0];
+}
+
+// u8 x s8 -> s16 pairs (saturating) -> s32 with vpmaddwd by ones -> vpaddd: 32 MACs per
+// three instructions, the int8 GEMM sequence of CPUs without VNNI.
+__attribute__((target("avx2"))) void maddubs_avx2(int64_t n) {
+  alignas(32) int32_t out[8];
+  asm volatile(
+      "vpxor %%ymm0, %%ymm0, %%ymm0\n vmovdqa %%ymm0, %%ymm1\n vmovdqa %%ymm0, %%ymm2\n vmovdqa %%ymm0, %%ymm3\n"
+      "vmovdqa %%ymm0, %%ymm4\n vmovdqa %%ymm0, %%ymm5\n vmovdqa %%ymm0, %%ymm6\n vmovdqa %%ymm0, %%ymm7\n"
+      "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n vpabsb %%ymm15, %%ymm14\n"  // a = 1 (u8), b = -1 (s8)
+      "vpabsw %%ymm15, %%ymm13\n"                                           // ones (int16)
+      "1:\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n vpmaddwd %%ymm13, %%ymm8, %%ymm8\n vpaddd %%ymm8, %%ymm0, %%ymm0\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n vpmaddwd %%ymm13, %%ymm9, %%ymm9\n vpaddd %%ymm9, %%ymm1, %%ymm1\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n vpmaddwd %%ymm13, %%ymm10, %%ymm10\n vpaddd %%ymm10, %%ymm2, %%ymm2\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n vpmaddwd %%ymm13, %%ymm11, %%ymm11\n vpaddd %%ymm11, %%ymm3, %%ymm3\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n vpmaddwd %%ymm13, %%ymm8, %%ymm8\n vpaddd %%ymm8, %%ymm4, %%ymm4\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n vpmaddwd %%ymm13, %%ymm9, %%ymm9\n vpaddd %%ymm9, %%ymm5, %%ymm5\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n vpmaddwd %%ymm13, %%ymm10, %%ymm10\n vpaddd %%ymm10, %%ymm6, %%ymm6\n"
+      "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n vpmaddwd %%ymm13, %%ymm11, %%ymm11\n vpaddd %%ymm11, %%ymm7, %%ymm7\n"
+      "dec %[n]\n jnz 1b\n"
+      "vpaddd %%ymm1, %%ymm0, %%ymm0\n vpaddd %%ymm3, %%ymm2, %%ymm2\n vpaddd %%ymm5, %%ymm4, %%ymm4\n vpaddd %%ymm7, %%ymm6, %%ymm6\n"
+      "vpaddd %%ymm2, %%ymm0, %%ymm0\n vpaddd %%ymm6, %%ymm4, %%ymm4\n vpaddd %%ymm4, %%ymm0, %%ymm0\n"
+      "vmovdqa %%ymm0, (%[out])\n vzeroupper\n"
+      : [n] "+r"(n)
+      : [out] "r"(out)
+      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm13", "xmm14", "xmm15");
+  sink_i = out[0];
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void dpbusd_avx512(int64_t n) {
+  __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+  __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (int64_t i = 0; i < n; i++) {
+    HIDE(a);
+    HIDE(b);
+    c0 = _mm512_dpbusd_epi32(c0, a, b); c1 = _mm512_dpbusd_epi32(c1, a, b); c2 = _mm512_dpbusd_epi32(c2, a, b);
+    c3 = _mm512_dpbusd_epi32(c3, a, b); c4 = _mm512_dpbusd_epi32(c4, a, b); c5 = _mm512_dpbusd_epi32(c5, a, b);
+    c6 = _mm512_dpbusd_epi32(c6, a, b); c7 = _mm512_dpbusd_epi32(c7, a, b); c8 = _mm512_dpbusd_epi32(c8, a, b);
+    c9 = _mm512_dpbusd_epi32(c9, a, b); c10 = _mm512_dpbusd_epi32(c10, a, b); c11 = _mm512_dpbusd_epi32(c11, a, b);
+  }
+  __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)), _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
+  s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
+  alignas(64) int32_t out[16];
+  _mm512_store_si512(out, s);
+  sink_i = out[0] + out[15];
+}
+
+__attribute__((target("avx2,avxvnni"))) void dpbusd_avxvnni(int64_t n) {
+  __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+  __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (int64_t i = 0; i < n; i++) {
+    HIDE(a);
+    HIDE(b);
+    c0 = _mm256_dpbusd_avx_epi32(c0, a, b); c1 = _mm256_dpbusd_avx_epi32(c1, a, b); c2 = _mm256_dpbusd_avx_epi32(c2, a, b);
+    c3 = _mm256_dpbusd_avx_epi32(c3, a, b); c4 = _mm256_dpbusd_avx_epi32(c4, a, b); c5 = _mm256_dpbusd_avx_epi32(c5, a, b);
+    c6 = _mm256_dpbusd_avx_epi32(c6, a, b); c7 = _mm256_dpbusd_avx_epi32(c7, a, b); c8 = _mm256_dpbusd_avx_epi32(c8, a, b);
+    c9 = _mm256_dpbusd_avx_epi32(c9, a, b); c10 = _mm256_dpbusd_avx_epi32(c10, a, b); c11 = _mm256_dpbusd_avx_epi32(c11, a, b);
+  }
+  __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
+  s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(c8, c9), _mm256_add_epi32(c10, c11)));
+  sink_i = _mm256_extract_epi32(s, 0);
+}
+
+// Streaming read: every byte of the buffer loaded once per pass (4 independent sums).
+__attribute__((target("avx2"))) int64_t read_avx2(const uint8_t* p, size_t bytes) {
+  __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i < bytes; i += 128) {
+    s0 = _mm256_add_epi64(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    s1 = _mm256_add_epi64(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    s2 = _mm256_add_epi64(s2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    s3 = _mm256_add_epi64(s3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+  return _mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 3);
+}
+
+int64_t read_scalar(const uint8_t* p, size_t bytes) {
+  const int64_t* q = reinterpret_cast<const int64_t*>(p);
+  int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (size_t i = 0; i < bytes / 8; i += 4) {
+    s0 += q[i];
+    s1 += q[i + 1];
+    s2 += q[i + 2];
+    s3 += q[i + 3];
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+bool has(const std::string& list, const char* isa) {
+  std::string padded = "," + list + ",";
+  return padded.find(std::string(",") + isa + ",") != std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string isa;
+  double seconds = 0.25;
+  size_t mem_mb = 1024;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--isa")) isa = argv[i + 1];
+    else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--mem-mb")) mem_mb = strtoull(argv[i + 1], nullptr, 10);
+  }
+  std::vector<std::string> rows;
+  char line[512];
+  auto add = [&](const char* name, const char* kind, const char* instr, double per_instr, double rate) {
+    snprintf(line, sizeof line, "  {\"name\": \"%s\", \"kind\": \"%s\", \"instruction\": \"%s\", \"macsPerInstruction\": %g, \"gmacPerSecond\": %.2f}", name, kind, instr, per_instr, rate / 1e9);
+    rows.push_back(line);
+  };
+  if (has(isa, "avx2") && has(isa, "fma")) add("fp32 FMA avx2", "fp32", "vfmadd231ps ymm", 8, best_rate(fma_avx2, 12 * 8, seconds));
+  if (has(isa, "avx512f")) add("fp32 FMA avx512", "fp32", "vfmadd231ps zmm", 16, best_rate(fma_avx512, 12 * 16, seconds));
+  if (has(isa, "avx2")) {
+    add("int16 vpmaddwd avx2", "int8", "vpmaddwd + vpaddd ymm", 16, best_rate(madd16_avx2, 8 * 16, seconds));
+    add("u8s8 vpmaddubsw avx2", "int8", "vpmaddubsw + vpmaddwd + vpaddd ymm", 32, best_rate(maddubs_avx2, 8 * 32, seconds));
+  }
+  if (has(isa, "avx512vnni") && has(isa, "avx512bw")) add("u8s8 vpdpbusd avx512-vnni", "int8", "vpdpbusd zmm", 64, best_rate(dpbusd_avx512, 12 * 64, seconds));
+  if (has(isa, "avxvnni")) add("u8s8 vpdpbusd avx-vnni", "int8", "vpdpbusd ymm", 32, best_rate(dpbusd_avxvnni, 12 * 32, seconds));
+
+  // Memory: a buffer of mem_mb MiB (>> L3), touched first, then read whole 5 times; best pass.
+  size_t bytes = mem_mb << 20;
+  uint8_t* buf = static_cast<uint8_t*>(aligned_alloc(64, bytes));
+  double gbs = 0;
+  if (buf) {
+    memset(buf, 1, bytes);
+    for (int r = 0; r < 5; r++) {
+      double t = now();
+      int64_t s = has(isa, "avx2") ? read_avx2(buf, bytes) : read_scalar(buf, bytes);
+      double dt = now() - t;
+      sink_i = s;
+      if (bytes / dt > gbs) gbs = bytes / dt;
+    }
+    free(buf);
+  }
+  printf("{\"compute\": [\n");
+  for (size_t i = 0; i < rows.size(); i++) printf("%s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
+  printf("], \"memory\": {\"name\": \"streaming read, one core\", \"bufferMiB\": %zu, \"gbPerSecond\": %.2f}}\n", mem_mb, gbs / 1e9);
+  return 0;
+}

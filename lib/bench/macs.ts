@@ -1,0 +1,68 @@
+// Multiply-accumulates of a model per sample, from its shapes: the Conv, ConvTranspose, Gemm and
+// MatMul layers, which hold nearly all of a CNN's or an MLP's arithmetic. Used to turn latencies
+// into GMAC/s and compare them with the peak-probe's limits.
+import { inferShapes, type Graph, type Node, type Shape } from '../ir';
+
+export interface MacCount {
+  /** Sum over the layers counted; null when a layer's shape is not static (beyond the batch dim). */
+  perSample: number | null;
+  layers: number;
+  /** Layers whose MACs could not be counted (symbolic shapes). */
+  unknown: string[];
+}
+
+function shapeOf(graph: Graph, name: string): Shape | undefined {
+  const init = graph.initializers.get(name);
+  if (init) return init.dims;
+  return graph.valueInfo.get(name)?.shape ?? graph.inputs.find((v) => v.name === name)?.shape;
+}
+
+/** Product of dims 1.. (dim 0 is the batch); null when one of them is symbolic. */
+function perSampleSize(shape: Shape | undefined, from = 1): number | null {
+  if (!shape) return null;
+  let n = 1;
+  for (const d of shape.slice(from)) {
+    if (typeof d !== 'number') return null;
+    n *= d;
+  }
+  return n;
+}
+
+function layerMacs(graph: Graph, node: Node): number | null {
+  const out = shapeOf(graph, node.outputs[0]);
+  const outPerSample = perSampleSize(out);
+  if (outPerSample === null) return null;
+  if (node.opType === 'Conv' || node.opType === 'ConvTranspose') {
+    // Each output element of Conv takes (C_in / group) x kernel MACs: the weight's dims 1...
+    const w = shapeOf(graph, node.inputs[1]);
+    const perOutput = perSampleSize(w);
+    if (perOutput === null || !w) return null;
+    if (node.opType === 'Conv') return outPerSample * perOutput;
+    // ConvTranspose: each input element scatters into C_out / group x kernel outputs.
+    const x = perSampleSize(shapeOf(graph, node.inputs[0]));
+    return x === null ? null : x * perOutput;
+  }
+  // Gemm / MatMul: each output element is a dot product of length K (A's last dim).
+  const a = shapeOf(graph, node.inputs[0]);
+  if (!a || a.length === 0) return null;
+  const transA = node.opType === 'Gemm' && node.attributes.transA?.value === 1;
+  const k = transA ? a[0] : a[a.length - 1];
+  return typeof k === 'number' ? outPerSample * k : null;
+}
+
+const LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+
+/** MACs per sample of a graph (as loadOnnxModel returns it; its shapes are inferred here). */
+export function countMacs(loaded: Graph): MacCount {
+  const graph = inferShapes(loaded);
+  let total = 0, layers = 0;
+  const unknown: string[] = [];
+  for (const node of graph.nodes) {
+    if (!LAYERS.has(node.opType)) continue;
+    layers++;
+    const m = layerMacs(graph, node);
+    if (m === null) unknown.push(node.name || node.outputs[0]);
+    else total += m;
+  }
+  return { perSample: unknown.length ? null : total, layers, unknown };
+}

@@ -1,0 +1,127 @@
+// Resident memory of one engine, measured in a fresh child process: RSS once node, ternion and
+// (for onnxruntime) onnxruntime-node are loaded is the baseline; then the session is created and
+// run once. Measuring in the benchmark's own process does not work: memory freed by an earlier
+// session stays with the allocator and the next session reuses it, so its RSS barely moves.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { PreparedEngine } from './engines';
+
+export const MEMORY_METHOD =
+  'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded, garbage collected = baseline): ' +
+  'peakRssMB = the child\'s peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
+  'rssMB = RSS after that run and a full garbage collection, minus the baseline (what the session keeps).';
+
+export interface MemoryProbe {
+  kind: 'ort' | 'ternion';
+  source: string;
+  precision?: 'fp32' | 'int8';
+  threads: number;
+  inputName: string;
+  dims: number[];
+}
+
+export interface MemoryResult {
+  baselineMB: number;
+  rssMB: number;
+  peakRssMB: number;
+}
+
+const MB = 1024 * 1024;
+
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/**
+ * Peak RSS since the last reset, in bytes: VmHWM of /proc/self/status, whose peak is reset by
+ * writing 5 to /proc/self/clear_refs (Linux); elsewhere getrusage's maxRSS (never reset).
+ */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux: the peak then includes start-up
+  }
+}
+
+/** The child's side: argv[2] is a MemoryProbe as JSON; prints a MemoryResult as JSON. */
+async function child(probe: MemoryProbe): Promise<MemoryResult> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const ternion = require('../index') as typeof import('../index');
+  const { loadOrt } = require('./ort') as typeof import('./ort');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const ort = loadOrt().ort;
+  const data = new Float32Array(probe.dims.reduce((a, b) => a * b, 1)).fill(0.5);
+  ternion.cpuInfo(); // loads the addon
+  collectGarbage();
+  const baseline = process.memoryUsage().rss;
+  resetPeakRss();
+  let release: () => Promise<void>;
+  if (probe.kind === 'ort') {
+    if (!ort) throw new Error('onnxruntime-node could not be loaded');
+    const s = await ort.InferenceSession.create(probe.source, { intraOpNumThreads: probe.threads, interOpNumThreads: 1, executionMode: 'sequential' });
+    await s.run({ [probe.inputName]: new ort.Tensor('float32', data, probe.dims) });
+    release = () => s.release();
+  } else {
+    const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
+    await s.run({ [probe.inputName]: new ternion.Tensor('float32', data, probe.dims) });
+    release = () => s.release();
+  }
+  collectGarbage();
+  const rss = process.memoryUsage().rss;
+  const peak = peakRss();
+  await release();
+  return { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, peakRssMB: (peak - baseline) / MB };
+}
+
+/** Runs the probe of one engine in a child process (a temporary file holds in-memory models). */
+export async function probeMemory(engine: PreparedEngine, options: { threads: number; inputName: string; dims: number[] }): Promise<MemoryResult> {
+  let dir: string | undefined;
+  let source = engine.source;
+  if (typeof source !== 'string') {
+    dir = mkdtempSync(join(tmpdir(), 'ternion-mem-'));
+    const file = join(dir, engine.spec.kind === 'ort' ? 'model.onnx' : 'model.tern');
+    writeFileSync(file, source);
+    source = file;
+  }
+  const precision = engine.spec.precision === 'fp32' ? 'fp32' : engine.spec.precision === 'int8-dynamic' ? 'int8' : undefined;
+  const probe: MemoryProbe = { kind: engine.spec.kind, source, precision: engine.spec.kind === 'ternion' ? precision : undefined, ...options };
+  try {
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, [__filename, JSON.stringify(probe)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '', stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('error', reject);
+      p.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`memory probe exited with ${code}: ${stderr.trim().split('\n').pop()}`))));
+    });
+    return JSON.parse(out) as MemoryResult;
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  child(JSON.parse(process.argv[2]) as MemoryProbe).then(
+    (r) => process.stdout.write(JSON.stringify(r)),
+    (e) => {
+      process.stderr.write(`${(e as Error).stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,156 @@
+// `ternion bench MODEL`: onnxruntime-node and ternion's engines side by side on a user's own
+// fp32 .onnx model, with the measurement `npm run bench` uses (lib/bench/): the ternion engines
+// quantize the model on the fly, onnxruntime-node runs when it can be required (it is not a
+// dependency of ternion) and its int8 engine gets a static QDQ model made on the fly.
+import { loadNpy } from '../data/npy';
+import { TernionError } from '../errors';
+import { cpuInfo } from '../kernels';
+import { compareEngines, seededUniform, type EngineRow } from '../bench/compare';
+import { DEFAULT_ENGINES, parseEngines, prepareEngines, type FloatBatch } from '../bench/engines';
+import { MEMORY_METHOD } from '../bench/memory-probe';
+import { modelInfo } from '../bench/model-info';
+import { loadOrt } from '../bench/ort';
+import { intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
+import { PREPROCESS_FLAGS, preprocessOf, preprocessUsage, rowsOf, toModelInput } from './inputs';
+import type { Io } from './io';
+import { isTernFile } from './model-file';
+import { table } from './text';
+
+export const BENCH_SPEC: CommandSpec = {
+  name: 'bench',
+  usage: `usage: ternion bench MODEL [options]
+
+  MODEL                   an fp32 .onnx model with one float32 input
+  --batch B               samples per run (default 1)
+  --threads T             threads per run, every engine (default 1)
+  --compare LIST          engines, comma-separated (default ${DEFAULT_ENGINES.join(',')}):
+                          ort-fp32, ort-int8 (onnxruntime-node; int8 runs a static QDQ model
+                          made on the fly), fp32, int8, int8-dynamic, ternary-gN, ternary-asym-gN,
+                          int4-gN (ternion; N: 4, 8, 16, 32, 64 or filter)
+  --calib X.npy           calibration samples for the quantized engines (default: 8 seeded
+                          uniform [0, 1) samples: fine for speed, not for accuracy)
+  --calib-count K         use the first K calibration samples
+  --shape D,D,...         per-sample input dims, when the model's are symbolic
+  --qdq FILE.onnx         a QDQ model for ort-int8 instead of making one
+  --samples N             timed runs at least (default 3)
+  --max-time S            seconds of further timed runs per engine (default 2)
+  --no-memory             skip the memory probe (a child process per engine that measures
+                          the session's RSS and the peak while loading it and running once)
+  --json                  print one JSON object with a row per engine
+${preprocessUsage(26)}`,
+  positionals: ['MODEL'],
+  flags: [
+    { name: 'batch' }, { name: 'threads' }, { name: 'compare' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'shape' },
+    { name: 'qdq' }, { name: 'samples' }, { name: 'max-time' }, { name: 'no-memory', switch: true }, { name: 'json', switch: true }, ...PREPROCESS_FLAGS,
+  ],
+};
+
+function shapeValue(args: ParsedArgs): number[] | undefined {
+  const v = args.values.get('shape');
+  if (v === undefined) return undefined;
+  const dims = v.split(',').map((d) => Number(d));
+  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `Expected positive integers separated by commas for --shape but received "${v}"`);
+  }
+  return dims;
+}
+
+/** The engines asked for; without --compare, the default list minus onnxruntime's when it is missing. */
+function chooseEngines(args: ParsedArgs, io: Io) {
+  const list = args.values.get('compare');
+  const ort = loadOrt();
+  if (list === undefined) {
+    const ids = DEFAULT_ENGINES.filter((id) => ort.ort || !id.startsWith('ort-'));
+    if (!ort.ort) io.err(`note: onnxruntime-node could not be loaded (${ort.error}); it is not a dependency of ternion, so the ort-* engines are left out (npm install onnxruntime-node to compare with it)`);
+    return parseEngines(ids.join(','));
+  }
+  const engines = parseEngines(list);
+  if (!ort.ort && engines.some((e) => e.kind === 'ort')) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `--compare ${list} asks for onnxruntime-node, which is not a dependency of ternion and could not be loaded (${ort.error}); install it with "npm install onnxruntime-node" or leave the ort-* engines out`);
+  }
+  return engines;
+}
+
+function calibrationOf(args: ParsedArgs, info: ReturnType<typeof modelInfo>, io: Io): FloatBatch {
+  const file = args.values.get('calib');
+  const count = intValue(args, 'calib-count');
+  const per = info.sampleDims.reduce((a, b) => a * b, 1);
+  if (file === undefined) {
+    const n = count ?? 8;
+    return { data: seededUniform(n * per, 777), dims: [n, ...info.sampleDims] };
+  }
+  const raw = loadNpy(file);
+  const n = Math.min(count ?? raw.dims[0] ?? 0, raw.dims[0] ?? 0);
+  if (n === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${raw.dims.join(', ')}])`);
+  const meta = { name: info.inputName, type: 'float32', shape: ['batch', ...info.sampleDims] };
+  const t = toModelInput(rowsOf(raw, 0, n), meta, preprocessOf(args), file, io.err);
+  return { data: t.data as Float32Array, dims: t.dims };
+}
+
+/** One batch of input: calibration samples repeated (with --calib), else seeded uniform [0, 1). */
+function inputOf(args: ParsedArgs, calibration: FloatBatch, batch: number, per: number): Float32Array {
+  if (args.values.get('calib') === undefined) return seededUniform(batch * per);
+  const out = new Float32Array(batch * per);
+  const samples = calibration.dims[0];
+  for (let b = 0; b < batch; b++) out.set(calibration.data.subarray((b % samples) * per, (b % samples + 1) * per), b * per);
+  return out;
+}
+
+const fixed = (x: number | null, digits: number, suffix = '') => (x === null ? '-' : `${x.toFixed(digits)}${suffix}`);
+
+export interface BenchResult {
+  model: string;
+  input: { name: string; dims: number[] };
+  batch: number;
+  threads: number;
+  macsPerSample: number | null;
+  kernels: string | null;
+  cpuFeatures: string[];
+  onnxruntime: string | null;
+  memoryMethod: string | null;
+  rows: EngineRow[];
+}
+
+export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
+  const modelPath = args.positionals[0];
+  const json = args.values.has('json');
+  const memory = !args.values.has('no-memory');
+  const batch = intValue(args, 'batch') ?? 1;
+  const threads = intValue(args, 'threads') ?? 1;
+  const minSamples = intValue(args, 'samples') ?? 3;
+  const maxTimeArg = args.values.get('max-time');
+  const maxTime = maxTimeArg === undefined ? 2 : parseNumber(maxTimeArg, '--max-time');
+  if (!(maxTime >= 0)) throw new TernionError('ERR_INVALID_ARGUMENT', `Expected a number of seconds >= 0 for --max-time but received "${maxTimeArg}"`);
+  if (isTernFile(modelPath)) throw new TernionError('ERR_INVALID_ARGUMENT', `${modelPath} is a .tern model; ternion bench compares engines on the fp32 .onnx it was quantized from`);
+  const info = modelInfo(modelPath, { batch, shape: shapeValue(args) });
+  const engines = chooseEngines(args, io);
+  const calibration = calibrationOf(args, info, io);
+  if (args.values.get('calib') === undefined && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
+    io.err(`note: no --calib; quantizing with ${calibration.dims[0]} seeded uniform [0, 1) samples (fine for speed; pass --calib for real ranges)`);
+  }
+  const prepared = await prepareEngines(engines, { model: modelPath, calibration, qdqModel: args.values.get('qdq'), log: json ? undefined : io.err });
+  const per = info.sampleDims.reduce((a, b) => a * b, 1);
+  const rows = await compareEngines(prepared, {
+    batch, threads, inputName: info.inputName, sampleDims: info.sampleDims, macsPerSample: info.macsPerSample,
+    input: inputOf(args, calibration, batch, per), timing: { minSamples, maxTime }, memory,
+    onRow: json ? undefined : (r) => io.err(`${r.label}: ${r.error ? `failed: ${r.error}` : `${r.medianMs!.toFixed(2)} ms`}`),
+  });
+  const cpu = cpuInfo();
+  const result: BenchResult = {
+    model: modelPath, input: { name: info.inputName, dims: [batch, ...info.sampleDims] }, batch, threads, macsPerSample: info.macsPerSample,
+    kernels: cpu.kernels, cpuFeatures: cpu.features, onnxruntime: loadOrt().version, memoryMethod: memory ? MEMORY_METHOD : null, rows,
+  };
+  if (json) {
+    io.out(JSON.stringify(result, null, 1));
+  } else {
+    const gmac = info.macsPerSample === null ? 'unknown MACs' : `${(info.macsPerSample / 1e9).toFixed(3)} GMAC per sample`;
+    io.out(`${modelPath}: input ${info.inputName} [${result.input.dims.join(', ')}], ${gmac}, ${threads} thread${threads > 1 ? 's' : ''}, kernels ${cpu.kernels}, timer ${rows.find((r) => r.timer)?.timer ?? '-'}`);
+    const body = rows.map((r) => [
+      r.label, r.error ? `failed: ${r.error}` : fixed(r.medianMs, 2), fixed(r.imagesPerSecond, 1), fixed(r.gmacPerSecond, 1),
+      fixed(r.vsOrtFp32, 2, 'x'), fixed(r.vsOrtInt8, 2, 'x'), fixed(r.rssMB, 0), fixed(r.peakRssMB, 0),
+    ]);
+    for (const line of table(['engine', 'median ms', 'images/s', 'GMAC/s', 'vs ort fp32', 'vs ort int8', 'RSS MB', 'peak MB'], body, 1)) io.out(line);
+    if (memory) io.out('RSS MB: the session after one run; peak MB: while reading the model, creating the session and running once (each in a fresh process)');
+  }
+  return rows.some((r) => r.error) ? 1 : 0;
+}
