@@ -48,6 +48,16 @@ function convInputParams(node: Node): QParams | undefined {
 }
 
 const isQConv = (n: Node): boolean => n.opType === 'TernionQConv' && n.domain === '';
+
+/** An fp32 Conv that runs pixel-major: constant weights, dense groups, or depthwise without a channel multiplier. */
+function floatConvKind(graph: Graph, n: Node): 'dense' | 'depthwise' | undefined {
+  if (n.opType !== 'Conv' || n.domain !== '' || n.outputs.length !== 1) return undefined;
+  const w = graph.initializers.get(n.inputs[1]);
+  if (!w || w.dims.length < 3 || w.dims.length > 5) return undefined;
+  const group = attrNum(n, 'group') ?? 1;
+  if (w.dims[1] > 1) return 'dense';
+  return group === w.dims[0] ? 'depthwise' : undefined;
+}
 const isPlainMaxPool = (n: Node): boolean =>
   n.opType === 'MaxPool' && n.domain === '' && (n.outputs.length === 1 || n.outputs[1] === '') &&
   (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
@@ -64,7 +74,12 @@ interface Decision {
 }
 
 export function chainIntegerLayers(graph: Graph): Graph {
-  if (!graph.nodes.some(isQConv)) return graph;
+  const convKind = new Map<Node, 'dense' | 'depthwise'>();
+  for (const n of graph.nodes) {
+    const kind = floatConvKind(graph, n);
+    if (kind) convKind.set(n, kind);
+  }
+  if (!graph.nodes.some(isQConv) && convKind.size === 0) return graph;
   const producers = producersByTensor(graph.nodes);
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
@@ -78,7 +93,7 @@ export function chainIntegerLayers(graph: Graph): Graph {
     for (let k = graph.nodes.length - 1; k >= 0; k--) {
       const producer = graph.nodes[k];
       const v = producer.outputs[0];
-      if (!v || forbidden.has(v) || outputs.has(v) || !(isQConv(producer) || isPlainMaxPool(producer))) continue;
+      if (!v || forbidden.has(v) || outputs.has(v) || !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -101,6 +116,13 @@ export function chainIntegerLayers(graph: Graph): Graph {
           } else if (isPlainMaxPool(c) && i === 0 && after) {
             if (after.form === 'u8') wantU8(after.params as QParams);
             else needF32 = true;
+          } else if (convKind.has(c) && i === 0) {
+            // A dense fp32 conv reads either layout; a depthwise one only with a pixel-major output.
+            if (convKind.get(c) === 'dense' || after) needF32 = true;
+            else ok = false;
+          } else if (convKind.has(c) && i === 3) {
+            if (after) needF32 = true;
+            else ok = false;
           } else if (isGlobalAveragePool(c) && i === 0) {
             needF32 = true;
           } else {
@@ -112,6 +134,7 @@ export function chainIntegerLayers(graph: Graph): Graph {
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if (isPlainMaxPool(producer) && form === 'both') form = 'f32'; // a MaxPool has one output
+      if (convKind.has(producer)) form = 'f32'; // an fp32 conv does not quantize its output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
     // Consistency: a chained conv output needs its residual chained in float32; a chained
@@ -121,6 +144,12 @@ export function chainIntegerLayers(graph: Graph): Graph {
       if (isQConv(p) && p.inputs[4]) {
         const r = decided.get(p.inputs[4]);
         if (!r || r.form === 'u8') return v;
+      }
+      if (convKind.has(p)) {
+        const r = p.inputs[3] ? decided.get(p.inputs[3]) : undefined;
+        if (p.inputs[3] && (!r || r.form === 'u8')) return v;
+        const src = decided.get(p.inputs[0]);
+        if (convKind.get(p) === 'depthwise' && (!src || src.form === 'u8')) return v;
       }
       if (isPlainMaxPool(p)) {
         const src = decided.get(p.inputs[0]);
@@ -181,6 +210,13 @@ export function chainIntegerLayers(graph: Graph): Graph {
           if (d.form === 'both') outs = [n.outputs[0], f32Name.get(n.outputs[0]) as string];
         }
       }
+    } else if (convKind.has(n)) {
+      if (decided.has(n.inputs[0])) {
+        attributes.input_layout = str('nhwc');
+        inputs[0] = readName(n.inputs[0]);
+      }
+      if (n.inputs[3] && decided.has(n.inputs[3])) inputs[3] = readName(n.inputs[3]);
+      if (decided.has(n.outputs[0])) attributes.output_layout = str('nhwc');
     } else if (isPlainMaxPool(n) && decided.has(n.outputs[0])) {
       const d = decided.get(n.outputs[0]) as Decision;
       opType = 'TernionMaxPoolNhwc';

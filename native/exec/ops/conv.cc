@@ -7,6 +7,17 @@
 // blocked transpose into NCHW. Pixels go in chunks so the im2col block stays in cache. Groups
 // with one input channel each (depthwise, with or without a channel multiplier) use a direct
 // loop instead of GEMMs with a tiny K.
+//
+// Pixel-major layouts (lib/ir/passes/chain-integer-layers.ts chains convs this way):
+//   input_layout "nhwc"   X is float32 [N, spatial..., C]. Dense groups read im2col rows from
+//                         it with contiguous copies (a pointwise conv reads X itself); the
+//                         weights (constant only) are reordered to (kernel offset, channel).
+//   output_layout "nhwc"  Y (and the residual) are [N, out spatial..., M]: the GEMM writes Y
+//                         directly, no transpose.
+// Depthwise convs with pixel-major input and output (one channel per group, no multiplier)
+// run a direct loop vectorized over channels, summing the taps in the same order as the planar
+// loop (bit-identical results); dense convs in pixel-major order sum K in another order, so
+// they agree with the planar path to fp32 rounding.
 #include <algorithm>
 #include <cstring>
 
@@ -57,6 +68,83 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
   }
 }
 
+// One output pixel p of a pixel-major depthwise conv (one input channel per output channel,
+// C of them): out[c] = bias[c], then + taps[s][c] * x[pixel of tap s][c] for the taps inside the
+// input, in (kd, kh, kw) order like depthwise_channel, so the sums are the same.
+void depthwise_pixel(const float* x, const float* taps, const float* bias, const Window3& g, int64_t p, int64_t C, float* out) {
+  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+  const int64_t OH = g.out[1], OW = g.out[2];
+  const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+  // The taps inside the input, in (kd, kh, kw) order: offsets of their pixel and weights.
+  int64_t xoff[64], toff[64];
+  int n = 0;
+  bool fits = g.k_size() <= 64;
+  for (int64_t kd = 0; fits && kd < g.k[0]; ++kd) {
+    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+    if (id < 0 || id >= D) continue;
+    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+      if (ih < 0 || ih >= H) continue;
+      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
+        if (iw < 0 || iw >= W) continue;
+        xoff[n] = ((id * H + ih) * W + iw) * C;
+        toff[n] = ((kd * g.k[1] + kh) * g.k[2] + kw) * C;
+        ++n;
+      }
+    }
+  }
+  if (fits) {
+    // Blocks of 16 channels accumulate in registers across the taps.
+    int64_t c0 = 0;
+    typedef float v4 __attribute__((vector_size(16)));  // SSE2 / NEON width, no ISA flags needed
+    auto load = [](const float* p) {
+      v4 v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    };
+    for (; c0 + 16 <= C; c0 += 16) {
+      v4 a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+      if (bias) a0 = load(bias + c0), a1 = load(bias + c0 + 4), a2 = load(bias + c0 + 8), a3 = load(bias + c0 + 12);
+      for (int t = 0; t < n; ++t) {
+        const float* xv = x + xoff[t] + c0;
+        const float* tv = taps + toff[t] + c0;
+        a0 += load(tv) * load(xv);
+        a1 += load(tv + 4) * load(xv + 4);
+        a2 += load(tv + 8) * load(xv + 8);
+        a3 += load(tv + 12) * load(xv + 12);
+      }
+      std::memcpy(out + c0, &a0, sizeof a0);
+      std::memcpy(out + c0 + 4, &a1, sizeof a1);
+      std::memcpy(out + c0 + 8, &a2, sizeof a2);
+      std::memcpy(out + c0 + 12, &a3, sizeof a3);
+    }
+    for (int64_t c = c0; c < C; ++c) {
+      float acc = bias ? bias[c] : 0.0f;
+      for (int t = 0; t < n; ++t) acc += taps[toff[t] + c] * x[xoff[t] + c];
+      out[c] = acc;
+    }
+    return;
+  }
+  if (bias) std::memcpy(out, bias, static_cast<size_t>(C) * sizeof(float));
+  else std::fill(out, out + C, 0.0f);
+  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+    if (id < 0 || id >= D) continue;
+    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+      if (ih < 0 || ih >= H) continue;
+      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
+        if (iw < 0 || iw >= W) continue;
+        const float* xv = x + ((id * H + ih) * W + iw) * C;
+        const float* t = taps + ((kd * g.k[1] + kh) * g.k[2] + kw) * C;
+        for (int64_t c = 0; c < C; ++c) out[c] += t[c] * xv[c];
+      }
+    }
+  }
+}
+
 class ConvOp : public Op {
  public:
   explicit ConvOp(const BuildContext& bc)
@@ -67,7 +155,11 @@ class ConvOp : public Op {
     act_ = read_activation(bc.node);
     if (bc.node.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", where_ + " must have exactly one output");
     if (bc.node.inputs.size() > 4) fail("ERR_UNSUPPORTED_OP", where_ + " has more than 4 inputs");
-    if (const HostTensor* w = bc.constant(1)) prepare_weights(*w);
+    in_nhwc_ = read_layout("input_layout");
+    out_nhwc_ = read_layout("output_layout");
+    const HostTensor* wc = bc.constant(1);
+    if ((in_nhwc_ || out_nhwc_) && !wc) fail("ERR_MODEL_FORMAT", where_ + ": pixel-major layouts need constant weights");
+    if (wc) prepare_weights(*wc);
     if (const HostTensor* b = bc.constant(2)) {
       if (b->dtype != DType::F32 || b->shape.size() != 1)
         fail("ERR_DTYPE", where_ + ": bias must be a 1-D float32 tensor, got " + dtype_name(b->dtype) + " " + shape_str(b->shape));
@@ -86,7 +178,7 @@ class ConvOp : public Op {
     if (rank < 3) fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " must have rank >= 3 (N, C, spatial...)");
     if (w->shape.size() != rank)
       fail("ERR_SHAPE_MISMATCH", where_ + ": weights " + shape_str(w->shape) + " must have the rank of the input " + shape_str(x->shape));
-    const int64_t C = x->shape[1], M = w->shape[0];
+    const int64_t C = in_nhwc_ ? x->shape.back() : x->shape[1], M = w->shape[0];
     if (w->shape[1] * group_ != C)
       fail("ERR_SHAPE_MISMATCH", where_ + ": input " + shape_str(x->shape) + " has " + std::to_string(C) + " channels but weights " +
                                      shape_str(w->shape) + " with group " + std::to_string(group_) + " expect " + std::to_string(w->shape[1] * group_));
@@ -102,8 +194,12 @@ class ConvOp : public Op {
       if (b->shape.size() != 1 || b->shape[0] != M)
         fail("ERR_SHAPE_MISMATCH", where_ + ": bias " + shape_str(b->shape) + " must be [" + std::to_string(M) + "]");
     }
-    Shape y{x->shape[0], M};
+    if ((in_nhwc_ || out_nhwc_) && w->shape[1] == 1 && (!in_nhwc_ || !out_nhwc_ || M != C))
+      fail("ERR_UNSUPPORTED_OP", where_ + ": a pixel-major depthwise conv needs both layouts pixel-major and no channel multiplier");
+    Shape y{x->shape[0]};
+    if (!out_nhwc_) y.push_back(M);
     for (int i = 3 - geom.nd; i < 3; ++i) y.push_back(geom.out[i]);
+    if (out_nhwc_) y.push_back(M);
     if (const Tensor* r = optional_input(in, 3)) {
       require_dtype(node_, r, "residual", DType::F32);
       if (r->shape != y)
@@ -125,7 +221,7 @@ class ConvOp : public Op {
     const Tensor* r = optional_input(in, 3);
     Tensor& y = *out[0];
     const Window3 geom = window(x, w);
-    const int64_t N = x.shape[0], C = x.shape[1], M = w.shape[0];
+    const int64_t N = x.shape[0], C = in_nhwc_ ? x.shape.back() : x.shape[1], M = w.shape[0];
     const int64_t Cg = C / group_, Mg = M / group_;
     const int64_t K = Cg * geom.k_size();
     const int64_t in_plane = geom.in_size(), P = geom.out_size();
@@ -135,6 +231,22 @@ class ConvOp : public Op {
     float* Y = y.ptr<float>();
     if (y.size() == 0) return;
 
+    if (Cg == 1 && in_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
+      const int64_t OP = P;
+      parallel_ranges(ctx.gemm, N * OP, 8, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const int64_t n = i / OP;
+          float* o = Y + i * M;
+          depthwise_pixel(X + n * in_plane * C, dw_taps_.data(), bias, geom, i % OP, C, o);
+          if (R) {
+            const float* rr = R + i * M;
+            for (int64_t c = 0; c < M; ++c) o[c] += rr[c];
+          }
+          act_.apply(o, static_cast<size_t>(M));
+        }
+      });
+      return;
+    }
     if (Cg == 1 && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
       const float* W = w.ptr<float>();
       const int64_t ksize = geom.k_size();
@@ -161,14 +273,19 @@ class ConvOp : public Op {
       for (int64_t g = 0; g < group_; ++g) packed[g] = packed_[g].get();
     } else {
       const size_t bytes = table->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
+      const float* wsrc = in_nhwc_ ? w_pixel_major_.data() : w.ptr<float>();
       for (int64_t g = 0; g < group_; ++g) {
         void* p = ctx.scratch(bytes);
-        table->f32_pack(w.ptr<float>() + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), p);
+        table->f32_pack(wsrc + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), p);
         packed[g] = p;
       }
     }
 
     const bool pointwise = geom.is_pointwise();
+    if (in_nhwc_ || out_nhwc_) {
+      run_pixel_major(x, packed, bias, R, y, geom, K, Cg, Mg, ctx);
+      return;
+    }
     const int threads = thread_count(ctx.gemm);
     // Pixels per chunk: the im2col block within ~1 MB, but enough rows for every thread.
     int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * threads);
@@ -204,10 +321,84 @@ class ConvOp : public Op {
   }
 
  private:
+  // Dense groups with a pixel-major input and / or output. A pixel-major output is written by
+  // the GEMM itself (row stride M); a planar one goes through the blocked transpose.
+  void run_pixel_major(const Tensor& x, const std::vector<const void*>& packed, const float* bias, const float* R, Tensor& y,
+                       const Window3& geom, int64_t K, int64_t Cg, int64_t Mg, RunContext& ctx) const {
+    const int64_t N = x.shape[0], M = Mg * group_, C = Cg * group_;
+    const int64_t in_plane = geom.in_size(), P = geom.out_size();
+    const float* X = x.ptr<float>();
+    float* Y = y.ptr<float>();
+    const bool pointwise = geom.is_pointwise();
+    const bool direct_a = in_nhwc_ && pointwise;  // A = X's pixels themselves
+    const int threads = thread_count(ctx.gemm);
+    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * threads);
+    rows = std::min(std::max<int64_t>(rows, 64), P);
+    float* col = direct_a ? nullptr : static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
+    float* cbuf = out_nhwc_ ? nullptr : static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+    const bool relu_in_gemm = act_.relu_only() && !R;
+    const Activation post = relu_in_gemm ? Activation{} : act_;
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t g = 0; g < group_; ++g) {
+        for (int64_t p0 = 0; p0 < P; p0 += rows) {
+          const int64_t p1 = std::min(P, p0 + rows);
+          const float* A = col;
+          size_t lda = static_cast<size_t>(K);
+          if (direct_a) {
+            A = X + (n * in_plane + p0) * C + g * Cg;
+            lda = static_cast<size_t>(C);
+          } else if (in_nhwc_) {
+            const float* img = X + n * in_plane * C + g * Cg;
+            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              im2col_pixels(img, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
+            });
+          } else {
+            const float* xg = X + (n * C + g * Cg) * in_plane;
+            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              im2col_rows(xg, Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
+            });
+          }
+          const float* bg = bias ? bias + g * Mg : nullptr;
+          if (out_nhwc_) {
+            float* yo = Y + (n * P + p0) * M + g * Mg;
+            gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
+                     relu_in_gemm, yo, static_cast<size_t>(M));
+            if (R || !post.none()) {
+              const float* rr = R ? R + (n * P + p0) * M + g * Mg : nullptr;
+              parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+                for (int64_t p = b0; p < b1; ++p) {
+                  float* o = yo + p * M;
+                  if (rr)
+                    for (int64_t m = 0; m < Mg; ++m) o[m] += rr[p * M + m];
+                  post.apply(o, static_cast<size_t>(Mg));
+                }
+              });
+            }
+          } else {
+            gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
+                     relu_in_gemm, cbuf, static_cast<size_t>(Mg));
+            float* yg = Y + (n * M + g * Mg) * P;
+            const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
+            parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+              store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(P),
+                                     rg ? rg + p0 + b0 : nullptr, post);
+            });
+          }
+        }
+      }
+    }
+  }
+
+  bool read_layout(const char* key) const {
+    const std::string v = node_.get_string(key, "nchw");
+    if (v != "nchw" && v != "nhwc") fail("ERR_MODEL_FORMAT", where_ + ": " + key + " must be \"nchw\" or \"nhwc\", got \"" + v + "\"");
+    return v == "nhwc";
+  }
+
   // Recomputed in run(): concurrent runs must not share mutable state.
   Window3 window(const Tensor& x, const Tensor& w) const {
     const std::vector<int64_t> wk(w.shape.begin() + 2, w.shape.end());
-    return resolve_window(node_, attrs_, x.shape.data() + 2, static_cast<int>(x.shape.size() - 2), wk);
+    return resolve_window(node_, attrs_, x.shape.data() + (in_nhwc_ ? 1 : 2), static_cast<int>(x.shape.size() - 2), wk);
   }
 
   void prepare_weights(const HostTensor& w) {
@@ -217,13 +408,30 @@ class ConvOp : public Op {
     if (M % group_ != 0)
       fail("ERR_SHAPE_MISMATCH", where_ + ": " + std::to_string(M) + " output channels of weights " + shape_str(w.shape) +
                                      " are not divisible by group " + std::to_string(group_));
-    if (w.shape[1] == 1) return;  // the depthwise loop reads the weights as they are
+    int64_t S = 1;  // kernel offsets
+    for (size_t i = 2; i < w.shape.size(); ++i) S *= w.shape[i];
+    const float* data = static_cast<const float*>(w.storage.get());
+    if (w.shape[1] == 1) {  // the planar depthwise loop reads the weights as they are
+      if (in_nhwc_) {        // the pixel-major one reads them tap-major: taps[s][m]
+        dw_taps_.resize(static_cast<size_t>(S * M));
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t t = 0; t < S; ++t) dw_taps_[t * M + m] = data[m * S + t];
+      }
+      return;
+    }
     const int64_t Mg = M / group_;
     int64_t K = 1;
     for (size_t i = 1; i < w.shape.size(); ++i) K *= w.shape[i];
     checked_int(K, node_, "reduction length Cin/group * kernel size");
     checked_int(Mg, node_, "output channels");
-    const float* data = static_cast<const float*>(w.storage.get());
+    if (in_nhwc_) {  // columns (ci, s) -> (s, ci), the order of pixel-major im2col rows
+      const int64_t Cg = w.shape[1];
+      w_pixel_major_.resize(static_cast<size_t>(M * K));
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t ci = 0; ci < Cg; ++ci)
+          for (int64_t t = 0; t < S; ++t) w_pixel_major_[m * K + t * Cg + ci] = data[(m * Cg + ci) * S + t];
+      data = w_pixel_major_.data();
+    }
     const size_t bytes = table_->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
     for (int64_t g = 0; g < group_; ++g) {
       HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
@@ -238,6 +446,9 @@ class ConvOp : public Op {
   WindowAttrs attrs_;
   int64_t group_ = 1;
   Activation act_;
+  bool in_nhwc_ = false, out_nhwc_ = false;
+  std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci), for pixel-major input
+  std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for pixel-major input
   std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)
   std::vector<float> const_bias_;
   bool has_const_bias_ = false;

@@ -65,6 +65,54 @@ void im2col_rows(const T* x, int64_t channels, const Window3& w, int64_t p0, int
   }
 }
 
+// Rows [p0, p1) of the im2col matrix of a pixel-major image (pixel i at img + i * ld, its first
+// P values used): row p (output pixel) holds, for each kernel offset s in (kd, kh, kw) order, the
+// P values of the input pixel it covers, or `pad` where the window lies in the padding. Column
+// k = s * P + c, so weights must be ordered (kernel offset, channel).
+template <typename T>
+void im2col_pixels(const T* img, size_t ld, int64_t P, const Window3& w, int64_t p0, int64_t p1, T pad, T* col,
+                   size_t ldcol) {
+  const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
+  const int64_t OH = w.out[1], OW = w.out[2];
+  const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
+  const size_t run = static_cast<size_t>(P);
+  const bool contiguous = static_cast<int64_t>(ld) == P && w.d[2] == 1;  // a kernel row is one span
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
+    T* row = col + (p - p0) * ldcol;
+    const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * w.d[2] < W;
+    for (int64_t kd = 0; kd < KD; ++kd) {
+      const int64_t id = id0 + kd * w.d[0];
+      if (id < 0 || id >= D) {
+        std::fill(row, row + run * KH * KW, pad);
+        row += P * KH * KW;
+        continue;
+      }
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = ih0 + kh * w.d[1];
+        if (ih < 0 || ih >= H) {
+          std::fill(row, row + run * KW, pad);
+          row += P * KW;
+          continue;
+        }
+        const T* src = img + ((id * H + ih) * W) * ld;
+        if (w_inside && contiguous) {
+          std::memcpy(row, src + iw0 * ld, run * KW * sizeof(T));
+          row += P * KW;
+          continue;
+        }
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int64_t iw = iw0 + kw * w.d[2];
+          if (iw >= 0 && iw < W) std::memcpy(row, src + iw * ld, run * sizeof(T));
+          else std::fill(row, row + run, pad);
+          row += P;
+        }
+      }
+    }
+  }
+}
+
 // dst[c][r] = src[r][c] for r in [0, rows), c in [0, cols); strides in elements.
 template <typename T>
 void transpose_block(const T* src, int64_t rows, int64_t cols, size_t ld_src, T* dst, size_t ld_dst) {

@@ -107,52 +107,6 @@ void store_pixels_nhwc(const float* C, int64_t rows, int64_t channels, const flo
   }
 }
 
-// Rows [p0, p1) of the quantized im2col matrix: row p (output pixel) holds, for each kernel
-// offset s in (kd, kh, kw) order, the P bytes of the input pixel it covers (img + pixel * ld), or
-// `pad` where the window lies in the padding.
-void im2col_pixels(const uint8_t* img, size_t ld, int64_t P, const Window3& w, int64_t p0, int64_t p1, uint8_t pad,
-                   uint8_t* col, size_t ldcol) {
-  const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
-  const int64_t OH = w.out[1], OW = w.out[2];
-  const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
-  const size_t run = static_cast<size_t>(P);
-  const bool contiguous = static_cast<int64_t>(ld) == P && w.d[2] == 1;  // a kernel row is one span
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
-    uint8_t* row = col + (p - p0) * ldcol;
-    const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * w.d[2] < W;
-    for (int64_t kd = 0; kd < KD; ++kd) {
-      const int64_t id = id0 + kd * w.d[0];
-      if (id < 0 || id >= D) {
-        std::memset(row, pad, run * KH * KW);
-        row += P * KH * KW;
-        continue;
-      }
-      for (int64_t kh = 0; kh < KH; ++kh) {
-        const int64_t ih = ih0 + kh * w.d[1];
-        if (ih < 0 || ih >= H) {
-          std::memset(row, pad, run * KW);
-          row += P * KW;
-          continue;
-        }
-        const uint8_t* src = img + ((id * H + ih) * W) * ld;
-        if (w_inside && contiguous) {
-          std::memcpy(row, src + iw0 * ld, run * KW);
-          row += P * KW;
-          continue;
-        }
-        for (int64_t kw = 0; kw < KW; ++kw) {
-          const int64_t iw = iw0 + kw * w.d[2];
-          if (iw >= 0 && iw < W) std::memcpy(row, src + iw * ld, run);
-          else std::memset(row, pad, run);
-          row += P;
-        }
-      }
-    }
-  }
-}
-
 class QConvOp : public Op {
  public:
   explicit QConvOp(const BuildContext& bc) : node_(bc.node), where_(bc.node.where()) {
