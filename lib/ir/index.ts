@@ -15,4 +15,4 @@ export { fuseActivation } from './passes/fuse-activation';
 export { fuseResidualAdd } from './passes/fuse-residual-add';
 export { removeIdentity } from './passes/remove-identity';
 export { removeDeadNodes } from './passes/remove-dead-nodes';
-export { chainIntegerLayers } from './passes/chain-integer-layers';
+export { toChannelsLast } from './passes/channels-last';

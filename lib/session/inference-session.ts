@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { chainIntegerLayers, optimizeGraph, type Graph } from '../ir';
+import { toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
@@ -26,14 +26,14 @@ export interface SessionOptions {
   /** Apply graph optimizations (constant folding, BN folding, fusion). (default: true) */
   optimize?: boolean;
   /**
-   * Keep activations uint8 and pixel-major between quantized layers instead of converting to
-   * fp32 NCHW and back in each layer. Outputs are bit-identical either way; false is for
-   * debugging and comparisons. (default: true)
+   * Run convolutions channels-last (NHWC, no transposes) and keep activations uint8 between
+   * quantized layers. Quantized and depthwise layers give bit-identical outputs either way; dense
+   * fp32 convs sum in another order (fp32 rounding). false is for debugging. (default: true)
    */
-  integerChaining?: boolean;
+  channelsLast?: boolean;
 }
 
-const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'integerChaining'];
+const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'channelsLast'];
 
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
 interface NativeSessionHandle {
@@ -61,8 +61,8 @@ function checkOptions(o: unknown): SessionOptions {
   }
   if (opts.isa !== undefined && typeof opts.isa !== 'string') throw invalidArgument('a kernel set name', 'options.isa', opts.isa);
   if (opts.optimize !== undefined && typeof opts.optimize !== 'boolean') throw invalidArgument('a boolean', 'options.optimize', opts.optimize);
-  if (opts.integerChaining !== undefined && typeof opts.integerChaining !== 'boolean') {
-    throw invalidArgument('a boolean', 'options.integerChaining', opts.integerChaining);
+  if (opts.channelsLast !== undefined && typeof opts.channelsLast !== 'boolean') {
+    throw invalidArgument('a boolean', 'options.channelsLast', opts.channelsLast);
   }
   return opts as SessionOptions;
 }
@@ -120,7 +120,7 @@ export class InferenceSession {
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
     let optimized = options.optimize === false ? graph : optimizeGraph(graph);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
-    if (options.integerChaining !== false) optimized = chainIntegerLayers(optimized);
+    if (options.channelsLast !== false) optimized = toChannelsLast(optimized);
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
     const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });

@@ -8,7 +8,7 @@
 // with one input channel each (depthwise, with or without a channel multiplier) use a direct
 // loop instead of GEMMs with a tiny K.
 //
-// Pixel-major layouts (lib/ir/passes/chain-integer-layers.ts chains convs this way):
+// Pixel-major layouts (lib/ir/passes/channels-last.ts chains convs this way):
 //   input_layout "nhwc"   X is float32 [N, spatial..., C]. Dense groups read im2col rows from
 //                         it with contiguous copies (a pointwise conv reads X itself); the
 //                         weights (constant only) are reordered to (kernel offset, channel).

@@ -1,5 +1,5 @@
 // Pooling on the pixel-major (NHWC) activations of chained quantized layers
-// (lib/ir/passes/chain-integer-layers.ts):
+// (lib/ir/passes/channels-last.ts):
 //
 // TernionMaxPoolNhwc: MaxPool's attributes (kernel_shape 1-D / 2-D, strides, pads, auto_pad,
 //   dilations, ceil_mode) on X [N, spatial..., C] -> [N, out spatial..., C], float32 or uint8.

@@ -14,7 +14,7 @@
 //            act_zero_point, act_bits, activation / activation_params or fused_activation
 //   output   float32 [N, Co, out spatial...] = act(conv + bias + residual)
 //
-// Integer chaining (lib/ir/passes/chain-integer-layers.ts), pixel-major "nhwc" layouts:
+// Integer chaining (lib/ir/passes/channels-last.ts), pixel-major "nhwc" layouts:
 //   input_layout "nhwc"   X is [N, spatial..., group * in_channels]: float32 (quantized by a
 //                         contiguous pass, no transpose), or uint8 already quantized with this
 //                         node's static activation parameters (padded_channels must equal

@@ -1,9 +1,11 @@
-// Integer chaining of quantized layers: between two quantized convolutions the activation stays
-// pixel-major (NHWC) and, where every reader agrees, uint8, instead of going fp32 NCHW ->
-// quantize -> transpose in every layer.
+// Channels-last layout and integer chaining: convolutions pass pixel-major (NHWC) activations to
+// each other, and between two quantized convolutions the activation stays uint8 where every
+// reader agrees, instead of going NCHW -> (quantize ->) transpose in every layer.
 //
-// A TernionQConv (or a 2-D MaxPool fed by one) whose output is read only by ops that can take
-// it pixel-major gets output_layout "nhwc" and stores each output pixel's channels contiguously:
+// A TernionQConv, an fp32 Conv with constant weights (dense, or depthwise without a channel
+// multiplier) or a 2-D MaxPool whose output is read only by ops that can take it pixel-major
+// gets output_layout "nhwc" (the MaxPool becomes TernionMaxPoolNhwc, a GlobalAveragePool
+// reading it TernionGlobalAveragePoolNhwc) and stores each output pixel's channels contiguously:
 //   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
 //             reading input 0 with padded_channels == in_channels, or a uint8 MaxPool);
 //   - 'f32':  float32, for a conv's residual input, a GlobalAveragePool, readers with dynamic
@@ -73,7 +75,7 @@ interface Decision {
   params?: QParams; // of the uint8 form
 }
 
-export function chainIntegerLayers(graph: Graph): Graph {
+export function toChannelsLast(graph: Graph): Graph {
   const convKind = new Map<Node, 'dense' | 'depthwise'>();
   for (const n of graph.nodes) {
     const kind = floatConvKind(graph, n);

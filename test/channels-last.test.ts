@@ -1,10 +1,12 @@
-// Integer chaining (lib/ir/passes/chain-integer-layers.ts): between quantized layers activations
-// stay uint8 / pixel-major. The chained graph must give bit-identical outputs to the unchained
-// one, for every weight mode, 4-bit activations, padded channels, MaxPool, residuals, grouped
-// and strided convs, batch > 1 and 1 or 2 threads; values the pass cannot chain stay as they were.
+// Channels-last layout and integer chaining (lib/ir/passes/channels-last.ts): convs pass
+// pixel-major activations, uint8 between quantized layers. Quantized graphs must give
+// bit-identical outputs to the planar graph, for every weight mode, 4-bit activations, padded
+// channels, MaxPool, residuals, grouped, depthwise and strided convs, batch > 1 and 1 or 2
+// threads; fp32 graphs agree to rounding; values the pass cannot chain stay as they were.
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, quantize } from '../lib';
-import { chainIntegerLayers, type Graph, type Node } from '../lib/ir';
+import { optimizeGraph, toChannelsLast, type Graph, type Node } from '../lib/ir';
+import { loadOnnxModel } from '../lib/onnx';
 import { loadNpy } from '../lib/data/npy';
 import { rng } from './helpers';
 import { encodeModel, valueInfo, type TensorSpec } from './onnx-build-model';
@@ -35,7 +37,9 @@ function testModel(): Uint8Array {
       { op: 'Relu', name: 'r1', inputs: ['b0'], outputs: ['b'] },
       conv('c2', 'b', 'w2', 'c'),
       { op: 'Add', name: 'add1', inputs: ['c', 'm'], outputs: ['d0'] },
-      { op: 'Relu', name: 'r2', inputs: ['d0'], outputs: ['d'] },
+      { op: 'Relu', name: 'r2', inputs: ['d0'], outputs: ['d1'] },
+      conv('dw', 'd1', 'wd', 'd2', [ints('pads', [1, 0, 1, 2]), int('group', 24)]), // depthwise: stays fp32 when quantized
+      { op: 'Relu', name: 'rd', inputs: ['d2'], outputs: ['d'] },
       conv('c3', 'd', 'w3', 'e0', [ints('strides', [2, 2])]),
       { op: 'Relu', name: 'r3', inputs: ['e0'], outputs: ['e'] },
       conv('c4', 'e', 'w4', 'f', [ints('pads', [1, 1, 1, 1]), int('group', 2)]),
@@ -53,6 +57,7 @@ function testModel(): Uint8Array {
       weights(r, 'w0', [24, 3, 3, 3]), bias('w0_b', 24),
       weights(r, 'w1', [24, 24, 3, 3]), bias('w1_b', 24),
       weights(r, 'w2', [24, 24, 1, 1]), bias('w2_b', 24),
+      weights(r, 'wd', [24, 1, 3, 3]), bias('wd_b', 24),
       weights(r, 'w3', [40, 24, 3, 3]), bias('w3_b', 40),
       weights(r, 'w4', [40, 20, 3, 3]), bias('w4_b', 40),
       weights(r, 'w5', [32, 40, 3, 3]), bias('w5_b', 32),
@@ -82,13 +87,13 @@ const MODES = [
   { weights: 'ternary', groupSize: 4, form: 'folded' },
 ] as const;
 
-describe('integer chaining', () => {
+describe('channels-last layout and integer chaining', () => {
   const model = testModel();
   const calibration = randomInput(1, [4, 3, 17, 15]);
 
   it('rewrites the graph: uint8 between layers, NHWC pooling, graph outputs untouched', async () => {
     const q = await quantize(model, { weights: 'ternary', groupSize: 4, calibration });
-    const g = chainIntegerLayers(q.graph);
+    const g = toChannelsLast(q.graph);
     const convs = new Map(byOp(g, 'TernionQConv').map((n) => [n.name, n]));
     const attr = (n: Node | undefined, k: string) => (n?.attributes[k] as { value: unknown } | undefined)?.value;
     // c0 feeds the MaxPool only: uint8 NHWC with c1's activation parameters (the MaxPool passes them through).
@@ -106,15 +111,66 @@ describe('integer chaining', () => {
     expect(attr(convs.get('c3'), 'output_quant')).toBe(1);
     expect(convs.get('c4')?.inputs[0]).toBe(convs.get('c3')?.outputs[0]);
     expect(convs.get('c4')?.inputs[4]).toBe(convs.get('c3')?.outputs[1]);
+    // The depthwise conv stays fp32 and runs channels-last between quantized layers.
+    const dw = g.nodes.find((n) => n.name === 'dw');
+    expect(dw?.opType).toBe('Conv');
+    expect(attr(dw, 'input_layout')).toBe('nhwc');
+    expect(attr(dw, 'output_layout')).toBe('nhwc');
     // h feeds the global pool only: fp32 NHWC.
     expect(attr(convs.get('c5'), 'output_quant')).toBeUndefined();
     expect(byOp(g, 'TernionGlobalAveragePoolNhwc')).toHaveLength(1);
   });
 
+  it('runs fp32 models channels-last: the same outputs as planar to fp32 rounding, depthwise exactly', async () => {
+    const graph = optimizeGraph(loadOnnxModel(model));
+    const g = toChannelsLast(graph);
+    const convs = g.nodes.filter((n) => n.opType === 'Conv');
+    expect(convs.filter((n) => n.attributes.output_layout).map((n) => n.name).sort()).toEqual(['c0', 'c2', 'c3', 'c4', 'c5', 'dw']);
+    for (const threads of [1, 2]) {
+      const x = randomInput(20 + threads, [3, 3, 17, 15]);
+      const a = await (await InferenceSession.create(model, { threads })).run({ x });
+      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
+      for (const name of ['y', 'b']) {
+        const u = a[name].data as Float32Array, v = b[name].data as Float32Array;
+        expect(a[name].dims).toEqual(b[name].dims);
+        const scale = Math.max(...Array.from(v, Math.abs));
+        for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+      }
+    }
+  });
+
+  it('keeps a depthwise conv exact and rejects pixel-major depthwise with a channel multiplier', async () => {
+    const r = rng(3);
+    const dwModel = (mult: number) => encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'pw', inputs: ['x', 'w0'], outputs: ['a'] },
+        { op: 'Conv', name: 'dw', inputs: ['a', 'w1'], outputs: ['b'], attributes: [int('group', 8), ints('strides', [2, 1]), ints('pads', [2, 1, 0, 1]), ints('dilations', [1, 2])] },
+        { op: 'Conv', name: 'pw2', inputs: ['b', 'w2'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', ['N', 5, 11, 13])],
+      outputs: [valueInfo('y', ['N', 3, 'H', 'W'])],
+      initializers: [weights(r, 'w0', [8, 5, 1, 1]), weights(r, 'w1', [8 * mult, 1, 3, 3]), weights(r, 'w2', [3, 8 * mult, 1, 1])],
+    });
+    const one = dwModel(1);
+    expect(toChannelsLast(optimizeGraph(loadOnnxModel(one))).nodes.every((n) => n.attributes.output_layout || n.name === 'pw2')).toBe(true);
+    const x = randomInput(4, [2, 5, 11, 13]);
+    const a = await (await InferenceSession.create(one)).run({ x });
+    const b = await (await InferenceSession.create(one, { channelsLast: false })).run({ x });
+    // Pointwise convs and the depthwise loop sum in the same order in both layouts.
+    expect(Array.from(a.y.data as Float32Array)).toEqual(Array.from(b.y.data as Float32Array));
+    // With a channel multiplier the depthwise conv stays planar, and so do its neighbours' links to it.
+    const withMultiplier = dwModel(2);
+    const two = toChannelsLast(optimizeGraph(loadOnnxModel(withMultiplier)));
+    expect(two.nodes.find((n) => n.name === 'dw')?.attributes.input_layout).toBeUndefined();
+    const c = await (await InferenceSession.create(withMultiplier)).run({ x });
+    const d = await (await InferenceSession.create(withMultiplier, { channelsLast: false })).run({ x });
+    expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+  });
+
   it('chains layers with dynamic activation ranges through the fp32 NHWC form (precision int8), bit-identically', async () => {
     const x = randomInput(5, [2, 3, 17, 15]);
     const a = await (await InferenceSession.create(model, { precision: 'int8' })).run({ x });
-    const b = await (await InferenceSession.create(model, { precision: 'int8', integerChaining: false })).run({ x });
+    const b = await (await InferenceSession.create(model, { precision: 'int8', channelsLast: false })).run({ x });
     for (const name of ['y', 'b']) expect(Array.from(a[name].data as Float32Array)).toEqual(Array.from(b[name].data as Float32Array));
   });
 
@@ -123,7 +179,7 @@ describe('integer chaining', () => {
       const q = await quantize(model, { ...mode, calibration } as Parameters<typeof quantize>[1]);
       for (const threads of [1, 2]) {
         const chained = await q.createSession({ threads });
-        const plain = await q.createSession({ threads, integerChaining: false });
+        const plain = await q.createSession({ threads, channelsLast: false });
         const x = randomInput(threads + 10, [3, 3, 17, 15]);
         const a = await chained.run({ x });
         const b = await plain.run({ x });
@@ -144,10 +200,10 @@ describe('integer chaining', () => {
     for (let i = 0; i < px.length; i++) px[i] = (images.data as Uint8Array)[i] / 255;
     const x = new Tensor('float32', px, [count, 1, 28, 28]);
     const q = await quantize('models/fashion-mnist-resnet.onnx', { weights: 'ternary', groupSize: 16, calibration: new Tensor('float32', px.slice(0, 32 * 784), [32, 1, 28, 28]) });
-    const g = chainIntegerLayers(q.graph);
+    const g = toChannelsLast(q.graph);
     expect(byOp(g, 'TernionQConv').filter((n) => n.attributes.input_layout).length).toBeGreaterThan(3);
     const a = await (await q.createSession()).run({ [q.graph.inputs[0].name]: x });
-    const b = await (await q.createSession({ integerChaining: false })).run({ [q.graph.inputs[0].name]: x });
+    const b = await (await q.createSession({ channelsLast: false })).run({ [q.graph.inputs[0].name]: x });
     const name = q.graph.outputs[0].name;
     expect(Array.from(a[name].data as Float32Array)).toEqual(Array.from(b[name].data as Float32Array));
   });
