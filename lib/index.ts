@@ -1,6 +1,9 @@
 // ternion: quantized (fine-grained ternary, 4-bit, int8) neural-network inference for Node.js.
 export { Tensor, TENSOR_TYPES } from './tensor';
 export type { TensorType, TensorData, DataTypeMap } from './tensor';
+// Loading ./image attaches Tensor.fromImage (sharp itself loads on first use).
+export { fromImage } from './image';
+export type { FromImageOptions, ImageInput } from './image';
 export { TernionError, ErrorCodes } from './errors';
 export type { ErrorCode } from './errors';
 export { cpuInfo, PackedMatrix } from './kernels';

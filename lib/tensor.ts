@@ -1,6 +1,7 @@
 // Tensors in the style of onnxruntime-node: new Tensor(type, data, dims). The data is a typed
 // array held by reference (no copy), so it goes to native code without copying either.
 import { TernionError, describe, invalidArgument } from './errors';
+import type { FromImageOptions, ImageInput } from './image';
 
 export type TensorType = 'float32' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
 
@@ -51,6 +52,9 @@ export class Tensor<T extends TensorType = TensorType> {
   readonly data: DataTypeMap[T];
   readonly dims: readonly number[];
   readonly size: number;
+
+  /** Decodes a JPEG/PNG/... (path or bytes) with the optional `sharp` into float32 [1, C, H, W]: lib/image.ts. */
+  declare static fromImage: (image: ImageInput, options?: FromImageOptions) => Promise<Tensor<'float32'>>;
 
   /**
    * new Tensor('float32', data, [1, 1, 28, 28]); data may be a typed array of the type's class
