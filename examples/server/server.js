@@ -272,6 +272,11 @@ async function buildServer(options = {}) {
   app.addHook('preClose', async () => {
     closing = true;
   });
+  app.addHook('onSend', async (request, reply) => {
+    // Answers sent while closing end their keep-alive connection, or the server would wait for
+    // the clients' idle connections to time out before it could finish closing.
+    if (closing) reply.header('connection', 'close');
+  });
   app.addHook('onClose', async () => {
     // In-flight HTTP requests have been answered by now; finish what is queued, then free.
     for (const m of models.values()) {
