@@ -68,13 +68,34 @@ function explain(err: unknown): string {
   return [...lines, 'Possible solutions:', ...solutions.map((s) => `- ${s}`)].join('\n');
 }
 
+/**
+ * The addon built from source (build/Release, found by `bindings`: a checkout, or an install
+ * that fell back to compiling) when there is one, else the prebuilt addon shipped for this
+ * platform (prebuilds/<platform>-<arch>/, made by `npm run prebuild`). TERNION_ADDON=path loads
+ * that file instead (e.g. the sanitizer build of tools/sanitize.sh).
+ */
+function loadBinding(): NativeBinding {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const path = require('path') as typeof import('path');
+  const fs = require('fs') as typeof import('fs');
+  const root = path.join(__dirname, '..');
+  if (process.env.TERNION_ADDON) return require(path.resolve(process.env.TERNION_ADDON)) as NativeBinding;
+  const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'ternion.node');
+  try {
+    return require('bindings')({ bindings: 'ternion.node', module_root: root }) as NativeBinding;
+  } catch (err) {
+    if (!fs.existsSync(prebuilt) || !/Could not locate the bindings file/.test(String((err as Error).message))) throw err;
+  }
+  return require(prebuilt) as NativeBinding;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
+
 /** The addon, loaded once per JavaScript environment (each worker thread loads its own). */
 export function native(): NativeBinding {
   if (cached) return cached;
   let binding: NativeBinding;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    binding = require('bindings')({ bindings: 'ternion.node', module_root: require('path').join(__dirname, '..') });
+    binding = loadBinding();
   } catch (err) {
     throw new TernionError('ERR_NATIVE_LOAD', explain(err), { cause: err });
   }

@@ -1,6 +1,31 @@
 #include "threadpool.h"
 
+#include <cstdlib>
+
 namespace ternion {
+
+int thread_pool_size() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  int size = hw ? static_cast<int>(hw) : 1;
+  if (const char* cap = std::getenv("TERNION_MAX_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(cap, &end, 10);
+    if (end != cap && *end == '\0' && v >= 1 && v <= 1024) size = static_cast<int>(v);
+  }
+  return size;
+}
+
+std::shared_ptr<ThreadPool> shared_thread_pool() {
+  static std::mutex mutex;
+  static std::weak_ptr<ThreadPool> current;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::shared_ptr<ThreadPool> pool = current.lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(thread_pool_size());
+    current = pool;
+  }
+  return pool;
+}
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, i - 1);

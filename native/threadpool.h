@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -41,5 +42,16 @@ class ThreadPool {
   unsigned long generation_ = 0;
   bool stopping_ = false;
 };
+
+// The process's pool, shared by every environment that loads the addon (the main thread and
+// each worker thread): however many sessions and workers run at once, their parallel sections
+// use these threads and queue for them, so a 2-core machine is never oversubscribed. Its size
+// is the number of cores, or TERNION_MAX_THREADS (1..1024) when set. Created by the first
+// environment, joined when the last holder (environment or in-flight run) lets it go. The only
+// process-wide state of the addon: thread-safe, and it holds no JavaScript values.
+std::shared_ptr<ThreadPool> shared_thread_pool();
+
+// The size shared_thread_pool() has or would have.
+int thread_pool_size();
 
 }  // namespace ternion

@@ -51,6 +51,22 @@ describe('TERNION_ISA', () => {
   });
 });
 
+describe('the shared thread pool', () => {
+  it('is one per process, sized by the cores or TERNION_MAX_THREADS, and shared by workers', async () => {
+    const workerCode = `const t = require(${JSON.stringify(join(ROOT, 'dist'))}); require('node:worker_threads').parentPort.postMessage(t.cpuInfo().threads);`;
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const t = require('./dist');
+      const w = new Worker(${JSON.stringify(workerCode)}, { eval: true });
+      w.on('message', (v) => { console.log(JSON.stringify([t.cpuInfo().threads, v])); w.terminate(); });`;
+    expect(JSON.parse(await node(script, { TERNION_MAX_THREADS: '1' }))).toEqual([1, 1]);
+    expect(JSON.parse(await node(script, { TERNION_MAX_THREADS: '3' }))).toEqual([3, 3]);
+    const cores = JSON.parse(await node(script, { TERNION_MAX_THREADS: '' }));
+    expect(cores[0]).toBe(cores[1]);
+    expect(cores[0]).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('worker threads', () => {
   it('several workers load the addon at once, compute, and can be terminated mid-run', async () => {
     const out = await node(`

@@ -60,10 +60,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* d = new AddonData();
   const char* isa = std::getenv("TERNION_ISA");
   d->table = kernels::select_table(isa, &d->table_error);
-  const unsigned hw = std::thread::hardware_concurrency();
-  d->default_threads = hw ? static_cast<int>(hw) : 1;
-  d->pool = std::make_shared<ThreadPool>(d->default_threads);
-  // Freed with the environment (worker exit, process exit): joins the pool's threads.
+  // One pool per process (threadpool.h): sessions and workers share it instead of each
+  // starting a thread per core. This environment's reference goes with it (worker exit).
+  d->pool = shared_thread_pool();
+  d->default_threads = d->pool->size();
   env.SetInstanceData<AddonData>(d);
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("registeredOps", Napi::Function::New(env, RegisteredOps, "registeredOps"));

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// Builds the prebuilt addons shipped in the npm package: prebuilds/<platform>-<arch>/ternion.node.
+// One x86-64 binary serves every x86-64 CPU (kernels are picked at run time); the arm64 one is
+// cross-built with Debian's g++-aarch64-linux-gnu. Both use Node-API (ABI-stable), so one binary
+// per platform and architecture covers every supported Node version.
+//
+//   npm run prebuild                 # linux-x64 and linux-arm64 (when the cross compiler exists)
+//   node tools/prebuild.js x64       # just one
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const cmakeJs = path.join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+
+function have(cmd) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function build(arch) {
+  const out = path.join(root, 'build', `prebuild-linux-${arch}`);
+  const args = [cmakeJs, 'compile', '--out', out, '--CDTERNION_BUILD_TESTS=OFF'];
+  if (arch !== process.arch) {
+    if (arch !== 'arm64' || !have('aarch64-linux-gnu-g++')) {
+      console.error(`prebuild: skipping linux-${arch}: no cross compiler (apt-get install g++-aarch64-linux-gnu)`);
+      return false;
+    }
+    args.push('--arch', 'arm64', `--CDCMAKE_TOOLCHAIN_FILE=${path.join(root, 'cmake', 'toolchain-aarch64.cmake')}`);
+  }
+  console.error(`prebuild: linux-${arch} ...`);
+  execFileSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const built = path.join(out, 'Release', 'ternion.node');
+  const dest = path.join(root, 'prebuilds', `linux-${arch}`, 'ternion.node');
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  fs.copyFileSync(built, dest);
+  const strip = arch === process.arch ? 'strip' : 'aarch64-linux-gnu-strip';
+  if (have(strip)) execFileSync(strip, ['--strip-unneeded', dest]);
+  console.error(`prebuild: wrote ${path.relative(root, dest)} (${(fs.statSync(dest).size / 1e6).toFixed(1)} MB)`);
+  return true;
+}
+
+const wanted = process.argv.slice(2);
+const arches = wanted.length ? wanted : ['x64', 'arm64'];
+if (process.platform !== 'linux') {
+  console.error('prebuild: only linux prebuilds are made here');
+  process.exit(1);
+}
+let ok = true;
+for (const arch of arches) ok = build(arch) && ok;
+process.exit(ok || wanted.length === 0 ? 0 : 1);
