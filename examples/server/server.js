@@ -187,6 +187,7 @@ function loggerOptions(logger) {
  * @property {number} [bodyLimit=8 MiB] largest request body in bytes (413 past it)
  * @property {number} [maxElements=1048576] most tensor elements per request (413 past it)
  * @property {false | object} [logger] false, pino options, or a pino instance (default: info level)
+ * @property {boolean} [logRequests=true] log every inference request and response (fastify's two lines per request)
  * @property {import('prom-client').Registry} [registry] where the metrics go (default: a new one)
  * @property {boolean} [defaultMetrics=true] also export prom-client's process metrics
  */
@@ -201,7 +202,10 @@ async function buildServer(options = {}) {
   const { InferenceSession } = ternion();
   const opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
   const specs = typeof opts.models === 'string' ? parseModels(opts.models) : opts.models ?? { 'fashion-mnist-resnet': embeddedModelPath() };
-  const app = Fastify({ bodyLimit: opts.bodyLimit, ...loggerOptions(opts.logger) });
+  // Probes (/healthz, /metrics) never log a line per request; inference requests do unless
+  // logRequests is false.
+  const quiet = (request) => opts.logRequests === false || request.url === '/healthz' || request.url === '/metrics';
+  const app = Fastify({ bodyLimit: opts.bodyLimit, logController: new Fastify.LogController({ disableRequestLogging: quiet }), ...loggerOptions(opts.logger) });
 
   // Metrics, on a registry of this app (several apps may live in one process, e.g. in tests).
   const registry = opts.registry ?? new promClient.Registry();
@@ -394,7 +398,8 @@ function envNumber(env, name, integer = true) {
  * PORT (8080), HOST (0.0.0.0), MODELS ("name=path,..."; default: the embedded model),
  * BATCH_WINDOW_MS (2; 0 turns batching off), MAX_BATCH (32), MAX_QUEUE (256),
  * RUN_CONCURRENCY (1), THREADS (all cores), PRECISION (fp32|int8, for .onnx models),
- * BODY_LIMIT (bytes, 8 MiB), MAX_ELEMENTS (1048576), LOG_LEVEL (info), SHUTDOWN_TIMEOUT_MS (10000).
+ * BODY_LIMIT (bytes, 8 MiB), MAX_ELEMENTS (1048576), LOG_LEVEL (info), LOG_REQUESTS (1; 0: no line
+ * per request), SHUTDOWN_TIMEOUT_MS (10000).
  * SIGTERM / SIGINT: stop accepting, answer what is queued, release the sessions, exit 0.
  */
 async function main(env = process.env) {
@@ -411,6 +416,7 @@ async function main(env = process.env) {
     bodyLimit: envNumber(env, 'BODY_LIMIT'),
     maxElements: envNumber(env, 'MAX_ELEMENTS'),
     logger,
+    logRequests: !['0', 'false', 'no'].includes(String(env.LOG_REQUESTS ?? '').toLowerCase()),
   });
   await app.listen({ port: envNumber(env, 'PORT') ?? 8080, host: env.HOST || '0.0.0.0' });
   const timeoutMs = envNumber(env, 'SHUTDOWN_TIMEOUT_MS') ?? DEFAULTS.shutdownTimeoutMs;
