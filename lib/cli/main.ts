@@ -27,6 +27,8 @@ commands:
   eval MODEL --inputs X.npy --labels Y.npy [--batch B] [--json]
                                                top-1 / top-5 accuracy of a classifier
   run MODEL --input [NAME=]X.npy [-o OUT.npy]  run a model on .npy inputs
+  run MODEL --batch-dir DIR [-o OUT.jsonl] [--workers N]
+                                               every .npy / image of a folder over worker threads, JSON lines
   inspect MODEL [--json]                       layers, bits and sizes of an .onnx or a .tern
   bench MODEL.onnx [--batch B] [--threads T] [--compare fp32,int8,ternary-g16,ort-fp32,...] [--json]
                                                latency of onnxruntime-node and ternion's engines side by side

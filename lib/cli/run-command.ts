@@ -1,5 +1,6 @@
 // `ternion run MODEL --input NAME=X.npy [-o OUT.npy]`: runs a model on .npy inputs (in batches
 // along the first dim) and writes the outputs as .npy, or prints their shapes and first values.
+// `--batch-dir DIR` runs every file of a folder over worker threads instead (run-batch-dir.ts).
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNpy, saveNpy } from '../data/npy';
@@ -9,10 +10,12 @@ import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } 
 import { PREPROCESS_FLAGS, preprocessUsage, concatRows, preprocessOf, runInBatches, toModelInput } from './inputs';
 import type { Io } from './io';
 import { openModel } from './model-file';
+import { checkBatchDirArgs, runBatchDir } from './run-batch-dir';
 
 export const RUN_SPEC: CommandSpec = {
   name: 'run',
   usage: `usage: ternion run MODEL --input [NAME=]X.npy [--input NAME2=Y.npy ...] [-o OUT.npy] [options]
+       ternion run MODEL --batch-dir DIR [-o OUT.jsonl] [--workers N] [--batch B] [--top1] [options]
 
   MODEL                   an .onnx (fp32, or --precision int8) or a .tern
   --input NAME=X.npy      an input's samples, first dim = count (NAME may be left out when the
@@ -21,12 +24,18 @@ export const RUN_SPEC: CommandSpec = {
                           NAME.npy per output); without -o, print shapes and first values
   --batch B               samples per run (default 100)
   --precision fp32|int8   how to run an .onnx (default fp32)
-  --threads T             threads per run (default: all cores)
+  --threads T             threads per run (default: all cores; 1 with --batch-dir)
+  --batch-dir DIR         every .npy file and image (PNG, JPEG, ...: needs sharp) of DIR, sorted by
+                          name, spread over worker threads; one JSON line per sample
+                          {"file","top1","outputs"} to -o OUT.jsonl (or stdout), in file order
+  --workers N             worker threads for --batch-dir, one session each (default: all cores)
+  --top1                  with --batch-dir: write the top-1 class without the outputs
 ${preprocessUsage(26)}`,
   positionals: ['MODEL'],
   flags: [
-    { name: 'input', repeat: true, required: true }, { name: 'output', alias: 'o' }, { name: 'batch' },
+    { name: 'input', repeat: true }, { name: 'output', alias: 'o' }, { name: 'batch' },
     { name: 'precision' }, { name: 'threads' }, ...PREPROCESS_FLAGS,
+    { name: 'batch-dir' }, { name: 'workers' }, { name: 'top1', switch: true },
   ],
 };
 
@@ -65,6 +74,12 @@ function firstValues(t: Tensor, n = 8): string {
 }
 
 export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
+  if (args.values.has('batch-dir')) {
+    checkBatchDirArgs(args, RUN_SPEC.usage);
+    return runBatchDir(args, io);
+  }
+  if (!args.lists.get('input')?.length) throw new UsageError('ternion run: missing --input (or --batch-dir DIR)', RUN_SPEC.usage);
+  for (const f of ['workers', 'top1']) if (args.values.has(f)) throw new UsageError(`ternion run: --${f} goes with --batch-dir`, RUN_SPEC.usage);
   const modelPath = args.positionals[0];
   const batch = intValue(args, 'batch') ?? 100;
   const threads = intValue(args, 'threads');
