@@ -23,7 +23,40 @@ function have(cmd) {
   }
 }
 
+// Newest modification time of the native sources and the build files.
+function newestSource() {
+  let newest = fs.statSync(path.join(root, 'CMakeLists.txt')).mtimeMs;
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(cc|h)$/.test(e.name)) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  walk(path.join(root, 'native'));
+  return newest;
+}
+
+// The host's `npm install` build (build/Release, same flags: cmake-js compile --out build) when it
+// is newer than every source: copying it saves a second identical compile.
+function reusableHostBuild(arch) {
+  const built = path.join(root, 'build', 'Release', 'ternion.node');
+  if (arch !== process.arch || process.env.TERNION_PREBUILD_FRESH === '1' || !fs.existsSync(built)) return undefined;
+  const cache = path.join(root, 'build', 'CMakeCache.txt');
+  if (fs.existsSync(cache) && /TERNION_SANITIZE:BOOL=ON/.test(fs.readFileSync(cache, 'utf8'))) return undefined;
+  return fs.statSync(built).mtimeMs > newestSource() ? built : undefined;
+}
+
 function build(arch) {
+  const dest = path.join(root, 'prebuilds', `linux-${arch}`, 'ternion.node');
+  const reuse = reusableHostBuild(arch);
+  if (reuse) {
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.copyFileSync(reuse, dest);
+    if (have('strip')) execFileSync('strip', ['--strip-unneeded', dest]);
+    console.error(`prebuild: linux-${arch} from the up-to-date ${path.relative(root, reuse)} (TERNION_PREBUILD_FRESH=1 recompiles)`);
+    return true;
+  }
   const out = path.join(root, 'build', `prebuild-linux-${arch}`);
   const args = [cmakeJs, 'compile', '--out', out, '--CDTERNION_BUILD_TESTS=OFF'];
   if (arch !== process.arch) {
@@ -36,7 +69,6 @@ function build(arch) {
   console.error(`prebuild: linux-${arch} ...`);
   execFileSync(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   const built = path.join(out, 'Release', 'ternion.node');
-  const dest = path.join(root, 'prebuilds', `linux-${arch}`, 'ternion.node');
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   fs.copyFileSync(built, dest);
   const strip = arch === process.arch ? 'strip' : 'aarch64-linux-gnu-strip';
