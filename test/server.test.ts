@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDist, nodeRequire } from './ensure-dist';
 import { ROOT } from './native-build';
+import { encodeModel, valueInfo } from './onnx-build-model';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 let api: any;
@@ -186,6 +187,30 @@ describe('example server', () => {
     const health = await (await fetch(url + '/healthz')).json();
     expect(health).toMatchObject({ status: 'ok', queueDepth: 0, models: { [NAME]: { batching: true, inputs: [{ name: 'image', shape: ['batch', 1, 28, 28] }] } } });
     await app.close();
+  });
+
+  it('a model with a fixed batch dim and two inputs is served request by request, next to the embedded one', async () => {
+    const add = encodeModel({
+      nodes: [{ op: 'Add', inputs: ['x', 'z'], outputs: ['y'], name: 'add' }],
+      inputs: [valueInfo('x', [1, 3]), valueInfo('z', [1, 3])],
+      outputs: [valueInfo('y', [1, 3])],
+    });
+    const { app, url } = await listening({ models: { [NAME]: MODEL, add }, batchWindowMs: 20 });
+    const health = await (await fetch(url + '/healthz')).json();
+    expect(health.models.add.batching).toBe(false);
+    expect(health.models[NAME].batching).toBe(true);
+    const bodies = await Promise.all([1, 2, 3, 4].map((k) =>
+      fetch(url + '/v1/models/add/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: { x: { dims: [1, 3], data: [k, 0, -k] }, z: { dims: [1, 3], data: [1, 1, 1] } } }) }).then((r) => r.json())));
+    bodies.forEach((b, i) => {
+      expect(b.batchSize).toBe(1);
+      expect(b.outputs.y).toEqual({ type: 'float32', dims: [1, 3], data: [i + 2, 1, 0 - i] });
+    });
+    const raw = await app.inject({ method: 'POST', url: '/v1/models/add/infer', headers: { 'content-type': 'application/octet-stream', 'x-tensor-dims': '1,3' }, payload: Buffer.alloc(12) });
+    expect([raw.statusCode, raw.json().error.code]).toEqual([400, 'ERR_INPUT_NAME']);
+    const two = await app.inject({ method: 'POST', url: '/v1/models/add/infer', payload: { inputs: { x: { dims: [2, 3], data: [1, 2, 3, 4, 5, 6] }, z: { dims: [1, 3], data: [1, 1, 1] } } } });
+    expect([two.statusCode, two.json().error.code]).toEqual([400, 'ERR_SHAPE_MISMATCH']);
+    const png = await app.inject({ method: 'POST', url: '/v1/models/add/infer', headers: { 'content-type': 'image/png' }, payload: Buffer.alloc(8) });
+    expect([png.statusCode, png.json().error.code]).toEqual([400, 'ERR_SHAPE_MISMATCH']);
   });
 
   it('graceful shutdown: close() answers the queued requests, then releases the sessions', async () => {
