@@ -88,7 +88,7 @@ describe('Batcher', () => {
     const sizes: number[] = [];
     const b = new B.Batcher(session, { windowMs: 1, concurrency: 1, onBatch: (x: any) => sizes.push(x.size) });
     const first = b.infer(sample(30, 16));
-    await new Promise((r) => setTimeout(r, 3)); // the first run has started
+    while (b.inFlight === 0) await new Promise((r) => setImmediate(r)); // the first run has started
     const rest = Array.from({ length: 6 }, (_, i) => b.infer(sample(46 + i)));
     const results = await Promise.all([first, ...rest]);
     expect(sizes[0]).toBe(16);

@@ -151,13 +151,15 @@ describe('example server', () => {
   });
 
   it('FULL QUEUE - with MAX_QUEUE 1, concurrent requests past the bound get 503 with Retry-After; the rest are right', async () => {
-    const { url } = await listening({ maxQueue: 1, batchWindowMs: 0 });
+    // The first request waits 200 ms in the window: whatever arrives meanwhile finds the queue
+    // full, however fast the machine.
+    const { url } = await listening({ maxQueue: 1, batchWindowMs: 200 });
     const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => post(url, jsonBody(i % COUNT))));
     const bodies = await Promise.all(responses.map((r) => r.json()));
     const refused = responses.filter((r) => r.status === 503);
     const ok = responses.map((r, i) => [r, i] as const).filter(([r]) => r.status === 200);
     expect(refused.length).toBeGreaterThan(0);
-    expect(ok.length).toBeGreaterThanOrEqual(2);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
     expect(refused.length + ok.length).toBe(24);
     for (const r of refused) expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(bodies.find((b) => b.error)?.error.code).toBe('ERR_QUEUE_FULL');
