@@ -1,9 +1,12 @@
 // Tensor.fromImage: images decoded by the optional `sharp` into float32 tensors. PNGs are made
 // here with sharp from real Fashion-MNIST test images, so the exact pixels are known; the
 // embedded model must classify the decoded tensor as it classifies the raw array.
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, loadNpy } from '../lib';
+import { ensureDist } from './ensure-dist';
 import { ROOT } from './native-build';
 
 type SharpFn = (input: Buffer, options?: object) => {
@@ -120,5 +123,26 @@ describe.skipIf(!sharp)('Tensor.fromImage (sharp)', () => {
     await expect(Tensor.fromImage(ok, { std: [1, 0, 1] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: /options\.std\[1\]/ });
     await expect(Tensor.fromImage(ok, { mean: [0.1, 0.2] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: /options\.mean/ });
     await expect(Tensor.fromImage(42 as unknown as string)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('Tensor.fromImage without sharp', () => {
+  it('MISSING SHARP - rejects with ERR_NATIVE_LOAD saying how to install it', async () => {
+    await ensureDist();
+    // A fresh process in which resolving "sharp" fails, as where the optional dependency did not install.
+    const script = `
+      const Module = require('node:module');
+      const resolve = Module._resolveFilename;
+      Module._resolveFilename = function (request, ...rest) {
+        if (request === 'sharp') throw Object.assign(new Error("Cannot find module 'sharp'"), { code: 'MODULE_NOT_FOUND' });
+        return resolve.call(this, request, ...rest);
+      };
+      require(${JSON.stringify(join(ROOT, 'dist'))}).Tensor.fromImage(Buffer.alloc(8)).then(
+        () => console.log('resolved'),
+        (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script]);
+    const err = JSON.parse(stdout);
+    expect(err).toMatchObject({ name: 'TernionError', code: 'ERR_NATIVE_LOAD' });
+    expect(err.message).toMatch(/optional dependency "sharp".*Cannot find module 'sharp'.*npm install sharp/);
   });
 });
