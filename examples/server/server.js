@@ -235,14 +235,14 @@ async function buildServer(options = {}) {
     name: 'ternion_queue_depth', help: 'Samples waiting in the batching queue',
     labelNames: ['model'], registers: [registry],
     collect() {
-      for (const [name, m] of models) this.set({ model: name }, m.batcher.depth);
+      for (const [name, m] of models) this.set({ model: name }, m.batcher?.depth ?? 0);
     },
   });
   new promClient.Gauge({
     name: 'ternion_runs_in_flight', help: 'session.run calls in flight',
     labelNames: ['model'], registers: [registry],
     collect() {
-      for (const [name, m] of models) this.set({ model: name }, m.batcher.inFlight);
+      for (const [name, m] of models) this.set({ model: name }, m.batcher?.inFlight ?? 0);
     },
   });
 
@@ -251,7 +251,8 @@ async function buildServer(options = {}) {
     for (const [name, source] of Object.entries(specs)) {
       const sessionOptions = { ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.precision ? { precision: opts.precision } : {}) };
       const session = await InferenceSession.create(source, sessionOptions);
-      const batcher = new Batcher(session, {
+      models.set(name, { name, session, batcher: null, source: typeof source === 'string' ? source : `${source.byteLength} bytes` });
+      models.get(name).batcher = new Batcher(session, {
         windowMs: opts.batchWindowMs, maxBatch: opts.maxBatch, maxQueue: opts.maxQueue, concurrency: opts.concurrency,
         onBatch: (b) => {
           batchSize.observe({ model: name }, b.size);
@@ -259,7 +260,6 @@ async function buildServer(options = {}) {
           app.log.debug({ model: name, batchSize: b.size, requests: b.requests, runMs: Number(b.runMs.toFixed(3)) }, 'batch');
         },
       });
-      models.set(name, { name, session, batcher, source: typeof source === 'string' ? source : `${source.byteLength} bytes` });
     }
   } catch (e) {
     for (const m of models.values()) await m.session.release();
