@@ -342,6 +342,44 @@ class ConvOp : public Op {
       for (int64_t g = 0; g < group_; ++g) {
         for (int64_t p0 = 0; p0 < P; p0 += rows) {
           const int64_t p1 = std::min(P, p0 + rows);
+          if (out_nhwc_ && threads > 1 && p1 - p0 >= 64 * threads) {
+            // Enough pixels: each thread runs its block through im2col, the GEMM (all output
+            // channels, one thread) and the epilogue: one join, the block stays in its cache.
+            GemmContext one = ctx.gemm;
+            one.pool = nullptr;
+            one.threads = 1;
+            const float* bg = bias ? bias + g * Mg : nullptr;
+            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              const float* A;
+              size_t lda;
+              if (direct_a) {
+                A = X + (n * in_plane + p0 + b0) * C + g * Cg;
+                lda = static_cast<size_t>(C);
+              } else {
+                float* rows_col = col + b0 * K;
+                if (in_nhwc_)
+                  im2col_pixels(X + n * in_plane * C + g * Cg, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col,
+                                static_cast<size_t>(K));
+                else
+                  im2col_rows(X + (n * C + g * Cg) * in_plane, Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col, static_cast<size_t>(K));
+                A = rows_col;
+                lda = static_cast<size_t>(K);
+              }
+              float* yo = Y + (n * P + p0 + b0) * M + g * Mg;
+              gemm_f32(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, relu_in_gemm, yo,
+                       static_cast<size_t>(M));
+              if (R || !post.none()) {
+                const float* rr = R ? R + (n * P + p0 + b0) * M + g * Mg : nullptr;
+                for (int64_t p = 0; p < b1 - b0; ++p) {
+                  float* o = yo + p * M;
+                  if (rr)
+                    for (int64_t m = 0; m < Mg; ++m) o[m] += rr[p * M + m];
+                  post.apply(o, static_cast<size_t>(Mg));
+                }
+              }
+            });
+            continue;
+          }
           const float* A = col;
           size_t lda = static_cast<size_t>(K);
           if (direct_a) {
