@@ -159,6 +159,24 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
     if (id < 0 || !defined[id]) fail("ERR_MODEL_FORMAT", "graph output " + std::to_string(id) + " is never computed");
     last_use_[id] = static_cast<int>(graph_.nodes.size());  // outputs live to the end
   }
+  // Constants whose every reader packed or copied them (weights): only their shapes stay, so
+  // the session does not hold the fp32 weights next to their packed form.
+  std::vector<bool> needed(nvalues, false);
+  for (int id : graph_.outputs) needed[id] = true;
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const NodeDesc& n = graph_.nodes[i];
+    for (size_t j = 0; j < n.inputs.size(); ++j)
+      if (n.inputs[j] >= 0 && !ops_[i]->keeps_copy_of(j)) needed[n.inputs[j]] = true;
+  }
+  for (auto& c : graph_.constants)
+    if (!needed[c.first]) c.second.storage.reset();
+}
+
+size_t Executor::constant_bytes() const {
+  size_t total = 0;
+  for (const auto& c : graph_.constants)
+    if (c.second.storage) total += static_cast<size_t>(shape_size(c.second.shape)) * dtype_size(c.second.dtype);
+  return total;
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,

@@ -133,6 +133,10 @@ class Op {
                    RunContext& ctx) = 0;
   // Output i may share input j's buffer (Reshape, Flatten, Squeeze...): return j, else -1.
   virtual int alias_of(int output) const { return -1; }
+  // True when the op copied or packed at build everything it needs from constant input i, and
+  // at run reads only that input's dtype and shape. When every reader of a constant says so,
+  // the executor frees the constant's data (a session then holds packed weights only).
+  virtual bool keeps_copy_of(size_t input) const { return false; }
 };
 
 using OpFactory = std::function<std::unique_ptr<Op>(const BuildContext&)>;
@@ -158,6 +162,7 @@ class Executor {
                           std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel = nullptr) const;
   const GraphDesc& graph() const { return graph_; }
   size_t packed_bytes() const { return packed_bytes_; }
+  size_t constant_bytes() const;  // data of the constants still held (not freed after packing)
 
  private:
   GraphDesc graph_;

@@ -273,7 +273,8 @@ class ConvOp : public Op {
       for (int64_t g = 0; g < group_; ++g) packed[g] = packed_[g].get();
     } else {
       const size_t bytes = table->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
-      const float* wsrc = in_nhwc_ ? w_pixel_major_.data() : w.ptr<float>();
+      const float* wsrc = in_nhwc_ ? nullptr : w.ptr<float>();  // pixel-major weights exist packed only
+      if (!wsrc) fail("ERR_INTERNAL", where_ + ": the weights were packed for another kernel set");
       for (int64_t g = 0; g < group_; ++g) {
         void* p = ctx.scratch(bytes);
         table->f32_pack(wsrc + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), p);
@@ -318,6 +319,11 @@ class ConvOp : public Op {
         }
       }
     }
+  }
+
+  // Packed dense weights (or the pixel-major depthwise taps) and a constant bias are copies.
+  bool keeps_copy_of(size_t input) const override {
+    return (input == 1 && (!packed_.empty() || !dw_taps_.empty())) || (input == 2 && has_const_bias_);
   }
 
  private:
@@ -476,6 +482,7 @@ class ConvOp : public Op {
       table_->f32_pack(data + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), block.storage.get());
       packed_.push_back(block.storage);
     }
+    std::vector<float>().swap(w_pixel_major_);  // packed now: the session keeps only the packed form
   }
 
   std::string where_;
@@ -485,7 +492,7 @@ class ConvOp : public Op {
   int64_t group_ = 1;
   Activation act_;
   bool in_nhwc_ = false, out_nhwc_ = false;
-  std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci), for pixel-major input
+  std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci) while packing them
   std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for pixel-major input
   std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)
   std::vector<float> const_bias_;

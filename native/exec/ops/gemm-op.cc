@@ -69,6 +69,9 @@ class GemmOp : public Op {
     out[0].shape = {M, N};
   }
 
+  // B is packed at build when constant; a per-column constant C is folded into the bias.
+  bool keeps_copy_of(size_t input) const override { return packed_ && (input == 1 || (input == 2 && has_bias_)); }
+
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
@@ -87,6 +90,7 @@ class GemmOp : public Op {
     }
     const void* packed = packed_.get();
     if (!packed || ctx.gemm.table != table_) {
+      if (!b.data) fail("ERR_INTERNAL", node_.where() + ": B was packed for another kernel set");
       float* w = static_cast<float*>(ctx.scratch(static_cast<size_t>(N) * K * sizeof(float)));
       write_weights(b.ptr<float>(), N, K, w);
       void* p = ctx.scratch(ctx.gemm.table->f32_packed_size(N, K));

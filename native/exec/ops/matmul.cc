@@ -53,6 +53,9 @@ class MatMulOp : public Op {
     shape_size(s.out);
   }
 
+  // A constant B is packed at build.
+  bool keeps_copy_of(size_t input) const override { return input == 1 && !packed_.empty(); }
+
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& a = *in[0];
     const Tensor& b = *in[1];
@@ -69,6 +72,7 @@ class MatMulOp : public Op {
     if (!packed_.empty() && table == table_) {
       for (int64_t i = 0; i < b_count; ++i) packed[i] = packed_[i].get();
     } else {
+      if (!b.data && N * K > 0) fail("ERR_INTERNAL", node_.where() + ": B was packed for another kernel set");
       float* w = static_cast<float*>(ctx.scratch(static_cast<size_t>(N * K) * sizeof(float)));
       const size_t bytes = table->f32_packed_size(static_cast<int>(N), static_cast<int>(K));
       for (int64_t i = 0; i < b_count; ++i) {

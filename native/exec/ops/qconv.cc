@@ -301,6 +301,11 @@ class QConvOp : public Op {
     }
   }
 
+  // Codes and weight parameters are packed at build; a constant bias is copied.
+  bool keeps_copy_of(size_t input) const override {
+    return input == 1 || input == 2 || input == 5 || input == 6 || (input == 3 && !bias_.empty());
+  }
+
  private:
   Window3 window(const Tensor& x) const {
     return resolve_window(node_, attrs_, x.shape.data() + (in_nhwc_ ? 1 : 2), nd_, attrs_.kernel);

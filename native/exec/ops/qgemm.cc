@@ -72,6 +72,11 @@ class QGemmOp : public Op {
     out[0].shape = y;
   }
 
+  // Codes and weight parameters are packed at build; a constant bias is copied.
+  bool keeps_copy_of(size_t input) const override {
+    return input == 1 || input == 2 || input == 5 || input == 6 || (input == 3 && !bias_.empty());
+  }
+
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& x = *in[0];
     const Tensor* b = optional_input(in, 3);
