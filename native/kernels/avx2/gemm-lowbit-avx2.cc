@@ -358,7 +358,69 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
     }
   };
 
-  if constexpr (U1) {
+  if constexpr (U1 && MODE == kSym2) {
+    // One unit per group (G <= 4, e.g. FGQ's N = 4), symmetric ternary: each vpmaddubsw result
+    // is the whole group already, so it goes straight to the widening vpmaddwd (the group
+    // multiplier, or ones) and, group-scaled, to the group's fmadd: no int16 / int32 staging.
+    // Same integers and the same fp32 operations in the same order as the general path.
+    const int nq = (h.units + 3) / 4;
+    const int32_t* const* as = asum;
+    for (int q = 0; q < nq; ++q) {
+      const uint8_t* c = codes + 64 * q;
+      if (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(c) + 1024, _MM_HINT_T0);
+      const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
+      const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c + 32));
+      auto step = [&](auto S) __attribute__((always_inline)) {
+        constexpr int kS = decltype(S)::value;
+        const int u = 4 * q + kS;
+        if (u >= h.units) return;
+        __m256i d[2];
+        decode_imm<MODE, kS>(c0, c1, d);
+        __m256i wide[2];  // vpmaddwd operand: (m, m) multiplier pairs, or ones
+        __m256 sp[2];
+        __m256i zc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        if (FOLDED) {
+          const int8_t* mb = reinterpret_cast<const int8_t*>(cl.base + h.off_mult) +
+                             (static_cast<int64_t>(p) * h.ngroups + u) * h.group_stride_mult;
+          wide[0] = mult_pairs(mb);
+          wide[1] = mult_pairs(mb + 8);
+        } else {
+          const int64_t gi = static_cast<int64_t>(p) * h.ngroups + u;
+          const float* sc = reinterpret_cast<const float*>(cl.base + h.off_scale + gi * h.group_stride_scale);
+          sp[0] = _mm256_load_ps(sc);
+          sp[1] = _mm256_load_ps(sc + 8);
+          wide[0] = wide[1] = ones;
+          if (cl.a_zero) {
+            const uint8_t* cs = cl.base + h.off_csum + gi * h.group_stride_csum;
+            zc[0] = _mm256_mullo_epi32(vaz, load_csum8(cs, 0, h.csum_wide));
+            zc[1] = _mm256_mullo_epi32(vaz, load_csum8(cs, 8, h.csum_wide));
+          }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          int32_t v;
+          std::memcpy(&v, a[r] + 4 * u, 4);
+          const __m256i b = _mm256_set1_epi32(v);
+          const __m256i corr = _mm256_set1_epi32(as[r][u]);  // low int16 lane only
+#pragma GCC unroll 2
+          for (int i = 0; i < 2; ++i) {
+            const __m256i t = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(b, d[i]), corr), wide[i]);
+            if (FOLDED) acc32[r][i] = _mm256_add_epi32(acc32[r][i], t);
+            else sum[r][i] = _mm256_fmadd_ps(sp[i], _mm256_cvtepi32_ps(_mm256_sub_epi32(t, zc[i])), sum[r][i]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+          if (FOLDED) __asm__("" : "+x"(acc32[r][0]), "+x"(acc32[r][1]));
+          else __asm__("" : "+x"(sum[r][0]), "+x"(sum[r][1]));
+        }
+      };
+      step(std::integral_constant<int, 0>());
+      step(std::integral_constant<int, 1>());
+      step(std::integral_constant<int, 2>());
+      step(std::integral_constant<int, 3>());
+    }
+  } else if constexpr (U1) {
     // One unit per group (G <= 4, e.g. FGQ's N = 4): walk whole quads with immediate shifts
     // and close a group after every unit.
     const int nq = (h.units + 3) / 4;
