@@ -141,15 +141,15 @@ describe('channels-last layout and integer chaining', () => {
 
   it('keeps a depthwise conv exact and rejects pixel-major depthwise with a channel multiplier', async () => {
     const r = rng(3);
-    const dwModel = (mult: number) => encodeModel({
+    const dwModel = (mult: number, k = 3) => encodeModel({
       nodes: [
         { op: 'Conv', name: 'pw', inputs: ['x', 'w0'], outputs: ['a'] },
-        { op: 'Conv', name: 'dw', inputs: ['a', 'w1'], outputs: ['b'], attributes: [int('group', 8), ints('strides', [2, 1]), ints('pads', [2, 1, 0, 1]), ints('dilations', [1, 2])] },
+        { op: 'Conv', name: 'dw', inputs: ['a', 'w1'], outputs: ['b'], attributes: [int('group', 8), ints('strides', [2, 1]), ints('pads', [2, k - 2, 0, k - 2]), ints('dilations', [1, k > 3 ? 1 : 2])] },
         { op: 'Conv', name: 'pw2', inputs: ['b', 'w2'], outputs: ['y'] },
       ],
       inputs: [valueInfo('x', ['N', 5, 11, 13])],
       outputs: [valueInfo('y', ['N', 3, 'H', 'W'])],
-      initializers: [weights(r, 'w0', [8, 5, 1, 1]), weights(r, 'w1', [8 * mult, 1, 3, 3]), weights(r, 'w2', [3, 8 * mult, 1, 1])],
+      initializers: [weights(r, 'w0', [8, 5, 1, 1]), weights(r, 'w1', [8 * mult, 1, k, k]), weights(r, 'w2', [3, 8 * mult, 1, 1])],
     });
     const one = dwModel(1);
     expect(toChannelsLast(optimizeGraph(loadOnnxModel(one))).nodes.every((n) => n.attributes.output_layout || n.name === 'pw2')).toBe(true);
@@ -158,6 +158,11 @@ describe('channels-last layout and integer chaining', () => {
     const b = await (await InferenceSession.create(one, { channelsLast: false })).run({ x });
     // Pointwise convs and the depthwise loop sum in the same order in both layouts.
     expect(Array.from(a.y.data as Float32Array)).toEqual(Array.from(b.y.data as Float32Array));
+    // A 9x9 kernel (81 taps) takes the tap-by-tap loop instead of the register-blocked one.
+    const large = dwModel(1, 9);
+    const e = await (await InferenceSession.create(large)).run({ x });
+    const f = await (await InferenceSession.create(large, { channelsLast: false })).run({ x });
+    expect(Array.from(e.y.data as Float32Array)).toEqual(Array.from(f.y.data as Float32Array));
     // With a channel multiplier the depthwise conv stays planar, and so do its neighbours' links to it.
     const withMultiplier = dwModel(2);
     const two = toChannelsLast(optimizeGraph(loadOnnxModel(withMultiplier)));

@@ -75,25 +75,26 @@ void depthwise_pixel(const float* x, const float* taps, const float* bias, const
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OH = g.out[1], OW = g.out[2];
   const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-  // The taps inside the input, in (kd, kh, kw) order: offsets of their pixel and weights.
-  int64_t xoff[64], toff[64];
-  int n = 0;
-  bool fits = g.k_size() <= 64;
-  for (int64_t kd = 0; fits && kd < g.k[0]; ++kd) {
-    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-    if (id < 0 || id >= D) continue;
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-      if (ih < 0 || ih >= H) continue;
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-        if (iw < 0 || iw >= W) continue;
-        xoff[n] = ((id * H + ih) * W + iw) * C;
-        toff[n] = ((kd * g.k[1] + kh) * g.k[2] + kw) * C;
-        ++n;
+  // Calls fn(x offset, taps offset) for the taps inside the input, in (kd, kh, kw) order.
+  auto for_each_tap = [&](auto&& fn) {
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+      if (id < 0 || id >= D) continue;
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+        if (ih < 0 || ih >= H) continue;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
+          if (iw < 0 || iw >= W) continue;
+          fn(((id * H + ih) * W + iw) * C, ((kd * g.k[1] + kh) * g.k[2] + kw) * C);
+        }
       }
     }
-  }
+  };
+  int64_t xoff[64], toff[64];
+  int n = 0;
+  const bool fits = g.k_size() <= 64;
+  if (fits) for_each_tap([&](int64_t xo, int64_t to) { xoff[n] = xo, toff[n] = to, ++n; });
   if (fits) {
     // Blocks of 16 channels accumulate in registers across the taps.
     int64_t c0 = 0;
@@ -126,23 +127,12 @@ void depthwise_pixel(const float* x, const float* taps, const float* bias, const
     }
     return;
   }
+  // More taps than the list holds: accumulate tap by tap in out, in the same order.
   if (bias) std::memcpy(out, bias, static_cast<size_t>(C) * sizeof(float));
   else std::fill(out, out + C, 0.0f);
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-    if (id < 0 || id >= D) continue;
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-      if (ih < 0 || ih >= H) continue;
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-        if (iw < 0 || iw >= W) continue;
-        const float* xv = x + ((id * H + ih) * W + iw) * C;
-        const float* t = taps + ((kd * g.k[1] + kh) * g.k[2] + kw) * C;
-        for (int64_t c = 0; c < C; ++c) out[c] += t[c] * xv[c];
-      }
-    }
-  }
+  for_each_tap([&](int64_t xo, int64_t to) {
+    for (int64_t c = 0; c < C; ++c) out[c] += taps[to + c] * x[xo + c];
+  });
 }
 
 class ConvOp : public Op {
