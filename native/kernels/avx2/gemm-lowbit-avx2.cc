@@ -252,20 +252,32 @@ struct Call {
   int a_zero;
   const Requant* rq;
   size_t es;  // output element size
+  int nseg_g;  // segments per group (derived once per call: no division in the tiles)
+  bool quad;   // segments are whole quads (immediate shifts)
 };
 
-// MR rows x one panel, all of K. a[r]: row r of (possibly group-padded) A; asum[r]: that row's
-// off*sum(a) per segment (symmetric modes only).
-template <int MODE, bool FOLDED, int MR, bool U1>
-__attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* const* a,
-                                       const int32_t* const* asum, void* C, size_t ldc, int col,
-                                       int cols) {
+// Tile variants: kGeneral (segments widened into per-group int32 sums), kOneSeg (group-scaled
+// with one segment per group, e.g. N = 16..64: the widened segment goes straight to the group's
+// fmadd), kU1 (one unit per group, 2-bit: see below).
+enum Variant : int { kGeneral = 0, kOneSeg = 1, kU1 = 2 };
+
+// MR rows x panels [p0, p1), all of K each. a[r]: row r of (possibly group-padded) A; asum[r]:
+// that row's off*sum(a) per segment (symmetric modes only). C points at the tile's first row;
+// columns of panel p start at 16 p, and stop at n1. Looping over a block of panels in one call
+// pays the call's set-up once per block: small-K layers (MobileNet's 1x1 convs, K = 16..32) do
+// only a few units of work per panel.
+template <int MODE, bool FOLDED, int MR, int V>
+__attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uint8_t* const* a,
+                                       const int32_t* const* asum, void* C, size_t ldc, int n1) {
+  for (int p = p0; p < p1; ++p) {
+  const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
   constexpr int NACC = Dec<MODE>::NACC;
   constexpr bool SYM = MODE != kAsym2;
+  constexpr bool U1 = V == kU1;
   const Header& h = *cl.h;
   const uint8_t* codes = cl.base + h.off_codes + p * h.code_stride;
-  const int seg = h.seg, nseg_g = h.upg / h.seg;
-  const bool quad = MODE != kSym4 && seg % 4 == 0;
+  const int seg = h.seg, nseg_g = cl.nseg_g;
+  const bool quad = cl.quad;
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i vaz = _mm256_set1_epi32(cl.a_zero);
 
@@ -304,7 +316,10 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
       for (int i = 0; i < NACC; ++i) acc16[r][i] = _mm256_setzero_si256();
   };
   // Widen a finished segment's int16 sums into the int32 accumulators (multiplier applied).
-  auto flush_seg = [&](int s) __attribute__((always_inline)) {
+  // ADD = false: the int32 sums are set (the first segment of a group), not added to.
+  auto flush_seg = [&](int s, __m256i (*acc)[NACC], auto ADD) __attribute__((always_inline)) {
+    constexpr bool kAdd = decltype(ADD)::value;
+    auto put = [&](__m256i& d, __m256i v) __attribute__((always_inline)) { d = kAdd ? _mm256_add_epi32(d, v) : v; };
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       if (SYM) {
@@ -312,23 +327,22 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
 #pragma GCC unroll 8
         for (int i = 0; i < 2; ++i) {
           const __m256i t = _mm256_sub_epi16(acc16[r][i], corr);
-          acc32[r][i] = _mm256_add_epi32(acc32[r][i], _mm256_madd_epi16(t, FOLDED ? mp[i] : ones));
+          put(acc[r][i], _mm256_madd_epi16(t, FOLDED ? mp[i] : ones));
         }
       } else if (FOLDED) {
 #pragma GCC unroll 8
         for (int i = 0; i < 2; ++i) {
-          acc32[r][i] = _mm256_add_epi32(acc32[r][i], _mm256_madd_epi16(acc16[r][i], mp[i]));
-          acc32[r][i] = _mm256_sub_epi32(acc32[r][i], _mm256_madd_epi16(acc16[r][2 + i], mn[i]));
+          put(acc[r][i], _mm256_madd_epi16(acc16[r][i], mp[i]));
+          acc[r][i] = _mm256_sub_epi32(acc[r][i], _mm256_madd_epi16(acc16[r][2 + i], mn[i]));
         }
       } else {
 #pragma GCC unroll 8
-        for (int i = 0; i < 4; ++i)
-          acc32[r][i] = _mm256_add_epi32(acc32[r][i], _mm256_madd_epi16(acc16[r][i], ones));
+        for (int i = 0; i < 4; ++i) put(acc[r][i], _mm256_madd_epi16(acc16[r][i], ones));
       }
     }
   };
   // GroupScaled group epilogue: int32 -> fp32, fmaf with the group scale, in group order.
-  auto end_group = [&](int g) __attribute__((always_inline)) {
+  auto end_group = [&](int g, __m256i (*acc)[NACC]) __attribute__((always_inline)) {
     if (FOLDED) return;
     const int64_t gi = static_cast<int64_t>(p) * h.ngroups + g;
     const float* sc = reinterpret_cast<const float*>(cl.base + h.off_scale + gi * h.group_stride_scale);
@@ -341,7 +355,7 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
         if (cl.a_zero) corr = _mm256_mullo_epi32(vaz, load_csum8(cs, 8 * i, h.csum_wide));
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r)
-          sum[r][i] = _mm256_fmadd_ps(sp, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc32[r][i], corr)), sum[r][i]);
+          sum[r][i] = _mm256_fmadd_ps(sp, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][i], corr)), sum[r][i]);
       } else {
         const __m256 sn = _mm256_load_ps(sc + 16 + 8 * i);  // stored negated
         __m256i cp = _mm256_setzero_si256(), cn = _mm256_setzero_si256();
@@ -351,8 +365,8 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
         }
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
-          sum[r][i] = _mm256_fmadd_ps(sp, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc32[r][i], cp)), sum[r][i]);
-          sum[r][i] = _mm256_fmadd_ps(sn, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc32[r][2 + i], cn)), sum[r][i]);
+          sum[r][i] = _mm256_fmadd_ps(sp, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][i], cp)), sum[r][i]);
+          sum[r][i] = _mm256_fmadd_ps(sn, _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[r][2 + i], cn)), sum[r][i]);
         }
       }
     }
@@ -436,13 +450,23 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
         begin_group(u);
         zero16();
         quad_step<MODE, kS, MR, NACC>(a, 4 * q, c0, c1, acc16);
-        flush_seg(u);
-        end_group(u);
+        flush_seg(u, acc32, std::true_type());
+        end_group(u, acc32);
       };
       step(std::integral_constant<int, 0>());
       step(std::integral_constant<int, 1>());
       step(std::integral_constant<int, 2>());
       step(std::integral_constant<int, 3>());
+    }
+  } else if constexpr (V == kOneSeg && !FOLDED) {
+    // One segment per group, group-scaled: the group's int32 sums live only from the widening
+    // to the fmadd (bit-identical: the general path adds them to zero first).
+    for (int g = 0; g < h.ngroups; ++g) {
+      zero16();
+      run_units<MODE, MR>(codes, a, g * seg, seg, quad, acc16);
+      __m256i t32[MR][NACC];
+      flush_seg(g, t32, std::false_type());
+      end_group(g, t32);
     }
   } else {
     int u = 0, s = 0;
@@ -451,9 +475,9 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
       for (int sg = 0; sg < nseg_g; ++sg, u += seg, ++s) {
         zero16();
         run_units<MODE, MR>(codes, a, u, seg, quad, acc16);
-        flush_seg(s);
+        flush_seg(s, acc32, std::true_type());
       }
-      end_group(g);
+      end_group(g, acc32);
     }
   }
   const Requant& rq = *cl.rq;
@@ -477,28 +501,35 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p, const uint8_t* con
       else epilogue8(rq, col + 8 * i, cc < 8 ? cc : 8, sum[r][i], _mm256_setzero_si256(), crow, col + 8 * i);
     }
   }
+  }  // panels
 }
 
-using TileFn = void (*)(const Call&, int, const uint8_t* const*, const int32_t* const*, void*,
-                        size_t, int, int);
+using TileFn = void (*)(const Call&, int, int, const uint8_t* const*, const int32_t* const*,
+                        void*, size_t, int);
 
-// U1: one unit per group (2-bit codes, G <= 4), a separate instance so its registers are not
-// shared with the general segment loop.
-template <int MODE, bool FOLDED, bool U1>
+// One instance per variant, so each has its own register allocation.
+template <int MODE, bool FOLDED, int V>
 struct Tiles {
   static constexpr int MRMAX = MODE == kAsym2 ? 2 : 4;
-  static constexpr TileFn fn[5] = {nullptr, lb_tile<MODE, FOLDED, 1, U1>, lb_tile<MODE, FOLDED, 2, U1>,
-                                   MRMAX >= 3 ? lb_tile<MODE, FOLDED, 3, U1> : nullptr,
-                                   MRMAX >= 4 ? lb_tile<MODE, FOLDED, 4, U1> : nullptr};
+  static constexpr TileFn fn[5] = {nullptr, lb_tile<MODE, FOLDED, 1, V>, lb_tile<MODE, FOLDED, 2, V>,
+                                   MRMAX >= 3 ? lb_tile<MODE, FOLDED, 3, V> : nullptr,
+                                   MRMAX >= 4 ? lb_tile<MODE, FOLDED, 4, V> : nullptr};
 };
 
 template <int MODE, bool FOLDED>
-void lb_driver(const Call& cl, int M, const uint8_t* A, size_t lda, void* C, size_t ldc, int n0,
+void lb_driver(Call cl, int M, const uint8_t* A, size_t lda, void* C, size_t ldc, int n0,
                int n1) {
   const Header& h = *cl.h;
-  constexpr int MRMAX = Tiles<MODE, FOLDED, false>::MRMAX;
-  const TileFn* tiles = MODE != kSym4 && h.upg == 1 ? Tiles<MODE, FOLDED, MODE != kSym4>::fn
-                                                    : Tiles<MODE, FOLDED, false>::fn;
+  constexpr int MRMAX = Tiles<MODE, FOLDED, kGeneral>::MRMAX;
+  cl.nseg_g = h.upg / h.seg;
+  cl.quad = MODE != kSym4 && h.seg % 4 == 0;
+  const TileFn* tiles = MODE != kSym4 && h.upg == 1 ? Tiles<MODE, FOLDED, kU1>::fn
+                        : !FOLDED && cl.nseg_g == 1 ? Tiles<MODE, FOLDED, kOneSeg>::fn
+                                                    : Tiles<MODE, FOLDED, kGeneral>::fn;
+  // Panels per tile call: the block's codes stay in L1 while every row tile of the chunk
+  // reads them (at least one panel).
+  int block = static_cast<int>((16 * 1024) / (h.code_stride > 0 ? h.code_stride : 1));
+  if (block < 1) block = 1;
   const bool pad = h.G % 4 != 0;
   const int off = MODE == kSym4 ? 8 : 1;
   const int nseg = h.units / h.seg;
@@ -541,8 +572,8 @@ void lb_driver(const Call& cl, int M, const uint8_t* A, size_t lda, void* C, siz
         }
       }
     }
-    for (int p = p0; p < p1; ++p) {
-      const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
+    for (int pb = p0; pb < p1; pb += block) {
+      const int pe = p1 - pb < block ? p1 : pb + block;
       for (int m = 0; m < mc; m += MRMAX) {
         const int mr = mc - m < MRMAX ? mc - m : MRMAX;
         const uint8_t* ar[4];
@@ -551,8 +582,7 @@ void lb_driver(const Call& cl, int M, const uint8_t* A, size_t lda, void* C, siz
           ar[r] = pad ? Ap + (m + r) * ldp : A + (mc0 + m + r) * lda;
           sr[r] = asum + (m + r) * (nseg + 1);
         }
-        tiles[mr](cl, p, ar, sr, static_cast<char*>(C) + (mc0 + m) * ldc * cl.es,
-                                    ldc, col, cols);
+        tiles[mr](cl, pb, pe, ar, sr, static_cast<char*>(C) + (mc0 + m) * ldc * cl.es, ldc, n1);
       }
     }
   }
@@ -633,7 +663,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   if (M <= 0 || n1 <= n0) return;
   Header h;
   std::memcpy(&h, packed, sizeof h);
-  const Call cl{&h, static_cast<const uint8_t*>(packed), a_zero, rq, out_size(rq->out)};
+  const Call cl{&h, static_cast<const uint8_t*>(packed), a_zero, rq, out_size(rq->out), 1, false};
   const bool folded = h.form == static_cast<int32_t>(LowbitForm::Folded);
   switch (h.mode * 2 + folded) {
     case kSym2 * 2: lb_driver<kSym2, false>(cl, M, A, lda, C, ldc, n0, n1); break;
