@@ -115,6 +115,18 @@ struct KernelTable {
   void (*lowbit_gemm)(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
                       const void* packed, const Requant* rq, void* C, size_t ldc, int n0,
                       int n1);
+
+  // Depthwise int8 convolution (one conv group per channel, no channel multiplier) over an
+  // indirection buffer: for output pixel p in [0, P) and channel c in [0, C),
+  //   acc = sum_{t < taps} (in[p * taps + t][c] - a_zero) * w[c][t]      (int32, exact)
+  // then the Requant epilogue of channel c, stored at out[p * ldo + c] (elements of the output
+  // type). Each in[] entry points at C readable uint8 values (a pixel of a pixel-major image;
+  // taps in the padding point at a row of a_zero). W is [C][taps] int8, the ONNX layout;
+  // 1 <= taps <= kMaxIntegerK. Kernels read in[] only within C values per entry.
+  size_t (*dw_packed_size)(int C, int taps);
+  void (*dw_pack)(const int8_t* W, int C, int taps, void* packed);
+  void (*dw_q8)(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
+                const void* packed, const Requant* rq, void* out, size_t ldo);
 };
 
 // The nine entry points every instruction set implements, declared once: expand this inside an
@@ -132,6 +144,13 @@ struct KernelTable {
   void lowbit_pack(const LowbitWeights* w, void* packed);                                         \
   void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,             \
                    const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
+
+// The depthwise entries: scalar, AVX2 and NEON implement them (the wider x86 tables reuse AVX2's).
+#define TERNION_DECLARE_DW_ENTRIES()                                                              \
+  size_t dw_packed_size(int C, int taps);                                                         \
+  void dw_pack(const int8_t* W, int C, int taps, void* packed);                                   \
+  void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,                    \
+             const void* packed, const Requant* rq, void* out, size_t ldo);
 
 // Each instruction set's table; nullptr where it was not compiled in (other architecture).
 const KernelTable* scalar_table();

@@ -4,7 +4,7 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|pack|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|pack|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
@@ -218,6 +218,57 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
       }
   report(bad == 0, "q8 summary");
   std::printf("%s q8 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- depthwise int8
+// Indirection entries point at pixels of a pixel-major image of exactly C values per pixel (the
+// last pixel ends the allocation, so a read past C shows up under ASan) or at a padding row of
+// the zero point; outputs are compared byte for byte, and columns C .. ldo - 1 must stay untouched.
+void test_dw(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_int_distribution<int> wd(-128, 127), ad(0, 255);
+  int cases = 0, bad = 0;
+  const uint8_t zeros[] = {0, 128, 37};
+  for (int C : {1, 3, 8, 15, 16, 17, 33, 63, 65, 200})
+    for (int taps : {1, 2, 3, 9, 25})
+      for (int P : {1, 3, 17}) {
+        std::vector<int8_t> W(static_cast<size_t>(C) * taps);
+        for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+        const int pixels = 11;
+        std::vector<uint8_t> img(static_cast<size_t>(pixels) * C);
+        for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
+        for (int c = 0; c < C && taps >= 2; ++c) {  // extremes: 255 * -128 on two taps of pixel 0 / 1
+          img[c] = img[C + c] = 255;
+          W[static_cast<size_t>(c) * taps] = W[static_cast<size_t>(c) * taps + 1] = -128;
+        }
+        AlignedBuf pr(ref->dw_packed_size(C, taps)), pt(t->dw_packed_size(C, taps));
+        ref->dw_pack(W.data(), C, taps, pr.p);
+        t->dw_pack(W.data(), C, taps, pt.p);
+        std::vector<float> scale, bias;
+        fill_scales(rng, C, taps, 128.0f * 100.0f, scale, bias);
+        for (const RqCase& c : requant_cases(true)) {
+          const Requant rq = make_rq(c, scale, bias);
+          const uint8_t za = zeros[(C + taps + P + static_cast<int>(c.out)) % 3];
+          std::vector<uint8_t> pad(static_cast<size_t>(C), za);
+          std::vector<const uint8_t*> in(static_cast<size_t>(P) * taps);
+          std::uniform_int_distribution<int> pick(0, pixels);  // `pixels` = the padding row
+          for (size_t i = 0; i < in.size(); ++i) {
+            const int k = i < 2 ? static_cast<int>(i) : pick(rng);
+            in[i] = k == pixels ? pad.data() : img.data() + static_cast<size_t>(k) * C;
+          }
+          const size_t es = exec::out_type_size(c.out), ldo = C + 3;
+          std::vector<uint8_t> Cr(P * ldo * es, 0xEE), Ct(P * ldo * es, 0xEE);
+          ref->dw_q8(P, C, taps, in.data(), za, pr.p, &rq, Cr.data(), ldo);
+          t->dw_q8(P, C, taps, in.data(), za, pt.p, &rq, Ct.data(), ldo);
+          ++cases;
+          if (!same_output(Cr, Ct, P, ldo, es, 0, C)) {
+            ++bad;
+            report(false, fmt("dw %s P=%d C=%d taps=%d out=%d relu=%d za=%d", t->name, P, C, taps, static_cast<int>(c.out), c.relu, za));
+          }
+        }
+      }
+  report(bad == 0, "dw summary");
+  std::printf("%s dw %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
 // ---------------------------------------------------------------- low-bit
@@ -448,7 +499,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|threads|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|threads|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -474,6 +525,7 @@ int main(int argc, char** argv) {
     if (all_kinds || kind == "f32") test_f32(t, rng);
     if (all_kinds || kind == "q8") test_q8(t, rng);
     if (all_kinds || kind == "lowbit") test_lowbit(t, rng);
+    if (all_kinds || kind == "dw") test_dw(t, rng);
   }
   if (!isa_found) {
     std::printf("FAIL unknown --isa %s\n", isa.c_str());

@@ -119,7 +119,7 @@ class GlobalAveragePoolNhwcOp : public Op {
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& x = *in[0];
     const int64_t N = x.shape[0], C = x.shape.back();
-    const int64_t plane = N * C ? x.size() / (N * C) : 0;
+    const int64_t plane = N * C != 0 ? x.size() / (N * C) : 0;
     const float* X = x.ptr<float>();
     float* Y = out[0]->ptr<float>();
     const int64_t whole = plane / 8 * 8;

@@ -4,6 +4,9 @@
 
 namespace ternion {
 namespace kernels {
+namespace avx2 {
+TERNION_DECLARE_DW_ENTRIES()  // depthwise convs are memory-light: the AVX2 kernel serves here too
+}  // namespace avx2
 
 const KernelTable* avxvnni_table() {
   using namespace avxvnni;
@@ -12,6 +15,7 @@ const KernelTable* avxvnni_table() {
       kNR, f32_packed_size, f32_pack, f32_gemm,
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
+      avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
   };
   return &table;
 }

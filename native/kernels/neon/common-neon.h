@@ -161,6 +161,7 @@ inline void epi_store_i(const Epi& e, const PanelEpi& p, int32x4_t a0, int32x4_t
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
+TERNION_DECLARE_DW_ENTRIES()
 
 }  // namespace neon_detail
 }  // namespace kernels

@@ -13,6 +13,7 @@ const KernelTable* neon_table() {
       kNR, f32_packed_size, f32_pack, f32_gemm,
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
+      dw_packed_size, dw_pack, dw_q8,
   };
   return &table;
 }

@@ -5,6 +5,7 @@ namespace ternion {
 namespace kernels {
 namespace scalar_detail {
 TERNION_DECLARE_KERNEL_ENTRIES()
+TERNION_DECLARE_DW_ENTRIES()
 }  // namespace scalar_detail
 
 const KernelTable* scalar_table() {
@@ -14,6 +15,7 @@ const KernelTable* scalar_table() {
       1, f32_packed_size, f32_pack, f32_gemm,
       1, q8_packed_size, q8_pack, q8_gemm,
       1, lowbit_packed_size, lowbit_pack, lowbit_gemm,
+      dw_packed_size, dw_pack, dw_q8,
   };
   return &table;
 }
