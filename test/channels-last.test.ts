@@ -38,7 +38,7 @@ function testModel(): Uint8Array {
       conv('c2', 'b', 'w2', 'c'),
       { op: 'Add', name: 'add1', inputs: ['c', 'm'], outputs: ['d0'] },
       { op: 'Relu', name: 'r2', inputs: ['d0'], outputs: ['d1'] },
-      conv('dw', 'd1', 'wd', 'd2', [ints('pads', [1, 0, 1, 2]), int('group', 24)]), // depthwise: stays fp32 when quantized
+      conv('dw', 'd1', 'wd', 'd2', [ints('pads', [1, 0, 1, 2]), int('group', 24)]), // depthwise: int8 when quantized (fp32 with depthwise: 'float32')
       { op: 'Relu', name: 'rd', inputs: ['d2'], outputs: ['d'] },
       conv('c3', 'd', 'w3', 'e0', [ints('strides', [2, 2])]),
       { op: 'Relu', name: 'r3', inputs: ['e0'], outputs: ['e'] },
@@ -111,14 +111,21 @@ describe('channels-last layout and integer chaining', () => {
     expect(attr(convs.get('c3'), 'output_quant')).toBe(1);
     expect(convs.get('c4')?.inputs[0]).toBe(convs.get('c3')?.outputs[0]);
     expect(convs.get('c4')?.inputs[4]).toBe(convs.get('c3')?.outputs[1]);
-    // The depthwise conv stays fp32 and runs channels-last between quantized layers.
-    const dw = g.nodes.find((n) => n.name === 'dw');
-    expect(dw?.opType).toBe('Conv');
-    expect(attr(dw, 'input_layout')).toBe('nhwc');
-    expect(attr(dw, 'output_layout')).toBe('nhwc');
+    // The depthwise conv is int8 (per channel) and hands c3 its output as uint8 NHWC.
+    const dw = convs.get('dw');
+    expect(attr(dw, 'weight_bits')).toBe(8);
+    expect(attr(dw, 'group')).toBe(24);
+    expect(attr(dw, 'output_quant')).toBe(1);
+    expect(convs.get('c3')?.inputs[0]).toBe(dw?.outputs[0]);
     // h feeds the global pool only: fp32 NHWC.
     expect(attr(convs.get('c5'), 'output_quant')).toBeUndefined();
     expect(byOp(g, 'TernionGlobalAveragePoolNhwc')).toHaveLength(1);
+    // depthwise: 'float32' keeps it an fp32 Conv, run channels-last between quantized layers.
+    const kept = toChannelsLast((await quantize(model, { weights: 'ternary', groupSize: 4, calibration, depthwise: 'float32' })).graph);
+    const fdw = kept.nodes.find((n) => n.name === 'dw');
+    expect(fdw?.opType).toBe('Conv');
+    expect(attr(fdw, 'input_layout')).toBe('nhwc');
+    expect(attr(fdw, 'output_layout')).toBe('nhwc');
   });
 
   it('runs fp32 models channels-last: the same outputs as planar to fp32 rounding, depthwise exactly', async () => {

@@ -401,6 +401,39 @@ function checkGemm(label: string, c: GemmCase) {
   return b;
 }
 
+// A depthwise conv (one input and one output channel per group) with int8 weights runs on the
+// depthwise kernel (table dw_q8) instead of one GEMM per channel.
+describe('TernionQConv depthwise int8', () => {
+  const dw = (c: Partial<ConvCase>): ConvCase => ({ ...base, Cin: 19, Co: 19, group: 19, H: 9, W: 7, weights: { bits: 8 }, ...c });
+  it('matches the dequantized reference: strides, uneven pads, dilation, 1-D, 5x5', () => {
+    checkConv('dw 3x3', dw({}));
+    checkConv('dw s2', dw({ strides: [2, 2], pads: [1, 0, 2, 1] }));
+    checkConv('dw dil2', dw({ Cin: 33, Co: 33, group: 33, dilations: [2, 2], pads: [2, 2, 2, 2] }));
+    checkConv('dw 5x5 no pad', dw({ kh: 5, kw: 5, pads: undefined, H: 8, W: 8 }));
+    checkConv('dw 1-D', dw({ oneD: true, H: 1, kh: 1, kw: 3, W: 13, pads: [1, 1] }));
+  });
+  it('batch 2, residual + ReLU6, static activations, 2 threads', () => {
+    checkConv('dw res clip', dw({ N: 2, residual: true, act: { kind: 'clip', lo: 0, hi: 6 }, threads: 2 }));
+    checkConv('dw static relu', dw({ N: 2, act: { kind: 'relu' }, actStatic: { scale: 0.02, zp: 40 }, threads: 2 }));
+  });
+  it('is bit-identical to the per-channel GEMM path, with threads 1 and 2 and the scalar kernels', () => {
+    const c = dw({ N: 2, Cin: 40, Co: 40, group: 40, H: 23, W: 21, strides: [2, 1], act: { kind: 'relu' }, residual: true });
+    const b = buildConv(c);
+    const fast = session('TernionQConv', b.attrs, b.inputs, { threads: 1 }).run();
+    expectClose(fast, b.ref, 'dw big');
+    expect(Array.from(session('TernionQConv', b.attrs, b.inputs, { threads: 2 }).run().data)).toEqual(Array.from(fast.data));
+    expect(Array.from(session('TernionQConv', b.attrs, b.inputs, { threads: 2, isa: 'scalar' }).run().data)).toEqual(Array.from(fast.data));
+    // padded_channels 2 (a zero code beside each real one) sends the same layer down the GEMM path.
+    const codes = b.inputs[1] as TensorIn, K = codes.dims[1];
+    const wide = new Int8Array(codes.dims[0] * K * 2);
+    for (let i = 0; i < codes.dims[0] * K; i++) wide[2 * i] = (codes.data as Int8Array)[i];
+    const inputs = [...b.inputs];
+    inputs[1] = { ...codes, dims: [codes.dims[0], 2 * K], data: wide };
+    const gemm = session('TernionQConv', { ...b.attrs, padded_channels: 2 }, inputs, { threads: 1 }).run();
+    expect(Array.from(gemm.data)).toEqual(Array.from(fast.data));
+  });
+});
+
 describe('TernionQGemm matches the dequantized reference', () => {
   it('int8 per-channel, [M, K]', () => {
     checkGemm('int8', { xdims: [3, 20], Co: 9, weights: { bits: 8 }, bias: true });

@@ -73,6 +73,12 @@ export interface QuantizeOptions {
   signal?: AbortSignal;
   /** First Conv and last Gemm/MatMul keep int8 weights (default true). */
   keepEdgeLayers8bit?: boolean;
+  /**
+   * Depthwise convs (MobileNet-style, one channel per group): 'int8' weights per channel and
+   * uint8 activations, run by the depthwise kernel (default), or left 'float32'. Their few
+   * weights per filter make ternary a poor fit, so the inner-layer mode does not apply to them.
+   */
+  depthwise?: 'int8' | 'float32';
   overrides?: Record<string, LayerOverride>;
 }
 
@@ -135,7 +141,7 @@ export interface QuantizedModel {
 
 const OPTION_NAMES = [
   'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
-  'keepEdgeLayers8bit', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential', 'maxAccuracyDrop', 'validation',
+  'keepEdgeLayers8bit', 'depthwise', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential', 'maxAccuracyDrop', 'validation',
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
 const GROUP_SIZES: readonly QuantGroupSize[] = [4, 8, 16, 32, 64, 'filter'];
@@ -151,6 +157,7 @@ interface Resolved {
   calibration: CalibrationInput;
   calibrationCount: number;
   keepEdgeLayers8bit: boolean;
+  depthwise: 'int8' | 'float32';
   overrides: Record<string, LayerOverride>;
   onProgress: (progress: QuantizeProgress) => void;
   signal: AbortSignal | undefined;
@@ -211,6 +218,7 @@ function resolveOptions(options: unknown): Resolved {
     calibration,
     calibrationCount: (o.calibrationCount as number | undefined) ?? Infinity,
     keepEdgeLayers8bit: (o.keepEdgeLayers8bit as boolean | undefined) ?? true,
+    depthwise: oneOf(o.depthwise, ['int8', 'float32'] as const, 'options.depthwise', 'int8'),
     overrides,
     onProgress: (o.onProgress as Resolved['onProgress'] | undefined) ?? (() => undefined),
     signal: o.signal as AbortSignal | undefined,
@@ -269,7 +277,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   if (graph.inputs.length !== 1) {
     throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with a single input (options.calibration feeds it); this one has ${graph.inputs.length}`);
   }
-  const layers = findLayers(graph);
+  const layers = findLayers(graph).filter((l) => !(l.depthwise && o.depthwise === 'float32'));
   const names = new Set(layers.map((l) => l.node.name));
   for (const name of Object.keys(o.overrides)) {
     if (!names.has(name)) {
@@ -288,11 +296,11 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const entry = (mode: WeightMode, groupSize: QuantGroupSize): PlanEntry => ({ mode, groupSize, wopts: weightOptions(mode, groupSize, o) });
   const plan = new Map(layers.map((layer) => {
     const ov = o.overrides[layer.node.name] ?? {};
-    return [layer.node.name, entry(ov.weights ?? (edge.has(layer.node.name) ? 'int8' : o.weights), ov.groupSize ?? o.groupSize)];
+    return [layer.node.name, entry(ov.weights ?? (edge.has(layer.node.name) || layer.depthwise ? 'int8' : o.weights), ov.groupSize ?? o.groupSize)];
   }));
   const budget = o.maxAccuracyDrop === undefined ? null : checkValidation(o.validation);
   // The layers an accuracy budget may move (edge layers and user overrides stay as set).
-  const tunable = budget ? layers.filter((l) => !edge.has(l.node.name) && !o.overrides[l.node.name]) : [];
+  const tunable = budget ? layers.filter((l) => !edge.has(l.node.name) && !l.depthwise && !o.overrides[l.node.name]) : [];
 
   // One calibration pass over the fp32 model: activation ranges and, for data-aware methods,
   // each layer's input statistics; the batches are kept for the layer-by-layer passes.

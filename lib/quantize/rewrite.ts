@@ -48,6 +48,8 @@ export interface LayerCandidate {
   bias?: Float32Array;
   /** Multiply-accumulates per sample (weights x output positions), or null if shapes unknown. */
   macs: number | null;
+  /** A depthwise conv (one input and one output channel per group): int8 unless overridden. */
+  depthwise?: boolean;
 }
 
 function numericProduct(shape: readonly (number | string)[] | undefined, from: number, to: number): number | null {
@@ -65,10 +67,14 @@ function convCandidate(graph: Graph, node: Node): LayerCandidate | undefined {
   const w = constantF32(graph, node.inputs[1]);
   if (!w || w.dims.length < 3 || w.dims.length > 5) return undefined; // 1-D to 3-D convs
   const group = intAttr(node, 'group', 1);
-  if (w.dims[1] === 1 && group > 1) return undefined; // depthwise: stays fp32
+  // Depthwise with a channel multiplier (more outputs than inputs per group) has no fast kernel: stays fp32.
+  const depthwise = w.dims[1] === 1 && group > 1;
+  if (depthwise && w.dims[0] !== group) return undefined;
   const out = graph.valueInfo.get(node.outputs[0])?.shape;
   const spatial = out ? numericProduct(out, 2, out.length) : null;
-  return { node, kind: 'conv', weights: w.data as Float32Array, dims: [...w.dims], macs: spatial === null ? null : spatial * w.data.length };
+  const c: LayerCandidate = { node, kind: 'conv', weights: w.data as Float32Array, dims: [...w.dims], macs: spatial === null ? null : spatial * w.data.length };
+  if (depthwise) c.depthwise = true;
+  return c;
 }
 
 function gemmCandidate(graph: Graph, node: Node): LayerCandidate | undefined {

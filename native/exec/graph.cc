@@ -107,10 +107,41 @@ const HostTensor* NodeDesc::get_tensor(const std::string& key) const {
 std::string NodeDesc::where() const { return op + " node '" + name + "'"; }
 
 // ---------------------------------------------------------------- scratch
+bool BlockPool::take_from(std::multimap<size_t, std::shared_ptr<void>>& from, size_t bytes, Block& out) {
+  auto it = from.lower_bound(bytes);
+  if (it == from.end() || it->first / 2 > bytes) return false;
+  out.capacity = it->first;
+  out.mem = std::move(it->second);
+  from.erase(it);
+  return true;
+}
+
+BlockPool::Block BlockPool::take(size_t bytes) {
+  const size_t rounded = std::max<size_t>((bytes + 63) & ~size_t(63), 64);
+  Block b;
+  if (take_from(free_, rounded, b) || take_from(stock_, rounded, b)) return b;
+  b.mem = aligned_block(rounded);
+  b.capacity = rounded;
+  return b;
+}
+
+void BlockPool::give(Block b) {
+  if (b.mem) free_.emplace(b.capacity, std::move(b.mem));
+}
+
+std::multimap<size_t, std::shared_ptr<void>> BlockPool::released() {
+  stock_.clear();
+  return std::move(free_);
+}
+
 void* RunContext::scratch(size_t bytes) {
-  scratch_blocks.push_back(aligned_block(bytes));
+  if (blocks) {
+    scratch_blocks.push_back(blocks->take(bytes));
+  } else {
+    scratch_blocks.push_back({aligned_block(bytes), bytes});
+  }
   scratch_in_use += bytes;
-  return scratch_blocks.back().get();
+  return scratch_blocks.back().mem.get();
 }
 
 // ---------------------------------------------------------------- registry
@@ -184,23 +215,20 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
   if (inputs.size() != graph_.inputs.size()) fail("ERR_INPUT_NAME", "expected " + std::to_string(graph_.inputs.size()) + " inputs");
   const size_t nvalues = graph_.values.size();
   std::vector<Tensor> values(nvalues);
-  std::vector<std::shared_ptr<void>> owner(nvalues);     // storage of each live value
-  std::unordered_multimap<size_t, std::shared_ptr<void>> free_blocks;  // recycled by size
+  std::vector<std::shared_ptr<void>> owner(nvalues);  // storage of each live value
+  std::vector<size_t> capacity(nvalues, 0);            // ... and its block's size
+  BlockPool blocks;
+  {
+    std::lock_guard<std::mutex> lock(arena_mu_);
+    blocks.stock(std::move(arena_));
+    arena_.clear();
+  }
   for (const auto& c : graph_.constants) values[c.first] = c.second.view();
   for (size_t i = 0; i < inputs.size(); ++i) values[graph_.inputs[i]] = inputs[i];
 
   RunContext ctx;
   ctx.gemm = GemmContext{table_, pool, threads};
-  auto allocate = [&](size_t bytes) {
-    const size_t rounded = std::max<size_t>((bytes + 63) & ~size_t(63), 64);
-    auto it = free_blocks.find(rounded);
-    if (it != free_blocks.end()) {
-      auto block = it->second;
-      free_blocks.erase(it);
-      return block;
-    }
-    return aligned_block(rounded);
-  };
+  ctx.blocks = &blocks;
 
   std::vector<const Tensor*> in;
   std::vector<Tensor> outs;
@@ -226,12 +254,12 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
       if (alias >= 0) {
         const int src = n.inputs[alias];
         outs[o].data = values[src].data;
-        if (id >= 0) owner[id] = owner[src];
+        if (id >= 0) owner[id] = owner[src], capacity[id] = capacity[src];
       } else {
-        auto block = allocate(outs[o].bytes());
-        outs[o].data = block.get();
-        if (id >= 0) owner[id] = block;
-        else keep.push_back(block);  // an unused output still needs storage while the op runs
+        BlockPool::Block block = blocks.take(outs[o].bytes());
+        outs[o].data = block.mem.get();
+        if (id >= 0) owner[id] = std::move(block.mem), capacity[id] = block.capacity;
+        else keep.push_back(std::move(block.mem));  // an unused output still needs storage while the op runs
       }
     }
     for (auto& t : outs) out_ptrs.push_back(&t);
@@ -248,6 +276,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), shape.c_str());
       }
     }
+    for (auto& b : ctx.scratch_blocks) blocks.give(std::move(b));
     ctx.scratch_blocks.clear();
     for (size_t o = 0; o < n.outputs.size(); ++o)
       if (n.outputs[o] >= 0) values[n.outputs[o]] = outs[o];
@@ -255,7 +284,7 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
     for (int id : n.inputs) {
       if (id < 0 || last_use_[id] != static_cast<int>(i) || !owner[id]) continue;
       auto block = std::move(owner[id]);
-      if (block.use_count() == 1) free_blocks.emplace(std::max<size_t>((values[id].bytes() + 63) & ~size_t(63), 64), block);
+      if (block.use_count() == 1) blocks.give({std::move(block), capacity[id]});
     }
   }
   if (profile) {
@@ -270,6 +299,13 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
   for (int id : graph_.outputs) {
     result.push_back(values[id]);
     if (owner[id]) keep.push_back(owner[id]);
+  }
+  // What this run released (never an output: those stay owned by `keep`) is the next run's arena.
+  owner.clear();
+  {
+    auto released = blocks.released();
+    std::lock_guard<std::mutex> lock(arena_mu_);
+    arena_ = std::move(released);
   }
   return result;
 }

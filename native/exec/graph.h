@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -99,12 +100,35 @@ struct GraphDesc {
   std::vector<int> inputs, outputs;
 };
 
+// The memory blocks of one run (activations and scratch), recycled best-fit: a request takes
+// the smallest free block that holds it without wasting more than half of it. Blocks freed by
+// a run become the next run's starting stock (Executor::run), so a session's steady state runs
+// on one activation arena instead of faulting fresh pages in at every run.
+class BlockPool {
+ public:
+  struct Block {
+    std::shared_ptr<void> mem;
+    size_t capacity = 0;
+  };
+  Block take(size_t bytes);
+  void give(Block b);  // b must not be referenced elsewhere
+  // Blocks given back during this run; the stock a run started with and did not use is dropped.
+  std::multimap<size_t, std::shared_ptr<void>> released();
+  void stock(std::multimap<size_t, std::shared_ptr<void>> blocks) { stock_ = std::move(blocks); }
+
+ private:
+  static bool take_from(std::multimap<size_t, std::shared_ptr<void>>& from, size_t bytes, Block& out);
+  std::multimap<size_t, std::shared_ptr<void>> free_;   // given back during this run
+  std::multimap<size_t, std::shared_ptr<void>> stock_;  // left by an earlier run
+};
+
 // What an op sees while it runs: kernels, threads, and scratch memory for this run.
 struct RunContext {
   GemmContext gemm;
+  BlockPool* blocks = nullptr;  // where scratch comes from (null: plain allocations)
   // Scratch memory valid until the op returns (im2col buffers, packed activations).
   void* scratch(size_t bytes);
-  std::vector<std::shared_ptr<void>> scratch_blocks;
+  std::vector<BlockPool::Block> scratch_blocks;
   size_t scratch_in_use = 0;
 };
 
@@ -170,6 +194,10 @@ class Executor {
   std::vector<std::unique_ptr<Op>> ops_;
   std::vector<int> last_use_;  // value id -> index of the last node reading it
   size_t packed_bytes_ = 0;
+  // Blocks the last finished run released: the next run's arena (runs may overlap: each takes
+  // the whole stock or nothing).
+  mutable std::mutex arena_mu_;
+  mutable std::multimap<size_t, std::shared_ptr<void>> arena_;
 };
 
 }  // namespace exec

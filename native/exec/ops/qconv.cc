@@ -86,24 +86,59 @@ void stage_pixels_nhwc(const float* x, int64_t groups, int64_t cin, int64_t P, c
 
 // The GEMM result of `rows` output pixels (C[p][m], m < channels) stored pixel-major with row
 // stride ld: y = act(C + residual), written as float32 (yf) and / or quantized to uint8 (yq) by
-// quant::quantize_span, the formula the next layer's staging would apply to y.
-void store_pixels_nhwc(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf,
-                       uint8_t* yq, size_t ld, const quant::ActParams& q) {
-  float tmp[256];
+// the formula of quant::quantize_span, the one the next layer's staging would apply to y.
+// One fused pass per row, instantiated per activation and output set so it vectorizes; the
+// same operations as Activation::apply and quantize_span, in the same order.
+template <int ACT, bool RES, bool F, bool Q>
+void store_rows(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf, uint8_t* yq,
+                size_t ld, const quant::ActParams& q) {
+  const float lo = act.lo, hi = act.hi, alpha = act.alpha;
+  const float qlo = static_cast<float>(-q.zero_point), qhi = static_cast<float>(q.qmax - q.zero_point), scale = q.scale;
+  const int32_t zp = q.zero_point;
   for (int64_t p = 0; p < rows; ++p) {
     const float* c = C + p * channels;
-    for (int64_t m0 = 0; m0 < channels; m0 += 256) {
-      const int64_t len = std::min<int64_t>(256, channels - m0);
-      float* v = yf ? yf + p * ld + m0 : tmp;
-      if (residual) {
-        const float* r = residual + p * ld + m0;
-        for (int64_t m = 0; m < len; ++m) v[m] = c[m0 + m] + r[m];
-      } else {
-        std::memcpy(v, c + m0, static_cast<size_t>(len) * sizeof(float));
+    const float* r = RES ? residual + p * ld : nullptr;
+    float* f = F ? yf + p * ld : nullptr;
+    uint8_t* o = Q ? yq + p * ld : nullptr;
+    for (int64_t m = 0; m < channels; ++m) {
+      float v = c[m];
+      if (RES) v += r[m];
+      if (ACT == Activation::Relu) v = v < 0.0f ? 0.0f : v;
+      if (ACT == Activation::Clip) v = std::min(std::max(v, lo), hi);
+      if (ACT == Activation::LeakyRelu) v = v < 0.0f ? v * alpha : v;
+      if (F) f[m] = v;
+      if (Q) {
+        float t = v / scale;
+        t = t > qlo ? t : qlo;
+        t = t < qhi ? t : qhi;
+        o[m] = static_cast<uint8_t>(static_cast<int32_t>(quant::round_small(t)) + zp);
       }
-      act.apply(v, static_cast<size_t>(len));
-      if (yq) quant::quantize_span(v, yq + p * ld + m0, len, q);
     }
+  }
+}
+
+template <int ACT>
+void store_rows_act(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf, uint8_t* yq,
+                    size_t ld, const quant::ActParams& q) {
+  const int key = (residual ? 4 : 0) | (yf ? 2 : 0) | (yq ? 1 : 0);
+  switch (key) {
+    case 1: return store_rows<ACT, false, false, true>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case 2: return store_rows<ACT, false, true, false>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case 3: return store_rows<ACT, false, true, true>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case 5: return store_rows<ACT, true, false, true>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case 6: return store_rows<ACT, true, true, false>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case 7: return store_rows<ACT, true, true, true>(C, rows, channels, residual, act, yf, yq, ld, q);
+    default: return;  // nothing to write
+  }
+}
+
+void store_pixels_nhwc(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf,
+                       uint8_t* yq, size_t ld, const quant::ActParams& q) {
+  switch (act.kind) {
+    case Activation::None: return store_rows_act<Activation::None>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Relu: return store_rows_act<Activation::Relu>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Clip: return store_rows_act<Activation::Clip>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::LeakyRelu: return store_rows_act<Activation::LeakyRelu>(C, rows, channels, residual, act, yf, yq, ld, q);
   }
 }
 
@@ -150,7 +185,10 @@ class QConvOp : public Op {
     out_f32_ = node_.outputs.size() == 2 && node_.outputs[1] >= 0;
     if (node_.outputs.size() == 2 && !out_quant_)
       fail("ERR_MODEL_FORMAT", where_ + ": a second (float32) output needs output_quant = 1");
-    layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_);
+    // Depthwise (one input and one output channel per group, no channel padding): int8 weights
+    // run on the depthwise kernel over pixel pointers, no im2col and no per-channel GEMMs.
+    const bool depthwise = cin_ == 1 && P_ == 1 && group_ > 1;
+    layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_, depthwise);
     if (layer_.K != S * P_)
       fail("ERR_SHAPE_MISMATCH", where_ + ": weight codes have K = " + std::to_string(layer_.K) + " columns but kernel_shape " +
                                      shape_str(attrs_.kernel) + " and padded_channels " + std::to_string(P_) + " give K = " +
@@ -242,6 +280,10 @@ class QConvOp : public Op {
           stage_pixels(xn, group_, cin_, P_, in_plane, aq, b0, b1, staged, ld);
         });
       }
+      if (layer_.depthwise) {
+        run_depthwise(ctx, geom, n, img, zp, scales, bias, relu_in_gemm, post, R, out);
+        continue;
+      }
       for (int64_t g = 0; g < group_; ++g) {
         const uint8_t* img_g = img + g * P_;
         for (int64_t p0 = 0; p0 < OP; p0 += rows) {
@@ -307,6 +349,61 @@ class QConvOp : public Op {
   }
 
  private:
+  // Image n of a depthwise layer from its pixel-major uint8 image `img` ([in pixels][C]): chunks
+  // of output pixels, each thread building the tap pointers of its pixels (padding taps point at
+  // a row of the zero point), running table->dw_q8 into fp32 rows and storing them as the GEMM
+  // path does. Same integers and the same epilogue as the per-channel GEMMs: bit-identical.
+  void run_depthwise(RunContext& ctx, const Window3& geom, int64_t n, const uint8_t* img, uint8_t zp, const float* scales,
+                     const float* bias, bool relu, const Activation& post, const float* R, std::vector<Tensor*>& out) {
+    Tensor& y = *out[0];
+    const int64_t C = layer_.Co, OP = geom.out_size(), taps = geom.k_size();
+    const int threads = thread_count(ctx.gemm);
+    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / (C * 4), 32 * threads);
+    rows = std::min(std::max<int64_t>(rows, 16), OP);
+    const uint8_t** ptrs = static_cast<const uint8_t**>(ctx.scratch(static_cast<size_t>(rows * taps) * sizeof(const uint8_t*)));
+    float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * C) * sizeof(float)));
+    uint8_t* pad = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(C)));
+    std::memset(pad, zp, static_cast<size_t>(C));
+    kernels::Requant rq;
+    rq.scale = scales;
+    rq.bias = bias;
+    rq.out = kernels::OutType::F32;
+    rq.relu = relu;
+    const int64_t H = geom.in[1], W = geom.in[2], OH = geom.out[1], OW = geom.out[2];
+    for (int64_t p0 = 0; p0 < OP; p0 += rows) {
+      const int64_t p1 = std::min(OP, p0 + rows);
+      parallel_ranges(ctx.gemm, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) {
+          const int64_t p = p0 + i, od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+          const uint8_t** t = ptrs + i * taps;
+          for (int64_t kd = 0; kd < geom.k[0]; ++kd) {
+            const int64_t id = od * geom.s[0] - geom.pb[0] + kd * geom.d[0];
+            for (int64_t kh = 0; kh < geom.k[1]; ++kh) {
+              const int64_t ih = oh * geom.s[1] - geom.pb[1] + kh * geom.d[1];
+              for (int64_t kw = 0; kw < geom.k[2]; ++kw) {
+                const int64_t iw = ow * geom.s[2] - geom.pb[2] + kw * geom.d[2];
+                const bool inside = id >= 0 && id < geom.in[0] && ih >= 0 && ih < H && iw >= 0 && iw < W;
+                *t++ = inside ? img + ((id * H + ih) * W + iw) * C : pad;
+              }
+            }
+          }
+        }
+        layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
+                            layer_.depthwise.get(), &rq, cbuf + b0 * C, static_cast<size_t>(C));
+        if (out_nhwc_) {
+          const int64_t at = (n * OP + p0 + b0) * C;
+          float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
+          store_pixels_nhwc(cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+                            static_cast<size_t>(C), out_params_);
+        } else {
+          const int64_t at = n * C * OP + p0 + b0;
+          store_pixels_to_planes(cbuf + b0 * C, b1 - b0, C, static_cast<size_t>(C), y.ptr<float>() + at, static_cast<size_t>(OP),
+                                 R ? R + at : nullptr, post);
+        }
+      });
+    }
+  }
+
   Window3 window(const Tensor& x) const {
     return resolve_window(node_, attrs_, x.shape.data() + (in_nhwc_ ? 1 : 2), nd_, attrs_.kernel);
   }

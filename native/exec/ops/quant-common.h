@@ -170,7 +170,8 @@ struct PackedLayer {
   int Co = 0, K = 0, G = 0;
   int groups = 1;
   const kernels::KernelTable* table = nullptr;
-  std::vector<std::shared_ptr<void>> packed;  // one per conv group
+  std::vector<std::shared_ptr<void>> packed;  // one per conv group (none for a depthwise block)
+  std::shared_ptr<void> depthwise;            // int8 depthwise conv: all channels, table->dw_pack
   std::vector<float> channel_scale;           // empty: 1 for every channel (group-scaled form)
   size_t bytes = 0;
 
@@ -221,7 +222,9 @@ inline void check_int8_range(const NodeDesc& node, const HostTensor& t, const ch
 // Reads weight_bits / group_size / form / asym and inputs 1, 2, 5, 6; validates everything and
 // packs `groups` blocks of Co / groups rows. `padded` is the padded channel count P (K for
 // Gemm): a group must not straddle two kernel offsets (P % G == 0) unless G == K.
-inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded) {
+// `depthwise` (a conv with one input and one output channel per group): int8 weights are
+// packed once for the depthwise kernel (table->dw_q8) instead of one GEMM block per channel.
+inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded, bool depthwise = false) {
   const NodeDesc& node = bc.node;
   const std::string where = node.where();
   PackedLayer L;
@@ -264,6 +267,14 @@ inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded
     constant_input(bc, 6, "channel_scale of the folded form", false);
     const float* c = static_cast<const float*>(cs->storage.get());
     L.channel_scale.assign(c, c + Co);
+    if (depthwise && Mg == 1 && groups == Co) {
+      const size_t bytes = bc.table->dw_packed_size(L.Co, L.K);
+      HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
+      bc.table->dw_pack(q, L.Co, L.K, block.storage.get());
+      L.depthwise = block.storage;
+      L.bytes = bytes;
+      return L;
+    }
     const size_t bytes = bc.table->q8_packed_size(Mg, L.K);
     for (int g = 0; g < groups; ++g) {
       HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
