@@ -259,8 +259,11 @@ class QConvOp : public Op {
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
     uint8_t* staged = in_u8 ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
     const int threads = thread_count(ctx.gemm);
-    // Pixels per chunk: the uint8 im2col block within ~512 KB, enough rows for every thread.
-    int64_t rows = std::max<int64_t>((int64_t(1) << 19) / std::max<int64_t>(K, 1), 48 * threads);
+    // Pixels per chunk: the uint8 im2col block within ~512 KB and the fp32 GEMM result within
+    // ~256 KB (so the store reads it back from cache: a small-K 1x1 conv would otherwise write
+    // its whole fp32 output to memory first), enough rows for every thread.
+    int64_t rows = std::min((int64_t(1) << 19) / std::max<int64_t>(K, 1), (int64_t(1) << 18) / (4 * std::max<int64_t>(Mg, 1)));
+    rows = std::max<int64_t>(rows, 48 * threads);
     rows = std::min(std::max<int64_t>(rows, 64), OP);
     uint8_t* col = pointwise ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
     float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
