@@ -127,6 +127,13 @@ struct KernelTable {
   void (*dw_pack)(const int8_t* W, int C, int taps, void* packed);
   void (*dw_q8)(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
                 const void* packed, const Requant* rq, void* out, size_t ldo);
+
+  // Activation quantization, for i in [0, n):
+  //   v = x[i] / scale                         (fp32 division, not a multiply by 1 / scale)
+  //   v = v > -zp ? v : -zp;  v = v < qmax - zp ? v : qmax - zp      (NaN goes to -zp)
+  //   y[i] = (uint8_t)((int32_t)round_half_even(v) + zp)
+  // scale > 0 and finite, 0 <= zp <= qmax <= 255.
+  void (*quantize_u8)(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 };
 
 // The nine entry points every instruction set implements, declared once: expand this inside an
@@ -145,12 +152,14 @@ struct KernelTable {
   void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,             \
                    const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
 
-// The depthwise entries: scalar, AVX2 and NEON implement them (the wider x86 tables reuse AVX2's).
+// The depthwise and quantize entries: scalar, AVX2 and NEON implement them (the wider x86
+// tables reuse AVX2's).
 #define TERNION_DECLARE_DW_ENTRIES()                                                              \
   size_t dw_packed_size(int C, int taps);                                                         \
   void dw_pack(const int8_t* W, int C, int taps, void* packed);                                   \
   void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,                    \
-             const void* packed, const Requant* rq, void* out, size_t ldo);
+             const void* packed, const Requant* rq, void* out, size_t ldo);                       \
+  void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 
 // Each instruction set's table; nullptr where it was not compiled in (other architecture).
 const KernelTable* scalar_table();

@@ -4,11 +4,12 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|pack|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|pack|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
 #include <cinttypes>
 #include <cstdarg>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -271,6 +272,42 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
   std::printf("%s dw %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
+// ---------------------------------------------------------------- activation quantization
+// Values around every rounding tie and both clamps, NaN, infinities, huge and tiny numbers, on
+// lengths that leave every vector tail.
+void test_quant(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  int cases = 0, bad = 0;
+  struct P { float scale; int32_t zp, qmax; };
+  const P params[] = {{0.05f, 128, 255}, {1.0f, 0, 255}, {0.0137f, 37, 255}, {0.3f, 3, 15}, {2.5f, 255, 255}, {1e-3f, 0, 15}};
+  for (const P& p : params)
+    for (size_t n : {1, 3, 7, 8, 17, 31, 32, 33, 63, 65, 1000}) {
+      std::vector<float> x(n);
+      for (size_t i = 0; i < n; ++i) {
+        switch (i % 8) {
+          case 0: x[i] = u(rng) * 300 * p.scale; break;                                  // spans both clamps
+          case 1: x[i] = (std::floor(u(rng) * 200) + 0.5f) * p.scale; break;              // ties
+          case 2: x[i] = (static_cast<float>(static_cast<int>(u(rng) * 100)) + 0.5f) * p.scale; break;
+          case 3: x[i] = i % 16 == 3 ? std::numeric_limits<float>::quiet_NaN() : -std::numeric_limits<float>::infinity(); break;
+          case 4: x[i] = i % 16 == 4 ? std::numeric_limits<float>::infinity() : 3e38f; break;
+          case 5: x[i] = u(rng) * 1e-30f; break;
+          default: x[i] = u(rng) * 10 * p.scale; break;
+        }
+      }
+      std::vector<uint8_t> yr(n + 1, 0xEE), yt(n + 1, 0xEE);
+      ref->quantize_u8(x.data(), yr.data(), n, p.scale, p.zp, p.qmax);
+      t->quantize_u8(x.data(), yt.data(), n, p.scale, p.zp, p.qmax);
+      ++cases;
+      if (yr != yt) {
+        ++bad;
+        report(false, fmt("quant %s n=%d scale=%g zp=%d qmax=%d", t->name, static_cast<int>(n), p.scale, p.zp, p.qmax));
+      }
+    }
+  report(bad == 0, "quant summary");
+  std::printf("%s quant %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
 // ---------------------------------------------------------------- low-bit
 int lim_of(int bits) { return bits == 2 ? 1 : 7; }
 
@@ -499,7 +536,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|threads|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|threads|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -526,6 +563,7 @@ int main(int argc, char** argv) {
     if (all_kinds || kind == "q8") test_q8(t, rng);
     if (all_kinds || kind == "lowbit") test_lowbit(t, rng);
     if (all_kinds || kind == "dw") test_dw(t, rng);
+    if (all_kinds || kind == "quant") test_quant(t, rng);
   }
   if (!isa_found) {
     std::printf("FAIL unknown --isa %s\n", isa.c_str());

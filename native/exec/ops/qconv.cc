@@ -47,7 +47,7 @@ namespace {
 
 // Pixels [p0, p1) of one image's planes x [groups * cin][HW] quantized into out [HW][ld]: channel
 // g * cin + ci goes to column g * P + ci, columns g * P + cin .. g * P + P - 1 get the zero point.
-void stage_pixels(const float* x, int64_t groups, int64_t cin, int64_t P, int64_t HW, const quant::ActParams& q,
+void stage_pixels(const kernels::KernelTable* t, const float* x, int64_t groups, int64_t cin, int64_t P, int64_t HW, const quant::ActParams& q,
                   int64_t p0, int64_t p1, uint8_t* out, size_t ld) {
   constexpr int64_t kBlock = 64;
   uint8_t tmp[kBlock];
@@ -56,7 +56,7 @@ void stage_pixels(const float* x, int64_t groups, int64_t cin, int64_t P, int64_
     const int64_t len = std::min(kBlock, p1 - pb);
     for (int64_t g = 0; g < groups; ++g) {
       for (int64_t ci = 0; ci < cin; ++ci) {
-        quant::quantize_span(x + (g * cin + ci) * HW + pb, tmp, len, q);
+        quant::quantize_span(t, x + (g * cin + ci) * HW + pb, tmp, len, q);
         uint8_t* o = out + pb * ld + g * P + ci;
         for (int64_t j = 0; j < len; ++j) o[j * ld] = tmp[j];
       }
@@ -69,16 +69,16 @@ void stage_pixels(const float* x, int64_t groups, int64_t cin, int64_t P, int64_
 
 // Pixels [p0, p1) of one image's pixel-major x [HW][groups * cin] quantized into out [HW][ld]
 // (channel g * cin + ci to column g * P + ci, the padding columns get the zero point).
-void stage_pixels_nhwc(const float* x, int64_t groups, int64_t cin, int64_t P, const quant::ActParams& q, int64_t p0, int64_t p1,
+void stage_pixels_nhwc(const kernels::KernelTable* t, const float* x, int64_t groups, int64_t cin, int64_t P, const quant::ActParams& q, int64_t p0, int64_t p1,
                        uint8_t* out, size_t ld) {
   const uint8_t zp = static_cast<uint8_t>(q.zero_point);
   for (int64_t p = p0; p < p1; ++p) {
     if (P == cin) {
-      quant::quantize_span(x + p * groups * cin, out + p * ld, groups * cin, q);
+      quant::quantize_span(t, x + p * groups * cin, out + p * ld, groups * cin, q);
       continue;
     }
     for (int64_t g = 0; g < groups; ++g) {
-      quant::quantize_span(x + (p * groups + g) * cin, out + p * ld + g * P, cin, q);
+      quant::quantize_span(t, x + (p * groups + g) * cin, out + p * ld + g * P, cin, q);
       std::memset(out + p * ld + g * P + cin, zp, static_cast<size_t>(P - cin));
     }
   }
@@ -86,59 +86,66 @@ void stage_pixels_nhwc(const float* x, int64_t groups, int64_t cin, int64_t P, c
 
 // The GEMM result of `rows` output pixels (C[p][m], m < channels) stored pixel-major with row
 // stride ld: y = act(C + residual), written as float32 (yf) and / or quantized to uint8 (yq) by
-// the formula of quant::quantize_span, the one the next layer's staging would apply to y.
-// One fused pass per row, instantiated per activation and output set so it vectorizes; the
-// same operations as Activation::apply and quantize_span, in the same order.
-template <int ACT, bool RES, bool F, bool Q>
-void store_rows(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf, uint8_t* yq,
-                size_t ld, const quant::ActParams& q) {
+// the run's quantize kernel (the formula the next layer's staging would apply to y). The fp32
+// pass is instantiated per activation and residual so it vectorizes; the same operations as
+// Activation::apply, in the same order.
+template <int ACT, bool RES>
+void act_row(const float* c, const float* r, const Activation& act, float* v, int64_t n) {
   const float lo = act.lo, hi = act.hi, alpha = act.alpha;
-  const float qlo = static_cast<float>(-q.zero_point), qhi = static_cast<float>(q.qmax - q.zero_point), scale = q.scale;
-  const int32_t zp = q.zero_point;
+  for (int64_t m = 0; m < n; ++m) {
+    float x = c[m];
+    if (RES) x += r[m];
+    if (ACT == Activation::Relu) x = x < 0.0f ? 0.0f : x;
+    if (ACT == Activation::Clip) x = std::min(std::max(x, lo), hi);
+    if (ACT == Activation::LeakyRelu) x = x < 0.0f ? x * alpha : x;
+    v[m] = x;
+  }
+}
+
+template <int ACT, bool RES>
+void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act,
+                float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
+  constexpr int64_t kChunk = 512;
+  alignas(64) float tmp[kChunk];
   for (int64_t p = 0; p < rows; ++p) {
     const float* c = C + p * channels;
     const float* r = RES ? residual + p * ld : nullptr;
-    float* f = F ? yf + p * ld : nullptr;
-    uint8_t* o = Q ? yq + p * ld : nullptr;
-    for (int64_t m = 0; m < channels; ++m) {
-      float v = c[m];
-      if (RES) v += r[m];
-      if (ACT == Activation::Relu) v = v < 0.0f ? 0.0f : v;
-      if (ACT == Activation::Clip) v = std::min(std::max(v, lo), hi);
-      if (ACT == Activation::LeakyRelu) v = v < 0.0f ? v * alpha : v;
-      if (F) f[m] = v;
-      if (Q) {
-        float t = v / scale;
-        t = t > qlo ? t : qlo;
-        t = t < qhi ? t : qhi;
-        o[m] = static_cast<uint8_t>(static_cast<int32_t>(quant::round_small(t)) + zp);
+    if (yf) {
+      float* f = yf + p * ld;
+      if (ACT != Activation::None || RES) act_row<ACT, RES>(c, r, act, f, channels);
+      else std::memcpy(f, c, static_cast<size_t>(channels) * sizeof(float));
+      if (yq) quant::quantize_span(t, f, yq + p * ld, channels, q);
+      continue;
+    }
+    for (int64_t m0 = 0; m0 < channels; m0 += kChunk) {
+      const int64_t len = std::min(kChunk, channels - m0);
+      const float* v = c + m0;
+      if (ACT != Activation::None || RES) {
+        act_row<ACT, RES>(c + m0, RES ? r + m0 : nullptr, act, tmp, len);
+        v = tmp;
       }
+      quant::quantize_span(t, v, yq + p * ld + m0, len, q);
     }
   }
 }
 
-template <int ACT>
-void store_rows_act(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf, uint8_t* yq,
-                    size_t ld, const quant::ActParams& q) {
-  const int key = (residual ? 4 : 0) | (yf ? 2 : 0) | (yq ? 1 : 0);
-  switch (key) {
-    case 1: return store_rows<ACT, false, false, true>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case 2: return store_rows<ACT, false, true, false>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case 3: return store_rows<ACT, false, true, true>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case 5: return store_rows<ACT, true, false, true>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case 6: return store_rows<ACT, true, true, false>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case 7: return store_rows<ACT, true, true, true>(C, rows, channels, residual, act, yf, yq, ld, q);
-    default: return;  // nothing to write
-  }
-}
-
-void store_pixels_nhwc(const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act, float* yf,
-                       uint8_t* yq, size_t ld, const quant::ActParams& q) {
+void store_pixels_nhwc(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const float* residual,
+                       const Activation& act, float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
+  if (!yf && !yq) return;
+  const bool res = residual != nullptr;
   switch (act.kind) {
-    case Activation::None: return store_rows_act<Activation::None>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::Relu: return store_rows_act<Activation::Relu>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::Clip: return store_rows_act<Activation::Clip>(C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::LeakyRelu: return store_rows_act<Activation::LeakyRelu>(C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::None:
+      return res ? store_rows<Activation::None, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
+                 : store_rows<Activation::None, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Relu:
+      return res ? store_rows<Activation::Relu, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
+                 : store_rows<Activation::Relu, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Clip:
+      return res ? store_rows<Activation::Clip, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
+                 : store_rows<Activation::Clip, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::LeakyRelu:
+      return res ? store_rows<Activation::LeakyRelu, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
+                 : store_rows<Activation::LeakyRelu, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
   }
 }
 
@@ -275,12 +282,12 @@ class QConvOp : public Op {
       } else if (in_nhwc_) {
         const float* xn = X + n * in_plane * C;
         parallel_ranges(ctx.gemm, in_plane, 64, [&](int64_t b0, int64_t b1) {
-          stage_pixels_nhwc(xn, group_, cin_, P_, aq, b0, b1, staged, ld);
+          stage_pixels_nhwc(ctx.gemm.table, xn, group_, cin_, P_, aq, b0, b1, staged, ld);
         });
       } else {
         const float* xn = X + n * C * in_plane;
         parallel_ranges(ctx.gemm, in_plane, 256, [&](int64_t b0, int64_t b1) {
-          stage_pixels(xn, group_, cin_, P_, in_plane, aq, b0, b1, staged, ld);
+          stage_pixels(ctx.gemm.table, xn, group_, cin_, P_, in_plane, aq, b0, b1, staged, ld);
         });
       }
       if (layer_.depthwise) {
@@ -297,7 +304,7 @@ class QConvOp : public Op {
               // Pixel-major: row p of cbuf is Mg contiguous channels of output pixel p0 + p.
               const int64_t at = (n * OP + p0 + b0) * Co + g * Mg;
               float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-              store_pixels_nhwc(cbuf + b0 * Mg, b1 - b0, Mg, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+              store_pixels_nhwc(ctx.gemm.table, cbuf + b0 * Mg, b1 - b0, Mg, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
                                 static_cast<size_t>(Co), out_params_);
             } else {
               const int64_t at = (n * Co + g * Mg) * OP + p0 + b0;
@@ -396,7 +403,7 @@ class QConvOp : public Op {
         if (out_nhwc_) {
           const int64_t at = (n * OP + p0 + b0) * C;
           float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-          store_pixels_nhwc(cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+          store_pixels_nhwc(ctx.gemm.table, cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
                             static_cast<size_t>(C), out_params_);
         } else {
           const int64_t at = n * C * OP + p0 + b0;

@@ -94,12 +94,12 @@ class QGemmOp : public Op {
     uint8_t* A = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(M * K)));
     if (cin_ == K) {
       parallel_ranges(ctx.gemm, M * K, int64_t(1) << 14, [&](int64_t b0, int64_t b1) {
-        quant::quantize_span(X + b0, A + b0, b1 - b0, aq);
+        quant::quantize_span(ctx.gemm.table, X + b0, A + b0, b1 - b0, aq);
       });
     } else {
       parallel_ranges(ctx.gemm, M, std::max<int64_t>(1, (int64_t(1) << 14) / K), [&](int64_t b0, int64_t b1) {
         for (int64_t m = b0; m < b1; ++m) {
-          quant::quantize_span(X + m * cin_, A + m * K, cin_, aq);
+          quant::quantize_span(ctx.gemm.table, X + m * cin_, A + m * K, cin_, aq);
           std::memset(A + m * K + cin_, zp, static_cast<size_t>(K - cin_));
         }
       });

@@ -104,6 +104,11 @@ inline void quantize_span(const float* x, uint8_t* y, int64_t n, const ActParams
   }
 }
 
+// The same through the run's kernel table (SIMD, bit-identical: kernels.h quantize_u8).
+inline void quantize_span(const kernels::KernelTable* table, const float* x, uint8_t* y, int64_t n, const ActParams& q) {
+  table->quantize_u8(x, y, static_cast<size_t>(n), q.scale, q.zero_point, q.qmax);
+}
+
 // min(0, min x) and max(0, max x) over [b, e), NaN ignored; 8 independent lanes.
 inline void min_max_span(const float* x, int64_t b, int64_t e, float& lo, float& hi) {
   float l[8] = {0, 0, 0, 0, 0, 0, 0, 0}, h[8] = {0, 0, 0, 0, 0, 0, 0, 0};

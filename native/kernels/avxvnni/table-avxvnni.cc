@@ -5,7 +5,7 @@
 namespace ternion {
 namespace kernels {
 namespace avx2 {
-TERNION_DECLARE_DW_ENTRIES()  // depthwise convs are memory-light: the AVX2 kernel serves here too
+TERNION_DECLARE_DW_ENTRIES()  // depthwise convs and quantizing are light work: the AVX2 kernels serve here too
 }  // namespace avx2
 
 const KernelTable* avxvnni_table() {
@@ -16,6 +16,7 @@ const KernelTable* avxvnni_table() {
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
+      avx2::quantize_u8,
   };
   return &table;
 }

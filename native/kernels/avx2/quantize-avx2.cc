@@ -1,0 +1,43 @@
+// Activation quantization, AVX2, bit-exact with the scalar reference: vdivps is the IEEE
+// division, max/min take the bound when v is NaN (their second operand), and vroundps rounds
+// half to even like the reference's magic-number addition on the clamped range.
+#include "kernels/avx2/common-avx2.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx2 {
+
+void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax) {
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(-zp)), hi = _mm256_set1_ps(static_cast<float>(qmax - zp));
+  const __m256i z = _mm256_set1_epi32(zp);
+  auto q8 = [&](const float* p) __attribute__((always_inline)) {
+    __m256 v = _mm256_div_ps(_mm256_loadu_ps(p), s);
+    v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);  // max(NaN, lo) = lo
+    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), z);
+  };
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i a = _mm256_packs_epi32(q8(x + i), q8(x + i + 8));       // [0-3 8-11 | 4-7 12-15]
+    const __m256i b = _mm256_packs_epi32(q8(x + i + 16), q8(x + i + 24));
+    const __m256i c = _mm256_packus_epi16(a, b);                           // lanes interleaved by 4
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i),
+                        _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256i q = q8(x + i);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), _mm_packus_epi16(w, w));
+  }
+  const float flo = static_cast<float>(-zp), fhi = static_cast<float>(qmax - zp);
+  for (; i < n; ++i) {
+    float v = x[i] / scale;
+    v = v > flo ? v : flo;
+    v = v < fhi ? v : fhi;
+    y[i] = static_cast<uint8_t>(static_cast<int32_t>(_mm_cvtss_f32(_mm_round_ss(_mm_setzero_ps(), _mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))) + zp);
+  }
+}
+
+}  // namespace avx2
+}  // namespace kernels
+}  // namespace ternion

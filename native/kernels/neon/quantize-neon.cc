@@ -1,0 +1,36 @@
+// Activation quantization, NEON, bit-exact with the scalar reference: vdivq_f32 is the IEEE
+// division, the clamps are compare-and-select (NaN takes the low bound, as in the reference;
+// vmaxq would propagate it) and vrndnq rounds half to even.
+#include "kernels/neon/common-neon.h"
+
+namespace ternion {
+namespace kernels {
+namespace neon_detail {
+
+void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax) {
+  const float32x4_t s = vdupq_n_f32(scale);
+  const float32x4_t lo = vdupq_n_f32(static_cast<float>(-zp)), hi = vdupq_n_f32(static_cast<float>(qmax - zp));
+  const int32x4_t z = vdupq_n_s32(zp);
+  auto q4 = [&](const float* p) {
+    float32x4_t v = vdivq_f32(vld1q_f32(p), s);
+    v = vbslq_f32(vcgtq_f32(v, lo), v, lo);
+    v = vbslq_f32(vcltq_f32(v, hi), v, hi);
+    return vaddq_s32(vcvtq_s32_f32(vrndnq_f32(v)), z);
+  };
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const int16x8_t h = vcombine_s16(vmovn_s32(q4(x + i)), vmovn_s32(q4(x + i + 4)));
+    vst1_u8(y + i, vmovn_u16(vreinterpretq_u16_s16(h)));
+  }
+  const float flo = static_cast<float>(-zp), fhi = static_cast<float>(qmax - zp);
+  for (; i < n; ++i) {
+    float v = x[i] / scale;
+    v = v > flo ? v : flo;
+    v = v < fhi ? v : fhi;
+    y[i] = static_cast<uint8_t>(static_cast<int32_t>(vrndns_f32(v)) + zp);
+  }
+}
+
+}  // namespace neon_detail
+}  // namespace kernels
+}  // namespace ternion

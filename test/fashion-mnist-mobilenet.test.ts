@@ -1,0 +1,187 @@
+// The MobileNetV2-style Fashion-MNIST model (tools/train_fashion_mnist_mobilenet.py): the real-data
+// model with depthwise convs (Conv, group == channels). fp32 against onnxruntime-node and against
+// the PyTorch top-1 recorded beside it; quantize() with calibration on real images at int8 and
+// ternary N=64 / N=16 weights, the depthwise layers int8 per channel on TernionQConv's depthwise
+// kernel (default) or left fp32 Conv (depthwise: 'float32'); a .tern round trip.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { InferenceSession, loadNpy, Tensor } from '../lib';
+import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
+import { ROOT } from './native-build';
+
+const modelPath = join(ROOT, 'models', 'fashion-mnist-mobilenet.onnx');
+const meta = JSON.parse(readFileSync(join(ROOT, 'models', 'fashion-mnist-mobilenet.json'), 'utf8'));
+const EVAL = 2000, BATCH = 500, CALIB = 256, ORT_IMAGES = 500, THREADS = 2;
+const DEPTHWISE = meta.depthwise_convs.length as number;
+
+function pixels(images: Uint8Array, from: number, count: number): Float32Array {
+  const x = new Float32Array(count * 784);
+  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
+  return x;
+}
+
+function argmax(logits: Float32Array, row: number): number {
+  let best = 0;
+  for (let c = 1; c < 10; c++) if (logits[row * 10 + c] > logits[row * 10 + best]) best = c;
+  return best;
+}
+
+let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
+let fp32Logits: Float32Array, fp32 = 0;
+
+/** Logits of the first `count` test images, in batches of BATCH. */
+async function logitsOf(session: InferenceSession, count = EVAL): Promise<Float32Array> {
+  const all = new Float32Array(count * 10);
+  for (let from = 0; from < count; from += BATCH) {
+    const n = Math.min(BATCH, count - from);
+    const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, n), [n, 1, 28, 28]) });
+    all.set(out.logits.data as Float32Array, from * 10);
+  }
+  return all;
+}
+
+function top1(logits: Float32Array, from = 0): number {
+  const count = logits.length / 10;
+  let correct = 0;
+  for (let i = 0; i < count; i++) if (argmax(logits, i) === testLabels[from + i]) correct++;
+  return correct / count;
+}
+
+/** Each configuration is quantized once and shared by the tests that look at it. */
+const cache = new Map<string, Promise<{ q: QuantizedModel; logits: Float32Array; acc: number }>>();
+function quantized(options: Omit<QuantizeOptions, 'calibration'>) {
+  const key = JSON.stringify(options);
+  if (!cache.has(key)) {
+    cache.set(key, (async () => {
+      const q = await quantize(modelPath, { ...options, calibration });
+      const session = await q.createSession({ threads: THREADS });
+      const logits = await logitsOf(session);
+      await session.release();
+      return { q, logits, acc: top1(logits) };
+    })());
+  }
+  return cache.get(key)!;
+}
+
+beforeAll(async () => {
+  testImages = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-images.npy')).data as Uint8Array;
+  testLabels = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-labels.npy')).data as Uint8Array;
+  const calib = loadNpy(join(ROOT, 'data', 'fashion-mnist-calib-images.npy'));
+  expect(calib.dims).toEqual([512, 1, 28, 28]);
+  calibration = new Tensor('float32', pixels(calib.data as Uint8Array, 0, CALIB), [CALIB, 1, 28, 28]);
+  const session = await InferenceSession.create(modelPath, { threads: THREADS });
+  fp32Logits = await logitsOf(session);
+  fp32 = top1(fp32Logits);
+  await session.release();
+});
+
+describe('Fashion-MNIST MobileNet (depthwise convs), fp32', () => {
+  it('has the depthwise convs the sidecar lists (group == channels, one input channel per group)', () => {
+    expect(DEPTHWISE).toBeGreaterThanOrEqual(4);
+    expect(meta.batchnorm_folded).toBe(true);
+  });
+
+  it(`matches onnxruntime-node on ${ORT_IMAGES} real test images`, async () => {
+    const x = new Float32Array(pixels(testImages, 0, ORT_IMAGES));
+    const theirs = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: THREADS });
+    const want = (await theirs.run({ image: new ort.Tensor('float32', x, [ORT_IMAGES, 1, 28, 28]) })).logits.data as Float32Array;
+    await theirs.release();
+    const got = fp32Logits.subarray(0, ORT_IMAGES * 10);
+    let maxDiff = 0, maxAbs = 0, disagree = 0;
+    for (let i = 0; i < want.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
+      maxAbs = Math.max(maxAbs, Math.abs(want[i]));
+    }
+    for (let i = 0; i < ORT_IMAGES; i++) if (argmax(got, i) !== argmax(want, i)) disagree++;
+    expect(maxDiff, `max |diff| ${maxDiff} vs max |logit| ${maxAbs}`).toBeLessThanOrEqual(1e-4 * maxAbs);
+    expect(disagree).toBeLessThanOrEqual(1);
+  });
+
+  it(`top-1 on the first ${EVAL} test images equals PyTorch's (and on all 10,000)`, async () => {
+    console.log(`fp32 top-1, first ${EVAL}: ternion ${fp32.toFixed(4)}, PyTorch ${meta.top1_test_pytorch_first2000}`);
+    expect(Math.abs(fp32 - meta.top1_test_pytorch_first2000)).toBeLessThanOrEqual(0.002);
+    // The rest of the test set too (fp32 is cheap here): the full-set accuracy of the sidecar.
+    const session = await InferenceSession.create(modelPath, { threads: THREADS });
+    let correct = fp32 * EVAL;
+    for (let from = EVAL; from < 10000; from += 2000) {
+      const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, 2000), [2000, 1, 28, 28]) });
+      correct += top1(out.logits.data as Float32Array, from) * 2000;
+    }
+    await session.release();
+    console.log(`fp32 top-1, 10,000: ternion ${(correct / 10000).toFixed(4)}, PyTorch ${meta.top1_test_pytorch}`);
+    expect(Math.abs(correct / 10000 - meta.top1_test_pytorch)).toBeLessThanOrEqual(0.001);
+  });
+});
+
+describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', () => {
+  it('int8: top-1 within 1 point of fp32', async () => {
+    const { acc } = await quantized({ weights: 'int8' });
+    console.log(`int8 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.01);
+  });
+
+  it('ternary N=64: top-1 within TODO points of fp32', async () => {
+    const { acc } = await quantized({ weights: 'ternary', groupSize: 64 });
+    console.log(`ternary N=64 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+  });
+
+  it('ternary N=16: top-1 within TODO points of fp32', async () => {
+    const { acc } = await quantized({ weights: 'ternary', groupSize: 16 });
+    console.log(`ternary N=16 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+  });
+
+  it('the depthwise convs are TernionQConv, int8 per channel, group == channels, static uint8 activations', async () => {
+    for (const options of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 64 }, { weights: 'ternary', groupSize: 16 }] as const) {
+      const { q } = await quantized(options);
+      const dw = q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && n.attributes.group?.type === 'int' && n.attributes.group.value > 1);
+      expect(dw.length, JSON.stringify(options)).toBe(DEPTHWISE);
+      for (const n of dw) {
+        const group = n.attributes.group.value as number;
+        expect(n.attributes.weight_bits).toEqual({ type: 'int', value: 8 });
+        expect(n.attributes.form).toEqual({ type: 'string', value: 'per-channel' });
+        expect(n.attributes.act_mode).toEqual({ type: 'string', value: 'static' });
+        expect(n.attributes.in_channels).toEqual({ type: 'int', value: 1 });
+        const codes = q.graph.initializers.get(n.inputs[1])!;
+        expect(codes.dtype).toBe('int8');
+        expect(codes.dims).toEqual([group, 9]); // one 3x3 filter per channel
+        expect(q.graph.initializers.get(n.inputs[2])!.dims).toEqual([group]); // one scale per channel
+      }
+      // No fp32 Conv is left; the report names the depthwise layers int8 whatever the inner mode.
+      expect(q.graph.nodes.filter((n) => n.opType === 'Conv')).toEqual([]);
+      const byName = new Map(q.report.layers.map((l) => [l.name, l]));
+      for (const n of dw) expect(byName.get(n.name)!.weights).toBe('int8');
+      if (options.weights === 'ternary') expect(q.report.layers.some((l) => l.weights === 'ternary' && l.groupSize === options.groupSize)).toBe(true);
+    }
+  });
+
+  it("depthwise: 'float32' leaves them fp32 Conv nodes; accuracy still fine", async () => {
+    for (const options of [{ weights: 'int8', depthwise: 'float32' }, { weights: 'ternary', groupSize: 16, depthwise: 'float32' }] as const) {
+      const { q, acc } = await quantized(options);
+      console.log(`${JSON.stringify(options)} top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+      const convs = q.graph.nodes.filter((n) => n.opType === 'Conv');
+      expect(convs.length).toBe(DEPTHWISE);
+      for (const n of convs) {
+        expect(n.attributes.group?.value).toBeGreaterThan(1);
+        expect(q.graph.initializers.get(n.inputs[1])!.dtype).toBe('float32');
+      }
+      expect(q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && (n.attributes.group?.value ?? 1) !== 1)).toEqual([]);
+      const names = new Set(convs.map((n) => n.name));
+      expect(q.report.layers.some((l) => names.has(l.name))).toBe(false);
+      expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+    }
+  });
+
+  it('a quantized model round-trips through toBuffer() -> InferenceSession.create(bytes) with identical outputs', async () => {
+    for (const options of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 16 }] as const) {
+      const { q, logits } = await quantized(options);
+      const session = await InferenceSession.create(q.toBuffer(), { threads: THREADS });
+      const again = await logitsOf(session);
+      await session.release();
+      expect(Buffer.from(again.buffer).equals(Buffer.from(logits.buffer)), JSON.stringify(options)).toBe(true);
+    }
+  });
+});
