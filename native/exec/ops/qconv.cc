@@ -383,19 +383,35 @@ class QConvOp : public Op {
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
       parallel_ranges(ctx.gemm, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
+        // Output pixels walk (od, oh, ow) incrementally: one division per range, not per pixel.
+        int64_t p = p0 + b0, od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+        const int64_t KD = geom.k[0], KH = geom.k[1], KW = geom.k[2];
         for (int64_t i = b0; i < b1; ++i) {
-          const int64_t p = p0 + i, od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
           const uint8_t** t = ptrs + i * taps;
-          for (int64_t kd = 0; kd < geom.k[0]; ++kd) {
-            const int64_t id = od * geom.s[0] - geom.pb[0] + kd * geom.d[0];
-            for (int64_t kh = 0; kh < geom.k[1]; ++kh) {
-              const int64_t ih = oh * geom.s[1] - geom.pb[1] + kh * geom.d[1];
-              for (int64_t kw = 0; kw < geom.k[2]; ++kw) {
-                const int64_t iw = ow * geom.s[2] - geom.pb[2] + kw * geom.d[2];
-                const bool inside = id >= 0 && id < geom.in[0] && ih >= 0 && ih < H && iw >= 0 && iw < W;
-                *t++ = inside ? img + ((id * H + ih) * W + iw) * C : pad;
+          const int64_t id0 = od * geom.s[0] - geom.pb[0], ih0 = oh * geom.s[1] - geom.pb[1], iw0 = ow * geom.s[2] - geom.pb[2];
+          const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * geom.d[2] < W;
+          for (int64_t kd = 0; kd < KD; ++kd) {
+            const int64_t id = id0 + kd * geom.d[0];
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              const int64_t ih = ih0 + kh * geom.d[1];
+              if (id < 0 || id >= geom.in[0] || ih < 0 || ih >= H) {
+                for (int64_t kw = 0; kw < KW; ++kw) *t++ = pad;
+                continue;
+              }
+              const uint8_t* rowp = img + ((id * H + ih) * W) * C;
+              if (w_inside) {
+                for (int64_t kw = 0; kw < KW; ++kw) *t++ = rowp + (iw0 + kw * geom.d[2]) * C;
+              } else {
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                  const int64_t iw = iw0 + kw * geom.d[2];
+                  *t++ = iw >= 0 && iw < W ? rowp + iw * C : pad;
+                }
               }
             }
+          }
+          if (++ow == OW) {
+            ow = 0;
+            if (++oh == OH) oh = 0, ++od;
           }
         }
         layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,

@@ -23,20 +23,21 @@ constexpr int kCB = 16;  // channels per block
 int pairs_of(int taps) { return (taps + 1) / 2; }
 
 // The block's 16 channels (c0 .. c0 + 15) of one pixel: acc = sum over taps, as two int32
-// vectors in channel order (0-7, 8-15). px[t] points at channel c0 of tap t.
-__attribute__((always_inline)) inline void dw_block(const uint8_t* const* px, int taps, const int16_t* w,
+// vectors in channel order (0-7, 8-15). px[t] + c0 points at channel c0 of tap t.
+__attribute__((always_inline)) inline void dw_block(const uint8_t* const* px, size_t c0, int taps, const int16_t* w,
                                                      __m256i az, __m256i& out0, __m256i& out1) {
+  auto load = [&](int t) __attribute__((always_inline)) {
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t] + c0))), az);
+  };
   __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
   int t = 0;
   for (; t + 2 <= taps; t += 2, w += 32) {
-    const __m256i xa = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t]))), az);
-    const __m256i xb = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t + 1]))), az);
+    const __m256i xa = load(t), xb = load(t + 1);
     lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, xb), _mm256_load_si256(reinterpret_cast<const __m256i*>(w))));
     hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, xb), _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16))));
   }
   if (t < taps) {  // odd tap count: the pair's second weight is zero
-    const __m256i xa = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t]))), az);
-    const __m256i z = _mm256_setzero_si256();
+    const __m256i xa = load(t), z = _mm256_setzero_si256();
     lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, z), _mm256_load_si256(reinterpret_cast<const __m256i*>(w))));
     hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, z), _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16))));
   }
@@ -70,34 +71,34 @@ void dw_pack(const int8_t* W, int C, int taps, void* packed) {
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
            const Requant* rq, void* out, size_t ldo) {
   const int16_t* Wp = static_cast<const int16_t*>(packed);
-  const int blocks = (C + kCB - 1) / kCB, full = C / kCB, pairs = pairs_of(taps);
+  const int full = C / kCB, pairs = pairs_of(taps);
+  const size_t wstride = static_cast<size_t>(pairs) * 32;
   const __m256i az = _mm256_set1_epi16(a_zero);
-  // Per-tap pointers of the current block, and the stack copy of a partial block.
-  Scratch ptrs(static_cast<size_t>(taps) * sizeof(const uint8_t*));
-  const uint8_t** px = ptrs.as<const uint8_t*>();
-  const bool partial = blocks > full;
-  Scratch tail(partial ? static_cast<size_t>(taps) * kCB : 1);
+  // A partial last block reads its channels from a stack copy (zero point past C).
+  const bool partial = C % kCB != 0;
+  Scratch tail(partial ? static_cast<size_t>(taps) * (kCB + sizeof(const uint8_t*)) : 1);
   uint8_t* tbuf = tail.as<uint8_t>();
+  const uint8_t** tptr = reinterpret_cast<const uint8_t**>(tbuf + static_cast<size_t>(taps) * kCB);
+  for (int t = 0; partial && t < taps; ++t) tptr[t] = tbuf + t * kCB;
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
     const size_t row = static_cast<size_t>(p) * ldo;
-    for (int b = 0; b < blocks; ++b) {
+    __m256i acc0, acc1;
+    for (int b = 0; b < full; ++b) {
       const int c0 = b * kCB;
-      if (b < full) {
-        for (int t = 0; t < taps; ++t) px[t] = src[t] + c0;
-      } else {
-        const int n = C - c0;
-        for (int t = 0; t < taps; ++t) {
-          std::memcpy(tbuf + t * kCB, src[t] + c0, static_cast<size_t>(n));
-          std::memset(tbuf + t * kCB + n, a_zero, static_cast<size_t>(kCB - n));
-          px[t] = tbuf + t * kCB;
-        }
+      dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, acc0, acc1);
+      epilogue8_int(*rq, c0, 8, acc0, out, row + c0);
+      epilogue8_int(*rq, c0 + 8, 8, acc1, out, row + c0 + 8);
+    }
+    if (partial) {
+      const int c0 = full * kCB, n = C - c0;
+      for (int t = 0; t < taps; ++t) {
+        std::memcpy(tbuf + t * kCB, src[t] + c0, static_cast<size_t>(n));
+        std::memset(tbuf + t * kCB + n, a_zero, static_cast<size_t>(kCB - n));
       }
-      __m256i acc0, acc1;
-      dw_block(px, taps, Wp + static_cast<size_t>(b) * pairs * 32, az, acc0, acc1);
-      const int cols = C - c0 < kCB ? C - c0 : kCB;
-      epilogue8_int(*rq, c0, cols < 8 ? cols : 8, acc0, out, row + c0);
-      if (cols > 8) epilogue8_int(*rq, c0 + 8, cols - 8, acc1, out, row + c0 + 8);
+      dw_block(tptr, 0, taps, Wp + full * wstride, az, acc0, acc1);
+      epilogue8_int(*rq, c0, n < 8 ? n : 8, acc0, out, row + c0);
+      if (n > 8) epilogue8_int(*rq, c0 + 8, n - 8, acc1, out, row + c0 + 8);
     }
   }
 }
