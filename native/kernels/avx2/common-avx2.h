@@ -95,6 +95,27 @@ inline void epilogue8(const Requant& rq, int n, int cols, __m256 f, __m256i raw,
   }
 }
 
+// fp32 output of a whole 16-column panel for MR rows (the common case of the GEMMs inside the
+// conv ops): the panel's scale and bias are loaded once for all rows. Same operations as
+// epilogue8 with cols == 8.
+template <int MR>
+inline void epilogue16_f32_rows(const Requant& rq, int n, const __m256 (&f)[MR][2], void* C, size_t ldc, size_t index) {
+  __m256 s[2], b[2];
+  for (int i = 0; i < 2; ++i) {
+    s[i] = rq.scale ? _mm256_loadu_ps(rq.scale + n + 8 * i) : _mm256_set1_ps(1.0f);
+    b[i] = rq.bias ? _mm256_loadu_ps(rq.bias + n + 8 * i) : _mm256_setzero_ps();
+  }
+  float* c = static_cast<float*>(C) + index;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i) {
+      __m256 v = _mm256_fmadd_ps(f[r][i], s[i], b[i]);
+      if (rq.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
+      _mm256_storeu_ps(c + r * ldc + 8 * i, v);
+    }
+}
+
 // Epilogue of an integer accumulator: the fp32 value is (float)acc, exactly (cvtdq2ps rounds
 // to nearest even like the C conversion).
 inline void epilogue8_int(const Requant& rq, int n, int cols, __m256i acc, void* C, size_t index) {

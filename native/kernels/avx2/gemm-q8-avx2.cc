@@ -42,6 +42,13 @@ __attribute__((noinline)) void q8_tile(int pairs, const int16_t* x, size_t ldx,
       __asm__("" : "+x"(c0[r]), "+x"(c1[r]));  // keep GCC from batching products (spills)
     }
   }
+  if (rq.out == OutType::F32 && cols == kNR) {
+    __m256 f[MR][2];
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) f[r][0] = _mm256_cvtepi32_ps(c0[r]), f[r][1] = _mm256_cvtepi32_ps(c1[r]);
+    epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
+    return;
+  }
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const size_t idx = r * ldc + col;
