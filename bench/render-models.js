@@ -95,6 +95,13 @@ function memoryTable(r) {
         const x = m.memory[e];
         return !x ? '-' : x.error ? 'failed' : `${x.rssMB.toFixed(0)} (${x.peakRssMB.toFixed(0)})`;
       })]);
+      if (engines.some((e) => m.memory[e] && m.memory[e].heldMB !== undefined)) {
+        rows.push([`${modelName(m.key)}: held MB (RSS / held)`, ...engines.map((e) => {
+          const x = m.memory[e];
+          if (!x || x.error || x.heldMB === undefined) return '-';
+          return `${x.heldMB.toFixed(0)} (${x.heldMB > 0 ? (x.rssMB / x.heldMB).toFixed(2) : '-'}x)`;
+        })]);
+      }
     }
   }
   return table(['', ...engines.map(engineName)], rows);
@@ -167,6 +174,18 @@ function targetLines(r) {
     lines.push(`- Batch 64, 2 threads, the same thresholds within 20% (batch 16 was not run): **${met.length} of ${big.length} met** (${big.map((i) => `${i.name} ${x2(i.v)} vs ${x2(0.8 * i.need)} needed`).join(', ')}).`);
   } else {
     lines.push('- Batch 16 / 64 with 2 threads: not measured in this run.');
+  }
+  // Memory: resident at most packed weights + activation arena + 10% (what the session reports holding).
+  const mem = [];
+  for (const m of r.models ?? []) {
+    for (const [e, x] of Object.entries(m.memory ?? {})) {
+      if (x && !x.error && x.heldMB > 0) mem.push({ name: `${modelName(m.key)} ${engineName(e)}`, v: x.rssMB / x.heldMB });
+    }
+  }
+  if (mem.length) {
+    const over = mem.filter((i) => i.v > 1.1);
+    lines.push(`- Memory, a session's resident memory at most packed weights + activation arena + 10%: **${over.length === 0 ? 'met' : `${mem.length - over.length} of ${mem.length} met`}**` +
+      `${over.length ? ` (over: ${over.map((i) => `${i.name} ${i.v.toFixed(2)}x`).join(', ')})` : ''}.`);
   }
   return lines;
 }

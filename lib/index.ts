@@ -10,7 +10,7 @@ export { cpuInfo, PackedMatrix } from './kernels';
 export type { CpuInfo, KernelIsa, LowbitForm, LowbitPackOptions, MatmulOptions, MatmulOutput, PackOptions } from './kernels';
 export { InferenceSession } from './session/inference-session';
 export type { RunOptions } from './session/inference-session';
-export type { SessionOptions } from './session/inference-session';
+export type { SessionOptions, SessionMemoryUsage } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
 export { loadNpy, parseNpy } from './data/npy';
 export { quantize } from './quantize';

@@ -292,6 +292,15 @@ describe('bench/render-models.js', () => {
     expect(() => render.updateReadme('no markers', block)).toThrow(/no <!-- models-bench:start -->/);
   });
 
+  it('checks the memory target against what each session reports holding', () => {
+    const withHeld = { ...fixture, models: [{ ...fixture.models[0], memory: { int8: { rssMB: 12.4, peakRssMB: 20.6, heldMB: 10 }, 'ternary-g64': { rssMB: 5, peakRssMB: 6, heldMB: 4.8 } } }] };
+    const block = render.renderMarkdown(withHeld);
+    expect(block).toContain('| ResNet-18: held MB (RSS / held) | - | - | - | 10 (1.24x) | - | 5 (1.04x) |');
+    expect(block).toContain('packed weights + activation arena + 10%: **1 of 2 met** (over: ResNet-18 ternion int8 1.24x)');
+    const ok = { ...fixture, models: [{ ...fixture.models[0], memory: { int8: { rssMB: 10.5, peakRssMB: 20.6, heldMB: 10 } } }] };
+    expect(render.renderMarkdown(ok)).toContain('packed weights + activation arena + 10%: **met**');
+  });
+
   it('draws one bar per model and engine (but onnxruntime fp32, the baseline), deterministically', () => {
     const svg = render.renderSvg(fixture);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);

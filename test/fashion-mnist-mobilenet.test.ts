@@ -3,11 +3,27 @@
 // the PyTorch top-1 recorded beside it; quantize() with calibration on real images at int8 and
 // ternary N=64 / N=16 weights, the depthwise layers int8 per channel on TernionQConv's depthwise
 // kernel (default) or left fp32 Conv (depthwise: 'float32'); a .tern round trip.
+//
+// Measured top-1 on the first 2,000 test images (calibration: the first 256 calibration images,
+// 'max'; x64 AVX2, threads 2). The model: PyTorch 0.9024 on all 10,000, 0.9165 on these 2,000.
+//   fp32 (ternion = PyTorch)                      0.9165
+//   int8                                          0.9155   depthwise 'float32': 0.9160
+//   ternary N=64                                  0.4575
+//   ternary N=16                                  0.3915   depthwise 'float32': 0.3910
+//   ternary N=16, dataAware                       0.8345
+// Plain post-training ternary is poor on this compact MobileNet (every inner layer is a 1x1 conv
+// with 16-160 input channels; relative weight error ~0.5 per layer) and is not monotonic in N.
+// That is the method, not the kernels: tools/simulate_fgq.py (PyTorch simulation of the
+// quantizer, run on this model with Clip added to its ops) gives the same figures to the image
+// (int8 0.9155, ternary N=64 0.4575, N=16 0.3915 with depthwise int8; 0.9160 / 0.3910 with them
+// fp32). The bounds below are the measured drop plus about 2 points.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
+import type { Node } from '../lib/ir';
+import { loadOnnxModel } from '../lib/onnx';
 import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
 
@@ -20,6 +36,12 @@ function pixels(images: Uint8Array, from: number, count: number): Float32Array {
   const x = new Float32Array(count * 784);
   for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
   return x;
+}
+
+/** A conv node's group attribute (1 when absent). */
+function groupOf(n: Node): number {
+  const g = n.attributes.group;
+  return g && g.type === 'int' ? g.value : 1;
 }
 
 function argmax(logits: Float32Array, row: number): number {
@@ -78,13 +100,21 @@ beforeAll(async () => {
 });
 
 describe('Fashion-MNIST MobileNet (depthwise convs), fp32', () => {
-  it('has the depthwise convs the sidecar lists (group == channels, one input channel per group)', () => {
-    expect(DEPTHWISE).toBeGreaterThanOrEqual(4);
+  it('is a graph of standard ops, BatchNorm folded, with the depthwise convs the sidecar lists', () => {
+    const g = loadOnnxModel(readFileSync(modelPath));
+    const ops = new Set(g.nodes.map((n) => n.opType));
+    expect([...ops].sort()).toEqual(['Add', 'Clip', 'Conv', 'Div', 'Flatten', 'Gemm', 'GlobalAveragePool', 'Sub']);
     expect(meta.batchnorm_folded).toBe(true);
+    // Depthwise: group == channels, weights [C, 1, 3, 3]; every other conv is dense.
+    const grouped = g.nodes.filter((n) => n.opType === 'Conv' && groupOf(n) !== 1);
+    expect(grouped.map((n) => n.name)).toEqual(meta.depthwise_convs);
+    expect(DEPTHWISE).toBeGreaterThanOrEqual(4);
+    for (const n of grouped) expect(g.initializers.get(n.inputs[1])!.dims).toEqual([groupOf(n), 1, 3, 3]);
+    expect(grouped.some((n) => (n.attributes.strides?.value as number[] | undefined)?.[0] === 2)).toBe(true);
   });
 
   it(`matches onnxruntime-node on ${ORT_IMAGES} real test images`, async () => {
-    const x = new Float32Array(pixels(testImages, 0, ORT_IMAGES));
+    const x = pixels(testImages, 0, ORT_IMAGES);
     const theirs = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: THREADS });
     const want = (await theirs.run({ image: new ort.Tensor('float32', x, [ORT_IMAGES, 1, 28, 28]) })).logits.data as Float32Array;
     await theirs.release();
@@ -95,6 +125,7 @@ describe('Fashion-MNIST MobileNet (depthwise convs), fp32', () => {
       maxAbs = Math.max(maxAbs, Math.abs(want[i]));
     }
     for (let i = 0; i < ORT_IMAGES; i++) if (argmax(got, i) !== argmax(want, i)) disagree++;
+    console.log(`vs onnxruntime-node: max |diff| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)}), top-1 disagreements ${disagree}/${ORT_IMAGES}`);
     expect(maxDiff, `max |diff| ${maxDiff} vs max |logit| ${maxAbs}`).toBeLessThanOrEqual(1e-4 * maxAbs);
     expect(disagree).toBeLessThanOrEqual(1);
   });
@@ -122,25 +153,32 @@ describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', ()
     expect(acc).toBeGreaterThanOrEqual(fp32 - 0.01);
   });
 
-  it('ternary N=64: top-1 within TODO points of fp32', async () => {
+  it('ternary N=64: top-1 within 48 points of fp32 (measured drop 45.9)', async () => {
     const { acc } = await quantized({ weights: 'ternary', groupSize: 64 });
     console.log(`ternary N=64 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
-    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.48);
   });
 
-  it('ternary N=16: top-1 within TODO points of fp32', async () => {
+  it('ternary N=16: top-1 within 54.5 points of fp32 (measured drop 52.5)', async () => {
     const { acc } = await quantized({ weights: 'ternary', groupSize: 16 });
     console.log(`ternary N=16 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
-    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.545);
+  });
+
+  it('ternary N=16 with dataAware: top-1 within 10.5 points of fp32 (measured drop 8.2)', async () => {
+    const { acc, q } = await quantized({ weights: 'ternary', groupSize: 16, dataAware: true });
+    console.log(`ternary N=16 dataAware top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+    expect(acc).toBeGreaterThanOrEqual(fp32 - 0.105);
+    expect(q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && groupOf(n) > 1).length).toBe(DEPTHWISE);
   });
 
   it('the depthwise convs are TernionQConv, int8 per channel, group == channels, static uint8 activations', async () => {
     for (const options of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 64 }, { weights: 'ternary', groupSize: 16 }] as const) {
       const { q } = await quantized(options);
-      const dw = q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && n.attributes.group?.type === 'int' && n.attributes.group.value > 1);
-      expect(dw.length, JSON.stringify(options)).toBe(DEPTHWISE);
+      const dw = q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && groupOf(n) > 1);
+      expect(dw.map((n) => n.name), JSON.stringify(options)).toEqual(meta.depthwise_convs);
       for (const n of dw) {
-        const group = n.attributes.group.value as number;
+        const group = groupOf(n);
         expect(n.attributes.weight_bits).toEqual({ type: 'int', value: 8 });
         expect(n.attributes.form).toEqual({ type: 'string', value: 'per-channel' });
         expect(n.attributes.act_mode).toEqual({ type: 'string', value: 'static' });
@@ -158,20 +196,23 @@ describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', ()
     }
   });
 
-  it("depthwise: 'float32' leaves them fp32 Conv nodes; accuracy still fine", async () => {
-    for (const options of [{ weights: 'int8', depthwise: 'float32' }, { weights: 'ternary', groupSize: 16, depthwise: 'float32' }] as const) {
+  it("depthwise: 'float32' leaves them fp32 Conv nodes; int8 depthwise costs at most half a point against it", async () => {
+    for (const base of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 16 }] as const) {
+      const options = { ...base, depthwise: 'float32' } as const;
       const { q, acc } = await quantized(options);
-      console.log(`${JSON.stringify(options)} top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+      const { acc: dwInt8 } = await quantized(base);
+      console.log(`${JSON.stringify(options)} top-1 ${acc.toFixed(4)} (depthwise int8 ${dwInt8.toFixed(4)}, fp32 ${fp32.toFixed(4)})`);
       const convs = q.graph.nodes.filter((n) => n.opType === 'Conv');
-      expect(convs.length).toBe(DEPTHWISE);
+      expect(convs.map((n) => n.name)).toEqual(meta.depthwise_convs);
       for (const n of convs) {
-        expect(n.attributes.group?.value).toBeGreaterThan(1);
+        expect(groupOf(n)).toBeGreaterThan(1);
         expect(q.graph.initializers.get(n.inputs[1])!.dtype).toBe('float32');
       }
-      expect(q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && (n.attributes.group?.value ?? 1) !== 1)).toEqual([]);
+      expect(q.graph.nodes.filter((n) => n.opType === 'TernionQConv' && groupOf(n) !== 1)).toEqual([]);
       const names = new Set(convs.map((n) => n.name));
       expect(q.report.layers.some((l) => names.has(l.name))).toBe(false);
-      expect(acc).toBeGreaterThanOrEqual(fp32 - 0.5);
+      expect(acc).toBeGreaterThanOrEqual(fp32 - (options.weights === 'int8' ? 0.01 : 0.545));
+      expect(dwInt8).toBeGreaterThanOrEqual(acc - 0.005);
     }
   });
 

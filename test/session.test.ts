@@ -35,6 +35,19 @@ describe('InferenceSession', () => {
     }
   });
 
+  it('reports the native memory it holds: packed weights and the arena of the last run', async () => {
+    const s = await InferenceSession.create(model, { threads: 1 });
+    const before = s.memoryUsage();
+    expect(before.packedBytes).toBeGreaterThan(100_000); // the embedded model's weights, packed
+    expect(before.arenaBytes).toBe(0);
+    await s.run({ image: images(2) });
+    const after = s.memoryUsage();
+    expect(after.packedBytes).toBe(before.packedBytes);
+    expect(after.arenaBytes).toBeGreaterThan(2 * 28 * 28 * 4); // at least the first activations
+    await s.release();
+    expectCode(() => s.memoryUsage(), 'ERR_SESSION_RELEASED');
+  });
+
   it('run and runSync agree, for any batch size', async () => {
     const s = await InferenceSession.create(model, { threads: 2 });
     for (const n of [1, 3, 8]) {

@@ -13,7 +13,8 @@ import type { PreparedEngine } from './engines';
 export const MEMORY_METHOD =
   'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded, garbage collected = baseline): ' +
   'peakRssMB = the child\'s peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
-  'rssMB = RSS after that run and a full garbage collection, minus the baseline (what the session keeps).';
+  'rssMB = RSS after that run and a full garbage collection, minus the baseline (what the session keeps); ' +
+  'heldMB (ternion) = what the session reports holding (session.memoryUsage(): packed weights, other constants, activation arena).';
 
 export interface MemoryProbe {
   kind: 'ort' | 'ternion';
@@ -28,6 +29,8 @@ export interface MemoryResult {
   baselineMB: number;
   rssMB: number;
   peakRssMB: number;
+  /** ternion: packed weights + other constants + activation arena, as the session reports them. */
+  heldMB?: number;
 }
 
 const MB = 1024 * 1024;
@@ -72,6 +75,7 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
   const baseline = process.memoryUsage().rss;
   resetPeakRss();
   let release: () => Promise<void>;
+  let held: number | undefined;
   if (probe.kind === 'ort') {
     if (!ort) throw new Error('onnxruntime-node could not be loaded');
     const s = await ort.InferenceSession.create(probe.source, { intraOpNumThreads: probe.threads, interOpNumThreads: 1, executionMode: 'sequential' });
@@ -80,13 +84,17 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
   } else {
     const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
     await s.run({ [probe.inputName]: new ternion.Tensor('float32', data, probe.dims) });
+    const m = s.memoryUsage();
+    held = m.packedBytes + m.constantBytes + m.arenaBytes;
     release = () => s.release();
   }
   collectGarbage();
   const rss = process.memoryUsage().rss;
   const peak = peakRss();
   await release();
-  return { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, peakRssMB: (peak - baseline) / MB };
+  const r: MemoryResult = { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, peakRssMB: (peak - baseline) / MB };
+  if (held !== undefined) r.heldMB = held / MB;
+  return r;
 }
 
 /** Runs the probe of one engine in a child process (a temporary file holds in-memory models). */

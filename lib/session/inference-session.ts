@@ -41,6 +41,17 @@ interface NativeSessionHandle {
   runSync(feeds: NativeTensor[], threads?: number): NativeTensor[];
   release(): void;
   readonly isa: string | null;
+  memoryUsage(): { packedBytes: number; constantBytes: number; arenaBytes: number };
+}
+
+/** Native memory a session holds (bytes). */
+export interface SessionMemoryUsage {
+  /** Weights packed for the kernels. */
+  packedBytes: number;
+  /** Constants kept as they are (biases, shapes, fp32 tensors no kernel packs). */
+  constantBytes: number;
+  /** Activation and scratch blocks the last run released, kept for the next run. */
+  arenaBytes: number;
 }
 
 function checkOptions(o: unknown): SessionOptions {
@@ -130,6 +141,12 @@ export class InferenceSession {
   /** The kernel set this session runs on. */
   get isa(): string | null {
     return this.handle?.isa ?? null;
+  }
+
+  /** Native memory held: packed weights, other constants, and the activation arena of the last run. */
+  memoryUsage(): SessionMemoryUsage {
+    const m = this.live().memoryUsage();
+    return { packedBytes: m.packedBytes, constantBytes: m.constantBytes, arenaBytes: m.arenaBytes };
   }
 
   private live(): NativeSessionHandle {

@@ -5,6 +5,9 @@
 
 #include <cstring>
 #include <memory>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "addon/addon-data.h"
 #include "addon/args.h"
@@ -177,7 +180,8 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
                        {InstanceMethod<&NativeSession::RunSync>("runSync"), InstanceMethod<&NativeSession::RunAsync>("run"),
                         InstanceMethod<&NativeSession::Release>("release"),
                         InstanceAccessor<&NativeSession::GetIsa>("isa"),
-                        InstanceAccessor<&NativeSession::GetPackedBytes>("packedBytes")});
+                        InstanceAccessor<&NativeSession::GetPackedBytes>("packedBytes"),
+                        InstanceMethod<&NativeSession::MemoryUsage>("memoryUsage")});
   }
 
   // new NativeSession(plan, { isa?, threads? })
@@ -194,6 +198,12 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       threads_ = static_cast<int>(get_int_or(opt, "threads", d.default_threads, 1, 1024));
       exec_ = std::make_shared<exec::Executor>(parse_plan(info[0].As<Napi::Object>()), table);
       table_name_ = table->name;
+#if defined(__GLIBC__)
+      // Building copied the model's weights and freed most of those copies after packing; glibc
+      // keeps freed heap pages resident until trimmed. Give them back, so a session's resident
+      // memory is its packed weights and arena, not the build's high-water mark.
+      malloc_trim(0);
+#endif
     } catch (const CodedError& e) {
       make_error(info.Env(), e.code, e.message).ThrowAsJavaScriptException();
     } catch (const exec::ExecError& e) {
@@ -362,6 +372,14 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
   const char* exec_table_name() const { return table_name_; }
   Napi::Value GetPackedBytes(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), exec_ ? static_cast<double>(exec_->packed_bytes()) : 0);
+  }
+  // { packedBytes, constantBytes, arenaBytes }: the native memory this session holds.
+  Napi::Value MemoryUsage(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("packedBytes", static_cast<double>(exec_ ? exec_->packed_bytes() : 0));
+    o.Set("constantBytes", static_cast<double>(exec_ ? exec_->constant_bytes() : 0));
+    o.Set("arenaBytes", static_cast<double>(exec_ ? exec_->arena_bytes() : 0));
+    return o;
   }
 
   std::shared_ptr<exec::Executor> exec_;

@@ -184,6 +184,7 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
       if (id >= 0) defined[id] = true;
     }
     ops_.push_back(it->second(bc));
+    packed_bytes_ += ops_.back()->weight_bytes();
   }
   for (int id : graph_.outputs) {
     check_id(id, nullptr);
@@ -201,6 +202,13 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
   }
   for (auto& c : graph_.constants)
     if (!needed[c.first]) c.second.storage.reset();
+}
+
+size_t Executor::arena_bytes() const {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  size_t total = 0;
+  for (const auto& b : arena_) total += b.first;
+  return total;
 }
 
 size_t Executor::constant_bytes() const {

@@ -161,6 +161,9 @@ class Op {
   // at run reads only that input's dtype and shape. When every reader of a constant says so,
   // the executor frees the constant's data (a session then holds packed weights only).
   virtual bool keeps_copy_of(size_t input) const { return false; }
+  // Bytes of weights the op holds from build on (packed blocks, copied constants): a session's
+  // packed weight memory is the sum over its ops.
+  virtual size_t weight_bytes() const { return 0; }
 };
 
 using OpFactory = std::function<std::unique_ptr<Op>(const BuildContext&)>;
@@ -186,6 +189,7 @@ class Executor {
                           std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel = nullptr) const;
   const GraphDesc& graph() const { return graph_; }
   size_t packed_bytes() const { return packed_bytes_; }
+  size_t arena_bytes() const;  // blocks kept for the next run (the activation arena)
   size_t constant_bytes() const;  // data of the constants still held (not freed after packing)
 
  private:

@@ -53,6 +53,7 @@ class ConvTransposeOp : public Op {
       for (int64_t g = 0; g < group_; ++g) {
         transpose_block(W + g * Cg * cols, Cg, cols, static_cast<size_t>(cols), t.data(), static_cast<size_t>(Cg));
         packed_.push_back(pack_f32_weights(table_, t.data(), static_cast<int>(cols), static_cast<int>(Cg)));
+        packed_bytes_ += table_->f32_packed_size(static_cast<int>(cols), static_cast<int>(Cg));
       }
     }
   }
@@ -126,6 +127,8 @@ class ConvTransposeOp : public Op {
       }
     }
   }
+
+  size_t weight_bytes() const override { return packed_bytes_; }
 
  private:
   // Adds col[p][m][k] to the output pixel that input pixel p and tap k reach, for channels
@@ -221,6 +224,7 @@ class ConvTransposeOp : public Op {
   std::vector<int64_t> output_padding_, output_shape_;
   int64_t group_ = 1;
   std::vector<std::shared_ptr<void>> packed_;  // per group: W'[Mg * k][Cin/group], packed
+  size_t packed_bytes_ = 0;
 };
 
 std::unique_ptr<Op> make_conv_transpose(const BuildContext& bc) { return std::make_unique<ConvTransposeOp>(bc); }

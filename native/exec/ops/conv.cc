@@ -312,6 +312,7 @@ class ConvOp : public Op {
   }
 
   // Packed dense weights (or the pixel-major depthwise taps) and a constant bias are copies.
+  size_t weight_bytes() const override { return packed_bytes_ + (dw_taps_.size() + const_bias_.size()) * sizeof(float); }
   bool keeps_copy_of(size_t input) const override {
     return (input == 1 && (!packed_.empty() || !dw_taps_.empty())) || (input == 2 && has_const_bias_);
   }
@@ -471,6 +472,7 @@ class ConvOp : public Op {
       HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
       table_->f32_pack(data + g * Mg * K, static_cast<int>(Mg), static_cast<int>(K), block.storage.get());
       packed_.push_back(block.storage);
+      packed_bytes_ += bytes;
     }
     std::vector<float>().swap(w_pixel_major_);  // packed now: the session keeps only the packed form
   }
@@ -485,6 +487,7 @@ class ConvOp : public Op {
   std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci) while packing them
   std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for pixel-major input
   std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)
+  size_t packed_bytes_ = 0;
   std::vector<float> const_bias_;
   bool has_const_bias_ = false;
 };

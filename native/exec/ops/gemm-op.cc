@@ -34,6 +34,7 @@ class GemmOp : public Op {
       std::vector<float> w(static_cast<size_t>(N) * K);
       write_weights(static_cast<const float*>(b->storage.get()), N, K, w.data());
       packed_ = pack_f32_weights(table_, w.data(), N, K);
+      packed_bytes_ = table_->f32_packed_size(N, K);
       if (const HostTensor* c = bc.constant(2)) fold_bias(*c, N);
     }
   }
@@ -71,6 +72,7 @@ class GemmOp : public Op {
 
   // B is packed at build when constant; a per-column constant C is folded into the bias.
   bool keeps_copy_of(size_t input) const override { return packed_ && (input == 1 || (input == 2 && has_bias_)); }
+  size_t weight_bytes() const override { return packed_bytes_ + bias_.size() * sizeof(float); }
 
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& a = *in[0];
@@ -150,6 +152,7 @@ class GemmOp : public Op {
   float alpha_ = 1.0f, beta_ = 1.0f;
   Activation act_;
   std::shared_ptr<void> packed_;  // alpha * B'^T, packed (constant B only)
+  size_t packed_bytes_ = 0;
   std::vector<float> bias_;  // beta * C along N (constant per-column C only)
   bool has_bias_ = false;
 };

@@ -34,6 +34,7 @@ class MatMulOp : public Op {
       for (int64_t i = 0; i < count; ++i) {
         transpose_block(B + i * K * N, K, N, static_cast<size_t>(N), w.data(), static_cast<size_t>(K));
         packed_.push_back(pack_f32_weights(table_, w.data(), N, K));
+        packed_bytes_ += table_->f32_packed_size(N, K);
       }
     }
   }
@@ -55,6 +56,7 @@ class MatMulOp : public Op {
 
   // A constant B is packed at build.
   bool keeps_copy_of(size_t input) const override { return input == 1 && !packed_.empty(); }
+  size_t weight_bytes() const override { return packed_bytes_; }
 
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext& ctx) override {
     const Tensor& a = *in[0];
@@ -105,6 +107,7 @@ class MatMulOp : public Op {
   const kernels::KernelTable* table_;
   Activation act_;
   std::vector<std::shared_ptr<void>> packed_;  // constant B: one packed [N][K] per batch matrix
+  size_t packed_bytes_ = 0;
 };
 
 std::unique_ptr<Op> make_matmul(const BuildContext& bc) { return std::make_unique<MatMulOp>(bc); }

@@ -354,6 +354,7 @@ class QConvOp : public Op {
   }
 
   // Codes and weight parameters are packed at build; a constant bias is copied.
+  size_t weight_bytes() const override { return layer_.bytes + (bias_.size() + layer_.channel_scale.size()) * sizeof(float); }
   bool keeps_copy_of(size_t input) const override {
     return input == 1 || input == 2 || input == 5 || input == 6 || (input == 3 && !bias_.empty());
   }
