@@ -179,6 +179,35 @@ describe('channels-last layout and integer chaining', () => {
     expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
   });
 
+  it('pools pixel-major exactly, in fp32 and uint8, with small and large (over 64 taps) windows', async () => {
+    const r = rng(6);
+    const poolModel = (k: number) => encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'c0', inputs: ['x', 'w0'], outputs: ['a0'] },
+        { op: 'Relu', name: 'r0', inputs: ['a0'], outputs: ['a'] },
+        { op: 'MaxPool', name: 'pool', inputs: ['a'], outputs: ['m'], attributes: [ints('kernel_shape', [k, k]), ints('strides', [2, 1]), ints('pads', [k >> 1, k >> 1, k >> 1, 1])] },
+        { op: 'Conv', name: 'c1', inputs: ['m', 'w1'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', ['N', 3, 13, 12])],
+      outputs: [valueInfo('y', ['N', 4, 'H', 'W'])],
+      initializers: [weights(r, 'w0', [20, 3, 3, 3]), weights(r, 'w1', [4, 20, 1, 1])],
+    });
+    const x = randomInput(7, [2, 3, 13, 12]);
+    for (const k of [3, 9]) {
+      const m = poolModel(k);
+      const g = toChannelsLast(optimizeGraph(loadOnnxModel(m)));
+      expect(byOp(g, 'TernionMaxPoolNhwc')).toHaveLength(1);
+      const a = await (await InferenceSession.create(m)).run({ x });
+      const b = await (await InferenceSession.create(m, { channelsLast: false })).run({ x });
+      expect(Array.from(a.y.data as Float32Array)).toEqual(Array.from(b.y.data as Float32Array));
+      const q = await quantize(m, { weights: 'ternary', groupSize: 4, calibration: x, keepEdgeLayers8bit: false });
+      expect(byOp(toChannelsLast(q.graph), 'TernionMaxPoolNhwc')).toHaveLength(1);
+      const c = await (await q.createSession()).run({ x });
+      const d = await (await q.createSession({ channelsLast: false })).run({ x });
+      expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+    }
+  });
+
   it('chains layers with dynamic activation ranges through the fp32 NHWC form (precision int8), bit-identically', async () => {
     const x = randomInput(5, [2, 3, 17, 15]);
     const a = await (await InferenceSession.create(model, { precision: 'int8' })).run({ x });

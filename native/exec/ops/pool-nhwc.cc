@@ -66,23 +66,51 @@ class MaxPoolNhwcOp : public Op {
         const int64_t n = i / out_plane, p = i % out_plane;
         const int64_t oh = p / OW, ow = p % OW;
         T* y = Y + i * C;
-        bool any = false;
+        // The window's in-bounds taps, then the max over them per block of channels held in a
+        // local (restrict) buffer, so the channel loop vectorizes and y is written once.
+        const T* taps[64];
+        int nt = 0;
+        bool many = false;
         for (int64_t kh = 0; kh < g.k[1]; ++kh) {
           const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
           if (ih < 0 || ih >= H) continue;
           for (int64_t kw = 0; kw < g.k[2]; ++kw) {
             const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
             if (iw < 0 || iw >= W) continue;
-            const T* v = X + (n * in_plane + ih * W + iw) * C;
-            if (!any) {
-              std::memcpy(y, v, static_cast<size_t>(C) * sizeof(T));
-              any = true;
-            } else {
+            if (nt == 64) many = true;
+            else taps[nt++] = X + (n * in_plane + ih * W + iw) * C;
+          }
+        }
+        if (nt == 0) {
+          std::fill(y, y + C, std::is_same<T, uint8_t>::value ? T(0) : std::numeric_limits<T>::lowest());
+          continue;
+        }
+        if (many) {  // more than 64 taps: fold them in place, in the same order
+          std::memcpy(y, taps[0], static_cast<size_t>(C) * sizeof(T));
+          for (int64_t kh = 0, t = 0; kh < g.k[1]; ++kh) {
+            const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+            if (ih < 0 || ih >= H) continue;
+            for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+              const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
+              if (iw < 0 || iw >= W || t++ == 0) continue;
+              const T* v = X + (n * in_plane + ih * W + iw) * C;
               for (int64_t c = 0; c < C; ++c) y[c] = v[c] > y[c] ? v[c] : y[c];
             }
           }
+          continue;
         }
-        if (!any) std::fill(y, y + C, std::is_same<T, uint8_t>::value ? T(0) : std::numeric_limits<T>::lowest());
+        constexpr int64_t kBlock = 256;
+        alignas(64) T acc[kBlock];
+        for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+          const int64_t len = std::min(kBlock, C - c0);
+          T* __restrict a = acc;
+          std::memcpy(a, taps[0] + c0, static_cast<size_t>(len) * sizeof(T));
+          for (int t = 1; t < nt; ++t) {
+            const T* __restrict v = taps[t] + c0;
+            for (int64_t c = 0; c < len; ++c) a[c] = v[c] > a[c] ? v[c] : a[c];
+          }
+          std::memcpy(y + c0, a, static_cast<size_t>(len) * sizeof(T));
+        }
       }
     });
   }
