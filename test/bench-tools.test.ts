@@ -292,6 +292,18 @@ describe('bench/render-models.js', () => {
     expect(() => render.updateReadme('no markers', block)).toThrow(/no <!-- models-bench:start -->/);
   });
 
+  it('checks batch 16: thresholds with 2 threads, and 2 threads against one', () => {
+    const b16 = { ...fixture, results: [
+      ...fixture.results.filter((x) => x.batch === 1),
+      row('resnet18', 16, 1, 'ort-int8', 320, 640, 320), row('resnet18', 16, 2, 'ort-int8', 200, 400, 200),
+      row('resnet18', 16, 1, 'int8', 100, 640, 320), row('resnet18', 16, 2, 'int8', 70, 400, 200),
+      row('resnet18', 16, 1, 'ternary-g64', 100, 640, 320), row('resnet18', 16, 2, 'ternary-g64', 55, 400, 200),
+    ] };
+    const block = render.renderMarkdown(b16);
+    expect(block).toContain('- Batch 16, 2 threads, the same thresholds within 20%: **2 of 2 met** (ResNet-18 ternion int8 2.86x vs 0.80x needed, ResNet-18 ternary N=64 3.64x vs 0.96x needed).');
+    expect(block).toContain('- Batch 16, 2 threads >= 1.7x one thread: **1 of 2 met** (ResNet-18 ternion int8 1.43x, ResNet-18 ternary N=64 1.82x).');
+  });
+
   it('checks the memory target against what each session reports holding', () => {
     const withHeld = { ...fixture, models: [{ ...fixture.models[0], memory: { int8: { rssMB: 12.4, peakRssMB: 20.6, heldMB: 10 }, 'ternary-g64': { rssMB: 5, peakRssMB: 6, heldMB: 4.8 } } }] };
     const block = render.renderMarkdown(withHeld);
