@@ -148,15 +148,24 @@ describe('Fashion-MNIST MobileNet (depthwise convs), fp32', () => {
 
 describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', () => {
   it('int8: top-1 within 1 point of fp32', async () => {
-    const { acc } = await quantized({ weights: 'int8' });
+    const { acc, q } = await quantized({ weights: 'int8' });
     console.log(`int8 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
     expect(acc).toBeGreaterThanOrEqual(fp32 - 0.01);
+    // The report's own check against fp32 on calibration samples agrees: no warning.
+    expect(q.report.fidelity).toMatchObject({ output: 'logits', samples: 32 });
+    expect(q.report.fidelity!.top1Agreement).toBeGreaterThanOrEqual(0.9);
+    expect(q.report.fidelity!.relativeError).toBeLessThan(0.2);
+    expect(q.report.warnings).toEqual([]);
   });
 
-  it('ternary N=64: top-1 within 48 points of fp32 (measured drop 45.9)', async () => {
-    const { acc } = await quantized({ weights: 'ternary', groupSize: 64 });
-    console.log(`ternary N=64 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)})`);
+  it('ternary N=64: top-1 within 48 points of fp32 (measured drop 45.9), and the report warns', async () => {
+    const { acc, q } = await quantized({ weights: 'ternary', groupSize: 64 });
+    console.log(`ternary N=64 top-1 ${acc.toFixed(4)} (fp32 ${fp32.toFixed(4)}); fidelity ${JSON.stringify(q.report.fidelity)}`);
     expect(acc).toBeGreaterThanOrEqual(fp32 - 0.48);
+    // Without labels the quantizer already sees the damage on its calibration samples.
+    expect(q.report.fidelity!.top1Agreement).toBeLessThan(0.9);
+    expect(q.report.warnings).toHaveLength(1);
+    expect(q.report.warnings[0]).toMatch(/top-1 on "logits" matches fp32 on only \d+% of 32 calibration samples.*dataAware/);
   });
 
   it('ternary N=16: top-1 within 54.5 points of fp32 (measured drop 52.5)', async () => {

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { optimizeGraph, type ConstantTensor } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
+import { compareOutputs } from '../lib/quantize/quantize';
 import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
 
@@ -96,6 +97,15 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     }
     expect(t.multiplicationsRemoved).toBeGreaterThan(0);
     expect(t.multiplicationsRemoved).toBeLessThan(0.75);
+    // The end-to-end check on calibration samples is reported, and consistent with the accuracy.
+    const f = q.report.fidelity!;
+    console.log(`ternary N=4 fidelity ${JSON.stringify(f)}; warnings ${JSON.stringify(q.report.warnings)}`);
+    expect(f.output).toBe('logits');
+    expect(f.samples).toBeGreaterThan(0);
+    expect(f.samples).toBeLessThanOrEqual(32);
+    expect(f.top1Agreement).toBeGreaterThan(0.5);
+    expect(f.relativeError).toBeGreaterThan(0);
+    expect(q.report.warnings.length).toBe(f.top1Agreement! < 0.9 ? 1 : 0); // classifier: judged by top-1, not logit error
   });
 
   it('is deterministic: quantizing twice gives byte-identical codes and scales', async () => {
@@ -205,3 +215,17 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     await expect(quantize(modelPath, { calibration: mixed })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/batch 1 has samples of shape \[784\]/) });
   });
 });
+
+describe('compareOutputs (the report\'s fidelity check)', () => {
+  it('measures relative L2 error and, for rank-2 scores, top-1 agreement', () => {
+    const f = (data: number[], dims: number[]) => new Tensor('float32', Float32Array.from(data), dims);
+    const r = compareOutputs('y', [f([1, 2, 3, 4, 0, 0], [2, 3])], [f([1, 2, 2.5, 4, 5, 0], [2, 3])]);
+    expect(r.samples).toBe(2);
+    expect(r.top1Agreement).toBe(0.5); // row 0 keeps class 2 (3 vs 2.5 > 2), row 1 moves from 0 to 1
+    expect(r.relativeError).toBeCloseTo(Math.sqrt((0.25 + 25) / 30), 12);
+    const img = compareOutputs('y', [f([1, 1, 1, 1], [1, 1, 2, 2])], [f([1, 1, 1, 3], [1, 1, 2, 2])]);
+    expect(img.top1Agreement).toBeNull(); // not a classifier's scores
+    expect(img.relativeError).toBeCloseTo(1, 12);
+  });
+});
+

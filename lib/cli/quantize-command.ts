@@ -106,11 +106,18 @@ export function summaryTable(report: QuantizeReport): string[] {
   const bits = t.parameters > 0 ? (t.bytes * 8) / t.parameters : 0;
   rows.push(['total', '', '', '', bits.toFixed(2), num(t.bytes), num(t.fp32Bytes), pct(t.multiplicationsRemoved), '']);
   const lines = table(['layer', 'op', 'weights', 'N', 'bits/w', 'bytes', 'fp32 bytes', 'mults removed', 'weight err'], rows, 3);
-  return [
+  const out = [
     ...lines,
     `${report.layers.length} layers: ${num(t.bytes)} B of weights, ${(t.fp32Bytes / Math.max(1, t.bytes)).toFixed(1)}x smaller than fp32; ` +
       `${pct(t.multiplicationsRemoved)} of the multiplications removed (weighted by ${t.multiplicationsWeightedBy})`,
   ];
+  const f = report.fidelity;
+  if (f) {
+    out.push(`against fp32 on ${f.samples} calibration samples: output "${f.output}" relative error ${f.relativeError.toFixed(3)}` +
+      (f.top1Agreement === null ? '' : `, top-1 agreement ${pct(f.top1Agreement)}`));
+  }
+  for (const w of report.warnings ?? []) out.push(`warning: ${w}`);
+  return out;
 }
 
 /** Runs `quantize` with Ctrl-C wired to its AbortSignal: interrupted, it writes nothing and exits 130. */

@@ -127,7 +127,25 @@ export interface QuantizeReport {
   };
   /** The accuracy-budget search's outcome (only with maxAccuracyDrop). */
   budget?: BudgetReport;
+  /**
+   * The quantized model against fp32 on the first calibration samples (up to 32), for the
+   * model's first output: a cheap end-to-end check that needs no labels.
+   */
+  fidelity: FidelityReport | null;
+  /** Plain-language warnings, e.g. when the quantized model disagrees with fp32 too often. */
+  warnings: string[];
 }
+
+export interface FidelityReport {
+  output: string;
+  samples: number;
+  /** ||quantized - fp32|| / ||fp32|| over the output. */
+  relativeError: number;
+  /** Fraction of samples whose argmax over the last axis equals fp32's (outputs of rank 2), else null. */
+  top1Agreement: number | null;
+}
+
+const FIDELITY_SAMPLES = 32;
 
 export interface QuantizedModel {
   graph: Graph;
@@ -318,8 +336,21 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const replay: Tensor[] = [];
   const knownSamples = o.calibration instanceof Tensor ? Math.min(o.calibration.dims[0], o.calibrationCount) : null;
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
-  await forEachCalibrationBatch(graph, o.calibration, inputNames, (values, batch) => {
-    for (const [name, t] of values) observers.get(name)!.observe(t.data as Float32Array);
+  // The fp32 output of the first samples, for the fidelity check once the model is quantized.
+  const outputName = graph.outputs[0]?.dtype === 'float32' ? graph.outputs[0].name : undefined;
+  const fidelityIn: Tensor[] = [];
+  const fidelityOut: Tensor[] = [];
+  let fidelitySamples = 0;
+  const calibNames = outputName && !inputNames.includes(outputName) ? [...inputNames, outputName] : inputNames;
+  await forEachCalibrationBatch(graph, o.calibration, calibNames, (values, batch) => {
+    const out = outputName ? values.get(outputName) : undefined;
+    if (out && fidelitySamples < FIDELITY_SAMPLES && out.dims[0] === batch.dims[0] && batch.type === 'float32') {
+      const take = Math.min(batch.dims[0], FIDELITY_SAMPLES - fidelitySamples);
+      fidelityIn.push(firstRows(batch, take));
+      fidelityOut.push(firstRows(out, take));
+      fidelitySamples += take;
+    }
+    for (const [name, t] of values) observers.get(name)?.observe(t.data as Float32Array);
     if (probes.size === 0) for (const [l, sampler] of probeSamplers) probes.set(l.node.name, probeRows(sampler, values.get(l.node.inputs[0])!));
     for (const l of statLayers) fpStats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
     if (statLayers.length && (o.sequential || o.biasCorrection)) replay.push(batch);
@@ -475,7 +506,21 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       multiplicationsWeightedBy: byMacs ? 'macs' : 'parameters',
     },
     ...(budgetReport ? { budget: budgetReport } : {}),
+    fidelity: null,
+    warnings: [],
   };
+  if (outputName && fidelityIn.length) {
+    throwIfAborted(o.signal);
+    const session = InferenceSession.fromGraph(quantized, { optimize: false });
+    try {
+      const got: Tensor[] = [];
+      for (const x of fidelityIn) got.push((await session.run({ [graph.inputs[0].name]: x }))[outputName]);
+      report.fidelity = compareOutputs(outputName, fidelityOut, got);
+    } finally {
+      await session.release();
+    }
+    report.warnings.push(...fidelityWarnings(report.fidelity, o));
+  }
   o.onProgress({ phase: 'finish', done: 1, total: 1 });
   const saved = { quantization: quantizationInfo(o, report) }; // plain JSON now, so the calibration data is not kept alive
   return {
@@ -485,4 +530,51 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     save: (path: string) => saveTern(path, quantized, saved),
     toBuffer: () => writeTern(quantized, saved),
   };
+}
+
+/** fp32 against quantized outputs of the same batches (fidelity report). */
+export function compareOutputs(output: string, fp32: Tensor[], quantized: Tensor[]): FidelityReport {
+  let num = 0, den = 0, samples = 0, agree = 0, ranked = true;
+  for (let b = 0; b < fp32.length; b++) {
+    const f = fp32[b].data as Float32Array, q = quantized[b].data as Float32Array;
+    for (let i = 0; i < f.length; i++) {
+      const d = q[i] - f[i];
+      num += d * d;
+      den += f[i] * f[i];
+    }
+    const dims = fp32[b].dims;
+    samples += dims[0];
+    if (dims.length !== 2 || dims[1] < 2) {
+      ranked = false;
+      continue;
+    }
+    const C = dims[1];
+    for (let r = 0; r < dims[0]; r++) {
+      let bf = 0, bq = 0;
+      for (let c = 1; c < C; c++) {
+        if (f[r * C + c] > f[r * C + bf]) bf = c;
+        if (q[r * C + c] > q[r * C + bq]) bq = c;
+      }
+      if (bf === bq) agree++;
+    }
+  }
+  return { output, samples, relativeError: den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0, top1Agreement: ranked ? agree / samples : null };
+}
+
+function fidelityWarnings(f: FidelityReport, o: Resolved): string[] {
+  const out: string[] = [];
+  const fix = 'try dataAware: true, an accuracy budget (maxAccuracyDrop with validation data), a larger group or int8 weights for the layers that matter (overrides)';
+  if (f.top1Agreement !== null && f.top1Agreement < 0.9) {
+    out.push(`The quantized model's top-1 on "${f.output}" matches fp32 on only ${(100 * f.top1Agreement).toFixed(0)}% of ${f.samples} calibration samples (weights ${o.weights}, N=${o.groupSize}): ${fix}.`);
+  } else if (f.top1Agreement === null && !(f.relativeError <= 0.5)) {
+    // Not a classifier's scores (where logits may move a lot with the top-1 intact): the raw error.
+    out.push(`The quantized model's output "${f.output}" differs from fp32 by ${(100 * f.relativeError).toFixed(0)}% (relative L2, ${f.samples} calibration samples; weights ${o.weights}, N=${o.groupSize}): ${fix}.`);
+  }
+  return out;
+}
+
+/** The first `n` samples of a float32 batch (a copy, so the batch itself is not kept alive). */
+function firstRows(t: Tensor, n: number): Tensor {
+  const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
+  return new Tensor('float32', (t.data as Float32Array).slice(0, n * per), [n, ...t.dims.slice(1)]);
 }
