@@ -15,7 +15,8 @@ Run with the Debian interpreter (python3-torch 1.13, python3-onnx, numpy):
   /usr/bin/python3 tools/simulate_fgq.py --only ternary-n4-a8 --no-write
 
 What is simulated (one layer = a Conv or Gemm/MatMul with constant weights; depthwise convs
-stay fp32, as in ternion):
+stay fp32, as ternion's quantize option depthwise: 'float32' does; its default, int8 depthwise,
+and Clip activations are not simulated, so compare MobileNet-style models with that option):
   - BN folding: w' = fp32(w * g / sqrt(var + eps)), b' = fp32(b * m + (beta - mean * m)),
     multiplier m in float64.
   - Edge layers (the first conv reached from the input through weightless ops, and the last
@@ -189,7 +190,7 @@ def find_layers(nodes, inits):
             if w.dtype != np.float32 or not 3 <= w.ndim <= 5:
                 continue
             if w.shape[1] == 1 and n.attrs.get("group", 1) > 1:
-                continue  # depthwise: fp32
+                continue  # depthwise: fp32 (ternion with depthwise: 'float32')
             b = inits[n.inputs[2]] if len(n.inputs) > 2 and n.inputs[2] else None
             layers.append(Layer(n, "conv", w, b))
         elif n.op in ("Gemm", "MatMul") and n.inputs[1] in inits:
