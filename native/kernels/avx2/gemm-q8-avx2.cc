@@ -39,8 +39,11 @@ __attribute__((noinline)) void q8_tile(int pairs, const int16_t* x, size_t ldx,
       const __m256i xv = _mm256_set1_epi32(xp);
       c0[r] = _mm256_add_epi32(c0[r], _mm256_madd_epi16(xv, w0));
       c1[r] = _mm256_add_epi32(c1[r], _mm256_madd_epi16(xv, w1));
-      __asm__("" : "+x"(c0[r]), "+x"(c1[r]));  // keep GCC from batching products (spills)
     }
+    // Pin the accumulators once per k pair (after all rows): GCC must not batch the products of
+    // several pairs (spills), and pinning per row cost register moves.
+    #pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) __asm__("" : "+x"(c0[r]), "+x"(c1[r]));
   }
   if (rq.out == OutType::F32 && cols == kNR) {
     __m256 f[MR][2];
