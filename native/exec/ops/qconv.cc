@@ -249,7 +249,6 @@ class QConvOp : public Op {
     if (y.size() == 0) return;
     const Window3 geom = window(x);
     const int64_t N = x.shape[0], Co = layer_.Co, Mg = layer_.rows_per_group();
-    const int64_t C = group_ * cin_;
     const int64_t K = layer_.K, in_plane = geom.in_size(), OP = geom.out_size();
     const bool in_u8 = in_nhwc_ && x.dtype == DType::U8;
     const float* X = in_u8 ? nullptr : x.ptr<float>();
@@ -264,93 +263,44 @@ class QConvOp : public Op {
 
     const bool pointwise = geom.is_pointwise();
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
-    uint8_t* staged = in_u8 ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
     const int threads = thread_count(ctx.gemm);
+    // Batches: with at least as many images as threads (and no uneven tail worth mentioning),
+    // each thread takes whole images on its own: no join per layer step, which on small images
+    // costs more than the work it splits. Otherwise one image at a time with all threads.
+    const bool by_image = threads > 1 && N >= threads && (N % threads == 0 || N >= 4 * threads);
+    const int slots = by_image ? threads : 1;
+    const int inner = by_image ? 1 : threads;
     // Pixels per chunk: the uint8 im2col block within ~512 KB and the fp32 GEMM result within
     // ~256 KB (so the store reads it back from cache: a small-K 1x1 conv would otherwise write
     // its whole fp32 output to memory first), enough rows for every thread.
     int64_t rows = std::min((int64_t(1) << 19) / std::max<int64_t>(K, 1), (int64_t(1) << 18) / (4 * std::max<int64_t>(Mg, 1)));
-    rows = std::max<int64_t>(rows, 48 * threads);
+    if (layer_.depthwise) rows = (int64_t(1) << 18) / (4 * Co);
+    rows = std::max<int64_t>(rows, 48 * inner);
     rows = std::min(std::max<int64_t>(rows, 64), OP);
-    uint8_t* col = pointwise ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
-    float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
-
-    for (int64_t n = 0; n < N; ++n) {
-      const uint8_t* img = staged;
-      if (in_u8) {
-        img = x.ptr<uint8_t>() + n * in_plane * C;
-      } else if (in_nhwc_) {
-        const float* xn = X + n * in_plane * C;
-        parallel_ranges(ctx.gemm, in_plane, 64, [&](int64_t b0, int64_t b1) {
-          stage_pixels_nhwc(ctx.gemm.table, xn, group_, cin_, P_, aq, b0, b1, staged, ld);
-        });
-      } else {
-        const float* xn = X + n * C * in_plane;
-        parallel_ranges(ctx.gemm, in_plane, 256, [&](int64_t b0, int64_t b1) {
-          stage_pixels(ctx.gemm.table, xn, group_, cin_, P_, in_plane, aq, b0, b1, staged, ld);
-        });
-      }
+    const int64_t taps = geom.k_size();
+    std::vector<ImageBuffers> bufs(static_cast<size_t>(slots));
+    for (ImageBuffers& b : bufs) {
+      b.staged = in_u8 ? nullptr : static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(in_plane) * ld));
+      b.cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * (layer_.depthwise ? Co : Mg)) * sizeof(float)));
       if (layer_.depthwise) {
-        run_depthwise(ctx, geom, n, img, zp, scales, bias, relu_in_gemm, post, R, out);
-        continue;
-      }
-      for (int64_t g = 0; g < group_; ++g) {
-        const uint8_t* img_g = img + g * P_;
-        for (int64_t p0 = 0; p0 < OP; p0 += rows) {
-          const int64_t p1 = std::min(OP, p0 + rows);
-          // Output rows [b0, b1) of this chunk from cbuf rows [b0, b1): residual, activation, store.
-          auto store = [&](int64_t b0, int64_t b1) {
-            if (out_nhwc_) {
-              // Pixel-major: row p of cbuf is Mg contiguous channels of output pixel p0 + p.
-              const int64_t at = (n * OP + p0 + b0) * Co + g * Mg;
-              float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-              store_pixels_nhwc(ctx.gemm.table, cbuf + b0 * Mg, b1 - b0, Mg, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
-                                static_cast<size_t>(Co), out_params_);
-            } else {
-              const int64_t at = (n * Co + g * Mg) * OP + p0 + b0;
-              store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), y.ptr<float>() + at, static_cast<size_t>(OP),
-                                     R ? R + at : nullptr, post);
-            }
-          };
-          if (threads > 1 && p1 - p0 >= 64 * threads) {
-            // Enough pixels: each thread takes a block of them through im2col, the GEMM (all
-            // output channels, one thread) and the store, with one join instead of three and the
-            // block's rows staying in that core's cache. (Few pixels: the GEMM splits channels.)
-            GemmContext one = ctx.gemm;
-            one.pool = nullptr;
-            one.threads = 1;
-            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
-              const uint8_t* A = img_g + (p0 + b0) * ld;
-              size_t lda = ld;
-              if (!pointwise) {
-                im2col_pixels(img_g, ld, P_, geom, p0 + b0, p0 + b1, zp, col + b0 * K, static_cast<size_t>(K));
-                A = col + b0 * K;
-                lda = static_cast<size_t>(K);
-              }
-              quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, scales, bias, relu_in_gemm,
-                                    cbuf + b0 * Mg, static_cast<size_t>(Mg));
-              store(b0, b1);
-            });
-            continue;
-          }
-          const uint8_t* A;
-          size_t lda;
-          if (pointwise) {
-            A = img_g + p0 * ld;
-            lda = ld;
-          } else {
-            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
-              im2col_pixels(img_g, ld, P_, geom, p0 + b0, p0 + b1, zp, col + b0 * K, static_cast<size_t>(K));
-            });
-            A = col;
-            lda = static_cast<size_t>(K);
-          }
-          quant::run_group_gemm(layer_, ctx.gemm, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, scales, bias,
-                                relu_in_gemm, cbuf, static_cast<size_t>(Mg));
-          parallel_ranges(ctx.gemm, p1 - p0, 64, store);
-        }
+        b.ptrs = static_cast<const uint8_t**>(ctx.scratch(static_cast<size_t>(rows * taps) * sizeof(const uint8_t*)));
+        b.pad = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(Co)));
+        std::memset(b.pad, zp, static_cast<size_t>(Co));
+      } else if (!pointwise) {
+        b.col = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
       }
     }
+    const ImageJob job{x, geom, in_u8, X, R, bias, aq, zp, scales, relu_in_gemm, post, pointwise, ld, rows};
+    if (!by_image) {
+      for (int64_t n = 0; n < N; ++n) run_image(job, ctx.gemm, n, bufs[0], out);
+      return;
+    }
+    GemmContext one = ctx.gemm;
+    one.pool = nullptr;
+    one.threads = 1;
+    ctx.gemm.pool->parallel_for(slots, threads, [&](int i) {
+      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) run_image(job, one, n, bufs[static_cast<size_t>(i)], out);
+    });
   }
 
   // Codes and weight parameters are packed at build; a constant bias is copied.
@@ -360,21 +310,134 @@ class QConvOp : public Op {
   }
 
  private:
+  // Scratch of one image's work (one set per thread when threads take whole images).
+  struct ImageBuffers {
+    uint8_t* staged = nullptr;  // the image quantized pixel-major (fp32 inputs)
+    uint8_t* col = nullptr;     // im2col rows of a chunk of output pixels
+    float* cbuf = nullptr;      // the GEMM's fp32 result of that chunk
+    const uint8_t** ptrs = nullptr;  // depthwise: tap pointers of the chunk's pixels
+    uint8_t* pad = nullptr;          // depthwise: a pixel of zero points
+  };
+  // What every image of one run shares.
+  struct ImageJob {
+    const Tensor& x;
+    Window3 geom;
+    bool in_u8;
+    const float* X;
+    const float* R;
+    const float* bias;
+    quant::ActParams aq;
+    uint8_t zp;
+    const float* scales;
+    bool relu_in_gemm;
+    Activation post;
+    bool pointwise;
+    size_t ld;
+    int64_t rows;
+  };
+
+  // Image n: staged (unless uint8 already), then chunks of output pixels through im2col (or the
+  // image itself for a pointwise conv), the GEMM and the store; gc's threads split the work.
+  void run_image(const ImageJob& j, const GemmContext& gc, int64_t n, const ImageBuffers& bufs, std::vector<Tensor*>& out) {
+    Tensor& y = *out[0];
+    const Window3& geom = j.geom;
+    const int64_t Co = layer_.Co, Mg = layer_.rows_per_group(), C = group_ * cin_;
+    const int64_t K = layer_.K, in_plane = geom.in_size(), OP = geom.out_size();
+    const int threads = thread_count(gc);
+    const size_t ld = j.ld;
+    const int64_t rows = j.rows;
+    const uint8_t zp = j.zp;
+    const float* R = j.R;
+    uint8_t* col = bufs.col;
+    float* cbuf = bufs.cbuf;
+    const uint8_t* img = bufs.staged;
+    if (j.in_u8) {
+      img = j.x.ptr<uint8_t>() + n * in_plane * C;
+    } else if (in_nhwc_) {
+      const float* xn = j.X + n * in_plane * C;
+      parallel_ranges(gc, in_plane, 64, [&](int64_t b0, int64_t b1) {
+        stage_pixels_nhwc(gc.table, xn, group_, cin_, P_, j.aq, b0, b1, bufs.staged, ld);
+      });
+    } else {
+      const float* xn = j.X + n * C * in_plane;
+      parallel_ranges(gc, in_plane, 256, [&](int64_t b0, int64_t b1) {
+        stage_pixels(gc.table, xn, group_, cin_, P_, in_plane, j.aq, b0, b1, bufs.staged, ld);
+      });
+    }
+    if (layer_.depthwise) {
+      run_depthwise(gc, geom, n, img, zp, j.scales, j.bias, j.relu_in_gemm, j.post, R, bufs, rows, out);
+      return;
+    }
+    for (int64_t g = 0; g < group_; ++g) {
+      const uint8_t* img_g = img + g * P_;
+      for (int64_t p0 = 0; p0 < OP; p0 += rows) {
+        const int64_t p1 = std::min(OP, p0 + rows);
+        // Output rows [b0, b1) of this chunk from cbuf rows [b0, b1): residual, activation, store.
+        auto store = [&](int64_t b0, int64_t b1) {
+          if (out_nhwc_) {
+            // Pixel-major: row p of cbuf is Mg contiguous channels of output pixel p0 + p.
+            const int64_t at = (n * OP + p0 + b0) * Co + g * Mg;
+            float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
+            store_pixels_nhwc(gc.table, cbuf + b0 * Mg, b1 - b0, Mg, R ? R + at : nullptr, j.post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+                              static_cast<size_t>(Co), out_params_);
+          } else {
+            const int64_t at = (n * Co + g * Mg) * OP + p0 + b0;
+            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), y.ptr<float>() + at, static_cast<size_t>(OP),
+                                   R ? R + at : nullptr, j.post);
+          }
+        };
+        if (threads > 1 && p1 - p0 >= 64 * threads) {
+          // Enough pixels: each thread takes a block of them through im2col, the GEMM (all
+          // output channels, one thread) and the store, with one join instead of three and the
+          // block's rows staying in that core's cache. (Few pixels: the GEMM splits channels.)
+          GemmContext one = gc;
+          one.pool = nullptr;
+          one.threads = 1;
+          parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            const uint8_t* A = img_g + (p0 + b0) * ld;
+            size_t lda = ld;
+            if (!j.pointwise) {
+              im2col_pixels(img_g, ld, P_, geom, p0 + b0, p0 + b1, zp, col + b0 * K, static_cast<size_t>(K));
+              A = col + b0 * K;
+              lda = static_cast<size_t>(K);
+            }
+            quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
+                                  cbuf + b0 * Mg, static_cast<size_t>(Mg));
+            store(b0, b1);
+          });
+          continue;
+        }
+        const uint8_t* A;
+        size_t lda;
+        if (j.pointwise) {
+          A = img_g + p0 * ld;
+          lda = ld;
+        } else {
+          parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            im2col_pixels(img_g, ld, P_, geom, p0 + b0, p0 + b1, zp, col + b0 * K, static_cast<size_t>(K));
+          });
+          A = col;
+          lda = static_cast<size_t>(K);
+        }
+        quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
+                              j.relu_in_gemm, cbuf, static_cast<size_t>(Mg));
+        parallel_ranges(gc, p1 - p0, 64, store);
+      }
+    }
+  }
+
   // Image n of a depthwise layer from its pixel-major uint8 image `img` ([in pixels][C]): chunks
   // of output pixels, each thread building the tap pointers of its pixels (padding taps point at
   // a row of the zero point), running table->dw_q8 into fp32 rows and storing them as the GEMM
   // path does. Same integers and the same epilogue as the per-channel GEMMs: bit-identical.
-  void run_depthwise(RunContext& ctx, const Window3& geom, int64_t n, const uint8_t* img, uint8_t zp, const float* scales,
-                     const float* bias, bool relu, const Activation& post, const float* R, std::vector<Tensor*>& out) {
+  void run_depthwise(const GemmContext& gc, const Window3& geom, int64_t n, const uint8_t* img, uint8_t zp, const float* scales,
+                     const float* bias, bool relu, const Activation& post, const float* R, const ImageBuffers& bufs, int64_t rows,
+                     std::vector<Tensor*>& out) {
     Tensor& y = *out[0];
     const int64_t C = layer_.Co, OP = geom.out_size(), taps = geom.k_size();
-    const int threads = thread_count(ctx.gemm);
-    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / (C * 4), 32 * threads);
-    rows = std::min(std::max<int64_t>(rows, 16), OP);
-    const uint8_t** ptrs = static_cast<const uint8_t**>(ctx.scratch(static_cast<size_t>(rows * taps) * sizeof(const uint8_t*)));
-    float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * C) * sizeof(float)));
-    uint8_t* pad = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(C)));
-    std::memset(pad, zp, static_cast<size_t>(C));
+    const uint8_t** ptrs = bufs.ptrs;
+    float* cbuf = bufs.cbuf;
+    const uint8_t* pad = bufs.pad;
     kernels::Requant rq;
     rq.scale = scales;
     rq.bias = bias;
@@ -383,7 +446,7 @@ class QConvOp : public Op {
     const int64_t H = geom.in[1], W = geom.in[2], OH = geom.out[1], OW = geom.out[2];
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
-      parallel_ranges(ctx.gemm, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
+      parallel_ranges(gc, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
         // Output pixels walk (od, oh, ow) incrementally: one division per range, not per pixel.
         int64_t p = p0 + b0, od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
         const int64_t KD = geom.k[0], KH = geom.k[1], KW = geom.k[2];
@@ -420,7 +483,7 @@ class QConvOp : public Op {
         if (out_nhwc_) {
           const int64_t at = (n * OP + p0 + b0) * C;
           float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-          store_pixels_nhwc(ctx.gemm.table, cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+          store_pixels_nhwc(gc.table, cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
                             static_cast<size_t>(C), out_params_);
         } else {
           const int64_t at = n * C * OP + p0 + b0;
