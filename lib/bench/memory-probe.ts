@@ -13,7 +13,7 @@ import type { PreparedEngine } from './engines';
 export const MEMORY_METHOD =
   'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded, garbage collected = baseline): ' +
   'peakRssMB = the child\'s peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
-  'rssMB = RSS after that run and a full garbage collection, minus the baseline (what the session keeps); ' +
+  'rssMB = RSS after that run and full garbage collections until it stops falling (V8 frees collected buffers in the background), minus the baseline (what the session keeps); ' +
   'heldMB (ternion) = what the session reports holding (session.memoryUsage(): packed weights, other constants, activation arena).';
 
 export interface MemoryProbe {
@@ -88,8 +88,20 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
     held = m.packedBytes + m.constantBytes + m.arenaBytes;
     release = () => s.release();
   }
-  collectGarbage();
-  const rss = process.memoryUsage().rss;
+  // V8 frees the backing stores of collected ArrayBuffers (the model file, its parsed weights) on a
+  // background thread after the collection: RSS read right after gc() still holds them. Collect
+  // until RSS stops falling.
+  let rss = Infinity;
+  for (let i = 0; i < 10; i++) {
+    collectGarbage();
+    await new Promise((r) => setTimeout(r, 100));
+    const now = process.memoryUsage().rss;
+    if (now >= rss - 1024 * 1024) {
+      rss = Math.min(rss, now);
+      break;
+    }
+    rss = now;
+  }
   const peak = peakRss();
   await release();
   const r: MemoryResult = { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, peakRssMB: (peak - baseline) / MB };
