@@ -107,6 +107,10 @@ export async function runBatchDir(args: ParsedArgs, io: Io): Promise<number> {
       if (stream && text) await write(stream, text);
     }
   } finally {
+    // Let every task in flight finish before destroying the pool: a worker's answer arriving after
+    // destroy() is an 'error' event on the pool, which would crash the process instead of the
+    // clean error this function throws.
+    await Promise.allSettled(tasks);
     await pool.destroy();
     if (stream) await new Promise<void>((resolve) => stream.end(resolve));
   }
