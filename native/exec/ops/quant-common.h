@@ -88,23 +88,10 @@ inline float round_small(float v) {
   return (v + magic) - magic;
 }
 
-// y[i] = clamp(round_half_even(x[i] / scale) + zp, 0, qmax). Clamping before rounding is exact
-// (integer bounds); NaN goes to the low bound. Divides (not multiplies by 1/scale) so the result
-// is reproducible from the stated formula.
-inline void quantize_span(const float* x, uint8_t* y, int64_t n, const ActParams& q) {
-  const float lo = static_cast<float>(-q.zero_point);
-  const float hi = static_cast<float>(q.qmax - q.zero_point);
-  const float scale = q.scale;
-  const int32_t zp = q.zero_point;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i] / scale;
-    v = v > lo ? v : lo;
-    v = v < hi ? v : hi;
-    y[i] = static_cast<uint8_t>(static_cast<int32_t>(round_small(v)) + zp);
-  }
-}
-
-// The same through the run's kernel table (SIMD, bit-identical: kernels.h quantize_u8).
+// y[i] = clamp(round_half_even(x[i] / scale) + zp, 0, qmax) through the run's kernel table
+// (kernels.h quantize_u8; the scalar table is the reference): clamping before rounding is exact
+// (integer bounds), NaN goes to the low bound, and it divides (not multiplies by 1/scale) so the
+// result is reproducible from the stated formula.
 inline void quantize_span(const kernels::KernelTable* table, const float* x, uint8_t* y, int64_t n, const ActParams& q) {
   table->quantize_u8(x, y, static_cast<size_t>(n), q.scale, q.zero_point, q.qmax);
 }

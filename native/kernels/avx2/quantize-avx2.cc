@@ -29,13 +29,7 @@ void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, 
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), _mm_packus_epi16(w, w));
   }
-  const float flo = static_cast<float>(-zp), fhi = static_cast<float>(qmax - zp);
-  for (; i < n; ++i) {
-    float v = x[i] / scale;
-    v = v > flo ? v : flo;
-    v = v < fhi ? v : fhi;
-    y[i] = static_cast<uint8_t>(static_cast<int32_t>(_mm_cvtss_f32(_mm_round_ss(_mm_setzero_ps(), _mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))) + zp);
-  }
+  if (i < n) scalar_table()->quantize_u8(x + i, y + i, n - i, scale, zp, qmax);  // the tail: the reference itself
 }
 
 }  // namespace avx2

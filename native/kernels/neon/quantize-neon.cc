@@ -22,13 +22,7 @@ void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, 
     const int16x8_t h = vcombine_s16(vmovn_s32(q4(x + i)), vmovn_s32(q4(x + i + 4)));
     vst1_u8(y + i, vmovn_u16(vreinterpretq_u16_s16(h)));
   }
-  const float flo = static_cast<float>(-zp), fhi = static_cast<float>(qmax - zp);
-  for (; i < n; ++i) {
-    float v = x[i] / scale;
-    v = v > flo ? v : flo;
-    v = v < fhi ? v : fhi;
-    y[i] = static_cast<uint8_t>(static_cast<int32_t>(vrndns_f32(v)) + zp);
-  }
+  if (i < n) scalar_table()->quantize_u8(x + i, y + i, n - i, scale, zp, qmax);  // the tail: the reference itself
 }
 
 }  // namespace neon_detail
