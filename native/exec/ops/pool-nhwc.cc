@@ -62,41 +62,26 @@ class MaxPoolNhwcOp : public Op {
     T* Y = out.ptr<T>();
     const int64_t H = g.in[1], W = g.in[2], OW = g.out[2];
     parallel_ranges(ctx.gemm, N * out_plane, 16, [&](int64_t begin, int64_t end) {
+      // The window's in-bounds taps (in kh, kw order), then the max over them per block of
+      // channels held in a local restrict buffer, so the channel loop vectorizes and y is
+      // written once.
+      std::vector<const T*> taps;
+      taps.reserve(static_cast<size_t>(g.k[1] * g.k[2]));
       for (int64_t i = begin; i < end; ++i) {
         const int64_t n = i / out_plane, p = i % out_plane;
         const int64_t oh = p / OW, ow = p % OW;
         T* y = Y + i * C;
-        // The window's in-bounds taps, then the max over them per block of channels held in a
-        // local (restrict) buffer, so the channel loop vectorizes and y is written once.
-        const T* taps[64];
-        int nt = 0;
-        bool many = false;
+        taps.clear();
         for (int64_t kh = 0; kh < g.k[1]; ++kh) {
           const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
           if (ih < 0 || ih >= H) continue;
           for (int64_t kw = 0; kw < g.k[2]; ++kw) {
             const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-            if (iw < 0 || iw >= W) continue;
-            if (nt == 64) many = true;
-            else taps[nt++] = X + (n * in_plane + ih * W + iw) * C;
+            if (iw >= 0 && iw < W) taps.push_back(X + (n * in_plane + ih * W + iw) * C);
           }
         }
-        if (nt == 0) {
+        if (taps.empty()) {
           std::fill(y, y + C, std::is_same<T, uint8_t>::value ? T(0) : std::numeric_limits<T>::lowest());
-          continue;
-        }
-        if (many) {  // more than 64 taps: fold them in place, in the same order
-          std::memcpy(y, taps[0], static_cast<size_t>(C) * sizeof(T));
-          for (int64_t kh = 0, t = 0; kh < g.k[1]; ++kh) {
-            const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-            if (ih < 0 || ih >= H) continue;
-            for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-              const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-              if (iw < 0 || iw >= W || t++ == 0) continue;
-              const T* v = X + (n * in_plane + ih * W + iw) * C;
-              for (int64_t c = 0; c < C; ++c) y[c] = v[c] > y[c] ? v[c] : y[c];
-            }
-          }
           continue;
         }
         constexpr int64_t kBlock = 256;
@@ -105,14 +90,14 @@ class MaxPoolNhwcOp : public Op {
           const int64_t len = std::min(kBlock, C - c0);
           T* __restrict a = acc;
           std::memcpy(a, taps[0] + c0, static_cast<size_t>(len) * sizeof(T));
-          for (int t = 1; t < nt; ++t) {
+          for (size_t t = 1; t < taps.size(); ++t) {
             const T* __restrict v = taps[t] + c0;
             for (int64_t c = 0; c < len; ++c) a[c] = v[c] > a[c] ? v[c] : a[c];
           }
           std::memcpy(y + c0, a, static_cast<size_t>(len) * sizeof(T));
         }
       }
-    });
+  });
   }
 
  Window3 window(const Tensor& x) const {
