@@ -12,6 +12,7 @@ import { parseArgs, type CommandSpec } from '../lib/cli/args';
 import { Progress } from '../lib/cli/progress';
 import { formatNpy, loadNpy, parseNpy, saveNpy } from '../lib/data/npy';
 import { ROOT } from './native-build';
+import { readTern } from '../lib/format';
 
 const execFileAsync = promisify(execFile);
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -113,6 +114,23 @@ describe('ternion quantize / eval / run / inspect', () => {
     expect(r.stderr).not.toContain('\r');
     expect(r.stdout).not.toMatch(/calibrating/);
     expect(readFileSync(tern).subarray(0, 4).toString('latin1')).toBe('TERN');
+  });
+
+  it('quantize --weights int8: 7-bit codes by default, 8-bit with --full-range (recorded in the file)', async () => {
+    const maxCodeOf = (file: string) => {
+      const m = readTern(readFileSync(file));
+      let max = 0;
+      for (const n of m.graph.nodes.filter((x) => x.attributes.weight_bits?.value === 8)) {
+        for (const v of m.graph.initializers.get(n.inputs[1])!.data as Int8Array) max = Math.max(max, Math.abs(v));
+      }
+      return { max, reduceRange: m.quantization?.options.reduceRange };
+    };
+    for (const [flags, want] of [[[], { max: 63, reduceRange: true }], [['--full-range'], { max: 127, reduceRange: false }]] as const) {
+      const out = join(tmp, `int8${flags.length}.tern`);
+      const r = await cli(['quantize', MODEL, '-o', out, '--calib', join(tmp, 'x.npy'), '--calib-count', '32', '--weights', 'int8', ...flags]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(maxCodeOf(out)).toEqual(want);
+    }
   });
 
   it('quantize --data-aware, and --max-drop with --validate (the accuracy budget)', async () => {

@@ -118,6 +118,25 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     expect(a.report).toEqual(b.report);
   });
 
+  it('int8 weights are 7-bit codes by default (reduceRange), full 8-bit with reduceRange: false; both accurate', async () => {
+    const maxCode = (q: QuantizedModel) => {
+      let m = 0;
+      for (const n of q.graph.nodes.filter((x) => x.attributes.weight_bits?.value === 8)) {
+        for (const v of q.graph.initializers.get(n.inputs[1])!.data as Int8Array) m = Math.max(m, Math.abs(v));
+      }
+      return m;
+    };
+    const reduced = await quantize(modelPath, { calibration, weights: 'int8' });
+    const full = await quantize(modelPath, { calibration, weights: 'int8', reduceRange: false });
+    expect(maxCode(reduced)).toBe(63);
+    expect(maxCode(full)).toBe(127);
+    for (const q of [reduced, full]) {
+      expect(q.report.fidelity!.top1Agreement).toBeGreaterThanOrEqual(0.9);
+      expect(q.report.fidelity!.relativeError).toBeLessThan(0.1);
+    }
+    await expect(quantize(modelPath, { calibration, reduceRange: 1 as unknown as boolean })).rejects.toThrow(/options\.reduceRange/);
+  });
+
   it('edge layers stay int8, every other layer is ternary; the rest of the graph is untouched', async () => {
     const q = await quantize(modelPath, { calibration });
     const fp = optimizeGraph(loadOnnxModel(readFileSync(modelPath)));

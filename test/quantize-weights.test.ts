@@ -330,6 +330,24 @@ describe('int8 per-channel weights', () => {
   });
 });
 
+describe('int8 reduced range (reduceRange)', () => {
+  it('scale = max|w| / 63, codes in [-63, 63], error at most scale / 2; full range unless asked', () => {
+    const w = gaussian(rng(41), 5 * 2 * 3 * 3);
+    const q = quantizeWeights(w, [5, 2, 3, 3], { bits: 8, reduceRange: true }) as Int8Weights;
+    const full = quantizeWeights(w, [5, 2, 3, 3], { bits: 8 }) as Int8Weights;
+    const deq = q.dequantized();
+    for (let r = 0; r < 5; r++) {
+      const row = w.subarray(r * 18, r * 18 + 18);
+      const s = q.channelScale[r];
+      expect(s).toBe(Math.fround(Math.max(...Array.from(row, Math.abs)) / 63));
+      expect(Math.max(...Array.from(q.codes.subarray(r * 18, r * 18 + 18), Math.abs))).toBe(63);
+      expect(Math.max(...Array.from(full.codes.subarray(r * 18, r * 18 + 18), Math.abs))).toBe(127);
+      for (let i = 0; i < 18; i++) expect(Math.abs(row[i] - deq[r * 18 + i])).toBeLessThanOrEqual(s / 2 * (1 + 1e-6));
+    }
+    expect(() => quantizeWeights(w, [5, 2, 3, 3], { bits: 8, reduceRange: 'yes' as unknown as boolean })).toThrow(/options\.reduceRange/);
+  });
+});
+
 describe('folded int8 form', () => {
   it('multipliers in range, zero groups get 1, error close to group-scaled', () => {
     const r = rng(50);

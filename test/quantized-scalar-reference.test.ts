@@ -20,7 +20,8 @@ beforeAll(() => {
 });
 
 const MODES: [string, Omit<QuantizeOptions, 'calibration'>][] = [
-  ['int8', { weights: 'int8' }],
+  ['int8 (7-bit codes, the default reduced range)', { weights: 'int8' }],
+  ['int8 full range', { weights: 'int8', reduceRange: false }],
   ['ternary N=4 group-scaled', { weights: 'ternary', groupSize: 4 }],
   ['ternary-asym N=16 folded', { weights: 'ternary-asym', groupSize: 16, form: 'folded' }],
   ['ternary N=8, 4-bit activations', { weights: 'ternary', groupSize: 8, activationBits: 4 }],

@@ -31,6 +31,8 @@ export const QUANTIZE_SPEC: CommandSpec = {
   --group 4|8|16|32|64|filter      FGQ group size N (default 4; ignored for int8)
   --threshold exact|twn            ternary threshold (default exact)
   --form group-scaled|folded       execution form (default group-scaled)
+  --full-range                     int8 weights in [-127, 127] (default: 7-bit [-63, 63], which
+                                   CPUs without VNNI run about 1.3x faster, exactly)
   --activations 8|4                activation bits (default 8)
   --activation-scale free|pow2     activation scales: any float, or powers of two (dynamic
                                    fixed point) (default free)
@@ -51,7 +53,7 @@ ${preprocessUsage(35)}`,
   positionals: ['IN.onnx'],
   flags: [
     { name: 'output', alias: 'o', required: true },
-    { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'activations' },
+    { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'full-range', switch: true }, { name: 'activations' },
     { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'report' },
     { name: 'data-aware', switch: true }, { name: 'error-feedback', switch: true }, { name: 'refit-scales', switch: true },
     { name: 'bias-correction', switch: true }, { name: 'max-drop' }, { name: 'validate', arity: 2 },
@@ -161,6 +163,7 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
     errorFeedback: args.values.has('error-feedback') ? true : undefined,
     refitScales: args.values.has('refit-scales') ? true : undefined,
     biasCorrection: args.values.has('bias-correction') ? true : undefined,
+    reduceRange: args.values.has('full-range') ? false : undefined,
   } as const;
   const maxDropText = args.values.get('max-drop');
   const maxDrop = maxDropText === undefined ? undefined : parseNumber(maxDropText, '--max-drop');

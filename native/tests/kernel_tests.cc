@@ -182,18 +182,23 @@ void fill_scales(std::mt19937& rng, int N, int K, float acc_mag, std::vector<flo
 // ---------------------------------------------------------------- int8
 void test_q8(const KernelTable* t, std::mt19937& rng) {
   const KernelTable* ref = scalar_table();
-  std::uniform_int_distribution<int> wd(-128, 127), ad(0, 255);
+  // Full-range weights, and 7-bit ones in [-64, 63] (tables may pack those differently: AVX2
+  // multiplies them by vpmaddubsw).
+  std::uniform_int_distribution<int> wide(-128, 127), narrow(-64, 63), ad(0, 255);
   int cases = 0, bad = 0;
   const uint8_t zeros[] = {0, 128, 37};
+  for (bool seven_bit : {false, true})
   for (int M : kSizes)
     for (int N : kSizes)
       for (int K : kKSizes) {
         std::vector<int8_t> W(static_cast<size_t>(N) * K);
         std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+        auto& wd = seven_bit ? narrow : wide;
         for (auto& v : W) v = static_cast<int8_t>(wd(rng));
         for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
         if (K >= 17) {  // extremes, where int16 intermediate sums would saturate
-          for (int k = 0; k < 8; ++k) A[k] = 255, W[k] = -128;
+          for (int k = 0; k < 8; ++k) A[k] = 255, W[k] = static_cast<int8_t>(wd.min());
+          for (int k = 8; k < 12; ++k) A[k] = 255, W[k] = static_cast<int8_t>(wd.max());
         }
         AlignedBuf pr(ref->q8_packed_size(N, K)), pt(t->q8_packed_size(N, K));
         ref->q8_pack(W.data(), N, K, pr.p);
@@ -211,8 +216,8 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
             ++cases;
             if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
               ++bad;
-              report(false, fmt("q8 %s M=%d N=%d K=%d out=%d relu=%d za=%d range=[%d,%d)", t->name, M, N, K,
-                                static_cast<int>(c.out), c.relu, za, n0, n1));
+              report(false, fmt("q8 %s M=%d N=%d K=%d out=%d relu=%d za=%d range=[%d,%d) weights=%s", t->name, M, N, K,
+                                static_cast<int>(c.out), c.relu, za, n0, n1, seven_bit ? "7-bit" : "8-bit"));
             }
           }
         }

@@ -7,14 +7,14 @@ import { dequantize, dequantizeRows } from './dequantize';
 import { foldLayer } from './folded';
 import { channelMultiple, GroupCursor, groupScheme, type GroupScheme } from './groups';
 import { quantizeInt4Group } from './int4';
-import { quantizeInt8Rows } from './int8';
+import { INT8_MAX, INT8_REDUCED_MAX, quantizeInt8Rows } from './int8';
 import { checkWeightDims, gemmLayout, toGemmRows, type GemmLayout } from './layout';
 import { DEFAULT_TERNARY_TOLERANCE, detectInRows } from './pre-ternarized';
 import { layerStats } from './stats';
 import { TernaryGroupQuantizer } from './ternary';
 import type { FoldedWeights, GroupScaledWeights, Int8Weights, QuantizedWeights, WeightQuantOptions } from './types';
 
-const OPTION_NAMES = ['bits', 'groupSize', 'grouping', 'threshold', 'asymmetric', 'form', 'clipping', 'preTernarized', 'tolerance'];
+const OPTION_NAMES = ['bits', 'groupSize', 'grouping', 'threshold', 'asymmetric', 'form', 'clipping', 'preTernarized', 'tolerance', 'reduceRange'];
 
 type ResolvedOptions = Required<Omit<WeightQuantOptions, 'asymmetric'>> & { asymmetric: boolean | undefined };
 
@@ -36,6 +36,7 @@ function resolveOptions(options: unknown): ResolvedOptions {
   if (o.asymmetric === true && bits !== 2) throw new TernionError('ERR_INVALID_ARGUMENT', 'Asymmetric scales apply to ternary weights (bits = 2) only');
   const tolerance = o.tolerance ?? DEFAULT_TERNARY_TOLERANCE;
   if (typeof tolerance !== 'number' || !(tolerance >= 0 && tolerance < 1)) throw invalidArgument('a number in [0, 1)', 'options.tolerance', tolerance);
+  if (o.reduceRange !== undefined && typeof o.reduceRange !== 'boolean') throw invalidArgument('a boolean', 'options.reduceRange', o.reduceRange);
   return {
     bits,
     grouping,
@@ -46,6 +47,7 @@ function resolveOptions(options: unknown): ResolvedOptions {
     clipping: oneOf(o.clipping, ['max', 'mse'] as const, 'options.clipping', 'max'),
     preTernarized: oneOf(o.preTernarized, ['auto', 'off'] as const, 'options.preTernarized', 'auto'),
     tolerance,
+    reduceRange: (o.reduceRange as boolean | undefined) ?? false,
   };
 }
 
@@ -115,7 +117,7 @@ export function quantizeWeights(weights: Float32Array, dims: readonly number[], 
     const scheme = groupScheme(layout, 'channels', 'filter');
     const codes = new Int8Array(layout.rows * K);
     const channelScale = new Float32Array(layout.rows);
-    quantizeInt8Rows(rows, layout.rows, K, codes, channelScale);
+    quantizeInt8Rows(rows, layout.rows, K, codes, channelScale, o.reduceRange ? INT8_REDUCED_MAX : INT8_MAX);
     return finish<Int8Weights>({ bits: 8, form: 'per-channel', rows: layout.rows, K, G: K, asym: false, codes, layout, channelScale }, rows, scheme, false);
   }
 

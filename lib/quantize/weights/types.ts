@@ -30,6 +30,11 @@ export interface WeightQuantOptions {
   preTernarized?: 'auto' | 'off';
   /** Relative tolerance between magnitudes taken as equal by the detection (default 1e-6). */
   tolerance?: number;
+  /**
+   * 8 bits only: 7-bit codes in [-63, 63] instead of [-127, 127] (default false). The int8
+   * kernel of CPUs without VNNI runs them about 1.3x faster, exactly; see int8.ts.
+   */
+  reduceRange?: boolean;
 }
 
 /** The per-layer report of fgq.md section 5 (see stats.ts for what each number counts). */

@@ -62,11 +62,13 @@ class MaxPoolNhwcOp : public Op {
     T* Y = out.ptr<T>();
     const int64_t H = g.in[1], W = g.in[2], OW = g.out[2];
     parallel_ranges(ctx.gemm, N * out_plane, 16, [&](int64_t begin, int64_t end) {
-      // The window's in-bounds taps (in kh, kw order), then the max over them per block of
-      // channels held in a local restrict buffer, so the channel loop vectorizes and y is
-      // written once.
+      // The window's in-bounds taps (in kh, kw order), then the max over them per 64-byte block
+      // of channels held in vector registers, so y is written once.
       std::vector<const T*> taps;
       taps.reserve(static_cast<size_t>(g.k[1] * g.k[2]));
+      // 16-byte vectors (GCC vector extensions: SSE2 / NEON), four per 64-byte block.
+      typedef T Vec __attribute__((vector_size(16)));
+      constexpr int64_t kPer = 16 / sizeof(T), kVecs = 4, kLanes = kPer * kVecs;
       for (int64_t i = begin; i < end; ++i) {
         const int64_t n = i / out_plane, p = i % out_plane;
         const int64_t oh = p / OW, ow = p % OW;
@@ -84,17 +86,24 @@ class MaxPoolNhwcOp : public Op {
           std::fill(y, y + C, std::is_same<T, uint8_t>::value ? T(0) : std::numeric_limits<T>::lowest());
           continue;
         }
-        constexpr int64_t kBlock = 256;
-        alignas(64) T acc[kBlock];
-        for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
-          const int64_t len = std::min(kBlock, C - c0);
-          T* __restrict a = acc;
-          std::memcpy(a, taps[0] + c0, static_cast<size_t>(len) * sizeof(T));
-          for (size_t t = 1; t < taps.size(); ++t) {
-            const T* __restrict v = taps[t] + c0;
-            for (int64_t c = 0; c < len; ++c) a[c] = v[c] > a[c] ? v[c] : a[c];
-          }
-          std::memcpy(y + c0, a, static_cast<size_t>(len) * sizeof(T));
+        const T* const* tp = taps.data();
+        const size_t nt = taps.size();
+        int64_t c0 = 0;
+        for (; c0 + kLanes <= C; c0 += kLanes) {
+          Vec m[kVecs];
+          for (int j = 0; j < kVecs; ++j) std::memcpy(&m[j], tp[0] + c0 + j * kPer, sizeof(Vec));
+          for (size_t t = 1; t < nt; ++t)
+            for (int j = 0; j < kVecs; ++j) {
+              Vec v;
+              std::memcpy(&v, tp[t] + c0 + j * kPer, sizeof(Vec));
+              m[j] = v > m[j] ? v : m[j];
+            }
+          for (int j = 0; j < kVecs; ++j) std::memcpy(y + c0 + j * kPer, &m[j], sizeof(Vec));
+        }
+        for (int64_t c = c0; c < C; ++c) {
+          T m = tp[0][c];
+          for (size_t t = 1; t < nt; ++t) m = tp[t][c] > m ? tp[t][c] : m;
+          y[c] = m;
         }
       }
   });
