@@ -324,6 +324,31 @@ describe('TernionQConv matches the dequantized reference', () => {
     checkConv('a4 dynamic', { ...base, actBits: 4, weights: { bits: 2, groupSize: 4 } });
     checkConv('a4 static', { ...base, actBits: 4, actStatic: { scale: 0.2, zp: 3 }, weights: { bits: 4, groupSize: 4, form: 'folded' } });
   });
+  it('low-bit weights drop their padded channels: the same integers as running the padding as zero-point channels', () => {
+    const cases: [string, number, WeightQuantOptions, boolean][] = [
+      ['N > Cin (one group per position)', 20, { bits: 2, groupSize: 64 }, true],
+      ['folded, groups cut to gcd(Cin, N)', 20, { bits: 2, groupSize: 16, form: 'folded' }, true],
+      ['4-bit folded, Cin 6 of 8', 6, { bits: 4, groupSize: 4, form: 'folded' }, true],
+      ['group-scaled, groups cut to gcd(Cin, N)', 20, { bits: 2, groupSize: 16, asymmetric: true }, false],
+    ];
+    for (const [label, Cin, weights, exact] of cases) {
+      const b = buildConv({ ...base, Cin, Co: 7, actStatic: { scale: 0.02, zp: 100 }, weights });
+      const P = b.attrs.padded_channels as number;
+      expect(P, label).toBeGreaterThan(Cin);
+      // The padding as real input channels holding 0, which quantizes to the zero point.
+      const { H, W } = base;
+      const xP = new Float32Array(P * H * W);
+      xP.set(b.x);
+      const inputs = [...b.inputs];
+      inputs[0] = { dtype: 'float32', dims: [1, P, H, W], data: xP };
+      const padded = session('TernionQConv', { ...b.attrs, in_channels: P }, inputs).run();
+      const got = session('TernionQConv', b.attrs, b.inputs).run();
+      expect(got.dims).toEqual(padded.dims);
+      if (exact) expect(Array.from(got.data), label).toEqual(Array.from(padded.data));
+      else for (let i = 0; i < got.data.length; i++) expect(Math.abs(got.data[i] - padded.data[i]), label).toBeLessThanOrEqual(1e-5 * (Math.abs(padded.data[i]) + 1));
+      expectClose(got, b.ref, label);
+    }
+  });
   it('grouped conv (group 2), auto_pad SAME_UPPER and a 1-D conv', () => {
     checkConv('group 2', { ...base, Cin: 10, Co: 6, group: 2, weights: { bits: 2, groupSize: 4 } });
     checkConv('group 3 int8', { ...base, Cin: 6, Co: 9, group: 3, weights: { bits: 8 } });

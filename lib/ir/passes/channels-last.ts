@@ -7,7 +7,8 @@
 // gets output_layout "nhwc" (the MaxPool becomes TernionMaxPoolNhwc, a GlobalAveragePool
 // reading it TernionGlobalAveragePoolNhwc) and stores each output pixel's channels contiguously:
 //   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
-//             reading input 0 with padded_channels == in_channels, or a uint8 MaxPool);
+//             reading input 0 with padded_channels == in_channels or low-bit weights without
+//             conv groups, or a uint8 MaxPool);
 //   - 'f32':  float32, for a conv's residual input, a GlobalAveragePool, readers with dynamic
 //             activation ranges or padded channels, or readers that disagree on parameters
 //             (each quantizes the fp32 pixels itself: a contiguous pass, no transpose);
@@ -43,7 +44,10 @@ function convInputParams(node: Node): QParams | undefined {
   if (attrStr(node, 'act_mode') !== 'static') return undefined;
   const cin = attrNum(node, 'in_channels');
   const padded = attrNum(node, 'padded_channels') ?? cin;
-  if (cin === undefined || padded !== cin) return undefined; // padded channels need the staging copy
+  // Padded channels need the staging copy, except in a low-bit conv without groups: the native
+  // op drops the padding from its weights (quant::unpad_lowbit) and reads cin channels.
+  const unpadded = (attrNum(node, 'weight_bits') ?? 8) !== 8 && (attrNum(node, 'group') ?? 1) === 1;
+  if (cin === undefined || (padded !== cin && !unpadded)) return undefined;
   const scale = attrNum(node, 'act_scale');
   if (scale === undefined) return undefined;
   return { scale, zeroPoint: attrNum(node, 'act_zero_point') ?? 0, bits: attrNum(node, 'act_bits') ?? 8 };

@@ -107,6 +107,12 @@ void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int
                 float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
   constexpr int64_t kChunk = 512;
   alignas(64) float tmp[kChunk];
+  // Rows stored back to back (the usual NHWC output) are one long span: a few long kernel calls
+  // instead of one short call per pixel (16-24 channels in MobileNet's projections).
+  if (static_cast<int64_t>(ld) == channels) {
+    channels *= rows;
+    rows = 1;
+  }
   for (int64_t p = 0; p < rows; ++p) {
     const float* c = C + p * channels;
     const float* r = RES ? residual + p * ld : nullptr;
@@ -195,7 +201,13 @@ class QConvOp : public Op {
     // Depthwise (one input and one output channel per group, no channel padding): int8 weights
     // run on the depthwise kernel over pixel pointers, no im2col and no per-channel GEMMs.
     const bool depthwise = cin_ == 1 && P_ == 1 && group_ > 1;
-    layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_, depthwise);
+    // Low-bit weights with padded channels (quantizer groups of N > the channels left) are
+    // packed without the padding (quant::unpad_lowbit): the layer then reads cin channels.
+    const HostTensor* codes = bc.constant(1);
+    const bool unpad = group_ == 1 && P_ > cin_ && node_.get_int("weight_bits", 8) != 8 && codes && codes->shape.size() == 2 &&
+                       codes->shape[1] == S * P_;
+    layer_ = quant::pack_layer(bc, static_cast<int>(group_), P_, depthwise, unpad ? cin_ : 0);
+    if (unpad && layer_.K == S * cin_) P_ = cin_;
     if (layer_.K != S * P_)
       fail("ERR_SHAPE_MISMATCH", where_ + ": weight codes have K = " + std::to_string(layer_.K) + " columns but kernel_shape " +
                                      shape_str(attrs_.kernel) + " and padded_channels " + std::to_string(P_) + " give K = " +

@@ -211,12 +211,70 @@ inline void check_int8_range(const NodeDesc& node, const HostTensor& t, const ch
                                    std::to_string(lo) + ", " + std::to_string(hi) + "] (" + why + ")");
 }
 
+// Low-bit weights of a conv whose kernel positions hold P = padded channels, `cin` of them real
+// (the quantizer pads each position to a multiple of N so groups never straddle two positions),
+// with the padding columns dropped: K becomes S * cin, so the conv reads its input with no padded
+// staging copy (a uint8 NHWC image straight from the previous layer) and multiplies no padding.
+// The padding's activations are the zero point, so its columns add nothing to any group's
+// integer sum: the result is the same integers. Groups: G == K stays one group per row; a
+// group of N >= cin channels per position becomes those cin channels (same groups); otherwise
+// each group is cut into groups of gcd(cin, N) that repeat its scale / multiplier, which only
+// changes the fp32 order of the group-scaled sum (exact in the folded form).
+struct UnpaddedLowbit {
+  int64_t K = 0, G = 0;
+  std::vector<int8_t> q, mult_pos, mult_neg;
+  std::vector<float> scale_pos, scale_neg;
+};
+
+inline UnpaddedLowbit unpad_lowbit(const int8_t* q, int64_t Co, int64_t K, int64_t G, int64_t padded, int64_t cin, const float* sp,
+                                   const float* sn, const int8_t* mp, const int8_t* mn) {
+  UnpaddedLowbit u;
+  const int64_t S = K / padded;
+  u.K = S * cin;
+  int64_t ge;  // new group size
+  if (G == K) {
+    ge = u.K;
+  } else if (cin <= G) {
+    ge = cin;
+  } else {
+    int64_t a = cin, b = G;
+    while (b) std::swap(a, b), b %= a;
+    ge = a;
+  }
+  u.G = ge;
+  u.q.resize(static_cast<size_t>(Co * u.K));
+  for (int64_t n = 0; n < Co; ++n)
+    for (int64_t s = 0; s < S; ++s)
+      std::memcpy(&u.q[static_cast<size_t>(n * u.K + s * cin)], q + n * K + s * padded, static_cast<size_t>(cin));
+  const int64_t old_slots = K / G, new_slots = u.K / ge;
+  // New group j of a row: position s = j / (cin / ge), channel c0 = (j % (cin / ge)) * ge, inside
+  // old group s * (padded / G) + c0 / G (or the row's only group when G == K).
+  auto old_slot = [&](int64_t j) -> int64_t {
+    if (G == K) return 0;
+    const int64_t per = cin / ge, s = j / per, c0 = (j % per) * ge;
+    return s * (padded / G) + c0 / G;
+  };
+  auto remap = [&](const auto* src, auto& dst) {
+    if (!src) return;
+    dst.resize(static_cast<size_t>(Co * new_slots));
+    for (int64_t n = 0; n < Co; ++n)
+      for (int64_t j = 0; j < new_slots; ++j) dst[static_cast<size_t>(n * new_slots + j)] = src[n * old_slots + old_slot(j)];
+  };
+  remap(sp, u.scale_pos);
+  remap(sn, u.scale_neg);
+  remap(mp, u.mult_pos);
+  remap(mn, u.mult_neg);
+  return u;
+}
+
 // Reads weight_bits / group_size / form / asym and inputs 1, 2, 5, 6; validates everything and
 // packs `groups` blocks of Co / groups rows. `padded` is the padded channel count P (K for
 // Gemm): a group must not straddle two kernel offsets (P % G == 0) unless G == K.
 // `depthwise` (a conv with one input and one output channel per group): int8 weights are
 // packed once for the depthwise kernel (table->dw_q8) instead of one GEMM block per channel.
-inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded, bool depthwise = false) {
+// `real_channels` (a conv with groups == 1, low-bit weights, padded > real_channels): the
+// padding columns are dropped (unpad_lowbit), so L.K is S * real_channels.
+inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded, bool depthwise = false, int64_t real_channels = 0) {
   const NodeDesc& node = bc.node;
   const std::string where = node.where();
   PackedLayer L;
@@ -341,6 +399,20 @@ inline PackedLayer pack_layer(const BuildContext& bc, int groups, int64_t padded
     check_finite(node, *cs, "channel_scale");
     const float* c = static_cast<const float*>(cs->storage.get());
     L.channel_scale.assign(c, c + Co);
+  }
+  UnpaddedLowbit unpadded;
+  if (groups == 1 && real_channels > 0 && real_channels < padded && K % padded == 0) {
+    unpadded = unpad_lowbit(q, Co, K, G, padded, real_channels, sp, sn, mp, mn);
+    L.K = static_cast<int>(unpadded.K);
+    L.G = static_cast<int>(unpadded.G);
+    w.K = L.K;
+    w.G = L.G;
+    q = unpadded.q.data();
+    auto data = [](auto& v, auto* p) { return p ? v.data() : nullptr; };
+    sp = data(unpadded.scale_pos, sp);
+    sn = data(unpadded.scale_neg, sn);
+    mp = data(unpadded.mult_pos, mp);
+    mn = data(unpadded.mult_neg, mn);
   }
   for (int g = 0; g < groups; ++g) {
     const int64_t off = g * per_group_slots;
