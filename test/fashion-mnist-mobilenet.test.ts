@@ -231,6 +231,21 @@ describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', ()
     }
   });
 
+  it('chained uint8 layers (kernels storing the next input, Clip included) are bit-identical to planar fp32 hand-offs', async () => {
+    for (const options of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 16 }, { weights: 'ternary', groupSize: 64 }] as const) {
+      const { q } = await quantized(options);
+      const x = new Tensor('float32', pixels(testImages, 0, 64), [64, 1, 28, 28]);
+      const chained = await q.createSession({ threads: THREADS });
+      const planar = await q.createSession({ threads: THREADS, channelsLast: false });
+      const a = (await chained.run({ image: x })).logits.data as Float32Array;
+      const b = (await planar.run({ image: x })).logits.data as Float32Array;
+      await chained.release();
+      await planar.release();
+      expect(a.some((v) => v !== 0)).toBe(true);
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength)), JSON.stringify(options)).toBe(true);
+    }
+  });
+
   it('a quantized model round-trips through toBuffer() -> InferenceSession.create(bytes) with identical outputs', async () => {
     for (const options of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 16 }] as const) {
       const { q, logits } = await quantized(options);

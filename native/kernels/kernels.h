@@ -35,9 +35,14 @@ enum class OutType : int32_t {
 //   v = fmaf(acc, scale[n], bias[n])          // scale == nullptr means 1, bias == nullptr means 0
 //   if (relu) v = fmaxf(v, 0)
 //   F32:    out = v
-//   U8/S8:  v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
+//   U8/S8:  v = std::min(std::max(v, post_lo), post_hi)   (a Clip activation; NaN stays NaN)
+//           if (divisor > 0) v = v / divisor               (the next layer's input quantization)
+//           v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
 //           out = (int32)rint(v) + zero_point                           (round half to even)
 //   I32:    out = the int32 accumulator itself (scale, bias, relu ignored)
+// post_lo / post_hi / divisor are honoured only by tables with `post_quant` set (the defaults
+// are no-ops); with them a layer stores the next layer's uint8 input straight from its GEMM,
+// bit for bit what quantize_u8 gives on the fp32 output after the Clip.
 struct Requant {
   const float* scale = nullptr;
   const float* bias = nullptr;
@@ -46,6 +51,9 @@ struct Requant {
   int32_t zero_point = 0;
   int32_t qmin = 0;
   int32_t qmax = 255;
+  float post_lo = -__builtin_inff();
+  float post_hi = __builtin_inff();
+  float divisor = 0.0f;
 };
 
 // Low-bit (ternary or 4-bit) weights of one layer before packing, grouped along K.
@@ -134,6 +142,10 @@ struct KernelTable {
   //   y[i] = (uint8_t)((int32_t)round_half_even(v) + zp)
   // scale > 0 and finite, 0 <= zp <= qmax <= 255.
   void (*quantize_u8)(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
+
+  // True when the integer kernels (q8_gemm, lowbit_gemm, dw_q8) honour Requant's post_lo,
+  // post_hi and divisor; callers quantize the fp32 output themselves otherwise.
+  bool post_quant = false;
 };
 
 // The nine entry points every instruction set implements, declared once: expand this inside an

@@ -125,9 +125,12 @@ struct RqCase {
   OutType out;
   bool relu, with_scale, with_bias;
   int32_t zp, qmin, qmax;
+  // Requant's post-activation Clip and divisor (tables with post_quant only); 0 = none.
+  float post_lo = 0.0f, post_hi = 0.0f, divisor = 0.0f;
 };
 
-std::vector<RqCase> requant_cases(bool allow_i32) {
+// `post`: the table honours post_lo / post_hi / divisor (kernels.h), so those cases run too.
+std::vector<RqCase> requant_cases(bool allow_i32, bool post) {
   std::vector<RqCase> c = {
       {OutType::F32, false, true, true, 0, 0, 0},
       {OutType::F32, true, true, false, 0, 0, 0},
@@ -138,6 +141,14 @@ std::vector<RqCase> requant_cases(bool allow_i32) {
       {OutType::F32, false, false, false, 0, 0, 0},
   };
   if (allow_i32) c.push_back({OutType::I32, false, false, false, 0, 0, 0});
+  if (post) {
+    // A layer's stored input of the next one: ReLU6-like Clip then / scale, zero point 0 and
+    // 37, 4-bit range; a lower bound only; a divisor alone (no activation) with relu.
+    c.push_back({OutType::U8, false, true, true, 0, 0, 255, 0.0f, 60.0f, 0.2353f});
+    c.push_back({OutType::U8, false, true, true, 37, 0, 255, -20.5f, 90.0f, 0.61f});
+    c.push_back({OutType::U8, false, true, true, 2, 0, 15, -3.0f, 0.0f, 1.7f});
+    c.push_back({OutType::U8, true, true, true, 0, 0, 255, 0.0f, 0.0f, 0.77f});
+  }
   return c;
 }
 
@@ -150,6 +161,11 @@ Requant make_rq(const RqCase& c, const std::vector<float>& scale, const std::vec
   rq.zero_point = c.zp;
   rq.qmin = c.qmin;
   rq.qmax = c.qmax;
+  if (c.divisor > 0.0f) {
+    if (c.post_lo != 0.0f || c.post_hi != 0.0f) rq.post_lo = c.post_lo;
+    if (c.post_hi != 0.0f) rq.post_hi = c.post_hi;
+    rq.divisor = c.divisor;
+  }
   return rq;
 }
 
@@ -205,7 +221,7 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
         t->q8_pack(W.data(), N, K, pt.p);
         std::vector<float> scale, bias;
         fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
-        for (const RqCase& c : requant_cases(true)) {
+        for (const RqCase& c : requant_cases(true, t->post_quant)) {
           const Requant rq = make_rq(c, scale, bias);
           const uint8_t za = zeros[(M + N + K + static_cast<int>(c.out)) % 3];
           const size_t es = exec::out_type_size(c.out), ldc = N + 2;
@@ -252,7 +268,7 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
         t->dw_pack(W.data(), C, taps, pt.p);
         std::vector<float> scale, bias;
         fill_scales(rng, C, taps, 128.0f * 100.0f, scale, bias);
-        for (const RqCase& c : requant_cases(true)) {
+        for (const RqCase& c : requant_cases(true, t->post_quant)) {
           const Requant rq = make_rq(c, scale, bias);
           const uint8_t za = zeros[(C + taps + P + static_cast<int>(c.out)) % 3];
           std::vector<uint8_t> pad(static_cast<size_t>(C), za);
@@ -381,7 +397,7 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
                 t->lowbit_pack(&d.w, pt.p);
                 std::vector<float> scale, bias;
                 fill_scales(rng, N, K, form == LowbitForm::Folded ? 60.0f * 128 : 0.25f * 128 * lim_of(bits), scale, bias);
-                for (const RqCase& c : requant_cases(form == LowbitForm::Folded)) {
+                for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant)) {
                   const Requant rq = make_rq(c, scale, bias);
                   const uint8_t za = (M + K + static_cast<int>(c.out)) % 2 ? 128 : 0;
                   const size_t es = exec::out_type_size(c.out), ldc = N + 1;

@@ -272,6 +272,11 @@ class QConvOp : public Op {
     const float* scales = quant::run_scales(layer_, aq.scale, ctx);
     const bool relu_in_gemm = act_.relu_only() && !R;
     const Activation post = relu_in_gemm ? Activation{} : act_;
+    // The kernels store the next layer's uint8 input themselves (no fp32 result and no store
+    // pass) when only that form is wanted, with no residual and an activation they apply.
+    const bool direct = out_nhwc_ && out_quant_ && !out_f32_ && !R && layer_.table->post_quant &&
+                        (post.kind == Activation::None || post.kind == Activation::Clip);
+    const quant::StoreQuant sq{post.lo, post.hi, out_params_};
 
     const bool pointwise = geom.is_pointwise();
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
@@ -302,7 +307,7 @@ class QConvOp : public Op {
         b.col = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
       }
     }
-    const ImageJob job{x, geom, in_u8, X, R, bias, aq, zp, scales, relu_in_gemm, post, pointwise, ld, rows};
+    const ImageJob job{x, geom, in_u8, X, R, bias, aq, zp, scales, relu_in_gemm, post, pointwise, ld, rows, direct ? &sq : nullptr};
     if (!by_image) {
       for (int64_t n = 0; n < N; ++n) run_image(job, ctx.gemm, n, bufs[0], out);
       return;
@@ -346,6 +351,7 @@ class QConvOp : public Op {
     bool pointwise;
     size_t ld;
     int64_t rows;
+    const quant::StoreQuant* direct;  // the kernels write the uint8 output (null: fp32 + store)
   };
 
   // Image n: staged (unless uint8 already), then chunks of output pixels through im2col (or the
@@ -377,7 +383,7 @@ class QConvOp : public Op {
       });
     }
     if (layer_.depthwise) {
-      run_depthwise(gc, geom, n, img, zp, j.scales, j.bias, j.relu_in_gemm, j.post, R, bufs, rows, out);
+      run_depthwise(gc, geom, n, img, zp, j.scales, j.bias, j.relu_in_gemm, j.post, R, bufs, rows, out, j.direct);
       return;
     }
     for (int64_t g = 0; g < group_; ++g) {
@@ -413,6 +419,11 @@ class QConvOp : public Op {
               A = col + b0 * K;
               lda = static_cast<size_t>(K);
             }
+            if (j.direct) {
+              quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
+                                    y.ptr<uint8_t>() + (n * OP + p0 + b0) * Co + g * Mg, static_cast<size_t>(Co), j.direct);
+              return;
+            }
             quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
                                   cbuf + b0 * Mg, static_cast<size_t>(Mg));
             store(b0, b1);
@@ -431,6 +442,11 @@ class QConvOp : public Op {
           A = col;
           lda = static_cast<size_t>(K);
         }
+        if (j.direct) {
+          quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
+                                j.relu_in_gemm, y.ptr<uint8_t>() + (n * OP + p0) * Co + g * Mg, static_cast<size_t>(Co), j.direct);
+          continue;
+        }
         quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
                               j.relu_in_gemm, cbuf, static_cast<size_t>(Mg));
         parallel_ranges(gc, p1 - p0, 64, store);
@@ -444,7 +460,7 @@ class QConvOp : public Op {
   // path does. Same integers and the same epilogue as the per-channel GEMMs: bit-identical.
   void run_depthwise(const GemmContext& gc, const Window3& geom, int64_t n, const uint8_t* img, uint8_t zp, const float* scales,
                      const float* bias, bool relu, const Activation& post, const float* R, const ImageBuffers& bufs, int64_t rows,
-                     std::vector<Tensor*>& out) {
+                     std::vector<Tensor*>& out, const quant::StoreQuant* direct) {
     Tensor& y = *out[0];
     const int64_t C = layer_.Co, OP = geom.out_size(), taps = geom.k_size();
     const uint8_t** ptrs = bufs.ptrs;
@@ -455,6 +471,7 @@ class QConvOp : public Op {
     rq.bias = bias;
     rq.out = kernels::OutType::F32;
     rq.relu = relu;
+    if (direct) quant::set_store_quant(rq, *direct);
     const int64_t H = geom.in[1], W = geom.in[2], OH = geom.out[1], OW = geom.out[2];
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
@@ -489,6 +506,11 @@ class QConvOp : public Op {
             ow = 0;
             if (++oh == OH) oh = 0, ++od;
           }
+        }
+        if (direct) {
+          layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
+                              layer_.depthwise.get(), &rq, y.ptr<uint8_t>() + (n * OP + p0 + b0) * C, static_cast<size_t>(C));
+          return;
         }
         layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
                             layer_.depthwise.get(), &rq, cbuf + b0 * C, static_cast<size_t>(C));

@@ -442,9 +442,28 @@ inline const float* run_scales(const PackedLayer& L, float s_x, RunContext& ctx)
   return s;
 }
 
-// One threaded GEMM of conv group g: C[M][Co/groups] (fp32, row stride ldc) from uint8 rows A.
+// The next layer's input quantization done by the GEMM's epilogue (tables with post_quant):
+// a Clip (infinite bounds: none), then the reader's activation parameters; uint8 out.
+struct StoreQuant {
+  float lo, hi;
+  ActParams q;
+};
+
+inline void set_store_quant(kernels::Requant& rq, const StoreQuant& sq) {
+  rq.out = kernels::OutType::U8;
+  rq.post_lo = sq.lo;
+  rq.post_hi = sq.hi;
+  rq.divisor = sq.q.scale;
+  rq.zero_point = sq.q.zero_point;
+  rq.qmin = 0;
+  rq.qmax = sq.q.qmax;
+}
+
+// One threaded GEMM of conv group g: C[M][Co/groups] (fp32, row stride ldc) from uint8 rows A;
+// with `sq`, C holds uint8 quantized by it instead.
 inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, const uint8_t* A, size_t lda,
-                           uint8_t a_zero, const float* scale, const float* bias, bool relu, float* C, size_t ldc) {
+                           uint8_t a_zero, const float* scale, const float* bias, bool relu, void* C, size_t ldc,
+                           const StoreQuant* sq = nullptr) {
   GemmContext ctx = run_ctx;
   ctx.table = L.table;  // the table the weights were packed for
   kernels::Requant rq;
@@ -453,6 +472,7 @@ inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int
   rq.bias = bias ? bias + static_cast<size_t>(g) * Mg : nullptr;
   rq.out = kernels::OutType::F32;
   rq.relu = relu;
+  if (sq) set_store_quant(rq, *sq);
   if (L.kind == WeightKind::Q8)
     gemm_q8(ctx, M, Mg, L.K, A, lda, a_zero, L.packed[g].get(), rq, C, ldc);
   else

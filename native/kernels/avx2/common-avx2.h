@@ -49,6 +49,16 @@ class Scratch {
   void* p_;
 };
 
+// Requant's post-activation Clip and divisor (kernels.h) on 8 values: std::max(v, lo) is
+// (v < lo ? lo : v), which is vmaxps(lo, v) (its second operand when unordered), and
+// std::min(v, hi) is vminps(hi, v); vdivps is the IEEE division.
+inline __m256 post_quant8(const Requant& rq, __m256 v) {
+  if (rq.post_lo != -__builtin_inff()) v = _mm256_max_ps(_mm256_set1_ps(rq.post_lo), v);
+  if (rq.post_hi != __builtin_inff()) v = _mm256_min_ps(_mm256_set1_ps(rq.post_hi), v);
+  if (rq.divisor > 0.0f) v = _mm256_div_ps(v, _mm256_set1_ps(rq.divisor));
+  return v;
+}
+
 // Requant epilogue for up to 8 consecutive output columns [n, n + cols) of one row.
 // `f` is the fp32 value the epilogue starts from, `raw` the int32 accumulator (OutType::I32).
 // Order of operations is exactly kernels.h: fmaf(acc, scale, bias), relu as fmax(v, 0),
@@ -79,6 +89,7 @@ inline void epilogue8(const Requant& rq, int n, int cols, __m256 f, __m256i raw,
     else _mm256_maskstore_ps(c, mask, v);
     return;
   }
+  v = post_quant8(rq, v);
   const __m256 lo = _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point));
   v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
@@ -115,6 +126,40 @@ inline void epilogue16_f32_rows(const Requant& rq, int n, const __m256 (&f)[MR][
       _mm256_storeu_ps(c + r * ldc + 8 * i, v);
     }
 }
+
+// uint8 output of a whole 16-column panel for MR rows: the same operations as epilogue8 with
+// OutType::U8 and cols == 8, packed to 16 bytes per row (the common case of a layer storing the
+// next layer's input). The int32 -> uint8 packs saturate, which changes nothing: the values
+// are in [qmin, qmax] within [0, 255] already (the caller checks the range).
+template <int MR>
+inline void epilogue16_u8_rows(const Requant& rq, int n, const __m256 (&f)[MR][2], void* C, size_t ldc, size_t index) {
+  __m256 s[2], b[2];
+  for (int i = 0; i < 2; ++i) {
+    s[i] = rq.scale ? _mm256_loadu_ps(rq.scale + n + 8 * i) : _mm256_set1_ps(1.0f);
+    b[i] = rq.bias ? _mm256_loadu_ps(rq.bias + n + 8 * i) : _mm256_setzero_ps();
+  }
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point));
+  const __m256 hi = _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point));
+  const __m256i zp = _mm256_set1_epi32(rq.zero_point);
+  uint8_t* c = static_cast<uint8_t*>(C) + index;
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    __m256i q[2];
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; ++i) {
+      __m256 v = _mm256_fmadd_ps(f[r][i], s[i], b[i]);
+      if (rq.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
+      v = _mm256_min_ps(_mm256_max_ps(post_quant8(rq, v), lo), hi);
+      q[i] = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
+    }
+    const __m256i w = _mm256_packs_epi32(q[0], q[1]);  // [0-3 8-11 | 4-7 12-15] as int16
+    const __m128i b8 = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));  // 0-3 8-11 4-7 12-15
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(c + r * ldc), _mm_shuffle_epi32(b8, _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+}
+
+// Whether epilogue16_u8_rows applies: uint8 output whose range fits a byte (the packs saturate).
+inline bool u8_panel_ok(const Requant& rq) { return rq.out == OutType::U8 && rq.qmin >= 0 && rq.qmax <= 255; }
 
 // Epilogue of an integer accumulator: the fp32 value is (float)acc, exactly (cvtdq2ps rounds
 // to nearest even like the C conversion).

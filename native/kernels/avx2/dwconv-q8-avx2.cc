@@ -80,6 +80,7 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   uint8_t* tbuf = tail.as<uint8_t>();
   const uint8_t** tptr = reinterpret_cast<const uint8_t**>(tbuf + static_cast<size_t>(taps) * kCB);
   for (int t = 0; partial && t < taps; ++t) tptr[t] = tbuf + t * kCB;
+  const bool u8_out = u8_panel_ok(*rq);
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
     const size_t row = static_cast<size_t>(p) * ldo;
@@ -87,6 +88,11 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
     for (int b = 0; b < full; ++b) {
       const int c0 = b * kCB;
       dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, acc0, acc1);
+      if (u8_out) {
+        const __m256 f[1][2] = {{_mm256_cvtepi32_ps(acc0), _mm256_cvtepi32_ps(acc1)}};
+        epilogue16_u8_rows<1>(*rq, c0, f, out, 0, row + c0);
+        continue;
+      }
       epilogue8_int(*rq, c0, 8, acc0, out, row + c0);
       epilogue8_int(*rq, c0 + 8, 8, acc1, out, row + c0 + 8);
     }

@@ -490,13 +490,14 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uin
       for (int r = 0; r < MR; ++r) acc32[r][i] = _mm256_sub_epi32(acc32[r][i], corr);
     }
   }
-  if (rq.out == OutType::F32 && cols == kNR) {
+  if ((rq.out == OutType::F32 || u8_panel_ok(rq)) && cols == kNR) {
     __m256 f[MR][2];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
       for (int i = 0; i < 2; ++i) f[r][i] = FOLDED ? _mm256_cvtepi32_ps(acc32[r][i]) : sum[r][i];
-    epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
+    if (rq.out == OutType::F32) epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
+    else epilogue16_u8_rows<MR>(rq, col, f, C, ldc, col);
     continue;
   }
   #pragma GCC unroll 8

@@ -39,11 +39,12 @@ constexpr int kNarrowMin = -64, kNarrowMax = 63;
 template <int MR>
 inline void store_tile(__m256i (&c0)[MR], __m256i (&c1)[MR], const Requant& rq, int col, int cols,
                        void* C, size_t ldc) {
-  if (rq.out == OutType::F32 && cols == kNR) {
+  if ((rq.out == OutType::F32 || u8_panel_ok(rq)) && cols == kNR) {
     __m256 f[MR][2];
     #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) f[r][0] = _mm256_cvtepi32_ps(c0[r]), f[r][1] = _mm256_cvtepi32_ps(c1[r]);
-    epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
+    if (rq.out == OutType::F32) epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
+    else epilogue16_u8_rows<MR>(rq, col, f, C, ldc, col);
     return;
   }
   #pragma GCC unroll 8

@@ -20,6 +20,7 @@ const KernelTable* avx2_table() {
       16, avx2::lowbit_packed_size, avx2::lowbit_pack, avx2::lowbit_gemm,
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
       avx2::quantize_u8,
+      true,  // post_quant
   };
   return &table;
 }

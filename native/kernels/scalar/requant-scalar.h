@@ -1,6 +1,7 @@
 // The Requant epilogue of kernels.h, written once, in the reference order of operations.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -25,6 +26,8 @@ inline void requant_store(const Requant& rq, int n, float acc, int32_t raw, void
     static_cast<float*>(C)[index] = v;
     return;
   }
+  v = std::min(std::max(v, rq.post_lo), rq.post_hi);
+  if (rq.divisor > 0.0f) v = v / rq.divisor;
   const float lo = static_cast<float>(rq.qmin - rq.zero_point);
   const float hi = static_cast<float>(rq.qmax - rq.zero_point);
   v = std::fmin(std::fmax(v, lo), hi);

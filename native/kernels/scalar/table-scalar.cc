@@ -17,6 +17,7 @@ const KernelTable* scalar_table() {
       1, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
       quantize_u8,
+      true,  // post_quant
   };
   return &table;
 }
