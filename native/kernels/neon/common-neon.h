@@ -51,11 +51,30 @@ struct Epi {
   bool relu;
   int32_t zp;
   float lo, hi;
+  // Requant's post-activation Clip and divisor (kernels.h); a bound at infinity is skipped.
+  bool post_lo, post_hi;
+  float plo, phi, divisor;
   explicit Epi(const Requant& rq)
       : out(rq.out), relu(rq.relu), zp(rq.zero_point),
         lo(static_cast<float>(rq.qmin - rq.zero_point)),
-        hi(static_cast<float>(rq.qmax - rq.zero_point)) {}
+        hi(static_cast<float>(rq.qmax - rq.zero_point)),
+        post_lo(rq.post_lo != -__builtin_inff()), post_hi(rq.post_hi != __builtin_inff()),
+        plo(rq.post_lo), phi(rq.post_hi), divisor(rq.divisor) {}
 };
+
+// std::min(std::max(v, plo), phi) (a NaN stays NaN: the comparisons are false), then v / divisor.
+inline float32x4_t post_quant4(const Epi& e, float32x4_t v) {
+  if (e.post_lo) {
+    const float32x4_t l = vdupq_n_f32(e.plo);
+    v = vbslq_f32(vcltq_f32(v, l), l, v);
+  }
+  if (e.post_hi) {
+    const float32x4_t h = vdupq_n_f32(e.phi);
+    v = vbslq_f32(vcltq_f32(h, v), h, v);
+  }
+  if (e.divisor > 0.0f) v = vdivq_f32(v, vdupq_n_f32(e.divisor));
+  return v;
+}
 
 // Scale and bias of one 8-column panel; a missing scale is 1 and a missing bias 0, which makes
 // fmaf(acc, 1, bias) and fmaf(acc, scale, 0) exactly what kernels.h prescribes.
@@ -122,6 +141,8 @@ inline void epi_store_f(const Epi& e, const PanelEpi& p, float32x4_t v0, float32
     }
     return;
   }
+  v0 = post_quant4(e, v0);
+  v1 = post_quant4(e, v1);
   const float32x4_t lo = vdupq_n_f32(e.lo), hi = vdupq_n_f32(e.hi);
   v0 = vminnmq_f32(vmaxnmq_f32(v0, lo), hi);
   v1 = vminnmq_f32(vmaxnmq_f32(v1, lo), hi);

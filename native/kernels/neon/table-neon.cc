@@ -15,6 +15,7 @@ const KernelTable* neon_table() {
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
       quantize_u8,
+      true,  // post_quant
   };
   return &table;
 }
