@@ -26,28 +26,17 @@ import type { Node } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
+import { argmax, correctOf, pixels } from './fashion-mnist-data';
 
 const modelPath = join(ROOT, 'models', 'fashion-mnist-mobilenet.onnx');
 const meta = JSON.parse(readFileSync(join(ROOT, 'models', 'fashion-mnist-mobilenet.json'), 'utf8'));
 const EVAL = 2000, BATCH = 500, CALIB = 256, ORT_IMAGES = 500, THREADS = 2;
 const DEPTHWISE = meta.depthwise_convs.length as number;
 
-function pixels(images: Uint8Array, from: number, count: number): Float32Array {
-  const x = new Float32Array(count * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
-  return x;
-}
-
 /** A conv node's group attribute (1 when absent). */
 function groupOf(n: Node): number {
   const g = n.attributes.group;
   return g && g.type === 'int' ? g.value : 1;
-}
-
-function argmax(logits: Float32Array, row: number): number {
-  let best = 0;
-  for (let c = 1; c < 10; c++) if (logits[row * 10 + c] > logits[row * 10 + best]) best = c;
-  return best;
 }
 
 let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
@@ -64,12 +53,7 @@ async function logitsOf(session: InferenceSession, count = EVAL): Promise<Float3
   return all;
 }
 
-function top1(logits: Float32Array, from = 0): number {
-  const count = logits.length / 10;
-  let correct = 0;
-  for (let i = 0; i < count; i++) if (argmax(logits, i) === testLabels[from + i]) correct++;
-  return correct / count;
-}
+const top1 = (logits: Float32Array, from = 0): number => correctOf(logits, testLabels, from) / (logits.length / 10);
 
 /** Each configuration is quantized once and shared by the tests that look at it. */
 const cache = new Map<string, Promise<{ q: QuantizedModel; logits: Float32Array; acc: number }>>();

@@ -5,15 +5,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { ROOT } from './native-build';
+import { pixels } from './fashion-mnist-data';
 
 const model = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 const meta = JSON.parse(readFileSync(join(ROOT, 'models', 'fashion-mnist-resnet.json'), 'utf8'));
-
-function pixels(images: Uint8Array, from: number, count: number): Float32Array {
-  const x = new Float32Array(count * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
-  return x;
-}
 
 describe('embedded Fashion-MNIST model, fp32', () => {
   it('logits of the first 256 test images match PyTorch', async () => {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { quantize, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
+import { pixels, sessionTop1 } from './fashion-mnist-data';
 
 const modelPath = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 const simulationPath = join(ROOT, 'data', 'fgq-simulation.json');
@@ -75,36 +76,13 @@ const started = Date.now();
 
 let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
 
-function pixels(images: Uint8Array, from: number, count: number): Float32Array {
-  const x = new Float32Array(count * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
-  return x;
-}
-
 /** Top-1 over all test images (the session is released). */
-async function top1(session: InferenceSession): Promise<number> {
-  const count = testLabels.length;
-  let correct = 0;
-  try {
-    for (let from = 0; from < count; from += BATCH) {
-      const n = Math.min(BATCH, count - from);
-      const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, n), [n, 1, 28, 28]) });
-      const logits = out.logits.data as Float32Array;
-      for (let i = 0; i < n; i++) {
-        let best = 0;
-        for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-        if (best === testLabels[from + i]) correct++;
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  return correct / count;
-}
+const top1 = (session: InferenceSession) => sessionTop1(session, testImages, testLabels, testLabels.length, BATCH);
 
 function options(m: SimMode): Omit<QuantizeOptions, 'calibration'> {
-  // The plain method, as the simulation defines it: no data-aware refinements.
-  const o: Omit<QuantizeOptions, 'calibration'> = { weights: m.weights as QuantizeOptions['weights'], activationBits: m.activationBits!, calibrate: 'max', dataAware: false };
+  // The plain method, as the simulation defines it: no data-aware refinements, 8-bit int8 codes
+  // in [-127, 127] (fgq.md; the reduced 7-bit range is an execution choice it does not model).
+  const o: Omit<QuantizeOptions, 'calibration'> = { weights: m.weights as QuantizeOptions['weights'], activationBits: m.activationBits!, calibrate: 'max', dataAware: false, reduceRange: false };
   if (m.groupSize !== null) o.groupSize = m.groupSize;
   if (m.threshold !== null) o.threshold = m.threshold;
   return o;

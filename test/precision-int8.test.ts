@@ -10,18 +10,11 @@ import { loadOnnxModel } from '../lib/onnx';
 import { quantizeGraphInt8 } from '../lib/session/precision-int8';
 import { rng } from './helpers';
 import { ROOT } from './native-build';
+import { correctOf } from './fashion-mnist-data';
 
 const fashion = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 
-function top1(logits: Float32Array, labels: Uint8Array, from: number): number {
-  let correct = 0;
-  for (let i = 0; i < logits.length / 10; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-    if (best === labels[from + i]) correct++;
-  }
-  return correct;
-}
+const top1 = correctOf;
 
 describe("precision: 'int8'", () => {
   it('rewrites every Conv and Gemm of the embedded model to the int8 ops', () => {

@@ -9,32 +9,14 @@ import { loadOnnxModel } from '../lib/onnx';
 import { compareOutputs } from '../lib/quantize/quantize';
 import { quantize, type QuantizedModel, type QuantizeOptions } from '../lib/quantize';
 import { ROOT } from './native-build';
+import { pixels, sessionTop1 } from './fashion-mnist-data';
 
 const modelPath = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 const EVAL = 2000, BATCH = 500, CALIB = 256;
 
-function pixels(images: Uint8Array, from: number, count: number): Float32Array {
-  const x = new Float32Array(count * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
-  return x;
-}
-
 let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
 
-async function top1(session: InferenceSession): Promise<number> {
-  let correct = 0;
-  for (let from = 0; from < EVAL; from += BATCH) {
-    const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, BATCH), [BATCH, 1, 28, 28]) });
-    const logits = out.logits.data as Float32Array;
-    for (let i = 0; i < BATCH; i++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-      if (best === testLabels[from + i]) correct++;
-    }
-  }
-  await session.release();
-  return correct / EVAL;
-}
+const top1 = (session: InferenceSession) => sessionTop1(session, testImages, testLabels, EVAL, BATCH);
 
 async function quantizedTop1(options: Omit<QuantizeOptions, 'calibration'>): Promise<{ acc: number; q: QuantizedModel }> {
   const q = await quantize(modelPath, { ...options, calibration });

@@ -12,6 +12,7 @@ import { loadOnnxModel } from '../lib/onnx';
 import { quantize, type QuantGroupSize } from '../lib/quantize';
 import { gemmLayout } from '../lib/quantize/weights';
 import { ROOT } from './native-build';
+import { pixels, sessionTop1 } from './fashion-mnist-data';
 
 const CALIB = 256, TEST = 10000, BATCH = 500;
 const models = readdirSync(join(ROOT, 'models')).filter((f) => /^fashion-mnist-ttq-n(\d+|filter)\.onnx$/.test(f)).sort();
@@ -23,28 +24,9 @@ interface Sidecar {
   activation_params: Record<string, { scale: number; zero_point: number }>;
 }
 
-function pixels(images: Uint8Array, from: number, count: number): Float32Array {
-  const x = new Float32Array(count * 784);
-  for (let i = 0; i < x.length; i++) x[i] = images[from * 784 + i] / 255;
-  return x;
-}
-
 let testImages: Uint8Array, testLabels: Uint8Array, calibration: Tensor;
 
-async function top1(session: InferenceSession): Promise<number> {
-  let correct = 0;
-  for (let from = 0; from < TEST; from += BATCH) {
-    const out = await session.run({ image: new Tensor('float32', pixels(testImages, from, BATCH), [BATCH, 1, 28, 28]) });
-    const logits = out.logits.data as Float32Array;
-    for (let i = 0; i < BATCH; i++) {
-      let best = 0;
-      for (let c = 1; c < 10; c++) if (logits[i * 10 + c] > logits[i * 10 + best]) best = c;
-      if (best === testLabels[from + i]) correct++;
-    }
-  }
-  await session.release();
-  return correct / TEST;
-}
+const top1 = (session: InferenceSession) => sessionTop1(session, testImages, testLabels, TEST, BATCH);
 
 const initializer = (g: Graph, name: string): ConstantTensor => {
   const t = g.initializers.get(name);

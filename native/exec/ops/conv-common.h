@@ -32,27 +32,36 @@ struct Activation {
   bool none() const { return kind == None; }
   bool relu_only() const { return kind == Relu; }
 
+  // The formulas, written once; KIND is a compile-time kind so loops over it vectorize.
+  template <int KIND>
+  float of(float v) const {
+    if (KIND == Relu) return v < 0.0f ? 0.0f : v;
+    if (KIND == Clip) return std::min(std::max(v, lo), hi);
+    if (KIND == LeakyRelu) return v < 0.0f ? v * alpha : v;
+    return v;
+  }
+
   void apply(float* p, size_t n) const {
     switch (kind) {
       case None: return;
-      case Relu:
-        for (size_t i = 0; i < n; ++i) p[i] = p[i] < 0.0f ? 0.0f : p[i];
-        return;
-      case Clip:
-        for (size_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], lo), hi);
-        return;
-      case LeakyRelu:
-        for (size_t i = 0; i < n; ++i) p[i] = p[i] < 0.0f ? p[i] * alpha : p[i];
-        return;
+      case Relu: return apply_as<Relu>(p, n);
+      case Clip: return apply_as<Clip>(p, n);
+      case LeakyRelu: return apply_as<LeakyRelu>(p, n);
     }
   }
   float apply1(float v) const {
     switch (kind) {
-      case Relu: return v < 0.0f ? 0.0f : v;
-      case Clip: return std::min(std::max(v, lo), hi);
-      case LeakyRelu: return v < 0.0f ? v * alpha : v;
+      case Relu: return of<Relu>(v);
+      case Clip: return of<Clip>(v);
+      case LeakyRelu: return of<LeakyRelu>(v);
       default: return v;
     }
+  }
+
+ private:
+  template <int KIND>
+  void apply_as(float* p, size_t n) const {
+    for (size_t i = 0; i < n; ++i) p[i] = of<KIND>(p[i]);
   }
 };
 
@@ -100,6 +109,14 @@ inline void require_dtype(const NodeDesc& node, const Tensor* t, const char* wha
 inline const Tensor* require_input(const NodeDesc& node, const std::vector<const Tensor*>& in, size_t i, const char* what) {
   if (i >= in.size() || !in[i]) fail("ERR_SHAPE_MISMATCH", node.where() + ": missing input " + what);
   return in[i];
+}
+
+// A fused residual input (the Add a fusion pass folded in): float32 with the output's shape.
+inline void check_residual(const NodeDesc& node, const Tensor* r, const Shape& y) {
+  if (!r) return;
+  require_dtype(node, r, "residual", DType::F32);
+  if (r->shape != y)
+    fail("ERR_SHAPE_MISMATCH", node.where() + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
 }
 
 inline const Tensor* optional_input(const std::vector<const Tensor*>& in, size_t i) {

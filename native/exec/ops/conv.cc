@@ -190,11 +190,7 @@ class ConvOp : public Op {
     if (!out_nhwc_) y.push_back(M);
     for (int i = 3 - geom.nd; i < 3; ++i) y.push_back(geom.out[i]);
     if (out_nhwc_) y.push_back(M);
-    if (const Tensor* r = optional_input(in, 3)) {
-      require_dtype(node_, r, "residual", DType::F32);
-      if (r->shape != y)
-        fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
-    }
+    check_residual(node_, optional_input(in, 3), y);
     const int64_t K = w->shape[1] * geom.k_size();
     checked_int(K, node_, "reduction length Cin/group * kernel size");
     checked_int(M, node_, "output channels");

@@ -87,19 +87,12 @@ void stage_pixels_nhwc(const kernels::KernelTable* t, const float* x, int64_t gr
 // The GEMM result of `rows` output pixels (C[p][m], m < channels) stored pixel-major with row
 // stride ld: y = act(C + residual), written as float32 (yf) and / or quantized to uint8 (yq) by
 // the run's quantize kernel (the formula the next layer's staging would apply to y). The fp32
-// pass is instantiated per activation and residual so it vectorizes; the same operations as
-// Activation::apply, in the same order.
+// pass is instantiated per activation and residual so it vectorizes (Activation::of, the
+// formulas Activation::apply uses).
 template <int ACT, bool RES>
 void act_row(const float* c, const float* r, const Activation& act, float* v, int64_t n) {
-  const float lo = act.lo, hi = act.hi, alpha = act.alpha;
-  for (int64_t m = 0; m < n; ++m) {
-    float x = c[m];
-    if (RES) x += r[m];
-    if (ACT == Activation::Relu) x = x < 0.0f ? 0.0f : x;
-    if (ACT == Activation::Clip) x = std::min(std::max(x, lo), hi);
-    if (ACT == Activation::LeakyRelu) x = x < 0.0f ? x * alpha : x;
-    v[m] = x;
-  }
+  const Activation a = act;  // a local copy: its bounds stay in registers across the loop
+  for (int64_t m = 0; m < n; ++m) v[m] = a.of<ACT>(RES ? c[m] + r[m] : c[m]);
 }
 
 template <int ACT, bool RES>
@@ -236,11 +229,7 @@ class QConvOp : public Op {
     if (!out_nhwc_) y.push_back(layer_.Co);
     for (int i = 3 - nd_; i < 3; ++i) y.push_back(geom.out[i]);
     if (out_nhwc_) y.push_back(layer_.Co);
-    if (const Tensor* r = optional_input(in, 4)) {
-      require_dtype(node_, r, "residual", DType::F32);
-      if (r->shape != y)
-        fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
-    }
+    check_residual(node_, optional_input(in, 4), y);
     checked_int(geom.out_size(), node_, "output pixels");
     shape_size(Shape{geom.in_size(), group_ * P_});
     shape_size(y);

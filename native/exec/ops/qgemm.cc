@@ -58,11 +58,7 @@ class QGemmOp : public Op {
     quant::check_bias(node_, optional_input(in, 3), layer_.Co);
     Shape y(x->shape.begin(), x->shape.end() - 1);
     y.push_back(layer_.Co);
-    if (const Tensor* r = optional_input(in, 4)) {
-      require_dtype(node_, r, "residual", DType::F32);
-      if (r->shape != y)
-        fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
-    }
+    check_residual(node_, optional_input(in, 4), y);
     const int64_t M = shape_size(x->shape) / cin_;
     checked_int(M, node_, "rows M");
     shape_size(Shape{M, layer_.K});
