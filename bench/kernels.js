@@ -29,6 +29,7 @@ function engines({ M, K, N }) {
   const r = lcg(K * 31 + N);
   const Wf = Float32Array.from({ length: N * K }, () => r() * 2 - 1);
   const W8 = Int8Array.from({ length: N * K }, () => Math.floor(r() * 255) - 127);
+  const W7 = Int8Array.from({ length: N * K }, () => Math.floor(r() * 127) - 63); // quantize()'s default reduced range
   const T = Int8Array.from({ length: N * K }, () => Math.floor(r() * 3) - 1);
   const Q4 = Int8Array.from({ length: N * K }, () => Math.floor(r() * 15) - 7);
   const Af = Float32Array.from({ length: M * K }, () => r());
@@ -40,6 +41,7 @@ function engines({ M, K, N }) {
   const list = [
     ['ternion fp32', PackedMatrix.float32(Wf, N, K), Af, { bias, threads: 1 }],
     ['ternion int8', PackedMatrix.int8(W8, N, K), A8, q8opts],
+    ['ternion int8 7-bit', PackedMatrix.int8(W7, N, K), A8, q8opts],
     ['ternary N=64', PackedMatrix.ternary(T, N, K, { groupSize: 64, scales: groups(64) }), A8, q8opts],
     ['ternary N=16', PackedMatrix.ternary(T, N, K, { groupSize: 16, scales: groups(16) }), A8, q8opts],
     ['ternary N=4 folded', PackedMatrix.ternary(T, N, K, { groupSize: 4, form: 'folded', multipliers: mults(4, 127) }), A8, q8opts],

@@ -128,13 +128,14 @@ describe('channels-last layout and integer chaining', () => {
     expect(attr(fdw, 'output_layout')).toBe('nhwc');
   });
 
-  it('runs fp32 models channels-last: the same outputs as planar to fp32 rounding, depthwise exactly', async () => {
+  it('runs fp32 models channels-last: the same outputs as planar to fp32 rounding, depthwise exactly, whole images per thread too', async () => {
     const graph = optimizeGraph(loadOnnxModel(model));
     const g = toChannelsLast(graph);
     const convs = g.nodes.filter((n) => n.opType === 'Conv');
     expect(convs.filter((n) => n.attributes.output_layout).map((n) => n.name).sort()).toEqual(['c0', 'c2', 'c3', 'c4', 'c5', 'dw']);
-    for (const threads of [1, 2]) {
-      const x = randomInput(20 + threads, [3, 3, 17, 15]);
+    // Batch 4 on 2 threads: each thread takes whole images (batch 3 splits each image).
+    for (const [threads, batch] of [[1, 3], [2, 3], [2, 4]]) {
+      const x = randomInput(20 + threads + batch, [batch, 3, 17, 15]);
       const a = await (await InferenceSession.create(model, { threads })).run({ x });
       const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
       for (const name of ['y', 'b']) {

@@ -325,24 +325,35 @@ class ConvOp : public Op {
     const bool pointwise = geom.is_pointwise();
     const bool direct_a = in_nhwc_ && pointwise;  // A = X's pixels themselves
     const int threads = thread_count(ctx.gemm);
-    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * threads);
+    // Batches: with at least as many images as threads, each thread takes whole images (no join
+    // per chunk, which on small images costs more than the work it splits), as TernionQConv.
+    const bool by_image = threads > 1 && N >= threads && (N % threads == 0 || N >= 4 * threads);
+    const int slots = by_image ? threads : 1;
+    const int inner = by_image ? 1 : threads;
+    int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * inner);
     rows = std::min(std::max<int64_t>(rows, 64), P);
-    float* col = direct_a ? nullptr : static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
-    float* cbuf = out_nhwc_ ? nullptr : static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+    std::vector<float*> cols(static_cast<size_t>(slots), nullptr), cbufs(static_cast<size_t>(slots), nullptr);
+    for (int i = 0; i < slots; ++i) {
+      if (!direct_a) cols[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
+      if (!out_nhwc_) cbufs[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+    }
     const bool relu_in_gemm = act_.relu_only() && !R;
     const Activation post = relu_in_gemm ? Activation{} : act_;
-    for (int64_t n = 0; n < N; ++n) {
+    // Image n with the threads of gc, in chunks of output pixels through im2col (or the image
+    // itself for a pixel-major pointwise conv), the GEMM and the epilogue.
+    auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf) {
+      const int gthreads = thread_count(gc);
       for (int64_t g = 0; g < group_; ++g) {
         for (int64_t p0 = 0; p0 < P; p0 += rows) {
           const int64_t p1 = std::min(P, p0 + rows);
-          if (out_nhwc_ && threads > 1 && p1 - p0 >= 64 * threads) {
+          if (out_nhwc_ && gthreads > 1 && p1 - p0 >= 64 * gthreads) {
             // Enough pixels: each thread runs its block through im2col, the GEMM (all output
             // channels, one thread) and the epilogue: one join, the block stays in its cache.
-            GemmContext one = ctx.gemm;
+            GemmContext one = gc;
             one.pool = nullptr;
             one.threads = 1;
             const float* bg = bias ? bias + g * Mg : nullptr;
-            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
               const float* A;
               size_t lda;
               if (direct_a) {
@@ -380,23 +391,23 @@ class ConvOp : public Op {
             lda = static_cast<size_t>(C);
           } else if (in_nhwc_) {
             const float* img = X + n * in_plane * C + g * Cg;
-            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
               im2col_pixels(img, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
             });
           } else {
             const float* xg = X + (n * C + g * Cg) * in_plane;
-            parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
               im2col_rows(xg, Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
             });
           }
           const float* bg = bias ? bias + g * Mg : nullptr;
           if (out_nhwc_) {
             float* yo = Y + (n * P + p0) * M + g * Mg;
-            gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
+            gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
                      relu_in_gemm, yo, static_cast<size_t>(M));
             if (R || !post.none()) {
               const float* rr = R ? R + (n * P + p0) * M + g * Mg : nullptr;
-              parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+              parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
                 for (int64_t p = b0; p < b1; ++p) {
                   float* o = yo + p * M;
                   if (rr)
@@ -406,18 +417,28 @@ class ConvOp : public Op {
               });
             }
           } else {
-            gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
+            gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
                      relu_in_gemm, cbuf, static_cast<size_t>(Mg));
             float* yg = Y + (n * M + g * Mg) * P;
             const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
-            parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
+            parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
               store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(P),
                                      rg ? rg + p0 + b0 : nullptr, post);
             });
           }
         }
       }
+    };
+    if (!by_image) {
+      for (int64_t n = 0; n < N; ++n) image(n, ctx.gemm, cols[0], cbufs[0]);
+      return;
     }
+    GemmContext one = ctx.gemm;
+    one.pool = nullptr;
+    one.threads = 1;
+    ctx.gemm.pool->parallel_for(slots, threads, [&](int i) {
+      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[static_cast<size_t>(i)], cbufs[static_cast<size_t>(i)]);
+    });
   }
 
   bool read_layout(const char* key) const {

@@ -106,16 +106,21 @@ inline void epilogue8(const Requant& rq, int n, int cols, __m256 f, __m256i raw,
   }
 }
 
+// Scale and bias of the 16 columns from n (1 and 0 where absent), loaded once per panel.
+inline void panel_scale_bias(const Requant& rq, int n, __m256 (&s)[2], __m256 (&b)[2]) {
+  for (int i = 0; i < 2; ++i) {
+    s[i] = rq.scale ? _mm256_loadu_ps(rq.scale + n + 8 * i) : _mm256_set1_ps(1.0f);
+    b[i] = rq.bias ? _mm256_loadu_ps(rq.bias + n + 8 * i) : _mm256_setzero_ps();
+  }
+}
+
 // fp32 output of a whole 16-column panel for MR rows (the common case of the GEMMs inside the
 // conv ops): the panel's scale and bias are loaded once for all rows. Same operations as
 // epilogue8 with cols == 8.
 template <int MR>
 inline void epilogue16_f32_rows(const Requant& rq, int n, const __m256 (&f)[MR][2], void* C, size_t ldc, size_t index) {
   __m256 s[2], b[2];
-  for (int i = 0; i < 2; ++i) {
-    s[i] = rq.scale ? _mm256_loadu_ps(rq.scale + n + 8 * i) : _mm256_set1_ps(1.0f);
-    b[i] = rq.bias ? _mm256_loadu_ps(rq.bias + n + 8 * i) : _mm256_setzero_ps();
-  }
+  panel_scale_bias(rq, n, s, b);
   float* c = static_cast<float*>(C) + index;
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
@@ -134,10 +139,7 @@ inline void epilogue16_f32_rows(const Requant& rq, int n, const __m256 (&f)[MR][
 template <int MR>
 inline void epilogue16_u8_rows(const Requant& rq, int n, const __m256 (&f)[MR][2], void* C, size_t ldc, size_t index) {
   __m256 s[2], b[2];
-  for (int i = 0; i < 2; ++i) {
-    s[i] = rq.scale ? _mm256_loadu_ps(rq.scale + n + 8 * i) : _mm256_set1_ps(1.0f);
-    b[i] = rq.bias ? _mm256_loadu_ps(rq.bias + n + 8 * i) : _mm256_setzero_ps();
-  }
+  panel_scale_bias(rq, n, s, b);
   const __m256 lo = _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point));
   const __m256i zp = _mm256_set1_epi32(rq.zero_point);
