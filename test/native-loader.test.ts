@@ -91,7 +91,9 @@ describe('worker threads', () => {
         require('node:worker_threads').parentPort.postMessage('started');
       \`, { eval: true });
       busy.on('message', () => setTimeout(() => busy.terminate(), 5));
-      results.then((v) => new Promise((r) => busy.on('exit', () => r(v)))).then((v) => console.log(JSON.stringify(v)));
+      // Listen for its exit now: it may end before the other workers answer.
+      const busyExit = new Promise((r) => busy.on('exit', r));
+      Promise.all([results, busyExit]).then(([v]) => console.log(JSON.stringify(v)));
     `);
     expect(JSON.parse(out)).toEqual([128, 128, 128]);
   });
