@@ -379,6 +379,12 @@ class QConvOp : public Op {
       const uint8_t* img_g = img + g * P_;
       for (int64_t p0 = 0; p0 < OP; p0 += rows) {
         const int64_t p1 = std::min(OP, p0 + rows);
+        // Where the GEMM writes chunk rows from b0: the uint8 output itself (j.direct), or cbuf.
+        const size_t gemm_ld = static_cast<size_t>(j.direct ? Co : Mg);
+        auto gemm_out = [&](int64_t b0) -> void* {
+          if (j.direct) return y.ptr<uint8_t>() + (n * OP + p0 + b0) * Co + g * Mg;
+          return cbuf + b0 * Mg;
+        };
         // Output rows [b0, b1) of this chunk from cbuf rows [b0, b1): residual, activation, store.
         auto store = [&](int64_t b0, int64_t b1) {
           if (out_nhwc_) {
@@ -408,14 +414,9 @@ class QConvOp : public Op {
               A = col + b0 * K;
               lda = static_cast<size_t>(K);
             }
-            if (j.direct) {
-              quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
-                                    y.ptr<uint8_t>() + (n * OP + p0 + b0) * Co + g * Mg, static_cast<size_t>(Co), j.direct);
-              return;
-            }
             quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
-                                  cbuf + b0 * Mg, static_cast<size_t>(Mg));
-            store(b0, b1);
+                                  gemm_out(b0), gemm_ld, j.direct);
+            if (!j.direct) store(b0, b1);
           });
           continue;
         }
@@ -431,14 +432,9 @@ class QConvOp : public Op {
           A = col;
           lda = static_cast<size_t>(K);
         }
-        if (j.direct) {
-          quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
-                                j.relu_in_gemm, y.ptr<uint8_t>() + (n * OP + p0) * Co + g * Mg, static_cast<size_t>(Co), j.direct);
-          continue;
-        }
         quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
-                              j.relu_in_gemm, cbuf, static_cast<size_t>(Mg));
-        parallel_ranges(gc, p1 - p0, 64, store);
+                              j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct);
+        if (!j.direct) parallel_ranges(gc, p1 - p0, 64, store);
       }
     }
   }
@@ -496,13 +492,11 @@ class QConvOp : public Op {
             if (++oh == OH) oh = 0, ++od;
           }
         }
-        if (direct) {
-          layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
-                              layer_.depthwise.get(), &rq, y.ptr<uint8_t>() + (n * OP + p0 + b0) * C, static_cast<size_t>(C));
-          return;
-        }
+        // The uint8 output itself (direct), or cbuf for the store below; both C per pixel.
+        void* dst = direct ? static_cast<void*>(y.ptr<uint8_t>() + (n * OP + p0 + b0) * C) : static_cast<void*>(cbuf + b0 * C);
         layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
-                            layer_.depthwise.get(), &rq, cbuf + b0 * C, static_cast<size_t>(C));
+                            layer_.depthwise.get(), &rq, dst, static_cast<size_t>(C));
+        if (direct) return;
         if (out_nhwc_) {
           const int64_t at = (n * OP + p0 + b0) * C;
           float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;

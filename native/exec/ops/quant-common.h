@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -231,16 +232,7 @@ inline UnpaddedLowbit unpad_lowbit(const int8_t* q, int64_t Co, int64_t K, int64
   UnpaddedLowbit u;
   const int64_t S = K / padded;
   u.K = S * cin;
-  int64_t ge;  // new group size
-  if (G == K) {
-    ge = u.K;
-  } else if (cin <= G) {
-    ge = cin;
-  } else {
-    int64_t a = cin, b = G;
-    while (b) std::swap(a, b), b %= a;
-    ge = a;
-  }
+  const int64_t ge = G == K ? u.K : cin <= G ? cin : std::gcd(cin, G);  // new group size
   u.G = ge;
   u.q.resize(static_cast<size_t>(Co * u.K));
   for (int64_t n = 0; n < Co; ++n)

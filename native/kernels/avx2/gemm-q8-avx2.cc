@@ -139,10 +139,9 @@ constexpr WideFn kWide_[kWideMR + 1] = {nullptr, wide_tile<1>, wide_tile<2>, wid
 
 using NarrowFn = void (*)(int, const uint8_t*, size_t, const int8_t*, const int32_t*,
                           const Requant&, int, int, void*, size_t);
-constexpr int kNarrowMR = 5;
-constexpr int kMaxPanels = 8;
-constexpr NarrowFn kNarrow_[7] = {nullptr, narrow_tile<1>, narrow_tile<2>, narrow_tile<3>,
-                                  narrow_tile<4>, narrow_tile<5>, narrow_tile<6>};
+constexpr int kNarrowMR = 5;  // as wide: 10 accumulators, 2 weights, broadcast, product, ones
+constexpr NarrowFn kNarrow_[kNarrowMR + 1] = {nullptr, narrow_tile<1>, narrow_tile<2>, narrow_tile<3>,
+                                              narrow_tile<4>, narrow_tile<5>};
 
 size_t out_size(OutType t) { return t == OutType::F32 || t == OutType::I32 ? 4 : 1; }
 
@@ -198,21 +197,7 @@ void gemm_narrow(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   int rows = static_cast<int>((192 * 1024) / (static_cast<size_t>(K) + 64));
   rows = rows < kNarrowMR ? kNarrowMR : rows / kNarrowMR * kNarrowMR;
   if (rows > M) rows = M;
-  alignas(32) int32_t zsum[kMaxPanels * kNR];
-  const bool rows_outer = (p1 - p0) <= kMaxPanels && 1;
-  if (rows_outer) {
-    for (int p = p0; p < p1; ++p)
-      for (int c = 0; c < kNR; ++c) zsum[(p - p0) * kNR + c] = static_cast<int32_t>(a_zero) * wsum[p * kNR + c];
-    for (int m = 0; m < M; m += kNarrowMR) {
-      const int mr = M - m < kNarrowMR ? M - m : kNarrowMR;
-      for (int p = p0; p < p1; ++p) {
-        const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
-        kNarrow_[mr](K, A + m * lda, lda, Wp + static_cast<size_t>(p) * Kq * kNR, zsum + (p - p0) * kNR,
-                     *rq, col, cols, static_cast<char*>(C) + m * ldc * es, ldc);
-      }
-    }
-    return;
-  }
+  alignas(32) int32_t zsum[kNR];
   for (int mc0 = 0; mc0 < M; mc0 += rows) {
     const int mc = M - mc0 < rows ? M - mc0 : rows;
     for (int p = p0; p < p1; ++p) {
