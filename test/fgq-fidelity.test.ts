@@ -81,8 +81,9 @@ const top1 = (session: InferenceSession) => sessionTop1(session, testImages, tes
 
 function options(m: SimMode): Omit<QuantizeOptions, 'calibration'> {
   // The plain method, as the simulation defines it: no data-aware refinements, 8-bit int8 codes
-  // in [-127, 127] (fgq.md; the reduced 7-bit range is an execution choice it does not model).
-  const o: Omit<QuantizeOptions, 'calibration'> = { weights: m.weights as QuantizeOptions['weights'], activationBits: m.activationBits!, calibrate: 'max', dataAware: false, reduceRange: false };
+  // in [-127, 127], an fp32 scale per group (fgq.md; the reduced 7-bit range and the folded
+  // form's integer multipliers are execution choices it does not model).
+  const o: Omit<QuantizeOptions, 'calibration'> = { weights: m.weights as QuantizeOptions['weights'], activationBits: m.activationBits!, calibrate: 'max', dataAware: false, reduceRange: false, form: 'group-scaled' };
   if (m.groupSize !== null) o.groupSize = m.groupSize;
   if (m.threshold !== null) o.threshold = m.threshold;
   return o;

@@ -489,7 +489,7 @@ describe('TernionQGemm matches the dequantized reference', () => {
 // ---------------------------------------------------------------- bad calls
 
 describe('TernionQConv / TernionQGemm reject bad layers', () => {
-  const good = () => buildConv({ ...base, Cin: 6, weights: { bits: 2, groupSize: 4 } });
+  const good = () => buildConv({ ...base, Cin: 6, weights: { bits: 2, groupSize: 4, form: 'group-scaled' } });
   const make = (b: { attrs: Attrs; inputs: (TensorIn | null)[] }, op = 'TernionQConv') => () => session(op, b.attrs, b.inputs);
   const run = (b: { attrs: Attrs; inputs: (TensorIn | null)[] }, op = 'TernionQConv') => () => session(op, b.attrs, b.inputs).run();
   const withInput = (b: Built, i: number, t: TensorIn | null) => {

@@ -232,7 +232,7 @@ describe('error feedback and scale refit minimise the output error', () => {
   for (const [label, bits, asym, N] of [['ternary', 2, false, 4], ['ternary-asym', 2, true, 8], ['int4', 4, false, 8], ['ternary filter', 2, false, 'filter']] as const) {
     it(`${label} N=${N}: error feedback beats plain rounding; refit never makes it worse`, () => {
       const { weights, dims, H: Hu } = problem(11, 6, 12, [3]);
-      const wopts = { bits, groupSize: N, asymmetric: bits === 2 ? asym : undefined } as const;
+      const wopts = { bits, groupSize: N, asymmetric: bits === 2 ? asym : undefined, form: 'group-scaled' } as const;
       const plain = quantizeWeights(weights, dims, wopts) as GroupScaledWeights;
       const layout = plain.layout;
       const scheme = groupScheme(layout, 'channels', N);

@@ -351,13 +351,18 @@ describe('EXPECTED FAILURE - corrupt .tern files give ERR_MODEL_FORMAT', () => {
     const t = g.initializers.get(codes)!;
     const dims = JSON.stringify(t.dims);
     const s = sectionOf(readTern(bytes), codes).index;
+    // Other tensors' sections written with as many digits as s (the edits keep the JSON's length):
+    // a float32 one read after s (so the dtype check, not the claimed-twice one, fires) and one before.
+    const sectionsLike = (dtype?: string) => [...g.initializers].filter(([name, v]) => name !== codes && (!dtype || v.dtype === dtype))
+      .map(([name]) => sectionOf(readTern(bytes), name).index).filter((i) => String(i).length === String(s).length);
+    const sf = sectionsLike('float32').find((i) => i > s), other = sectionsLike().find((i) => i < s);
     const wrongDims = dims.replace(/\d/, (d) => (d === '9' ? '8' : String(Number(d) + 1))); // same length, other product
     const cases: [string, Uint8Array, RegExp][] = [
       ['dims product', editJson(bytes, `"name":"${codes}","dtype":"int8","dims":${dims}`, `"name":"${codes}","dtype":"int8","dims":${wrongDims}`), /has dims \[.*\] \(\d+ elements\) but its section \d+ holds \d+/],
       ['bad JSON', editJson(bytes, '{"producer"', '["producer"'), /not valid JSON/],
       ['not UTF-8', mutate(bytes, (b, _v, list) => { b[list[0].offset + 2] = 0xff; }), /not valid UTF-8/],
-      ['section of another dtype', editJson(bytes, `"section":${s}}`, `"section":${s + 1}}`), new RegExp(`"${codes}" is int8 in the graph but its section ${s + 1} holds float32`)],
-      ['section referenced twice', editJson(bytes, `"section":${s}}`, `"section":${s - 2}}`), /already holds/],
+      ['section of another dtype', editJson(bytes, `"section":${s}}`, `"section":${sf}}`), new RegExp(`"${codes}" is int8 in the graph but its section ${sf} holds float32`)],
+      ['section referenced twice', editJson(bytes, `"section":${s}}`, `"section":${other}}`), /already holds/],
       ['section out of range', editJson(bytes, `"section":${s}}`, `"section":${'9'.repeat(String(s).length)}}`), /which is not a tensor section/],
       ['unknown dtype', editJson(bytes, '"dtype":"float32"', '"dtype":"floot32"'), /dtype must be an element type name/],
       ['unknown input', editJson(bytes, `"inputs":["image"`, `"inputs":["imagx"`), /reads tensor "imagx", which is not/],

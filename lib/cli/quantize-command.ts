@@ -30,7 +30,8 @@ export const QUANTIZE_SPEC: CommandSpec = {
                                    last FC stay int8)
   --group 4|8|16|32|64|filter      FGQ group size N (default 4; ignored for int8)
   --threshold exact|twn            ternary threshold (default exact)
-  --form group-scaled|folded       execution form (default group-scaled)
+  --form group-scaled|folded       execution form (default folded for ternary: an int8 multiplier
+                                   per group, 2 + 8/N bits per weight; group-scaled for int4)
   --full-range                     int8 weights in [-127, 127] (default: 7-bit [-63, 63], which
                                    CPUs without VNNI run about 1.3x faster, exactly)
   --activations 8|4                activation bits (default 8)

@@ -31,6 +31,11 @@ export interface QuantizeOptions {
   /** FGQ group size N (default 4); ignored for int8. */
   groupSize?: QuantGroupSize;
   threshold?: 'exact' | 'twn';
+  /**
+   * Execution form of ternary / 4-bit layers: 'folded' (an integer multiplier per group of one
+   * per-channel scale: 2 + 8/N bits per weight, runs as int8) or 'group-scaled' (an fp32 scale
+   * per group). Default: folded for ternary, group-scaled for 4-bit (README, Quantizing).
+   */
   form?: 'group-scaled' | 'folded';
   activationBits?: 8 | 4;
   /** 'free' fp32 scales (default) or 'pow2': powers of two (dynamic fixed point, fgq.md 4). */
@@ -175,7 +180,7 @@ interface Resolved {
   weights: WeightMode;
   groupSize: QuantGroupSize;
   threshold: 'exact' | 'twn';
-  form: 'group-scaled' | 'folded';
+  form: 'group-scaled' | 'folded' | undefined;
   activationBits: 8 | 4;
   activationScale: ActivationScaleMode;
   calibrate: CalibrationMethod | 'auto';
@@ -237,7 +242,7 @@ function resolveOptions(options: unknown): Resolved {
     weights: oneOf(o.weights, WEIGHT_MODES, 'options.weights', 'ternary'),
     groupSize: oneOf(o.groupSize, GROUP_SIZES, 'options.groupSize', 4),
     threshold: oneOf(o.threshold, ['exact', 'twn'] as const, 'options.threshold', 'exact'),
-    form: oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'group-scaled'),
+    form: o.form === undefined ? undefined : oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'folded'),
     activationBits: oneOf(o.activationBits, [8, 4] as const, 'options.activationBits', 8),
     activationScale: oneOf(o.activationScale, ['free', 'pow2'] as const, 'options.activationScale', 'free'),
     calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse', 'auto'] as const, 'options.calibrate', 'max'),
@@ -261,7 +266,7 @@ function resolveOptions(options: unknown): Resolved {
 function weightOptions(mode: WeightMode, groupSize: QuantGroupSize, o: Resolved, depthwise: boolean): WeightQuantOptions {
   if (mode === 'int8') return { bits: 8, reduceRange: o.reduceRange && !depthwise };
   if (mode === 'int4') return { bits: 4, groupSize, form: o.form };
-  return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym' ? true : undefined, form: o.form };
+  return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym' ? true : undefined, form: o.form, reduceRange: o.reduceRange };
 }
 
 async function loadGraph(model: unknown): Promise<Graph> {

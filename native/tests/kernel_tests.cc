@@ -338,12 +338,16 @@ struct LowbitData {
   LowbitWeights w;
 };
 
-LowbitData make_lowbit(std::mt19937& rng, int bits, int N, int K, int G, LowbitForm form, bool asym) {
+// mmax: the largest folded multiplier (127 / 18 is each width's limit; 63 / 9 keep every q * m
+// within the narrow int8 form that AVX2 expands folded layers to).
+LowbitData make_lowbit(std::mt19937& rng, int bits, int N, int K, int G, LowbitForm form, bool asym,
+                       int mmax = 0) {
   LowbitData d;
   const int lim = bits == 2 ? 1 : 7;
+  if (mmax == 0) mmax = bits == 2 ? 127 : 18;
   std::uniform_int_distribution<int> qd(-lim, lim);
   std::uniform_real_distribution<float> sd(0.001f, 0.5f);
-  std::uniform_int_distribution<int> md(1, bits == 2 ? 127 : 18);
+  std::uniform_int_distribution<int> md(1, mmax);
   d.q.resize(static_cast<size_t>(N) * K);
   for (auto& v : d.q) v = static_cast<int8_t>(qd(rng));
   const size_t groups = static_cast<size_t>(N) * (K / G);
@@ -358,7 +362,7 @@ LowbitData make_lowbit(std::mt19937& rng, int bits, int N, int K, int G, LowbitF
     d.mn[i] = static_cast<int8_t>(md(rng));
   }
   // Extreme multipliers and all-one groups too.
-  if (groups > 2) d.mp[0] = bits == 2 ? 127 : 18, d.mn[1] = 1;
+  if (groups > 2) d.mp[0] = static_cast<int8_t>(mmax), d.mn[1] = 1;
   d.w.bits = bits;
   d.w.N = N;
   d.w.K = K;
@@ -388,8 +392,10 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
               int G = G0, K = G0 * kmul;
               if (G0 == 0) K = G = kKSizes[(kmul + N) % 6];
               if (G0 == 0 && kmul == 17) K = G = 1000;
-              for (int M : {1, 3, 17}) {
-                LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym);
+              // Folded layers from 8 rows on run expanded to int8 on AVX2: narrow or wide.
+              const int mmax = (N + kmul) % 2 ? (bits == 2 ? 63 : 9) : (bits == 2 ? 127 : 18);
+              for (int M : {1, 3, 8, 17}) {  // folded N <= 16 runs expanded on AVX2 from 8 rows (narrow) / 16 (wide)
+                LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym, mmax);
                 std::vector<uint8_t> A(static_cast<size_t>(M) * K);
                 for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
                 AlignedBuf pr(ref->lowbit_packed_size(&d.w)), pt(t->lowbit_packed_size(&d.w));

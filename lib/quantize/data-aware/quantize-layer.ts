@@ -6,7 +6,7 @@
 import { foldLayer } from '../weights/folded';
 import { channelMultiple, groupScheme } from '../weights/groups';
 import { gemmLayout, toGemmRows, type GemmLayout } from '../weights/layout';
-import { finish, quantizeWeights } from '../weights/quantize-weights';
+import { finish, layerForm, quantizeWeights } from '../weights/quantize-weights';
 import { dequantizeRows } from '../weights/dequantize';
 import type { FoldedWeights, GroupScaledWeights, QuantizedWeights, WeightQuantOptions } from '../weights/types';
 import { dampedHessian, errorFeedbackCodes, paddingColumns, type LayerCodes } from './error-feedback';
@@ -78,8 +78,9 @@ export function quantizeWeightsDataAware(
 ): QuantizedWeights {
   const plain = quantizeWeights(weights, dims, { ...wopts, form: 'group-scaled' });
   const bits = wopts.bits ?? 2;
+  const form = bits === 8 ? 'group-scaled' : layerForm(wopts.form, bits as 2 | 4, plain.stats.lossless);
   if (bits === 8 || plain.stats.lossless || (!da.errorFeedback && !da.refitScales) || plain.form !== 'group-scaled') {
-    return wopts.form === 'folded' && bits !== 8 && !plain.stats.lossless ? quantizeWeights(weights, dims, wopts) : plain;
+    return form === 'folded' ? quantizeWeights(weights, dims, wopts) : plain;
   }
   const grouping = wopts.grouping ?? 'channels';
   const groupSize = wopts.groupSize ?? 4;
@@ -100,8 +101,8 @@ export function quantizeWeightsDataAware(
   }
   const common = { bits: bits as 2 | 4, rows: layout.rows, K: layout.K, G: scheme.G, asym, codes: layer.codes, layout };
   const scaled = finish<GroupScaledWeights>({ ...common, form: 'group-scaled', scalePos: layer.scalePos, scaleNeg: layer.scaleNeg }, rows, scheme, false);
-  if (wopts.form !== 'folded') return scaled;
+  if (form !== 'folded') return scaled;
   // Folded: integer multipliers fitted to the data-aware weights (not to the fp32 ones).
-  const f = foldLayer(dequantizeRows(scaled), layer.codes, layout.rows, layout.K, scheme.G, bits as 2 | 4, asym);
+  const f = foldLayer(dequantizeRows(scaled), layer.codes, layout.rows, layout.K, scheme.G, bits as 2 | 4, asym, wopts.reduceRange ?? false);
   return finish<FoldedWeights>({ ...common, form: 'folded', multPos: f.multPos, multNeg: f.multNeg, channelScale: f.channelScale }, rows, scheme, false);
 }

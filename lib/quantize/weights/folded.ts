@@ -2,7 +2,10 @@
 // m_g of one per-output-channel scale s, so q * m_g is an int8 weight and a layer is one int8
 // GEMM plus one per-channel requantization (kernel Requant scale = s_x * s).
 //
-// Multipliers are in [1, 127] for ternary and [1, 18] for 4-bit (7 * 18 = 126 fits int8).
+// Multipliers are in [1, 127] for ternary and [1, 18] for 4-bit (7 * 18 = 126 fits int8); with
+// reduceRange, ternary multipliers stay in [1, 63], so every q * m fits the 7-bit int8 form that
+// AVX2 runs on vpmaddubsw (as reduceRange does for int8 layers). 4-bit keeps 18: 9 levels would
+// be too coarse a scale.
 // Choosing s: with the codes fixed, group g's contribution to ||W - Wq||^2 as a function of its
 // effective scale c = m_g * s is A_g * c^2 - 2 * B_g * c + const, where A_g = sum q^2 and
 // B_g = sum w * q over the group (for an asymmetric ternary pair, each sign is its own "group":
@@ -17,8 +20,9 @@
 import { roundClamp } from './rounding';
 
 /** Largest multiplier per code width: every expanded q * m must fit int8. */
-export function maxMultiplier(bits: 2 | 4): number {
-  return bits === 2 ? 127 : 18;
+export function maxMultiplier(bits: 2 | 4, reduceRange = false): number {
+  if (bits === 4) return 18;
+  return reduceRange ? 63 : 127;
 }
 
 const CANDIDATES = 16;
@@ -93,7 +97,7 @@ export interface FoldedScales {
  * Folds a quantized layer: codes [rows][K] in slots of G columns, weights w in the same layout.
  * Asymmetric ternary layers fold the +1 and -1 scales of a row against one shared s.
  */
-export function foldLayer(w: Float32Array, codes: Int8Array, rows: number, K: number, G: number, bits: 2 | 4, asym: boolean): FoldedScales {
+export function foldLayer(w: Float32Array, codes: Int8Array, rows: number, K: number, G: number, bits: 2 | 4, asym: boolean, reduceRange = false): FoldedScales {
   const slots = K / G;
   const sides = asym ? 2 : 1;
   const A = new Float64Array(slots * sides), B = new Float64Array(slots * sides);
@@ -101,7 +105,7 @@ export function foldLayer(w: Float32Array, codes: Int8Array, rows: number, K: nu
   const multPos = new Int8Array(rows * slots);
   const multNeg = asym ? new Int8Array(rows * slots) : null;
   const channelScale = new Float32Array(rows);
-  const folder = new RowFolder(maxMultiplier(bits));
+  const folder = new RowFolder(maxMultiplier(bits, reduceRange));
   for (let r = 0; r < rows; r++) {
     A.fill(0);
     B.fill(0);

@@ -22,7 +22,7 @@ export interface WeightQuantOptions {
    * pre-ternarized with unequal magnitudes is packed asymmetric unless this is set to false.
    */
   asymmetric?: boolean;
-  /** 'group-scaled' (fp32 scale per group, default) or 'folded' (int8 multipliers). */
+  /** 'folded' (int8 multipliers; default for ternary) or 'group-scaled' (fp32 scale per group; default for 4-bit). */
   form?: 'group-scaled' | 'folded';
   /** 4-bit clipping: 'max' (default) or 'mse'. */
   clipping?: Int4Clipping;
@@ -31,8 +31,9 @@ export interface WeightQuantOptions {
   /** Relative tolerance between magnitudes taken as equal by the detection (default 1e-6). */
   tolerance?: number;
   /**
-   * 8 bits only: 7-bit codes in [-63, 63] instead of [-127, 127] (default false). The int8
-   * kernel of CPUs without VNNI runs them about 1.3x faster, exactly; see int8.ts.
+   * 7-bit int8 weights (default false): 8 bits, codes in [-63, 63] instead of [-127, 127];
+   * folded ternary, multipliers in [1, 63]. The int8 kernel of CPUs without VNNI runs them
+   * about 1.3x faster, exactly; see int8.ts and folded.ts.
    */
   reduceRange?: boolean;
 }

@@ -21,6 +21,8 @@
 //          [channels 8-15], byte 4c + t = w[c][4q+t]; after all panels, wsum[Np] int32.
 // Tiles: MR rows x 16 channels over all of K, weights loaded once per k step and reused by all
 // rows. GEMV is the same loop with one row; the weight stream is prefetched.
+#include "kernels/avx2/gemm-q8-avx2.h"
+
 #include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
@@ -29,7 +31,7 @@ namespace avx2 {
 
 namespace {
 
-constexpr int kNR = 16;
+constexpr int kNR = kQ8NR;
 constexpr size_t kHeader = 64;
 enum Form : int32_t { kWide = 1, kNarrow = 2 };
 constexpr int kNarrowMin = -64, kNarrowMax = 63;
@@ -145,14 +147,14 @@ constexpr NarrowFn kNarrow_[kNarrowMR + 1] = {nullptr, narrow_tile<1>, narrow_ti
 
 size_t out_size(OutType t) { return t == OutType::F32 || t == OutType::I32 ? 4 : 1; }
 
-size_t wide_bytes(int N, int K) { return round_up(N, kNR) * round_up(K, 2); }
-size_t narrow_bytes(int N, int K) { return round_up(N, kNR) * round_up(K, 4); }
+size_t wide_bytes(int N, int K) { return round_up(N, kNR) / kNR * q8_wide_panel_bytes(K); }
+size_t narrow_bytes(int N, int K) { return round_up(N, kNR) / kNR * q8_narrow_panel_bytes(K); }
 
-void gemm_wide(int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero, const int8_t* Wp,
-               const Requant* rq, void* C, size_t ldc, int n0, int n1) {
+void gemm_wide(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+               const Requant& rq, void* C, size_t ldc, int n0, int n1) {
   const int pairs = (K + 1) / 2, Kp = 2 * pairs;
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  const size_t es = out_size(rq->out);
+  const size_t es = out_size(rq.out);
   // Rows per chunk: keep the int16 copy of A near 192 KB (L2), at least one tile.
   int rows = static_cast<int>((192 * 1024) / (static_cast<size_t>(Kp) * 2 + 2));
   rows = rows < kWideMR ? kWideMR : rows / kWideMR * kWideMR;
@@ -176,22 +178,20 @@ void gemm_wide(int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero, const
     }
     for (int p = p0; p < p1; ++p) {
       const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
-      const int8_t* B = Wp + static_cast<size_t>(p) * Kp * kNR;
+      const int8_t* B = w.B + static_cast<size_t>(p - w.first) * w.panel_bytes;
       for (int m = 0; m < mc; m += kWideMR) {
         const int mr = mc - m < kWideMR ? mc - m : kWideMR;
-        kWide_[mr](pairs, x + m * ldx, ldx, B, *rq, col, cols,
+        kWide_[mr](pairs, x + m * ldx, ldx, B, rq, col, cols,
                    static_cast<char*>(C) + (mc0 + m) * ldc * es, ldc);
       }
     }
   }
 }
 
-void gemm_narrow(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                 const int8_t* Wp, const Requant* rq, void* C, size_t ldc, int n0, int n1) {
-  const int Kq = static_cast<int>(round_up(K, 4));
+void gemm_narrow(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                 const Requant& rq, void* C, size_t ldc, int n0, int n1) {
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  const size_t es = out_size(rq->out);
-  const int32_t* wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(N, K));
+  const size_t es = out_size(rq.out);
   // Rows per chunk: A's rows are read in place; a chunk near 192 KB stays in L2 while every
   // panel of the range passes over it.
   int rows = static_cast<int>((192 * 1024) / (static_cast<size_t>(K) + 64));
@@ -202,11 +202,12 @@ void gemm_narrow(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
     const int mc = M - mc0 < rows ? M - mc0 : rows;
     for (int p = p0; p < p1; ++p) {
       const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
-      const int8_t* B = Wp + static_cast<size_t>(p) * Kq * kNR;
-      for (int c = 0; c < kNR; ++c) zsum[c] = static_cast<int32_t>(a_zero) * wsum[col + c];
+      const int8_t* B = w.B + static_cast<size_t>(p - w.first) * w.panel_bytes;
+      const int32_t* ws = w.wsum + static_cast<size_t>(p - w.first) * kNR;
+      for (int c = 0; c < kNR; ++c) zsum[c] = static_cast<int32_t>(a_zero) * ws[c];
       for (int m = 0; m < mc; m += kNarrowMR) {
         const int mr = mc - m < kNarrowMR ? mc - m : kNarrowMR;
-        kNarrow_[mr](K, A + (mc0 + m) * lda, lda, B, zsum, *rq, col, cols,
+        kNarrow_[mr](K, A + (mc0 + m) * lda, lda, B, zsum, rq, col, cols,
                      static_cast<char*>(C) + (mc0 + m) * ldc * es, ldc);
       }
     }
@@ -214,6 +215,13 @@ void gemm_narrow(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
 }
 
 }  // namespace
+
+void q8_run_panels(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                   const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+  if (M <= 0 || n1 <= n0) return;
+  if (w.narrow) gemm_narrow(w, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
+  else gemm_wide(w, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
+}
 
 size_t q8_packed_size(int N, int K) {
   const size_t wide = wide_bytes(N, K), narrow = narrow_bytes(N, K) + round_up(N, kNR) * 4;
@@ -266,8 +274,10 @@ void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
   int32_t form;
   std::memcpy(&form, base, sizeof form);
   const int8_t* Wp = reinterpret_cast<const int8_t*>(base + kHeader);
-  if (form == kNarrow) gemm_narrow(M, N, K, A, lda, a_zero, Wp, rq, C, ldc, n0, n1);
-  else gemm_wide(M, K, A, lda, a_zero, Wp, rq, C, ldc, n0, n1);
+  Q8Panels w{form == kNarrow, Wp, 0, nullptr, 0};
+  w.panel_bytes = w.narrow ? q8_narrow_panel_bytes(K) : q8_wide_panel_bytes(K);
+  if (w.narrow) w.wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(N, K));
+  q8_run_panels(w, M, K, A, lda, a_zero, *rq, C, ldc, n0, n1);
 }
 
 }  // namespace avx2
