@@ -180,10 +180,10 @@ describe('Fashion-MNIST MobileNet quantized (calibrated on 256 real images)', ()
         expect(codes.dtype).toBe('int8');
         expect(codes.dims).toEqual([group, 9]); // one 3x3 filter per channel
         expect(q.graph.initializers.get(n.inputs[2])!.dims).toEqual([group]); // one scale per channel
-        // Full 8-bit codes: the reduced range (7-bit, for the dense int8 GEMM) does not apply.
-        expect(Math.max(...Array.from(codes.data as Int8Array, Math.abs)), n.name).toBe(127);
+        // 7-bit codes (reduceRange, the default): the AVX2 depthwise kernel's vpmaddubsw form.
+        expect(Math.max(...Array.from(codes.data as Int8Array, Math.abs)), n.name).toBe(63);
       }
-      // The dense int8 layers (edge layers, or all in int8 mode) have 7-bit codes.
+      // So do the dense int8 layers (edge layers, or all in int8 mode).
       for (const n of q.graph.nodes.filter((x) => x.opType.startsWith('TernionQ') && groupOf(x) === 1 && x.attributes.weight_bits?.value === 8)) {
         expect(Math.max(...Array.from(q.graph.initializers.get(n.inputs[1])!.data as Int8Array, Math.abs)), n.name).toBe(63);
       }

@@ -85,10 +85,10 @@ export interface QuantizeOptions {
    */
   depthwise?: 'int8' | 'float32';
   /**
-   * Int8 conv/Gemm weights (edge layers, int8 mode) get 7-bit codes in [-63, 63], like
-   * onnxruntime's reduce_range. On CPUs without VNNI the int8 kernel then multiplies by
-   * vpmaddubsw, about 1.3x faster, and stays exact. Default true. Depthwise
-   * weights keep the full range (their kernel gains nothing from it).
+   * Int8 conv/Gemm weights (edge layers, depthwise convs, int8 mode) get 7-bit codes in
+   * [-63, 63], like onnxruntime's reduce_range, and folded ternary multipliers stay in [1, 63].
+   * On CPUs without VNNI the int8 kernels then multiply by vpmaddubsw, faster, and stay exact.
+   * Default true.
    */
   reduceRange?: boolean;
   overrides?: Record<string, LayerOverride>;
@@ -264,7 +264,7 @@ function resolveOptions(options: unknown): Resolved {
 }
 
 function weightOptions(mode: WeightMode, groupSize: QuantGroupSize, o: Resolved, depthwise: boolean): WeightQuantOptions {
-  if (mode === 'int8') return { bits: 8, reduceRange: o.reduceRange && !depthwise };
+  if (mode === 'int8') return { bits: 8, reduceRange: o.reduceRange };
   if (mode === 'int4') return { bits: 4, groupSize, form: o.form };
   return { bits: 2, groupSize, threshold: o.threshold, asymmetric: mode === 'ternary-asym' ? true : undefined, form: o.form, reduceRange: o.reduceRange };
 }

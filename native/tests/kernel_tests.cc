@@ -248,20 +248,26 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
 // the zero point; outputs are compared byte for byte, and columns C .. ldo - 1 must stay untouched.
 void test_dw(const KernelTable* t, std::mt19937& rng) {
   const KernelTable* ref = scalar_table();
-  std::uniform_int_distribution<int> wd(-128, 127), ad(0, 255);
+  std::uniform_int_distribution<int> ad(0, 255);
   int cases = 0, bad = 0;
   const uint8_t zeros[] = {0, 128, 37};
-  for (int C : {1, 3, 8, 15, 16, 17, 33, 63, 65, 200})
-    for (int taps : {1, 2, 3, 9, 25})
+  // Weights of full range, or all within [-64, 63] (quantize()'s reduceRange; AVX2 packs those in
+  // its vpmaddubsw form).
+  for (int narrow = 0; narrow < 2; ++narrow)
+  for (int C : {1, 3, 8, 15, 16, 17, 32, 33, 48, 63, 65, 96, 144, 200})
+    for (int taps : {1, 2, 3, 4, 5, 9, 25})
       for (int P : {1, 3, 17}) {
+        const int wlo = narrow ? -64 : -128, whi = narrow ? 63 : 127;
+        std::uniform_int_distribution<int> wd(wlo, whi);
         std::vector<int8_t> W(static_cast<size_t>(C) * taps);
         for (auto& v : W) v = static_cast<int8_t>(wd(rng));
         const int pixels = 11;
         std::vector<uint8_t> img(static_cast<size_t>(pixels) * C);
         for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
-        for (int c = 0; c < C && taps >= 2; ++c) {  // extremes: 255 * -128 on two taps of pixel 0 / 1
+        for (int c = 0; c < C && taps >= 2; ++c) {  // extremes: 255 * the lowest weight on two taps of pixel 0 / 1
           img[c] = img[C + c] = 255;
-          W[static_cast<size_t>(c) * taps] = W[static_cast<size_t>(c) * taps + 1] = -128;
+          W[static_cast<size_t>(c) * taps] = W[static_cast<size_t>(c) * taps + 1] = static_cast<int8_t>(wlo);
+          if (taps >= 4) W[static_cast<size_t>(c) * taps + 2] = W[static_cast<size_t>(c) * taps + 3] = static_cast<int8_t>(whi);
         }
         AlignedBuf pr(ref->dw_packed_size(C, taps)), pt(t->dw_packed_size(C, taps));
         ref->dw_pack(W.data(), C, taps, pr.p);
@@ -285,7 +291,7 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
           ++cases;
           if (!same_output(Cr, Ct, P, ldo, es, 0, C)) {
             ++bad;
-            report(false, fmt("dw %s P=%d C=%d taps=%d out=%d relu=%d za=%d", t->name, P, C, taps, static_cast<int>(c.out), c.relu, za));
+            report(false, fmt("dw %s narrow=%d P=%d C=%d taps=%d out=%d relu=%d za=%d", t->name, narrow, P, C, taps, static_cast<int>(c.out), c.relu, za));
           }
         }
       }

@@ -1,15 +1,28 @@
-// Depthwise int8 convolution, AVX2, bit-exact with the scalar reference (kernels.h).
+// Depthwise int8 convolution, AVX2, bit-exact with the scalar reference (kernels.h), in two
+// exact forms chosen at pack time from the weights' range (as the int8 GEMM does):
 //
-// Exactness: x = a - a_zero in [-255, 255] and w in [-128, 127] are 16-bit values; vpmaddwd
-// adds the products of two taps into an int32 lane (at most 2 * 255 * 128), so every sum is the
-// exact integer of the reference, whatever the order.
+// "Narrow" (every weight in [-64, 63], quantize()'s reduceRange): the raw u8 activations of
+// four taps are interleaved per channel (a 4x4 byte transpose of four 32-channel loads by
+// vpunpck{l,h}bw / vpunpck{l,h}wd) and multiplied by vpmaddubsw: one int16 lane adds two
+// products of at most 255 * 64, so nothing saturates; vpmaddwd with ones widens to int32. The
+// zero point comes out through per-channel weight sums: sum (a - a_zero) w = sum a w -
+// a_zero * sum w. About half the instructions of the wide form per multiply-add.
 //
-// Packed layout: channels in blocks of 16 (zero weights past C), taps in pairs (a zero weight
-// pads an odd count). Per (block, pair) 64 bytes: two vectors of (w[c][2j], w[c][2j+1]) int16
-// pairs, the first for channels {0-3, 8-11} of the block, the second for {4-7, 12-15}: the
-// order in which vpunpck{l,h}wd interleave two taps' 16 channels within 128-bit lanes.
-// A pixel's 16 channels of one block are read with one 16-byte load per tap; the last, partial
-// block goes through a stack copy so nothing past C is read.
+// "Wide" (any int8 weight): x = a - a_zero in [-255, 255] and w in [-128, 127] are 16-bit
+// values; vpmaddwd adds the products of two taps into an int32 lane (at most 2 * 255 * 128).
+//
+// Packed layout: a 64-byte header (form), then
+//  wide:   channels in blocks of 16 (zero weights past C), taps in pairs (a zero weight pads an
+//          odd count). Per (block, pair) 64 bytes: two vectors of (w[c][2j], w[c][2j+1]) int16
+//          pairs, the first for channels {0-3, 8-11} of the block, the second for {4-7, 12-15}:
+//          the order in which vpunpck{l,h}wd interleave two taps' 16 channels within 128-bit
+//          lanes.
+//  narrow: channels in blocks of 32, taps in quads (zero weights pad both). Per (block, quad)
+//          128 bytes: four vectors of 4-tap byte groups w[c][4j .. 4j+3] for channels
+//          {0-3 | 16-19}, {4-7 | 20-23}, {8-11 | 24-27}, {12-15 | 28-31} (128-bit lanes), the
+//          transpose's order; after all blocks, wsum[round_up(C, 32)] int32.
+// A pixel's channels of one block are read with one load per tap; the last, partial block goes
+// through a stack copy so nothing past C is read.
 #include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
@@ -18,9 +31,19 @@ namespace avx2 {
 
 namespace {
 
-constexpr int kCB = 16;  // channels per block
+constexpr int kCB = 16;        // channels per block, wide
+constexpr int kNCB = 32;       // channels per block, narrow
+constexpr size_t kHeader = 64;
+enum Form : int32_t { kWide = 1, kNarrow = 2 };
 
 int pairs_of(int taps) { return (taps + 1) / 2; }
+int quads_of(int taps) { return (taps + 3) / 4; }
+size_t wide_bytes(int C, int taps) {
+  return round_up(static_cast<size_t>(C), kCB) * static_cast<size_t>(pairs_of(taps)) * 2 * sizeof(int16_t);
+}
+size_t narrow_bytes(int C, int taps) {
+  return round_up(static_cast<size_t>(C), kNCB) * static_cast<size_t>(quads_of(taps)) * 4;
+}
 
 // The block's 16 channels (c0 .. c0 + 15) of one pixel: acc = sum over taps, as two int32
 // vectors in channel order (0-7, 8-15). px[t] + c0 points at channel c0 of tap t.
@@ -45,14 +68,119 @@ __attribute__((always_inline)) inline void dw_block(const uint8_t* const* px, si
   out1 = _mm256_permute2x128_si256(lo, hi, 0x31);  // channels 8-11 | 12-15
 }
 
-}  // namespace
-
-size_t dw_packed_size(int C, int taps) {
-  return round_up(static_cast<size_t>(C), kCB) * static_cast<size_t>(pairs_of(taps)) * 2 * sizeof(int16_t);
+// Narrow form: the block's 32 channels (c0 .. c0 + 31) of one pixel, sum over taps of a * w
+// (zero point not yet removed), as four int32 vectors in channel order 0-7, 8-15, 16-23, 24-31.
+// HALF: only channels c0 .. c0 + 15 exist (a last block of 16: MobileNets' 144 channels); they
+// are read with 16-byte loads, and the upper lanes, zero, meet zero weights.
+template <bool HALF>
+__attribute__((always_inline)) inline void dw_block_narrow(const uint8_t* const* px, size_t c0, int taps,
+                                                            const int8_t* w, __m256i* out) {
+  auto load = [&](int t) __attribute__((always_inline)) {
+    if (t >= taps) return _mm256_setzero_si256();
+    if (HALF) return _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t] + c0)));
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px[t] + c0));
+  };
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int t = 0; t < taps; t += 4, w += 128) {
+    const __m256i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
+    const __m256i l01 = _mm256_unpacklo_epi8(v0, v1), h01 = _mm256_unpackhi_epi8(v0, v1);
+    const __m256i l23 = _mm256_unpacklo_epi8(v2, v3), h23 = _mm256_unpackhi_epi8(v2, v3);
+    const __m256i q[4] = {_mm256_unpacklo_epi16(l01, l23), _mm256_unpackhi_epi16(l01, l23),
+                          _mm256_unpacklo_epi16(h01, h23), _mm256_unpackhi_epi16(h01, h23)};
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const __m256i wv = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * i));
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], wv), ones));
+    }
+  }
+  out[0] = _mm256_permute2x128_si256(acc[0], acc[1], 0x20);  // channels 0-3 | 4-7
+  out[1] = _mm256_permute2x128_si256(acc[2], acc[3], 0x20);  // 8-11 | 12-15
+  out[2] = _mm256_permute2x128_si256(acc[0], acc[1], 0x31);  // 16-19 | 20-23
+  out[3] = _mm256_permute2x128_si256(acc[2], acc[3], 0x31);  // 24-27 | 28-31
 }
 
-void dw_pack(const int8_t* W, int C, int taps, void* packed) {
-  int16_t* out = static_cast<int16_t*>(packed);
+// Stores the int32 sums of channels [c0, c0 + n) of one pixel (n <= 16), two vectors of 8.
+inline void store16(const Requant& rq, int c0, int n, __m256i a0, __m256i a1, bool u8_out,
+                    void* out, size_t row) {
+  if (u8_out && n == 16) {
+    const __m256 f[1][2] = {{_mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1)}};
+    epilogue16_u8_rows<1>(rq, c0, f, out, 0, row + c0);
+    return;
+  }
+  if (n > 0) epilogue8_int(rq, c0, n < 8 ? n : 8, a0, out, row + c0);
+  if (n > 8) epilogue8_int(rq, c0 + 8, n - 8, a1, out, row + c0 + 8);
+}
+
+void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const int8_t* Wp,
+               const Requant* rq, void* out, size_t ldo) {
+  const int full = C / kNCB, quads = quads_of(taps);
+  const size_t wstride = static_cast<size_t>(quads) * 128;
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(C, taps));
+  const int Cp = static_cast<int>(round_up(static_cast<size_t>(C), kNCB));
+  // a_zero * sum w per channel, removed from every pixel.
+  Scratch zs(static_cast<size_t>(Cp) * sizeof(int32_t));
+  int32_t* zsum = zs.as<int32_t>();
+  for (int c = 0; c < Cp; ++c) zsum[c] = static_cast<int32_t>(a_zero) * wsum[c];
+  const bool half = C % kNCB == 16, partial = C % kNCB != 0 && !half;
+  Scratch tail(partial ? static_cast<size_t>(taps) * (kNCB + sizeof(const uint8_t*)) : 1);
+  uint8_t* tbuf = tail.as<uint8_t>();
+  const uint8_t** tptr = reinterpret_cast<const uint8_t**>(tbuf + static_cast<size_t>(taps) * kNCB);
+  for (int t = 0; partial && t < taps; ++t) tptr[t] = tbuf + t * kNCB;
+  const bool u8_out = u8_panel_ok(*rq);
+  auto finish = [&](int c0, int n, __m256i* acc, size_t row) __attribute__((always_inline)) {
+    for (int i = 0; i < 4; ++i)
+      acc[i] = _mm256_sub_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zsum + c0 + 8 * i)));
+    store16(*rq, c0, n < 16 ? n : 16, acc[0], acc[1], u8_out, out, row);
+    if (n > 16) store16(*rq, c0 + 16, n - 16, acc[2], acc[3], u8_out, out, row);
+  };
+  for (int p = 0; p < P; ++p) {
+    const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
+    const size_t row = static_cast<size_t>(p) * ldo;
+    __m256i acc[4];
+    for (int b = 0; b < full; ++b) {
+      dw_block_narrow<false>(src, static_cast<size_t>(b) * kNCB, taps, Wp + b * wstride, acc);
+      finish(b * kNCB, kNCB, acc, row);
+    }
+    if (half) {
+      dw_block_narrow<true>(src, static_cast<size_t>(full) * kNCB, taps, Wp + full * wstride, acc);
+      finish(full * kNCB, 16, acc, row);
+    }
+    if (partial) {
+      const int c0 = full * kNCB, n = C - c0;
+      for (int t = 0; t < taps; ++t) {
+        std::memcpy(tbuf + t * kNCB, src[t] + c0, static_cast<size_t>(n));
+        std::memset(tbuf + t * kNCB + n, a_zero, static_cast<size_t>(kNCB - n));
+      }
+      dw_block_narrow<false>(tptr, 0, taps, Wp + full * wstride, acc);
+      finish(c0, n, acc, row);
+    }
+  }
+}
+
+void pack_narrow(const int8_t* W, int C, int taps, int8_t* out) {
+  const int blocks = (C + kNCB - 1) / kNCB, quads = quads_of(taps);
+  int32_t* wsum = reinterpret_cast<int32_t*>(out + narrow_bytes(C, taps));
+  for (int c = 0; c < C; ++c) {
+    int32_t s = 0;
+    for (int t = 0; t < taps; ++t) s += W[static_cast<size_t>(c) * taps + t];
+    wsum[c] = s;
+  }
+  // Vector v, lane l, group i holds channel 16 l + 4 v + i.
+  for (int b = 0; b < blocks; ++b)
+    for (int j = 0; j < quads; ++j) {
+      int8_t* dst = out + (static_cast<size_t>(b) * quads + j) * 128;
+      for (int v = 0; v < 4; ++v)
+        for (int l = 0; l < 2; ++l)
+          for (int i = 0; i < 4; ++i)
+            for (int s = 0; s < 4; ++s) {
+              const int c = b * kNCB + 16 * l + 4 * v + i, t = 4 * j + s;
+              dst[32 * v + 16 * l + 4 * i + s] = c < C && t < taps ? W[static_cast<size_t>(c) * taps + t] : 0;
+            }
+    }
+}
+
+void pack_wide(const int8_t* W, int C, int taps, int16_t* out) {
   const int blocks = (C + kCB - 1) / kCB, pairs = pairs_of(taps);
   // Lane order of vpunpcklwd / vpunpckhwd on 16 channels: channel of slot i (0..7) per vector.
   static const int kLo[8] = {0, 1, 2, 3, 8, 9, 10, 11}, kHi[8] = {4, 5, 6, 7, 12, 13, 14, 15};
@@ -68,9 +196,34 @@ void dw_pack(const int8_t* W, int C, int taps, void* packed) {
     }
 }
 
+}  // namespace
+
+size_t dw_packed_size(int C, int taps) {
+  const size_t wide = wide_bytes(C, taps), narrow = narrow_bytes(C, taps) + round_up(static_cast<size_t>(C), kNCB) * 4;
+  return kHeader + (wide > narrow ? wide : narrow);
+}
+
+void dw_pack(const int8_t* W, int C, int taps, void* packed) {
+  unsigned char* base = static_cast<unsigned char*>(packed);
+  std::memset(base, 0, dw_packed_size(C, taps));
+  bool narrow = true;
+  for (size_t i = 0, n = static_cast<size_t>(C) * taps; i < n && narrow; ++i) narrow = W[i] >= -64 && W[i] <= 63;
+  const int32_t form = narrow ? kNarrow : kWide;
+  std::memcpy(base, &form, sizeof form);
+  if (narrow) pack_narrow(W, C, taps, reinterpret_cast<int8_t*>(base + kHeader));
+  else pack_wide(W, C, taps, reinterpret_cast<int16_t*>(base + kHeader));
+}
+
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
            const Requant* rq, void* out, size_t ldo) {
-  const int16_t* Wp = static_cast<const int16_t*>(packed);
+  const unsigned char* base = static_cast<const unsigned char*>(packed);
+  int32_t form;
+  std::memcpy(&form, base, sizeof form);
+  if (form == kNarrow) {
+    dw_narrow(P, C, taps, in, a_zero, reinterpret_cast<const int8_t*>(base + kHeader), rq, out, ldo);
+    return;
+  }
+  const int16_t* Wp = reinterpret_cast<const int16_t*>(base + kHeader);
   const int full = C / kCB, pairs = pairs_of(taps);
   const size_t wstride = static_cast<size_t>(pairs) * 32;
   const __m256i az = _mm256_set1_epi16(a_zero);
