@@ -261,6 +261,18 @@ struct Call {
   bool quad;   // segments are whole quads (immediate shifts)
 };
 
+// Folded GEMV with one unit per group streams a second array beside the codes: the multipliers
+// of groups g .. g + 3 (one cache line per quad of units, two when asymmetric), prefetched as
+// far ahead as the codes: from DRAM (eight 4096x4096 layers, N = 4) faster in 8 of 10
+// in-process A/B runs, by 5% at the median. The group-scaled form's scales take four lines per
+// quad; one prefetch of them slowed it.
+inline void prefetch_mults(const Call& cl, int p, int g) {
+  const Header& h = *cl.h;
+  const char* m = reinterpret_cast<const char*>(cl.base + h.off_mult) +
+                  (static_cast<int64_t>(p) * h.ngroups + g) * h.group_stride_mult + 1024;
+  for (int64_t b = 0; b < 4 * h.group_stride_mult; b += 64) _mm_prefetch(m + b, _MM_HINT_T0);
+}
+
 // Tile variants: kGeneral (segments widened into per-group int32 sums), kOneSeg (group-scaled
 // with one segment per group, e.g. N = 16..64: the widened segment goes straight to the group's
 // fmadd), kU1 (one unit per group, 2-bit: see below).
@@ -386,7 +398,10 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uin
     const int32_t* const* as = asum;
     for (int q = 0; q < nq; ++q) {
       const uint8_t* c = codes + 64 * q;
-      if (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(c) + 1024, _MM_HINT_T0);
+      if (MR == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(c) + 1024, _MM_HINT_T0);
+        if (FOLDED) prefetch_mults(cl, p, 4 * q);
+      }
       const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
       const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c + 32));
       auto step = [&](auto S) __attribute__((always_inline)) {
@@ -445,7 +460,10 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uin
     const int nq = (h.units + 3) / 4;
     for (int q = 0; q < nq; ++q) {
       const uint8_t* c = codes + 64 * q;
-      if (MR == 1) _mm_prefetch(reinterpret_cast<const char*>(c) + 1024, _MM_HINT_T0);
+      if (MR == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(c) + 1024, _MM_HINT_T0);
+        if (FOLDED) prefetch_mults(cl, p, 4 * q);
+      }
       const __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c));
       const __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(c + 32));
       auto step = [&](auto S) __attribute__((always_inline)) {
