@@ -78,9 +78,9 @@ export function quantizeWeightsDataAware(
 ): QuantizedWeights {
   const plain = quantizeWeights(weights, dims, { ...wopts, form: 'group-scaled' });
   const bits = wopts.bits ?? 2;
-  const form = bits === 8 ? 'group-scaled' : layerForm(wopts.form, bits as 2 | 4, plain.stats.lossless);
+  const folded = bits !== 8 && layerForm(wopts.form, bits as 2 | 4, plain.stats.lossless) === 'folded';
   if (bits === 8 || plain.stats.lossless || (!da.errorFeedback && !da.refitScales) || plain.form !== 'group-scaled') {
-    return form === 'folded' ? quantizeWeights(weights, dims, wopts) : plain;
+    return folded ? quantizeWeights(weights, dims, wopts) : plain;
   }
   const grouping = wopts.grouping ?? 'channels';
   const groupSize = wopts.groupSize ?? 4;
@@ -101,7 +101,7 @@ export function quantizeWeightsDataAware(
   }
   const common = { bits: bits as 2 | 4, rows: layout.rows, K: layout.K, G: scheme.G, asym, codes: layer.codes, layout };
   const scaled = finish<GroupScaledWeights>({ ...common, form: 'group-scaled', scalePos: layer.scalePos, scaleNeg: layer.scaleNeg }, rows, scheme, false);
-  if (form !== 'folded') return scaled;
+  if (!folded) return scaled;
   // Folded: integer multipliers fitted to the data-aware weights (not to the fp32 ones).
   const f = foldLayer(dequantizeRows(scaled), layer.codes, layout.rows, layout.K, scheme.G, bits as 2 | 4, asym, wopts.reduceRange ?? false);
   return finish<FoldedWeights>({ ...common, form: 'folded', multPos: f.multPos, multNeg: f.multNeg, channelScale: f.channelScale }, rows, scheme, false);

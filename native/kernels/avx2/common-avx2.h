@@ -18,6 +18,27 @@ namespace avx2 {
 
 inline size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
+// The "narrow" int8 forms (GEMM, depthwise, expanded folded layers) multiply raw uint8
+// activations by int8 weights with vpmaddubsw, which adds two products into an int16 lane: exact
+// only while both are at most 255 * 64, so every weight must lie in [-64, 63]. The zero point
+// then comes out through per-row weight sums: sum (a - a_zero) w = sum a w - a_zero * sum w.
+constexpr int kNarrowWeightMin = -64, kNarrowWeightMax = 63;
+
+inline bool fits_narrow(const int8_t* W, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (W[i] < kNarrowWeightMin || W[i] > kNarrowWeightMax) return false;
+  return true;
+}
+
+// out[r] = sum of row r of W [rows][cols].
+inline void row_sums(const int8_t* W, int rows, int cols, int32_t* out) {
+  for (int r = 0; r < rows; ++r) {
+    int32_t s = 0;
+    for (int c = 0; c < cols; ++c) s += W[static_cast<size_t>(r) * cols + c];
+    out[r] = s;
+  }
+}
+
 // Lane mask with the first `n` (0..8) 32-bit lanes set: for maskload/maskstore of tails, which
 // never touch (or fault on) the masked-off lanes.
 inline __m256i lane_mask(int n) {

@@ -112,6 +112,32 @@ inline void store16(const Requant& rq, int c0, int n, __m256i a0, __m256i a1, bo
   if (n > 8) epilogue8_int(rq, c0 + 8, n - 8, a1, out, row + c0 + 8);
 }
 
+// A last channel block narrower than the kernel's `width`: each tap's channels [c0, C) are
+// copied to a row of `width` bytes padded with the zero point, so no load reads past C.
+class TailCopy {
+ public:
+  TailCopy(int taps, int width, bool needed)
+      : taps_(taps), width_(width), buf_(needed ? static_cast<size_t>(taps) * (width + sizeof(const uint8_t*)) : 1) {
+    rows_ = buf_.as<uint8_t>();
+    ptrs_ = reinterpret_cast<const uint8_t**>(rows_ + static_cast<size_t>(taps) * width);
+    for (int t = 0; needed && t < taps; ++t) ptrs_[t] = rows_ + static_cast<size_t>(t) * width;
+  }
+  // Tap pointers to the copies of channels [c0, c0 + n) of one pixel's taps `src`.
+  const uint8_t* const* fill(const uint8_t* const* src, int c0, int n, uint8_t a_zero) {
+    for (int t = 0; t < taps_; ++t) {
+      std::memcpy(rows_ + static_cast<size_t>(t) * width_, src[t] + c0, static_cast<size_t>(n));
+      std::memset(rows_ + static_cast<size_t>(t) * width_ + n, a_zero, static_cast<size_t>(width_ - n));
+    }
+    return ptrs_;
+  }
+
+ private:
+  int taps_, width_;
+  Scratch buf_;
+  uint8_t* rows_;
+  const uint8_t** ptrs_;
+};
+
 void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const int8_t* Wp,
                const Requant* rq, void* out, size_t ldo) {
   const int full = C / kNCB, quads = quads_of(taps);
@@ -123,10 +149,7 @@ void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
   int32_t* zsum = zs.as<int32_t>();
   for (int c = 0; c < Cp; ++c) zsum[c] = static_cast<int32_t>(a_zero) * wsum[c];
   const bool half = C % kNCB == 16, partial = C % kNCB != 0 && !half;
-  Scratch tail(partial ? static_cast<size_t>(taps) * (kNCB + sizeof(const uint8_t*)) : 1);
-  uint8_t* tbuf = tail.as<uint8_t>();
-  const uint8_t** tptr = reinterpret_cast<const uint8_t**>(tbuf + static_cast<size_t>(taps) * kNCB);
-  for (int t = 0; partial && t < taps; ++t) tptr[t] = tbuf + t * kNCB;
+  TailCopy tail(taps, kNCB, partial);
   const bool u8_out = u8_panel_ok(*rq);
   auto finish = [&](int c0, int n, __m256i* acc, size_t row) __attribute__((always_inline)) {
     for (int i = 0; i < 4; ++i)
@@ -148,11 +171,7 @@ void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
     }
     if (partial) {
       const int c0 = full * kNCB, n = C - c0;
-      for (int t = 0; t < taps; ++t) {
-        std::memcpy(tbuf + t * kNCB, src[t] + c0, static_cast<size_t>(n));
-        std::memset(tbuf + t * kNCB + n, a_zero, static_cast<size_t>(kNCB - n));
-      }
-      dw_block_narrow<false>(tptr, 0, taps, Wp + full * wstride, acc);
+      dw_block_narrow<false>(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, acc);
       finish(c0, n, acc, row);
     }
   }
@@ -160,12 +179,7 @@ void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
 
 void pack_narrow(const int8_t* W, int C, int taps, int8_t* out) {
   const int blocks = (C + kNCB - 1) / kNCB, quads = quads_of(taps);
-  int32_t* wsum = reinterpret_cast<int32_t*>(out + narrow_bytes(C, taps));
-  for (int c = 0; c < C; ++c) {
-    int32_t s = 0;
-    for (int t = 0; t < taps; ++t) s += W[static_cast<size_t>(c) * taps + t];
-    wsum[c] = s;
-  }
+  row_sums(W, C, taps, reinterpret_cast<int32_t*>(out + narrow_bytes(C, taps)));
   // Vector v, lane l, group i holds channel 16 l + 4 v + i.
   for (int b = 0; b < blocks; ++b)
     for (int j = 0; j < quads; ++j) {
@@ -206,8 +220,7 @@ size_t dw_packed_size(int C, int taps) {
 void dw_pack(const int8_t* W, int C, int taps, void* packed) {
   unsigned char* base = static_cast<unsigned char*>(packed);
   std::memset(base, 0, dw_packed_size(C, taps));
-  bool narrow = true;
-  for (size_t i = 0, n = static_cast<size_t>(C) * taps; i < n && narrow; ++i) narrow = W[i] >= -64 && W[i] <= 63;
+  const bool narrow = fits_narrow(W, static_cast<size_t>(C) * taps);
   const int32_t form = narrow ? kNarrow : kWide;
   std::memcpy(base, &form, sizeof form);
   if (narrow) pack_narrow(W, C, taps, reinterpret_cast<int8_t*>(base + kHeader));
@@ -229,10 +242,7 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   const __m256i az = _mm256_set1_epi16(a_zero);
   // A partial last block reads its channels from a stack copy (zero point past C).
   const bool partial = C % kCB != 0;
-  Scratch tail(partial ? static_cast<size_t>(taps) * (kCB + sizeof(const uint8_t*)) : 1);
-  uint8_t* tbuf = tail.as<uint8_t>();
-  const uint8_t** tptr = reinterpret_cast<const uint8_t**>(tbuf + static_cast<size_t>(taps) * kCB);
-  for (int t = 0; partial && t < taps; ++t) tptr[t] = tbuf + t * kCB;
+  TailCopy tail(taps, kCB, partial);
   const bool u8_out = u8_panel_ok(*rq);
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
@@ -241,23 +251,12 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
     for (int b = 0; b < full; ++b) {
       const int c0 = b * kCB;
       dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, acc0, acc1);
-      if (u8_out) {
-        const __m256 f[1][2] = {{_mm256_cvtepi32_ps(acc0), _mm256_cvtepi32_ps(acc1)}};
-        epilogue16_u8_rows<1>(*rq, c0, f, out, 0, row + c0);
-        continue;
-      }
-      epilogue8_int(*rq, c0, 8, acc0, out, row + c0);
-      epilogue8_int(*rq, c0 + 8, 8, acc1, out, row + c0 + 8);
+      store16(*rq, c0, kCB, acc0, acc1, u8_out, out, row);
     }
     if (partial) {
       const int c0 = full * kCB, n = C - c0;
-      for (int t = 0; t < taps; ++t) {
-        std::memcpy(tbuf + t * kCB, src[t] + c0, static_cast<size_t>(n));
-        std::memset(tbuf + t * kCB + n, a_zero, static_cast<size_t>(kCB - n));
-      }
-      dw_block(tptr, 0, taps, Wp + full * wstride, az, acc0, acc1);
-      epilogue8_int(*rq, c0, n < 8 ? n : 8, acc0, out, row + c0);
-      if (n > 8) epilogue8_int(*rq, c0 + 8, n - 8, acc1, out, row + c0 + 8);
+      dw_block(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, az, acc0, acc1);
+      store16(*rq, c0, n, acc0, acc1, u8_out, out, row);
     }
   }
 }

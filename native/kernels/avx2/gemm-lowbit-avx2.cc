@@ -33,6 +33,7 @@
 // Folded layers with enough rows (convolutions, batches) are instead expanded, a block of panels
 // at a time, to the int8 weights q * m in the int8 GEMM's panel layout, and run by its tiles:
 // the same exact integers for a fraction of the work per row (see can_expand).
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/avx2/common-avx2.h"
@@ -740,19 +741,7 @@ void lowbit_pack(const LowbitWeights* w, void* packed) {
   std::memset(base, 0, h.total);
   const int N = w->N, K = w->K, G = w->G, ng = h.ngroups;
   const int off = h.mode == kSym4 ? 8 : 1;
-  if (w->form == LowbitForm::Folded) {  // the largest |q * m|: does the narrow int8 form hold it?
-    int wmax = 0;
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k) {
-        const size_t gi = static_cast<size_t>(n) * ng + k / G;
-        const int q = w->q[static_cast<size_t>(n) * K + k];
-        const int m = q < 0 && h.asym ? w->mult_neg[gi] : w->mult_pos[gi];
-        const int v = (q < 0 ? -q : q) * m;
-        if (v > wmax) wmax = v;
-      }
-    h.expand_narrow = wmax <= 63;
-  }
-  std::memcpy(base, &h, sizeof h);
+  int wmax = 0;  // folded: the largest |q * m|, which decides the expanded int8 form
   // Code of one q value (q = 0 for padding).
   auto enc = [&](int q) -> int {
     if (h.mode == kAsym2) return (q > 0 ? 1 : 0) | (q < 0 ? 2 : 0);
@@ -778,12 +767,13 @@ void lowbit_pack(const LowbitWeights* w, void* packed) {
         const int n = p * kNR + c;
         if (n >= N) continue;  // padding channels: zero scales / multipliers / sums
         const size_t ni = static_cast<size_t>(n) * ng + g;
-        int32_t qsum = 0, cp = 0, cn = 0;
+        int32_t qsum = 0, cp = 0, cn = 0, qmax = 0;
         for (int i = 0; i < G; ++i) {
           const int q = w->q[static_cast<size_t>(n) * K + g * G + i];
           qsum += q;
           cp += q > 0;
           cn += q < 0;
+          qmax = std::max(qmax, q < 0 ? -q : q);
         }
         if (w->form == LowbitForm::GroupScaled) {
           float* sc = reinterpret_cast<float*>(base + h.off_scale + gi * h.group_stride_scale);
@@ -804,10 +794,14 @@ void lowbit_pack(const LowbitWeights* w, void* packed) {
           if (h.asym) mb[16 + c] = w->mult_neg[ni];
           int32_t* ws = reinterpret_cast<int32_t*>(base + h.off_wsum) + p * kNR;
           ws[c] += h.asym ? cp * w->mult_pos[ni] - cn * w->mult_neg[ni] : qsum * w->mult_pos[ni];
+          wmax = std::max(wmax, h.asym ? std::max(cp ? w->mult_pos[ni] : 0, cn ? w->mult_neg[ni] : 0)
+                                       : qmax * w->mult_pos[ni]);
         }
       }
     }
   }
+  h.expand_narrow = w->form == LowbitForm::Folded && wmax <= kNarrowWeightMax;
+  std::memcpy(base, &h, sizeof h);
 }
 
 void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,

@@ -34,7 +34,6 @@ namespace {
 constexpr int kNR = kQ8NR;
 constexpr size_t kHeader = 64;
 enum Form : int32_t { kWide = 1, kNarrow = 2 };
-constexpr int kNarrowMin = -64, kNarrowMax = 63;
 
 // Final epilogue of a tile, shared by both forms: the exact int32 accumulators of MR rows x 16
 // channels.
@@ -231,21 +230,14 @@ size_t q8_packed_size(int N, int K) {
 void q8_pack(const int8_t* W, int N, int K, void* packed) {
   unsigned char* base = static_cast<unsigned char*>(packed);
   std::memset(base, 0, q8_packed_size(N, K));
-  const size_t count = static_cast<size_t>(N) * K;
-  bool narrow = true;
-  for (size_t i = 0; i < count && narrow; ++i) narrow = W[i] >= kNarrowMin && W[i] <= kNarrowMax;
+  const bool narrow = fits_narrow(W, static_cast<size_t>(N) * K);
   const int32_t form = narrow ? kNarrow : kWide;
   std::memcpy(base, &form, sizeof form);
   int8_t* out = reinterpret_cast<int8_t*>(base + kHeader);
   const int panels = (N + kNR - 1) / kNR;
   if (narrow) {
     const int quads = (K + 3) / 4;
-    int32_t* wsum = reinterpret_cast<int32_t*>(out + narrow_bytes(N, K));
-    for (int n = 0; n < N; ++n) {
-      int32_t s = 0;
-      for (int k = 0; k < K; ++k) s += W[static_cast<size_t>(n) * K + k];
-      wsum[n] = s;
-    }
+    row_sums(W, N, K, reinterpret_cast<int32_t*>(out + narrow_bytes(N, K)));
     for (int p = 0; p < panels; ++p)
       for (int q = 0; q < quads; ++q)
         for (int c = 0; c < kNR; ++c)
