@@ -149,9 +149,11 @@ async function main() {
   const partial = opts.out.replace(/\.json$/, '.tmp.json');
   if (opts.peak) {
     console.log('peak-probe: one core');
-    result.peak = runPeakProbe();
+    result.peak = runPeakProbe({ threads: Math.max(...opts.threads) });
     for (const c of result.peak.compute ?? []) console.log(`  ${c.name.padEnd(28)} ${c.gmacPerSecond.toFixed(1)} GMAC/s`);
     if (result.peak.memory) console.log(`  ${result.peak.memory.name.padEnd(28)} ${result.peak.memory.gbPerSecond.toFixed(1)} GB/s`);
+    const { threads: scaledTo, ...scaling } = result.peak.scaling ?? {};
+    for (const [name, x] of Object.entries(scaling)) console.log(`  scaling 1 -> ${scaledTo} threads, ${name}: ${x.toFixed(2)}x`);
   }
   const models = await ensureModels(opts.models);
   for (const m of models) {

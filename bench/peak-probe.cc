@@ -8,7 +8,14 @@
 // Built by bench/peak-probe.js with plain `g++ -O2`: each kernel carries its own target
 // attribute, and only the ISAs named on the command line (checked by the runner) are run.
 //
-//   peak-probe [--isa avx2,fma,avx512f,avx512bw,avx512vnni,avxvnni] [--mem-mb 1024] [--seconds 0.25]
+// With --threads T > 1 it also measures how this machine scales from one core to T: the same
+// register-only fp32 and int8 loops, and the streaming read, run on 1 thread and then on T
+// threads at once (each its own copy), in alternating rounds; the median ratio of the T-thread
+// aggregate to the 1-thread rate is reported. On a VM whose vCPUs share a physical core, or
+// whose host slows cores that are all busy, this is below T even for work that shares nothing,
+// and it bounds what any engine's T-thread speed-up can reach here.
+//
+//   peak-probe [--isa avx2,fma,avx512f,avx512bw,avx512vnni,avxvnni] [--mem-mb 1024] [--seconds 0.25] [--threads T]
 // Prints one JSON object.
 #include <immintrin.h>
 
@@ -17,7 +24,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -26,8 +35,9 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-volatile int64_t sink_i;
-volatile float sink_f;
+// Per thread: the scaling rounds run the kernels on several threads at once.
+thread_local volatile int64_t sink_i;
+thread_local volatile float sink_f;
 
 // Runs kernel(iterations) until `seconds` pass, doubling the count; returns the best
 // operations/second over `repeats` timings of the final count. `per_iter` = MACs or bytes.
@@ -49,6 +59,33 @@ double best_rate(F kernel, double per_iter, double seconds, int repeats = 5) {
     if (rate > best) best = rate;
   }
   return best;
+}
+
+// Median over `rounds` of (aggregate rate of `threads` copies of kernel(n) run at once) /
+// (rate of one copy alone), with n set so that one copy takes about `seconds`.
+template <typename F>
+double scaling(F kernel, int threads, double seconds, int rounds = 7) {
+  int64_t n = 1 << 10;
+  for (;;) {
+    double t = now();
+    kernel(n);
+    if (now() - t > seconds) break;
+    n *= 2;
+  }
+  std::vector<double> ratios;
+  for (int r = 0; r < rounds; r++) {
+    double t = now();
+    kernel(n);
+    const double one = now() - t;
+    t = now();
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; i++) pool.emplace_back([&] { kernel(n); });
+    for (auto& th : pool) th.join();
+    const double all = now() - t;
+    ratios.push_back(threads * one / all);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  return ratios[ratios.size() / 2];
 }
 
 #define HIDE(x) asm volatile("" : "+x"(x))
@@ -217,10 +254,12 @@ int main(int argc, char** argv) {
   std::string isa;
   double seconds = 0.25;
   size_t mem_mb = 1024;
+  int threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--isa")) isa = argv[i + 1];
     else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--mem-mb")) mem_mb = strtoull(argv[i + 1], nullptr, 10);
+    else if (!strcmp(argv[i], "--threads")) threads = std::max(1, atoi(argv[i + 1]));
   }
   std::vector<std::string> rows;
   char line[512];
@@ -252,8 +291,50 @@ int main(int argc, char** argv) {
     }
     free(buf);
   }
+  // Scaling from 1 to `threads` threads (see the top of the file).
+  std::string scale;
+  if (threads > 1) {
+    const double part = std::min(seconds, 0.2);
+    std::vector<std::string> parts;
+    if (has(isa, "avx2") && has(isa, "fma")) {
+      snprintf(line, sizeof line, "\"fp32 FMA avx2\": %.3f", scaling(fma_avx2, threads, part));
+      parts.push_back(line);
+    }
+    if (has(isa, "avx2")) {
+      snprintf(line, sizeof line, "\"u8s8 vpmaddubsw avx2\": %.3f", scaling(maddubs_avx2, threads, part));
+      parts.push_back(line);
+    }
+    // Memory: each thread streams its own buffer (mem_mb / threads, >> L3 for the default).
+    const size_t each = (mem_mb << 20) / static_cast<size_t>(threads) / 128 * 128;
+    std::vector<uint8_t*> bufs;
+    for (int t = 0; t < threads; t++) {
+      bufs.push_back(static_cast<uint8_t*>(aligned_alloc(64, each)));
+      if (bufs.back()) memset(bufs.back(), 1, each);
+    }
+    if (std::find(bufs.begin(), bufs.end(), nullptr) == bufs.end()) {
+      std::vector<double> ratios;
+      auto pass = [&](int t) { sink_i = has(isa, "avx2") ? read_avx2(bufs[t], each) : read_scalar(bufs[t], each); };
+      for (int r = 0; r < 7; r++) {
+        double t0 = now();
+        pass(0);
+        const double one = now() - t0;
+        t0 = now();
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; t++) pool.emplace_back(pass, t);
+        for (auto& th : pool) th.join();
+        ratios.push_back(threads * one / (now() - t0));
+      }
+      std::sort(ratios.begin(), ratios.end());
+      snprintf(line, sizeof line, "\"streaming read\": %.3f", ratios[ratios.size() / 2]);
+      parts.push_back(line);
+    }
+    for (uint8_t* b : bufs) free(b);
+    scale = ", \"scaling\": {\"threads\": " + std::to_string(threads);
+    for (const std::string& p : parts) scale += ", " + p;
+    scale += "}";
+  }
   printf("{\"compute\": [\n");
   for (size_t i = 0; i < rows.size(); i++) printf("%s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
-  printf("], \"memory\": {\"name\": \"streaming read, one core\", \"bufferMiB\": %zu, \"gbPerSecond\": %.2f}}\n", mem_mb, gbs / 1e9);
+  printf("], \"memory\": {\"name\": \"streaming read, one core\", \"bufferMiB\": %zu, \"gbPerSecond\": %.2f}%s}\n", mem_mb, gbs / 1e9, scale.c_str());
   return 0;
 }

@@ -2,9 +2,11 @@
 // Runs bench/peak-probe.cc: compiled here with the system g++ (-O2; each kernel has its own
 // target attribute), run with only the ISAs this CPU and OS have (from /proc/cpuinfo, else
 // ternion's cpuInfo()). Prints / returns one core's fp32 FMA and int8 dot-product peaks in
-// GMAC/s and its streaming-read bandwidth in GB/s.
+// GMAC/s and its streaming-read bandwidth in GB/s; with --threads T > 1, also how this machine
+// scales from 1 to T threads on work that shares nothing (the ceiling of any engine's T-thread
+// speed-up here).
 //
-//   node bench/peak-probe.js [--mem-mb 1024] [--seconds 0.25]
+//   node bench/peak-probe.js [--mem-mb 1024] [--seconds 0.25] [--threads T]
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -38,17 +40,18 @@ function compile() {
   const fresh = fs.existsSync(BINARY) && fs.statSync(BINARY).mtimeMs >= fs.statSync(SOURCE).mtimeMs;
   if (!fresh) {
     fs.mkdirSync(path.dirname(BINARY), { recursive: true });
-    execFileSync('g++', ['-O2', '-o', BINARY, SOURCE], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync('g++', ['-O2', '-pthread', '-o', BINARY, SOURCE], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
   return execFileSync('g++', ['--version'], { encoding: 'utf8' }).split('\n')[0];
 }
 
 /** Compiles (when the source is newer) and runs the probe; returns its JSON plus how it ran. */
-function runPeakProbe({ memMiB = 1024, seconds = 0.25 } = {}) {
+function runPeakProbe({ memMiB = 1024, seconds = 0.25, threads = 1 } = {}) {
   if (process.arch !== 'x64') return { skipped: `the probe is x86-64 only (this is ${process.arch})` };
   const compiler = compile();
   const { source, isas } = cpuIsas();
-  const out = execFileSync(BINARY, ['--isa', isas.join(','), '--mem-mb', String(memMiB), '--seconds', String(seconds)], { encoding: 'utf8' });
+  const args = ['--isa', isas.join(','), '--mem-mb', String(memMiB), '--seconds', String(seconds), '--threads', String(threads)];
+  const out = execFileSync(BINARY, args, { encoding: 'utf8' });
   return { compiler, flags: '-O2 (per-kernel target attributes)', isas, isasFrom: source, threads: 1, ...JSON.parse(out) };
 }
 
@@ -57,5 +60,5 @@ module.exports = { runPeakProbe };
 if (require.main === module) {
   const argv = process.argv.slice(2);
   const at = (f) => (argv.includes(f) ? Number(argv[argv.indexOf(f) + 1]) : undefined);
-  console.log(JSON.stringify(runPeakProbe({ memMiB: at('--mem-mb'), seconds: at('--seconds') }), null, 1));
+  console.log(JSON.stringify(runPeakProbe({ memMiB: at('--mem-mb'), seconds: at('--seconds'), threads: at('--threads') }), null, 1));
 }

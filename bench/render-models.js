@@ -187,6 +187,18 @@ function targetLines(r) {
   if (scale.length) {
     const met = scale.filter((i) => i.v >= 1.7);
     lines.push(`- Batch 16, 2 threads >= 1.7x one thread: **${met.length === scale.length ? 'met' : `${met.length} of ${scale.length} met`}** (${scale.map((i) => `${i.name} ${x2(i.v)}`).join(', ')}).`);
+    const ort = [];
+    for (const m of modelsOf(r)) {
+      for (const e of enginesOf(r).filter((x) => x.startsWith('ort-'))) {
+        const one = row(r, m, 16, 1, e), two = row(r, m, 16, 2, e);
+        if (one && two && !one.error && !two.error) ort.push(`${modelName(m)} ${engineName(e)} ${x2(one.medianMs / two.medianMs)}`);
+      }
+    }
+    if (ort.length) lines.push(`  - onnxruntime in the same run, for comparison: ${ort.join(', ')}.`);
+    const { threads: to, ...ceil } = r.peak?.scaling ?? {};
+    if (to === 2 && Object.keys(ceil).length) {
+      lines.push(`  - This machine's own 1 -> 2 thread scaling on work that shares nothing (\`bench/peak-probe.cc\`: the same loop on both cores at once, median of 7 rounds): ${Object.entries(ceil).map(([k, v]) => `${k} ${x2(v)}`).join(', ')}.`);
+    }
   }
   // Memory: resident at most packed weights + activation arena + 10% (what the session reports holding).
   const mem = [];

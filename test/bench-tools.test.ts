@@ -30,6 +30,14 @@ const render = require('../bench/render-models.js') as {
   renderSvg(r: unknown): string;
   updateReadme(text: string, block: string): string;
 };
+type ProbeResult = {
+  skipped?: string;
+  isas: string[];
+  compute: { name: string; gmacPerSecond: number }[];
+  memory: { gbPerSecond: number };
+  scaling?: Record<string, number>;
+};
+const peakProbe = require('../bench/peak-probe.js') as { runPeakProbe(o: { memMiB?: number; seconds?: number; threads?: number }): ProbeResult };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 const execFileAsync = promisify(execFile);
@@ -252,6 +260,25 @@ describe('ternion bench', () => {
   });
 });
 
+describe('bench/peak-probe', () => {
+  it.runIf(process.arch === 'x64')('measures one core and the 1 -> 2 thread scaling of the same loops', () => {
+    const r = peakProbe.runPeakProbe({ memMiB: 64, seconds: 0.02, threads: 2 });
+    expect(r.skipped).toBeUndefined();
+    expect(r.memory.gbPerSecond).toBeGreaterThan(0);
+    if (!r.isas.includes('avx2')) return;
+    expect(r.compute.map((c) => c.name)).toContain('u8s8 vpmaddubsw avx2');
+    for (const c of r.compute) expect(c.gmacPerSecond).toBeGreaterThan(0);
+    const { threads, ...ratios } = r.scaling ?? {};
+    expect(threads).toBe(2);
+    expect(Object.keys(ratios)).toEqual(expect.arrayContaining(['u8s8 vpmaddubsw avx2', 'streaming read']));
+    // Two threads each doing one thread's work: the aggregate is more than none and at most ~2x.
+    for (const v of Object.values(ratios)) {
+      expect(v).toBeGreaterThan(0.3);
+      expect(v).toBeLessThan(2.6);
+    }
+  }, 60_000);
+});
+
 describe('bench/render-models.js', () => {
   const row = (model: string, batch: number, threads: number, engine: string, medianMs: number, ortFp32: number, ortInt8: number) => ({
     model, batch, threads, engine, label: engine, medianMs, samplesMs: [medianMs], imagesPerSecond: (1000 * batch) / medianMs,
@@ -302,6 +329,10 @@ describe('bench/render-models.js', () => {
     const block = render.renderMarkdown(b16);
     expect(block).toContain('- Batch 16, 2 threads, the same thresholds within 20%: **2 of 2 met** (ResNet-18 ternion int8 2.86x vs 0.80x needed, ResNet-18 ternary N=64 3.64x vs 0.96x needed).');
     expect(block).toContain('- Batch 16, 2 threads >= 1.7x one thread: **1 of 2 met** (ResNet-18 ternion int8 1.43x, ResNet-18 ternary N=64 1.82x).');
+    expect(block).toContain('  - onnxruntime in the same run, for comparison: ResNet-18 ORT int8 1.60x.');
+    expect(block).not.toContain("This machine's own 1 -> 2 thread scaling");
+    const probed = { ...b16, peak: { ...b16.peak, scaling: { threads: 2, 'fp32 FMA avx2': 1.93, 'streaming read': 1.41 } } };
+    expect(render.renderMarkdown(probed)).toContain('median of 7 rounds): fp32 FMA avx2 1.93x, streaming read 1.41x.');
   });
 
   it('checks the memory target against what each session reports holding', () => {
