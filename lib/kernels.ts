@@ -23,6 +23,11 @@ export interface CpuInfo {
   error?: string;
   /** Default number of threads (the number of cores). */
   threads: number;
+  /**
+   * How long the pool's idle threads spin for the next parallel section before they sleep, in
+   * microseconds (TERNION_SPIN_MICROS, default 200; 0 sleeps at once).
+   */
+  spinMicros: number;
 }
 
 /** What the CPU has and which kernels ternion chose. */

@@ -10,6 +10,7 @@ export interface NativeCpuInfo {
   kernels: string | null;
   error?: string;
   threads: number;
+  spinMicros: number;
 }
 
 export interface NativePackedWeights {

@@ -1,5 +1,6 @@
 #include "threadpool.h"
 
+#include <chrono>
 #include <cstdlib>
 
 namespace ternion {
@@ -13,6 +14,16 @@ int thread_pool_size() {
     if (end != cap && *end == '\0' && v >= 1 && v <= 1024) size = static_cast<int>(v);
   }
   return size;
+}
+
+int thread_pool_spin_micros() {
+  int micros = 200;
+  if (const char* v = std::getenv("TERNION_SPIN_MICROS")) {
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    if (end != v && *end == '\0' && x >= 0 && x <= 100000) micros = static_cast<int>(x);
+  }
+  return micros;
 }
 
 std::shared_ptr<ThreadPool> shared_thread_pool() {
@@ -34,11 +45,39 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Spins until done() or thread_pool_spin_micros() pass; true when done() became true.
+template <typename Done>
+bool spin_until(Done&& done) {
+  using clock = std::chrono::steady_clock;
+  static const int micros = thread_pool_spin_micros();
+  if (micros == 0) return done();
+  const auto until = clock::now() + std::chrono::microseconds(micros);
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (clock::now() >= until) return done();
+  }
+}
+
+}  // namespace
 
 void ThreadPool::run_tasks() {
   for (;;) {
@@ -49,18 +88,35 @@ void ThreadPool::run_tasks() {
 }
 
 void ThreadPool::worker_loop(int index) {
-  unsigned long seen = 0;
+  uint64_t seen = 0;  // generation of the last job this worker looked at
+  // A new job this worker takes part in: its generation differs from seen, and index < helpers.
+  auto mine = [&](uint64_t word) { return (word >> 16) != seen && index < static_cast<int>(word & 0xffff); };
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && index < job_workers_); });
-      if (stopping_) return;
-      seen = generation_;
+    uint64_t word = job_word_.load(std::memory_order_acquire);
+    if (!mine(word)) {
+      // Skip jobs that leave this worker out, then spin, then sleep.
+      seen = word >> 16;
+      if (!spin_until([&] {
+            word = job_word_.load(std::memory_order_acquire);
+            return mine(word) || stopping_.load(std::memory_order_relaxed);
+          })) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] {
+          word = job_word_.load(std::memory_order_acquire);
+          if ((word >> 16) != seen && !mine(word)) seen = word >> 16;
+          return mine(word) || stopping_.load(std::memory_order_relaxed);
+        });
+      }
+      if (stopping_.load(std::memory_order_acquire)) return;
+      if (!mine(word)) continue;
     }
+    seen = word >> 16;
     run_tasks();
-    {
+    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The caller may be asleep on done_: take the mutex so the notify cannot fall between
+      // its check and its wait.
       std::lock_guard<std::mutex> lock(mutex_);
-      if (--busy_workers_ == 0) done_.notify_one();
+      done_.notify_one();
     }
   }
 }
@@ -77,15 +133,17 @@ void ThreadPool::parallel_for(int tasks, int max_threads, const std::function<vo
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
     job_tasks_ = tasks;
-    job_workers_ = helpers;
-    busy_workers_ = helpers;
+    busy_workers_.store(helpers, std::memory_order_relaxed);
     next_task_.store(0, std::memory_order_relaxed);
-    ++generation_;
+    const uint64_t generation = (job_word_.load(std::memory_order_relaxed) >> 16) + 1;
+    job_word_.store((generation << 16) | static_cast<uint64_t>(helpers), std::memory_order_release);
   }
   wake_.notify_all();
   run_tasks();
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return busy_workers_ == 0; });
+  if (!spin_until([&] { return busy_workers_.load(std::memory_order_acquire) == 0; })) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+  }
   job_ = nullptr;
 }
 

@@ -65,6 +65,35 @@ describe('the shared thread pool', () => {
     expect(cores[0]).toBe(cores[1]);
     expect(cores[0]).toBeGreaterThanOrEqual(1);
   });
+
+  it('spins TERNION_SPIN_MICROS (default 200) before its idle threads sleep', async () => {
+    const script = `console.log(require('./dist').cpuInfo().spinMicros)`;
+    expect(Number(await node(script, { TERNION_SPIN_MICROS: '' }))).toBe(200);
+    expect(Number(await node(script, { TERNION_SPIN_MICROS: '0' }))).toBe(0);
+    expect(Number(await node(script, { TERNION_SPIN_MICROS: '50' }))).toBe(50);
+    expect(Number(await node(script, { TERNION_SPIN_MICROS: 'lots' }))).toBe(200);
+    expect(Number(await node(script, { TERNION_SPIN_MICROS: '-1' }))).toBe(200);
+  });
+
+  it('gives the same results with and without spinning, on 1 and 2 threads, sync and async', async () => {
+    const script = `
+      const { InferenceSession, Tensor } = require('./dist');
+      (async () => {
+        const out = [];
+        for (const threads of [1, 2]) {
+          const s = await InferenceSession.create('models/fashion-mnist-resnet.onnx', { threads });
+          const x = new Float32Array(4 * 28 * 28).map((_, i) => (i % 97) / 97);
+          const feeds = { [s.inputNames[0]]: new Tensor('float32', x, [4, 1, 28, 28]) };
+          const a = s.runSync(feeds)[s.outputNames[0]].data, b = (await s.run(feeds))[s.outputNames[0]].data;
+          out.push(Array.from(a).map((v) => v.toFixed(4)).join(','), Array.from(b).map((v) => v.toFixed(4)).join(','));
+        }
+        console.log(JSON.stringify(out));
+      })();`;
+    const spun = JSON.parse(await node(script, { TERNION_SPIN_MICROS: '' })) as string[];
+    const blocked = JSON.parse(await node(script, { TERNION_SPIN_MICROS: '0' })) as string[];
+    expect(spun[0].split(',').length).toBe(40);
+    expect(new Set([...spun, ...blocked]).size).toBe(1);
+  });
 });
 
 describe('worker threads', () => {

@@ -36,6 +36,7 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   o.Set("kernels", d.table ? Napi::Value(Napi::String::New(env, d.table->name)) : env.Null());
   if (!d.table_error.empty()) o.Set("error", d.table_error);
   o.Set("threads", d.default_threads);
+  o.Set("spinMicros", thread_pool_spin_micros());
   return o;
 }
 

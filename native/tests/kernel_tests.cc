@@ -4,8 +4,10 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|pack|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|pack|pool|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cinttypes>
 #include <cstdarg>
 #include <cmath>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "exec/gemm.h"
@@ -507,6 +510,40 @@ void test_threads(const KernelTable* t, std::mt19937& rng) {
   std::printf("%s threads %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
+// ---------------------------------------------------------------- the thread pool itself
+// Every task runs exactly once, whatever the task and thread counts, with pauses long enough
+// that the workers stop spinning and sleep between some jobs, and with several callers at once
+// (they queue).
+void test_pool() {
+  int cases = 0, bad = 0;
+  ThreadPool pool(3);
+  for (int it = 0; it < 3000; ++it) {
+    const int tasks = 1 + it % 7, max_threads = 1 + it % 4;
+    std::vector<int> hits(static_cast<size_t>(tasks), 0);
+    pool.parallel_for(tasks, max_threads, [&](int task) { ++hits[static_cast<size_t>(task)]; });
+    ++cases;
+    if (!std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; })) {
+      ++bad;
+      report(false, fmt("pool: job %d (%d tasks, %d threads) ran a task other than once", it, tasks, max_threads));
+    }
+    if (it % 500 == 0) std::this_thread::sleep_for(std::chrono::microseconds(thread_pool_spin_micros() + 300));
+  }
+  std::atomic<long> sum{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 3; ++c)
+    callers.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) pool.parallel_for(5, 3, [&](int task) { sum += task; });
+    });
+  for (auto& c : callers) c.join();
+  ++cases;
+  if (sum.load() != 3L * 500 * 10) {
+    ++bad;
+    report(false, fmt("pool: concurrent callers summed %ld, want %ld", sum.load(), 3L * 500 * 10));
+  }
+  report(bad == 0, "pool summary");
+  std::printf("%s pool: %d cases, %d failed\n", bad ? "FAIL" : "PASS", cases, bad);
+}
+
 // ---------------------------------------------------------------- code packing
 void test_pack(std::mt19937& rng) {
   int cases = 0, bad = 0;
@@ -569,7 +606,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|threads|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -577,6 +614,7 @@ int main(int argc, char** argv) {
   const bool all_kinds = kind.empty();
   if (all_kinds || kind == "dispatch") test_dispatch();
   if (all_kinds || kind == "pack") test_pack(rng);
+  if (all_kinds || kind == "pool") test_pool();
   bool isa_found = isa.empty();
   for (const std::string& name : compiled_table_names()) {
     if (!isa.empty() && name != isa) continue;
