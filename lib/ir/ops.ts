@@ -14,6 +14,9 @@ import { gatherShapeFn, padShapeFn, shapeOpShapeFn, sliceShapeFn, splitShapeFn }
 import {
   batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
 } from './shapes/misc';
+import {
+  binaryBroadcastShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, whereShapeFn,
+} from './shapes/math-logic';
 import type { Node } from './types';
 
 /** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
@@ -84,6 +87,30 @@ const OP_LIST: readonly OpSpec[] = [
   op('LayerNormalization', 17, layerNormShapeFn),
   op('Shape', 1, shapeOpShapeFn),
   op('Constant', 1, constantShapeFn),
+  op('Sqrt', 6, sameAsFirstInput),
+  op('Exp', 6, sameAsFirstInput),
+  op('Log', 6, sameAsFirstInput),
+  op('Reciprocal', 6, sameAsFirstInput),
+  op('Neg', 6, sameAsFirstInput),
+  op('Abs', 6, sameAsFirstInput),
+  op('Pow', 7, powShapeFn),
+  op('Mod', 10, binaryBroadcastShapeFn),
+  op('ReduceMean', 1, reduceShapeFn(18)),
+  op('ReduceSum', 1, reduceShapeFn(13)),
+  op('ReduceMax', 1, reduceShapeFn(18)),
+  op('ReduceMin', 1, reduceShapeFn(18)),
+  op('Cast', 6, castShapeFn),
+  op('Equal', 7, compareShapeFn),
+  op('Less', 7, compareShapeFn),
+  op('Greater', 7, compareShapeFn),
+  op('LessOrEqual', 12, compareShapeFn),
+  op('GreaterOrEqual', 12, compareShapeFn),
+  op('Not', 1, sameAsFirstInput),
+  op('Where', 9, whereShapeFn),
+  op('ConstantOfShape', 9, constantOfShapeShapeFn),
+  op('Range', 11, rangeShapeFn),
+  op('Expand', 8, expandShapeFn),
+  op('ScatterND', 11, sameAsFirstInput),
   op('QuantizeLinear', 10, quantizeLinearShapeFn),
   op('DequantizeLinear', 10, dequantizeLinearShapeFn),
   op('QLinearConv', 10, qlinearConvShapeFn),

@@ -26,6 +26,20 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const std::string&
   return out;
 }
 
+// Element strides of a tensor of shape `s` read through a broadcast to `out`: 0 along the dims
+// it repeats (size 1, or missing on the left).
+inline std::vector<int64_t> broadcast_strides(const Shape& s, const Shape& out) {
+  std::vector<int64_t> st(out.size(), 0);
+  int64_t step = 1;
+  for (size_t k = 0; k < s.size(); ++k) {
+    const size_t i = out.size() - 1 - k;
+    const int64_t d = s[s.size() - 1 - k];
+    st[i] = d == 1 ? 0 : step;
+    step *= d;
+  }
+  return st;
+}
+
 // A broadcast walk over `out`: dims of size 1 dropped and neighbours merged whenever both inputs
 // step through them the same way, so the common cases collapse to one loop ("same shape"), or an
 // outer loop over an inner run against a repeated value ("per channel": [N,C,H,W] + [C,1,1]).
@@ -42,18 +56,7 @@ struct BinaryPlan {
 
 inline BinaryPlan plan_binary(const Shape& a, const Shape& b, const Shape& out) {
   const size_t rank = out.size();
-  auto input_strides = [&](const Shape& s) {
-    std::vector<int64_t> st(rank, 0);
-    int64_t step = 1;
-    for (size_t k = 0; k < s.size(); ++k) {
-      const size_t i = rank - 1 - k;
-      const int64_t d = s[s.size() - 1 - k];
-      st[i] = d == 1 ? 0 : step;
-      step *= d;
-    }
-    return st;
-  };
-  const std::vector<int64_t> sa = input_strides(a), sb = input_strides(b);
+  const std::vector<int64_t> sa = broadcast_strides(a, out), sb = broadcast_strides(b, out);
   BinaryPlan p;
   for (size_t i = 0; i < rank; ++i) {
     if (out[i] == 1) continue;
@@ -91,8 +94,9 @@ void parallel_range(const RunContext& ctx, int64_t n, int64_t min_per_task, cons
 
 // out[i] = fn(a[i], b[i]) over a broadcast plan. Each inner run is one of three contiguous loops
 // (both stepping, or one side a repeated value), which is where the time goes.
-template <typename T, typename Fn>
-void run_binary(const RunContext& ctx, const BinaryPlan& p, const T* a, const T* b, T* out, const Fn& fn,
+// The output's element type O may differ from the inputs' (comparisons write bool).
+template <typename T, typename O, typename Fn>
+void run_binary(const RunContext& ctx, const BinaryPlan& p, const T* a, const T* b, O* out, const Fn& fn,
                 int64_t min_per_task = 1 << 15) {
   const int64_t inner = p.inner(), total = p.rows() * inner;
   const size_t outer_rank = p.dims.size() - 1;
@@ -111,7 +115,7 @@ void run_binary(const RunContext& ctx, const BinaryPlan& p, const T* a, const T*
       const int64_t n = std::min(inner - col, end - pos);
       const T* pa = a + off_a + col * ia;
       const T* pb = b + off_b + col * ib;
-      T* po = out + pos;
+      O* po = out + pos;
       if (ia == 1 && ib == 1) {
         for (int64_t i = 0; i < n; ++i) po[i] = fn(pa[i], pb[i]);
       } else if (ia == 1 && ib == 0) {

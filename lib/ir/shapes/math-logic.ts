@@ -1,0 +1,120 @@
+// Shapes of the reductions, Cast, comparisons, Where and the ops that build tensors from shape
+// values (ConstantOfShape, Range, Expand). Element-type limits the executor has (Cast to
+// float16, say) are refused here with ERR_DTYPE, so the loader names them.
+
+import { TernionError } from '../../errors';
+import { intAttribute, tensorAttribute } from '../attributes';
+import type { DataType } from '../dtype';
+import { isIntegerType, toNumberArray } from '../dtype';
+import type { InferredValue, ShapeFunction } from '../shape-context';
+import { normalizeAxis, numericValues } from '../shape-context';
+import { opaqueDim } from '../symbolic-dims';
+import type { Dim } from '../types';
+import { broadcastAll } from './elementwise';
+import { readAxes } from './layout';
+
+/** ReduceMean/Max/Min (axes an input from opset 18) and ReduceSum (from 13). */
+export function reduceShapeFn(axesInputFrom: number): ShapeFunction {
+  return (ctx) => {
+    const x = ctx.shape(0);
+    const dtype = ctx.input(0).dtype;
+    const keepdims = intAttribute(ctx.node, 'keepdims', 1) !== 0;
+    const noop = intAttribute(ctx.node, 'noop_with_empty_axes', 0) !== 0;
+    const axes = readAxes(ctx, axesInputFrom);
+    if (axes === 'runtime') return [{ dtype }];
+    const list = axes === 'absent' ? [] : axes;
+    if (list.length === 0 && noop) return [{ dtype, shape: x }];
+    const reduced = new Array<boolean>(x.length).fill(list.length === 0);
+    for (const a of list) reduced[normalizeAxis(ctx, a, x.length, 'axes')] = true;
+    const shape: Dim[] = [];
+    x.forEach((d, i) => {
+      if (!reduced[i]) shape.push(d);
+      else if (keepdims) shape.push(1);
+    });
+    return [{ dtype, shape }];
+  };
+}
+
+const CAST_TARGETS: Record<number, DataType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool' };
+
+/** Cast: the `to` type, when the executor holds it; integer values pass through (shape math). */
+export const castShapeFn: ShapeFunction = (ctx) => {
+  const to = intAttribute(ctx.node, 'to');
+  const dtype = CAST_TARGETS[to];
+  if (dtype === undefined) {
+    throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (Cast): casting to ONNX element type ${to} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
+  }
+  const from = ctx.input(0).dtype;
+  if (!Object.values(CAST_TARGETS).includes(from)) {
+    throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (Cast): casting from ${from} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
+  }
+  const values = ctx.values(0);
+  const keep = values !== undefined && isIntegerType(ctx.input(0).dtype) && (dtype === 'int64' || dtype === 'int32');
+  return [{ dtype, shape: ctx.shape(0), ...(keep ? { value: values } : {}) }];
+};
+
+/** Equal, Less, Greater, ...: broadcast, bool out. */
+export const compareShapeFn: ShapeFunction = (ctx) => {
+  if (ctx.input(0).dtype !== ctx.input(1).dtype) ctx.fail(`inputs have different element types ${ctx.input(0).dtype} and ${ctx.input(1).dtype}`);
+  return [{ dtype: 'bool', shape: broadcastAll(ctx, [ctx.shape(0), ctx.shape(1)]) }];
+};
+
+/** Where(condition, X, Y): X's type, the three shapes broadcast. */
+export const whereShapeFn: ShapeFunction = (ctx) => {
+  if (ctx.input(0).dtype !== 'bool') ctx.fail(`the condition is ${ctx.input(0).dtype}, not bool`);
+  if (ctx.input(1).dtype !== ctx.input(2).dtype) ctx.fail(`X is ${ctx.input(1).dtype} but Y is ${ctx.input(2).dtype}`);
+  return [{ dtype: ctx.input(1).dtype, shape: broadcastAll(ctx, [ctx.shape(0), ctx.shape(1), ctx.shape(2)]) }];
+};
+
+/** Pow: X's type, broadcast against Y. */
+export const powShapeFn: ShapeFunction = (ctx) => [{ dtype: ctx.input(0).dtype, shape: broadcastAll(ctx, [ctx.shape(0), ctx.shape(1)]) }];
+
+/** Mod: one element type, broadcast. */
+export const binaryBroadcastShapeFn: ShapeFunction = (ctx) => {
+  if (ctx.input(0).dtype !== ctx.input(1).dtype) ctx.fail(`inputs have different element types ${ctx.input(0).dtype} and ${ctx.input(1).dtype}`);
+  return [{ dtype: ctx.input(0).dtype, shape: broadcastAll(ctx, [ctx.shape(0), ctx.shape(1)]) }];
+};
+
+/** ConstantOfShape: the dims are input 0's values (symbolic ones too); the type is `value`'s. */
+export const constantOfShapeShapeFn: ShapeFunction = (ctx) => {
+  const value = tensorAttribute(ctx.node, 'value');
+  const dtype: DataType = value?.dtype ?? 'float32';
+  if (value && value.data.length !== 1) ctx.fail('value must hold exactly one element');
+  const dims = ctx.values(0);
+  if (dims !== undefined) {
+    const trackable = isIntegerType(dtype) && dims.length <= 1 && value !== undefined;
+    const fill = trackable ? toNumberArray(value.data)[0] : undefined;
+    const result: InferredValue = { dtype, shape: dims };
+    if (trackable && typeof dims[0] === 'number' && dims[0] <= 64) return [{ ...result, value: new Array<Dim>(dims.length ? dims[0] : 1).fill(fill as number) }];
+    return [result];
+  }
+  const rank = ctx.shape(0)[0];
+  if (typeof rank !== 'number') return [{ dtype }];
+  return [{ dtype, shape: Array.from({ length: rank }, (_, i) => opaqueDim(`${ctx.node.outputs[0]}[${i}]`)) }];
+};
+
+/** Range: one dim, known when start, limit and delta are constants. */
+export const rangeShapeFn: ShapeFunction = (ctx) => {
+  const dtype = ctx.input(0).dtype;
+  const read = (i: number) => {
+    const c = ctx.constant(i);
+    return c && c.data.length === 1 ? Number(c.data[0]) : numericValues(ctx, i)?.[0];
+  };
+  const [start, limit, delta] = [read(0), read(1), read(2)];
+  if (start === undefined || limit === undefined || delta === undefined || delta === 0) {
+    return [{ dtype, shape: [opaqueDim(`${ctx.node.outputs[0]}[0]`)] }];
+  }
+  return [{ dtype, shape: [Math.max(Math.ceil((limit - start) / delta), 0)] }];
+};
+
+/** Expand: X broadcast against the shape input's values (bidirectionally). */
+export const expandShapeFn: ShapeFunction = (ctx) => {
+  const dtype = ctx.input(0).dtype;
+  const x = ctx.shape(0);
+  const target = ctx.values(1);
+  if (target !== undefined) return [{ dtype, shape: broadcastAll(ctx, [x, target]) }];
+  const length = ctx.shape(1)[0];
+  if (typeof length !== 'number') return [{ dtype }];
+  const rank = Math.max(length, x.length);
+  return [{ dtype, shape: Array.from({ length: rank }, (_, i) => opaqueDim(`${ctx.node.outputs[0]}[${i}]`)) }];
+};

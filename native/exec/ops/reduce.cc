@@ -1,0 +1,156 @@
+// ReduceMean, ReduceSum, ReduceMax, ReduceMin over any set of axes, with keepdims and
+// noop_with_empty_axes. Axes come from the attribute (before opset 18; ReduceSum: 13) or from
+// the optional second input. Sums accumulate in double. Exporters write LayerNorm, global
+// pooling and attention statistics with these.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "exec/graph.h"
+#include "exec/ops/broadcast.h"
+#include "exec/ops/op-args.h"
+
+namespace ternion {
+namespace exec {
+namespace {
+
+enum class ReduceKind { Mean, Sum, Max, Min };
+
+class ReduceOp : public Op {
+ public:
+  ReduceOp(const NodeDesc& node, ReduceKind kind)
+      : where_(node.where()), kind_(kind), keepdims_(node.get_int("keepdims", 1) != 0),
+        noop_empty_(node.get_int("noop_with_empty_axes", 0) != 0), attr_axes_(node.get_ints("axes")) {
+    const int input_from = kind == ReduceKind::Sum ? 13 : 18;
+    axes_from_input_ = node.opset >= input_from;
+  }
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "data");
+    if (kind_ == ReduceKind::Mean)
+      op_args::require_dtype(x, {DType::F32}, where_, "data");
+    else
+      op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64}, where_, "data");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    const std::vector<bool> reduced = reduced_axes(inputs, x.shape);
+    Shape out;
+    for (size_t i = 0; i < x.shape.size(); ++i) {
+      if (!reduced[i]) out.push_back(x.shape[i]);
+      else if (keepdims_) out.push_back(1);
+    }
+    outputs[0].dtype = x.dtype;
+    outputs[0].shape = out;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    const std::vector<bool> reduced = reduced_axes(inputs, x.shape);
+    switch (x.dtype) {
+      case DType::F32: return reduce<float>(ctx, x, reduced, *outputs[0]);
+      case DType::I32: return reduce<int32_t>(ctx, x, reduced, *outputs[0]);
+      case DType::I64: return reduce<int64_t>(ctx, x, reduced, *outputs[0]);
+      default: fail("ERR_DTYPE", where_ + ": unsupported dtype " + dtype_name(x.dtype));
+    }
+  }
+
+ private:
+  // Which axes of x are reduced (all of them when no axes are given, none for a no-op).
+  std::vector<bool> reduced_axes(const std::vector<const Tensor*>& inputs, const Shape& shape) const {
+    std::vector<int64_t> axes = attr_axes_;
+    if (axes_from_input_) {
+      const Tensor* a = op_args::optional(inputs, 1);
+      axes = a ? op_args::read_ints(*a, where_, "axes") : std::vector<int64_t>{};
+    }
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    std::vector<bool> reduced(shape.size(), axes.empty() && !noop_empty_);
+    for (int64_t a : op_args::normalize_axes(axes, rank, where_)) reduced[a] = true;
+    return reduced;
+  }
+
+  template <typename T>
+  void reduce(const RunContext& ctx, const Tensor& x, const std::vector<bool>& reduced, Tensor& y) const {
+    // Merge neighbouring axes of the same kind: the walk is then over alternating kept and
+    // reduced blocks, usually one of each ([rows, R] for a last-axis LayerNorm statistic).
+    std::vector<int64_t> dims;
+    std::vector<bool> red;
+    for (size_t i = 0; i < x.shape.size(); ++i) {
+      if (x.shape[i] == 1) continue;
+      if (!dims.empty() && red.back() == reduced[i]) {
+        dims.back() *= x.shape[i];
+      } else {
+        dims.push_back(x.shape[i]);
+        red.push_back(reduced[i]);
+      }
+    }
+    const int64_t total = y.size();
+    int64_t count = 1;  // elements per output
+    for (size_t i = 0; i < dims.size(); ++i)
+      if (red[i]) count *= dims[i];
+    const T* in = x.ptr<T>();
+    T* out = y.ptr<T>();
+    // Strides of the merged input dims, and the kept dims in output order.
+    std::vector<int64_t> stride(dims.size(), 1);
+    for (size_t i = dims.size(); i-- > 1;) stride[i - 1] = stride[i] * dims[i];
+    std::vector<size_t> kept, summed;
+    for (size_t i = 0; i < dims.size(); ++i) (red[i] ? summed : kept).push_back(i);
+    const ReduceKind kind = kind_;
+    broadcast::parallel_range(ctx, total, std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(count, 1)), [&](int64_t b, int64_t e) {
+      std::vector<int64_t> idx(summed.size());
+      for (int64_t o = b; o < e; ++o) {
+        // The input offset of output o's first element.
+        int64_t base = 0, rest = o;
+        for (size_t k = kept.size(); k-- > 0;) {
+          base += (rest % dims[kept[k]]) * stride[kept[k]];
+          rest /= dims[kept[k]];
+        }
+        double acc = kind == ReduceKind::Max ? -std::numeric_limits<double>::infinity()
+                     : kind == ReduceKind::Min ? std::numeric_limits<double>::infinity() : 0.0;
+        T best = T(0);
+        bool first = true;
+        std::fill(idx.begin(), idx.end(), 0);
+        int64_t off = base;
+        for (int64_t n = 0; n < count; ++n) {
+          const T v = in[off];
+          if (kind == ReduceKind::Sum || kind == ReduceKind::Mean) {
+            acc += static_cast<double>(v);
+          } else if (first) {
+            best = v;
+            first = false;
+          } else if (best == best && (v != v || (kind == ReduceKind::Max ? v > best : v < best))) {
+            best = v;  // a NaN, once met, stays (as numpy's max does)
+          }
+          for (size_t k = summed.size(); k-- > 0;) {
+            off += stride[summed[k]];
+            if (++idx[k] < dims[summed[k]]) break;
+            off -= idx[k] * stride[summed[k]];
+            idx[k] = 0;
+          }
+        }
+        if (kind == ReduceKind::Sum) out[o] = static_cast<T>(acc);
+        else if (kind == ReduceKind::Mean) out[o] = static_cast<T>(count ? acc / static_cast<double>(count) : std::nan(""));
+        else if (count > 0) out[o] = best;
+        else if (std::is_floating_point<T>::value) out[o] = static_cast<T>(acc);  // -inf / +inf
+        else out[o] = kind == ReduceKind::Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+      }
+    });
+  }
+
+  std::string where_;
+  ReduceKind kind_;
+  bool keepdims_, noop_empty_;
+  std::vector<int64_t> attr_axes_;
+  bool axes_from_input_ = false;
+};
+
+template <ReduceKind K>
+std::unique_ptr<Op> make_reduce(const BuildContext& bc) { return std::make_unique<ReduceOp>(bc.node, K); }
+
+}  // namespace
+
+TERNION_REGISTER_OP(ReduceMean, make_reduce<ReduceKind::Mean>);
+TERNION_REGISTER_OP(ReduceSum, make_reduce<ReduceKind::Sum>);
+TERNION_REGISTER_OP(ReduceMax, make_reduce<ReduceKind::Max>);
+TERNION_REGISTER_OP(ReduceMin, make_reduce<ReduceKind::Min>);
+
+}  // namespace exec
+}  // namespace ternion

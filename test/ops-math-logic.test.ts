@@ -1,0 +1,178 @@
+// The reductions, Cast, comparisons, Where, Mod, ScatterND and the shape-built ops (Range,
+// Expand, ConstantOfShape), checked against onnxruntime-node on graphs written the way
+// exporters write them (LayerNorm spelled out at opset 13, an attention mask built from the
+// batch's shape), with a symbolic batch so the shape ops run at run time. Their single-op ONNX
+// conformance cases run in test/conformance.test.ts; Cast has none there for the types
+// ternion holds, so its numbers are checked against their definition here.
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor } from '../lib';
+import { INT64, encodeModel, valueInfo, type ModelSpec } from './onnx-build-model';
+
+const BOOL = 9;
+/** A graph output whose shape the model leaves to inference (exporters often do). */
+const anyShape = (name: string, elemType = 1) => ({ name, type: { tensor_type: { elem_type: elemType } } });
+
+function seeded(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return (s / 2147483648 - 0.5) * 2 * scale;
+  });
+}
+
+/** Runs one model on ternion and onnxruntime with the same float32 feeds; returns both outputs. */
+async function both(spec: ModelSpec, feeds: Record<string, { data: Float32Array; dims: number[] }>) {
+  const bytes = encodeModel(spec);
+  const s = await InferenceSession.create(bytes, { threads: 1 });
+  const o = await ort.InferenceSession.create(bytes);
+  const got = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor('float32', v.data, v.dims)])));
+  const want = await o.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])));
+  await s.release();
+  return { got, want };
+}
+
+function expectClose(got: Tensor, want: ort.Tensor, tol = 1e-5) {
+  expect(got.dims).toEqual([...want.dims]);
+  expect(got.type).toBe(want.type);
+  const a = got.data as ArrayLike<number | bigint>, b = want.data as ArrayLike<number | bigint>;
+  expect(a.length).toBe(b.length);
+  expect(a.length).toBeGreaterThan(0);
+  for (let i = 0; i < b.length; i++) {
+    if (typeof b[i] === 'number') expect(Math.abs((a[i] as number) - (b[i] as number)), `[${i}]`).toBeLessThanOrEqual(tol * (1 + Math.abs(b[i] as number)));
+    else expect(a[i], `[${i}]`).toBe(b[i]);
+  }
+}
+
+const ints = (name: string, values: number[]) => ({ name, dataType: INT64, dims: [values.length], int64Data: values });
+
+describe('ops exporters write, against onnxruntime', () => {
+  it('LayerNorm spelled out (ReduceMean, Sub, Pow, Sqrt, Div) on a symbolic batch', async () => {
+    const D = 24;
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [
+        { op: 'ReduceMean', inputs: ['x'], outputs: ['mean'], attributes: [{ name: 'axes', type: 7, ints: [-1] }] },
+        { op: 'Sub', inputs: ['x', 'mean'], outputs: ['d'] },
+        { op: 'Pow', inputs: ['d', 'two'], outputs: ['sq'] },
+        { op: 'ReduceMean', inputs: ['sq'], outputs: ['var'], attributes: [{ name: 'axes', type: 7, ints: [-1] }] },
+        { op: 'Add', inputs: ['var', 'eps'], outputs: ['ve'] },
+        { op: 'Sqrt', inputs: ['ve'], outputs: ['sd'] },
+        { op: 'Div', inputs: ['d', 'sd'], outputs: ['n'] },
+        { op: 'Exp', inputs: ['n'], outputs: ['e'] },
+        { op: 'Log', inputs: ['e'], outputs: ['l'] },
+        { op: 'Neg', inputs: ['l'], outputs: ['ng'] },
+        { op: 'Abs', inputs: ['ng'], outputs: ['ab'] },
+        { op: 'Reciprocal', inputs: ['ve'], outputs: ['rv'] },
+        // Statistics over other axes, without keepdims, and the max/min/sum family.
+        { op: 'ReduceSum', inputs: ['x', 'axes01'], outputs: ['s01'], attributes: [{ name: 'keepdims', type: 2, i: 0 }] },
+        { op: 'ReduceMax', inputs: ['x'], outputs: ['mx'], attributes: [{ name: 'axes', type: 7, ints: [1] }] },
+        { op: 'ReduceMin', inputs: ['x'], outputs: ['mn'], attributes: [{ name: 'axes', type: 7, ints: [0, 2] }, { name: 'keepdims', type: 2, i: 0 }] },
+        { op: 'ReduceMean', inputs: ['x'], outputs: ['all'] },
+      ],
+      inputs: [valueInfo('x', ['N', 5, D])],
+      outputs: ['n', 'ab', 'rv', 's01', 'mx', 'mn', 'all'].map((name) => anyShape(name)),
+      initializers: [
+        { name: 'two', dims: [], floatData: [2] },
+        { name: 'eps', dims: [], floatData: [1e-5] },
+        ints('axes01', [0, 1]),
+      ],
+    };
+    for (const N of [1, 3]) {
+      const { got, want } = await both(spec, { x: { data: seeded(N * 5 * D, 7 + N, 3), dims: [N, 5, D] } });
+      for (const name of ['n', 'ab', 'rv', 's01', 'mx', 'mn', 'all']) expectClose(got[name], want[name], 1e-4);
+    }
+  });
+
+  it('an attention mask from the batch shape (Shape, ConstantOfShape, Range, Expand, Equal, Where, Cast, Not)', async () => {
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [
+        { op: 'Shape', inputs: ['x'], outputs: ['shape'] },
+        { op: 'Gather', inputs: ['shape', 'one'], outputs: ['len'], attributes: [{ name: 'axis', type: 2, i: 0 }] },
+        { op: 'Range', inputs: ['zero', 'len', 'step'], outputs: ['pos'] },
+        { op: 'Unsqueeze', inputs: ['pos', 'axis0'], outputs: ['row'] },
+        { op: 'Unsqueeze', inputs: ['pos', 'axis1'], outputs: ['col'] },
+        { op: 'Less', inputs: ['row', 'col'], outputs: ['future'] },
+        { op: 'Not', inputs: ['future'], outputs: ['allowed'] },
+        { op: 'Cast', inputs: ['allowed'], outputs: ['allowedf'], attributes: [{ name: 'to', type: 2, i: 1 }] },
+        { op: 'Concat', inputs: ['len', 'len'], outputs: ['sq'], attributes: [{ name: 'axis', type: 2, i: 0 }] },
+        { op: 'ConstantOfShape', inputs: ['sq'], outputs: ['neg'], attributes: [{ name: 'value', type: 4, t: { data_type: 1, dims: [1], float_data: [-1e9] } }] },
+        { op: 'Where', inputs: ['future', 'neg', 'x2'], outputs: ['masked'] },
+        { op: 'Expand', inputs: ['allowedf', 'shape3'], outputs: ['big'] },
+        { op: 'Equal', inputs: ['masked', 'x2'], outputs: ['same'] },
+        { op: 'Cast', inputs: ['same'], outputs: ['samei'], attributes: [{ name: 'to', type: 2, i: 7 }] },
+        { op: 'GreaterOrEqual', inputs: ['x2', 'masked'], outputs: ['ge'] },
+      ],
+      inputs: [valueInfo('x', [1, 'T']), valueInfo('x2', ['T', 'T'])],
+      outputs: [anyShape('masked'), anyShape('big'), anyShape('samei', INT64), anyShape('ge', BOOL), anyShape('allowedf')],
+      initializers: [
+        ints('one', [1]), { name: 'zero', dataType: INT64, dims: [], int64Data: [0] }, { name: 'step', dataType: INT64, dims: [], int64Data: [1] },
+        ints('axis0', [0]), ints('axis1', [1]), ints('shape3', [2, 1, 1]),
+      ],
+    };
+    for (const T of [1, 4, 7]) {
+      const { got, want } = await both(spec, { x: { data: seeded(T, 3), dims: [1, T] }, x2: { data: seeded(T * T, 5 + T), dims: [T, T] } });
+      for (const name of ['masked', 'big', 'samei', 'ge', 'allowedf']) expectClose(got[name], want[name]);
+      // Not a trivial mask: some entries were replaced, some kept (for T > 1).
+      if (T > 1) expect(Array.from(got.masked.data as Float32Array).filter((v) => v === -1e9).length).toBe((T * (T - 1)) / 2);
+    }
+  });
+
+  it('Mod (integer, Python sign and fmod) and ScatterND (none and add)', async () => {
+    const spec: ModelSpec = {
+      opset: 16,
+      nodes: [
+        { op: 'Cast', inputs: ['x'], outputs: ['xi'], attributes: [{ name: 'to', type: 2, i: 7 }] },
+        { op: 'Mod', inputs: ['xi', 'div'], outputs: ['m'] },
+        { op: 'Mod', inputs: ['xi', 'div'], outputs: ['mf'], attributes: [{ name: 'fmod', type: 2, i: 1 }] },
+        { op: 'Mod', inputs: ['x', 'divf'], outputs: ['ff'], attributes: [{ name: 'fmod', type: 2, i: 1 }] },
+        { op: 'ScatterND', inputs: ['x', 'idx', 'upd'], outputs: ['sc'] },
+        { op: 'ScatterND', inputs: ['x', 'idx', 'upd'], outputs: ['sa'], attributes: [{ name: 'reduction', type: 3, s: new TextEncoder().encode('add') }] },
+      ],
+      inputs: [valueInfo('x', [4, 6])],
+      outputs: [valueInfo('m', [4, 6], INT64), valueInfo('mf', [4, 6], INT64), valueInfo('ff', [4, 6]), valueInfo('sc', [4, 6]), valueInfo('sa', [4, 6])],
+      initializers: [
+        { name: 'div', dataType: INT64, dims: [6], int64Data: [3, -3, 5, -5, 7, 2] },
+        { name: 'divf', dims: [6], floatData: [3, -3, 2.5, -2.5, 7, 0.75] },
+        { name: 'idx', dataType: INT64, dims: [2, 1], int64Data: [2, -4] },
+        { name: 'upd', dims: [2, 6], floatData: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] },
+      ],
+    };
+    const { got, want } = await both(spec, { x: { data: seeded(24, 11, 20), dims: [4, 6] } });
+    for (const name of ['m', 'mf', 'ff', 'sc', 'sa']) expectClose(got[name], want[name]);
+    expect(Array.from(got.m.data as BigInt64Array).some((v) => v < 0n)).toBe(true);
+  });
+});
+
+describe('Cast', () => {
+  it('truncates toward zero, saturates, maps NaN to 0 and nonzero to true', async () => {
+    const x = Float32Array.from([0, -0.5, 1.9, -1.9, 300, -300, 3e10, -3e10, Number.NaN, 0.25]);
+    const targets: [number, string][] = [[6, 'int32'], [7, 'int64'], [2, 'uint8'], [3, 'int8'], [9, 'bool']];
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: targets.map(([to, name]) => ({ op: 'Cast', inputs: ['x'], outputs: [name], attributes: [{ name: 'to', type: 2, i: to }] })),
+      inputs: [valueInfo('x', [x.length])],
+      outputs: targets.map(([to, name]) => valueInfo(name, [x.length], to)),
+    };
+    const s = await InferenceSession.create(encodeModel(spec));
+    const out = await s.run({ x: new Tensor('float32', x, [x.length]) });
+    expect(Array.from(out.int32.data as Int32Array)).toEqual([0, 0, 1, -1, 300, -300, 2147483647, -2147483648, 0, 0]);
+    expect(Array.from(out.int64.data as BigInt64Array)).toEqual([0n, 0n, 1n, -1n, 300n, -300n, 30000001024n, -30000001024n, 0n, 0n]);
+    expect(Array.from(out.uint8.data as Uint8Array)).toEqual([0, 0, 1, 0, 255, 0, 255, 0, 0, 0]);
+    expect(Array.from(out.int8.data as Int8Array)).toEqual([0, 0, 1, -1, 127, -128, 127, -128, 0, 0]);
+    expect(out.bool.type).toBe('bool');
+    expect(Array.from(out.bool.data as Uint8Array)).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    await s.release();
+  });
+
+  it('names an element type it does not hold', async () => {
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], name: 'to_half', attributes: [{ name: 'to', type: 2, i: 10 }] }],
+      inputs: [valueInfo('x', [3])],
+      outputs: [valueInfo('y', [3], 10)],
+    };
+    await expect(InferenceSession.create(encodeModel(spec))).rejects.toMatchObject({ code: 'ERR_DTYPE', message: expect.stringContaining('"to_half" (Cast): casting to ONNX element type 10') });
+  });
+});

@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""Exports torchvision architectures with random weights to ONNX (opset 13, input "image"
+[batch,3,H,W] with a symbolic batch, output "logits"), for tools/zoo/check-zoo.js: a by-hand check
+that models ternion was not written against load and match onnxruntime. Large files (5-350 MB
+each): written to build/zoo, not committed, not run by CI.
+
+    /usr/bin/python3 tools/zoo/export_zoo.py [--out build/zoo] [--only squeezenet1_0,...]
+"""
+import argparse
+import os
+
+import torch
+import torchvision
+
+MODELS = ("squeezenet1_0,shufflenet_v2_x0_5,googlenet,densenet121,efficientnet_b0,mnasnet0_5,regnet_y_400mf,"
+          "mobilenet_v3_small,convnext_tiny,resnext50_32x4d,inception_v3,swin_t,vit_b_16")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "build", "zoo"))
+    p.add_argument("--only", default=MODELS)
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(0)
+    for name in args.only.split(","):
+        kw = dict(aux_logits=False, init_weights=True) if name in ("googlenet", "inception_v3") else {}
+        m = getattr(torchvision.models, name)(weights=None, **kw).eval()
+        if name.startswith("vit"):
+            # torchvision zero-initializes the ViT head: give it weights so the logits differ.
+            with torch.no_grad():
+                m.heads.head.weight.normal_(0, 0.02)
+                m.heads.head.bias.normal_(0, 0.02)
+        size = 299 if name == "inception_v3" else 224
+        torch.onnx.export(m, torch.rand(1, 3, size, size), os.path.join(args.out, f"{name}.onnx"), opset_version=13,
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        print("exported", name, flush=True)
+
+
+if __name__ == "__main__":
+    main()
