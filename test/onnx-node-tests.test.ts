@@ -45,14 +45,18 @@ function expectationFor(bytes: Uint8Array): Expectation {
 
 /**
  * Integer inputs (axes, shapes, split sizes) become initializers from the test data, and so do
- * Range's bounds, whatever their type: they decide its output's length.
+ * the float inputs that decide an output's size: Range's bounds, Resize's and Upsample's scales.
  */
 function withIntegerInputsAsConstants(graph: Graph, dir: string): Graph {
   const data = readTestTensors(dir, 'input');
   const initializers = new Map(graph.initializers);
-  const rangeBounds = new Set(graph.nodes.filter((n) => n.opType === 'Range').flatMap((n) => n.inputs));
+  const sizing = new Set(graph.nodes.flatMap((n) => {
+    if (n.opType === 'Range') return n.inputs;
+    if (n.opType === 'Resize' || n.opType === 'Upsample') return n.inputs.slice(1);
+    return [];
+  }));
   const inputs = graph.inputs.filter((input, i) => {
-    if ((!isIntegerType(input.dtype) && !rangeBounds.has(input.name)) || data[i] === undefined) return true;
+    if ((!isIntegerType(input.dtype) && !sizing.has(input.name)) || data[i] === undefined) return true;
     initializers.set(input.name, { ...data[i], name: input.name });
     return false;
   });

@@ -145,6 +145,48 @@ describe('ops exporters write, against onnxruntime', () => {
   });
 });
 
+describe('Resize between convolutions, as FPN / U-Net decoders use it', () => {
+  it('nearest x2 from scales and bilinear to sizes from Shape, matching onnxruntime', async () => {
+    const C = 4;
+    const w = (name: string, seed: number) => ({ name, dims: [C, C, 3, 3], floatData: Array.from(seeded(C * C * 9, seed, 0.3)) });
+    const pads = { name: 'pads', type: 7, ints: [1, 1, 1, 1] };
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [
+        { op: 'Conv', inputs: ['x', 'w1'], outputs: ['c1'], attributes: [pads] },
+        { op: 'Relu', inputs: ['c1'], outputs: ['r1'] },
+        { op: 'Resize', inputs: ['r1', '', 'scales'], outputs: ['up'], attributes: [{ name: 'mode', type: 3, s: new TextEncoder().encode('nearest') }] },
+        { op: 'Conv', inputs: ['up', 'w2'], outputs: ['c2'], attributes: [pads] },
+        { op: 'Shape', inputs: ['x'], outputs: ['xs'] },
+        { op: 'Slice', inputs: ['xs', 'two', 'four'], outputs: ['hw'] },
+        { op: 'Mul', inputs: ['hw', 'three'], outputs: ['hw3'] },
+        { op: 'Concat', inputs: ['nc', 'hw3'], outputs: ['sizes'], attributes: [{ name: 'axis', type: 2, i: 0 }] },
+        { op: 'Resize', inputs: ['c2', '', '', 'sizes'], outputs: ['bi'], attributes: [{ name: 'mode', type: 3, s: new TextEncoder().encode('linear') }] },
+        { op: 'Conv', inputs: ['bi', 'w3'], outputs: ['y'], attributes: [pads] },
+      ],
+      inputs: [valueInfo('x', ['N', C, 'H', 'W'])],
+      outputs: [anyShape('y'), anyShape('up')],
+      initializers: [
+        w('w1', 1), w('w2', 2), w('w3', 3),
+        { name: 'scales', dims: [4], floatData: [1, 1, 2, 2] },
+        ints('two', [2]), ints('four', [4]), ints('three', [3]),
+        { name: 'nc', dataType: INT64, dims: [2], int64Data: [0, C] },
+      ],
+    };
+    // sizes' batch entry must be the batch: build it from Shape too.
+    spec.nodes.splice(7, 1,
+      { op: 'Slice', inputs: ['xs', 'zero1', 'two'], outputs: ['ncs'] },
+      { op: 'Concat', inputs: ['ncs', 'hw3'], outputs: ['sizes'], attributes: [{ name: 'axis', type: 2, i: 0 }] });
+    spec.initializers!.push(ints('zero1', [0]));
+    for (const [N, H, W] of [[1, 5, 7], [2, 8, 6]]) {
+      const { got, want } = await both(spec, { x: { data: seeded(N * C * H * W, H * W, 1), dims: [N, C, H, W] } });
+      expect(got.y.dims).toEqual([N, C, 3 * H, 3 * W]);
+      expectClose(got.up, want.up);
+      expectClose(got.y, want.y, 1e-4);
+    }
+  });
+});
+
 describe('Cast', () => {
   it('truncates toward zero, saturates, maps NaN to 0 and nonzero to true', async () => {
     const x = Float32Array.from([0, -0.5, 1.9, -1.9, 300, -300, 3e10, -3e10, Number.NaN, 0.25]);

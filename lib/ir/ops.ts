@@ -15,7 +15,7 @@ import {
   batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
 } from './shapes/misc';
 import {
-  binaryBroadcastShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, whereShapeFn,
+  binaryBroadcastShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, resizeShapeFn, whereShapeFn,
 } from './shapes/math-logic';
 import type { Node } from './types';
 
@@ -111,6 +111,8 @@ const OP_LIST: readonly OpSpec[] = [
   op('Range', 11, rangeShapeFn),
   op('Expand', 8, expandShapeFn),
   op('ScatterND', 11, sameAsFirstInput),
+  op('Resize', 10, resizeShapeFn(false)),
+  op('Upsample', 7, resizeShapeFn(true), 9),
   op('QuantizeLinear', 10, quantizeLinearShapeFn),
   op('DequantizeLinear', 10, dequantizeLinearShapeFn),
   op('QLinearConv', 10, qlinearConvShapeFn),

@@ -3,7 +3,7 @@
 // float16, say) are refused here with ERR_DTYPE, so the loader names them.
 
 import { TernionError } from '../../errors';
-import { intAttribute, tensorAttribute } from '../attributes';
+import { floatsAttribute, intAttribute, intsAttribute, tensorAttribute } from '../attributes';
 import type { DataType } from '../dtype';
 import { isIntegerType, toNumberArray } from '../dtype';
 import type { InferredValue, ShapeFunction } from '../shape-context';
@@ -118,3 +118,43 @@ export const expandShapeFn: ShapeFunction = (ctx) => {
   const rank = Math.max(length, x.length);
   return [{ dtype, shape: Array.from({ length: rank }, (_, i) => opaqueDim(`${ctx.node.outputs[0]}[${i}]`)) }];
 };
+
+/**
+ * Resize (scales input 1 before opset 11, else scales 2 / sizes 3; `axes` from 18) and Upsample
+ * (scales attribute before 9, input 1 from 9): floor(dim * scale), or the sizes.
+ */
+export function resizeShapeFn(upsample: boolean): ShapeFunction {
+  return (ctx) => {
+    const x = ctx.shape(0);
+    const dtype = ctx.input(0).dtype;
+    const axesAttr = intsAttribute(ctx.node, 'axes');
+    const axes = axesAttr ? axesAttr.map((a) => normalizeAxis(ctx, a, x.length, 'axes')) : x.map((_, i) => i);
+    const unknown = (): InferredValue[] => [{ dtype, shape: x.map((d, i) => (axes.includes(i) ? opaqueDim(`${ctx.node.outputs[0]}[${i}]`) : d)) }];
+    let scales: number[] | undefined;
+    if (upsample && ctx.opset < 9) scales = [...(floatsAttribute(ctx.node, 'scales') ?? [])];
+    else {
+      const at = upsample || ctx.opset < 11 ? 1 : 2;
+      const c = ctx.hasInput(at) ? ctx.constant(at) : undefined;
+      if (c && c.data.length > 0) scales = Array.from(c.data as Float32Array, Number);
+      else if (ctx.hasInput(at) && !c && !ctx.hasInput(3)) return unknown();
+    }
+    const out = [...x];
+    if (scales && scales.length > 0) {
+      if (scales.length !== axes.length) ctx.fail(`scales has ${scales.length} values for ${axes.length} axes`);
+      axes.forEach((a, i) => {
+        const d = x[a];
+        if (typeof d === 'number') out[a] = Math.floor(d * scales![i]);
+        else if (scales![i] !== 1) out[a] = opaqueDim(`${ctx.node.outputs[0]}[${a}]`);
+      });
+      return [{ dtype, shape: out }];
+    }
+    if (!upsample && ctx.opset >= 11 && ctx.hasInput(3)) {
+      const sizes = ctx.values(3);
+      if (sizes === undefined) return unknown();
+      if (sizes.length !== axes.length) ctx.fail(`sizes has ${sizes.length} values for ${axes.length} axes`);
+      axes.forEach((a, i) => { out[a] = sizes[i]; });
+      return [{ dtype, shape: out }];
+    }
+    return unknown();
+  };
+}
