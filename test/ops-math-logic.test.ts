@@ -145,6 +145,34 @@ describe('ops exporters write, against onnxruntime', () => {
   });
 });
 
+describe('activations, variadic ops and ArgMax, against onnxruntime', () => {
+  it('Elu, Selu, Celu, Softplus, Softsign, ThresholdedRelu, PRelu, Sign, Floor, Ceil, Round, Sin, Cos, Min/Max/Sum/Mean, ArgMax/ArgMin', async () => {
+    const unary = ['Elu', 'Selu', 'Celu', 'Softplus', 'Softsign', 'ThresholdedRelu', 'Sign', 'Floor', 'Ceil', 'Round', 'Sin', 'Cos'];
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [
+        ...unary.map((op) => ({ op, inputs: ['x'], outputs: [op.toLowerCase()] })),
+        { op: 'PRelu', inputs: ['x', 'slope'], outputs: ['prelu'] },
+        { op: 'Max', inputs: ['x', 'row', 'col'], outputs: ['max'] },
+        { op: 'Min', inputs: ['x', 'row'], outputs: ['min'] },
+        { op: 'Sum', inputs: ['x', 'col', 'row'], outputs: ['sum'] },
+        { op: 'Mean', inputs: ['x', 'row'], outputs: ['mean'] },
+        { op: 'ArgMax', inputs: ['x'], outputs: ['argmax'], attributes: [{ name: 'axis', type: 2, i: 1 }, { name: 'keepdims', type: 2, i: 0 }] },
+        { op: 'ArgMin', inputs: ['x'], outputs: ['argmin'], attributes: [{ name: 'axis', type: 2, i: -1 }] },
+      ],
+      inputs: [valueInfo('x', ['N', 3, 4, 5])],
+      outputs: [...unary.map((op) => anyShape(op.toLowerCase())), ...['prelu', 'max', 'min', 'sum', 'mean'].map((n) => anyShape(n)), anyShape('argmax', INT64), anyShape('argmin', INT64)],
+      initializers: [
+        { name: 'slope', dims: [3, 1, 1], floatData: [0.1, -0.5, 2] },
+        { name: 'row', dims: [5], floatData: Array.from(seeded(5, 21, 2)) },
+        { name: 'col', dims: [4, 1], floatData: Array.from(seeded(4, 22, 2)) },
+      ],
+    };
+    const { got, want } = await both(spec, { x: { data: seeded(2 * 60, 23, 3), dims: [2, 3, 4, 5] } });
+    for (const name of Object.keys(want)) expectClose(got[name], want[name], 1e-5);
+  });
+});
+
 describe('Resize between convolutions, as FPN / U-Net decoders use it', () => {
   it('nearest x2 from scales and bilinear to sizes from Shape, matching onnxruntime', async () => {
     const C = 4;

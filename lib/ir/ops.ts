@@ -15,7 +15,7 @@ import {
   batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
 } from './shapes/misc';
 import {
-  binaryBroadcastShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, resizeShapeFn, whereShapeFn,
+  binaryBroadcastShapeFn, argExtremeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, preluShapeFn, resizeShapeFn, variadicShapeFn, whereShapeFn,
 } from './shapes/math-logic';
 import type { Node } from './types';
 
@@ -65,6 +65,14 @@ const OP_LIST: readonly OpSpec[] = [
   op('HardSwish', 14, sameAsFirstInput),
   op('Gelu', 20, sameAsFirstInput),
   op('Erf', 9, sameAsFirstInput),
+  op('Elu', 6, sameAsFirstInput),
+  op('Selu', 6, sameAsFirstInput),
+  op('Celu', 12, sameAsFirstInput),
+  op('Softplus', 1, sameAsFirstInput),
+  op('Softsign', 1, sameAsFirstInput),
+  op('ThresholdedRelu', 10, sameAsFirstInput),
+  op('Mish', 18, sameAsFirstInput),
+  op('PRelu', 7, preluShapeFn),
   op('MaxPool', 1, poolShapeFn),
   op('AveragePool', 1, poolShapeFn),
   op('GlobalAveragePool', 1, globalPoolShapeFn),
@@ -93,6 +101,18 @@ const OP_LIST: readonly OpSpec[] = [
   op('Reciprocal', 6, sameAsFirstInput),
   op('Neg', 6, sameAsFirstInput),
   op('Abs', 6, sameAsFirstInput),
+  op('Sign', 9, sameAsFirstInput),
+  op('Floor', 6, sameAsFirstInput),
+  op('Ceil', 6, sameAsFirstInput),
+  op('Round', 11, sameAsFirstInput),
+  op('Sin', 7, sameAsFirstInput),
+  op('Cos', 7, sameAsFirstInput),
+  op('Min', 8, variadicShapeFn),
+  op('Max', 8, variadicShapeFn),
+  op('Sum', 8, variadicShapeFn),
+  op('Mean', 8, variadicShapeFn),
+  op('ArgMax', 1, argExtremeShapeFn),
+  op('ArgMin', 1, argExtremeShapeFn),
   op('Pow', 7, powShapeFn),
   op('Mod', 10, binaryBroadcastShapeFn),
   op('ReduceMean', 1, reduceShapeFn(18)),

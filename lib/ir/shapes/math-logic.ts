@@ -48,8 +48,11 @@ export const castShapeFn: ShapeFunction = (ctx) => {
   if (!Object.values(CAST_TARGETS).includes(from)) {
     throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (Cast): casting from ${from} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
   }
+  // Integer values pass through to integer types (shape arithmetic), and to float32 when all are
+  // known numbers (exact below 2^24): Range(0, Cast(n), 1) then still has a known length.
   const values = ctx.values(0);
-  const keep = values !== undefined && isIntegerType(ctx.input(0).dtype) && (dtype === 'int64' || dtype === 'int32');
+  const numeric = values !== undefined && values.every((v) => typeof v === 'number' && Math.abs(v) < 2 ** 24);
+  const keep = values !== undefined && isIntegerType(from) && (dtype === 'int64' || dtype === 'int32' || (dtype === 'float32' && numeric));
   return [{ dtype, shape: ctx.shape(0), ...(keep ? { value: values } : {}) }];
 };
 
@@ -158,3 +161,29 @@ export function resizeShapeFn(upsample: boolean): ShapeFunction {
     return unknown();
   };
 }
+
+/** Min, Max, Sum, Mean: every input broadcast together. */
+export const variadicShapeFn: ShapeFunction = (ctx) => {
+  const shapes = [];
+  for (let i = 0; i < ctx.inputCount; i++) {
+    if (ctx.input(i).dtype !== ctx.input(0).dtype) ctx.fail(`input ${i} is ${ctx.input(i).dtype} but input 0 is ${ctx.input(0).dtype}`);
+    shapes.push(ctx.shape(i));
+  }
+  return [{ dtype: ctx.input(0).dtype, shape: broadcastAll(ctx, shapes) }];
+};
+
+/** ArgMax / ArgMin: int64, the axis dropped or kept as 1. */
+export const argExtremeShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const axis = normalizeAxis(ctx, intAttribute(ctx.node, 'axis', 0), x.length);
+  const keepdims = intAttribute(ctx.node, 'keepdims', 1) !== 0;
+  return [{ dtype: 'int64', shape: keepdims ? x.map((d, i) => (i === axis ? 1 : d)) : x.filter((_, i) => i !== axis) }];
+};
+
+/** PRelu: the slope broadcasts to X, whose shape the output keeps. */
+export const preluShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const both = broadcastAll(ctx, [x, ctx.shape(1)]);
+  if (both.length !== x.length || both.some((d, i) => typeof d === 'number' && typeof x[i] === 'number' && d !== x[i])) ctx.fail('the slope does not broadcast to X');
+  return [{ dtype: ctx.input(0).dtype, shape: x }];
+};

@@ -1,6 +1,7 @@
 // Elementwise activations: Relu (float and signed integers), LeakyRelu, Clip (attribute form
 // before opset 11, optional min/max inputs from 11, every numeric dtype from 12), Sigmoid, Tanh,
-// HardSigmoid, HardSwish, Gelu (opset 20; approximate "none" or "tanh") and Erf.
+// HardSigmoid, HardSwish, Gelu (opset 20; approximate "none" or "tanh"), Erf, Elu, Selu,
+// Celu, Softplus, Softsign, ThresholdedRelu, Mish, and PRelu (a slope tensor broadcast to X).
 //
 // Each float activation is a loop over a contiguous chunk, written so -O3 vectorizes the ones
 // without transcendental calls; large tensors are split over the run's threads.
@@ -118,6 +119,84 @@ std::unique_ptr<Op> make_erf(const BuildContext& bc) {
   }, kCostlyChunk);
 }
 
+std::unique_ptr<Op> make_elu(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 1.0f);
+  return make_map(bc.node, [alpha](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] >= 0 ? x[i] : alpha * std::expm1(x[i]);
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_selu(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 1.67326319217681884765625f), gamma = bc.node.get_float("gamma", 1.05070102214813232421875f);
+  return make_map(bc.node, [alpha, gamma](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = gamma * (x[i] > 0 ? x[i] : alpha * std::expm1(x[i]));
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_celu(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 1.0f);
+  return make_map(bc.node, [alpha](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = std::max(0.0f, x[i]) + std::min(0.0f, alpha * std::expm1(x[i] / alpha));
+  }, kCostlyChunk);
+}
+
+// log(1 + e^x) without overflow: x + log1p(e^-x) for x > 0.
+inline float softplus(float v) { return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v)); }
+
+std::unique_ptr<Op> make_softplus(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = softplus(x[i]);
+  }, kCostlyChunk);
+}
+
+std::unique_ptr<Op> make_softsign(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + std::fabs(x[i]));
+  }, kCheapChunk);
+}
+
+std::unique_ptr<Op> make_thresholded_relu(const BuildContext& bc) {
+  const float alpha = bc.node.get_float("alpha", 1.0f);
+  return make_map(bc.node, [alpha](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > alpha ? x[i] : 0.0f;
+  }, kCheapChunk);
+}
+
+std::unique_ptr<Op> make_mish(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * std::tanh(softplus(x[i]));
+  }, kCostlyChunk);
+}
+
+// PRelu(X, slope): slope broadcast to X (unidirectionally: the output has X's shape).
+class PReluOp : public Op {
+ public:
+  explicit PReluOp(const NodeDesc& node) : where_(node.where()) {}
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "X");
+    const Tensor& slope = op_args::required(inputs, 1, where_, "slope");
+    op_args::require_dtype(x, {DType::F32}, where_, "X");
+    op_args::require_dtype(slope, {DType::F32}, where_, "slope");
+    if (broadcast::broadcast_shapes(x.shape, slope.shape, where_) != x.shape)
+      fail("ERR_SHAPE_MISMATCH", where_ + ": slope " + shape_str(slope.shape) + " does not broadcast to X " + shape_str(x.shape));
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = DType::F32;
+    outputs[0].shape = x.shape;
+  }
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    Tensor& y = *outputs[0];
+    if (y.size() == 0) return;
+    const broadcast::BinaryPlan plan = broadcast::plan_binary(inputs[0]->shape, inputs[1]->shape, y.shape);
+    broadcast::run_binary(ctx, plan, inputs[0]->ptr<float>(), inputs[1]->ptr<float>(), y.ptr<float>(),
+                          [](float v, float a) { return v < 0 ? a * v : v; });
+  }
+
+ private:
+  std::string where_;
+};
+
+std::unique_ptr<Op> make_prelu(const BuildContext& bc) { return std::make_unique<PReluOp>(bc.node); }
+
 std::unique_ptr<Op> make_gelu(const BuildContext& bc) {
   const std::string approximate = bc.node.get_string("approximate", "none");
   if (approximate == "tanh") {
@@ -229,6 +308,14 @@ TERNION_REGISTER_OP(HardSigmoid, make_hard_sigmoid);
 TERNION_REGISTER_OP(HardSwish, make_hard_swish);
 TERNION_REGISTER_OP(Gelu, make_gelu);
 TERNION_REGISTER_OP(Erf, make_erf);
+TERNION_REGISTER_OP(Elu, make_elu);
+TERNION_REGISTER_OP(Selu, make_selu);
+TERNION_REGISTER_OP(Celu, make_celu);
+TERNION_REGISTER_OP(Softplus, make_softplus);
+TERNION_REGISTER_OP(Softsign, make_softsign);
+TERNION_REGISTER_OP(ThresholdedRelu, make_thresholded_relu);
+TERNION_REGISTER_OP(Mish, make_mish);
+TERNION_REGISTER_OP(PRelu, make_prelu);
 
 }  // namespace exec
 }  // namespace ternion

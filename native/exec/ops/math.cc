@@ -1,5 +1,5 @@
-// Elementwise math: Sqrt, Exp, Log, Reciprocal (float32), Neg and Abs (float32 and signed
-// integers), Pow (float32 base; float32, int32 or int64 exponent, broadcast) and Mod (integers
+// Elementwise math: Sqrt, Exp, Log, Reciprocal, Floor, Ceil, Round, Sin, Cos (float32), Neg,
+// Abs and Sign (float32 and signed integers), Pow (float32 base; float32, int32 or int64 exponent, broadcast) and Mod (integers
 // with the divisor's sign, or C's fmod with fmod=1; float32 needs fmod=1, as ONNX says). These are what
 // normalization layers written out by exporters (x - mean, Pow(., 2), ReduceMean, Sqrt, Div) and
 // softmax-like blocks are made of. Results follow C's <cmath>, as onnxruntime's do.
@@ -14,7 +14,7 @@ namespace ternion {
 namespace exec {
 namespace {
 
-enum class UnaryKind { Sqrt, Exp, Log, Reciprocal, Neg, Abs };
+enum class UnaryKind { Sqrt, Exp, Log, Reciprocal, Neg, Abs, Sign, Floor, Ceil, Round, Sin, Cos };
 
 class UnaryMathOp : public Op {
  public:
@@ -22,7 +22,7 @@ class UnaryMathOp : public Op {
 
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
     const Tensor& x = op_args::required(inputs, 0, where_, "X");
-    if (kind_ == UnaryKind::Neg || kind_ == UnaryKind::Abs)
+    if (kind_ == UnaryKind::Neg || kind_ == UnaryKind::Abs || kind_ == UnaryKind::Sign)
       op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64, DType::I8}, where_, "X");
     else
       op_args::require_dtype(x, {DType::F32}, where_, "X");
@@ -64,9 +64,16 @@ class UnaryMathOp : public Op {
         case UnaryKind::Reciprocal: return T(1) / v;
         case UnaryKind::Neg: return -v;
         case UnaryKind::Abs: return std::fabs(v);
+        case UnaryKind::Sign: return v > 0 ? T(1) : v < 0 ? T(-1) : v;  // 0 and NaN stay
+        case UnaryKind::Floor: return std::floor(v);
+        case UnaryKind::Ceil: return std::ceil(v);
+        case UnaryKind::Round: return std::nearbyint(v);  // halves to even (the default rounding mode)
+        case UnaryKind::Sin: return std::sin(v);
+        case UnaryKind::Cos: return std::cos(v);
       }
       return v;
     } else {
+      if (kind == UnaryKind::Sign) return static_cast<T>(v > 0 ? 1 : v < 0 ? -1 : 0);
       // Signed integers wrap like two's complement: -INT_MIN is INT_MIN (as numpy gives).
       using U = std::make_unsigned_t<T>;
       const T neg = static_cast<T>(U(0) - static_cast<U>(v));
@@ -183,6 +190,12 @@ TERNION_REGISTER_OP(Log, make_unary<UnaryKind::Log>);
 TERNION_REGISTER_OP(Reciprocal, make_unary<UnaryKind::Reciprocal>);
 TERNION_REGISTER_OP(Neg, make_unary<UnaryKind::Neg>);
 TERNION_REGISTER_OP(Abs, make_unary<UnaryKind::Abs>);
+TERNION_REGISTER_OP(Sign, make_unary<UnaryKind::Sign>);
+TERNION_REGISTER_OP(Floor, make_unary<UnaryKind::Floor>);
+TERNION_REGISTER_OP(Ceil, make_unary<UnaryKind::Ceil>);
+TERNION_REGISTER_OP(Round, make_unary<UnaryKind::Round>);
+TERNION_REGISTER_OP(Sin, make_unary<UnaryKind::Sin>);
+TERNION_REGISTER_OP(Cos, make_unary<UnaryKind::Cos>);
 TERNION_REGISTER_OP(Pow, make_pow);
 TERNION_REGISTER_OP(Mod, make_mod);
 

@@ -1,5 +1,5 @@
 // ReduceMean, ReduceSum, ReduceMax, ReduceMin over any set of axes, with keepdims and
-// noop_with_empty_axes. Axes come from the attribute (before opset 18; ReduceSum: 13) or from
+// noop_with_empty_axes, and ArgMax / ArgMin along one axis. Axes come from the attribute (before opset 18; ReduceSum: 13) or from
 // the optional second input. Sums accumulate in double. Exporters write LayerNorm, global
 // pooling and attention statistics with these.
 #include <cmath>
@@ -142,6 +142,71 @@ class ReduceOp : public Op {
   bool axes_from_input_ = false;
 };
 
+// ArgMax / ArgMin along one axis: int64 indices of the first extreme (or the last, with
+// select_last_index=1).
+class ArgExtremeOp : public Op {
+ public:
+  ArgExtremeOp(const NodeDesc& node, bool max)
+      : where_(node.where()), max_(max), axis_(node.get_int("axis", 0)), keepdims_(node.get_int("keepdims", 1) != 0),
+        last_(node.get_int("select_last_index", 0) != 0) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "data");
+    op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64, DType::U8, DType::I8}, where_, "data");
+    const int64_t axis = op_args::normalize_axis(axis_, static_cast<int64_t>(x.shape.size()), where_);
+    if (x.shape[static_cast<size_t>(axis)] == 0) fail("ERR_SHAPE_MISMATCH", where_ + ": the reduced axis is empty");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    Shape out = x.shape;
+    if (keepdims_) out[static_cast<size_t>(axis)] = 1;
+    else out.erase(out.begin() + axis);
+    outputs[0].dtype = DType::I64;
+    outputs[0].shape = out;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext&) override {
+    const Tensor& x = *inputs[0];
+    switch (x.dtype) {
+      case DType::F32: return pick<float>(x, *outputs[0]);
+      case DType::I32: return pick<int32_t>(x, *outputs[0]);
+      case DType::I64: return pick<int64_t>(x, *outputs[0]);
+      case DType::U8: return pick<uint8_t>(x, *outputs[0]);
+      case DType::I8: return pick<int8_t>(x, *outputs[0]);
+      default: fail("ERR_DTYPE", where_ + ": unsupported dtype " + dtype_name(x.dtype));
+    }
+  }
+
+ private:
+  template <typename T>
+  void pick(const Tensor& x, Tensor& y) const {
+    const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(x.shape.size()), where_));
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= x.shape[i];
+    for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+    const int64_t len = x.shape[axis];
+    const T* in = x.ptr<T>();
+    int64_t* out = y.ptr<int64_t>();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        const T* p = in + o * len * inner + i;
+        int64_t best = 0;
+        for (int64_t k = 1; k < len; ++k) {
+          const T v = p[k * inner], b = p[best * inner];
+          const bool better = max_ ? (v > b || (last_ && v == b)) : (v < b || (last_ && v == b));
+          if (better) best = k;
+        }
+        out[o * inner + i] = best;
+      }
+  }
+
+  std::string where_;
+  bool max_;
+  int64_t axis_;
+  bool keepdims_, last_;
+};
+
+std::unique_ptr<Op> make_argmax(const BuildContext& bc) { return std::make_unique<ArgExtremeOp>(bc.node, true); }
+std::unique_ptr<Op> make_argmin(const BuildContext& bc) { return std::make_unique<ArgExtremeOp>(bc.node, false); }
+
 template <ReduceKind K>
 std::unique_ptr<Op> make_reduce(const BuildContext& bc) { return std::make_unique<ReduceOp>(bc.node, K); }
 
@@ -151,6 +216,8 @@ TERNION_REGISTER_OP(ReduceMean, make_reduce<ReduceKind::Mean>);
 TERNION_REGISTER_OP(ReduceSum, make_reduce<ReduceKind::Sum>);
 TERNION_REGISTER_OP(ReduceMax, make_reduce<ReduceKind::Max>);
 TERNION_REGISTER_OP(ReduceMin, make_reduce<ReduceKind::Min>);
+TERNION_REGISTER_OP(ArgMax, make_argmax);
+TERNION_REGISTER_OP(ArgMin, make_argmin);
 
 }  // namespace exec
 }  // namespace ternion
