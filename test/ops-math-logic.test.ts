@@ -173,6 +173,53 @@ describe('activations, variadic ops and ArgMax, against onnxruntime', () => {
   });
 });
 
+describe('data movement, TopK, CumSum and local normalizations, against onnxruntime', () => {
+  it('Tile, DepthToSpace (DCR, CRD), SpaceToDepth, Trilu, GatherElements, TopK, CumSum, Size, InstanceNormalization, LRN, ReduceL2/LogSumExp/Prod, And/Or/Xor', async () => {
+    const str = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
+    const int = (name: string, i: number) => ({ name, type: 2, i });
+    const spec: ModelSpec = {
+      opset: 14,
+      nodes: [
+        { op: 'Tile', inputs: ['x', 'reps'], outputs: ['tile'] },
+        { op: 'DepthToSpace', inputs: ['x'], outputs: ['d2s'], attributes: [int('blocksize', 2)] },
+        { op: 'DepthToSpace', inputs: ['x'], outputs: ['d2s_crd'], attributes: [int('blocksize', 2), str('mode', 'CRD')] },
+        { op: 'SpaceToDepth', inputs: ['x'], outputs: ['s2d'], attributes: [int('blocksize', 2)] },
+        { op: 'Trilu', inputs: ['x', 'k'], outputs: ['triu'] },
+        { op: 'Trilu', inputs: ['x'], outputs: ['tril'], attributes: [int('upper', 0)] },
+        { op: 'GatherElements', inputs: ['x', 'gidx'], outputs: ['gel'], attributes: [int('axis', 3)] },
+        { op: 'TopK', inputs: ['x', 'topk'], outputs: ['topv', 'topi'], attributes: [int('axis', 1)] },
+        { op: 'TopK', inputs: ['x', 'topk'], outputs: ['lowv', 'lowi'], attributes: [int('largest', 0)] },
+        { op: 'CumSum', inputs: ['x', 'caxis'], outputs: ['cum'], attributes: [int('exclusive', 1), int('reverse', 1)] },
+        { op: 'Size', inputs: ['x'], outputs: ['size'] },
+        { op: 'InstanceNormalization', inputs: ['x', 'iscale', 'ibias'], outputs: ['inorm'] },
+        { op: 'LRN', inputs: ['x'], outputs: ['lrn'], attributes: [int('size', 3), { name: 'alpha', type: 1, f: 0.01 }] },
+        { op: 'ReduceL2', inputs: ['x'], outputs: ['l2'], attributes: [{ name: 'axes', type: 7, ints: [2, 3] }] },
+        { op: 'ReduceLogSumExp', inputs: ['x'], outputs: ['lse'], attributes: [{ name: 'axes', type: 7, ints: [1] }] },
+        { op: 'ReduceProd', inputs: ['x'], outputs: ['prod'], attributes: [{ name: 'axes', type: 7, ints: [3] }, int('keepdims', 0)] },
+        { op: 'Greater', inputs: ['x', 'zero'], outputs: ['pos'] },
+        { op: 'Less', inputs: ['x', 'half'], outputs: ['small'] },
+        { op: 'And', inputs: ['pos', 'small'], outputs: ['and'] },
+        { op: 'Or', inputs: ['pos', 'small'], outputs: ['or'] },
+        { op: 'Xor', inputs: ['pos', 'small'], outputs: ['xor'] },
+      ],
+      inputs: [valueInfo('x', [2, 8, 4, 6])],
+      outputs: [
+        ...['tile', 'd2s', 'd2s_crd', 's2d', 'triu', 'tril', 'gel', 'topv', 'lowv', 'cum', 'inorm', 'lrn', 'l2', 'lse', 'prod'].map((n) => anyShape(n)),
+        anyShape('topi', INT64), anyShape('lowi', INT64), anyShape('size', INT64), anyShape('and', BOOL), anyShape('or', BOOL), anyShape('xor', BOOL),
+      ],
+      initializers: [
+        ints('reps', [1, 2, 1, 3]), { name: 'k', dataType: INT64, dims: [], int64Data: [-1] }, ints('topk', [3]),
+        { name: 'gidx', dataType: INT64, dims: [2, 8, 4, 2], int64Data: Array.from({ length: 128 }, (_, i) => ((i * 7) % 12) - 6) },
+        { name: 'caxis', dataType: INT64, dims: [], int64Data: [2] },
+        { name: 'iscale', dims: [8], floatData: Array.from(seeded(8, 31, 2)) }, { name: 'ibias', dims: [8], floatData: Array.from(seeded(8, 32)) },
+        { name: 'zero', dims: [], floatData: [0] }, { name: 'half', dims: [], floatData: [0.5] },
+      ],
+    };
+    const { got, want } = await both(spec, { x: { data: seeded(2 * 8 * 4 * 6, 33, 1.5), dims: [2, 8, 4, 6] } });
+    for (const name of Object.keys(want)) expectClose(got[name], want[name], 1e-5);
+  });
+});
+
 describe('Resize between convolutions, as FPN / U-Net decoders use it', () => {
   it('nearest x2 from scales and bilinear to sizes from Shape, matching onnxruntime', async () => {
     const C = 4;

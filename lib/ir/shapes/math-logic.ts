@@ -107,7 +107,10 @@ export const rangeShapeFn: ShapeFunction = (ctx) => {
   if (start === undefined || limit === undefined || delta === undefined || delta === 0) {
     return [{ dtype, shape: [opaqueDim(`${ctx.node.outputs[0]}[0]`)] }];
   }
-  return [{ dtype, shape: [Math.max(Math.ceil((limit - start) / delta), 0)] }];
+  const length = Math.max(Math.ceil((limit - start) / delta), 0);
+  // Small integer ranges are tracked (axes lists built with Range stay known).
+  if (isIntegerType(dtype) && length <= 64) return [{ dtype, shape: [length], value: Array.from({ length }, (_, i) => start + i * delta) }];
+  return [{ dtype, shape: [length] }];
 };
 
 /** Expand: X broadcast against the shape input's values (bidirectionally). */
@@ -186,4 +189,58 @@ export const preluShapeFn: ShapeFunction = (ctx) => {
   const both = broadcastAll(ctx, [x, ctx.shape(1)]);
   if (both.length !== x.length || both.some((d, i) => typeof d === 'number' && typeof x[i] === 'number' && d !== x[i])) ctx.fail('the slope does not broadcast to X');
   return [{ dtype: ctx.input(0).dtype, shape: x }];
+};
+
+/** Tile: each dim times its repeat (known when the repeats are). */
+export const tileShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const dtype = ctx.input(0).dtype;
+  const reps = numericValues(ctx, 1);
+  if (reps === undefined) return [{ dtype, shape: x.map((_, i) => opaqueDim(`${ctx.node.outputs[0]}[${i}]`)) }];
+  if (reps.length !== x.length) ctx.fail(`repeats has ${reps.length} values for rank ${x.length}`);
+  return [{ dtype, shape: x.map((d, i) => (reps[i] === 1 ? d : typeof d === 'number' ? d * reps[i] : opaqueDim(`${ctx.node.outputs[0]}[${i}]`))) }];
+};
+
+/** DepthToSpace / SpaceToDepth on [N, C, H, W]. */
+export function spaceDepthShapeFn(toSpace: boolean): ShapeFunction {
+  return (ctx) => {
+    const x = ctx.shape(0);
+    if (x.length !== 4) ctx.fail(`input must be 4-D [N, C, H, W]`);
+    const b = intAttribute(ctx.node, 'blocksize');
+    const scale = (d: Dim, f: number, divide: boolean, i: number): Dim => {
+      if (typeof d !== 'number') return opaqueDim(`${ctx.node.outputs[0]}[${i}]`);
+      if (divide && d % f !== 0) ctx.fail(`dim ${i} (${d}) is not a multiple of ${f}`);
+      return divide ? d / f : d * f;
+    };
+    const shape = toSpace
+      ? [x[0], scale(x[1], b * b, true, 1), scale(x[2], b, false, 2), scale(x[3], b, false, 3)]
+      : [x[0], scale(x[1], b * b, false, 1), scale(x[2], b, true, 2), scale(x[3], b, true, 3)];
+    return [{ dtype: ctx.input(0).dtype, shape }];
+  };
+}
+
+/** GatherElements: the indices' shape, the data's type. */
+export const gatherElementsShapeFn: ShapeFunction = (ctx) => [{ dtype: ctx.input(0).dtype, shape: ctx.shape(1) }];
+
+/** TopK: values and int64 indices, the axis cut to K. */
+export const topKShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const axis = normalizeAxis(ctx, intAttribute(ctx.node, 'axis', -1), x.length);
+  const k = numericValues(ctx, 1)?.[0];
+  const shape = x.map((d, i) => (i !== axis ? d : k ?? opaqueDim(`${ctx.node.outputs[0]}[${i}]`)));
+  return [{ dtype: ctx.input(0).dtype, shape }, { dtype: 'int64', shape }];
+};
+
+/** Size: an int64 scalar, the element count (tracked when every dim is known). */
+export const sizeShapeFn: ShapeFunction = (ctx) => {
+  const x = ctx.shape(0);
+  const n = x.every((d) => typeof d === 'number') ? (x as number[]).reduce((a, b) => a * b, 1) : undefined;
+  return [{ dtype: 'int64', shape: [], ...(n !== undefined ? { value: [n] } : {}) }];
+};
+
+/** Neg: integer values stay tracked, negated (shape arithmetic: the last -k axes). */
+export const negShapeFn: ShapeFunction = (ctx) => {
+  const dtype = ctx.input(0).dtype;
+  const values = numericValues(ctx, 0);
+  return [{ dtype, shape: ctx.shape(0), ...(values !== undefined && isIntegerType(dtype) ? { value: values.map((v) => -v) } : {}) }];
 };

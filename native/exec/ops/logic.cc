@@ -1,4 +1,5 @@
-// Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) into bool tensors, Not, and
+// Comparisons (Equal, Less, Greater, LessOrEqual, GreaterOrEqual) into bool tensors, And, Or,
+// Xor, Not, and
 // Where(condition, X, Y) with three-way numpy broadcasting: the mask arithmetic exporters write
 // for attention, padding and shape checks.
 #include <cstring>
@@ -12,7 +13,7 @@ namespace ternion {
 namespace exec {
 namespace {
 
-enum class CompareKind { Equal, Less, Greater, LessOrEqual, GreaterOrEqual };
+enum class CompareKind { Equal, Less, Greater, LessOrEqual, GreaterOrEqual, And, Or, Xor };
 
 class CompareOp : public Op {
  public:
@@ -21,7 +22,10 @@ class CompareOp : public Op {
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
     const Tensor& a = op_args::required(inputs, 0, where_, "A");
     const Tensor& b = op_args::required(inputs, 1, where_, "B");
-    op_args::require_dtype(a, {DType::F32, DType::I32, DType::I64, DType::U8, DType::I8, DType::Bool}, where_, "A");
+    if (kind_ == CompareKind::And || kind_ == CompareKind::Or || kind_ == CompareKind::Xor)
+      op_args::require_dtype(a, {DType::Bool}, where_, "A");
+    else
+      op_args::require_dtype(a, {DType::F32, DType::I32, DType::I64, DType::U8, DType::I8, DType::Bool}, where_, "A");
     if (b.dtype != a.dtype) fail("ERR_DTYPE", where_ + ": A is " + dtype_name(a.dtype) + " but B is " + dtype_name(b.dtype));
     if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
     outputs[0].dtype = DType::Bool;
@@ -55,6 +59,9 @@ class CompareOp : public Op {
       case CompareKind::Greater: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(x > y); });
       case CompareKind::LessOrEqual: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(x <= y); });
       case CompareKind::GreaterOrEqual: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(x >= y); });
+      case CompareKind::And: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(x && y); });
+      case CompareKind::Or: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(x || y); });
+      case CompareKind::Xor: return broadcast::run_binary(ctx, plan, pa, pb, po, [](T x, T y) { return uint8_t(!x != !y); });
     }
   }
 
@@ -140,6 +147,9 @@ TERNION_REGISTER_OP(Less, make_compare<CompareKind::Less>);
 TERNION_REGISTER_OP(Greater, make_compare<CompareKind::Greater>);
 TERNION_REGISTER_OP(LessOrEqual, make_compare<CompareKind::LessOrEqual>);
 TERNION_REGISTER_OP(GreaterOrEqual, make_compare<CompareKind::GreaterOrEqual>);
+TERNION_REGISTER_OP(And, make_compare<CompareKind::And>);
+TERNION_REGISTER_OP(Or, make_compare<CompareKind::Or>);
+TERNION_REGISTER_OP(Xor, make_compare<CompareKind::Xor>);
 TERNION_REGISTER_OP(Not, make_not);
 TERNION_REGISTER_OP(Where, make_where);
 

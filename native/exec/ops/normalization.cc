@@ -1,5 +1,5 @@
-// ONNX BatchNormalization (inference form) and LayerNormalization (with its optional Mean and
-// InvStdDev outputs), fp32.
+// ONNX BatchNormalization (inference form), LayerNormalization (with its optional Mean and
+// InvStdDev outputs), InstanceNormalization and LRN, fp32.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -72,6 +72,87 @@ class BatchNormOp : public Op {
  private:
   NodeDesc node_;
   float epsilon_;
+};
+
+// InstanceNormalization: per image and channel, over the spatial dims, then scale[c], B[c].
+class InstanceNormOp : public Op {
+ public:
+  explicit InstanceNormOp(const BuildContext& bc) : where_(bc.node.where()), epsilon_(bc.node.get_float("epsilon", 1e-5f)) {}
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (in.size() < 3 || !in[0] || !in[1] || !in[2]) fail("ERR_MODEL_FORMAT", where_ + " needs 3 inputs (input, scale, B)");
+    const Tensor& x = *in[0];
+    if (x.dtype != DType::F32 || in[1]->dtype != DType::F32 || in[2]->dtype != DType::F32) fail("ERR_DTYPE", where_ + ": inputs must be float32");
+    if (x.shape.size() < 3) fail("ERR_SHAPE_MISMATCH", where_ + ": input must be [N, C, D1, ...], got " + shape_str(x.shape));
+    if (in[1]->size() != x.shape[1] || in[2]->size() != x.shape[1])
+      fail("ERR_SHAPE_MISMATCH", where_ + ": scale and B must hold one value per channel (" + std::to_string(x.shape[1]) + ")");
+    if (out.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    out[0].dtype = DType::F32;
+    out[0].shape = x.shape;
+  }
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext&) override {
+    const Tensor& x = *in[0];
+    const int64_t N = x.shape[0], C = x.shape[1], S = C ? x.size() / (N * C) : 0;
+    const float* scale = in[1]->ptr<float>();
+    const float* bias = in[2]->ptr<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* p = x.ptr<float>() + (n * C + c) * S;
+        float* q = out[0]->ptr<float>() + (n * C + c) * S;
+        double sum = 0, sq = 0;
+        for (int64_t i = 0; i < S; ++i) sum += p[i];
+        const double mean = S ? sum / S : 0;
+        for (int64_t i = 0; i < S; ++i) sq += (p[i] - mean) * (p[i] - mean);
+        const double inv = 1.0 / std::sqrt((S ? sq / S : 0) + epsilon_);
+        const float k = static_cast<float>(scale[c] * inv), b = static_cast<float>(bias[c] - scale[c] * inv * mean);
+        for (int64_t i = 0; i < S; ++i) q[i] = p[i] * k + b;
+      }
+  }
+
+ private:
+  std::string where_;
+  float epsilon_;
+};
+
+// LRN across channels: x / (bias + alpha / size * sum of x^2 over the channel window)^beta.
+class LrnOp : public Op {
+ public:
+  explicit LrnOp(const BuildContext& bc)
+      : where_(bc.node.where()), alpha_(bc.node.get_float("alpha", 1e-4f)), beta_(bc.node.get_float("beta", 0.75f)),
+        bias_(bc.node.get_float("bias", 1.0f)), size_(bc.node.get_int("size", 0)) {
+    if (size_ < 1) fail("ERR_MODEL_FORMAT", where_ + ": size must be at least 1");
+  }
+  void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
+    if (in.empty() || !in[0]) fail("ERR_MODEL_FORMAT", where_ + ": missing input X");
+    const Tensor& x = *in[0];
+    if (x.dtype != DType::F32) fail("ERR_DTYPE", where_ + ": X must be float32");
+    if (x.shape.size() < 3) fail("ERR_SHAPE_MISMATCH", where_ + ": X must be [N, C, D1, ...], got " + shape_str(x.shape));
+    if (out.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    out[0].dtype = DType::F32;
+    out[0].shape = x.shape;
+  }
+  void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext&) override {
+    const Tensor& x = *in[0];
+    const int64_t N = x.shape[0], C = x.shape[1], S = C ? x.size() / (N * C) : 0;
+    const int64_t before = (size_ - 1) / 2, after = size_ - 1 - before;
+    const float* p = x.ptr<float>();
+    float* q = out[0]->ptr<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t i = 0; i < S; ++i) {
+          double sq = 0;
+          for (int64_t j = std::max<int64_t>(0, c - before); j <= std::min(C - 1, c + after); ++j) {
+            const double v = p[(n * C + j) * S + i];
+            sq += v * v;
+          }
+          const int64_t at = (n * C + c) * S + i;
+          q[at] = static_cast<float>(p[at] / std::pow(bias_ + alpha_ / size_ * sq, beta_));
+        }
+  }
+
+ private:
+  std::string where_;
+  float alpha_, beta_, bias_;
+  int64_t size_;
 };
 
 // Normalizes over the axes [axis, rank): y = (x - mean) / sqrt(var + epsilon) * scale + bias,
@@ -192,6 +273,8 @@ class LayerNormOp : public Op {
 
 std::unique_ptr<Op> make_batch_norm(const BuildContext& bc) { return std::make_unique<BatchNormOp>(bc); }
 std::unique_ptr<Op> make_layer_norm(const BuildContext& bc) { return std::make_unique<LayerNormOp>(bc); }
+std::unique_ptr<Op> make_instance_norm(const BuildContext& bc) { return std::make_unique<InstanceNormOp>(bc); }
+std::unique_ptr<Op> make_lrn(const BuildContext& bc) { return std::make_unique<LrnOp>(bc); }
 
 }  // namespace
 }  // namespace ops
@@ -200,3 +283,5 @@ std::unique_ptr<Op> make_layer_norm(const BuildContext& bc) { return std::make_u
 
 TERNION_REGISTER_OP(BatchNormalization, ternion::exec::ops::make_batch_norm);
 TERNION_REGISTER_OP(LayerNormalization, ternion::exec::ops::make_layer_norm);
+TERNION_REGISTER_OP(InstanceNormalization, ternion::exec::ops::make_instance_norm);
+TERNION_REGISTER_OP(LRN, ternion::exec::ops::make_lrn);

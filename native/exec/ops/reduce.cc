@@ -1,4 +1,5 @@
-// ReduceMean, ReduceSum, ReduceMax, ReduceMin over any set of axes, with keepdims and
+// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1, ReduceL2
+// and ReduceLogSumExp over any set of axes, with keepdims and
 // noop_with_empty_axes, and ArgMax / ArgMin along one axis. Axes come from the attribute (before opset 18; ReduceSum: 13) or from
 // the optional second input. Sums accumulate in double. Exporters write LayerNorm, global
 // pooling and attention statistics with these.
@@ -14,7 +15,7 @@ namespace ternion {
 namespace exec {
 namespace {
 
-enum class ReduceKind { Mean, Sum, Max, Min };
+enum class ReduceKind { Mean, Sum, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
 
 class ReduceOp : public Op {
  public:
@@ -27,7 +28,7 @@ class ReduceOp : public Op {
 
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
     const Tensor& x = op_args::required(inputs, 0, where_, "data");
-    if (kind_ == ReduceKind::Mean)
+    if (kind_ == ReduceKind::Mean || kind_ == ReduceKind::L2 || kind_ == ReduceKind::LogSumExp)
       op_args::require_dtype(x, {DType::F32}, where_, "data");
     else
       op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64}, where_, "data");
@@ -104,7 +105,8 @@ class ReduceOp : public Op {
           rest /= dims[kept[k]];
         }
         double acc = kind == ReduceKind::Max ? -std::numeric_limits<double>::infinity()
-                     : kind == ReduceKind::Min ? std::numeric_limits<double>::infinity() : 0.0;
+                     : kind == ReduceKind::Min ? std::numeric_limits<double>::infinity()
+                     : kind == ReduceKind::Prod ? 1.0 : 0.0;
         T best = T(0);
         bool first = true;
         std::fill(idx.begin(), idx.end(), 0);
@@ -113,6 +115,14 @@ class ReduceOp : public Op {
           const T v = in[off];
           if (kind == ReduceKind::Sum || kind == ReduceKind::Mean) {
             acc += static_cast<double>(v);
+          } else if (kind == ReduceKind::Prod) {
+            acc *= static_cast<double>(v);
+          } else if (kind == ReduceKind::SumSquare || kind == ReduceKind::L2) {
+            acc += static_cast<double>(v) * static_cast<double>(v);
+          } else if (kind == ReduceKind::L1) {
+            acc += std::fabs(static_cast<double>(v));
+          } else if (kind == ReduceKind::LogSumExp) {
+            acc += std::exp(static_cast<double>(v));
           } else if (first) {
             best = v;
             first = false;
@@ -126,7 +136,9 @@ class ReduceOp : public Op {
             idx[k] = 0;
           }
         }
-        if (kind == ReduceKind::Sum) out[o] = static_cast<T>(acc);
+        if (kind == ReduceKind::Sum || kind == ReduceKind::Prod || kind == ReduceKind::SumSquare || kind == ReduceKind::L1) out[o] = static_cast<T>(acc);
+        else if (kind == ReduceKind::L2) out[o] = static_cast<T>(std::sqrt(acc));
+        else if (kind == ReduceKind::LogSumExp) out[o] = static_cast<T>(std::log(acc));
         else if (kind == ReduceKind::Mean) out[o] = static_cast<T>(count ? acc / static_cast<double>(count) : std::nan(""));
         else if (count > 0) out[o] = best;
         else if (std::is_floating_point<T>::value) out[o] = static_cast<T>(acc);  // -inf / +inf
@@ -216,6 +228,11 @@ TERNION_REGISTER_OP(ReduceMean, make_reduce<ReduceKind::Mean>);
 TERNION_REGISTER_OP(ReduceSum, make_reduce<ReduceKind::Sum>);
 TERNION_REGISTER_OP(ReduceMax, make_reduce<ReduceKind::Max>);
 TERNION_REGISTER_OP(ReduceMin, make_reduce<ReduceKind::Min>);
+TERNION_REGISTER_OP(ReduceProd, make_reduce<ReduceKind::Prod>);
+TERNION_REGISTER_OP(ReduceSumSquare, make_reduce<ReduceKind::SumSquare>);
+TERNION_REGISTER_OP(ReduceL1, make_reduce<ReduceKind::L1>);
+TERNION_REGISTER_OP(ReduceL2, make_reduce<ReduceKind::L2>);
+TERNION_REGISTER_OP(ReduceLogSumExp, make_reduce<ReduceKind::LogSumExp>);
 TERNION_REGISTER_OP(ArgMax, make_argmax);
 TERNION_REGISTER_OP(ArgMin, make_argmin);
 

@@ -248,6 +248,24 @@ class ShapeOp : public Op {
 };
 
 // Constant: a tensor from the node's attributes, copied out on every run.
+// Size: the number of elements, an int64 scalar.
+class SizeOp : public Op {
+ public:
+  explicit SizeOp(const NodeDesc& node) : where_(node.where()) {}
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    op_args::required(inputs, 0, where_, "data");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = DType::I64;
+    outputs[0].shape = {};
+  }
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext&) override {
+    outputs[0]->ptr<int64_t>()[0] = inputs[0]->size();
+  }
+
+ private:
+  std::string where_;
+};
+
 class ConstantOp : public Op {
  public:
   explicit ConstantOp(const NodeDesc& node) : where_(node.where()) {
@@ -299,6 +317,7 @@ TERNION_REGISTER_OP(Unsqueeze, make<UnsqueezeOp>);
 TERNION_REGISTER_OP(Identity, make<IdentityOp>);
 TERNION_REGISTER_OP(Dropout, make<DropoutOp>);
 TERNION_REGISTER_OP(Shape, make<ShapeOp>);
+TERNION_REGISTER_OP(Size, make<SizeOp>);
 TERNION_REGISTER_OP(Constant, make<ConstantOp>);
 
 }  // namespace exec
