@@ -220,6 +220,50 @@ describe('data movement, TopK, CumSum and local normalizations, against onnxrunt
   });
 });
 
+describe('empty batches', () => {
+  // onnxruntime itself fails on some of these (it crashed the test process), so the expected
+  // shapes are written out.
+  it('the new ops take a batch of 0 and give empty outputs of the right shapes, without crashing', async () => {
+    const int = (name: string, i: number) => ({ name, type: 2, i });
+    const spec: ModelSpec = {
+      opset: 14,
+      nodes: [
+        { op: 'InstanceNormalization', inputs: ['x', 'sc', 'b'], outputs: ['inorm'] },
+        { op: 'LRN', inputs: ['x'], outputs: ['lrn'], attributes: [int('size', 3)] },
+        { op: 'ReduceMean', inputs: ['x'], outputs: ['mean'], attributes: [{ name: 'axes', type: 7, ints: [0] }] },
+        { op: 'ReduceMax', inputs: ['x'], outputs: ['max'], attributes: [{ name: 'axes', type: 7, ints: [2] }] },
+        { op: 'TopK', inputs: ['x', 'k'], outputs: ['tv', 'ti'] },
+        { op: 'Tile', inputs: ['x', 'reps'], outputs: ['tile'] },
+        { op: 'ArgMax', inputs: ['x'], outputs: ['am'], attributes: [int('axis', 1)] },
+        { op: 'CumSum', inputs: ['x', 'axis'], outputs: ['cum'] },
+        { op: 'Cast', inputs: ['x'], outputs: ['xi'], attributes: [int('to', 7)] },
+        { op: 'Greater', inputs: ['x', 'x'], outputs: ['xb'] },
+        { op: 'Where', inputs: ['xb', 'x', 'x'], outputs: ['wh'] },
+        { op: 'Resize', inputs: ['x', '', 'scales'], outputs: ['rs'] },
+        { op: 'DepthToSpace', inputs: ['x'], outputs: ['d2s'], attributes: [int('blocksize', 2)] },
+      ],
+      inputs: [valueInfo('x', ['N', 4, 2, 5])],
+      outputs: [...['inorm', 'lrn', 'mean', 'max', 'tv', 'tile', 'cum', 'wh', 'rs', 'd2s'].map((n) => anyShape(n)), anyShape('ti', INT64), anyShape('am', INT64), anyShape('xi', INT64)],
+      initializers: [
+        { name: 'sc', dims: [4], floatData: [1, 2, 3, 4] }, { name: 'b', dims: [4], floatData: [0, 0, 1, 1] },
+        ints('k', [2]), ints('reps', [2, 1, 1, 2]), { name: 'axis', dataType: INT64, dims: [], int64Data: [2] },
+        { name: 'scales', dims: [4], floatData: [1, 1, 2, 2] },
+      ],
+    };
+    const s = await InferenceSession.create(encodeModel(spec));
+    const got = await s.run({ x: new Tensor('float32', new Float32Array(0), [0, 4, 2, 5]) });
+    const want: Record<string, number[]> = {
+      inorm: [0, 4, 2, 5], lrn: [0, 4, 2, 5], mean: [1, 4, 2, 5], max: [0, 4, 1, 5], tv: [0, 4, 2, 2], ti: [0, 4, 2, 2], tile: [0, 4, 2, 10],
+      am: [0, 1, 2, 5], cum: [0, 4, 2, 5], xi: [0, 4, 2, 5], wh: [0, 4, 2, 5], rs: [0, 4, 4, 10], d2s: [0, 1, 4, 10],
+    };
+    for (const [name, dims] of Object.entries(want)) expect(got[name].dims, name).toEqual(dims);
+    // A mean over an empty axis is NaN (0 / 0), as numpy gives.
+    expect(got.mean.data.length).toBe(40);
+    expect(Array.from(got.mean.data as Float32Array).every(Number.isNaN)).toBe(true);
+    await s.release();
+  });
+});
+
 describe('Resize between convolutions, as FPN / U-Net decoders use it', () => {
   it('nearest x2 from scales and bilinear to sizes from Shape, matching onnxruntime', async () => {
     const C = 4;
