@@ -6,6 +6,7 @@
 
 #include "exec/graph.h"
 #include "exec/ops/conv-common.h"
+#include "exec/ops/op-args.h"
 
 namespace ternion {
 namespace exec {
@@ -91,7 +92,7 @@ class InstanceNormOp : public Op {
   }
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext&) override {
     const Tensor& x = *in[0];
-    const int64_t N = x.shape[0], C = x.shape[1], S = N * C != 0 ? x.size() / (N * C) : 0;
+    const int64_t N = x.shape[0], C = x.shape[1], S = op_args::dims_product(x.shape, 2, x.shape.size());
     const float* scale = in[1]->ptr<float>();
     const float* bias = in[2]->ptr<float>();
     for (int64_t n = 0; n < N; ++n)
@@ -132,7 +133,7 @@ class LrnOp : public Op {
   }
   void run(const std::vector<const Tensor*>& in, std::vector<Tensor*>& out, RunContext&) override {
     const Tensor& x = *in[0];
-    const int64_t N = x.shape[0], C = x.shape[1], S = N * C != 0 ? x.size() / (N * C) : 0;
+    const int64_t N = x.shape[0], C = x.shape[1], S = op_args::dims_product(x.shape, 2, x.shape.size());
     const int64_t before = (size_ - 1) / 2, after = size_ - 1 - before;
     const float* p = x.ptr<float>();
     float* q = out[0]->ptr<float>();

@@ -191,9 +191,7 @@ class ArgExtremeOp : public Op {
   template <typename T>
   void pick(const Tensor& x, Tensor& y) const {
     const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(x.shape.size()), where_));
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= x.shape[i];
-    for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+    const int64_t outer = op_args::dims_product(x.shape, 0, axis), inner = op_args::dims_product(x.shape, axis + 1, x.shape.size());
     const int64_t len = x.shape[axis];
     const T* in = x.ptr<T>();
     int64_t* out = y.ptr<int64_t>();

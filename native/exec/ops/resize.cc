@@ -215,9 +215,7 @@ class ResizeOp : public Op {
 
   // [outer, in_len, inner] -> [outer, out_len, inner] along `axis` of `shape`.
   static void resize_axis(const float* src, const Shape& shape, size_t axis, const AxisMap& m, float* dst) {
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= shape[i];
-    for (size_t i = axis + 1; i < shape.size(); ++i) inner *= shape[i];
+    const int64_t outer = op_args::dims_product(shape, 0, axis), inner = op_args::dims_product(shape, axis + 1, shape.size());
     const int64_t in_len = shape[axis], out_len = static_cast<int64_t>(m.index.size()) / m.taps;
     for (int64_t b = 0; b < outer; ++b) {
       const float* s = src + b * in_len * inner;

@@ -41,9 +41,7 @@ class TopKOp : public Op {
   template <typename T>
   void top(const Tensor& x, Tensor& values, Tensor& indices) const {
     const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(x.shape.size()), where_));
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= x.shape[i];
-    for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+    const int64_t outer = op_args::dims_product(x.shape, 0, axis), inner = op_args::dims_product(x.shape, axis + 1, x.shape.size());
     const int64_t len = x.shape[axis], k = values.shape[axis];
     std::vector<int64_t> order(static_cast<size_t>(len));
     const T* in = x.ptr<T>();
@@ -102,9 +100,7 @@ class CumSumOp : public Op {
   }
   template <typename T>
   void scan(const Tensor& x, size_t axis, Tensor& y) const {
-    int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < axis; ++i) outer *= x.shape[i];
-    for (size_t i = axis + 1; i < x.shape.size(); ++i) inner *= x.shape[i];
+    const int64_t outer = op_args::dims_product(x.shape, 0, axis), inner = op_args::dims_product(x.shape, axis + 1, x.shape.size());
     const int64_t len = x.shape[axis];
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < inner; ++i) {
