@@ -277,6 +277,32 @@ describe('bench/peak-probe', () => {
       expect(v).toBeLessThan(2.6);
     }
   }, 60_000);
+
+  // Each loop counts twelve (or eight) multiplies per iteration; it must execute that many. An
+  // intrinsics version once compiled to one FMA per iteration, so the fp32 "peak" was 1.5x the
+  // real one and every fp32 kernel looked far from its limit.
+  it.runIf(process.arch === 'x64')('runs, in the built binary, every multiply its loops count', async () => {
+    peakProbe.runPeakProbe({ memMiB: 16, seconds: 0.01 });
+    const { stdout } = await promisify(execFile)('objdump', ['-d', '--no-show-raw-insn', join(ROOT, 'build', 'bench', 'peak-probe')], { maxBuffer: 64 << 20 });
+    const counts = new Map<string, Map<string, number>>();
+    let fn = '';
+    for (const line of stdout.split('\n')) {
+      const head = /^[0-9a-f]+ <(.*)>:$/.exec(line);
+      if (head) fn = head[1];
+      const op = /\t(?:\{vex\} )?(vfmadd231ps|vpdpbusd|vpmaddubsw|vpmaddwd)\s/.exec(line);
+      if (!op || !fn) continue;
+      const ops = counts.get(fn) ?? new Map<string, number>();
+      ops.set(op[1], (ops.get(op[1]) ?? 0) + 1);
+      counts.set(fn, ops);
+    }
+    const find = (name: string) => [...counts.entries()].find(([f]) => f.includes(name))?.[1];
+    expect(find('fma_avx2')?.get('vfmadd231ps')).toBe(12);
+    expect(find('fma_avx512')?.get('vfmadd231ps')).toBe(12);
+    expect(find('dpbusd_avx512')?.get('vpdpbusd')).toBe(12);
+    expect(find('dpbusd_avxvnni')?.get('vpdpbusd')).toBe(12);
+    expect(find('madd16_avx2')?.get('vpmaddwd')).toBe(8);
+    expect(find('maddubs_avx2')?.get('vpmaddubsw')).toBe(8);
+  }, 60_000);
 });
 
 describe('bench/render-models.js', () => {
