@@ -180,6 +180,42 @@ describe('channels-last layout and integer chaining', () => {
     expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
   });
 
+  it('keeps depthwise exact with a fused ReLU6 or LeakyRelu, a residual, and a kernel of more taps than one kernel call takes', async () => {
+    const r = rng(11);
+    // pw -> dw [-> + a] -> activation -> pw2 (the fusions fold the Add and the activation into
+    // dw); kw taps along the width, padded to keep the width.
+    const model = (act: 'Clip' | 'LeakyRelu', kw: number, residual: boolean) => encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'pw', inputs: ['x', 'w0'], outputs: ['a'] },
+        { op: 'Conv', name: 'dw', inputs: ['a', 'w1', 'b1'], outputs: ['d'], attributes: [int('group', 8), ints('pads', [1, (kw - 1) >> 1, 1, kw >> 1])] },
+        ...(residual ? [{ op: 'Add', name: 'res', inputs: ['d', 'a'], outputs: ['s'] }] : []),
+        act === 'Clip'
+          ? { op: 'Clip', name: 'act', inputs: [residual ? 's' : 'd', 'lo', 'hi'], outputs: ['e'] }
+          : { op: 'LeakyRelu', name: 'act', inputs: [residual ? 's' : 'd'], outputs: ['e'], attributes: [{ name: 'alpha', type: 1, f: 0.1 }] },
+        { op: 'Conv', name: 'pw2', inputs: ['e', 'w2'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', ['N', 5, 11, 13])],
+      outputs: [valueInfo('y', ['N', 3, 11, 13])],
+      initializers: [
+        weights(r, 'w0', [8, 5, 1, 1]), weights(r, 'w1', [8, 1, 3, kw]), weights(r, 'w2', [3, 8, 1, 1]),
+        { name: 'b1', dims: [8], floatData: Array.from({ length: 8 }, (_, i) => (i === 0 ? -0 : r() - 0.5)) },
+        { name: 'lo', dims: [], floatData: [0] }, { name: 'hi', dims: [], floatData: [0.5] },
+      ],
+    });
+    const x = randomInput(12, [2, 5, 11, 13]);
+    // 3 x 701 = 2103 taps: more than the 2048 tap pointers one call takes, so each pixel runs in slices.
+    for (const [act, kw, residual] of [['Clip', 3, false], ['LeakyRelu', 3, false], ['Clip', 5, true], ['Clip', 701, false]] as const) {
+      const m = model(act, kw, residual);
+      const g = toChannelsLast(optimizeGraph(loadOnnxModel(m)));
+      const dw = g.nodes.find((n) => n.name === 'dw');
+      expect(dw?.attributes.input_layout, `${act} ${kw} ${residual}: ${g.nodes.map((n) => n.name).join(' ')}`).toEqual({ type: 'string', value: 'nhwc' });
+      expect(g.nodes.map((n) => n.name)).toEqual(['pw', 'dw', 'pw2']);  // the Add and the activation fused into dw
+      const a = await (await InferenceSession.create(m)).run({ x });
+      const b = await (await InferenceSession.create(m, { channelsLast: false })).run({ x });
+      expect(Array.from(a.y.data as Float32Array), `${act} ${kw} ${residual}`).toEqual(Array.from(b.y.data as Float32Array));
+    }
+  });
+
   it('pools pixel-major exactly, in fp32 and uint8, with small and large (over 64 taps) windows', async () => {
     const r = rng(6);
     const poolModel = (k: number) => encodeModel({

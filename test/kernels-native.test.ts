@@ -37,7 +37,7 @@ describe('native kernels', () => {
     else expect(names.at(-1)).toBe('scalar');
   });
 
-  for (const kind of ['f32', 'q8', 'lowbit', 'dw', 'quant', 'threads']) {
+  for (const kind of ['f32', 'q8', 'lowbit', 'dw', 'dw_f32', 'quant', 'threads']) {
     it(`${kind}: every supported kernel set matches scalar`, async (ctx) => {
       const tables = (await listed()).filter((t) => t.supported && (kind === 'threads' || t.name !== 'scalar'));
       if (tables.length === 0) ctx.skip();

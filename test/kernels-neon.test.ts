@@ -20,7 +20,7 @@ describe('NEON kernels under qemu-aarch64', () => {
       out = (err.stdout ?? '') + (err.stderr ?? '') + err.message;
     }
     expect(out, out.slice(-3000)).toMatch(/PASS dispatch: tables here: neon scalar/);
-    for (const kind of ['f32', 'q8', 'lowbit', 'dw', 'quant', 'threads']) expect(out, out.slice(-3000)).toMatch(new RegExp(`PASS ${kind} neon: \\d+ cases, 0 failed`));
+    for (const kind of ['f32', 'q8', 'lowbit', 'dw', 'dw_f32', 'quant', 'threads']) expect(out, out.slice(-3000)).toMatch(new RegExp(`PASS ${kind} neon: \\d+ cases, 0 failed`));
     expect(out).toMatch(/kernel_tests: \d+ passed, 0 failed/);
   }, 1_200_000);
 });

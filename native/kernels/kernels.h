@@ -136,6 +136,20 @@ struct KernelTable {
   void (*dw_q8)(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
                 const void* packed, const Requant* rq, void* out, size_t ldo);
 
+  // Depthwise fp32 convolution over an indirection buffer: for output pixel p
+  // in [0, P) and channel c in [0, C),
+  //   v = bias ? bias[c] : 0;  for t in [0, taps): v = v + in[p * taps + t][c] * w[t * C + c]
+  //   v = v < lo ? lo : v;  v = hi < v ? hi : v;  out[p * ldo + c] = v
+  // where taps outside the input are null entries and skip their term. Each product is
+  // rounded, then added (no fused multiply-add), and padding is skipped rather than read as
+  // zeros (0 * an infinite weight is NaN; -0 + 0 is +0): the planar depthwise loop's
+  // arithmetic, so both layouts give the same bits. W is [taps][C] (taps-major: a pixel's
+  // channels are contiguous); lo = -inf, hi = +inf for no clamp (Relu is lo = 0). Kernels read
+  // non-null in[] entries only within C values. With P = 1, bias may be out itself (a call
+  // continuing an earlier call's sums): each channel's bias is read before its output is stored.
+  void (*dw_f32)(int P, int C, int taps, const float* const* in, const float* w, const float* bias,
+                 float lo, float hi, float* out, size_t ldo);
+
   // Activation quantization, for i in [0, n):
   //   v = x[i] / scale                         (fp32 division, not a multiply by 1 / scale)
   //   v = v > -zp ? v : -zp;  v = v < qmax - zp ? v : qmax - zp      (NaN goes to -zp)
@@ -171,6 +185,8 @@ struct KernelTable {
   void dw_pack(const int8_t* W, int C, int taps, void* packed);                                   \
   void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,                    \
              const void* packed, const Requant* rq, void* out, size_t ldo);                       \
+  void dw_f32(int P, int C, int taps, const float* const* in, const float* w, const float* bias,  \
+              float lo, float hi, float* out, size_t ldo);                                        \
   void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 
 // Each instruction set's table; nullptr where it was not compiled in (other architecture).

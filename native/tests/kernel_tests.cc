@@ -4,7 +4,7 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|pack|pool|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|pack|pool|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -300,6 +300,63 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
       }
   report(bad == 0, "dw summary");
   std::printf("%s dw %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- depthwise fp32
+// The same indirection as test_dw (pixels of exactly C floats, the last ending the allocation),
+// with null entries for taps outside the input, compared bit for bit: the kernels promise the
+// reference's rounded product and sum per tap. Inputs include -0, NaN and infinities so the
+// clamp's ordering shows; a -0 bias and infinite weights show whether null taps are skipped.
+void test_dw_f32(const KernelTable* t, std::mt19937& rng) {
+  const KernelTable* ref = scalar_table();
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  struct Clamp { float lo, hi; };
+  const Clamp clamps[] = {{-inf, inf}, {0.0f, inf}, {0.0f, 6.0f}, {-0.5f, 0.25f}};
+  int cases = 0, bad = 0;
+  for (int C : {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 65, 96, 144, 200})
+    for (int taps : {1, 2, 3, 4, 9, 25})
+      for (int P : {1, 2, 3, 17})
+        for (int variant = 0; variant < 2; ++variant) {
+          const int pixels = 11;
+          std::vector<float> W(static_cast<size_t>(taps) * C), bias(C);
+          auto img = std::make_unique<float[]>(static_cast<size_t>(pixels) * C);
+          for (auto& v : W) v = u(rng);
+          for (auto& v : bias) v = u(rng);
+          for (int i = 0; i < pixels * C; ++i) img[i] = u(rng);
+          if (variant == 1) {  // specials on pixel 0, which the first pixel's first tap reads
+            const float special[] = {-0.0f, nan, inf, -inf, 1e-40f, 3e38f};
+            for (int c = 0; c < C; ++c) img[c] = special[c % 6];
+          }
+          if (variant == 1) {  // a -0 bias and an infinite weight: a padding tap read as 0 would change both
+            bias[0] = -0.0f;
+            W[static_cast<size_t>(taps - 1) * C] = std::numeric_limits<float>::infinity();
+          }
+          std::vector<const float*> in(static_cast<size_t>(P) * taps);
+          std::uniform_int_distribution<int> pick(0, pixels);  // `pixels` = outside the input
+          for (size_t i = 0; i < in.size(); ++i) {
+            const int k = i == 0 ? 0 : pick(rng);
+            in[i] = k == pixels ? nullptr : img.get() + static_cast<size_t>(k) * C;
+          }
+          const Clamp cl = clamps[(C + taps + P + variant) % 4];
+          const float* b = (C + P) % 3 == 0 ? nullptr : bias.data();
+          const size_t ldo = C + 3;
+          std::vector<float> Or(P * ldo, -7.0f), Ot(P * ldo, -7.0f);
+          ref->dw_f32(P, C, taps, in.data(), W.data(), b, cl.lo, cl.hi, Or.data(), ldo);
+          t->dw_f32(P, C, taps, in.data(), W.data(), b, cl.lo, cl.hi, Ot.data(), ldo);
+          ++cases;
+          // Bit patterns: NaN == NaN and -0 != +0 here.
+          if (std::memcmp(Or.data(), Ot.data(), Or.size() * sizeof(float)) != 0) {
+            ++bad;
+            report(false, fmt("dw_f32 %s P=%d C=%d taps=%d lo=%g hi=%g bias=%d specials=%d", t->name, P, C, taps, cl.lo, cl.hi, b != nullptr, variant));
+          }
+          bool untouched = true;
+          for (int p = 0; p < P; ++p)
+            for (size_t c = C; c < ldo; ++c) untouched = untouched && Ot[p * ldo + c] == -7.0f;
+          if (!untouched) report(false, fmt("dw_f32 %s P=%d C=%d: wrote past C", t->name, P, C));
+        }
+  report(bad == 0, "dw_f32 summary");
+  std::printf("%s dw_f32 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
 // ---------------------------------------------------------------- activation quantization
@@ -606,7 +663,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|quant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -634,6 +691,7 @@ int main(int argc, char** argv) {
     if (all_kinds || kind == "q8") test_q8(t, rng);
     if (all_kinds || kind == "lowbit") test_lowbit(t, rng);
     if (all_kinds || kind == "dw") test_dw(t, rng);
+    if (all_kinds || kind == "dw_f32") test_dw_f32(t, rng);
     if (all_kinds || kind == "quant") test_quant(t, rng);
   }
   if (!isa_found) {

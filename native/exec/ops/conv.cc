@@ -15,9 +15,9 @@
 //   output_layout "nhwc"  Y (and the residual) are [N, out spatial..., M]: the GEMM writes Y
 //                         directly, no transpose.
 // Depthwise convs with pixel-major input and output (one channel per group, no multiplier)
-// run a direct loop vectorized over channels, summing the taps in the same order as the planar
-// loop (bit-identical results); dense convs in pixel-major order sum K in another order, so
-// they agree with the planar path to fp32 rounding.
+// run the kernel table's dw_f32, which sums the taps in the same order and with the same
+// roundings as the planar loop (bit-identical results); dense convs in pixel-major order sum
+// K in another order, so they agree with the planar path to fp32 rounding.
 #include <algorithm>
 #include <cstring>
 
@@ -68,71 +68,27 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
   }
 }
 
-// One output pixel p of a pixel-major depthwise conv (one input channel per output channel,
-// C of them): out[c] = bias[c], then + taps[s][c] * x[pixel of tap s][c] for the taps inside the
-// input, in (kd, kh, kw) order like depthwise_channel, so the sums are the same.
-void depthwise_pixel(const float* x, const float* taps, const float* bias, const Window3& g, int64_t p, int64_t C, float* out) {
+// The input pixels under the taps [t0, t1) of output pixel p of a pixel-major depthwise conv
+// (one input channel per output channel, C of them), in (kd, kh, kw) order like
+// depthwise_channel; taps outside the input are null (the kernel skips them, as the planar
+// loop does).
+void depthwise_taps(const float* x, const Window3& g, int64_t p, int64_t C, int64_t t0, int64_t t1, const float** out) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t OH = g.out[1], OW = g.out[2];
   const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-  // Calls fn(x offset, taps offset) for the taps inside the input, in (kd, kh, kw) order.
-  auto for_each_tap = [&](auto&& fn) {
-    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-      const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-      if (id < 0 || id >= D) continue;
-      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-        const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-        if (ih < 0 || ih >= H) continue;
-        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-          const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-          if (iw < 0 || iw >= W) continue;
-          fn(((id * H + ih) * W + iw) * C, ((kd * g.k[1] + kh) * g.k[2] + kw) * C);
-        }
+  int64_t t = 0;
+  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
+    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
+      const bool row = id >= 0 && id < D && ih >= 0 && ih < H;
+      for (int64_t kw = 0; kw < g.k[2]; ++kw, ++t) {
+        if (t < t0 || t >= t1) continue;
+        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
+        out[t - t0] = row && iw >= 0 && iw < W ? x + ((id * H + ih) * W + iw) * C : nullptr;
       }
     }
-  };
-  int64_t xoff[64], toff[64];
-  int n = 0;
-  const bool fits = g.k_size() <= 64;
-  if (fits) for_each_tap([&](int64_t xo, int64_t to) { xoff[n] = xo, toff[n] = to, ++n; });
-  if (fits) {
-    // Blocks of 16 channels accumulate in registers across the taps.
-    int64_t c0 = 0;
-    typedef float v4 __attribute__((vector_size(16)));  // SSE2 / NEON width, no ISA flags needed
-    auto load = [](const float* p) {
-      v4 v;
-      std::memcpy(&v, p, sizeof v);
-      return v;
-    };
-    for (; c0 + 16 <= C; c0 += 16) {
-      v4 a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
-      if (bias) a0 = load(bias + c0), a1 = load(bias + c0 + 4), a2 = load(bias + c0 + 8), a3 = load(bias + c0 + 12);
-      for (int t = 0; t < n; ++t) {
-        const float* xv = x + xoff[t] + c0;
-        const float* tv = taps + toff[t] + c0;
-        a0 += load(tv) * load(xv);
-        a1 += load(tv + 4) * load(xv + 4);
-        a2 += load(tv + 8) * load(xv + 8);
-        a3 += load(tv + 12) * load(xv + 12);
-      }
-      std::memcpy(out + c0, &a0, sizeof a0);
-      std::memcpy(out + c0 + 4, &a1, sizeof a1);
-      std::memcpy(out + c0 + 8, &a2, sizeof a2);
-      std::memcpy(out + c0 + 12, &a3, sizeof a3);
-    }
-    for (int64_t c = c0; c < C; ++c) {
-      float acc = bias ? bias[c] : 0.0f;
-      for (int t = 0; t < n; ++t) acc += taps[toff[t] + c] * x[xoff[t] + c];
-      out[c] = acc;
-    }
-    return;
   }
-  // More taps than the list holds: accumulate tap by tap in out, in the same order.
-  if (bias) std::memcpy(out, bias, static_cast<size_t>(C) * sizeof(float));
-  else std::fill(out, out + C, 0.0f);
-  for_each_tap([&](int64_t xo, int64_t to) {
-    for (int64_t c = 0; c < C; ++c) out[c] += taps[to + c] * x[xo + c];
-  });
 }
 
 class ConvOp : public Op {
@@ -218,19 +174,7 @@ class ConvOp : public Op {
     if (y.size() == 0) return;
 
     if (Cg == 1 && in_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
-      const int64_t OP = P;
-      parallel_ranges(ctx.gemm, N * OP, 8, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          const int64_t n = i / OP;
-          float* o = Y + i * M;
-          depthwise_pixel(X + n * in_plane * C, dw_taps_.data(), bias, geom, i % OP, C, o);
-          if (R) {
-            const float* rr = R + i * M;
-            for (int64_t c = 0; c < M; ++c) o[c] += rr[c];
-          }
-          act_.apply(o, static_cast<size_t>(M));
-        }
-      });
+      run_depthwise_pixel_major(X, bias, R, Y, geom, N, C, ctx);
       return;
     }
     if (Cg == 1 && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
@@ -438,6 +382,60 @@ class ConvOp : public Op {
     one.threads = 1;
     ctx.gemm.pool->parallel_for(slots, threads, [&](int i) {
       for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[static_cast<size_t>(i)], cbufs[static_cast<size_t>(i)]);
+    });
+  }
+
+  // Pixel-major depthwise: the table's dw_f32 over tap pointers built per block of output
+  // pixels (on the stack: no allocation on the threads). Relu / Clip run in the kernel unless a
+  // residual must be added first. A kernel with more taps than the buffer holds runs pixel by
+  // pixel in tap slices, each continuing from the previous one's sums (its output as the bias),
+  // the same additions in the same order.
+  void run_depthwise_pixel_major(const float* X, const float* bias, const float* R, float* Y, const Window3& geom, int64_t N,
+                                 int64_t C, RunContext& ctx) const {
+    const kernels::KernelTable* table = ctx.gemm.table;
+    const int64_t OP = geom.out_size(), taps = geom.k_size(), in_plane = geom.in_size();
+    const float inf = std::numeric_limits<float>::infinity();
+    const bool fused = !R && act_.kind != Activation::LeakyRelu;
+    float lo = -inf, hi = inf;
+    if (fused && act_.kind == Activation::Relu) lo = 0.0f;
+    if (fused && act_.kind == Activation::Clip) lo = act_.lo, hi = act_.hi;
+    const int c = static_cast<int>(C);
+    auto finish = [&](int64_t i0, int64_t i1) {
+      if (fused) return;
+      for (int64_t i = i0; i < i1; ++i) {
+        float* o = Y + i * C;
+        if (R) {
+          const float* rr = R + i * C;
+          for (int64_t k = 0; k < C; ++k) o[k] += rr[k];
+        }
+        act_.apply(o, static_cast<size_t>(C));
+      }
+    };
+    constexpr int64_t kPtrs = 2048;
+    parallel_ranges(ctx.gemm, N * OP, 8, [&](int64_t begin, int64_t end) {
+      const float* ptrs[kPtrs];
+      if (taps <= kPtrs) {
+        const int64_t per = kPtrs / taps;
+        for (int64_t a = begin; a < end; a += per) {
+          const int64_t b = std::min(end, a + per);
+          for (int64_t i = a; i < b; ++i) depthwise_taps(X + (i / OP) * in_plane * C, geom, i % OP, C, 0, taps, ptrs + (i - a) * taps);
+          table->dw_f32(static_cast<int>(b - a), c, static_cast<int>(taps), ptrs, dw_taps_.data(), bias, lo, hi, Y + a * C,
+                        static_cast<size_t>(C));
+          finish(a, b);
+        }
+        return;
+      }
+      for (int64_t i = begin; i < end; ++i) {
+        float* o = Y + i * C;
+        for (int64_t t0 = 0; t0 < taps; t0 += kPtrs) {
+          const int64_t t1 = std::min(taps, t0 + kPtrs);
+          depthwise_taps(X + (i / OP) * in_plane * C, geom, i % OP, C, t0, t1, ptrs);
+          const bool last = t1 == taps;
+          table->dw_f32(1, c, static_cast<int>(t1 - t0), ptrs, dw_taps_.data() + t0 * C, t0 == 0 ? bias : o, last ? lo : -inf,
+                        last ? hi : inf, o, static_cast<size_t>(C));
+        }
+        finish(i, i + 1);
+      }
     });
   }
 

@@ -19,6 +19,7 @@ const KernelTable* avx2_table() {
       16, avx2::q8_packed_size, avx2::q8_pack, avx2::q8_gemm,
       16, avx2::lowbit_packed_size, avx2::lowbit_pack, avx2::lowbit_gemm,
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
+      avx2::dw_f32,
       avx2::quantize_u8,
       true,  // post_quant
   };

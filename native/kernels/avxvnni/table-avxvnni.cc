@@ -16,6 +16,7 @@ const KernelTable* avxvnni_table() {
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
+      avx2::dw_f32,
       avx2::quantize_u8,
   };
   return &table;

@@ -14,6 +14,7 @@ const KernelTable* neon_table() {
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
+      dw_f32,
       quantize_u8,
       true,  // post_quant
   };

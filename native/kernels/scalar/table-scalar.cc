@@ -16,6 +16,7 @@ const KernelTable* scalar_table() {
       1, q8_packed_size, q8_pack, q8_gemm,
       1, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
+      dw_f32,
       quantize_u8,
       true,  // post_quant
   };
