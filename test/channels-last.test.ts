@@ -3,6 +3,8 @@
 // bit-identical outputs to the planar graph, for every weight mode, 4-bit activations, padded
 // channels, MaxPool, residuals, grouped, depthwise and strided convs, batch > 1 and 1 or 2
 // threads; fp32 graphs agree to rounding; values the pass cannot chain stay as they were.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, quantize } from '../lib';
 import { optimizeGraph, toChannelsLast, type Graph, type Node } from '../lib/ir';
@@ -178,6 +180,41 @@ describe('channels-last layout and integer chaining', () => {
     const c = await (await InferenceSession.create(withMultiplier)).run({ x });
     const d = await (await InferenceSession.create(withMultiplier, { channelsLast: false })).run({ x });
     expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+  });
+
+  it('chains a one-channel (grayscale) stem: the embedded model runs pixel-major from its first conv, to fp32 rounding', async () => {
+    const bytes = readFileSync(join(__dirname, '..', 'models', 'fashion-mnist-resnet.onnx'));
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(bytes)));
+    const convs = g.nodes.filter((n) => n.opType === 'Conv');
+    // Its stem has weights [32, 1, 3, 3] and group 1: a dense conv with K = 9, not a depthwise one.
+    expect(convs[0].inputs[0]).toBe('/norm/Div_output_0');
+    expect(convs.every((n) => n.attributes.output_layout)).toBe(true);
+    expect(byOp(g, 'TernionMaxPoolNhwc')).toHaveLength(1);
+    const x = randomInput(13, [3, 1, 28, 28]);
+    const a = await (await InferenceSession.create(bytes)).run({ image: x });
+    const b = await (await InferenceSession.create(bytes, { channelsLast: false })).run({ image: x });
+    const out = Object.keys(a)[0];
+    const ya = a[out].data as Float32Array, yb = b[out].data as Float32Array;
+    expect(ya.length).toBe(30);
+    for (let i = 0; i < ya.length; i++) expect(Math.abs(ya[i] - yb[i])).toBeLessThan(1e-4 * (1 + Math.abs(yb[i])));
+    // A one-channel value between two convs: the second reads it pixel-major (im2col of one channel).
+    const r = rng(14);
+    const narrow = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'c0', inputs: ['x', 'w0'], outputs: ['a'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        { op: 'Conv', name: 'c1', inputs: ['a', 'w1'], outputs: ['y'], attributes: [ints('pads', [1, 0, 1, 2]), ints('strides', [2, 1])] },
+      ],
+      inputs: [valueInfo('x', ['N', 3, 9, 10])],
+      outputs: [valueInfo('y', ['N', 4, 'H', 'W'])],
+      initializers: [weights(r, 'w0', [1, 3, 3, 3]), weights(r, 'w1', [4, 1, 3, 3])],
+    });
+    const gn = toChannelsLast(optimizeGraph(loadOnnxModel(narrow)));
+    expect(gn.nodes.map((n) => [n.name, n.attributes.input_layout?.value, n.attributes.output_layout?.value])).toEqual([['c0', undefined, 'nhwc'], ['c1', 'nhwc', undefined]]);
+    const xn = randomInput(15, [2, 3, 9, 10]);
+    const c = (await (await InferenceSession.create(narrow)).run({ x: xn })).y.data as Float32Array;
+    const d = (await (await InferenceSession.create(narrow, { channelsLast: false })).run({ x: xn })).y.data as Float32Array;
+    expect(c.length).toBe(2 * 4 * 5 * 10);
+    for (let i = 0; i < c.length; i++) expect(Math.abs(c[i] - d[i])).toBeLessThan(1e-5 * (1 + Math.abs(d[i])));
   });
 
   it('keeps depthwise exact with a fused ReLU6 or LeakyRelu, a residual, and a kernel of more taps than one kernel call takes', async () => {

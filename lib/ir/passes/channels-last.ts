@@ -61,7 +61,8 @@ function floatConvKind(graph: Graph, n: Node): 'dense' | 'depthwise' | undefined
   const w = graph.initializers.get(n.inputs[1]);
   if (!w || w.dims.length < 3 || w.dims.length > 5) return undefined;
   const group = attrNum(n, 'group') ?? 1;
-  if (w.dims[1] > 1) return 'dense';
+  // One input channel without groups (a grayscale stem) is a dense conv with K = kernel size.
+  if (w.dims[1] > 1 || group === 1) return 'dense';
   return group === w.dims[0] ? 'depthwise' : undefined;
 }
 const isPlainMaxPool = (n: Node): boolean =>

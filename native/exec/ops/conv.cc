@@ -140,7 +140,7 @@ class ConvOp : public Op {
       if (b->shape.size() != 1 || b->shape[0] != M)
         fail("ERR_SHAPE_MISMATCH", where_ + ": bias " + shape_str(b->shape) + " must be [" + std::to_string(M) + "]");
     }
-    if ((in_nhwc_ || out_nhwc_) && w->shape[1] == 1 && (!in_nhwc_ || !out_nhwc_ || M != C))
+    if ((in_nhwc_ || out_nhwc_) && w->shape[1] == 1 && group_ > 1 && (!in_nhwc_ || !out_nhwc_ || M != C))
       fail("ERR_UNSUPPORTED_OP", where_ + ": a pixel-major depthwise conv needs both layouts pixel-major and no channel multiplier");
     Shape y{x->shape[0]};
     if (!out_nhwc_) y.push_back(M);
@@ -173,11 +173,11 @@ class ConvOp : public Op {
     float* Y = y.ptr<float>();
     if (y.size() == 0) return;
 
-    if (Cg == 1 && in_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
+    if (depthwise(Cg) && in_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
       run_depthwise_pixel_major(X, bias, R, Y, geom, N, C, ctx);
       return;
     }
-    if (Cg == 1 && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
+    if (depthwise(Cg) && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
       const float* W = w.ptr<float>();
       const int64_t ksize = geom.k_size();
       parallel_ranges(ctx.gemm, N * M, 1, [&](int64_t begin, int64_t end) {
@@ -439,6 +439,11 @@ class ConvOp : public Op {
     });
   }
 
+  // Groups of one input channel run the depthwise loops; a single-channel input without groups
+  // (a grayscale stem) does too when planar, but the dense path when either side is
+  // pixel-major (a GEMM with K = kernel size writes pixel-major rows).
+  bool depthwise(int64_t Cg) const { return Cg == 1 && (group_ > 1 || (!in_nhwc_ && !out_nhwc_)); }
+
   bool read_layout(const char* key) const {
     const std::string v = node_.get_string(key, "nchw");
     if (v != "nchw" && v != "nhwc") fail("ERR_MODEL_FORMAT", where_ + ": " + key + " must be \"nchw\" or \"nhwc\", got \"" + v + "\"");
@@ -461,7 +466,7 @@ class ConvOp : public Op {
     int64_t S = 1;  // kernel offsets
     for (size_t i = 2; i < w.shape.size(); ++i) S *= w.shape[i];
     const float* data = static_cast<const float*>(w.storage.get());
-    if (w.shape[1] == 1) {  // the planar depthwise loop reads the weights as they are
+    if (depthwise(w.shape[1])) {  // the planar depthwise loop reads the weights as they are
       if (in_nhwc_) {        // the pixel-major one reads them tap-major: taps[s][m]
         dw_taps_.resize(static_cast<size_t>(S * M));
         for (int64_t m = 0; m < M; ++m)
