@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "addon/addon-data.h"
@@ -207,9 +208,11 @@ void run_job(const GemmJob& j, ThreadPool* pool) {
   const int N = j.N, K = j.K;
   const void* w = j.weights.get();
   switch (j.kind) {
-    case Kind::F32:
-      exec::gemm_f32(ctx, j.M, N, K, static_cast<const float*>(j.A), K, w, j.rq.bias, j.rq.relu, static_cast<float*>(j.C), N);
+    case Kind::F32: {
+      static const float kRelu[2] = {0.0f, std::numeric_limits<float>::infinity()};
+      exec::gemm_f32(ctx, j.M, N, K, static_cast<const float*>(j.A), K, w, j.rq.bias, j.rq.relu ? kRelu : nullptr, static_cast<float*>(j.C), N);
       break;
+    }
     case Kind::Q8:
       exec::gemm_q8(ctx, j.M, N, K, static_cast<const uint8_t*>(j.A), K, j.a_zero, w, j.rq, j.C, N);
       break;

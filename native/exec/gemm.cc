@@ -49,9 +49,9 @@ void run_tiles(const GemmContext& ctx, int M, int N, int nr, Fn&& fn) {
 }  // namespace
 
 void gemm_f32(const GemmContext& ctx, int M, int N, int K, const float* A, size_t lda,
-              const void* packed, const float* bias, bool relu, float* C, size_t ldc) {
+              const void* packed, const float* bias, const float* clamp, float* C, size_t ldc) {
   run_tiles(ctx, M, N, ctx.table->f32_nr, [&](const Tile& t) {
-    ctx.table->f32_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, packed, bias, relu,
+    ctx.table->f32_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, packed, bias, clamp,
                         C + t.m0 * ldc, ldc, t.n0, t.n1);
   });
 }

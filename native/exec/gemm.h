@@ -23,7 +23,7 @@ struct Tile {
 std::vector<Tile> plan_tiles(int M, int N, int nr, int threads);
 
 void gemm_f32(const GemmContext& ctx, int M, int N, int K, const float* A, size_t lda,
-              const void* packed, const float* bias, bool relu, float* C, size_t ldc);
+              const void* packed, const float* bias, const float* clamp, float* C, size_t ldc);
 void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,
              uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc);
 void gemm_lowbit(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,

@@ -101,12 +101,14 @@ struct LowbitWeights {
 struct KernelTable {
   const char* name;  // "scalar", "avx2", "avx512vnni", "avxvnni", "neon"
 
-  // fp32: C = A * W^T + bias, then optional ReLU. Tolerance vs scalar: see tests.
+  // fp32: C = A * W^T + bias, then, when `clamp` is not null, v = v < clamp[0] ? clamp[0] : v;
+  // v = clamp[1] < v ? clamp[1] : v (ReLU is {0, +inf}, ReLU6 {0, 6}). Sums: tolerance vs
+  // scalar (see tests); the clamp: exactly that formula, NaN and -0 included.
   int f32_nr;
   size_t (*f32_packed_size)(int N, int K);
   void (*f32_pack)(const float* W, int N, int K, void* packed);
   void (*f32_gemm)(int M, int N, int K, const float* A, size_t lda, const void* packed,
-                   const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);
+                   const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1);
 
   // int8: acc = sum_k (a[m][k] - a_zero) * w[n][k], a uint8, w int8, then Requant.
   int q8_nr;
@@ -168,7 +170,7 @@ struct KernelTable {
   size_t f32_packed_size(int N, int K);                                                           \
   void f32_pack(const float* W, int N, int K, void* packed);                                      \
   void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,              \
-                const float* bias, bool relu, float* C, size_t ldc, int n0, int n1);              \
+                const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1);     \
   size_t q8_packed_size(int N, int K);                                                            \
   void q8_pack(const int8_t* W, int N, int K, void* packed);                                      \
   void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,                 \

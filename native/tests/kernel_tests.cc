@@ -86,20 +86,23 @@ void test_f32(const KernelTable* t, std::mt19937& rng) {
   for (int M : kSizes)
     for (int N : kSizes)
       for (int K : kKSizes)
-        for (int variant = 0; variant < 2; ++variant) {
-          const bool relu = variant == 1;
+        for (int variant = 0; variant < 3; ++variant) {
+          // No clamp; ReLU; narrow bounds with a NaN row. Clamped values must lie in the bounds.
+          const float clamps[3][2] = {{0, 0}, {0.0f, std::numeric_limits<float>::infinity()}, {-0.25f, 0.5f}};
+          const float* clamp = variant ? clamps[variant] : nullptr;
           std::vector<float> A(static_cast<size_t>(M) * K), W(static_cast<size_t>(N) * K), bias(N);
           for (auto& v : A) v = dist(rng);
           for (auto& v : W) v = dist(rng);
           for (auto& v : bias) v = dist(rng);
+          if (variant == 2) A[0] = std::numeric_limits<float>::quiet_NaN();  // row 0 sums to NaN
           AlignedBuf pr(ref->f32_packed_size(N, K)), pt(t->f32_packed_size(N, K));
           ref->f32_pack(W.data(), N, K, pr.p);
           t->f32_pack(W.data(), N, K, pt.p);
           for (auto [n0, n1] : ranges(N, t->f32_nr)) {
             const size_t ldc = N + 3;
             std::vector<float> Cr(M * ldc, -7.0f), Ct(M * ldc, -7.0f);
-            ref->f32_gemm(M, N, K, A.data(), K, pr.p, variant ? bias.data() : nullptr, relu, Cr.data(), ldc, n0, n1);
-            t->f32_gemm(M, N, K, A.data(), K, pt.p, variant ? bias.data() : nullptr, relu, Ct.data(), ldc, n0, n1);
+            ref->f32_gemm(M, N, K, A.data(), K, pr.p, variant ? bias.data() : nullptr, clamp, Cr.data(), ldc, n0, n1);
+            t->f32_gemm(M, N, K, A.data(), K, pt.p, variant ? bias.data() : nullptr, clamp, Ct.data(), ldc, n0, n1);
             bool ok = true;
             for (int m = 0; m < M && ok; ++m)
               for (size_t n = 0; n < ldc && ok; ++n) {
@@ -108,14 +111,18 @@ void test_f32(const KernelTable* t, std::mt19937& rng) {
                   ok = v == -7.0f;  // outside the range: untouched
                   continue;
                 }
+                if (std::isnan(r)) {  // the NaN row: the clamp lets NaN through, as the reference
+                  ok = std::isnan(v);
+                  continue;
+                }
                 double mag = 0;
                 for (int k = 0; k < K; ++k) mag += std::fabs(A[m * K + k] * W[n * K + k]);
-                ok = std::fabs(r - v) <= 1e-5 * mag + 1e-6;
+                ok = std::fabs(r - v) <= 1e-5 * mag + 1e-6 && (!clamp || (v >= clamp[0] && v <= clamp[1]));
               }
             ++cases;
             if (!ok) {
               ++bad;
-              report(false, fmt("f32 %s M=%d N=%d K=%d relu=%d range=[%d,%d)", t->name, M, N, K, relu, n0, n1));
+              report(false, fmt("f32 %s M=%d N=%d K=%d clamp=%d range=[%d,%d)", t->name, M, N, K, variant, n0, n1));
             }
           }
         }
@@ -533,7 +540,8 @@ void test_threads(const KernelTable* t, std::mt19937& rng) {
               exec::gemm_lowbit(ctx, M, N, K, A.data(), K, 0, pl.p, rq, out.data(), N);
             } else {
               out.assign(static_cast<size_t>(M) * N * 4, 0);
-              exec::gemm_f32(ctx, M, N, K, Af.data(), K, pf.p, bias.data(), true,
+              const float relu[2] = {0.0f, std::numeric_limits<float>::infinity()};
+              exec::gemm_f32(ctx, M, N, K, Af.data(), K, pf.p, bias.data(), relu,
                              reinterpret_cast<float*>(out.data()), N);
             }
           }

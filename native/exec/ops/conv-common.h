@@ -32,6 +32,15 @@ struct Activation {
   bool none() const { return kind == None; }
   bool relu_only() const { return kind == Relu; }
 
+  // Relu and Clip as the fp32 GEMM's clamp {lo, hi} (kernels.h: the same comparisons as of()):
+  // true and `out` set when the kernel can apply this activation itself.
+  bool as_clamp(float out[2]) const {
+    if (kind != Relu && kind != Clip) return false;
+    out[0] = kind == Relu ? 0.0f : lo;
+    out[1] = kind == Relu ? std::numeric_limits<float>::infinity() : hi;
+    return true;
+  }
+
   // The formulas, written once; KIND is a compile-time kind so loops over it vectorize.
   template <int KIND>
   float of(float v) const {

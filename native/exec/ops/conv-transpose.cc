@@ -119,7 +119,7 @@ class ConvTransposeOp : public Op {
           const int64_t p1 = std::min(P, p0 + rows);
           transpose_block(xg + p0, Cg, p1 - p0, static_cast<size_t>(P), a, static_cast<size_t>(Cg));
           gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(cols), static_cast<int>(Cg), a,
-                   static_cast<size_t>(Cg), packed[gi], nullptr, false, col, static_cast<size_t>(cols));
+                   static_cast<size_t>(Cg), packed[gi], nullptr, nullptr, col, static_cast<size_t>(cols));
           parallel_ranges(ctx.gemm, Mg, 1, [&](int64_t m0, int64_t m1) {
             col2im(col, p0, p1, m0, m1, KK, cols, g, yg, Q);
           });

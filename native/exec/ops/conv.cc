@@ -223,8 +223,9 @@ class ConvOp : public Op {
     rows = std::min(std::max<int64_t>(rows, 64), P);
     float* col = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
     float* cbuf = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
-    const bool relu_in_gemm = act_.relu_only() && !R;
-    const Activation post = relu_in_gemm ? Activation{} : act_;
+    float clamp_values[2];  // Relu / Clip run in the GEMM unless a residual comes first
+    const float* clamp = !R && act_.as_clamp(clamp_values) ? clamp_values : nullptr;
+    const Activation post = clamp ? Activation{} : act_;
 
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t g = 0; g < group_; ++g) {
@@ -240,7 +241,7 @@ class ConvOp : public Op {
               im2col_rows(xg, Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
           });
           gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), col,
-                   static_cast<size_t>(K), packed[g], bias ? bias + g * Mg : nullptr, relu_in_gemm, cbuf,
+                   static_cast<size_t>(K), packed[g], bias ? bias + g * Mg : nullptr, clamp, cbuf,
                    static_cast<size_t>(Mg));
           parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
             store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0,
@@ -281,8 +282,9 @@ class ConvOp : public Op {
       if (!direct_a) cols[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
       if (!out_nhwc_) cbufs[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
     }
-    const bool relu_in_gemm = act_.relu_only() && !R;
-    const Activation post = relu_in_gemm ? Activation{} : act_;
+    float clamp_values[2];  // Relu / Clip run in the GEMM unless a residual comes first
+    const float* clamp = !R && act_.as_clamp(clamp_values) ? clamp_values : nullptr;
+    const Activation post = clamp ? Activation{} : act_;
     // Image n with the threads of gc, in chunks of output pixels through im2col (or the image
     // itself for a pixel-major pointwise conv), the GEMM and the epilogue.
     auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf) {
@@ -314,7 +316,7 @@ class ConvOp : public Op {
                 lda = static_cast<size_t>(K);
               }
               float* yo = Y + (n * P + p0 + b0) * M + g * Mg;
-              gemm_f32(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, relu_in_gemm, yo,
+              gemm_f32(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, clamp, yo,
                        static_cast<size_t>(M));
               if (R || !post.none()) {
                 const float* rr = R ? R + (n * P + p0 + b0) * M + g * Mg : nullptr;
@@ -348,7 +350,7 @@ class ConvOp : public Op {
           if (out_nhwc_) {
             float* yo = Y + (n * P + p0) * M + g * Mg;
             gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
-                     relu_in_gemm, yo, static_cast<size_t>(M));
+                     clamp, yo, static_cast<size_t>(M));
             if (R || !post.none()) {
               const float* rr = R ? R + (n * P + p0) * M + g * Mg : nullptr;
               parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
@@ -362,7 +364,7 @@ class ConvOp : public Op {
             }
           } else {
             gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
-                     relu_in_gemm, cbuf, static_cast<size_t>(Mg));
+                     clamp, cbuf, static_cast<size_t>(Mg));
             float* yg = Y + (n * M + g * Mg) * P;
             const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
             parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {

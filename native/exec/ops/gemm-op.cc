@@ -101,8 +101,9 @@ class GemmOp : public Op {
     }
     const bool bias_folded = has_bias_ && packed_;
     const bool c_after = c && !bias_folded && beta_ != 0.0f;
-    const bool relu_in_gemm = act_.relu_only() && !c_after;
-    gemm_f32(ctx.gemm, M, N, K, A, static_cast<size_t>(K), packed, bias_folded ? bias_.data() : nullptr, relu_in_gemm, Y,
+    float clamp[2];
+    const bool act_in_gemm = !c_after && act_.as_clamp(clamp);
+    gemm_f32(ctx.gemm, M, N, K, A, static_cast<size_t>(K), packed, bias_folded ? bias_.data() : nullptr, act_in_gemm ? clamp : nullptr, Y,
              static_cast<size_t>(N));
     if (c_after) {
       const Shape& cs = c->shape;
@@ -116,7 +117,7 @@ class GemmOp : public Op {
         for (int n = 0; n < N; ++n) y[n] += beta_ * cr[n * cstep];
       }
     }
-    if (!relu_in_gemm) act_.apply(Y, static_cast<size_t>(M) * N);
+    if (!act_in_gemm) act_.apply(Y, static_cast<size_t>(M) * N);
   }
 
  private:

@@ -85,21 +85,22 @@ class MatMulOp : public Op {
       }
     }
 
-    const bool relu = act_.relu_only();
+    float clamp_values[2];
+    const float* clamp = act_.as_clamp(clamp_values) ? clamp_values : nullptr;
     const float* A = a.ptr<float>();
     if (b_count == 1) {  // one B for every row of A: A's batch folds into M
       const int64_t rows = batches * M;
       gemm_f32(ctx.gemm, checked_int(rows, node_, "rows of A"), static_cast<int>(N), static_cast<int>(K), A,
-               static_cast<size_t>(K), packed[0], nullptr, relu, Y, static_cast<size_t>(N));
+               static_cast<size_t>(K), packed[0], nullptr, clamp, Y, static_cast<size_t>(N));
     } else {
       for (int64_t i = 0; i < batches; ++i) {
         const float* ai = A + broadcast_index(s.a_batch, s.batch, i) * M * K;
         const void* bi = packed[broadcast_index(s.b_batch, s.batch, i)];
         gemm_f32(ctx.gemm, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ai, static_cast<size_t>(K), bi,
-                 nullptr, relu, Y + i * M * N, static_cast<size_t>(N));
+                 nullptr, clamp, Y + i * M * N, static_cast<size_t>(N));
       }
     }
-    if (!relu) act_.apply(Y, static_cast<size_t>(out[0]->size()));
+    if (!clamp) act_.apply(Y, static_cast<size_t>(out[0]->size()));
   }
 
  private:

@@ -7,7 +7,7 @@
 // GEMM (M >= 2): Goto-style blocking: K in blocks of ~256 (a 16 KB panel slice stays in L1
 // while it is reused by every 6-row block of A), M in blocks of 96 rows (the A block stays in
 // L2), and a 6x16 register tile (12 accumulators + 2 weight vectors + 1 broadcast = 15 ymm).
-// Partial sums live in C between K blocks; bias is added at the first block, ReLU at the last.
+// Partial sums live in C between K blocks; bias is added at the first block, the clamp at the last.
 // GEMV (M == 1): one pass over the weights, 4 independent accumulator pairs to cover the FMA
 // latency, software prefetch ahead of the stream.
 #include "kernels/avx2/common-avx2.h"
@@ -24,7 +24,7 @@ template <int MR>
 __attribute__((always_inline)) inline void f32_tile(int kc, const float* A, size_t lda,
                                                     const float* B, float* C, size_t ldc,
                                                     int cols, bool first, bool last,
-                                                    const float* bias, bool relu) {
+                                                    const float* bias, const float* clamp) {
   const __m256i m0 = lane_mask(cols), m1 = lane_mask(cols - 8);
   __m256 c0[MR], c1[MR];
   if (first) {
@@ -65,10 +65,13 @@ __attribute__((always_inline)) inline void f32_tile(int kc, const float* A, size
       c1[r] = _mm256_fmadd_ps(a, w1, c1[r]);
     }
   }
-  if (last && relu) {
-    const __m256 z = _mm256_setzero_ps();
+  if (last && clamp) {  // vmaxps(lo, v) / vminps(hi, v): v when unordered, as the reference
+    const __m256 lo = _mm256_set1_ps(clamp[0]), hi = _mm256_set1_ps(clamp[1]);
     #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) c0[r] = _mm256_max_ps(c0[r], z), c1[r] = _mm256_max_ps(c1[r], z);
+    for (int r = 0; r < MR; ++r) {
+      c0[r] = _mm256_min_ps(hi, _mm256_max_ps(lo, c0[r]));
+      c1[r] = _mm256_min_ps(hi, _mm256_max_ps(lo, c1[r]));
+    }
   }
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
@@ -86,18 +89,18 @@ __attribute__((always_inline)) inline void f32_tile(int kc, const float* A, size
 template <int MR>
 __attribute__((noinline)) void f32_tile_fn(int kc, const float* A, size_t lda, const float* B,
                                            float* C, size_t ldc, int cols, bool first, bool last,
-                                           const float* bias, bool relu) {
-  f32_tile<MR>(kc, A, lda, B, C, ldc, cols, first, last, bias, relu);
+                                           const float* bias, const float* clamp) {
+  f32_tile<MR>(kc, A, lda, B, C, ldc, cols, first, last, bias, clamp);
 }
 
 using TileFn = void (*)(int, const float*, size_t, const float*, float*, size_t, int, bool, bool,
-                        const float*, bool);
+                        const float*, const float*);
 constexpr TileFn kTiles[7] = {nullptr,          f32_tile_fn<1>, f32_tile_fn<2>, f32_tile_fn<3>,
                               f32_tile_fn<4>, f32_tile_fn<5>, f32_tile_fn<6>};
 
 // One row times one panel over all of K: 8 accumulators (4 k-phases x 2 halves).
 void f32_gemv_panel(int K, const float* a, const float* B, float* c, int cols, const float* bias,
-                    bool relu) {
+                    const float* clamp) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
   int k = 0;
   for (; k + 4 <= K; k += 4) {
@@ -129,9 +132,10 @@ void f32_gemv_panel(int K, const float* a, const float* B, float* c, int cols, c
     s0 = _mm256_add_ps(s0, _mm256_maskload_ps(bias, m0));
     s1 = _mm256_add_ps(s1, _mm256_maskload_ps(bias + 8, m1));
   }
-  if (relu) {
-    s0 = _mm256_max_ps(s0, _mm256_setzero_ps());
-    s1 = _mm256_max_ps(s1, _mm256_setzero_ps());
+  if (clamp) {
+    const __m256 lo = _mm256_set1_ps(clamp[0]), hi = _mm256_set1_ps(clamp[1]);
+    s0 = _mm256_min_ps(hi, _mm256_max_ps(lo, s0));
+    s1 = _mm256_min_ps(hi, _mm256_max_ps(lo, s1));
   }
   if (cols == 16) {
     _mm256_storeu_ps(c, s0);
@@ -160,7 +164,7 @@ void f32_pack(const float* W, int N, int K, void* packed) {
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
-              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1) {
+              const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1) {
   const float* Wp = static_cast<const float*>(packed);
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   if (M <= 0 || n1 <= n0) return;
@@ -168,7 +172,7 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
     for (int p = p0; p < p1; ++p) {
       const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
       f32_gemv_panel(K, A, Wp + static_cast<size_t>(p) * K * kNR, C + col, cols,
-                     bias ? bias + col : nullptr, relu);
+                     bias ? bias + col : nullptr, clamp);
     }
     return;
   }
@@ -187,7 +191,7 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
         for (int m = mc0; m < mc1; m += 6) {
           const int mr = mc1 - m < 6 ? mc1 - m : 6;
           kTiles[mr](kc, A + m * lda + k0, lda, B, C + m * ldc + col, ldc, cols, first, last,
-                     bias ? bias + col : nullptr, relu);
+                     bias ? bias + col : nullptr, clamp);
         }
       }
     }

@@ -16,7 +16,7 @@ constexpr int kMR = 12;
 // MR rows x 32 channels. CH independent accumulator chains per output (k split round-robin)
 // hide the 4-cycle FMA latency when MR is small (GEMV); fp32 results are within tolerance.
 template <int MR, int CH>
-void f32_block(int K, const float* A, size_t lda, const float* w, const float* bias, bool relu,
+void f32_block(int K, const float* A, size_t lda, const float* w, const float* bias, const float* clamp,
                float* C, size_t ldc, int n, int nvalid) {
   __m512 acc[MR][2][CH];
 #pragma GCC unroll 16
@@ -67,7 +67,7 @@ void f32_block(int K, const float* A, size_t lda, const float* w, const float* b
       __m512 v = acc[r][h][0];
       for (int c = 1; c < CH; ++c) v = _mm512_add_ps(v, acc[r][h][c]);
       v = _mm512_add_ps(v, b[h]);
-      if (relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
+      if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
       _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
     }
   }
@@ -75,8 +75,8 @@ void f32_block(int K, const float* A, size_t lda, const float* w, const float* b
 
 template <int MR, int CH>
 void f32_rows(int M, int K, const float* A, size_t lda, const float* w, const float* bias,
-              bool relu, float* C, size_t ldc, int n, int nvalid, int m) {
-  f32_block<MR, CH>(K, A + m * lda, lda, w, bias, relu, C + m * ldc, ldc, n, nvalid);
+              const float* clamp, float* C, size_t ldc, int n, int nvalid, int m) {
+  f32_block<MR, CH>(K, A + m * lda, lda, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
 }
 
 }  // namespace
@@ -102,26 +102,26 @@ void f32_pack(const float* W, int N, int K, void* packed) {
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
-              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1) {
+              const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1) {
   const float* panels =
       reinterpret_cast<const float*>(static_cast<const uint8_t*>(packed) + kHeader);
   for (int n = n0; n < n1; n += kNR) {
     const float* w = panels + static_cast<size_t>(n / kNR) * K * kNR;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
     int m = 0;
-    for (; m + kMR <= M; m += kMR) f32_rows<kMR, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m);
+    for (; m + kMR <= M; m += kMR) f32_rows<kMR, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m);
     switch (M - m) {
-      case 1: f32_rows<1, 4>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 2: f32_rows<2, 2>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 3: f32_rows<3, 2>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 7: f32_rows<7, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 8: f32_rows<8, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 9: f32_rows<9, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
-      case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, relu, C, ldc, n, nvalid, m); break;
+      case 1: f32_rows<1, 4>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 2: f32_rows<2, 2>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 3: f32_rows<3, 2>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 7: f32_rows<7, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 8: f32_rows<8, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 9: f32_rows<9, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
       default: break;
     }
   }

@@ -83,7 +83,7 @@ inline void f32_gemv_panel(int K, const float* a, const float* w, float32x4_t ac
 }
 
 template <int MR>
-void f32_rows(int K, const float* A, size_t lda, const float* panel, const float* bias, bool relu,
+void f32_rows(int K, const float* A, size_t lda, const float* panel, const float* bias, const float* clamp,
               float* C, size_t ldc, int nb, int cnt) {
   float32x4_t acc[MR][2];
   if (MR == 1)
@@ -93,13 +93,16 @@ void f32_rows(int K, const float* A, size_t lda, const float* panel, const float
   float b[kNR] = {0, 0, 0, 0, 0, 0, 0, 0};
   if (bias)
     for (int i = 0; i < cnt; ++i) b[i] = bias[nb + i];
-  const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), z = vdupq_n_f32(0.0f);
+  const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4);
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float32x4_t v0 = vaddq_f32(acc[r][0], b0), v1 = vaddq_f32(acc[r][1], b1);
-    if (relu) {
-      v0 = vmaxnmq_f32(v0, z);
-      v1 = vmaxnmq_f32(v1, z);
+    if (clamp) {  // the reference's comparisons, lane by lane (vmaxq would make -0 into +0)
+      const float32x4_t lo = vdupq_n_f32(clamp[0]), hi = vdupq_n_f32(clamp[1]);
+      v0 = vbslq_f32(vcltq_f32(v0, lo), lo, v0);
+      v1 = vbslq_f32(vcltq_f32(v1, lo), lo, v1);
+      v0 = vbslq_f32(vcltq_f32(hi, v0), hi, v0);
+      v1 = vbslq_f32(vcltq_f32(hi, v1), hi, v1);
     }
     float* c = C + r * ldc + nb;
     if (cnt == kNR) {
@@ -114,7 +117,7 @@ void f32_rows(int K, const float* A, size_t lda, const float* panel, const float
   }
 }
 
-using F32RowsFn = void (*)(int, const float*, size_t, const float*, const float*, bool, float*,
+using F32RowsFn = void (*)(int, const float*, size_t, const float*, const float*, const float*, float*,
                            size_t, int, int);
 constexpr F32RowsFn kF32Rows[kMR + 1] = {nullptr,        f32_rows<1>, f32_rows<2>,
                                          f32_rows<3>,    f32_rows<4>, f32_rows<5>,
@@ -139,7 +142,7 @@ void f32_pack(const float* W, int N, int K, void* packed) {
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
-              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1) {
+              const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1) {
   (void)N;
   const float* W = static_cast<const float*>(packed);
   const size_t panel_floats = static_cast<size_t>(K) * kNR;
@@ -151,7 +154,7 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
       const int mr = std::min(kMR, M - m0);
       for (int nb = nc; nb < nc1; nb += kNR)
         kF32Rows[mr](K, A + m0 * lda, lda, W + static_cast<size_t>(nb / kNR) * panel_floats, bias,
-                     relu, C + m0 * ldc, ldc, nb, std::min(kNR, nc1 - nb));
+                     clamp, C + m0 * ldc, ldc, nb, std::min(kNR, nc1 - nb));
     }
   }
 }

@@ -14,7 +14,7 @@ void f32_pack(const float* W, int N, int K, void* packed) {
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
-              const float* bias, bool relu, float* C, size_t ldc, int n0, int n1) {
+              const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1) {
   const float* W = static_cast<const float*>(packed);
   for (int m = 0; m < M; ++m) {
     const float* a = A + m * lda;
@@ -23,7 +23,10 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
       float sum = 0.0f;
       for (int k = 0; k < K; ++k) sum += a[k] * w[k];
       if (bias) sum += bias[n];
-      if (relu && sum < 0.0f) sum = 0.0f;
+      if (clamp) {
+        sum = sum < clamp[0] ? clamp[0] : sum;
+        sum = clamp[1] < sum ? clamp[1] : sum;
+      }
       C[m * ldc + n] = sum;
     }
   }
