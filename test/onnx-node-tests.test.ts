@@ -18,7 +18,7 @@ import { INSTALL_HINT, ONNX_TESTDATA_ROOT, readModelBytes, readTestTensors, requ
 
 type Expectation = { kind: 'supported' } | { kind: 'unsupported-op'; opType: string } | { kind: 'non-tensor-value' } | { kind: 'unsupported-cast' };
 
-/** ONNX element types Cast takes and produces: FLOAT, UINT8, INT8, INT32, INT64, BOOL. */
+/** ONNX element types Cast / CastLike take and produce: FLOAT, UINT8, INT8, INT32, INT64, BOOL. */
 const CAST_TARGETS = new Set([1, 2, 3, 6, 7, 9]);
 
 /** What the loader should do, worked out from the raw protobuf independently of the loader. */
@@ -35,10 +35,11 @@ function expectationFor(bytes: Uint8Array): Expectation {
   if (values.some((v) => v.type && !v.type.tensor_type)) return { kind: 'non-tensor-value' };
   const inputTypes = new Map((model.graph?.input ?? []).map((v) => [v.name, Number(v.type?.tensor_type?.elem_type)]));
   for (const node of model.graph?.node ?? []) {
-    if (node.op_type !== 'Cast') continue;
-    const to = Number(node.attribute.find((a) => a.name === 'to')?.i);
+    if (node.op_type !== 'Cast' && node.op_type !== 'CastLike') continue;
+    // CastLike's target is its second input's type (a graph input in these tests).
+    const to = node.op_type === 'Cast' ? Number(node.attribute.find((a) => a.name === 'to')?.i) : inputTypes.get(node.input[1]);
     const from = inputTypes.get(node.input[0]);
-    if (!CAST_TARGETS.has(to) || (from !== undefined && !CAST_TARGETS.has(from))) return { kind: 'unsupported-cast' };
+    if ((to !== undefined && !CAST_TARGETS.has(to)) || (from !== undefined && !CAST_TARGETS.has(from))) return { kind: 'unsupported-cast' };
   }
   return { kind: 'supported' };
 }
@@ -103,8 +104,8 @@ for (const group of GROUPS) {
       }
       if (expected.kind === 'unsupported-cast') {
         // Loaded (the IR holds float16, double and string values), refused by shape inference,
-        // which the session runs before building: ERR_DTYPE naming the Cast.
-        expect(() => inferShapes(graph)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE', message: expect.stringMatching(/\(Cast\): casting (from|to)/) }));
+        // which the session runs before building: ERR_DTYPE naming the Cast (or CastLike).
+        expect(() => inferShapes(graph)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE', message: expect.stringMatching(/\(Cast(Like)?\): casting (from|to)/) }));
         return;
       }
       expect(expected.kind).toBe('supported');

@@ -327,6 +327,25 @@ describe('Cast', () => {
     await s.release();
   });
 
+  it('CastLike (opset 15) takes the type of its second input, as onnxruntime does', async () => {
+    const x = Float32Array.from([0, -0.5, 1.9, -1.9, 300, -300, 0.25, 7]);
+    const spec: ModelSpec = {
+      opset: 15,
+      nodes: [
+        { op: 'CastLike', inputs: ['x', 'like_i64'], outputs: ['xi'] },
+        { op: 'Mul', inputs: ['xi', 'like_i64'], outputs: ['yi'] },
+        { op: 'CastLike', inputs: ['yi', 'x'], outputs: ['y'] },
+        { op: 'CastLike', inputs: ['x', 'like_bool'], outputs: ['b'] },
+      ],
+      inputs: [valueInfo('x', ['N'])],
+      outputs: [valueInfo('xi', ['N'], INT64), valueInfo('y', ['N']), valueInfo('b', ['N'], 9)],
+      initializers: [{ ...ints('like_i64', [3]), dims: [] }, { name: 'like_bool', dataType: 9, dims: [1], int32Data: [1] }],
+    };
+    const { got, want } = await both(spec, { x: { data: x, dims: [x.length] } });
+    for (const name of ['xi', 'y', 'b']) expectClose(got[name], want[name], 0);
+    expect(Array.from(got.y.data as Float32Array)).toEqual([0, 0, 3, -3, 900, -900, 0, 21]);
+  });
+
   it('names an element type it does not hold', async () => {
     const spec: ModelSpec = {
       opset: 13,

@@ -15,7 +15,7 @@ import {
   batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
 } from './shapes/misc';
 import {
-  binaryBroadcastShapeFn, argExtremeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, gatherElementsShapeFn, negShapeFn, preluShapeFn, resizeShapeFn, sizeShapeFn, spaceDepthShapeFn, tileShapeFn, topKShapeFn, variadicShapeFn, whereShapeFn,
+  binaryBroadcastShapeFn, argExtremeShapeFn, castLikeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, gatherElementsShapeFn, negShapeFn, preluShapeFn, resizeShapeFn, sizeShapeFn, spaceDepthShapeFn, tileShapeFn, topKShapeFn, variadicShapeFn, whereShapeFn,
 } from './shapes/math-logic';
 import type { Node } from './types';
 
@@ -125,6 +125,7 @@ const OP_LIST: readonly OpSpec[] = [
   op('ReduceL2', 1, reduceShapeFn(18)),
   op('ReduceLogSumExp', 1, reduceShapeFn(18)),
   op('Cast', 6, castShapeFn),
+  op('CastLike', 15, castLikeShapeFn),
   op('Equal', 7, compareShapeFn),
   op('Less', 7, compareShapeFn),
   op('Greater', 7, compareShapeFn),

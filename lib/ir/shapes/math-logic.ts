@@ -44,9 +44,22 @@ export const castShapeFn: ShapeFunction = (ctx) => {
   if (dtype === undefined) {
     throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (Cast): casting to ONNX element type ${to} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
   }
+  return castTo(ctx, dtype, 'Cast');
+};
+
+/** CastLike (opset 15): Cast to the element type of input 1, whose values are not read. */
+export const castLikeShapeFn: ShapeFunction = (ctx) => {
+  const dtype = ctx.input(1).dtype;
+  if (!Object.values(CAST_TARGETS).includes(dtype)) {
+    throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (CastLike): casting to ${dtype} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
+  }
+  return castTo(ctx, dtype, 'CastLike');
+};
+
+function castTo(ctx: Parameters<ShapeFunction>[0], dtype: DataType, op: string): ReturnType<ShapeFunction> {
   const from = ctx.input(0).dtype;
   if (!Object.values(CAST_TARGETS).includes(from)) {
-    throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (Cast): casting from ${from} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
+    throw new TernionError('ERR_DTYPE', `Node "${ctx.node.name}" (${op}): casting from ${from} is not supported (float32, int32, int64, int8, uint8 and bool are)`);
   }
   // Integer values pass through to integer types (shape arithmetic), and to float32 when all are
   // known numbers (exact below 2^24): Range(0, Cast(n), 1) then still has a known length.
@@ -54,7 +67,7 @@ export const castShapeFn: ShapeFunction = (ctx) => {
   const numeric = values !== undefined && values.every((v) => typeof v === 'number' && Math.abs(v) < 2 ** 24);
   const keep = values !== undefined && isIntegerType(from) && (dtype === 'int64' || dtype === 'int32' || (dtype === 'float32' && numeric));
   return [{ dtype, shape: ctx.shape(0), ...(keep ? { value: values } : {}) }];
-};
+}
 
 /** Equal, Less, Greater, ...: broadcast, bool out. */
 export const compareShapeFn: ShapeFunction = (ctx) => {

@@ -1,4 +1,5 @@
-// Cast between float32, int32, int64, int8, uint8 and bool. Float to integer truncates toward
+// Cast between float32, int32, int64, int8, uint8 and bool, and CastLike (opset 15: the type of
+// input 1, whose values are not read). Float to integer truncates toward
 // zero (ONNX, C); NaN becomes 0 and values outside the target's range saturate, where C++
 // would leave the result undefined. To bool: nonzero is true. Other element types (float16,
 // double, string) are refused at load with ERR_DTYPE.
@@ -43,7 +44,8 @@ bool dtype_from_onnx(int64_t to, DType& out) {
 
 class CastOp : public Op {
  public:
-  explicit CastOp(const NodeDesc& node) : where_(node.where()) {
+  CastOp(const NodeDesc& node, bool like) : where_(node.where()), like_(like) {
+    if (like) return;  // the target type comes from input 1 in infer()
     const int64_t to = node.get_int("to", -1);
     if (!dtype_from_onnx(to, to_))
       fail("ERR_DTYPE", where_ + ": casting to ONNX element type " + std::to_string(to) + " is not supported (float32, int32, int64, int8, uint8, bool are)");
@@ -52,7 +54,8 @@ class CastOp : public Op {
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
     const Tensor& x = op_args::required(inputs, 0, where_, "input");
     if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
-    outputs[0].dtype = to_;
+    // run() converts to the output's type, so nothing here is kept between runs.
+    outputs[0].dtype = like_ ? op_args::required(inputs, 1, where_, "target_type").dtype : to_;
     outputs[0].shape = x.shape;
   }
 
@@ -93,14 +96,17 @@ class CastOp : public Op {
   }
 
   std::string where_;
+  bool like_;
   DType to_ = DType::F32;
 };
 
-std::unique_ptr<Op> make_cast(const BuildContext& bc) { return std::make_unique<CastOp>(bc.node); }
+std::unique_ptr<Op> make_cast(const BuildContext& bc) { return std::make_unique<CastOp>(bc.node, false); }
+std::unique_ptr<Op> make_cast_like(const BuildContext& bc) { return std::make_unique<CastOp>(bc.node, true); }
 
 }  // namespace
 
 TERNION_REGISTER_OP(Cast, make_cast);
+TERNION_REGISTER_OP(CastLike, make_cast_like);
 
 }  // namespace exec
 }  // namespace ternion
