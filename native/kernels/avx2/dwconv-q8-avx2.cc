@@ -139,7 +139,8 @@ class TailCopy {
 };
 
 void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const int8_t* Wp,
-               const Requant* rq, void* out, size_t ldo) {
+               const Requant& rq_in, void* out, size_t ldo) {
+  const Requant rq = rq_in;  // a local copy, as in dw_q8
   const int full = C / kNCB, quads = quads_of(taps);
   const size_t wstride = static_cast<size_t>(quads) * 128;
   const int32_t* wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(C, taps));
@@ -150,12 +151,12 @@ void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero,
   for (int c = 0; c < Cp; ++c) zsum[c] = static_cast<int32_t>(a_zero) * wsum[c];
   const bool half = C % kNCB == 16, partial = C % kNCB != 0 && !half;
   TailCopy tail(taps, kNCB, partial);
-  const bool u8_out = u8_panel_ok(*rq);
+  const bool u8_out = u8_panel_ok(rq);
   auto finish = [&](int c0, int n, __m256i* acc, size_t row) __attribute__((always_inline)) {
     for (int i = 0; i < 4; ++i)
       acc[i] = _mm256_sub_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zsum + c0 + 8 * i)));
-    store16(*rq, c0, n < 16 ? n : 16, acc[0], acc[1], u8_out, out, row);
-    if (n > 16) store16(*rq, c0 + 16, n - 16, acc[2], acc[3], u8_out, out, row);
+    store16(rq, c0, n < 16 ? n : 16, acc[0], acc[1], u8_out, out, row);
+    if (n > 16) store16(rq, c0 + 16, n - 16, acc[2], acc[3], u8_out, out, row);
   };
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
@@ -228,7 +229,10 @@ void dw_pack(const int8_t* W, int C, int taps, void* packed) {
 }
 
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
-           const Requant* rq, void* out, size_t ldo) {
+           const Requant* rq_in, void* out, size_t ldo) {
+  // A copy the stores cannot alias: through the caller's pointer, every uint8 store could
+  // change *rq, so each 8-channel epilogue reloaded its fields and rebuilt its constants.
+  const Requant rq = *rq_in;
   const unsigned char* base = static_cast<const unsigned char*>(packed);
   int32_t form;
   std::memcpy(&form, base, sizeof form);
@@ -243,7 +247,7 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   // A partial last block reads its channels from a stack copy (zero point past C).
   const bool partial = C % kCB != 0;
   TailCopy tail(taps, kCB, partial);
-  const bool u8_out = u8_panel_ok(*rq);
+  const bool u8_out = u8_panel_ok(rq);
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
     const size_t row = static_cast<size_t>(p) * ldo;
@@ -251,12 +255,12 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
     for (int b = 0; b < full; ++b) {
       const int c0 = b * kCB;
       dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, acc0, acc1);
-      store16(*rq, c0, kCB, acc0, acc1, u8_out, out, row);
+      store16(rq, c0, kCB, acc0, acc1, u8_out, out, row);
     }
     if (partial) {
       const int c0 = full * kCB, n = C - c0;
       dw_block(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, az, acc0, acc1);
-      store16(*rq, c0, n, acc0, acc1, u8_out, out, row);
+      store16(rq, c0, n, acc0, acc1, u8_out, out, row);
     }
   }
 }
