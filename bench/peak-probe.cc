@@ -94,7 +94,8 @@ double scaling(F kernel, int threads, double seconds, int rounds = 7) {
 // start equal and take the same operands, keeps one, and the loop then runs one latency-bound
 // instruction per iteration while twelve are counted (a fp32 "peak" 1.5x the real one on Zen 3).
 // Twelve independent accumulators (register 0-11) cover the latency of both multiply ports;
-// operands are registers 14 and 15. `prefix` is "{vex} " (escaped for extended asm) for the VEX-encoded AVX-VNNI form.
+// operands are registers 14 and 15. `prefix` is "{vex} " (escaped for extended asm) for the
+// VEX-encoded AVX-VNNI form.
 #define PROBE_MUL12(prefix, op, r)                                                                 \
   prefix op " %%" r "15, %%" r "14, %%" r "0\n " prefix op " %%" r "15, %%" r "14, %%" r "1\n "     \
   prefix op " %%" r "15, %%" r "14, %%" r "2\n " prefix op " %%" r "15, %%" r "14, %%" r "3\n "     \
@@ -102,6 +103,13 @@ double scaling(F kernel, int threads, double seconds, int rounds = 7) {
   prefix op " %%" r "15, %%" r "14, %%" r "6\n " prefix op " %%" r "15, %%" r "14, %%" r "7\n "     \
   prefix op " %%" r "15, %%" r "14, %%" r "8\n " prefix op " %%" r "15, %%" r "14, %%" r "9\n "     \
   prefix op " %%" r "15, %%" r "14, %%" r "10\n " prefix op " %%" r "15, %%" r "14, %%" r "11\n "
+
+// Zeroes the twelve accumulators: `zero` clears register 0, `mov` copies it to 1-11.
+#define PROBE_ZERO12(zero, mov, r)                                                             \
+  zero " %%" r "0, %%" r "0, %%" r "0\n " mov " %%" r "0, %%" r "1\n " mov " %%" r "0, %%" r "2\n " \
+  mov " %%" r "0, %%" r "3\n " mov " %%" r "0, %%" r "4\n " mov " %%" r "0, %%" r "5\n "             \
+  mov " %%" r "0, %%" r "6\n " mov " %%" r "0, %%" r "7\n " mov " %%" r "0, %%" r "8\n "             \
+  mov " %%" r "0, %%" r "9\n " mov " %%" r "0, %%" r "10\n " mov " %%" r "0, %%" r "11\n "
 
 #define PROBE_CLOBBERS                                                                        \
   "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", \
@@ -112,9 +120,7 @@ double scaling(F kernel, int threads, double seconds, int rounds = 7) {
 __attribute__((target("avx2,fma"))) void fma_avx2(int64_t n) {
   alignas(32) float out[8];
   asm volatile(
-      "vxorps %%ymm0, %%ymm0, %%ymm0\n vmovaps %%ymm0, %%ymm1\n vmovaps %%ymm0, %%ymm2\n vmovaps %%ymm0, %%ymm3\n"
-      "vmovaps %%ymm0, %%ymm4\n vmovaps %%ymm0, %%ymm5\n vmovaps %%ymm0, %%ymm6\n vmovaps %%ymm0, %%ymm7\n"
-      "vmovaps %%ymm0, %%ymm8\n vmovaps %%ymm0, %%ymm9\n vmovaps %%ymm0, %%ymm10\n vmovaps %%ymm0, %%ymm11\n"
+      PROBE_ZERO12("vxorps", "vmovaps", "ymm")
       "vpcmpeqd %%ymm14, %%ymm14, %%ymm14\n vpsrld $3, %%ymm14, %%ymm14\n vmovaps %%ymm14, %%ymm15\n"
       "1:\n " PROBE_MUL12("", "vfmadd231ps", "ymm") "dec %[n]\n jnz 1b\n"
       "vaddps %%ymm1, %%ymm0, %%ymm0\n vaddps %%ymm11, %%ymm0, %%ymm0\n vmovaps %%ymm0, (%[out])\n vzeroupper\n"
@@ -127,9 +133,7 @@ __attribute__((target("avx2,fma"))) void fma_avx2(int64_t n) {
 __attribute__((target("avx512f"))) void fma_avx512(int64_t n) {
   alignas(64) float out[16];
   asm volatile(
-      "vpxord %%zmm0, %%zmm0, %%zmm0\n vmovaps %%zmm0, %%zmm1\n vmovaps %%zmm0, %%zmm2\n vmovaps %%zmm0, %%zmm3\n"
-      "vmovaps %%zmm0, %%zmm4\n vmovaps %%zmm0, %%zmm5\n vmovaps %%zmm0, %%zmm6\n vmovaps %%zmm0, %%zmm7\n"
-      "vmovaps %%zmm0, %%zmm8\n vmovaps %%zmm0, %%zmm9\n vmovaps %%zmm0, %%zmm10\n vmovaps %%zmm0, %%zmm11\n"
+      PROBE_ZERO12("vpxord", "vmovaps", "zmm")
       "vpternlogd $0xff, %%zmm14, %%zmm14, %%zmm14\n vpsrld $3, %%zmm14, %%zmm14\n vmovaps %%zmm14, %%zmm15\n"
       "1:\n " PROBE_MUL12("", "vfmadd231ps", "zmm") "dec %[n]\n jnz 1b\n"
       "vaddps %%zmm1, %%zmm0, %%zmm0\n vaddps %%zmm11, %%zmm0, %%zmm0\n vmovaps %%zmm0, (%[out])\n vzeroupper\n"
@@ -204,9 +208,7 @@ __attribute__((target("avx2"))) void maddubs_avx2(int64_t n) {
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void dpbusd_avx512(int64_t n) {
   alignas(64) int32_t out[16];
   asm volatile(
-      "vpxord %%zmm0, %%zmm0, %%zmm0\n vmovdqa32 %%zmm0, %%zmm1\n vmovdqa32 %%zmm0, %%zmm2\n vmovdqa32 %%zmm0, %%zmm3\n"
-      "vmovdqa32 %%zmm0, %%zmm4\n vmovdqa32 %%zmm0, %%zmm5\n vmovdqa32 %%zmm0, %%zmm6\n vmovdqa32 %%zmm0, %%zmm7\n"
-      "vmovdqa32 %%zmm0, %%zmm8\n vmovdqa32 %%zmm0, %%zmm9\n vmovdqa32 %%zmm0, %%zmm10\n vmovdqa32 %%zmm0, %%zmm11\n"
+      PROBE_ZERO12("vpxord", "vmovdqa32", "zmm")
       "vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n vpabsb %%zmm15, %%zmm14\n"
       "1:\n " PROBE_MUL12("", "vpdpbusd", "zmm") "dec %[n]\n jnz 1b\n"
       "vpaddd %%zmm1, %%zmm0, %%zmm0\n vpaddd %%zmm11, %%zmm0, %%zmm0\n vmovdqa32 %%zmm0, (%[out])\n vzeroupper\n"
@@ -219,9 +221,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void dpbusd_avx512(int64_
 __attribute__((target("avx2,avxvnni"))) void dpbusd_avxvnni(int64_t n) {
   alignas(32) int32_t out[8];
   asm volatile(
-      "vpxor %%ymm0, %%ymm0, %%ymm0\n vmovdqa %%ymm0, %%ymm1\n vmovdqa %%ymm0, %%ymm2\n vmovdqa %%ymm0, %%ymm3\n"
-      "vmovdqa %%ymm0, %%ymm4\n vmovdqa %%ymm0, %%ymm5\n vmovdqa %%ymm0, %%ymm6\n vmovdqa %%ymm0, %%ymm7\n"
-      "vmovdqa %%ymm0, %%ymm8\n vmovdqa %%ymm0, %%ymm9\n vmovdqa %%ymm0, %%ymm10\n vmovdqa %%ymm0, %%ymm11\n"
+      PROBE_ZERO12("vpxor", "vmovdqa", "ymm")
       "vpcmpeqd %%ymm15, %%ymm15, %%ymm15\n vpabsb %%ymm15, %%ymm14\n"
       "1:\n " PROBE_MUL12("%{vex%} ", "vpdpbusd", "ymm") "dec %[n]\n jnz 1b\n"
       "vpaddd %%ymm1, %%ymm0, %%ymm0\n vpaddd %%ymm11, %%ymm0, %%ymm0\n vmovdqa %%ymm0, (%[out])\n vzeroupper\n"

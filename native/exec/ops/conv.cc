@@ -397,10 +397,9 @@ class ConvOp : public Op {
     const kernels::KernelTable* table = ctx.gemm.table;
     const int64_t OP = geom.out_size(), taps = geom.k_size(), in_plane = geom.in_size();
     const float inf = std::numeric_limits<float>::infinity();
-    const bool fused = !R && act_.kind != Activation::LeakyRelu;
-    float lo = -inf, hi = inf;
-    if (fused && act_.kind == Activation::Relu) lo = 0.0f;
-    if (fused && act_.kind == Activation::Clip) lo = act_.lo, hi = act_.hi;
+    float clamp[2] = {-inf, inf};  // no activation: the kernel's clamp lets everything through
+    const bool fused = !R && (act_.none() || act_.as_clamp(clamp));
+    const float lo = clamp[0], hi = clamp[1];
     const int c = static_cast<int>(C);
     auto finish = [&](int64_t i0, int64_t i1) {
       if (fused) return;

@@ -70,6 +70,11 @@ class Scratch {
   void* p_;
 };
 
+// The fp32 kernels' clamp (kernels.h: v < lo ? lo : v, then hi < v ? hi : v) on 8 values:
+// vmaxps(lo, v) / vminps(hi, v) return their second operand when unordered or equal, so a NaN
+// passes through and -0 stays -0, as in the reference.
+inline __m256 clamp8(__m256 v, __m256 lo, __m256 hi) { return _mm256_min_ps(hi, _mm256_max_ps(lo, v)); }
+
 // Requant's post-activation Clip and divisor (kernels.h) on 8 values: std::max(v, lo) is
 // (v < lo ? lo : v), which is vmaxps(lo, v) (its second operand when unordered), and
 // std::min(v, hi) is vminps(hi, v); vdivps is the IEEE division.

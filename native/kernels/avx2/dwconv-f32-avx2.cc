@@ -3,8 +3,8 @@
 //
 // A pixel's channels go in blocks of 32 (four ymm accumulators), then of 8, then a masked
 // tail; each tap is one load of the pixel's inputs and one of the weights (taps outside the
-// input, null, are skipped). Two pixels share a weight load when both are left. The clamp is vmaxps(lo, v) / vminps(hi, v): each returns its
-// second operand when unordered, so a NaN passes through as in the reference.
+// input, null, are skipped). Two pixels share a weight load when both are left. The clamp is
+// clamp8 (common-avx2.h).
 #include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
@@ -43,7 +43,7 @@ __attribute__((always_inline)) inline void dw_f32_block(const float* const* cons
   for (int i = 0; i < PX; ++i) {
     #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
-      const __m256 r = _mm256_min_ps(hi, _mm256_max_ps(lo, acc[i][v]));
+      const __m256 r = clamp8(acc[i][v], lo, hi);
       if (PARTIAL) _mm256_maskstore_ps(o[i] + c + 8 * v, mask, r);
       else _mm256_storeu_ps(o[i] + c + 8 * v, r);
     }

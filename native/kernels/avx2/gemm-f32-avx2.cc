@@ -65,13 +65,10 @@ __attribute__((always_inline)) inline void f32_tile(int kc, const float* A, size
       c1[r] = _mm256_fmadd_ps(a, w1, c1[r]);
     }
   }
-  if (last && clamp) {  // vmaxps(lo, v) / vminps(hi, v): v when unordered, as the reference
+  if (last && clamp) {
     const __m256 lo = _mm256_set1_ps(clamp[0]), hi = _mm256_set1_ps(clamp[1]);
     #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      c0[r] = _mm256_min_ps(hi, _mm256_max_ps(lo, c0[r]));
-      c1[r] = _mm256_min_ps(hi, _mm256_max_ps(lo, c1[r]));
-    }
+    for (int r = 0; r < MR; ++r) c0[r] = clamp8(c0[r], lo, hi), c1[r] = clamp8(c1[r], lo, hi);
   }
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
@@ -134,8 +131,8 @@ void f32_gemv_panel(int K, const float* a, const float* B, float* c, int cols, c
   }
   if (clamp) {
     const __m256 lo = _mm256_set1_ps(clamp[0]), hi = _mm256_set1_ps(clamp[1]);
-    s0 = _mm256_min_ps(hi, _mm256_max_ps(lo, s0));
-    s1 = _mm256_min_ps(hi, _mm256_max_ps(lo, s1));
+    s0 = clamp8(s0, lo, hi);
+    s1 = clamp8(s1, lo, hi);
   }
   if (cols == 16) {
     _mm256_storeu_ps(c, s0);

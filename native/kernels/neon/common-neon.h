@@ -110,6 +110,13 @@ inline void widen_rows(const uint8_t* A, size_t lda, int rows, int K, uint8_t a_
   }
 }
 
+// The fp32 kernels' clamp (kernels.h) on 4 values: v < lo ? lo : v, then hi < v ? hi : v, as
+// a comparison and a bit select lane by lane (vmaxq would turn -0 into +0 for lo = 0, Relu).
+inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) {
+  v = vbslq_f32(vcltq_f32(v, lo), lo, v);
+  return vbslq_f32(vcltq_f32(hi, v), hi, v);
+}
+
 // Stores cnt (1..8) columns of one row from an 8-wide staging buffer.
 template <typename T>
 inline void store_partial(T* dst, const T* src, int cnt) {

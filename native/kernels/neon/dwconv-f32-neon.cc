@@ -1,8 +1,7 @@
 // Depthwise fp32 convolution, NEON, bit-exact with the scalar reference (kernels.h): per lane
 // the same rounded product and rounded sum in tap order (vmulq then vaddq, never vfmaq).
 // A pixel's channels go in blocks of 16 (four q registers), then of 4, then a tail of 1-3 in
-// one vector through a stack copy. The clamp is a comparison and a bit select, the reference's
-// `v < lo ? lo : v` lane by lane: vmaxq would turn -0 into +0 for lo = 0 (Relu).
+// one vector through a stack copy. The clamp is clamp4 (common-neon.h).
 #include "kernels/neon/common-neon.h"
 
 namespace ternion {
@@ -10,12 +9,6 @@ namespace kernels {
 namespace neon_detail {
 
 namespace {
-
-// v < lo ? lo : v, then hi < v ? hi : v, lane by lane.
-inline float32x4_t clamp4(float32x4_t v, float32x4_t lo, float32x4_t hi) {
-  v = vbslq_f32(vcltq_f32(v, lo), lo, v);
-  return vbslq_f32(vcltq_f32(hi, v), hi, v);
-}
 
 template <int V>
 inline void dw_f32_block(const float* const* px, size_t c, int taps, const float* w, size_t C, const float* bias,

@@ -97,12 +97,10 @@ void f32_rows(int K, const float* A, size_t lda, const float* panel, const float
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     float32x4_t v0 = vaddq_f32(acc[r][0], b0), v1 = vaddq_f32(acc[r][1], b1);
-    if (clamp) {  // the reference's comparisons, lane by lane (vmaxq would make -0 into +0)
+    if (clamp) {
       const float32x4_t lo = vdupq_n_f32(clamp[0]), hi = vdupq_n_f32(clamp[1]);
-      v0 = vbslq_f32(vcltq_f32(v0, lo), lo, v0);
-      v1 = vbslq_f32(vcltq_f32(v1, lo), lo, v1);
-      v0 = vbslq_f32(vcltq_f32(hi, v0), hi, v0);
-      v1 = vbslq_f32(vcltq_f32(hi, v1), hi, v1);
+      v0 = clamp4(v0, lo, hi);
+      v1 = clamp4(v1, lo, hi);
     }
     float* c = C + r * ldc + nb;
     if (cnt == kNR) {
