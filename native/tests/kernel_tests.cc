@@ -119,6 +119,16 @@ void test_f32(const KernelTable* t, std::mt19937& rng) {
                 for (int k = 0; k < K; ++k) mag += std::fabs(A[m * K + k] * W[n * K + k]);
                 ok = std::fabs(r - v) <= 1e-5 * mag + 1e-6 && (!clamp || (v >= clamp[0] && v <= clamp[1]));
               }
+            // A row's bits must not depend on its place in M (layouts and batches that cut M
+            // differently give the same outputs): rows 1.. alone, from M - 1 >= 2 rows (a lone
+            // row is the GEMV, which may sum in another order).
+            if (ok && M >= 3) {
+              std::vector<float> Cs((M - 1) * ldc, -7.0f);
+              t->f32_gemm(M - 1, N, K, A.data() + K, K, pt.p, variant ? bias.data() : nullptr, clamp, Cs.data(), ldc, n0, n1);
+              for (int m = 1; m < M && ok; ++m)
+                ok = std::memcmp(&Ct[m * ldc], &Cs[(m - 1) * ldc], ldc * sizeof(float)) == 0;
+              if (!ok) report(false, fmt("f32 %s M=%d: rows 1.. alone differ in bits", t->name, M));
+            }
             ++cases;
             if (!ok) {
               ++bad;

@@ -14,7 +14,7 @@ constexpr size_t kHeader = 64;
 constexpr int kMR = 12;
 
 // MR rows x 32 channels. CH independent accumulator chains per output (k split round-robin)
-// hide the 4-cycle FMA latency when MR is small (GEMV); fp32 results are within tolerance.
+// hide the 4-cycle FMA latency of a GEMV; fp32 results are within tolerance of the reference.
 template <int MR, int CH>
 void f32_block(int K, const float* A, size_t lda, const float* w, const float* bias, const float* clamp,
                float* C, size_t ldc, int n, int nvalid) {
@@ -110,10 +110,17 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
     int m = 0;
     for (; m + kMR <= M; m += kMR) f32_rows<kMR, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m);
+    // A row's sums must not depend on where it falls in M (a pixel-major conv and its planar
+    // form, or an image alone and in a batch, give the same bits): one chain per output for every
+    // row block; only a lone row (GEMV, M == 1) splits K over 4 chains to hide the FMA latency.
+    if (M == 1) {
+      f32_rows<1, 4>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, 0);
+      continue;
+    }
     switch (M - m) {
-      case 1: f32_rows<1, 4>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 2: f32_rows<2, 2>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 3: f32_rows<3, 2>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 1: f32_rows<1, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 2: f32_rows<2, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      case 3: f32_rows<3, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
       case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
       case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
       case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;

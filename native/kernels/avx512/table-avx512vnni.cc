@@ -18,6 +18,7 @@ const KernelTable* avx512vnni_table() {
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
       avx2::dw_f32,
       avx2::quantize_u8,
+      true,  // post_quant
   };
   return &table;
 }

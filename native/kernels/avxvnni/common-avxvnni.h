@@ -90,6 +90,11 @@ inline void requant_store(const Requant& rq, __m256 accf, __m256i acci, int n, i
     _mm256_maskstore_ps(static_cast<float*>(C) + off, mk, v);
     return;
   }
+  // Requant's post-activation Clip and divisor: std::max(v, lo) is (v < lo ? lo : v), which is
+  // vmaxps(lo, v) (its second operand when unordered or equal), std::min(v, hi) is vminps(hi, v).
+  if (rq.post_lo != -__builtin_inff()) v = _mm256_max_ps(_mm256_set1_ps(rq.post_lo), v);
+  if (rq.post_hi != __builtin_inff()) v = _mm256_min_ps(_mm256_set1_ps(rq.post_hi), v);
+  if (rq.divisor > 0.0f) v = _mm256_div_ps(v, _mm256_set1_ps(rq.divisor));
   v = _mm256_max_ps(v, _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point)));
   v = _mm256_min_ps(v, _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point)));
   const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(rq.zero_point));
