@@ -27,9 +27,11 @@
 //                             Folded asym      int8 mp[32], int8 mn[32]                 (64)
 //          rounded up to 64 bytes;
 //   wsum (Folded only): int32[32].
+#include <cstdlib>
 #include <type_traits>
 
 #include "common-avx512vnni.h"
+#include "gemm-q8-avx512vnni.h"
 
 namespace ternion {
 namespace kernels {
@@ -276,6 +278,97 @@ void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_ze
     lb_run<Bits, Asym, Folded, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
 }
 
+// ---- Folded layers with enough rows: expanded to int8 and run by the int8 GEMM's tiles.
+// The weight q * m of every (channel, k) is an int8 (kernels.h), so the expanded panels hold the
+// same integers the code loop multiplies, in the int8 kernel's "32c4" layout: one vpdpbusd per
+// 64 MACs instead of the unpacking and the per-group multiply of the code loop. Expanding a
+// panel costs about what 4 rows of GEMM on it do, so it pays from a few rows on (kExpandRows).
+constexpr int kExpandRows = 16;
+
+bool can_expand(const Layout& L, int M) {
+  // A quad must not straddle groups (the int8 layout pads K only at its end).
+  return L.folded && L.G % 4 == 0 && M >= kExpandRows;
+}
+
+// 16 channels' multipliers (bytes m[0..15]), each repeated over its channel's 4 bytes: byte
+// 4c + i of the result is m[c] (vpshufb works within 128-bit lanes, each holding all 16 bytes).
+inline __m512i mult_quads(const int8_t* m) {
+  const __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m)));
+  const __m512i ctrl = _mm512_set_epi32(0x0F0F0F0F, 0x0E0E0E0E, 0x0D0D0D0D, 0x0C0C0C0C, 0x0B0B0B0B, 0x0A0A0A0A,
+                                        0x09090909, 0x08080808, 0x07070707, 0x06060606, 0x05050505, 0x04040404,
+                                        0x03030303, 0x02020202, 0x01010101, 0x00000000);
+  return _mm512_shuffle_epi8(v, ctrl);
+}
+
+// Bytewise q * m of int8 lanes whose products fit int8: the low byte of a 16-bit product depends
+// only on the operands' low bytes, so even bytes come from one vpmullw, odd bytes from another.
+inline __m512i mul_i8(__m512i q, __m512i m) {
+  const __m512i even = _mm512_mullo_epi16(q, m);
+  const __m512i odd = _mm512_slli_epi16(_mm512_mullo_epi16(_mm512_srai_epi16(q, 8), _mm512_srai_epi16(m, 8)), 8);
+  return _mm512_mask_blend_epi8(static_cast<__mmask64>(0xAAAAAAAAAAAAAAAAull), even, odd);
+}
+
+// One low-bit panel (codes, multipliers, weight sums) -> one int8 panel (q8_panel_bytes(K)).
+template <int Bits, bool Asym>
+void expand_panel(const Layout& L, const uint8_t* panel, uint8_t* out) {
+  const uint8_t* codes = panel;
+  const uint8_t* meta = panel + L.codes_bytes;
+  const int Qg = L.Qg;
+  const __m512i eight = _mm512_set1_epi8(8), nib = _mm512_set1_epi8(15);
+  __m512i mp[2], mn[2];
+  for (int g = 0, q = 0; g < L.ngroups; ++g) {
+    const int8_t* mg = reinterpret_cast<const int8_t*>(meta + static_cast<size_t>(g) * L.meta_stride);
+    for (int h = 0; h < 2; ++h) {
+      mp[h] = mult_quads(mg + 16 * h);
+      mn[h] = Asym ? mult_quads(mg + 32 + 16 * h) : mp[h];
+    }
+    for (int end = q + Qg; q < end; ++q) {
+      const int s = q % 4;
+      for (int h = 0; h < 2; ++h) {
+        __m512i w;
+        if (Bits == 2) {
+          const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(q / 4) * 128 + 64 * h);
+          // Symmetric codes t + 1: 2 is +1, 0 is -1. Asymmetric: bit 0 is +1, bit 1 is -1.
+          const __mmask64 pos = _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>((Asym ? 1 : 2) << (2 * s))));
+          const __mmask64 neg = Asym ? _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(2 << (2 * s))))
+                                     : _mm512_testn_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(3 << (2 * s))));
+          w = _mm512_maskz_mov_epi8(pos, mp[h]);
+          w = _mm512_mask_sub_epi8(w, neg, _mm512_setzero_si512(), mn[h]);
+        } else {
+          const __m512i v = _mm512_loadu_si512(codes + static_cast<size_t>(q / 4) * 256 + (s / 2) * 128 + 64 * h);
+          const __m512i c = _mm512_and_si512(s % 2 ? _mm512_srli_epi16(v, 4) : v, nib);
+          w = mul_i8(_mm512_sub_epi8(c, eight), mp[h]);
+        }
+        _mm512_storeu_si512(out + static_cast<size_t>(q) * 128 + 64 * h, w);
+      }
+    }
+  }
+  std::memcpy(out + static_cast<size_t>(L.nquads) * 128, meta + L.meta_bytes, 128);  // the weight sums
+}
+
+// Blocks of panels are expanded into scratch (a block near 256 KB stays in L2 while every row
+// block of A passes over it), then run by the int8 tiles over all M rows.
+template <int Bits, bool Asym>
+void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panels,
+                 const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+  const size_t pb = q8_panel_bytes(L.K);
+  const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
+  int block = static_cast<int>((256 * 1024) / pb);
+  if (block < 1) block = 1;
+  if (block > p1 - p0) block = p1 - p0;
+  // Scratch of this call (kernels run on many threads at once; nothing is kept between calls).
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 64, static_cast<size_t>(block) * pb) != 0) std::abort();
+  uint8_t* out = static_cast<uint8_t*>(buf);
+  for (int b0 = p0; b0 < p1; b0 += block) {
+    const int b1 = p1 - b0 < block ? p1 : b0 + block;
+    for (int p = b0; p < b1; ++p)
+      expand_panel<Bits, Asym>(L, panels + static_cast<size_t>(p) * L.panel_bytes, out + static_cast<size_t>(p - b0) * pb);
+    q8_run_panels(out, pb, b0 * kNR, M, L.K, A, lda, a_zero, rq, C, ldc, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
+  }
+  std::free(buf);
+}
+
 }  // namespace
 
 size_t lowbit_packed_size(const LowbitWeights* w) {
@@ -372,6 +465,12 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
                              hd.asym != 0);
   const Requant rq = rq_in ? *rq_in : Requant();
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
+  if (can_expand(L, M)) {
+    if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    else if (L.asym) lb_expanded<2, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    else lb_expanded<2, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    return;
+  }
   if (L.bits == 2) {
     if (L.asym) {
       if (L.folded) lb_run_g<2, true, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
