@@ -464,7 +464,8 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
   const KernelTable* ref = scalar_table();
   std::uniform_int_distribution<int> ad(0, 255);
   int cases = 0, bad = 0;
-  const int groups_list[] = {4, 8, 16, 32, 64, 0 /* filter: G = K */};
+  // 128: the largest ternary group whose sum fits int16 (AVX-512 applies it by vpdpwssd).
+  const int groups_list[] = {4, 8, 16, 32, 64, 128, 0 /* filter: G = K */};
   for (int bits : {2, 4})
     for (int form_i = 0; form_i < 2; ++form_i)
       for (int asym = 0; asym < (bits == 2 ? 2 : 1); ++asym)
@@ -481,6 +482,11 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
                 LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym, mmax);
                 std::vector<uint8_t> A(static_cast<size_t>(M) * K);
                 for (auto& v : A) v = static_cast<uint8_t>(ad(rng));
+                // The extreme group sums: the first row all 255 and the first channel's codes all +lim.
+                if (kmul == 3) {
+                  std::fill(A.begin(), A.begin() + K, 255);
+                  std::fill(d.q.begin(), d.q.begin() + K, static_cast<int8_t>(lim_of(bits)));
+                }
                 AlignedBuf pr(ref->lowbit_packed_size(&d.w)), pt(t->lowbit_packed_size(&d.w));
                 ref->lowbit_pack(&d.w, pr.p);
                 t->lowbit_pack(&d.w, pt.p);
