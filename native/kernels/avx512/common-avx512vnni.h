@@ -64,43 +64,66 @@ inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
 #endif
 }
 
-// The Requant epilogue of kernels.h for 16 channels [n, n+16) of row m, lanes outside `mk`
-// neither read (scale, bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator
-// (OutType::I32 only). Order of operations as the scalar reference: fma, max 0, max lo, min hi,
-// round half to even (cvtps2dq under the default MXCSR), + zero_point.
-inline void requant_store(const Requant& rq, __m512 accf, __m512i acci, int n, __mmask16 mk,
-                          void* C, size_t ldc, int m) {
-  const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
-  if (rq.out == OutType::I32) {
-    _mm512_mask_storeu_epi32(static_cast<int32_t*>(C) + off, mk, acci);
-    return;
+// The Requant epilogue of kernels.h, its constants converted and broadcast once per kernel call
+// (rebuilding them for every 16 outputs cost more than the multiply-adds of a small-K layer).
+// store() handles 16 channels [n, n+16) of row m; lanes outside `mk` are neither read (scale,
+// bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator (OutType::I32 only).
+// Order of operations as the scalar reference: fma, max 0, the post-activation Clip (std::max(v,
+// lo) is (v < lo ? lo : v), i.e. vmaxps(lo, v), which returns its second operand when unordered
+// or equal; std::min(v, hi) is vminps(hi, v)), the IEEE division, max lo, min hi, round half to
+// even (cvtps2dq under the default MXCSR), + zero_point.
+class Epilogue {
+ public:
+  explicit Epilogue(const Requant& rq)
+      : scale_(rq.scale), bias_(rq.bias), out_(rq.out), relu_(rq.relu),
+        post_lo_(rq.post_lo != -__builtin_inff()), post_hi_(rq.post_hi != __builtin_inff()), div_(rq.divisor > 0.0f),
+        plo_(_mm512_set1_ps(rq.post_lo)), phi_(_mm512_set1_ps(rq.post_hi)), d_(_mm512_set1_ps(rq.divisor)),
+        qlo_(_mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point))),
+        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)) {}
+
+  void store(__m512 accf, __m512i acci, int n, __mmask16 mk, void* C, size_t ldc, int m) const {
+    const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    if (out_ == OutType::I32) {
+      _mm512_mask_storeu_epi32(static_cast<int32_t*>(C) + off, mk, acci);
+      return;
+    }
+    const __m512 s = scale_ ? _mm512_maskz_loadu_ps(mk, scale_ + n) : _mm512_set1_ps(1.0f);
+    const __m512 b = bias_ ? _mm512_maskz_loadu_ps(mk, bias_ + n) : _mm512_setzero_ps();
+    __m512 v = _mm512_fmadd_ps(accf, s, b);
+    // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
+    if (relu_) v = _mm512_max_ps(v, _mm512_setzero_ps());
+    if (out_ == OutType::F32) {
+      _mm512_mask_storeu_ps(static_cast<float*>(C) + off, mk, v);
+      return;
+    }
+    if (post_lo_) v = _mm512_max_ps(plo_, v);
+    if (post_hi_) v = _mm512_min_ps(phi_, v);
+    if (div_) v = _mm512_div_ps(v, d_);
+    v = _mm512_min_ps(_mm512_max_ps(v, qlo_), qhi_);
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), zp_);
+    // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
+    if (out_ == OutType::U8)
+      _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(C) + off, mk, q);
+    else
+      _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(C) + off, mk, q);
   }
-  const __m512 s = rq.scale ? _mm512_maskz_loadu_ps(mk, rq.scale + n) : _mm512_set1_ps(1.0f);
-  const __m512 b = rq.bias ? _mm512_maskz_loadu_ps(mk, rq.bias + n) : _mm512_setzero_ps();
-  __m512 v = _mm512_fmadd_ps(accf, s, b);
-  // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
-  if (rq.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-  if (rq.out == OutType::F32) {
-    _mm512_mask_storeu_ps(static_cast<float*>(C) + off, mk, v);
-    return;
-  }
-  // Requant's post-activation Clip and divisor: std::max(v, lo) is (v < lo ? lo : v), which is
-  // vmaxps(lo, v) (its second operand when unordered or equal), std::min(v, hi) is vminps(hi, v).
-  if (rq.post_lo != -__builtin_inff()) v = _mm512_max_ps(_mm512_set1_ps(rq.post_lo), v);
-  if (rq.post_hi != __builtin_inff()) v = _mm512_min_ps(_mm512_set1_ps(rq.post_hi), v);
-  if (rq.divisor > 0.0f) v = _mm512_div_ps(v, _mm512_set1_ps(rq.divisor));
-  v = _mm512_max_ps(v, _mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point)));
-  v = _mm512_min_ps(v, _mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point)));
-  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(rq.zero_point));
-  // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
-  if (rq.out == OutType::U8)
-    _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(C) + off, mk, q);
-  else
-    _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(C) + off, mk, q);
-}
+
+ private:
+  const float* scale_;
+  const float* bias_;
+  OutType out_;
+  bool relu_, post_lo_, post_hi_, div_;
+  __m512 plo_, phi_, d_, qlo_, qhi_;
+  __m512i zp_;
+};
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
+// The int8 depthwise convolution (the fp32 one and the quantizer are AVX2's).
+size_t dw_packed_size(int C, int taps);
+void dw_pack(const int8_t* W, int C, int taps, void* packed);
+void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
+           const Requant* rq, void* out, size_t ldo);
 
 }  // namespace avx512vnni
 }  // namespace kernels

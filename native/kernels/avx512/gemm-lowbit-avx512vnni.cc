@@ -95,7 +95,7 @@ enum FoldMode : int { kScaled = 0, kMul = 1, kDot16 = 2, kDot16One = 3 };
 // MR rows x 32 channels of one panel. NA accumulator sets (S, or P and M), CH chains each.
 template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   constexpr bool Folded = FM != kScaled;
   constexpr int NA = Asym ? 2 : 1;
   constexpr int TC = FM == kDot16One ? CH : 1;  // chains of the folded total
@@ -262,7 +262,7 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
       for (int h = 0; h < 2; ++h)
-        requant_store(rq, fs[r][h], _mm512_setzero_si512(), n + 16 * h, mk[h], C, ldc, m + r);
+        rq.store(fs[r][h], _mm512_setzero_si512(), n + 16 * h, mk[h], C, ldc, m + r);
   } else {
     const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
     __m512i wc[2];
@@ -272,14 +272,14 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
       for (int h = 0; h < 2; ++h) {
         __m512i v = _mm512_add_epi32(tot[r][h][0], wc[h]);
         for (int c = 1; c < TC; ++c) v = _mm512_add_epi32(v, tot[r][h][c]);
-        requant_store(rq, _mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
+        rq.store(_mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
       }
   }
 }
 
 template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_rows(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-             const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+             const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   lb_block<Bits, Asym, FM, GAligned, MR, CH>(L, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
@@ -287,7 +287,7 @@ void lb_rows(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, cons
 // spills (checked in the assembly: 3 asymmetric rows spilled).
 template <int Bits, bool Asym, int FM, bool GAligned>
 void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-            const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+            const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   constexpr int MR = Asym ? 2 : 4;
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>(n / kNR) * L.panel_bytes;
@@ -313,7 +313,7 @@ void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero
 
 template <int Bits, bool Asym, int FM>
 void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-              const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+              const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   if (L.G % 4 == 0)
     lb_run<Bits, Asym, FM, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else
@@ -324,7 +324,7 @@ void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_ze
 // for ternary codes, 255 * 7 * G for 4-bit ones), by vpmulld otherwise.
 template <int Bits, bool Asym>
 void lb_run_folded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-                   const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                   const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const bool fits16 = static_cast<int64_t>(L.G) * (Bits == 2 ? 255 : 255 * 7) <= 32767;
   if (!fits16) lb_run_g<Bits, Asym, kMul>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else if (L.Qg == 1) lb_run_g<Bits, Asym, kDot16One>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
@@ -403,7 +403,7 @@ void expand_panel(const Layout& L, const uint8_t* panel, uint8_t* out) {
 // block of A passes over it), then run by the int8 tiles over all M rows.
 template <int Bits, bool Asym>
 void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panels,
-                 const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                 const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const size_t pb = q8_panel_bytes(L.K);
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   int block = static_cast<int>((256 * 1024) / pb);
@@ -516,7 +516,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   std::memcpy(&hd, packed, sizeof hd);
   const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
                              hd.asym != 0);
-  const Requant rq = rq_in ? *rq_in : Requant();
+  const Epilogue rq(rq_in ? *rq_in : Requant());
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
   if (can_expand(L, M)) {
     if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);

@@ -26,7 +26,7 @@ size_t panel_bytes(int K) { return q8_panel_bytes(K); }
 // hide vpdpbusd latency for small MR.
 template <int MR, int CH>
 void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
@@ -87,14 +87,14 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
       __m512i v = acc[r][h][0];
       for (int c = 1; c < CH; ++c) v = _mm512_add_epi32(v, acc[r][h][c]);
       v = _mm512_add_epi32(v, corr[h]);
-      requant_store(rq, _mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
+      rq.store(_mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
     }
   }
 }
 
 template <int MR, int CH>
 void q8_rows(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-             const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+             const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   q8_block<MR, CH>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
@@ -131,7 +131,7 @@ void q8_pack(const int8_t* W, int N, int K, void* packed) {
 }
 
 void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
-                   uint8_t a_zero, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                   uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
@@ -152,7 +152,7 @@ void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, co
 
 void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
              const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
-  const Requant rq = rq_in ? *rq_in : Requant();
+  const Epilogue rq(rq_in ? *rq_in : Requant());
   q8_run_panels(static_cast<const uint8_t*>(packed) + kHeader, panel_bytes(K), 0, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
 }
 

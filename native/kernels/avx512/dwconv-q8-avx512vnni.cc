@@ -1,0 +1,115 @@
+// Depthwise int8 convolution, AVX-512 VNNI, bit-exact with the scalar reference (kernels.h).
+//
+// Per pixel and block of 64 channels, four taps at a time: the four taps' 64 channel bytes are
+// interleaved per channel (a 4x4 byte transpose by vpunpck{l,h}bw then vpunpck{l,h}wd, within
+// 128-bit lanes), so each int32 lane holds one channel's four u8 activations, and vpdpbusd
+// multiplies them by that channel's four int8 weights and adds them in one instruction. Any int8
+// weight is exact (no 7-bit form needed, unlike vpmaddubsw on AVX2). The zero point comes out
+// through per-channel weight sums: sum (a - a_zero) w = sum a w - a_zero * sum w.
+//
+// The transpose leaves vector i, 128-bit lane L, int32 slot j holding channel 16 L + 4 i + j;
+// four vshufi32x4 per block put the sums back in channel order before the Requant epilogue.
+// A last, partial block reads its channels with masked loads (bytes past C are neither read
+// nor written); missing taps of the last quad are zero vectors against zero weights.
+//
+// Packed layout: a 64-byte header {magic, C, taps}, then for each block of 64 channels and each
+// quad j of taps, 256 bytes: byte 64 i + 16 L + 4 j' + s = w[64 b + 16 L + 4 i + j'][4 j + s]
+// (zero past C or taps); then wsum[round_up(C, 64)] int32 in channel order.
+#include "common-avx512vnni.h"
+
+namespace ternion {
+namespace kernels {
+namespace avx512vnni {
+
+namespace {
+
+constexpr int kCB = 64;  // channels per block
+constexpr size_t kHeader = 64;
+constexpr uint32_t kMagicDw = 0x57445654;  // "TVDW"
+
+int quads_of(int taps) { return (taps + 3) / 4; }
+int blocks_of(int C) { return (C + kCB - 1) / kCB; }
+size_t weight_bytes(int C, int taps) { return static_cast<size_t>(blocks_of(C)) * quads_of(taps) * 256; }
+
+// One pixel's sums of the block's channels [c0, c0 + 64), lanes >= valid bytes zero (valid may
+// exceed 64: a full block), as four int32 vectors in channel order.
+inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, __m512i (&out)[4]) {
+  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  auto load = [&](int t) __attribute__((always_inline)) {
+    if (t >= taps) return _mm512_setzero_si512();
+    return _mm512_maskz_loadu_epi8(valid, px[t] + c0);
+  };
+  for (int t = 0; t < taps; t += 4, w += 256) {
+    const __m512i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
+    const __m512i l01 = _mm512_unpacklo_epi8(v0, v1), h01 = _mm512_unpackhi_epi8(v0, v1);
+    const __m512i l23 = _mm512_unpacklo_epi8(v2, v3), h23 = _mm512_unpackhi_epi8(v2, v3);
+    acc[0] = dpbusd(acc[0], _mm512_unpacklo_epi16(l01, l23), _mm512_load_si512(w));
+    acc[1] = dpbusd(acc[1], _mm512_unpackhi_epi16(l01, l23), _mm512_load_si512(w + 64));
+    acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), _mm512_load_si512(w + 128));
+    acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), _mm512_load_si512(w + 192));
+  }
+  // acc[i] lane L is channels 16 L + 4 i .. + 3; out[k] gathers lane k of acc[0..3].
+  const __m512i t0 = _mm512_shuffle_i32x4(acc[0], acc[1], 0x44), t1 = _mm512_shuffle_i32x4(acc[0], acc[1], 0xEE);
+  const __m512i t2 = _mm512_shuffle_i32x4(acc[2], acc[3], 0x44), t3 = _mm512_shuffle_i32x4(acc[2], acc[3], 0xEE);
+  out[0] = _mm512_shuffle_i32x4(t0, t2, 0x88);
+  out[1] = _mm512_shuffle_i32x4(t0, t2, 0xDD);
+  out[2] = _mm512_shuffle_i32x4(t1, t3, 0x88);
+  out[3] = _mm512_shuffle_i32x4(t1, t3, 0xDD);
+}
+
+}  // namespace
+
+size_t dw_packed_size(int C, int taps) {
+  return kHeader + weight_bytes(C, taps) + static_cast<size_t>(blocks_of(C)) * kCB * sizeof(int32_t);
+}
+
+void dw_pack(const int8_t* W, int C, int taps, void* packed) {
+  uint8_t* base = static_cast<uint8_t*>(packed);
+  std::memset(base, 0, dw_packed_size(C, taps));
+  const uint32_t magic = kMagicDw;
+  std::memcpy(base, &magic, 4);
+  std::memcpy(base + 4, &C, 4);
+  std::memcpy(base + 8, &taps, 4);
+  int8_t* w = reinterpret_cast<int8_t*>(base + kHeader);
+  int32_t* wsum = reinterpret_cast<int32_t*>(base + kHeader + weight_bytes(C, taps));
+  const int quads = quads_of(taps);
+  for (int c = 0; c < C; ++c) {
+    const int b = c / kCB, L = (c % kCB) / 16, i = (c % 16) / 4, j = c % 4;
+    int32_t s = 0;
+    for (int t = 0; t < taps; ++t) {
+      const int8_t v = W[static_cast<size_t>(c) * taps + t];
+      w[(static_cast<size_t>(b) * quads + t / 4) * 256 + 64 * i + 16 * L + 4 * j + t % 4] = v;
+      s += v;
+    }
+    wsum[c] = s;
+  }
+}
+
+void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
+           const Requant* rq_in, void* out, size_t ldo) {
+  // A copy the stores cannot alias (through the caller's pointer every uint8 store could change it).
+  const Epilogue rq(*rq_in);
+  const uint8_t* base = static_cast<const uint8_t*>(packed);
+  const int8_t* W = reinterpret_cast<const int8_t*>(base + kHeader);
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(base + kHeader + weight_bytes(C, taps));
+  const size_t wstride = static_cast<size_t>(quads_of(taps)) * 256;
+  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  for (int p = 0; p < P; ++p) {
+    const uint8_t* const* px = in + static_cast<size_t>(p) * taps;
+    for (int b = 0; b < blocks_of(C); ++b) {
+      const int c0 = b * kCB, n = C - c0 < kCB ? C - c0 : kCB;
+      const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
+      __m512i acc[4];
+      dw_block(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+      for (int k = 0; k < 4 && 16 * k < n; ++k) {
+        __m512i v = acc[k];
+        if (a_zero) v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512(wsum + c0 + 16 * k), negz));
+        rq.store(_mm512_cvtepi32_ps(v), v, c0 + 16 * k, lane_mask(n - 16 * k), out, ldo, p);
+      }
+    }
+  }
+}
+
+}  // namespace avx512vnni
+}  // namespace kernels
+}  // namespace ternion
