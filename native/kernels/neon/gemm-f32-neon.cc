@@ -82,11 +82,13 @@ inline void f32_gemv_panel(int K, const float* a, const float* w, float32x4_t ac
     acc[0][h] = vaddq_f32(vaddq_f32(s[0][h], s[1][h]), vaddq_f32(s[2][h], s[3][h]));
 }
 
-template <int MR>
+// GEMV: a lone row (M == 1) splits K over four chains; a row left after the 8-row blocks of a
+// larger M runs the blocked loop, so its bits do not depend on where it falls in M.
+template <int MR, bool GEMV = false>
 void f32_rows(int K, const float* A, size_t lda, const float* panel, const float* bias, const float* clamp,
               float* C, size_t ldc, int nb, int cnt) {
   float32x4_t acc[MR][2];
-  if (MR == 1)
+  if (GEMV)
     f32_gemv_panel(K, A, panel, acc);
   else
     f32_block<MR>(K, A, lda, panel, acc);
@@ -150,8 +152,9 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
     const int nc1 = std::min(n1, nc + chunk);
     for (int m0 = 0; m0 < M; m0 += kMR) {
       const int mr = std::min(kMR, M - m0);
+      const F32RowsFn rows = M == 1 ? f32_rows<1, true> : kF32Rows[mr];
       for (int nb = nc; nb < nc1; nb += kNR)
-        kF32Rows[mr](K, A + m0 * lda, lda, W + static_cast<size_t>(nb / kNR) * panel_floats, bias,
+        rows(K, A + m0 * lda, lda, W + static_cast<size_t>(nb / kNR) * panel_floats, bias,
                      clamp, C + m0 * ldc, ldc, nb, std::min(kNR, nc1 - nb));
     }
   }
