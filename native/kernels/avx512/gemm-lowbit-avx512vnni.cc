@@ -235,6 +235,7 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
   };
 
   const int nfull = L.nquads / 4, rem = L.nquads % 4;
+  const size_t meta_per_block = 4 * L.meta_stride / static_cast<size_t>(Qg);  // bytes of group parameters per block of 4 quads
   for (int b = 0; b < nfull; ++b) {
     const uint8_t* blk = codes + static_cast<size_t>(b) * L.blk_bytes;
     if (MR == 1) {  // GEMV streams the codes once: prefetch ~2 KB ahead
@@ -244,6 +245,12 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
         _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 128, _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(blk) + 2048 + 192, _MM_HINT_T0);
       }
+      // and the group parameters, a second stream as long as the codes or longer when groups
+      // are small (N = 4 folded: 128 bytes of multipliers per block of 128 bytes of codes; N = 16
+      // group-scaled: 256), the same number of blocks (16) ahead.
+      const size_t ahead = static_cast<size_t>(g) * L.meta_stride + 16 * meta_per_block;
+      for (size_t o = 0; o < meta_per_block; o += 64)
+        if (ahead + o < L.meta_bytes) _mm_prefetch(reinterpret_cast<const char*>(meta) + ahead + o, _MM_HINT_T0);
     }
     quad(IC<0>{}, blk);
     quad(IC<1>{}, blk);
