@@ -38,6 +38,21 @@ inline __mmask16 lane_mask(int valid) {
   return static_cast<__mmask16>((1u << valid) - 1u);
 }
 
+// Calls f(m, rows) for row blocks of at most `mr` rows covering [0, M), as even as possible:
+// ceil(M / mr) blocks whose sizes differ by at most one. 49 rows (a 7x7 image) in blocks of 8
+// become 7 x 7 instead of 6 x 8 + 1, whose lone row costs a whole pass over the panel at GEMV
+// speed. (Rows are independent, so any blocking gives the same bits.)
+template <typename F>
+inline void even_row_blocks(int M, int mr, F&& f) {
+  if (M <= 0) return;
+  const int nb = (M + mr - 1) / mr, big = (M + nb - 1) / nb, nbig = M - (big - 1) * nb;
+  for (int b = 0, m = 0; b < nb; ++b) {
+    const int rows = b < nbig ? big : big - 1;
+    f(m, rows);
+    m += rows;
+  }
+}
+
 // Four consecutive A bytes broadcast to every 32-bit lane (the u8 operand of vpdpbusd).
 inline __m512i bcast_quad(const uint8_t* p) {
   int32_t v;

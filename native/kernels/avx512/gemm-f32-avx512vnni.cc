@@ -108,8 +108,6 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
   for (int n = n0; n < n1; n += kNR) {
     const float* w = panels + static_cast<size_t>(n / kNR) * K * kNR;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
-    int m = 0;
-    for (; m + kMR <= M; m += kMR) f32_rows<kMR, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m);
     // A row's sums must not depend on where it falls in M (a pixel-major conv and its planar
     // form, or an image alone and in a batch, give the same bits): one chain per output for every
     // row block; only a lone row (GEMV, M == 1) splits K over 4 chains to hide the FMA latency.
@@ -117,20 +115,22 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
       f32_rows<1, 4>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, 0);
       continue;
     }
-    switch (M - m) {
-      case 1: f32_rows<1, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 2: f32_rows<2, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 3: f32_rows<3, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 7: f32_rows<7, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 8: f32_rows<8, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 9: f32_rows<9, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
-      default: break;
-    }
+    even_row_blocks(M, kMR, [&](int m, int rows) {
+      switch (rows) {
+        case 1: f32_rows<1, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 2: f32_rows<2, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 3: f32_rows<3, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 4: f32_rows<4, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 5: f32_rows<5, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 6: f32_rows<6, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 7: f32_rows<7, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 8: f32_rows<8, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 9: f32_rows<9, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        default: f32_rows<kMR, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      }
+    });
   }
 }
 

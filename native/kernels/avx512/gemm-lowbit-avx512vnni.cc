@@ -299,22 +299,16 @@ void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>(n / kNR) * L.panel_bytes;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
-    int m = 0;
-    for (; m + MR <= M; m += MR)
-      lb_rows<Bits, Asym, FM, GAligned, MR, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
-    switch (M - m) {
-      case 1:
+    even_row_blocks(M, MR, [&](int m, int rows) {
+      if (rows == MR)
+        lb_rows<Bits, Asym, FM, GAligned, MR, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+      else if (rows == 1)
         lb_rows<Bits, Asym, FM, GAligned, 1, Asym ? 2 : 4>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
-        break;
-      case 2:
+      else if (rows == 2)
         lb_rows<Bits, Asym, FM, GAligned, 2, Asym ? 1 : 2>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
-        break;
-      case 3:
+      else
         lb_rows<Bits, Asym, FM, GAligned, 3, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
-        break;
-      default:
-        break;
-    }
+    });
   }
 }
 

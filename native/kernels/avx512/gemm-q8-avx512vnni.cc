@@ -135,18 +135,18 @@ void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, co
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
-    int m = 0;
-    for (; m + kMR <= M; m += kMR) q8_rows<kMR, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
-    switch (M - m) {
-      case 1: q8_rows<1, 4>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 2: q8_rows<2, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 3: q8_rows<3, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 4: q8_rows<4, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 5: q8_rows<5, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 6: q8_rows<6, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      case 7: q8_rows<7, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      default: break;
-    }
+    even_row_blocks(M, kMR, [&](int m, int rows) {
+      switch (rows) {
+        case 1: q8_rows<1, 4>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 2: q8_rows<2, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 3: q8_rows<3, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 4: q8_rows<4, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 5: q8_rows<5, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 6: q8_rows<6, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 7: q8_rows<7, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        default: q8_rows<kMR, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+      }
+    });
   }
 }
 
