@@ -134,11 +134,13 @@ class Epilogue {
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
-// The int8 depthwise convolution (the fp32 one and the quantizer are AVX2's).
+// The depthwise convolutions (the activation quantizer is AVX2's).
 size_t dw_packed_size(int C, int taps);
 void dw_pack(const int8_t* W, int C, int taps, void* packed);
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
            const Requant* rq, void* out, size_t ldo);
+void dw_f32(int P, int C, int taps, const float* const* in, const float* w, const float* bias,
+            float lo, float hi, float* out, size_t ldo);
 
 }  // namespace avx512vnni
 }  // namespace kernels

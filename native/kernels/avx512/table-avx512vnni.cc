@@ -5,7 +5,7 @@
 namespace ternion {
 namespace kernels {
 namespace avx2 {
-TERNION_DECLARE_DW_ENTRIES()  // the fp32 depthwise conv and quantizing are light work: the AVX2 kernels serve here too
+TERNION_DECLARE_DW_ENTRIES()  // quantizing activations is light work: the AVX2 kernel serves here too
 }  // namespace avx2
 
 const KernelTable* avx512vnni_table() {
@@ -16,7 +16,7 @@ const KernelTable* avx512vnni_table() {
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
-      avx2::dw_f32,
+      dw_f32,
       avx2::quantize_u8,
       true,  // post_quant
   };
