@@ -72,10 +72,31 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
 // (one input channel per output channel, C of them), in (kd, kh, kw) order like
 // depthwise_channel; taps outside the input are null (the kernel skips them, as the planar
 // loop does).
-void depthwise_taps(const float* x, const Window3& g, int64_t p, int64_t C, int64_t t0, int64_t t1, const float** out) {
+// Output pixel i of a batch as (image n, od, oh, ow), stepped one pixel at a time: one set of
+// divisions per range of pixels instead of five per pixel.
+struct PixelCursor {
+  int64_t n, od, oh, ow;
+  PixelCursor(int64_t i, const Window3& g) {
+    const int64_t OP = g.out_size(), p = i % OP;
+    n = i / OP;
+    od = p / (g.out[1] * g.out[2]);
+    oh = (p / g.out[2]) % g.out[1];
+    ow = p % g.out[2];
+  }
+  void next(const Window3& g) {
+    if (++ow < g.out[2]) return;
+    ow = 0;
+    if (++oh < g.out[1]) return;
+    oh = 0;
+    if (++od < g.out[0]) return;
+    od = 0;
+    ++n;
+  }
+};
+
+void depthwise_taps(const float* x, const Window3& g, const PixelCursor& at, int64_t C, int64_t t0, int64_t t1, const float** out) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
-  const int64_t OH = g.out[1], OW = g.out[2];
-  const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
+  const int64_t od = at.od, oh = at.oh, ow = at.ow;
   int64_t t = 0;
   for (int64_t kd = 0; kd < g.k[0]; ++kd) {
     const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
@@ -419,18 +440,20 @@ class ConvOp : public Op {
         const int64_t per = kPtrs / taps;
         for (int64_t a = begin; a < end; a += per) {
           const int64_t b = std::min(end, a + per);
-          for (int64_t i = a; i < b; ++i) depthwise_taps(X + (i / OP) * in_plane * C, geom, i % OP, C, 0, taps, ptrs + (i - a) * taps);
+          PixelCursor at(a, geom);
+          for (int64_t i = a; i < b; ++i, at.next(geom)) depthwise_taps(X + at.n * in_plane * C, geom, at, C, 0, taps, ptrs + (i - a) * taps);
           table->dw_f32(static_cast<int>(b - a), c, static_cast<int>(taps), ptrs, dw_taps_.data(), bias, lo, hi, Y + a * C,
                         static_cast<size_t>(C));
           finish(a, b);
         }
         return;
       }
-      for (int64_t i = begin; i < end; ++i) {
+      PixelCursor at(begin, geom);
+      for (int64_t i = begin; i < end; ++i, at.next(geom)) {
         float* o = Y + i * C;
         for (int64_t t0 = 0; t0 < taps; t0 += kPtrs) {
           const int64_t t1 = std::min(taps, t0 + kPtrs);
-          depthwise_taps(X + (i / OP) * in_plane * C, geom, i % OP, C, t0, t1, ptrs);
+          depthwise_taps(X + at.n * in_plane * C, geom, at, C, t0, t1, ptrs);
           const bool last = t1 == taps;
           table->dw_f32(1, c, static_cast<int>(t1 - t0), ptrs, dw_taps_.data() + t0 * C, t0 == 0 ? bias : o, last ? lo : -inf,
                         last ? hi : inf, o, static_cast<size_t>(C));
