@@ -10,6 +10,7 @@
 // Kq = ceil(K/4) quads x 64 bytes + 64 bytes of wsum. Quad q of panel p: byte h*32 + 4c + i
 // is W[16p + 8h + c][4q + i] (zero past N or K); then int32 wsum[16].
 #include "common-avxvnni.h"
+#include "gemm-q8-avxvnni.h"
 
 namespace ternion {
 namespace kernels {
@@ -19,7 +20,7 @@ namespace {
 constexpr size_t kHeader = 64;
 constexpr int kMR = 4;
 
-size_t panel_bytes(int K) { return static_cast<size_t>((K + 3) / 4) * 64 + 64; }
+size_t panel_bytes(int K) { return q8_panel_bytes(K); }
 
 // MR rows x 16 channels of one panel. CH accumulator chains per output (quads round-robin)
 // hide vpdpbusd latency for small MR.
@@ -128,13 +129,10 @@ void q8_pack(const int8_t* W, int N, int K, void* packed) {
   }
 }
 
-void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-             const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
-  const Requant rq = rq_in ? *rq_in : Requant();
-  const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
-  const size_t pb = panel_bytes(K);
+void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
+                   uint8_t a_zero, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
   for (int n = n0; n < n1; n += kNR) {
-    const uint8_t* panel = panels + static_cast<size_t>(n / kNR) * pb;
+    const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
     int m = 0;
     for (; m + kMR <= M; m += kMR) q8_rows<kMR, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
@@ -145,6 +143,12 @@ void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
       default: break;
     }
   }
+}
+
+void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+             const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+  const Requant rq = rq_in ? *rq_in : Requant();
+  q8_run_panels(static_cast<const uint8_t*>(packed) + kHeader, panel_bytes(K), 0, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
 }
 
 }  // namespace avxvnni
