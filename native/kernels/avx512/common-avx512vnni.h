@@ -134,13 +134,14 @@ class Epilogue {
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
-// The depthwise convolutions (the activation quantizer is AVX2's).
+// The depthwise convolutions and the activation quantizer.
 size_t dw_packed_size(int C, int taps);
 void dw_pack(const int8_t* W, int C, int taps, void* packed);
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
            const Requant* rq, void* out, size_t ldo);
 void dw_f32(int P, int C, int taps, const float* const* in, const float* w, const float* bias,
             float lo, float hi, float* out, size_t ldo);
+void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 
 }  // namespace avx512vnni
 }  // namespace kernels

@@ -4,9 +4,6 @@
 
 namespace ternion {
 namespace kernels {
-namespace avx2 {
-TERNION_DECLARE_DW_ENTRIES()  // quantizing activations is light work: the AVX2 kernel serves here too
-}  // namespace avx2
 
 const KernelTable* avx512vnni_table() {
   using namespace avx512vnni;
@@ -17,7 +14,7 @@ const KernelTable* avx512vnni_table() {
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
       dw_f32,
-      avx2::quantize_u8,
+      quantize_u8,
       true,  // post_quant
   };
   return &table;
