@@ -67,6 +67,16 @@ inline __m256i dpbusd(__m256i acc, __m256i a_u8, __m256i w_s8) {
 #endif
 }
 
+// int16 pairs (a) x int16 pairs (b) dot products accumulated into int32 lanes (vpdpwssd): the
+// same as vpmaddwd + vpaddd, in one instruction.
+inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
+#ifdef TERNION_AVXVNNI_EMULATE
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#else
+  return _mm256_dpwssd_avx_epi32(acc, a, b);
+#endif
+}
+
 // The Requant epilogue of kernels.h for 8 channels [n, n+8) of row m; lanes >= valid are
 // neither read (scale, bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator
 // (OutType::I32 only). Order of operations as the scalar reference: fma, max 0, max lo, min hi,

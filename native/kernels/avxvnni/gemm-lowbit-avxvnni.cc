@@ -81,19 +81,31 @@ Layout layout_of(const LowbitWeights* w) {
 template <int V>
 using IC = std::integral_constant<int, V>;
 
+// How a group's integer sum S is applied (template parameter FM), as in the AVX-512 kernel:
+//   kScaled   GroupScaled: fp32 fma with the group's scale, groups in order (the reference's order);
+//   kMul      Folded: tot += m * S with vpmulld (any group size);
+//   kDot16    Folded, |S| < 2^15 (ternary groups up to 128, 4-bit up to 16): one vpdpwssd with
+//             S in the low 16 bits of each lane and (m, 0) as the other operand, the high half of
+//             S multiplying 0, so tot += m * S exactly;
+//   kDot16One the same with one quad per group (G <= 4): each accumulator chain is applied and
+//             cleared alone, into its own chain of the total.
+enum FoldMode : int { kScaled = 0, kMul = 1, kDot16 = 2, kDot16One = 3 };
+
 // MR rows x 16 channels of one panel. NA accumulator sets (S, or P and M), CH chains each.
-template <int Bits, bool Asym, bool Folded, bool GAligned, int MR, int CH>
+template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
               const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  constexpr bool Folded = FM != kScaled;
   constexpr int NA = Asym ? 2 : 1;
+  constexpr int TC = FM == kDot16One ? CH : 1;  // chains of the folded total
   __m256i acc[NA][MR][2][CH];
-  __m256 fs[MR][2];    // GroupScaled: running fp32 sum over groups
-  __m256i tot[MR][2];  // Folded: running int32 total
+  __m256 fs[MR][2];        // GroupScaled: running fp32 sum over groups
+  __m256i tot[MR][2][TC];  // Folded: running int32 total
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int h = 0; h < 2; ++h) {
       fs[r][h] = _mm256_setzero_ps();
-      tot[r][h] = _mm256_setzero_si256();
+      for (int c = 0; c < TC; ++c) tot[r][h][c] = _mm256_setzero_si256();
       for (int i = 0; i < NA; ++i)
         for (int c = 0; c < CH; ++c) acc[i][r][h][c] = _mm256_setzero_si256();
     }
@@ -108,6 +120,33 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
   const __m256i bias8 = _mm256_set1_epi8(Bits == 2 ? 1 : 8);
   int g = 0, left = Qg;
   size_t kq = 0;  // A column of the current quad
+
+  // Group g's multipliers as int32 lanes: m (kMul), or (m, 0) / (-mn, 0) int16 pairs (kDot16*).
+  auto load_mult = [&](const uint8_t* mg, __m256i (&mult)[NA][2]) __attribute__((always_inline)) {
+    for (int i = 0; i < NA; ++i)
+      for (int h = 0; h < 2; ++h) {
+        // Multipliers are in [1, 127]: zero-extended they are m, with a zero high half.
+        const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mg + 16 * i + 8 * h)));
+        mult[i][h] = (i == 1 && FM != kMul) ? _mm256_sub_epi16(_mm256_setzero_si256(), v) : v;
+      }
+  };
+
+  // kDot16One: quad chain c is the whole group g.
+  auto group_end_one = [&](auto cc) __attribute__((always_inline)) {
+    constexpr int c = decltype(cc)::value;
+    __m256i mult[NA][2];
+    load_mult(meta + static_cast<size_t>(g) * L.meta_stride, mult);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+      for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < NA; ++i) {
+          tot[r][h][c] = dpwssd(tot[r][h][c], acc[i][r][h][c], mult[i][h]);
+          acc[i][r][h][c] = _mm256_setzero_si256();
+        }
+    ++g;
+    left = Qg;
+    kq = static_cast<size_t>(g) * G;
+  };
 
   auto group_end = [&]() __attribute__((always_inline)) {
     const uint8_t* mg = meta + static_cast<size_t>(g) * L.meta_stride;
@@ -143,16 +182,17 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
                                        fs[r][h]);
     } else {
       __m256i mult[NA][2];
-      for (int i = 0; i < NA; ++i)
-        for (int h = 0; h < 2; ++h)
-          mult[i][h] = _mm256_cvtepi8_epi32(
-              _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mg + 16 * i + 8 * h)));
+      load_mult(mg, mult);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r)
         for (int h = 0; h < 2; ++h) {
-          tot[r][h] = _mm256_add_epi32(tot[r][h], _mm256_mullo_epi32(mult[0][h], S[0][r][h]));
-          if (Asym)
-            tot[r][h] = _mm256_sub_epi32(tot[r][h], _mm256_mullo_epi32(mult[NA - 1][h], S[NA - 1][r][h]));
+          if (FM == kMul) {
+            tot[r][h][0] = _mm256_add_epi32(tot[r][h][0], _mm256_mullo_epi32(mult[0][h], S[0][r][h]));
+            if (Asym)
+              tot[r][h][0] = _mm256_sub_epi32(tot[r][h][0], _mm256_mullo_epi32(mult[NA - 1][h], S[NA - 1][r][h]));
+          } else {
+            for (int i = 0; i < NA; ++i) tot[r][h][0] = dpwssd(tot[r][h][0], S[i][r][h], mult[i][h]);
+          }
         }
     }
     ++g;
@@ -189,7 +229,8 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
         for (int h = 0; h < 2; ++h) acc[i][r][h][c] = dpbusd(acc[i][r][h][c], a, w[i][h]);
     }
     kq += 4;
-    if (--left == 0) group_end();
+    if (FM == kDot16One) group_end_one(IC<c>{});
+    else if (--left == 0) group_end();
   };
 
   const int nfull = L.nquads / 4, rem = L.nquads % 4;
@@ -223,21 +264,21 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
       for (int h = 0; h < 2; ++h) {
-        const __m256i v = _mm256_add_epi32(tot[r][h], wc[h]);
+        __m256i v = _mm256_add_epi32(tot[r][h][0], wc[h]);
+        for (int c = 1; c < TC; ++c) v = _mm256_add_epi32(v, tot[r][h][c]);
         requant_store(rq, _mm256_cvtepi32_ps(v), v, n + 8 * h, nvalid - 8 * h, C, ldc, m + r);
       }
   }
 }
 
-template <int Bits, bool Asym, bool Folded, bool GAligned, int MR, int CH>
+template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_rows(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
-  lb_block<Bits, Asym, Folded, GAligned, MR, CH>(L, A + m * lda, lda, a_zero, panel, rq, C, ldc,
-                                                 m, n, nvalid);
+  lb_block<Bits, Asym, FM, GAligned, MR, CH>(L, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
 // Row blocking: 2 rows (1 when asymmetric: twice the accumulators) keep under 16 ymm.
-template <int Bits, bool Asym, bool Folded, bool GAligned>
+template <int Bits, bool Asym, int FM, bool GAligned>
 void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
             const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
   constexpr int MR = Asym ? 1 : 2;
@@ -246,19 +287,30 @@ void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
     int m = 0;
     for (; m + MR <= M; m += MR)
-      lb_rows<Bits, Asym, Folded, GAligned, MR, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+      lb_rows<Bits, Asym, FM, GAligned, MR, 1>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
     if (!Asym && M - m == 1)
-      lb_rows<Bits, Asym, Folded, GAligned, 1, 2>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+      lb_rows<Bits, Asym, FM, GAligned, 1, 2>(L, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
   }
 }
 
-template <int Bits, bool Asym, bool Folded>
+template <int Bits, bool Asym, int FM>
 void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
               const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
   if (L.G % 4 == 0)
-    lb_run<Bits, Asym, Folded, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    lb_run<Bits, Asym, FM, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else
-    lb_run<Bits, Asym, Folded, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    lb_run<Bits, Asym, FM, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+}
+
+// Folded layers: the group multiply by vpdpwssd where a group's sum fits int16 (|S| <= 255 * G
+// for ternary codes, 255 * 7 * G for 4-bit ones), by vpmulld otherwise.
+template <int Bits, bool Asym>
+void lb_run_folded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
+                   const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+  const bool fits16 = static_cast<int64_t>(L.G) * (Bits == 2 ? 255 : 255 * 7) <= 32767;
+  if (!fits16) lb_run_g<Bits, Asym, kMul>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+  else if (L.Qg == 1) lb_run_g<Bits, Asym, kDot16One>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+  else lb_run_g<Bits, Asym, kDot16>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
 }
 
 // ---- Folded layers with enough rows: expanded to int8 and run by the int8 GEMM's tiles.
@@ -455,15 +507,15 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   }
   if (L.bits == 2) {
     if (L.asym) {
-      if (L.folded) lb_run_g<2, true, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
-      else lb_run_g<2, true, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      if (L.folded) lb_run_folded<2, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      else lb_run_g<2, true, kScaled>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
     } else {
-      if (L.folded) lb_run_g<2, false, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
-      else lb_run_g<2, false, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      if (L.folded) lb_run_folded<2, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+      else lb_run_g<2, false, kScaled>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
     }
   } else {
-    if (L.folded) lb_run_g<4, false, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
-    else lb_run_g<4, false, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    if (L.folded) lb_run_folded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    else lb_run_g<4, false, kScaled>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   }
 }
 
