@@ -37,11 +37,11 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
   int q = 0;
   for (; q + 4 <= nfull; q += 4) {
     const uint8_t* wq = panel + static_cast<size_t>(q) * 128;
-    if (MR == 1) {
-      // GEMV streams weights once: software prefetch ~2 KB ahead (8 lines per 4 quads).
+    // Software prefetch ~2 KB ahead (8 lines per 4 quads): a GEMV streams the weights once, and
+    // a block of rows re-reads its panel from L2, where the hardware prefetcher alone left the
+    // 7x7 layers (49 rows, a 147 KB panel per 32 channels) at about 75% of the vpdpbusd peak.
 #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) _mm_prefetch(reinterpret_cast<const char*>(wq) + 2048 + 64 * i, _MM_HINT_T0);
-    }
+    for (int i = 0; i < 8; ++i) _mm_prefetch(reinterpret_cast<const char*>(wq) + 2048 + 64 * i, _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int s = 0; s < 4; ++s) {
       const __m512i w0 = _mm512_loadu_si512(wq + 128 * s);
