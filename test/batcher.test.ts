@@ -88,7 +88,10 @@ describe('Batcher', () => {
     const sizes: number[] = [];
     const b = new B.Batcher(session, { windowMs: 1, concurrency: 1, onBatch: (x: any) => sizes.push(x.size) });
     const first = b.infer(sample(30, 16));
-    while (b.inFlight === 0) await new Promise((r) => setImmediate(r)); // the first run has started
+    // Wait until the first run has started. On a fast CPU it can start and finish within one
+    // turn of the event loop (its completion arrives in the same poll phase), so a finished run
+    // (onBatch called) ends the wait too instead of spinning until the test times out.
+    while (b.inFlight === 0 && sizes.length === 0) await new Promise((r) => setImmediate(r));
     const rest = Array.from({ length: 6 }, (_, i) => b.infer(sample(46 + i)));
     const results = await Promise.all([first, ...rest]);
     expect(sizes[0]).toBe(16);
