@@ -22,6 +22,13 @@ namespace kernels {
 // Largest K the integer kernels accept: K * 255 * 128 must fit in int32 with room to spare.
 constexpr int kMaxIntegerK = 65536;
 
+// Whether the integer sum of one low-bit group (codes times uint8 activations over G values of
+// k) always fits int16: |S| <= 255 * G for ternary codes, 255 * 7 * G for 4-bit ones. Kernels may
+// then apply a folded group's multiplier with 16-bit multiply-adds (vpdpwssd).
+inline bool lowbit_group_sum_fits_int16(int bits, int G) {
+  return static_cast<long long>(G) * (bits == 2 ? 255 : 255 * 7) <= 32767;
+}
+
 enum class OutType : int32_t {
   F32 = 0,  // float
   U8 = 1,   // uint8, requantized

@@ -175,6 +175,29 @@ struct Window3 {
   }
 };
 
+// Output pixel i of a batch as (image n, od, oh, ow), stepped one pixel at a time: one set of
+// divisions per range of pixels instead of several per pixel (the depthwise convs build tap
+// pointers pixel by pixel).
+struct PixelCursor {
+  int64_t n, od, oh, ow;
+  PixelCursor(int64_t i, const Window3& g) {
+    const int64_t OP = g.out_size(), p = i % OP;
+    n = i / OP;
+    od = p / (g.out[1] * g.out[2]);
+    oh = (p / g.out[2]) % g.out[1];
+    ow = p % g.out[2];
+  }
+  void next(const Window3& g) {
+    if (++ow < g.out[2]) return;
+    ow = 0;
+    if (++oh < g.out[1]) return;
+    oh = 0;
+    if (++od < g.out[0]) return;
+    od = 0;
+    ++n;
+  }
+};
+
 // Output extents and pads of a conv or pool over `in_spatial` (ONNX rules, ceil_mode for pools).
 inline Window3 resolve_window(const NodeDesc& node, const WindowAttrs& a, const int64_t* in_spatial, int nd,
                               const std::vector<int64_t>& kernel) {

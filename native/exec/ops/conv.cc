@@ -68,32 +68,10 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
   }
 }
 
-// The input pixels under the taps [t0, t1) of output pixel p of a pixel-major depthwise conv
+// The input pixels under the taps [t0, t1) of output pixel `at` of a pixel-major depthwise conv
 // (one input channel per output channel, C of them), in (kd, kh, kw) order like
 // depthwise_channel; taps outside the input are null (the kernel skips them, as the planar
 // loop does).
-// Output pixel i of a batch as (image n, od, oh, ow), stepped one pixel at a time: one set of
-// divisions per range of pixels instead of five per pixel.
-struct PixelCursor {
-  int64_t n, od, oh, ow;
-  PixelCursor(int64_t i, const Window3& g) {
-    const int64_t OP = g.out_size(), p = i % OP;
-    n = i / OP;
-    od = p / (g.out[1] * g.out[2]);
-    oh = (p / g.out[2]) % g.out[1];
-    ow = p % g.out[2];
-  }
-  void next(const Window3& g) {
-    if (++ow < g.out[2]) return;
-    ow = 0;
-    if (++oh < g.out[1]) return;
-    oh = 0;
-    if (++od < g.out[0]) return;
-    od = 0;
-    ++n;
-  }
-};
-
 void depthwise_taps(const float* x, const Window3& g, const PixelCursor& at, int64_t C, int64_t t0, int64_t t1, const float** out) {
   const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
   const int64_t od = at.od, oh = at.oh, ow = at.ow;

@@ -457,16 +457,15 @@ class QConvOp : public Op {
     rq.out = kernels::OutType::F32;
     rq.relu = relu;
     if (direct) quant::set_store_quant(rq, *direct);
-    const int64_t H = geom.in[1], W = geom.in[2], OH = geom.out[1], OW = geom.out[2];
+    const int64_t H = geom.in[1], W = geom.in[2];
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
       parallel_ranges(gc, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
-        // Output pixels walk (od, oh, ow) incrementally: one division per range, not per pixel.
-        int64_t p = p0 + b0, od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
         const int64_t KD = geom.k[0], KH = geom.k[1], KW = geom.k[2];
-        for (int64_t i = b0; i < b1; ++i) {
+        PixelCursor at(p0 + b0, geom);  // pixels of this image: at.n stays 0
+        for (int64_t i = b0; i < b1; ++i, at.next(geom)) {
           const uint8_t** t = ptrs + i * taps;
-          const int64_t id0 = od * geom.s[0] - geom.pb[0], ih0 = oh * geom.s[1] - geom.pb[1], iw0 = ow * geom.s[2] - geom.pb[2];
+          const int64_t id0 = at.od * geom.s[0] - geom.pb[0], ih0 = at.oh * geom.s[1] - geom.pb[1], iw0 = at.ow * geom.s[2] - geom.pb[2];
           const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * geom.d[2] < W;
           for (int64_t kd = 0; kd < KD; ++kd) {
             const int64_t id = id0 + kd * geom.d[0];
@@ -486,10 +485,6 @@ class QConvOp : public Op {
                 }
               }
             }
-          }
-          if (++ow == OW) {
-            ow = 0;
-            if (++oh == OH) oh = 0, ++od;
           }
         }
         // The uint8 output itself (direct), or cbuf for the store below; both C per pixel.

@@ -302,13 +302,11 @@ void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_ze
     lb_run<Bits, Asym, FM, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
 }
 
-// Folded layers: the group multiply by vpdpwssd where a group's sum fits int16 (|S| <= 255 * G
-// for ternary codes, 255 * 7 * G for 4-bit ones), by vpmulld otherwise.
+// Folded layers: the group multiply by vpdpwssd where a group's sum fits int16, by vpmulld otherwise.
 template <int Bits, bool Asym>
 void lb_run_folded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
                    const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
-  const bool fits16 = static_cast<int64_t>(L.G) * (Bits == 2 ? 255 : 255 * 7) <= 32767;
-  if (!fits16) lb_run_g<Bits, Asym, kMul>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+  if (!lowbit_group_sum_fits_int16(Bits, L.G)) lb_run_g<Bits, Asym, kMul>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else if (L.Qg == 1) lb_run_g<Bits, Asym, kDot16One>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else lb_run_g<Bits, Asym, kDot16>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
 }
