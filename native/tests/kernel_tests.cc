@@ -319,6 +319,88 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
   std::printf("%s dw %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
+// ---------------------------------------------------------------- requantization near ties
+// The integer epilogue's division by the next layer's scale: a table may multiply by the
+// reciprocal where that rounds the same (AVX-512), so the values that matter are those whose
+// quotient lies at or within a few ulps of a half-integer, where round half to even of the
+// product and of the quotient can differ, plus NaN, infinities and magnitudes past the range.
+// Every row of A equals the zero point, so each accumulator is 0 and the epilogue's input is
+// the bias itself: the biases enumerate those values, through the GEMM (32-channel runs, a
+// partial panel) and the depthwise kernel (64-channel runs).
+void test_requant(const KernelTable* t, std::mt19937& rng) {
+  if (!t->post_quant) return;
+  const KernelTable* ref = scalar_table();
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::uniform_int_distribution<int> wd(-128, 127);
+  int cases = 0, bad = 0;
+  struct Range { OutType out; int32_t zp, qmin, qmax; };
+  const Range ranges_[] = {{OutType::U8, 0, 0, 255}, {OutType::U8, 128, 0, 255}, {OutType::S8, 0, -128, 127}, {OutType::U8, 3, 0, 15}};
+  const float divisors[] = {0.1f, 0.2353f, 0.61f, 0.77f, 1.7f, 2.0f, 3.0f, 7.3f, 1e-3f, 1e-30f, 1e-39f, 3e37f};
+  const int N = 131, K = 5, M = 3;
+  for (const Range& rg : ranges_)
+    for (float d : divisors)
+      for (int phase = 0; phase < 6; ++phase) {
+        std::vector<float> bias(N), scale(N, 1.0f);
+        const int32_t lo = rg.qmin - rg.zp, hi = rg.qmax - rg.zp;
+        for (int n = 0; n < N; ++n) {
+          // (k + 0.5) * d moved by -4 .. +4 ulps, k across the range and a little past it.
+          const int k = lo - 2 + (n * 7 + phase * 13) % (hi - lo + 4);
+          float v = static_cast<float>((k + 0.5) * static_cast<double>(d));
+          for (int j = n % 9 - 4; j != 0; j += j > 0 ? -1 : 1) v = std::nextafter(v, j > 0 ? inf : -inf);
+          bias[n] = v;
+        }
+        const float specials[] = {nan, inf, -inf, 1e30f, -1e30f, 0.0f, -0.0f, 1e-40f};
+        for (int i = 0; i < 8; ++i) bias[(phase * 17 + i * 11) % N] = specials[i];
+        Requant rq;
+        rq.out = rg.out;
+        rq.relu = phase % 2 == 1;
+        rq.scale = scale.data();
+        rq.bias = bias.data();
+        rq.zero_point = rg.zp;
+        rq.qmin = rg.qmin;
+        rq.qmax = rg.qmax;
+        rq.divisor = d;
+        if (phase >= 4) rq.post_lo = -5.0f * d, rq.post_hi = 40.0f * d;
+        const uint8_t za = static_cast<uint8_t>(37 * phase);
+        const size_t ldc = N + 2;
+        auto check = [&](const std::vector<uint8_t>& r, const std::vector<uint8_t>& o, int rows, const char* what) {
+          ++cases;
+          if (!same_output(r, o, rows, ldc, 1, 0, N)) {
+            ++bad;
+            report(false, fmt("requant %s %s out=%d zp=%d d=%g phase=%d", what, t->name, static_cast<int>(rg.out), rg.zp, d, phase));
+          }
+        };
+        {  // GEMM
+          std::vector<int8_t> W(static_cast<size_t>(N) * K);
+          for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+          std::vector<uint8_t> A(static_cast<size_t>(M) * K, za);
+          AlignedBuf pr(ref->q8_packed_size(N, K)), pt(t->q8_packed_size(N, K));
+          ref->q8_pack(W.data(), N, K, pr.p);
+          t->q8_pack(W.data(), N, K, pt.p);
+          std::vector<uint8_t> Cr(M * ldc, 0xEE), Ct(M * ldc, 0xEE);
+          ref->q8_gemm(M, N, K, A.data(), K, za, pr.p, &rq, Cr.data(), ldc, 0, N);
+          t->q8_gemm(M, N, K, A.data(), K, za, pt.p, &rq, Ct.data(), ldc, 0, N);
+          check(Cr, Ct, M, "gemm");
+        }
+        {  // depthwise, 9 taps of the zero point per pixel
+          const int taps = 9;
+          std::vector<int8_t> W(static_cast<size_t>(N) * taps);
+          for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+          AlignedBuf pr(ref->dw_packed_size(N, taps)), pt(t->dw_packed_size(N, taps));
+          ref->dw_pack(W.data(), N, taps, pr.p);
+          t->dw_pack(W.data(), N, taps, pt.p);
+          std::vector<uint8_t> pad(static_cast<size_t>(N), za);
+          std::vector<const uint8_t*> in(static_cast<size_t>(M) * taps, pad.data());
+          std::vector<uint8_t> Cr(M * ldc, 0xEE), Ct(M * ldc, 0xEE);
+          ref->dw_q8(M, N, taps, in.data(), za, pr.p, &rq, Cr.data(), ldc);
+          t->dw_q8(M, N, taps, in.data(), za, pt.p, &rq, Ct.data(), ldc);
+          check(Cr, Ct, M, "dw");
+        }
+      }
+  report(bad == 0, "requant summary");
+  std::printf("%s requant %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
 // ---------------------------------------------------------------- depthwise fp32
 // The same indirection as test_dw (pixels of exactly C floats, the last ending the allocation),
 // with null entries for taps outside the input, compared bit for bit: the kernels promise the
@@ -687,7 +769,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|requant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -717,6 +799,7 @@ int main(int argc, char** argv) {
     if (all_kinds || kind == "dw") test_dw(t, rng);
     if (all_kinds || kind == "dw_f32") test_dw_f32(t, rng);
     if (all_kinds || kind == "quant") test_quant(t, rng);
+    if (all_kinds || kind == "requant") test_requant(t, rng);
   }
   if (!isa_found) {
     std::printf("FAIL unknown --isa %s\n", isa.c_str());

@@ -119,10 +119,15 @@ __attribute__((noinline)) void narrow_tile(int K, const uint8_t* A, size_t lda, 
     for (int r = 0; r < MR; ++r) __asm__("" : "+x"(c0[r]), "+x"(c1[r]));
   }
   if (tail) {  // the last 1-3 k: only they are read (the packed weights past K are zero)
+    // Assembled in a register: a memcpy of `tail` bytes into xq compiles to byte stores whose
+    // 4-byte reload misses store forwarding (a stall per row).
     int32_t xq[MR];
     for (int r = 0; r < MR; ++r) {
-      xq[r] = 0;
-      std::memcpy(&xq[r], A + r * lda + 4 * quads, tail);
+      const uint8_t* a = A + r * lda + 4 * quads;
+      uint32_t v = a[0];
+      if (tail > 1) v |= static_cast<uint32_t>(a[1]) << 8;
+      if (tail > 2) v |= static_cast<uint32_t>(a[2]) << 16;
+      xq[r] = static_cast<int32_t>(v);
     }
     narrow_step<MR>(xq, B + 64 * quads, ones, c0, c1);
   }

@@ -59,11 +59,13 @@ inline __m512i bcast_quad(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return _mm512_set1_epi32(v);
 }
-// Same for the last 1..3 bytes of a row or group: never reads past them, the rest is zero.
+// Same for the last 1..3 bytes of a row or group: never reads past them, the rest is zero. A
+// masked load, not a memcpy into a local: GCC builds that with byte stores to the stack, and the
+// 4-byte reload after them missed store forwarding, a stall per row that cost the ResNet stem
+// (K = 147) half its speed.
 inline __m512i bcast_partial(const uint8_t* p, int nbytes) {
-  int32_t v = 0;
-  std::memcpy(&v, p, static_cast<size_t>(nbytes));
-  return _mm512_set1_epi32(v);
+  const __m128i v = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << nbytes) - 1u), p);
+  return _mm512_broadcastd_epi32(v);
 }
 
 // u8 (a) x s8 (w) dot products of 4 bytes accumulated into int32 lanes, no saturation.
@@ -81,8 +83,8 @@ inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
 
 // The Requant epilogue of kernels.h, its constants converted and broadcast once per kernel call
 // (rebuilding them for every 16 outputs cost more than the multiply-adds of a small-K layer).
-// store() handles 16 channels [n, n+16) of row m; lanes outside `mk` are neither read (scale,
-// bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator (OutType::I32 only).
+// Lanes outside `mk` are neither read (scale, bias) nor written. `accf` is the fp32 value, `acci`
+// the int32 accumulator (OutType::I32 only).
 // Order of operations as the scalar reference: fma, max 0, the post-activation Clip (std::max(v,
 // lo) is (v < lo ? lo : v), i.e. vmaxps(lo, v), which returns its second operand when unordered
 // or equal; std::min(v, hi) is vminps(hi, v)), the IEEE division, max lo, min hi, round half to
@@ -90,45 +92,123 @@ inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
 class Epilogue {
  public:
   explicit Epilogue(const Requant& rq)
-      : scale_(rq.scale), bias_(rq.bias), out_(rq.out), relu_(rq.relu),
-        post_lo_(rq.post_lo != -__builtin_inff()), post_hi_(rq.post_hi != __builtin_inff()), div_(rq.divisor > 0.0f),
-        plo_(_mm512_set1_ps(rq.post_lo)), phi_(_mm512_set1_ps(rq.post_hi)), d_(_mm512_set1_ps(rq.divisor)),
+      : scale_(rq.scale ? rq.scale : kOnes), bias_(rq.bias ? rq.bias : kZeros),
+        scale_step_(rq.scale ? ~0 : 0), bias_step_(rq.bias ? ~0 : 0), out_(rq.out), relu_(rq.relu), div_(rq.divisor > 0.0f),
+        plo_(_mm512_set1_ps(rq.post_lo)), phi_(_mm512_set1_ps(rq.post_hi)),
+        d_(_mm512_set1_ps(div_ ? rq.divisor : 1.0f)),
         qlo_(_mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point))),
-        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)) {}
+        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)) {
+    // The reciprocal replaces the division only where 1/d is a normal float (its relative error
+    // is then at most 2^-24) and the clamp range is small enough for the margin in quotients().
+    const float r = div_ ? 1.0f / rq.divisor : 1.0f;
+    const int32_t qlo = rq.qmin - rq.zero_point, qhi = rq.qmax - rq.zero_point;
+    recip_ = !div_ || (r >= 0x1p-126f && r < 0x1p126f && qlo >= -512 && qhi <= 512);
+    rd_ = _mm512_set1_ps(r);
+  }
 
+  // Integer outputs (U8, S8) are written as bytes; the others one value per lane.
+  bool byte_out() const { return out_ == OutType::U8 || out_ == OutType::S8; }
+
+  // One vector of 16 channels [n, n+16) of row m.
   void store(__m512 accf, __m512i acci, int n, __mmask16 mk, void* C, size_t ldc, int m) const {
     const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
     if (out_ == OutType::I32) {
       _mm512_mask_storeu_epi32(static_cast<int32_t*>(C) + off, mk, acci);
       return;
     }
-    const __m512 s = scale_ ? _mm512_maskz_loadu_ps(mk, scale_ + n) : _mm512_set1_ps(1.0f);
-    const __m512 b = bias_ ? _mm512_maskz_loadu_ps(mk, bias_ + n) : _mm512_setzero_ps();
-    __m512 v = _mm512_fmadd_ps(accf, s, b);
-    // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
-    if (relu_) v = _mm512_max_ps(v, _mm512_setzero_ps());
     if (out_ == OutType::F32) {
+      __m512 v = _mm512_fmadd_ps(accf, scale(n, mk), bias(n, mk));
+      // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
+      if (relu_) v = _mm512_max_ps(v, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(static_cast<float*>(C) + off, mk, v);
       return;
     }
-    if (post_lo_) v = _mm512_max_ps(plo_, v);
-    if (post_hi_) v = _mm512_min_ps(phi_, v);
-    if (div_) v = _mm512_div_ps(v, d_);
-    v = _mm512_min_ps(_mm512_max_ps(v, qlo_), qhi_);
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), zp_);
+    __m512 t[1];
+    const __m512 a[1] = {accf};
+    quotients<1>(a, n, mk, t);
     // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t[0]), zp_);
     if (out_ == OutType::U8)
       _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(C) + off, mk, q);
     else
       _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(C) + off, mk, q);
   }
 
+  // V (2 or 4) vectors of channels [n, n + 16V) of row m: with byte outputs and all lanes valid
+  // they are packed and written with one store (vpmovdb to memory costs about four times a
+  // pack on Zen 5, and was as slow as the multiply-adds of a small-K layer).
+  template <int V>
+  void store_run(const __m512* accf, const __m512i* acci, int n, int nvalid, void* C, size_t ldc, int m) const {
+    static_assert(V == 2 || V == 4, "runs of 32 or 64 channels");
+    if (!byte_out() || nvalid < 16 * V) {
+      for (int h = 0; h < V; ++h) store(accf[h], acci[h], n + 16 * h, lane_mask(nvalid - 16 * h), C, ldc, m);
+      return;
+    }
+    __m512 t[V];
+    quotients<V>(accf, n, static_cast<__mmask16>(0xFFFF), t);
+    __m512i q[4];
+    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
+    // packs: each 128-bit lane j holds dwords (q0_j, q1_j) as int16, then bytes (q0_j, q1_j, q2_j,
+    // q3_j); the permutation gathers lane j's dword of each vector in channel order. The values
+    // are within the byte range, so neither saturation changes them.
+    const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
+    const __m512i w23 = V == 4 ? _mm512_packs_epi32(q[2], q[3]) : w01;
+    const __m512i b = out_ == OutType::U8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+    const __m512i r = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+    uint8_t* dst = static_cast<uint8_t*>(C) + static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    if (V == 4)
+      _mm512_storeu_si512(dst, r);
+    else
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(r));
+  }
+
  private:
+  static constexpr float kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  static constexpr float kZeros[16] = {};
+
+  // A missing scale or bias reads the 16 ones or zeros above at every n (its step mask is 0).
+  __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
+  __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
+
+  // V vectors of channels [n, n + 16V) up to the rounding: min(max(v / d, qlo), qhi) for the
+  // value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which vmaxps(lo, v)
+  // and vminps(hi, v) return v for, a NaN included; no divisor is d = 1.
+  //
+  // The divider only runs where the product with the reciprocal could round differently:
+  // t = v * (1/d) differs from the rounded quotient fl(v / d) by at most 3 * 2^-24 |v / d| (three
+  // roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies further than 2^-12 from a
+  // half-integer, clamp(t) and clamp(fl(v / d)) round to the same integer (outside the range both
+  // clamp to the same bound).
+  template <int V>
+  void quotients(const __m512* accf, int n, __mmask16 mk, __m512* t) const {
+    __m512 v[V];
+    for (int h = 0; h < V; ++h) {
+      v[h] = _mm512_fmadd_ps(accf[h], scale(n + 16 * h, mk), bias(n + 16 * h, mk));
+      // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
+      if (relu_) v[h] = _mm512_max_ps(v[h], _mm512_setzero_ps());
+      v[h] = _mm512_min_ps(phi_, _mm512_max_ps(plo_, v[h]));
+    }
+    if (recip_) {
+      __mmask16 safe = mk;
+      for (int h = 0; h < V; ++h) {
+        t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
+        // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
+        if (div_) {
+          const __m512 frac = _mm512_abs_ps(_mm512_reduce_ps(t[h], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+          safe &= _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LT_OQ);
+        }
+      }
+      if (safe == mk) return;
+    }
+    for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
+  }
+
   const float* scale_;
   const float* bias_;
+  int scale_step_, bias_step_;
   OutType out_;
-  bool relu_, post_lo_, post_hi_, div_;
-  __m512 plo_, phi_, d_, qlo_, qhi_;
+  bool relu_, div_, recip_ = false;
+  __m512 plo_, phi_, d_, qlo_, qhi_, rd_;
   __m512i zp_;
 };
 

@@ -101,11 +101,13 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
       const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
       __m512i acc[4];
       dw_block(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
-      for (int k = 0; k < 4 && 16 * k < n; ++k) {
-        __m512i v = acc[k];
-        if (a_zero) v = _mm512_add_epi32(v, _mm512_mullo_epi32(_mm512_loadu_si512(wsum + c0 + 16 * k), negz));
-        rq.store(_mm512_cvtepi32_ps(v), v, c0 + 16 * k, lane_mask(n - 16 * k), out, ldo, p);
+      __m512 f[4];
+      for (int k = 0; k < 4; ++k) {
+        if (a_zero && 16 * k < n)
+          acc[k] = _mm512_add_epi32(acc[k], _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lane_mask(n - 16 * k), wsum + c0 + 16 * k), negz));
+        f[k] = _mm512_cvtepi32_ps(acc[k]);
       }
+      rq.store_run<4>(f, acc, c0, n, out, ldo, p);
     }
   }
 }

@@ -264,23 +264,25 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
     if (rem > 2) quad(IC<2>{}, blk);
   }
 
-  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
   if (!Folded) {
+    const __m512i none[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-      for (int h = 0; h < 2; ++h)
-        rq.store(fs[r][h], _mm512_setzero_si512(), n + 16 * h, mk[h], C, ldc, m + r);
+    for (int r = 0; r < MR; ++r) rq.store_run<2>(fs[r], none, n, nvalid, C, ldc, m + r);
   } else {
     const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
     __m512i wc[2];
     for (int h = 0; h < 2; ++h) wc[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
+    for (int r = 0; r < MR; ++r) {
+      __m512i v[2];
+      __m512 f[2];
       for (int h = 0; h < 2; ++h) {
-        __m512i v = _mm512_add_epi32(tot[r][h][0], wc[h]);
-        for (int c = 1; c < TC; ++c) v = _mm512_add_epi32(v, tot[r][h][c]);
-        rq.store(_mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
+        v[h] = _mm512_add_epi32(tot[r][h][0], wc[h]);
+        for (int c = 1; c < TC; ++c) v[h] = _mm512_add_epi32(v[h], tot[r][h][c]);
+        f[h] = _mm512_cvtepi32_ps(v[h]);
       }
+      rq.store_run<2>(f, v, n, nvalid, C, ldc, m + r);
+    }
   }
 }
 

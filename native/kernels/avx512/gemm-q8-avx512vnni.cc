@@ -80,15 +80,17 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
   const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   __m512i corr[2];
   for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
-  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
+    __m512i v[2];
+    __m512 f[2];
     for (int h = 0; h < 2; ++h) {
-      __m512i v = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v = _mm512_add_epi32(v, acc[r][h][c]);
-      v = _mm512_add_epi32(v, corr[h]);
-      rq.store(_mm512_cvtepi32_ps(v), v, n + 16 * h, mk[h], C, ldc, m + r);
+      v[h] = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v[h] = _mm512_add_epi32(v[h], acc[r][h][c]);
+      v[h] = _mm512_add_epi32(v[h], corr[h]);
+      f[h] = _mm512_cvtepi32_ps(v[h]);
     }
+    rq.store_run<2>(f, v, n, nvalid, C, ldc, m + r);
   }
 }
 

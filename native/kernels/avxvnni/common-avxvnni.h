@@ -40,10 +40,13 @@ inline __m256i bcast_quad(const uint8_t* p) {
   return _mm256_set1_epi32(v);
 }
 // Same for the last 1..3 bytes of a row or group: never reads past them, the rest is zero.
+// Assembled in a register: a memcpy into a local compiles to byte stores whose 4-byte reload
+// misses store forwarding (a stall per row).
 inline __m256i bcast_partial(const uint8_t* p, int nbytes) {
-  int32_t v = 0;
-  std::memcpy(&v, p, static_cast<size_t>(nbytes));
-  return _mm256_set1_epi32(v);
+  uint32_t v = p[0];
+  if (nbytes > 1) v |= static_cast<uint32_t>(p[1]) << 8;
+  if (nbytes > 2) v |= static_cast<uint32_t>(p[2]) << 16;
+  return _mm256_set1_epi32(static_cast<int32_t>(v));
 }
 
 // u8 (a) x s8 (w) dot products of 4 bytes accumulated into int32 lanes, no saturation.
