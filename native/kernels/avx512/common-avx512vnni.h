@@ -134,6 +134,24 @@ class Epilogue {
       _mm512_mask_cvtepi32_storeu_epi8(static_cast<int8_t*>(C) + off, mk, q);
   }
 
+  // A block of MR rows x 32 channels [n, n + 32) from row m (lanes past nvalid untouched), given
+  // as fp32 values and, for OutType::I32, the int32 accumulators. Works on a local copy: through
+  // the caller's reference every byte store through C could alias the members, and GCC reloaded
+  // them all (and re-tested every flag) after each store.
+  template <int MR>
+  void store_tile(const __m512 (&f)[MR][2], const __m512i (&v)[MR][2], int n, int nvalid, void* C, size_t ldc, int m) const {
+    const Epilogue e = *this;
+    if (e.byte_out() && nvalid >= 32) {
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) e.store_run<2>(f[r], v[r], n, nvalid, C, ldc, m + r);
+      return;
+    }
+    const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+      for (int h = 0; h < 2; ++h) e.store(f[r][h], v[r][h], n + 16 * h, mk[h], C, ldc, m + r);
+  }
+
   // V (2 or 4) vectors of channels [n, n + 16V) of row m: with byte outputs and all lanes valid
   // they are packed and written with one store (vpmovdb to memory costs about four times a
   // pack on Zen 5, and was as slow as the multiply-adds of a small-K layer).
@@ -141,12 +159,14 @@ class Epilogue {
   void store_run(const __m512* accf, const __m512i* acci, int n, int nvalid, void* C, size_t ldc, int m) const {
     static_assert(V == 2 || V == 4, "runs of 32 or 64 channels");
     if (!byte_out() || nvalid < 16 * V) {
+      #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) store(accf[h], acci[h], n + 16 * h, lane_mask(nvalid - 16 * h), C, ldc, m);
       return;
     }
     __m512 t[V];
     quotients<V>(accf, n, static_cast<__mmask16>(0xFFFF), t);
     __m512i q[4];
+    #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
     // packs: each 128-bit lane j holds dwords (q0_j, q1_j) as int16, then bytes (q0_j, q1_j, q2_j,
     // q3_j); the permutation gathers lane j's dword of each vector in channel order. The values
@@ -182,6 +202,7 @@ class Epilogue {
   template <int V>
   void quotients(const __m512* accf, int n, __mmask16 mk, __m512* t) const {
     __m512 v[V];
+    #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) {
       v[h] = _mm512_fmadd_ps(accf[h], scale(n + 16 * h, mk), bias(n + 16 * h, mk));
       // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
@@ -190,6 +211,7 @@ class Epilogue {
     }
     if (recip_) {
       __mmask16 safe = mk;
+      #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) {
         t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
         // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
@@ -200,6 +222,7 @@ class Epilogue {
       }
       if (safe == mk) return;
     }
+    #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
   }
 

@@ -265,24 +265,24 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
   }
 
   if (!Folded) {
-    const __m512i none[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    __m512i none[MR][2];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) rq.store_run<2>(fs[r], none, n, nvalid, C, ldc, m + r);
+    for (int r = 0; r < MR; ++r) none[r][0] = none[r][1] = _mm512_setzero_si512();
+    rq.store_tile<MR>(fs, none, n, nvalid, C, ldc, m);
   } else {
     const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
     __m512i wc[2];
     for (int h = 0; h < 2; ++h) wc[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+    __m512i v[MR][2];
+    __m512 f[MR][2];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      __m512i v[2];
-      __m512 f[2];
+    for (int r = 0; r < MR; ++r)
       for (int h = 0; h < 2; ++h) {
-        v[h] = _mm512_add_epi32(tot[r][h][0], wc[h]);
-        for (int c = 1; c < TC; ++c) v[h] = _mm512_add_epi32(v[h], tot[r][h][c]);
-        f[h] = _mm512_cvtepi32_ps(v[h]);
+        v[r][h] = _mm512_add_epi32(tot[r][h][0], wc[h]);
+        for (int c = 1; c < TC; ++c) v[r][h] = _mm512_add_epi32(v[r][h], tot[r][h][c]);
+        f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
       }
-      rq.store_run<2>(f, v, n, nvalid, C, ldc, m + r);
-    }
+    rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
   }
 }
 

@@ -80,18 +80,17 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
   const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   __m512i corr[2];
   for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+  __m512i v[MR][2];
+  __m512 f[MR][2];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    __m512i v[2];
-    __m512 f[2];
+  for (int r = 0; r < MR; ++r)
     for (int h = 0; h < 2; ++h) {
-      v[h] = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v[h] = _mm512_add_epi32(v[h], acc[r][h][c]);
-      v[h] = _mm512_add_epi32(v[h], corr[h]);
-      f[h] = _mm512_cvtepi32_ps(v[h]);
+      v[r][h] = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
+      v[r][h] = _mm512_add_epi32(v[r][h], corr[h]);
+      f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
     }
-    rq.store_run<2>(f, v, n, nvalid, C, ldc, m + r);
-  }
+  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
 }
 
 template <int MR, int CH>
