@@ -81,6 +81,11 @@ inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
 #endif
 }
 
+// The epilogue's member functions are always inlined: called out of line they take and return
+// their vectors through memory (GCC stopped inlining store_run<2> once it grew, and it cost a
+// fifth of MobileNetV2's time).
+#define TERNION_EPILOGUE_INLINE inline __attribute__((always_inline))
+
 // The Requant epilogue of kernels.h, its constants converted and broadcast once per kernel call
 // (rebuilding them for every 16 outputs cost more than the multiply-adds of a small-K layer).
 // Lanes outside `mk` are neither read (scale, bias) nor written. `accf` is the fp32 value, `acci`
@@ -108,9 +113,22 @@ class Epilogue {
 
   // Integer outputs (U8, S8) are written as bytes; the others one value per lane.
   bool byte_out() const { return out_ == OutType::U8 || out_ == OutType::S8; }
+  bool unsigned_out() const { return out_ == OutType::U8; }
+
+  // Byte outputs (U8, S8) of V vectors whose lanes are not consecutive channels: the quantized
+  // int32 values with their zero point, scale and bias given in the vectors' lane order (16 V
+  // values each; the depthwise kernel's permuted copies).
+  template <int V>
+  TERNION_EPILOGUE_INLINE void quantize_lanes(const __m512* accf, const float* scale, const float* bias, __m512i* q) const {
+    __m512 t[V];
+    quotients<V>(accf, [&](int h) { return _mm512_loadu_ps(scale + 16 * h); }, [&](int h) { return _mm512_loadu_ps(bias + 16 * h); },
+                 static_cast<__mmask16>(0xFFFF), t);
+#pragma GCC unroll 4
+    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
+  }
 
   // One vector of 16 channels [n, n+16) of row m.
-  void store(__m512 accf, __m512i acci, int n, __mmask16 mk, void* C, size_t ldc, int m) const {
+  TERNION_EPILOGUE_INLINE void store(__m512 accf, __m512i acci, int n, __mmask16 mk, void* C, size_t ldc, int m) const {
     const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
     if (out_ == OutType::I32) {
       _mm512_mask_storeu_epi32(static_cast<int32_t*>(C) + off, mk, acci);
@@ -125,7 +143,7 @@ class Epilogue {
     }
     __m512 t[1];
     const __m512 a[1] = {accf};
-    quotients<1>(a, n, mk, t);
+    quotients<1>(a, [&](int) { return scale(n, mk); }, [&](int) { return bias(n, mk); }, mk, t);
     // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t[0]), zp_);
     if (out_ == OutType::U8)
@@ -139,7 +157,7 @@ class Epilogue {
   // the caller's reference every byte store through C could alias the members, and GCC reloaded
   // them all (and re-tested every flag) after each store.
   template <int MR>
-  void store_tile(const __m512 (&f)[MR][2], const __m512i (&v)[MR][2], int n, int nvalid, void* C, size_t ldc, int m) const {
+  TERNION_EPILOGUE_INLINE void store_tile(const __m512 (&f)[MR][2], const __m512i (&v)[MR][2], int n, int nvalid, void* C, size_t ldc, int m) const {
     const Epilogue e = *this;
     if (e.byte_out() && nvalid >= 32) {
 #pragma GCC unroll 16
@@ -156,17 +174,18 @@ class Epilogue {
   // they are packed and written with one store (vpmovdb to memory costs about four times a
   // pack on Zen 5, and was as slow as the multiply-adds of a small-K layer).
   template <int V>
-  void store_run(const __m512* accf, const __m512i* acci, int n, int nvalid, void* C, size_t ldc, int m) const {
+  TERNION_EPILOGUE_INLINE void store_run(const __m512* accf, const __m512i* acci, int n, int nvalid, void* C, size_t ldc, int m) const {
     static_assert(V == 2 || V == 4, "runs of 32 or 64 channels");
     if (!byte_out() || nvalid < 16 * V) {
-      #pragma GCC unroll 4
+  #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) store(accf[h], acci[h], n + 16 * h, lane_mask(nvalid - 16 * h), C, ldc, m);
       return;
     }
     __m512 t[V];
-    quotients<V>(accf, n, static_cast<__mmask16>(0xFFFF), t);
+    const __mmask16 all = static_cast<__mmask16>(0xFFFF);
+    quotients<V>(accf, [&](int h) { return scale(n + 16 * h, all); }, [&](int h) { return bias(n + 16 * h, all); }, all, t);
     __m512i q[4];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
     // packs: each 128-bit lane j holds dwords (q0_j, q1_j) as int16, then bytes (q0_j, q1_j, q2_j,
     // q3_j); the permutation gathers lane j's dword of each vector in channel order. The values
@@ -187,8 +206,8 @@ class Epilogue {
   static constexpr float kZeros[16] = {};
 
   // A missing scale or bias reads the 16 ones or zeros above at every n (its step mask is 0).
-  __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
-  __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
+  TERNION_EPILOGUE_INLINE __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
+  TERNION_EPILOGUE_INLINE __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
 
   // V vectors of channels [n, n + 16V) up to the rounding: min(max(v / d, qlo), qhi) for the
   // value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which vmaxps(lo, v)
@@ -199,19 +218,20 @@ class Epilogue {
   // roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies further than 2^-12 from a
   // half-integer, clamp(t) and clamp(fl(v / d)) round to the same integer (outside the range both
   // clamp to the same bound).
-  template <int V>
-  void quotients(const __m512* accf, int n, __mmask16 mk, __m512* t) const {
+  // sc(h) and bi(h) give vector h's scale and bias.
+  template <int V, typename Scale, typename Bias>
+  TERNION_EPILOGUE_INLINE void quotients(const __m512* accf, Scale&& sc, Bias&& bi, __mmask16 mk, __m512* t) const {
     __m512 v[V];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int h = 0; h < V; ++h) {
-      v[h] = _mm512_fmadd_ps(accf[h], scale(n + 16 * h, mk), bias(n + 16 * h, mk));
+      v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
       // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
       if (relu_) v[h] = _mm512_max_ps(v[h], _mm512_setzero_ps());
       v[h] = _mm512_min_ps(phi_, _mm512_max_ps(plo_, v[h]));
     }
     if (recip_) {
       __mmask16 safe = mk;
-      #pragma GCC unroll 4
+  #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) {
         t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
         // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
@@ -222,7 +242,7 @@ class Epilogue {
       }
       if (safe == mk) return;
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
   }
 

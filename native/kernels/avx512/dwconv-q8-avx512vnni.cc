@@ -7,14 +7,20 @@
 // weight is exact (no 7-bit form needed, unlike vpmaddubsw on AVX2). The zero point comes out
 // through per-channel weight sums: sum (a - a_zero) w = sum a w - a_zero * sum w.
 //
-// The transpose leaves vector i, 128-bit lane L, int32 slot j holding channel 16 L + 4 i + j;
-// four vshufi32x4 per block put the sums back in channel order before the Requant epilogue.
+// The transpose leaves vector i, 128-bit lane L, int32 slot j holding channel 16 L + 4 i + j
+// ("lane order"). Byte outputs stay in lane order: the epilogue reads scale and bias permuted
+// the same way (once per call), and vpackssdw + vpackuswb of the four vectors then give each
+// 128-bit lane's 16 channels in channel order, one 64-byte store per block and pixel with no
+// shuffle back. fp32 and int32 outputs are put back in channel order by eight vshufi32x4.
 // A last, partial block reads its channels with masked loads (bytes past C are neither read
 // nor written); missing taps of the last quad are zero vectors against zero weights.
 //
 // Packed layout: a 64-byte header {magic, C, taps}, then for each block of 64 channels and each
 // quad j of taps, 256 bytes: byte 64 i + 16 L + 4 j' + s = w[64 b + 16 L + 4 i + j'][4 j + s]
-// (zero past C or taps); then wsum[round_up(C, 64)] int32 in channel order.
+// (zero past C or taps); then wsum[round_up(C, 64)] int32 in lane order: entry 64 b + 16 i +
+// 4 L + j is the weight sum of channel 64 b + 16 L + 4 i + j.
+#include <vector>
+
 #include "common-avx512vnni.h"
 
 namespace ternion {
@@ -31,10 +37,13 @@ int quads_of(int taps) { return (taps + 3) / 4; }
 int blocks_of(int C) { return (C + kCB - 1) / kCB; }
 size_t weight_bytes(int C, int taps) { return static_cast<size_t>(blocks_of(C)) * quads_of(taps) * 256; }
 
+// Entry (lane-order index) of channel c within its block of 64, and back.
+inline int lane_order(int c) { return (c / kCB) * kCB + 16 * ((c % 16) / 4) + 4 * ((c % kCB) / 16) + c % 4; }
+
 // One pixel's sums of the block's channels [c0, c0 + 64), lanes >= valid bytes zero (valid may
-// exceed 64: a full block), as four int32 vectors in channel order.
-inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, __m512i (&out)[4]) {
-  __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+// exceed 64: a full block), as four int32 vectors in lane order.
+inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, __m512i (&acc)[4]) {
+  acc[0] = acc[1] = acc[2] = acc[3] = _mm512_setzero_si512();
   auto load = [&](int t) __attribute__((always_inline)) {
     if (t >= taps) return _mm512_setzero_si512();
     return _mm512_maskz_loadu_epi8(valid, px[t] + c0);
@@ -48,7 +57,11 @@ inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 va
     acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), _mm512_load_si512(w + 128));
     acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), _mm512_load_si512(w + 192));
   }
-  // acc[i] lane L is channels 16 L + 4 i .. + 3; out[k] gathers lane k of acc[0..3].
+}
+
+// Lane order to channel order: acc[i] lane L is channels 16 L + 4 i .. + 3; out[k] gathers lane
+// k of acc[0..3].
+inline void to_channel_order(const __m512i (&acc)[4], __m512i (&out)[4]) {
   const __m512i t0 = _mm512_shuffle_i32x4(acc[0], acc[1], 0x44), t1 = _mm512_shuffle_i32x4(acc[0], acc[1], 0xEE);
   const __m512i t2 = _mm512_shuffle_i32x4(acc[2], acc[3], 0x44), t3 = _mm512_shuffle_i32x4(acc[2], acc[3], 0xEE);
   out[0] = _mm512_shuffle_i32x4(t0, t2, 0x88);
@@ -81,7 +94,7 @@ void dw_pack(const int8_t* W, int C, int taps, void* packed) {
       w[(static_cast<size_t>(b) * quads + t / 4) * 256 + 64 * i + 16 * L + 4 * j + t % 4] = v;
       s += v;
     }
-    wsum[c] = s;
+    wsum[lane_order(c)] = s;
   }
 }
 
@@ -94,6 +107,21 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   const int32_t* wsum = reinterpret_cast<const int32_t*>(base + kHeader + weight_bytes(C, taps));
   const size_t wstride = static_cast<size_t>(quads_of(taps)) * 256;
   const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  const int padded = blocks_of(C) * kCB;
+  // Byte outputs: scale and bias in lane order (zero past C), built once per call.
+  thread_local std::vector<float> lane_params;
+  const bool bytes = rq.byte_out();
+  const float *ls = nullptr, *lb = nullptr;
+  if (bytes) {
+    lane_params.assign(2 * static_cast<size_t>(padded), 0.0f);
+    float* s = lane_params.data();
+    float* b = s + padded;
+    for (int c = 0; c < C; ++c) {
+      s[lane_order(c)] = rq_in->scale ? rq_in->scale[c] : 1.0f;
+      b[lane_order(c)] = rq_in->bias ? rq_in->bias[c] : 0.0f;
+    }
+    ls = s, lb = b;
+  }
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* px = in + static_cast<size_t>(p) * taps;
     for (int b = 0; b < blocks_of(C); ++b) {
@@ -102,12 +130,24 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
       __m512i acc[4];
       dw_block(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
       __m512 f[4];
+#pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
-        if (a_zero && 16 * k < n)
-          acc[k] = _mm512_add_epi32(acc[k], _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(lane_mask(n - 16 * k), wsum + c0 + 16 * k), negz));
-        f[k] = _mm512_cvtepi32_ps(acc[k]);
+        if (a_zero) acc[k] = _mm512_add_epi32(acc[k], _mm512_mullo_epi32(_mm512_loadu_si512(wsum + c0 + 16 * k), negz));
+        if (bytes) f[k] = _mm512_cvtepi32_ps(acc[k]);
       }
-      rq.store_run<4>(f, acc, c0, n, out, ldo, p);
+      if (bytes) {
+        __m512i q[4];
+        rq.quantize_lanes<4>(f, ls + c0, lb + c0, q);
+        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+        const __m512i v = rq.unsigned_out() ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+        _mm512_mask_storeu_epi8(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, valid, v);
+        continue;
+      }
+      __m512i ch[4];
+      to_channel_order(acc, ch);
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) f[k] = _mm512_cvtepi32_ps(ch[k]);
+      rq.store_run<4>(f, ch, c0, n, out, ldo, p);
     }
   }
 }
