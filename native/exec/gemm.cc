@@ -66,6 +66,24 @@ void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size
   });
 }
 
+void gemm_q8_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint8_t* const* segs,
+                  uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc) {
+  const size_t es = out_type_size(rq.out);
+  run_tiles(ctx, M, N, ctx.table->q8_nr, [&](const Tile& t) {
+    ctx.table->q8_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &rq,
+                            static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
+  });
+}
+
+void gemm_lowbit_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint8_t* const* segs,
+                      uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc) {
+  const size_t es = out_type_size(rq.out);
+  run_tiles(ctx, M, N, ctx.table->lowbit_nr, [&](const Tile& t) {
+    ctx.table->lowbit_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &rq,
+                                static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
+  });
+}
+
 void gemm_lowbit(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,
                  uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C,
                  size_t ldc) {

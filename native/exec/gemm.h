@@ -26,6 +26,12 @@ void gemm_f32(const GemmContext& ctx, int M, int N, int K, const float* A, size_
               const void* packed, const float* bias, const float* clamp, float* C, size_t ldc);
 void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,
              uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc);
+// gemm_q8 / gemm_lowbit with A as row segments (KernelTable::q8_gemm_segs / lowbit_gemm_segs,
+// which ctx.table must have).
+void gemm_q8_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint8_t* const* segs,
+                  uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc);
+void gemm_lowbit_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint8_t* const* segs,
+                      uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc);
 void gemm_lowbit(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,
                  uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C,
                  size_t ldc);

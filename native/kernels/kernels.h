@@ -169,6 +169,17 @@ struct KernelTable {
   // True when the integer kernels (q8_gemm, lowbit_gemm, dw_q8) honour Requant's post_lo,
   // post_hi and divisor; callers quantize the fp32 output themselves otherwise.
   bool post_quant = false;
+
+  // int8 GEMM with A given by row segments, an implicit im2col: row m of A is the concatenation
+  // of S runs of L bytes, run s starting at segs[m * S + s] (a convolution window's kernel rows,
+  // read in place from a pixel-major image); K = S * L, L % 4 == 0. Otherwise exactly q8_gemm
+  // (the same packed weights, Requant and column range). Optional: null where a table has none,
+  // and callers then gather the rows (im2col) for q8_gemm.
+  void (*q8_gemm_segs)(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero,
+                       const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1) = nullptr;
+  // The same for low-bit weights: exactly lowbit_gemm on the gathered rows. Optional likewise.
+  void (*lowbit_gemm_segs)(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero,
+                           const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1) = nullptr;
 };
 
 // The nine entry points every instruction set implements, declared once: expand this inside an

@@ -4,7 +4,7 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|pack|pool|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|pack|pool|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -260,6 +260,57 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
       }
   report(bad == 0, "q8 summary");
   std::printf("%s q8 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
+// ---------------------------------------------------------------- int8 over row segments
+// q8_gemm_segs (tables that have it) against the reference q8_gemm on the gathered rows: segments
+// point into one image at random, overlapping offsets (the last ending the allocation, so a read
+// past L shows under ASan), as a convolution's kernel rows do.
+void test_q8_segs(const KernelTable* t, std::mt19937& rng) {
+  if (!t->q8_gemm_segs) return;
+  const KernelTable* ref = scalar_table();
+  std::uniform_int_distribution<int> wd(-128, 127), ad(0, 255);
+  int cases = 0, bad = 0;
+  const std::pair<int, int> shapes[] = {{1, 4}, {3, 12}, {2, 36}, {9, 4}, {3, 192}, {7, 64}, {5, 100}};
+  for (int M : kSizes)
+    for (int N : kSizes)
+      for (auto [S, L] : shapes) {
+        const int K = S * L;
+        std::vector<int8_t> W(static_cast<size_t>(N) * K);
+        for (auto& v : W) v = static_cast<int8_t>(wd(rng));
+        const size_t img_bytes = static_cast<size_t>(L) * 7 + 13;
+        std::vector<uint8_t> img(img_bytes);
+        for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
+        std::uniform_int_distribution<size_t> off(0, img_bytes - L);
+        std::vector<const uint8_t*> segs(static_cast<size_t>(M) * S);
+        std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+        for (size_t i = 0; i < segs.size(); ++i) {
+          segs[i] = img.data() + (i == 0 ? img_bytes - L : off(rng));
+          std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L));  // row m, segment s: A[m][s L ..]
+        }
+        AlignedBuf pr(ref->q8_packed_size(N, K)), pt(t->q8_packed_size(N, K));
+        ref->q8_pack(W.data(), N, K, pr.p);
+        t->q8_pack(W.data(), N, K, pt.p);
+        std::vector<float> scale, bias;
+        fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
+        for (const RqCase& c : requant_cases(true, t->post_quant)) {
+          const Requant rq = make_rq(c, scale, bias);
+          const uint8_t za = static_cast<uint8_t>((M * 7 + N + K) % 3 == 0 ? 0 : 128);
+          const size_t es = exec::out_type_size(c.out), ldc = N + 2;
+          for (auto [n0, n1] : ranges(N, t->q8_nr)) {
+            std::vector<uint8_t> Cr(M * ldc * es, 0xEE), Ct(M * ldc * es, 0xEE);
+            ref->q8_gemm(M, N, K, A.data(), K, za, pr.p, &rq, Cr.data(), ldc, n0, n1);
+            t->q8_gemm_segs(M, N, S, L, segs.data(), za, pt.p, &rq, Ct.data(), ldc, n0, n1);
+            ++cases;
+            if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
+              ++bad;
+              report(false, fmt("q8_segs %s M=%d N=%d S=%d L=%d out=%d range=[%d,%d)", t->name, M, N, S, L, static_cast<int>(c.out), n0, n1));
+            }
+          }
+        }
+      }
+  report(bad == 0, "q8_segs summary");
+  std::printf("%s q8_segs %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
 // ---------------------------------------------------------------- depthwise int8
@@ -597,6 +648,59 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
 }
 
 
+// lowbit_gemm_segs (tables that have it) against the reference lowbit_gemm on the gathered
+// rows: both forms, ternary and 4-bit, and enough rows for the expanded int8 path.
+void test_lowbit_segs(const KernelTable* t, std::mt19937& rng) {
+  if (!t->lowbit_gemm_segs) return;
+  const KernelTable* ref = scalar_table();
+  std::uniform_int_distribution<int> ad(0, 255);
+  int cases = 0, bad = 0;
+  const std::pair<int, int> shapes[] = {{3, 12}, {3, 192}, {9, 4}, {2, 64}};
+  for (int bits : {2, 4})
+    for (int form_i = 0; form_i < 2; ++form_i)
+      for (int asym = 0; asym < (bits == 2 ? 2 : 1); ++asym)
+        for (auto [S, L] : shapes)
+          for (int N : {3, 33, 65})
+            for (int M : {1, 7, 16, 49}) {
+              const int K = S * L, G = K % 16 == 0 ? 16 : 4;
+              const LowbitForm form = form_i ? LowbitForm::Folded : LowbitForm::GroupScaled;
+              LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym, bits == 2 ? 127 : 18);
+              const size_t img_bytes = static_cast<size_t>(L) * 5 + 7;
+              std::vector<uint8_t> img(img_bytes);
+              for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
+              std::uniform_int_distribution<size_t> off(0, img_bytes - L);
+              std::vector<const uint8_t*> segs(static_cast<size_t>(M) * S);
+              std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+              for (size_t i = 0; i < segs.size(); ++i) {
+                segs[i] = img.data() + (i == 0 ? img_bytes - L : off(rng));
+                std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L));
+              }
+              AlignedBuf pr(ref->lowbit_packed_size(&d.w)), pt(t->lowbit_packed_size(&d.w));
+              ref->lowbit_pack(&d.w, pr.p);
+              t->lowbit_pack(&d.w, pt.p);
+              std::vector<float> scale, bias;
+              fill_scales(rng, N, K, form == LowbitForm::Folded ? 60.0f * 128 : 0.25f * 128 * lim_of(bits), scale, bias);
+              for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant)) {
+                const Requant rq = make_rq(c, scale, bias);
+                const uint8_t za = (M + K + static_cast<int>(c.out)) % 2 ? 128 : 0;
+                const size_t es = exec::out_type_size(c.out), ldc = N + 1;
+                for (auto [n0, n1] : ranges(N, t->lowbit_nr)) {
+                  std::vector<uint8_t> Cr(M * ldc * es, 0xEE), Ct(M * ldc * es, 0xEE);
+                  ref->lowbit_gemm(M, N, K, A.data(), K, za, pr.p, &rq, Cr.data(), ldc, n0, n1);
+                  t->lowbit_gemm_segs(M, N, S, L, segs.data(), za, pt.p, &rq, Ct.data(), ldc, n0, n1);
+                  ++cases;
+                  if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
+                    ++bad;
+                    report(false, fmt("lowbit_segs %s bits=%d form=%d asym=%d S=%d L=%d M=%d N=%d out=%d range=[%d,%d)", t->name, bits, form_i,
+                                      asym, S, L, M, N, static_cast<int>(c.out), n0, n1));
+                  }
+                }
+              }
+            }
+  report(bad == 0, "lowbit_segs summary");
+  std::printf("%s lowbit_segs %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
 // ---------------------------------------------------------------- threads (drivers)
 // The multi-threaded drivers must give exactly what one thread gives, tile split or not.
 void test_threads(const KernelTable* t, std::mt19937& rng) {
@@ -769,7 +873,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|lowbit|dw|dw_f32|quant|requant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|requant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -795,7 +899,9 @@ int main(int argc, char** argv) {
     if (t == scalar_table()) continue;
     if (all_kinds || kind == "f32") test_f32(t, rng);
     if (all_kinds || kind == "q8") test_q8(t, rng);
+    if (all_kinds || kind == "q8_segs") test_q8_segs(t, rng);
     if (all_kinds || kind == "lowbit") test_lowbit(t, rng);
+    if (all_kinds || kind == "lowbit_segs") test_lowbit_segs(t, rng);
     if (all_kinds || kind == "dw") test_dw(t, rng);
     if (all_kinds || kind == "dw_f32") test_dw_f32(t, rng);
     if (all_kinds || kind == "quant") test_quant(t, rng);

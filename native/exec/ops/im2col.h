@@ -95,13 +95,12 @@ template <typename T>
 void im2col_pixels(const T* img, size_t ld, int64_t P, const Window3& w, int64_t p0, int64_t p1, T pad, T* col,
                    size_t ldcol) {
   const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
-  const int64_t OH = w.out[1], OW = w.out[2];
   const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
   const size_t run = static_cast<size_t>(P);
   const bool contiguous = static_cast<int64_t>(ld) == P && w.d[2] == 1;  // a kernel row is one span
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
+  PixelCursor at(p0, w);  // pixels of one image: at.n stays 0
+  for (int64_t p = p0; p < p1; ++p, at.next(w)) {
+    const int64_t id0 = at.od * w.s[0] - w.pb[0], ih0 = at.oh * w.s[1] - w.pb[1], iw0 = at.ow * w.s[2] - w.pb[2];
     T* row = col + (p - p0) * ldcol;
     const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * w.d[2] < W;
     for (int64_t kd = 0; kd < KD; ++kd) {
@@ -130,6 +129,50 @@ void im2col_pixels(const T* img, size_t ld, int64_t P, const Window3& w, int64_t
           else std::fill(row, row + run, pad);
           row += P;
         }
+      }
+    }
+  }
+}
+
+// Whether a pixel-major image with `ld` values per pixel (P real) can feed the GEMM as row
+// segments: each kernel row (KW pixels) must be one span, so ld == P and unit dilation along W.
+inline bool kernel_rows_are_spans(size_t ld, int64_t P, const Window3& w) { return static_cast<int64_t>(ld) == P && w.d[2] == 1; }
+
+// An implicit im2col: the KD * KH kernel rows of output pixels [p0, p1) as segment pointers
+// (segs[(p - p0) * KD * KH + s]), each a span of KW * P values: into the image where the
+// kernel row lies inside it, at pad_row (KW * P pad values) where it lies above or below, and
+// where it crosses the left or right edge at its im2col copy in col (row p - p0, at the offset
+// im2col_pixels would write it). Requires kernel_rows_are_spans.
+template <typename T>
+void segment_pixels(const T* img, int64_t P, const Window3& w, int64_t p0, int64_t p1, T pad, const T* pad_row, T* col,
+                    size_t ldcol, const T** segs) {
+  const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
+  const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
+  const int64_t L = P * KW;
+  PixelCursor at(p0, w);  // pixels of one image: at.n stays 0
+  for (int64_t p = p0; p < p1; ++p, at.next(w)) {
+    const int64_t id0 = at.od * w.s[0] - w.pb[0], ih0 = at.oh * w.s[1] - w.pb[1], iw0 = at.ow * w.s[2] - w.pb[2];
+    const bool w_inside = iw0 >= 0 && iw0 + KW - 1 < W;
+    T* row = col + (p - p0) * ldcol;
+    for (int64_t kd = 0; kd < KD; ++kd) {
+      const int64_t id = id0 + kd * w.d[0];
+      for (int64_t kh = 0; kh < KH; ++kh, row += L) {
+        const int64_t ih = ih0 + kh * w.d[1];
+        if (id < 0 || id >= D || ih < 0 || ih >= H) {
+          *segs++ = pad_row;
+          continue;
+        }
+        const T* src = img + ((id * H + ih) * W) * P;
+        if (w_inside) {
+          *segs++ = src + iw0 * P;
+          continue;
+        }
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          const int64_t iw = iw0 + kw;
+          if (iw >= 0 && iw < W) copy_run(row + kw * P, src + iw * P, static_cast<size_t>(P) * sizeof(T));
+          else std::fill(row + kw * P, row + (kw + 1) * P, pad);
+        }
+        *segs++ = row;
       }
     }
   }

@@ -27,9 +27,12 @@
 //
 // Execution per image: one pass over the fp32 input quantizes it into a uint8 pixel-major copy
 // [H*W][group * padded_channels] (padded channels hold the zero point). A pointwise conv (1x1,
-// stride 1, no pads) uses that copy as the GEMM's A directly; any other window gathers rows of
-// [out pixels][K] from it with memcpy of whole channel runs (the zero point at padding), in
-// chunks of pixels that stay in cache. The threaded integer GEMM's epilogue writes fp32
+// stride 1, no pads) uses that copy as the GEMM's A directly. Any other window, on tables with
+// the segment GEMMs (q8_gemm_segs, lowbit_gemm_segs) and kernel rows that are whole spans,
+// passes each output pixel's kernel rows as pointers into that copy (an implicit im2col; only
+// rows crossing the left or right edge are copied); otherwise it gathers rows of [out
+// pixels][K] with memcpy of whole channel runs (the zero point at padding), in chunks of pixels
+// that stay in cache. The threaded integer GEMM's epilogue writes fp32
 // (scale[n] = s_x * w_scale[n], bias, ReLU when there is no residual), and a blocked transpose
 // stores NCHW with the residual and activation.
 #include <algorithm>
@@ -269,6 +272,12 @@ class QConvOp : public Op {
 
     const bool pointwise = geom.is_pointwise();
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
+    // On a table with the segment GEMMs, a window's kernel rows are read in place (an implicit
+    // im2col) where each kernel row is one span whose length keeps quads whole.
+    const int64_t seg_len = P_ * geom.k[2], seg_count = geom.k[0] * geom.k[1];
+    const bool segments = !pointwise && !layer_.depthwise && group_ == 1 &&
+                          (layer_.kind == quant::WeightKind::Q8 ? layer_.table->q8_gemm_segs != nullptr : layer_.table->lowbit_gemm_segs != nullptr) &&
+                          kernel_rows_are_spans(ld, P_, geom) && seg_len % 4 == 0;
     const int threads = thread_count(ctx.gemm);
     // Batches: with at least as many images as threads (and no uneven tail worth mentioning),
     // each thread takes whole images on its own: no join per layer step, which on small images
@@ -293,10 +302,16 @@ class QConvOp : public Op {
         b.pad = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(Co)));
         std::memset(b.pad, zp, static_cast<size_t>(Co));
       } else if (!pointwise) {
-        b.col = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
+        b.col = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));  // with segments: edge rows only
+        if (segments) {
+          b.ptrs = static_cast<const uint8_t**>(ctx.scratch(static_cast<size_t>(rows * seg_count) * sizeof(const uint8_t*)));
+          b.pad = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(seg_len)));
+          std::memset(b.pad, zp, static_cast<size_t>(seg_len));
+        }
       }
     }
-    const ImageJob job{x, geom, in_u8, X, R, bias, aq, zp, scales, relu_in_gemm, post, pointwise, ld, rows, direct ? &sq : nullptr};
+    const ImageJob job{x,  geom, in_u8, X,  R,    bias, aq, zp, scales, relu_in_gemm, post, pointwise, ld, rows, direct ? &sq : nullptr,
+                       segments, seg_count, seg_len};
     if (!by_image) {
       for (int64_t n = 0; n < N; ++n) run_image(job, ctx.gemm, n, bufs[0], out);
       return;
@@ -321,8 +336,8 @@ class QConvOp : public Op {
     uint8_t* staged = nullptr;  // the image quantized pixel-major (fp32 inputs)
     uint8_t* col = nullptr;     // im2col rows of a chunk of output pixels
     float* cbuf = nullptr;      // the GEMM's fp32 result of that chunk
-    const uint8_t** ptrs = nullptr;  // depthwise: tap pointers of the chunk's pixels
-    uint8_t* pad = nullptr;          // depthwise: a pixel of zero points
+    const uint8_t** ptrs = nullptr;  // depthwise: tap pointers of the chunk's pixels; segments: kernel rows
+    uint8_t* pad = nullptr;          // depthwise: a pixel of zero points; segments: a kernel row of them
   };
   // What every image of one run shares.
   struct ImageJob {
@@ -341,6 +356,8 @@ class QConvOp : public Op {
     size_t ld;
     int64_t rows;
     const quant::StoreQuant* direct;  // the kernels write the uint8 output (null: fp32 + store)
+    bool segments;                    // A as kernel-row segments (q8_gemm_segs), not im2col rows
+    int64_t seg_count, seg_len;
   };
 
   // Image n: staged (unless uint8 already), then chunks of output pixels through im2col (or the
@@ -407,6 +424,14 @@ class QConvOp : public Op {
           one.pool = nullptr;
           one.threads = 1;
           parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            if (j.segments) {
+              const uint8_t** segs = bufs.ptrs + b0 * j.seg_count;
+              segment_pixels(img_g, P_, geom, p0 + b0, p0 + b1, zp, static_cast<const uint8_t*>(bufs.pad), col + b0 * K, static_cast<size_t>(K), segs);
+              quant::run_group_gemm_segs(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), static_cast<int>(j.seg_count),
+                                         static_cast<int>(j.seg_len), segs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(b0), gemm_ld, j.direct);
+              if (!j.direct) store(b0, b1);
+              return;
+            }
             const uint8_t* A = img_g + (p0 + b0) * ld;
             size_t lda = ld;
             if (!j.pointwise) {
@@ -418,6 +443,16 @@ class QConvOp : public Op {
                                   gemm_out(b0), gemm_ld, j.direct);
             if (!j.direct) store(b0, b1);
           });
+          continue;
+        }
+        if (j.segments) {
+          parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+            segment_pixels(img_g, P_, geom, p0 + b0, p0 + b1, zp, static_cast<const uint8_t*>(bufs.pad), col + b0 * K, static_cast<size_t>(K),
+                           bufs.ptrs + b0 * j.seg_count);
+          });
+          quant::run_group_gemm_segs(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), static_cast<int>(j.seg_count),
+                                     static_cast<int>(j.seg_len), bufs.ptrs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct);
+          if (!j.direct) parallel_ranges(gc, p1 - p0, 64, store);
           continue;
         }
         const uint8_t* A;

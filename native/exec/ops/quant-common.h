@@ -471,6 +471,26 @@ inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int
     gemm_lowbit(ctx, M, Mg, L.K, A, lda, a_zero, L.packed[g].get(), rq, C, ldc);
 }
 
+// run_group_gemm with A as row segments (gemm_q8_segs / gemm_lowbit_segs): the caller checked
+// that the layer's table has the entry for its kind.
+inline void run_group_gemm_segs(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, int S, int Ls,
+                                const uint8_t* const* segs, uint8_t a_zero, const float* scale, const float* bias, bool relu,
+                                void* C, size_t ldc, const StoreQuant* sq = nullptr) {
+  GemmContext ctx = run_ctx;
+  ctx.table = L.table;
+  kernels::Requant rq;
+  const int Mg = L.rows_per_group();
+  rq.scale = scale + static_cast<size_t>(g) * Mg;
+  rq.bias = bias ? bias + static_cast<size_t>(g) * Mg : nullptr;
+  rq.out = kernels::OutType::F32;
+  rq.relu = relu;
+  if (sq) set_store_quant(rq, *sq);
+  if (L.kind == WeightKind::Q8)
+    gemm_q8_segs(ctx, M, Mg, S, Ls, segs, a_zero, L.packed[g].get(), rq, C, ldc);
+  else
+    gemm_lowbit_segs(ctx, M, Mg, S, Ls, segs, a_zero, L.packed[g].get(), rq, C, ldc);
+}
+
 // A constant bias input (index i) as a vector, or empty when absent / not constant.
 inline std::vector<float> constant_bias(const BuildContext& bc, size_t i, int64_t Co) {
   std::vector<float> b;

@@ -257,6 +257,11 @@ class Epilogue {
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
+// int8 and low-bit GEMMs over row segments (KernelTable::q8_gemm_segs, lowbit_gemm_segs).
+void q8_gemm_segs(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
+                  const Requant* rq, void* C, size_t ldc, int n0, int n1);
+void lowbit_gemm_segs(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
+                      const Requant* rq, void* C, size_t ldc, int n0, int n1);
 // The depthwise convolutions and the activation quantizer.
 size_t dw_packed_size(int C, int taps);
 void dw_pack(const int8_t* W, int C, int taps, void* packed);

@@ -30,6 +30,8 @@
 #include <cstdlib>
 #include <type_traits>
 
+#include <vector>
+
 #include "common-avx512vnni.h"
 #include "gemm-q8-avx512vnni.h"
 
@@ -402,9 +404,10 @@ void expand_panel(const Layout& L, const uint8_t* panel, uint8_t* out) {
 
 // Blocks of panels are expanded into scratch (a block near 256 KB stays in L2 while every row
 // block of A passes over it), then run by the int8 tiles over all M rows.
-template <int Bits, bool Asym>
-void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panels,
-                 const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+// run(expanded panels, panel bytes, first column, n0, n1) runs the int8 tiles over them: on A's
+// rows (lowbit_gemm) or row segments (lowbit_gemm_segs).
+template <int Bits, bool Asym, typename Run>
+void lb_expanded(const Layout& L, const uint8_t* panels, int n0, int n1, Run&& run) {
   const size_t pb = q8_panel_bytes(L.K);
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   int block = static_cast<int>((256 * 1024) / pb);
@@ -418,7 +421,7 @@ void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a
     const int b1 = p1 - b0 < block ? p1 : b0 + block;
     for (int p = b0; p < b1; ++p)
       expand_panel<Bits, Asym>(L, panels + static_cast<size_t>(p) * L.panel_bytes, out + static_cast<size_t>(p - b0) * pb);
-    q8_run_panels(out, pb, b0 * kNR, M, L.K, A, lda, a_zero, rq, C, ldc, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
+    run(out, pb, b0 * kNR, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
   }
   std::free(buf);
 }
@@ -520,9 +523,12 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   const Epilogue rq(rq_in ? *rq_in : Requant());
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
   if (can_expand(L, M)) {
-    if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
-    else if (L.asym) lb_expanded<2, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
-    else lb_expanded<2, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    auto run = [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
+      q8_run_panels(out, pb, first, M, L.K, A, lda, a_zero, rq, C, ldc, lo, hi);
+    };
+    if (L.bits == 4) lb_expanded<4, false>(L, panels, n0, n1, run);
+    else if (L.asym) lb_expanded<2, true>(L, panels, n0, n1, run);
+    else lb_expanded<2, false>(L, panels, n0, n1, run);
     return;
   }
   if (L.bits == 2) {
@@ -537,6 +543,30 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
     if (L.folded) lb_run_folded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
     else lb_run_g<4, false, kScaled>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   }
+}
+
+void lowbit_gemm_segs(int M, int N, int S, int Ls, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
+                      const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+  Header hd;
+  std::memcpy(&hd, packed, sizeof hd);
+  const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
+                             hd.asym != 0);
+  if (can_expand(L, M)) {
+    const Epilogue rq(rq_in ? *rq_in : Requant());
+    const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
+    auto run = [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
+      q8_run_panels_segs(out, pb, first, M, S, Ls, segs, a_zero, rq, C, ldc, lo, hi);
+    };
+    if (L.bits == 4) lb_expanded<4, false>(L, panels, n0, n1, run);
+    else if (L.asym) lb_expanded<2, true>(L, panels, n0, n1, run);
+    else lb_expanded<2, false>(L, panels, n0, n1, run);
+    return;
+  }
+  // The code loops read A by rows: gather them (few rows, or group-scaled weights).
+  const size_t K = static_cast<size_t>(S) * Ls;
+  std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+  for (size_t i = 0; i < static_cast<size_t>(M) * S; ++i) std::memcpy(A.data() + i * Ls, segs[i], static_cast<size_t>(Ls));
+  lowbit_gemm(M, N, static_cast<int>(K), A.data(), K, a_zero, packed, rq_in, C, ldc, n0, n1);
 }
 
 }  // namespace avx512vnni

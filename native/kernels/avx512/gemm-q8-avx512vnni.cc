@@ -99,6 +99,67 @@ void q8_rows(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t*
   q8_block<MR, CH>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
+// q8_block over row segments (q8_gemm_segs): rows m .. m + MR - 1, each the concatenation of S
+// runs of L bytes (L % 4 == 0) at segs[row * S + s]; the panel's quads run on across segments.
+template <int MR, int CH>
+void q8_block_segs(int S, int L, const uint8_t* const* segs, uint8_t a_zero, const uint8_t* panel,
+                   const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  __m512i acc[MR][2][CH];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
+  const int lq = L / 4;
+  const uint8_t* wseg = panel;
+  for (int sg = 0; sg < S; ++sg, wseg += static_cast<size_t>(lq) * 128) {
+    const uint8_t* a[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) a[r] = segs[static_cast<size_t>(m + r) * S + sg];
+    int q = 0;
+    for (; q + 4 <= lq; q += 4) {
+      const uint8_t* wq = wseg + static_cast<size_t>(q) * 128;
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) _mm_prefetch(reinterpret_cast<const char*>(wq) + 2048 + 64 * i, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int s = 0; s < 4; ++s) {
+        const __m512i w0 = _mm512_loadu_si512(wq + 128 * s);
+        const __m512i w1 = _mm512_loadu_si512(wq + 128 * s + 64);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const __m512i av = bcast_quad(a[r] + 4 * (q + s));
+          acc[r][0][s % CH] = dpbusd(acc[r][0][s % CH], av, w0);
+          acc[r][1][s % CH] = dpbusd(acc[r][1][s % CH], av, w1);
+        }
+      }
+    }
+    for (; q < lq; ++q) {
+      const __m512i w0 = _mm512_loadu_si512(wseg + static_cast<size_t>(q) * 128);
+      const __m512i w1 = _mm512_loadu_si512(wseg + static_cast<size_t>(q) * 128 + 64);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512i av = bcast_quad(a[r] + 4 * q);
+        acc[r][0][0] = dpbusd(acc[r][0][0], av, w0);
+        acc[r][1][0] = dpbusd(acc[r][1][0], av, w1);
+      }
+    }
+  }
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(wseg);
+  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  __m512i corr[2];
+  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+  __m512i v[MR][2];
+  __m512 f[MR][2];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h) {
+      v[r][h] = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
+      v[r][h] = _mm512_add_epi32(v[r][h], corr[h]);
+      f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
+    }
+  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
+}
+
 }  // namespace
 
 size_t q8_packed_size(int N, int K) {
@@ -149,6 +210,32 @@ void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, co
       }
     });
   }
+}
+
+void q8_run_panels_segs(const uint8_t* panels, size_t pb, int first, int M, int S, int L, const uint8_t* const* segs,
+                        uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+  for (int n = n0; n < n1; n += kNR) {
+    const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
+    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
+    even_row_blocks(M, kMR, [&](int m, int rows) {
+      switch (rows) {
+        case 1: q8_block_segs<1, 4>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 2: q8_block_segs<2, 2>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 3: q8_block_segs<3, 2>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 4: q8_block_segs<4, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 5: q8_block_segs<5, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 6: q8_block_segs<6, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 7: q8_block_segs<7, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        default: q8_block_segs<kMR, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+      }
+    });
+  }
+}
+
+void q8_gemm_segs(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
+                  const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+  const Epilogue rq(rq_in ? *rq_in : Requant());
+  q8_run_panels_segs(static_cast<const uint8_t*>(packed) + kHeader, panel_bytes(S * L), 0, M, S, L, segs, a_zero, rq, C, ldc, n0, n1);
 }
 
 void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,

@@ -21,6 +21,10 @@ inline size_t q8_panel_bytes(int K) { return static_cast<size_t>((K + 3) / 4) * 
 void q8_run_panels(const uint8_t* panels, size_t panel_bytes, int first, int M, int K, const uint8_t* A, size_t lda,
                    uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1);
 
+// The same over row segments: row m of A is S runs of L bytes (L % 4 == 0) at segs[m * S + s].
+void q8_run_panels_segs(const uint8_t* panels, size_t panel_bytes, int first, int M, int S, int L, const uint8_t* const* segs,
+                        uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1);
+
 }  // namespace avx512vnni
 }  // namespace kernels
 }  // namespace ternion

@@ -16,6 +16,8 @@ const KernelTable* avx512vnni_table() {
       dw_f32,
       quantize_u8,
       true,  // post_quant
+      q8_gemm_segs,
+      lowbit_gemm_segs,
   };
   return &table;
 }
