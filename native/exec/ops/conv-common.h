@@ -198,6 +198,51 @@ struct PixelCursor {
   }
 };
 
+// The input pixels under a depthwise window, for kernels over an indirection buffer: taps
+// [t0, t1) of output pixel `at` (in (kd, kh, kw) order) of an image of C values per pixel, with
+// `outside` for taps in the padding. A window wholly inside the image (most pixels) is its
+// origin plus offsets computed once, instead of bounds checks and index arithmetic per tap.
+template <typename T>
+class TapPointers {
+ public:
+  TapPointers(const Window3& g, int64_t C) : g_(g), C_(C) {
+    for (int64_t kd = 0; kd < g.k[0]; ++kd)
+      for (int64_t kh = 0; kh < g.k[1]; ++kh)
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) offsets_.push_back(((kd * g.d[0] * g.in[1] + kh * g.d[1]) * g.in[2] + kw * g.d[2]) * C);
+  }
+  int64_t taps() const { return static_cast<int64_t>(offsets_.size()); }
+
+  void fill(const T* img, const PixelCursor& at, const T* outside, int64_t t0, int64_t t1, const T** out) const {
+    const Window3& g = g_;
+    const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
+    const int64_t id0 = at.od * g.s[0] - g.pb[0], ih0 = at.oh * g.s[1] - g.pb[1], iw0 = at.ow * g.s[2] - g.pb[2];
+    if (id0 >= 0 && id0 + (g.k[0] - 1) * g.d[0] < D && ih0 >= 0 && ih0 + (g.k[1] - 1) * g.d[1] < H && iw0 >= 0 &&
+        iw0 + (g.k[2] - 1) * g.d[2] < W) {
+      const T* origin = img + ((id0 * H + ih0) * W + iw0) * C_;
+      for (int64_t t = t0; t < t1; ++t) out[t - t0] = origin + offsets_[static_cast<size_t>(t)];
+      return;
+    }
+    int64_t t = 0;
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t id = id0 + kd * g.d[0];
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t ih = ih0 + kh * g.d[1];
+        const bool row = id >= 0 && id < D && ih >= 0 && ih < H;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw, ++t) {
+          if (t < t0 || t >= t1) continue;
+          const int64_t iw = iw0 + kw * g.d[2];
+          out[t - t0] = row && iw >= 0 && iw < W ? img + ((id * H + ih) * W + iw) * C_ : outside;
+        }
+      }
+    }
+  }
+
+ private:
+  Window3 g_;
+  int64_t C_;
+  std::vector<int64_t> offsets_;
+};
+
 // Output extents and pads of a conv or pool over `in_spatial` (ONNX rules, ceil_mode for pools).
 inline Window3 resolve_window(const NodeDesc& node, const WindowAttrs& a, const int64_t* in_spatial, int nd,
                               const std::vector<int64_t>& kernel) {

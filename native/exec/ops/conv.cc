@@ -68,28 +68,6 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
   }
 }
 
-// The input pixels under the taps [t0, t1) of output pixel `at` of a pixel-major depthwise conv
-// (one input channel per output channel, C of them), in (kd, kh, kw) order like
-// depthwise_channel; taps outside the input are null (the kernel skips them, as the planar
-// loop does).
-void depthwise_taps(const float* x, const Window3& g, const PixelCursor& at, int64_t C, int64_t t0, int64_t t1, const float** out) {
-  const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
-  const int64_t od = at.od, oh = at.oh, ow = at.ow;
-  int64_t t = 0;
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-      const bool row = id >= 0 && id < D && ih >= 0 && ih < H;
-      for (int64_t kw = 0; kw < g.k[2]; ++kw, ++t) {
-        if (t < t0 || t >= t1) continue;
-        const int64_t iw = ow * g.s[2] - g.pb[2] + kw * g.d[2];
-        out[t - t0] = row && iw >= 0 && iw < W ? x + ((id * H + ih) * W + iw) * C : nullptr;
-      }
-    }
-  }
-}
-
 class ConvOp : public Op {
  public:
   explicit ConvOp(const BuildContext& bc)
@@ -412,6 +390,8 @@ class ConvOp : public Op {
       }
     };
     constexpr int64_t kPtrs = 2048;
+    // Taps outside the input are null: the kernel skips them, as the planar loop does.
+    const TapPointers<float> tap_ptrs(geom, C);
     parallel_ranges(ctx.gemm, N * OP, 8, [&](int64_t begin, int64_t end) {
       const float* ptrs[kPtrs];
       if (taps <= kPtrs) {
@@ -419,7 +399,7 @@ class ConvOp : public Op {
         for (int64_t a = begin; a < end; a += per) {
           const int64_t b = std::min(end, a + per);
           PixelCursor at(a, geom);
-          for (int64_t i = a; i < b; ++i, at.next(geom)) depthwise_taps(X + at.n * in_plane * C, geom, at, C, 0, taps, ptrs + (i - a) * taps);
+          for (int64_t i = a; i < b; ++i, at.next(geom)) tap_ptrs.fill(X + at.n * in_plane * C, at, nullptr, 0, taps, ptrs + (i - a) * taps);
           table->dw_f32(static_cast<int>(b - a), c, static_cast<int>(taps), ptrs, dw_taps_.data(), bias, lo, hi, Y + a * C,
                         static_cast<size_t>(C));
           finish(a, b);
@@ -431,7 +411,7 @@ class ConvOp : public Op {
         float* o = Y + i * C;
         for (int64_t t0 = 0; t0 < taps; t0 += kPtrs) {
           const int64_t t1 = std::min(taps, t0 + kPtrs);
-          depthwise_taps(X + at.n * in_plane * C, geom, at, C, t0, t1, ptrs);
+          tap_ptrs.fill(X + at.n * in_plane * C, at, nullptr, t0, t1, ptrs);
           const bool last = t1 == taps;
           table->dw_f32(1, c, static_cast<int>(t1 - t0), ptrs, dw_taps_.data() + t0 * C, t0 == 0 ? bias : o, last ? lo : -inf,
                         last ? hi : inf, o, static_cast<size_t>(C));

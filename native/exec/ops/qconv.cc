@@ -492,36 +492,12 @@ class QConvOp : public Op {
     rq.out = kernels::OutType::F32;
     rq.relu = relu;
     if (direct) quant::set_store_quant(rq, *direct);
-    const int64_t H = geom.in[1], W = geom.in[2];
+    const TapPointers<uint8_t> tap_ptrs(geom, C);  // padding taps point at a row of the zero point
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
       parallel_ranges(gc, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
-        const int64_t KD = geom.k[0], KH = geom.k[1], KW = geom.k[2];
         PixelCursor at(p0 + b0, geom);  // pixels of this image: at.n stays 0
-        for (int64_t i = b0; i < b1; ++i, at.next(geom)) {
-          const uint8_t** t = ptrs + i * taps;
-          const int64_t id0 = at.od * geom.s[0] - geom.pb[0], ih0 = at.oh * geom.s[1] - geom.pb[1], iw0 = at.ow * geom.s[2] - geom.pb[2];
-          const bool w_inside = iw0 >= 0 && iw0 + (KW - 1) * geom.d[2] < W;
-          for (int64_t kd = 0; kd < KD; ++kd) {
-            const int64_t id = id0 + kd * geom.d[0];
-            for (int64_t kh = 0; kh < KH; ++kh) {
-              const int64_t ih = ih0 + kh * geom.d[1];
-              if (id < 0 || id >= geom.in[0] || ih < 0 || ih >= H) {
-                for (int64_t kw = 0; kw < KW; ++kw) *t++ = pad;
-                continue;
-              }
-              const uint8_t* rowp = img + ((id * H + ih) * W) * C;
-              if (w_inside) {
-                for (int64_t kw = 0; kw < KW; ++kw) *t++ = rowp + (iw0 + kw * geom.d[2]) * C;
-              } else {
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                  const int64_t iw = iw0 + kw * geom.d[2];
-                  *t++ = iw >= 0 && iw < W ? rowp + iw * C : pad;
-                }
-              }
-            }
-          }
-        }
+        for (int64_t i = b0; i < b1; ++i, at.next(geom)) tap_ptrs.fill(img, at, pad, 0, taps, ptrs + i * taps);
         // The uint8 output itself (direct), or cbuf for the store below; both C per pixel.
         void* dst = direct ? static_cast<void*>(y.ptr<uint8_t>() + (n * OP + p0 + b0) * C) : static_cast<void*>(cbuf + b0 * C);
         layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
