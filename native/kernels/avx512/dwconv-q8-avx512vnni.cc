@@ -59,6 +59,37 @@ inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 va
   }
 }
 
+// The same for a last block of at most 32 channels, at 256 bits (a 512-bit block would leave at
+// least half its lanes idle): acc[i] 128-bit lane L (0, 1) slot j is channel 16 L + 4 i + j,
+// so vector i's weights are the low 256 bits of the 512-bit block's vector i.
+inline void dw_block_tail(const uint8_t* const* px, size_t c0, int taps, __mmask32 valid, const int8_t* w, __m256i (&acc)[4]) {
+  acc[0] = acc[1] = acc[2] = acc[3] = _mm256_setzero_si256();
+  auto load = [&](int t) __attribute__((always_inline)) {
+    if (t >= taps) return _mm256_setzero_si256();
+    return _mm256_maskz_loadu_epi8(valid, px[t] + c0);
+  };
+  auto dot = [](__m256i a, __m256i u, const int8_t* wv) __attribute__((always_inline)) {
+    return _mm256_dpbusd_epi32(a, u, _mm256_load_si256(reinterpret_cast<const __m256i*>(wv)));
+  };
+  for (int t = 0; t < taps; t += 4, w += 256) {
+    const __m256i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
+    const __m256i l01 = _mm256_unpacklo_epi8(v0, v1), h01 = _mm256_unpackhi_epi8(v0, v1);
+    const __m256i l23 = _mm256_unpacklo_epi8(v2, v3), h23 = _mm256_unpackhi_epi8(v2, v3);
+    acc[0] = dot(acc[0], _mm256_unpacklo_epi16(l01, l23), w);
+    acc[1] = dot(acc[1], _mm256_unpackhi_epi16(l01, l23), w + 64);
+    acc[2] = dot(acc[2], _mm256_unpacklo_epi16(h01, h23), w + 128);
+    acc[3] = dot(acc[3], _mm256_unpackhi_epi16(h01, h23), w + 192);
+  }
+}
+
+// Entry of a tail block's channel c (< 32) when its four 256-bit sums are joined in pairs
+// ([acc0 | acc1], [acc2 | acc3]): vector k, 128-bit lane L', slot j holds channel
+// 16 (L' % 2) + 4 (2 k + L' / 2) + j.
+inline int tail_order(int c) {
+  const int L = c / 16, i = (c % 16) / 4, j = c % 4;
+  return 16 * (i / 2) + 4 * (2 * (i % 2) + L) + j;
+}
+
 // Lane order to channel order: acc[i] lane L is channels 16 L + 4 i .. + 3; out[k] gathers lane
 // k of acc[0..3].
 inline void to_channel_order(const __m512i (&acc)[4], __m512i (&out)[4]) {
@@ -112,13 +143,18 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   thread_local std::vector<float> lane_params;
   const bool bytes = rq.byte_out();
   const float *ls = nullptr, *lb = nullptr;
+  // A last block of at most 32 channels runs at 256 bits (byte outputs), its parameters in
+  // tail_order.
+  const int full = C / kCB * kCB, rest = C - full;
+  const bool narrow_tail = bytes && rest > 0 && rest <= 32;
   if (bytes) {
     lane_params.assign(2 * static_cast<size_t>(padded), 0.0f);
     float* s = lane_params.data();
     float* b = s + padded;
     for (int c = 0; c < C; ++c) {
-      s[lane_order(c)] = rq_in->scale ? rq_in->scale[c] : 1.0f;
-      b[lane_order(c)] = rq_in->bias ? rq_in->bias[c] : 0.0f;
+      const int at = narrow_tail && c >= full ? full + tail_order(c - full) : lane_order(c);
+      s[at] = rq_in->scale ? rq_in->scale[c] : 1.0f;
+      b[at] = rq_in->bias ? rq_in->bias[c] : 0.0f;
     }
     ls = s, lb = b;
   }
@@ -126,6 +162,27 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
     const uint8_t* const* px = in + static_cast<size_t>(p) * taps;
     for (int b = 0; b < blocks_of(C); ++b) {
       const int c0 = b * kCB, n = C - c0 < kCB ? C - c0 : kCB;
+      if (narrow_tail && c0 == full) {
+        const __mmask32 valid = n == 32 ? ~static_cast<__mmask32>(0) : (static_cast<__mmask32>(1) << n) - 1;
+        __m256i acc[4];
+        dw_block_tail(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+        if (a_zero) {
+          const __m256i nz = _mm512_castsi512_si256(negz);
+          for (int k = 0; k < 4; ++k)
+            acc[k] = _mm256_add_epi32(acc[k], _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsum + c0 + 16 * k)), nz));
+        }
+        const __m512 f[2] = {_mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[0]), acc[1], 1)),
+                             _mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[2]), acc[3], 1))};
+        __m512i q[2];
+        rq.quantize_lanes<2>(f, ls + c0, lb + c0, q);
+        // packs of (q0, q1) then of the result with itself: lane L' holds the 4-channel groups
+        // (q0 L', q1 L') in dwords 0 and 1; the permutation puts the 8 groups in channel order.
+        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
+        const __m512i v = rq.unsigned_out() ? _mm512_packus_epi16(w01, w01) : _mm512_packs_epi16(w01, w01);
+        const __m512i r = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 1, 9, 4, 12, 5, 13, 0, 0, 0, 0, 0, 0, 0, 0), v);
+        _mm256_mask_storeu_epi8(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, valid, _mm512_castsi512_si256(r));
+        continue;
+      }
       const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
       __m512i acc[4];
       dw_block(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
