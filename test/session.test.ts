@@ -70,6 +70,63 @@ describe('InferenceSession', () => {
     await s.release();
   });
 
+  // Which thread runs: the native handle's run (worker) and runSync (inline) calls, counted.
+  function countCalls(s: InferenceSession) {
+    const handle = (s as unknown as { handle: Record<string, (...a: unknown[]) => unknown> }).handle;
+    const calls = { worker: 0, inline: 0 };
+    const run = handle.run.bind(handle), runSync = handle.runSync.bind(handle);
+    (s as unknown as { handle: unknown }).handle = {
+      ...Object.fromEntries(['release', 'memoryUsage'].map((k) => [k, handle[k].bind(handle)])),
+      run: (...a: unknown[]) => (calls.worker++, run(...a)),
+      runSync: (...a: unknown[]) => (calls.inline++, runSync(...a)),
+    };
+    return calls;
+  }
+
+  it('runs known-short inferences inline when nothing else is in flight, the others on a worker', async () => {
+    // A generous bound so that timing cannot decide here: every run of this model is "short".
+    const s = await InferenceSession.create(model, { threads: 1, inlineBelowMs: 1e6 });
+    const calls = countCalls(s);
+    const x = images(1, 7);
+    const first = Array.from((await s.run({ image: x })).logits.data as Float32Array);
+    expect(calls).toEqual({ worker: 1, inline: 0 }); // unknown shapes: measured on a worker first
+    const second = Array.from((await s.run({ image: x })).logits.data as Float32Array);
+    expect(calls).toEqual({ worker: 1, inline: 1 });
+    expect(second).toEqual(first);
+    await s.run({ image: images(3) }); // new input shapes: a worker again
+    expect(calls).toEqual({ worker: 2, inline: 1 });
+    // Runs started together: each known-short one completes inline before run() returns, so
+    // none is ever in flight and all four run inline, with the results of runSync.
+    const inputs = Array.from({ length: 4 }, (_, i) => images(1, 50 + i));
+    const pending = inputs.map((v) => s.run({ image: v }));
+    expect(calls).toEqual({ worker: 2, inline: 5 });
+    const outs = await Promise.all(pending);
+    for (let i = 0; i < inputs.length; i++) {
+      expect(Array.from(outs[i].logits.data as Float32Array)).toEqual(Array.from((s.runSync({ image: inputs[i] })).logits.data as Float32Array));
+    }
+    await s.release();
+  });
+
+  it('sends runs to a worker while another run of the session is in flight, and always with inlineBelowMs 0', async () => {
+    const s = await InferenceSession.create(model, { threads: 1, inlineBelowMs: 1e6 });
+    const calls = countCalls(s);
+    await s.run({ image: images(64) }); // measured on a worker
+    const a = s.run({ image: images(64, 2) }); // known-short by the bound: inline, done before run() returns
+    expect(calls).toEqual({ worker: 1, inline: 1 });
+    await a;
+    const big = s.run({ image: images(512) }); // unknown shapes: worker, in flight
+    const during = s.run({ image: images(64, 3) }); // known-short, but a run is in flight: worker
+    expect(calls).toEqual({ worker: 3, inline: 1 });
+    await Promise.all([big, during]);
+    await s.release();
+
+    const never = await InferenceSession.create(model, { threads: 1, inlineBelowMs: 0 });
+    const c0 = countCalls(never);
+    for (let i = 0; i < 3; i++) await never.run({ image: images(1) });
+    expect(c0).toEqual({ worker: 3, inline: 0 });
+    await never.release();
+  });
+
   it('takes int64 and bool tensors for index and shape inputs', async () => {
     const dir = nodeTestDir('test_gather_0');
     const s = await InferenceSession.create(join(dir, 'model.onnx'));
@@ -116,6 +173,9 @@ describe('InferenceSession', () => {
       await rejects(InferenceSession.create(model, { Threads: 2 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "Threads" \(did you mean "threads"\?\)/);
       await rejects(InferenceSession.create(model, { threads: 0 }), 'ERR_INVALID_ARGUMENT', /options.threads/);
       await rejects(InferenceSession.create(model, { precision: 'int3' as never }), 'ERR_INVALID_ARGUMENT', /options.precision/);
+      for (const bad of [-1, Number.NaN, Infinity, '0.5']) {
+        await rejects(InferenceSession.create(model, { inlineBelowMs: bad as never }), 'ERR_INVALID_ARGUMENT', /options.inlineBelowMs/);
+      }
     });
     it('a missing file, or bytes that are not a model', async () => {
       await rejects(InferenceSession.create('/nonexistent/model.onnx'), 'ERR_INVALID_ARGUMENT', /Cannot read model file "\/nonexistent\/model.onnx"/);

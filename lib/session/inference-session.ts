@@ -1,6 +1,8 @@
 // InferenceSession: the API of onnxruntime-node (create, run, inputNames, outputNames, release),
 // over ternion's graph executor. run() executes on a native worker thread and returns a Promise,
-// so the event loop stays free; concurrent runs on one session execute in parallel.
+// so the event loop stays free; concurrent runs on one session execute in parallel. Runs known
+// to be shorter than the hop to a worker and back (options.inlineBelowMs) execute on the
+// calling thread when nothing else of the session is in flight, as onnxruntime-node runs them.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
@@ -31,13 +33,23 @@ export interface SessionOptions {
    * fp32 convs sum in another order (fp32 rounding). false is for debugging. (default: true)
    */
   channelsLast?: boolean;
+  /**
+   * run() executes on the calling thread, as onnxruntime-node runs every inference, when the
+   * last run with the same input shapes took less than this many milliseconds and no other run
+   * of this session is in flight: handing such a run to a worker thread and back costs more
+   * than the run itself (tens of microseconds). Longer runs, and runs while others are in
+   * flight, go to a worker thread. 0 sends every run to a worker. (default: 0.25)
+   */
+  inlineBelowMs?: number;
 }
 
-const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'channelsLast'];
+const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'channelsLast', 'inlineBelowMs'];
+const DEFAULT_INLINE_BELOW_MS = 0.25;
 
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
 interface NativeSessionHandle {
-  run(feeds: NativeTensor[], threads?: number, cancel?: Int32Array): Promise<NativeTensor[]>;
+  /** Resolves with the outputs; `micros` is how long the graph ran on the worker thread. */
+  run(feeds: NativeTensor[], threads?: number, cancel?: Int32Array): Promise<NativeTensor[] & { micros?: number }>;
   runSync(feeds: NativeTensor[], threads?: number): NativeTensor[];
   release(): void;
   readonly isa: string | null;
@@ -75,6 +87,9 @@ function checkOptions(o: unknown): SessionOptions {
   if (opts.channelsLast !== undefined && typeof opts.channelsLast !== 'boolean') {
     throw invalidArgument('a boolean', 'options.channelsLast', opts.channelsLast);
   }
+  if (opts.inlineBelowMs !== undefined && (typeof opts.inlineBelowMs !== 'number' || !(opts.inlineBelowMs >= 0) || !Number.isFinite(opts.inlineBelowMs))) {
+    throw invalidArgument('a finite number of milliseconds >= 0', 'options.inlineBelowMs', opts.inlineBelowMs);
+  }
   return opts as SessionOptions;
 }
 
@@ -89,8 +104,16 @@ export class InferenceSession {
   readonly inputMetadata: readonly InputMetadata[];
   readonly outputMetadata: readonly InputMetadata[];
   private handle: NativeSessionHandle | null;
+  /** Last measured time (ms) of a run, per input shapes: decides which runs execute inline. */
+  private readonly lastRunMs = new Map<string, number>();
+  private inFlight = 0;
 
-  private constructor(graph: Graph, handle: NativeSessionHandle, private readonly threads?: number) {
+  private constructor(
+    graph: Graph,
+    handle: NativeSessionHandle,
+    private readonly threads?: number,
+    private readonly inlineBelowMs = DEFAULT_INLINE_BELOW_MS,
+  ) {
     this.inputMetadata = graph.inputs.map((v) => ({ name: v.name, type: v.dtype, shape: v.shape }));
     this.outputMetadata = graph.outputs.map((v) => ({ name: v.name, type: v.dtype, shape: graph.valueInfo.get(v.name)?.shape ?? v.shape }));
     this.inputNames = this.inputMetadata.map((m) => m.name);
@@ -135,7 +158,7 @@ export class InferenceSession {
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
     const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });
-    return new InferenceSession(graph, handle, options.threads);
+    return new InferenceSession(graph, handle, options.threads, options.inlineBelowMs ?? DEFAULT_INLINE_BELOW_MS);
   }
 
   /** The kernel set this session runs on. */
@@ -167,9 +190,9 @@ export class InferenceSession {
   }
 
   /**
-   * Runs the model on a worker thread. Feeds map input names to Tensors. With
-   * `options.signal`, an abort stops the run between two ops, frees its buffers and rejects
-   * with ERR_ABORTED (or the signal's reason).
+   * Runs the model on a worker thread (short runs inline: options.inlineBelowMs). Feeds map
+   * input names to Tensors. With `options.signal`, an abort stops the run between two ops, frees
+   * its buffers and rejects with ERR_ABORTED (or the signal's reason).
    */
   async run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
     const handle = this.live();
@@ -177,19 +200,43 @@ export class InferenceSession {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', signal);
     const inputs = this.toNative(feeds);
-    if (!signal) return this.fromNative(await handle.run(inputs, this.threads));
-    throwIfAborted(signal, 'The run');
-    const cancel = new Int32Array(1);
-    const onAbort = () => Atomics.store(cancel, 0, 1);
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      return this.fromNative(await handle.run(inputs, this.threads, cancel));
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal, 'The run');
-      throw e;
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+    if (signal) throwIfAborted(signal, 'The run');
+    const shapes = inputs.map((t) => t.dims.join('x')).join(',');
+    const last = this.lastRunMs.get(shapes);
+    if (last !== undefined && last < this.inlineBelowMs && this.inFlight === 0) {
+      const start = performance.now();
+      const outs = handle.runSync(inputs, this.threads);
+      this.remember(shapes, performance.now() - start);
+      return this.fromNative(outs);
     }
+    this.inFlight++;
+    let outs: NativeTensor[] & { micros?: number };
+    try {
+      if (!signal) {
+        outs = await handle.run(inputs, this.threads);
+      } else {
+        const cancel = new Int32Array(1);
+        const onAbort = () => Atomics.store(cancel, 0, 1);
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          outs = await handle.run(inputs, this.threads, cancel);
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal, 'The run');
+          throw e;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      }
+    } finally {
+      this.inFlight--;
+    }
+    if (outs.micros !== undefined) this.remember(shapes, outs.micros / 1000);
+    return this.fromNative(outs);
+  }
+
+  private remember(shapes: string, ms: number): void {
+    if (this.lastRunMs.size >= 64 && !this.lastRunMs.has(shapes)) this.lastRunMs.clear();  // many distinct shapes: start over
+    this.lastRunMs.set(shapes, ms);
   }
 
   /** Runs the model on the calling thread (blocks it; for scripts and benchmarks). */

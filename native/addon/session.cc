@@ -3,6 +3,7 @@
 // libuv worker thread. Every field of the plan and of each feed is checked here again.
 #include <napi.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #if defined(__GLIBC__)
@@ -302,7 +303,9 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
    protected:
     void Execute() override {
       try {
+        const auto start = std::chrono::steady_clock::now();
         outs_ = exec_->run(feeds_, pool_.get(), threads_, blocks_, cancel_);
+        micros_ = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
       } catch (const exec::ExecError& e) {
         code_ = e.code, message_ = e.what();
         outs_.clear();
@@ -319,7 +322,11 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
         if (!code_.empty()) {
           deferred_.Reject(make_error(Env(), code_, message_).Value());
         } else {
-          deferred_.Resolve(to_js(Env(), outs_));
+          // The outputs, and as `micros` how long the graph ran on the worker (the session's
+          // estimate for running short inferences inline).
+          Napi::Array result = to_js(Env(), outs_);
+          result.Set("micros", Napi::Number::New(Env(), micros_));
+          deferred_.Resolve(result);
         }
       } catch (const Napi::Error&) {
       }
@@ -336,6 +343,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     std::shared_ptr<ThreadPool> pool_;  // outlives the environment if a worker is terminated
     const int32_t* cancel_;              // in an Int32Array kept alive by keep_ (or null)
     std::string code_, message_;
+    double micros_ = 0;
   };
 
   Napi::Value RunAsync(const Napi::CallbackInfo& info) {
