@@ -42,11 +42,10 @@ template <typename T>
 void im2col_rows(const T* x, int64_t channels, const Window3& w, int64_t p0, int64_t p1, T pad, T* col,
                  size_t ldcol) {
   const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
-  const int64_t OH = w.out[1], OW = w.out[2];
   const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t od = p / (OH * OW), oh = (p / OW) % OH, ow = p % OW;
-    const int64_t id0 = od * w.s[0] - w.pb[0], ih0 = oh * w.s[1] - w.pb[1], iw0 = ow * w.s[2] - w.pb[2];
+  PixelCursor at(p0, w);  // pixels of one image: at.n stays 0
+  for (int64_t p = p0; p < p1; ++p, at.next(w)) {
+    const int64_t id0 = at.od * w.s[0] - w.pb[0], ih0 = at.oh * w.s[1] - w.pb[1], iw0 = at.ow * w.s[2] - w.pb[2];
     T* row = col + (p - p0) * ldcol;
     // The columns this pixel's window covers inside the input, so the inner loop has no test
     // in the common case.
