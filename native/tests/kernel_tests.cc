@@ -263,6 +263,23 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
 }
 
 // ---------------------------------------------------------------- int8 over row segments
+// M rows of S segments of L bytes pointing into one random image at random, overlapping offsets
+// (the first segment ends the allocation, so a read past L shows under ASan), and the same rows
+// gathered into A [M][S * L] for the reference.
+struct SegmentedRows {
+  std::vector<uint8_t> img, A;
+  std::vector<const uint8_t*> segs;
+  SegmentedRows(std::mt19937& rng, int M, int S, int L) : img(static_cast<size_t>(L) * 7 + 13), A(static_cast<size_t>(M) * S * L), segs(static_cast<size_t>(M) * S) {
+    std::uniform_int_distribution<int> ad(0, 255);
+    for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
+    std::uniform_int_distribution<size_t> off(0, img.size() - L);
+    for (size_t i = 0; i < segs.size(); ++i) {
+      segs[i] = img.data() + (i == 0 ? img.size() - L : off(rng));
+      std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L));  // row m, segment s: A[m][s L ..]
+    }
+  }
+};
+
 // q8_gemm_segs (tables that have it) against the reference q8_gemm on the gathered rows: segments
 // point into one image at random, overlapping offsets (the last ending the allocation, so a read
 // past L shows under ASan), as a convolution's kernel rows do.
@@ -278,16 +295,9 @@ void test_q8_segs(const KernelTable* t, std::mt19937& rng) {
         const int K = S * L;
         std::vector<int8_t> W(static_cast<size_t>(N) * K);
         for (auto& v : W) v = static_cast<int8_t>(wd(rng));
-        const size_t img_bytes = static_cast<size_t>(L) * 7 + 13;
-        std::vector<uint8_t> img(img_bytes);
-        for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
-        std::uniform_int_distribution<size_t> off(0, img_bytes - L);
-        std::vector<const uint8_t*> segs(static_cast<size_t>(M) * S);
-        std::vector<uint8_t> A(static_cast<size_t>(M) * K);
-        for (size_t i = 0; i < segs.size(); ++i) {
-          segs[i] = img.data() + (i == 0 ? img_bytes - L : off(rng));
-          std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L));  // row m, segment s: A[m][s L ..]
-        }
+        const SegmentedRows rows(rng, M, S, L);
+        const std::vector<uint8_t>& A = rows.A;
+        const std::vector<const uint8_t*>& segs = rows.segs;
         AlignedBuf pr(ref->q8_packed_size(N, K)), pt(t->q8_packed_size(N, K));
         ref->q8_pack(W.data(), N, K, pr.p);
         t->q8_pack(W.data(), N, K, pt.p);
@@ -665,16 +675,9 @@ void test_lowbit_segs(const KernelTable* t, std::mt19937& rng) {
               const int K = S * L, G = K % 16 == 0 ? 16 : 4;
               const LowbitForm form = form_i ? LowbitForm::Folded : LowbitForm::GroupScaled;
               LowbitData d = make_lowbit(rng, bits, N, K, G, form, asym, bits == 2 ? 127 : 18);
-              const size_t img_bytes = static_cast<size_t>(L) * 5 + 7;
-              std::vector<uint8_t> img(img_bytes);
-              for (auto& v : img) v = static_cast<uint8_t>(ad(rng));
-              std::uniform_int_distribution<size_t> off(0, img_bytes - L);
-              std::vector<const uint8_t*> segs(static_cast<size_t>(M) * S);
-              std::vector<uint8_t> A(static_cast<size_t>(M) * K);
-              for (size_t i = 0; i < segs.size(); ++i) {
-                segs[i] = img.data() + (i == 0 ? img_bytes - L : off(rng));
-                std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L));
-              }
+              const SegmentedRows rows(rng, M, S, L);
+              const std::vector<uint8_t>& A = rows.A;
+              const std::vector<const uint8_t*>& segs = rows.segs;
               AlignedBuf pr(ref->lowbit_packed_size(&d.w)), pt(t->lowbit_packed_size(&d.w));
               ref->lowbit_pack(&d.w, pr.p);
               t->lowbit_pack(&d.w, pt.p);

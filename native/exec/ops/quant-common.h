@@ -453,11 +453,9 @@ inline void set_store_quant(kernels::Requant& rq, const StoreQuant& sq) {
 
 // One threaded GEMM of conv group g: C[M][Co/groups] (fp32, row stride ldc) from uint8 rows A;
 // with `sq`, C holds uint8 quantized by it instead.
-inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, const uint8_t* A, size_t lda,
-                           uint8_t a_zero, const float* scale, const float* bias, bool relu, void* C, size_t ldc,
-                           const StoreQuant* sq = nullptr) {
-  GemmContext ctx = run_ctx;
-  ctx.table = L.table;  // the table the weights were packed for
+// The epilogue of conv group g's GEMM: its channels' scales and bias, fp32 out (or the next
+// layer's uint8 input, sq).
+inline kernels::Requant group_requant(const PackedLayer& L, int g, const float* scale, const float* bias, bool relu, const StoreQuant* sq) {
   kernels::Requant rq;
   const int Mg = L.rows_per_group();
   rq.scale = scale + static_cast<size_t>(g) * Mg;
@@ -465,6 +463,16 @@ inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int
   rq.out = kernels::OutType::F32;
   rq.relu = relu;
   if (sq) set_store_quant(rq, *sq);
+  return rq;
+}
+
+inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, const uint8_t* A, size_t lda,
+                           uint8_t a_zero, const float* scale, const float* bias, bool relu, void* C, size_t ldc,
+                           const StoreQuant* sq = nullptr) {
+  GemmContext ctx = run_ctx;
+  ctx.table = L.table;  // the table the weights were packed for
+  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq);
+  const int Mg = L.rows_per_group();
   if (L.kind == WeightKind::Q8)
     gemm_q8(ctx, M, Mg, L.K, A, lda, a_zero, L.packed[g].get(), rq, C, ldc);
   else
@@ -478,13 +486,8 @@ inline void run_group_gemm_segs(const PackedLayer& L, const GemmContext& run_ctx
                                 void* C, size_t ldc, const StoreQuant* sq = nullptr) {
   GemmContext ctx = run_ctx;
   ctx.table = L.table;
-  kernels::Requant rq;
+  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq);
   const int Mg = L.rows_per_group();
-  rq.scale = scale + static_cast<size_t>(g) * Mg;
-  rq.bias = bias ? bias + static_cast<size_t>(g) * Mg : nullptr;
-  rq.out = kernels::OutType::F32;
-  rq.relu = relu;
-  if (sq) set_store_quant(rq, *sq);
   if (L.kind == WeightKind::Q8)
     gemm_q8_segs(ctx, M, Mg, S, Ls, segs, a_zero, L.packed[g].get(), rq, C, ldc);
   else

@@ -272,19 +272,7 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
     for (int r = 0; r < MR; ++r) none[r][0] = none[r][1] = _mm512_setzero_si512();
     rq.store_tile<MR>(fs, none, n, nvalid, C, ldc, m);
   } else {
-    const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
-    __m512i wc[2];
-    for (int h = 0; h < 2; ++h) wc[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
-    __m512i v[MR][2];
-    __m512 f[MR][2];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-      for (int h = 0; h < 2; ++h) {
-        v[r][h] = _mm512_add_epi32(tot[r][h][0], wc[h]);
-        for (int c = 1; c < TC; ++c) v[r][h] = _mm512_add_epi32(v[r][h], tot[r][h][c]);
-        f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
-      }
-    rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
+    store_int_tile(tot, reinterpret_cast<const int32_t*>(meta + L.meta_bytes), a_zero, rq, C, ldc, m, n, nvalid);
   }
 }
 

@@ -9,6 +9,8 @@
 // Packed layout: a 64-byte header {magic, N, K}, then ceil(N/32) panels of
 // Kq = ceil(K/4) quads x 128 bytes + 128 bytes of wsum. Quad q of panel p: byte h*64 + 4c + i
 // is W[32p + 16h + c][4q + i] (zero past N or K); then int32 wsum[32].
+#include <type_traits>
+
 #include "common-avx512vnni.h"
 #include "gemm-q8-avx512vnni.h"
 
@@ -22,21 +24,15 @@ constexpr int kMR = 8;
 
 size_t panel_bytes(int K) { return q8_panel_bytes(K); }
 
-// MR rows x 32 channels of one panel. CH accumulator chains per output (quads round-robin)
-// hide vpdpbusd latency for small MR.
-template <int MR, int CH>
-void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
-  __m512i acc[MR][2][CH];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h)
-      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
-
-  const int nfull = K / 4;  // quads with 4 valid A bytes
+// Accumulates quads [0, nq) of a panel (w: its first quad) for MR rows, row r's 4 bytes of quad q
+// at row(r) + 4 q. CH accumulator chains per output (quads round-robin) hide vpdpbusd latency
+// for small MR. Inlined into each caller, so row(r) compiles to its own addressing (A + r * lda,
+// or one pointer per row for segments).
+template <int MR, int CH, typename Row>
+inline __attribute__((always_inline)) void q8_quads(__m512i (&acc)[MR][2][CH], int nq, const uint8_t* w, Row&& row) {
   int q = 0;
-  for (; q + 4 <= nfull; q += 4) {
-    const uint8_t* wq = panel + static_cast<size_t>(q) * 128;
+  for (; q + 4 <= nq; q += 4) {
+    const uint8_t* wq = w + static_cast<size_t>(q) * 128;
     // Software prefetch ~2 KB ahead (8 lines per 4 quads): a GEMV streams the weights once, and
     // a block of rows re-reads its panel from L2, where the hardware prefetcher alone left the
     // 7x7 layers (49 rows, a 147 KB panel per 32 channels) at about 75% of the vpdpbusd peak.
@@ -48,55 +44,52 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
       const __m512i w1 = _mm512_loadu_si512(wq + 128 * s + 64);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
-        const __m512i a = bcast_quad(A + r * lda + 4 * (q + s));
+        const __m512i a = bcast_quad(row(r) + 4 * (q + s));
         acc[r][0][s % CH] = dpbusd(acc[r][0][s % CH], a, w0);
         acc[r][1][s % CH] = dpbusd(acc[r][1][s % CH], a, w1);
       }
     }
   }
-  for (; q < nfull; ++q) {
-    const __m512i w0 = _mm512_loadu_si512(panel + static_cast<size_t>(q) * 128);
-    const __m512i w1 = _mm512_loadu_si512(panel + static_cast<size_t>(q) * 128 + 64);
+  for (; q < nq; ++q) {
+    const __m512i w0 = _mm512_loadu_si512(w + static_cast<size_t>(q) * 128);
+    const __m512i w1 = _mm512_loadu_si512(w + static_cast<size_t>(q) * 128 + 64);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
-      const __m512i a = bcast_quad(A + r * lda + 4 * q);
+      const __m512i a = bcast_quad(row(r) + 4 * q);
       acc[r][0][0] = dpbusd(acc[r][0][0], a, w0);
       acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
     }
   }
-  if (K % 4) {  // last quad: only K % 4 bytes of A exist; the packed weights past K are zero
-    const __m512i w0 = _mm512_loadu_si512(panel + static_cast<size_t>(q) * 128);
-    const __m512i w1 = _mm512_loadu_si512(panel + static_cast<size_t>(q) * 128 + 64);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512i a = bcast_partial(A + r * lda + 4 * q, K % 4);
-      acc[r][0][0] = dpbusd(acc[r][0][0], a, w0);
-      acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
-    }
-  }
-
-  const int32_t* wsum =
-      reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 128);
-  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
-  __m512i corr[2];
-  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
-  __m512i v[MR][2];
-  __m512 f[MR][2];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h) {
-      v[r][h] = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
-      v[r][h] = _mm512_add_epi32(v[r][h], corr[h]);
-      f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
-    }
-  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
 }
 
 template <int MR, int CH>
-void q8_rows(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-             const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
-  q8_block<MR, CH>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+inline __attribute__((always_inline)) void zero(__m512i (&acc)[MR][2][CH]) {
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
+}
+
+// MR rows x 32 channels of one panel.
+template <int MR, int CH>
+void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  __m512i acc[MR][2][CH];
+  zero(acc);
+  const int nfull = K / 4;  // quads with 4 valid A bytes
+  q8_quads(acc, nfull, panel, [&](int r) { return A + r * lda; });
+  if (K % 4) {  // last quad: only K % 4 bytes of A exist; the packed weights past K are zero
+    const __m512i w0 = _mm512_loadu_si512(panel + static_cast<size_t>(nfull) * 128);
+    const __m512i w1 = _mm512_loadu_si512(panel + static_cast<size_t>(nfull) * 128 + 64);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512i a = bcast_partial(A + r * lda + 4 * nfull, K % 4);
+      acc[r][0][0] = dpbusd(acc[r][0][0], a, w0);
+      acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
+    }
+  }
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 128);
+  store_int_tile(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
 
 // q8_block over row segments (q8_gemm_segs): rows m .. m + MR - 1, each the concatenation of S
@@ -105,60 +98,18 @@ template <int MR, int CH>
 void q8_block_segs(int S, int L, const uint8_t* const* segs, uint8_t a_zero, const uint8_t* panel,
                    const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h)
-      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
+  zero(acc);
   const int lq = L / 4;
-  const uint8_t* wseg = panel;
-  for (int sg = 0; sg < S; ++sg, wseg += static_cast<size_t>(lq) * 128) {
+  for (int sg = 0; sg < S; ++sg) {
     const uint8_t* a[MR];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r] = segs[static_cast<size_t>(m + r) * S + sg];
-    int q = 0;
-    for (; q + 4 <= lq; q += 4) {
-      const uint8_t* wq = wseg + static_cast<size_t>(q) * 128;
-#pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) _mm_prefetch(reinterpret_cast<const char*>(wq) + 2048 + 64 * i, _MM_HINT_T0);
-#pragma GCC unroll 4
-      for (int s = 0; s < 4; ++s) {
-        const __m512i w0 = _mm512_loadu_si512(wq + 128 * s);
-        const __m512i w1 = _mm512_loadu_si512(wq + 128 * s + 64);
-#pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r) {
-          const __m512i av = bcast_quad(a[r] + 4 * (q + s));
-          acc[r][0][s % CH] = dpbusd(acc[r][0][s % CH], av, w0);
-          acc[r][1][s % CH] = dpbusd(acc[r][1][s % CH], av, w1);
-        }
-      }
-    }
-    for (; q < lq; ++q) {
-      const __m512i w0 = _mm512_loadu_si512(wseg + static_cast<size_t>(q) * 128);
-      const __m512i w1 = _mm512_loadu_si512(wseg + static_cast<size_t>(q) * 128 + 64);
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) {
-        const __m512i av = bcast_quad(a[r] + 4 * q);
-        acc[r][0][0] = dpbusd(acc[r][0][0], av, w0);
-        acc[r][1][0] = dpbusd(acc[r][1][0], av, w1);
-      }
-    }
+    q8_quads(acc, lq, panel + static_cast<size_t>(sg) * lq * 128, [&](int r) { return a[r]; });
   }
-  const int32_t* wsum = reinterpret_cast<const int32_t*>(wseg);
-  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
-  __m512i corr[2];
-  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
-  __m512i v[MR][2];
-  __m512 f[MR][2];
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h) {
-      v[r][h] = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
-      v[r][h] = _mm512_add_epi32(v[r][h], corr[h]);
-      f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
-    }
-  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>(S) * lq * 128);
+  store_int_tile(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
+
 
 }  // namespace
 
@@ -192,44 +143,46 @@ void q8_pack(const int8_t* W, int N, int K, void* packed) {
   }
 }
 
-void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
-                   uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+namespace {
+
+// Every panel of columns [n0, n1) over rows [0, M) in blocks as even as possible; block(mr, ch,
+// m, panel, n, nvalid) runs one block of mr rows from row m with ch accumulator chains (given
+// as std::integral_constant).
+template <typename Block>
+void run_row_blocks(const uint8_t* panels, size_t pb, int first, int M, int n0, int n1, Block&& block) {
+  using std::integral_constant;
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
     even_row_blocks(M, kMR, [&](int m, int rows) {
       switch (rows) {
-        case 1: q8_rows<1, 4>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 2: q8_rows<2, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 3: q8_rows<3, 2>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 4: q8_rows<4, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 5: q8_rows<5, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 6: q8_rows<6, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 7: q8_rows<7, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        default: q8_rows<kMR, 1>(K, A, lda, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
+        case 1: block(integral_constant<int, 1>{}, integral_constant<int, 4>{}, m, panel, n, nvalid); break;
+        case 2: block(integral_constant<int, 2>{}, integral_constant<int, 2>{}, m, panel, n, nvalid); break;
+        case 3: block(integral_constant<int, 3>{}, integral_constant<int, 2>{}, m, panel, n, nvalid); break;
+        case 4: block(integral_constant<int, 4>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
+        case 5: block(integral_constant<int, 5>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
+        case 6: block(integral_constant<int, 6>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
+        case 7: block(integral_constant<int, 7>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
+        default: block(integral_constant<int, kMR>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
       }
     });
   }
 }
 
+}  // namespace
+
+void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
+                   uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, int m, const uint8_t* panel, int n, int nvalid) {
+    q8_block<decltype(mr)::value, decltype(ch)::value>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+  });
+}
+
 void q8_run_panels_segs(const uint8_t* panels, size_t pb, int first, int M, int S, int L, const uint8_t* const* segs,
                         uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
-  for (int n = n0; n < n1; n += kNR) {
-    const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
-    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
-    even_row_blocks(M, kMR, [&](int m, int rows) {
-      switch (rows) {
-        case 1: q8_block_segs<1, 4>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 2: q8_block_segs<2, 2>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 3: q8_block_segs<3, 2>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 4: q8_block_segs<4, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 5: q8_block_segs<5, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 6: q8_block_segs<6, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        case 7: q8_block_segs<7, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-        default: q8_block_segs<kMR, 1>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid); break;
-      }
-    });
-  }
+  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, int m, const uint8_t* panel, int n, int nvalid) {
+    q8_block_segs<decltype(mr)::value, decltype(ch)::value>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid);
+  });
 }
 
 void q8_gemm_segs(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero, const void* packed,

@@ -12,6 +12,28 @@ namespace ternion {
 namespace kernels {
 namespace avx512vnni {
 
+// The end of an integer tile (int8 panels, and folded low-bit layers whose sums are integers
+// too): MR rows x 32 channels summed over their CH accumulator chains, corrected for the
+// activation zero point (sum (a - z) w = sum a w - z * wsum, wsum: the 32 channels' weight
+// sums) and stored through the Requant epilogue.
+template <int MR, int CH>
+inline __attribute__((always_inline)) void store_int_tile(const __m512i (&acc)[MR][2][CH], const int32_t* wsum, uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc,
+                           int m, int n, int nvalid) {
+  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  __m512i corr[2];
+  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+  __m512i v[MR][2];
+  __m512 f[MR][2];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h) {
+      v[r][h] = _mm512_add_epi32(acc[r][h][0], corr[h]);
+      for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
+      f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
+    }
+  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
+}
+
 // Bytes of one int8 panel of 32 channels over K: ceil(K/4) quads of 128 bytes (byte h*64 + 4c + i
 // of quad q is w[16h + c][4q + i], zero past K), then the 32 channels' int32 weight sums.
 inline size_t q8_panel_bytes(int K) { return static_cast<size_t>((K + 3) / 4) * 128 + 128; }
