@@ -156,10 +156,11 @@ class Epilogue {
   // as fp32 values and, for OutType::I32, the int32 accumulators. Works on a local copy: through
   // the caller's reference every byte store through C could alias the members, and GCC reloaded
   // them all (and re-tested every flag) after each store.
-  template <int MR>
+  // NH = 1: only the first 16 channels are given (nvalid <= 16).
+  template <int MR, int NH = 2>
   TERNION_EPILOGUE_INLINE void store_tile(const __m512 (&f)[MR][2], const __m512i (&v)[MR][2], int n, int nvalid, void* C, size_t ldc, int m) const {
     const Epilogue e = *this;
-    if (e.byte_out() && nvalid >= 32) {
+    if (NH == 2 && e.byte_out() && nvalid >= 32) {
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) e.store_run<2>(f[r], v[r], n, nvalid, C, ldc, m + r);
       return;
@@ -167,7 +168,7 @@ class Epilogue {
     const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
-      for (int h = 0; h < 2; ++h) e.store(f[r][h], v[r][h], n + 16 * h, mk[h], C, ldc, m + r);
+      for (int h = 0; h < NH; ++h) e.store(f[r][h], v[r][h], n + 16 * h, mk[h], C, ldc, m + r);
   }
 
   // V (2 or 4) vectors of channels [n, n + 16V) of row m: with byte outputs and all lanes valid

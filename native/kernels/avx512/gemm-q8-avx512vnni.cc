@@ -26,9 +26,11 @@ size_t panel_bytes(int K) { return q8_panel_bytes(K); }
 
 // Accumulates quads [0, nq) of a panel (w: its first quad) for MR rows, row r's 4 bytes of quad q
 // at row(r) + 4 q. CH accumulator chains per output (quads round-robin) hide vpdpbusd latency
-// for small MR. Inlined into each caller, so row(r) compiles to its own addressing (A + r * lda,
-// or one pointer per row for segments).
-template <int MR, int CH, typename Row>
+// for small MR. NH halves of 16 channels: 2, or 1 when at most 16 of the panel's channels are
+// wanted (N = 16, or the last panel of N = 144: the other half would be computed for nothing).
+// Inlined into each caller, so row(r) compiles to its own addressing (A + r * lda, or one
+// pointer per row for segments).
+template <int MR, int CH, int NH, typename Row>
 inline __attribute__((always_inline)) void q8_quads(__m512i (&acc)[MR][2][CH], int nq, const uint8_t* w, Row&& row) {
   int q = 0;
   for (; q + 4 <= nq; q += 4) {
@@ -41,23 +43,23 @@ inline __attribute__((always_inline)) void q8_quads(__m512i (&acc)[MR][2][CH], i
 #pragma GCC unroll 4
     for (int s = 0; s < 4; ++s) {
       const __m512i w0 = _mm512_loadu_si512(wq + 128 * s);
-      const __m512i w1 = _mm512_loadu_si512(wq + 128 * s + 64);
+      const __m512i w1 = NH == 2 ? _mm512_loadu_si512(wq + 128 * s + 64) : w0;
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m512i a = bcast_quad(row(r) + 4 * (q + s));
         acc[r][0][s % CH] = dpbusd(acc[r][0][s % CH], a, w0);
-        acc[r][1][s % CH] = dpbusd(acc[r][1][s % CH], a, w1);
+        if (NH == 2) acc[r][1][s % CH] = dpbusd(acc[r][1][s % CH], a, w1);
       }
     }
   }
   for (; q < nq; ++q) {
     const __m512i w0 = _mm512_loadu_si512(w + static_cast<size_t>(q) * 128);
-    const __m512i w1 = _mm512_loadu_si512(w + static_cast<size_t>(q) * 128 + 64);
+    const __m512i w1 = NH == 2 ? _mm512_loadu_si512(w + static_cast<size_t>(q) * 128 + 64) : w0;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const __m512i a = bcast_quad(row(r) + 4 * q);
       acc[r][0][0] = dpbusd(acc[r][0][0], a, w0);
-      acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
+      if (NH == 2) acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
     }
   }
 }
@@ -70,31 +72,31 @@ inline __attribute__((always_inline)) void zero(__m512i (&acc)[MR][2][CH]) {
       for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
 }
 
-// MR rows x 32 channels of one panel.
-template <int MR, int CH>
+// MR rows x 32 channels (16 with NH = 1) of one panel.
+template <int MR, int CH, int NH>
 void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
               const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
   zero(acc);
   const int nfull = K / 4;  // quads with 4 valid A bytes
-  q8_quads(acc, nfull, panel, [&](int r) { return A + r * lda; });
+  q8_quads<MR, CH, NH>(acc, nfull, panel, [&](int r) { return A + r * lda; });
   if (K % 4) {  // last quad: only K % 4 bytes of A exist; the packed weights past K are zero
     const __m512i w0 = _mm512_loadu_si512(panel + static_cast<size_t>(nfull) * 128);
-    const __m512i w1 = _mm512_loadu_si512(panel + static_cast<size_t>(nfull) * 128 + 64);
+    const __m512i w1 = NH == 2 ? _mm512_loadu_si512(panel + static_cast<size_t>(nfull) * 128 + 64) : w0;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const __m512i a = bcast_partial(A + r * lda + 4 * nfull, K % 4);
       acc[r][0][0] = dpbusd(acc[r][0][0], a, w0);
-      acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
+      if (NH == 2) acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
     }
   }
   const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 128);
-  store_int_tile(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
+  store_int_tile<MR, CH, NH>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
 
 // q8_block over row segments (q8_gemm_segs): rows m .. m + MR - 1, each the concatenation of S
 // runs of L bytes (L % 4 == 0) at segs[row * S + s]; the panel's quads run on across segments.
-template <int MR, int CH>
+template <int MR, int CH, int NH>
 void q8_block_segs(int S, int L, const uint8_t* const* segs, uint8_t a_zero, const uint8_t* panel,
                    const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
@@ -104,10 +106,10 @@ void q8_block_segs(int S, int L, const uint8_t* const* segs, uint8_t a_zero, con
     const uint8_t* a[MR];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r] = segs[static_cast<size_t>(m + r) * S + sg];
-    q8_quads(acc, lq, panel + static_cast<size_t>(sg) * lq * 128, [&](int r) { return a[r]; });
+    q8_quads<MR, CH, NH>(acc, lq, panel + static_cast<size_t>(sg) * lq * 128, [&](int r) { return a[r]; });
   }
   const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>(S) * lq * 128);
-  store_int_tile(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
+  store_int_tile<MR, CH, NH>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
 
 
@@ -146,26 +148,30 @@ void q8_pack(const int8_t* W, int N, int K, void* packed) {
 namespace {
 
 // Every panel of columns [n0, n1) over rows [0, M) in blocks as even as possible; block(mr, ch,
-// m, panel, n, nvalid) runs one block of mr rows from row m with ch accumulator chains (given
-// as std::integral_constant).
+// nh, m, panel, n, nvalid) runs one block of mr rows from row m with ch accumulator chains over
+// nh halves of the panel (each given as std::integral_constant).
 template <typename Block>
 void run_row_blocks(const uint8_t* panels, size_t pb, int first, int M, int n0, int n1, Block&& block) {
   using std::integral_constant;
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
-    even_row_blocks(M, kMR, [&](int m, int rows) {
-      switch (rows) {
-        case 1: block(integral_constant<int, 1>{}, integral_constant<int, 4>{}, m, panel, n, nvalid); break;
-        case 2: block(integral_constant<int, 2>{}, integral_constant<int, 2>{}, m, panel, n, nvalid); break;
-        case 3: block(integral_constant<int, 3>{}, integral_constant<int, 2>{}, m, panel, n, nvalid); break;
-        case 4: block(integral_constant<int, 4>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
-        case 5: block(integral_constant<int, 5>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
-        case 6: block(integral_constant<int, 6>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
-        case 7: block(integral_constant<int, 7>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
-        default: block(integral_constant<int, kMR>{}, integral_constant<int, 1>{}, m, panel, n, nvalid); break;
-      }
-    });
+    auto rows_of = [&](auto nh) {
+      even_row_blocks(M, kMR, [&](int m, int rows) {
+        switch (rows) {
+          case 1: block(integral_constant<int, 1>{}, integral_constant<int, 4>{}, nh, m, panel, n, nvalid); break;
+          case 2: block(integral_constant<int, 2>{}, integral_constant<int, 2>{}, nh, m, panel, n, nvalid); break;
+          case 3: block(integral_constant<int, 3>{}, integral_constant<int, 2>{}, nh, m, panel, n, nvalid); break;
+          case 4: block(integral_constant<int, 4>{}, integral_constant<int, 1>{}, nh, m, panel, n, nvalid); break;
+          case 5: block(integral_constant<int, 5>{}, integral_constant<int, 1>{}, nh, m, panel, n, nvalid); break;
+          case 6: block(integral_constant<int, 6>{}, integral_constant<int, 1>{}, nh, m, panel, n, nvalid); break;
+          case 7: block(integral_constant<int, 7>{}, integral_constant<int, 1>{}, nh, m, panel, n, nvalid); break;
+          default: block(integral_constant<int, kMR>{}, integral_constant<int, 1>{}, nh, m, panel, n, nvalid); break;
+        }
+      });
+    };
+    if (nvalid <= 16) rows_of(integral_constant<int, 1>{});
+    else rows_of(integral_constant<int, 2>{});
   }
 }
 
@@ -173,15 +179,15 @@ void run_row_blocks(const uint8_t* panels, size_t pb, int first, int M, int n0, 
 
 void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
                    uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
-  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, int m, const uint8_t* panel, int n, int nvalid) {
-    q8_block<decltype(mr)::value, decltype(ch)::value>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
+  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, auto nh, int m, const uint8_t* panel, int n, int nvalid) {
+    q8_block<decltype(mr)::value, decltype(ch)::value, decltype(nh)::value>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
   });
 }
 
 void q8_run_panels_segs(const uint8_t* panels, size_t pb, int first, int M, int S, int L, const uint8_t* const* segs,
                         uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
-  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, int m, const uint8_t* panel, int n, int nvalid) {
-    q8_block_segs<decltype(mr)::value, decltype(ch)::value>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid);
+  run_row_blocks(panels, pb, first, M, n0, n1, [&](auto mr, auto ch, auto nh, int m, const uint8_t* panel, int n, int nvalid) {
+    q8_block_segs<decltype(mr)::value, decltype(ch)::value, decltype(nh)::value>(S, L, segs, a_zero, panel, rq, C, ldc, m, n, nvalid);
   });
 }
 

@@ -16,22 +16,23 @@ namespace avx512vnni {
 // too): MR rows x 32 channels summed over their CH accumulator chains, corrected for the
 // activation zero point (sum (a - z) w = sum a w - z * wsum, wsum: the 32 channels' weight
 // sums) and stored through the Requant epilogue.
-template <int MR, int CH>
+// NH = 1: only the first 16 channels (nvalid <= 16) were accumulated.
+template <int MR, int CH, int NH = 2>
 inline __attribute__((always_inline)) void store_int_tile(const __m512i (&acc)[MR][2][CH], const int32_t* wsum, uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc,
                            int m, int n, int nvalid) {
   const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   __m512i corr[2];
-  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+  for (int h = 0; h < NH; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
   __m512i v[MR][2];
   __m512 f[MR][2];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < NH; ++h) {
       v[r][h] = _mm512_add_epi32(acc[r][h][0], corr[h]);
       for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
       f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
     }
-  rq.store_tile<MR>(f, v, n, nvalid, C, ldc, m);
+  rq.store_tile<MR, NH>(f, v, n, nvalid, C, ldc, m);
 }
 
 // Bytes of one int8 panel of 32 channels over K: ceil(K/4) quads of 128 bytes (byte h*64 + 4c + i
