@@ -42,11 +42,12 @@ inline int lane_order(int c) { return (c / kCB) * kCB + 16 * ((c % 16) / 4) + 4 
 
 // One pixel's sums of the block's channels [c0, c0 + 64), lanes >= valid bytes zero (valid may
 // exceed 64: a full block), as four int32 vectors in lane order.
+template <bool Full>
 inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, __m512i (&acc)[4]) {
   acc[0] = acc[1] = acc[2] = acc[3] = _mm512_setzero_si512();
   auto load = [&](int t) __attribute__((always_inline)) {
     if (t >= taps) return _mm512_setzero_si512();
-    return _mm512_maskz_loadu_epi8(valid, px[t] + c0);
+    return Full ? _mm512_loadu_si512(px[t] + c0) : _mm512_maskz_loadu_epi8(valid, px[t] + c0);
   };
   for (int t = 0; t < taps; t += 4, w += 256) {
     const __m512i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
@@ -185,7 +186,10 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
       }
       const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
       __m512i acc[4];
-      dw_block(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+      if (n == kCB)
+        dw_block<true>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+      else
+        dw_block<false>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
       __m512 f[4];
 #pragma GCC unroll 4
       for (int k = 0; k < 4; ++k) {
