@@ -210,7 +210,6 @@ class TapPointers {
       for (int64_t kh = 0; kh < g.k[1]; ++kh)
         for (int64_t kw = 0; kw < g.k[2]; ++kw) offsets_.push_back(((kd * g.d[0] * g.in[1] + kh * g.d[1]) * g.in[2] + kw * g.d[2]) * C);
   }
-  int64_t taps() const { return static_cast<int64_t>(offsets_.size()); }
 
   void fill(const T* img, const PixelCursor& at, const T* outside, int64_t t0, int64_t t1, const T** out) const {
     const Window3& g = g_;

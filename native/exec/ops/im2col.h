@@ -86,6 +86,11 @@ void im2col_rows(const T* x, int64_t channels, const Window3& w, int64_t p0, int
   }
 }
 
+// Whether each kernel row (KW pixels) of a pixel-major image with `ld` values per pixel (P
+// used) is one span: ld == P and unit dilation along W. im2col then copies it in one run, and
+// the GEMM can read it in place as a row segment.
+inline bool kernel_rows_are_spans(size_t ld, int64_t P, const Window3& w) { return static_cast<int64_t>(ld) == P && w.d[2] == 1; }
+
 // Rows [p0, p1) of the im2col matrix of a pixel-major image (pixel i at img + i * ld, its first
 // P values used): row p (output pixel) holds, for each kernel offset s in (kd, kh, kw) order, the
 // P values of the input pixel it covers, or `pad` where the window lies in the padding. Column
@@ -96,7 +101,7 @@ void im2col_pixels(const T* img, size_t ld, int64_t P, const Window3& w, int64_t
   const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
   const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
   const size_t run = static_cast<size_t>(P);
-  const bool contiguous = static_cast<int64_t>(ld) == P && w.d[2] == 1;  // a kernel row is one span
+  const bool contiguous = kernel_rows_are_spans(ld, P, w);
   PixelCursor at(p0, w);  // pixels of one image: at.n stays 0
   for (int64_t p = p0; p < p1; ++p, at.next(w)) {
     const int64_t id0 = at.od * w.s[0] - w.pb[0], ih0 = at.oh * w.s[1] - w.pb[1], iw0 = at.ow * w.s[2] - w.pb[2];
@@ -132,10 +137,6 @@ void im2col_pixels(const T* img, size_t ld, int64_t P, const Window3& w, int64_t
     }
   }
 }
-
-// Whether a pixel-major image with `ld` values per pixel (P real) can feed the GEMM as row
-// segments: each kernel row (KW pixels) must be one span, so ld == P and unit dilation along W.
-inline bool kernel_rows_are_spans(size_t ld, int64_t P, const Window3& w) { return static_cast<int64_t>(ld) == P && w.d[2] == 1; }
 
 // An implicit im2col: the KD * KH kernel rows of output pixels [p0, p1) as segment pointers
 // (segs[(p - p0) * KD * KH + s]), each a span of KW * P values: into the image where the

@@ -178,7 +178,7 @@ class Epilogue {
   TERNION_EPILOGUE_INLINE void store_run(const __m512* accf, const __m512i* acci, int n, int nvalid, void* C, size_t ldc, int m) const {
     static_assert(V == 2 || V == 4, "runs of 32 or 64 channels");
     if (!byte_out() || nvalid < 16 * V) {
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int h = 0; h < V; ++h) store(accf[h], acci[h], n + 16 * h, lane_mask(nvalid - 16 * h), C, ldc, m);
       return;
     }
@@ -232,7 +232,7 @@ class Epilogue {
     }
     if (recip_) {
       __mmask16 safe = mk;
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int h = 0; h < V; ++h) {
         t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
         // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].

@@ -502,21 +502,34 @@ void lowbit_pack(const LowbitWeights* w, void* packed) {
   }
 }
 
-void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                 const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+namespace {
+
+// The layout a packed buffer records in its header.
+Layout packed_layout(const void* packed) {
   Header hd;
   std::memcpy(&hd, packed, sizeof hd);
-  const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
-                             hd.asym != 0);
+  return layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded), hd.asym != 0);
+}
+
+// lb_expanded for the layout's code width and sign form.
+template <typename Run>
+void run_expanded(const Layout& L, const uint8_t* panels, int n0, int n1, Run&& run) {
+  if (L.bits == 4) lb_expanded<4, false>(L, panels, n0, n1, run);
+  else if (L.asym) lb_expanded<2, true>(L, panels, n0, n1, run);
+  else lb_expanded<2, false>(L, panels, n0, n1, run);
+}
+
+}  // namespace
+
+void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
+                 const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
+  const Layout L = packed_layout(packed);
   const Epilogue rq(rq_in ? *rq_in : Requant());
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
   if (can_expand(L, M)) {
-    auto run = [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
+    run_expanded(L, panels, n0, n1, [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
       q8_run_panels(out, pb, first, M, L.K, A, lda, a_zero, rq, C, ldc, lo, hi);
-    };
-    if (L.bits == 4) lb_expanded<4, false>(L, panels, n0, n1, run);
-    else if (L.asym) lb_expanded<2, true>(L, panels, n0, n1, run);
-    else lb_expanded<2, false>(L, panels, n0, n1, run);
+    });
     return;
   }
   if (L.bits == 2) {
@@ -535,24 +548,19 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
 
 void lowbit_gemm_segs(int M, int N, int S, int Ls, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
                       const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
-  Header hd;
-  std::memcpy(&hd, packed, sizeof hd);
-  const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
-                             hd.asym != 0);
+  const Layout L = packed_layout(packed);
   if (can_expand(L, M)) {
     const Epilogue rq(rq_in ? *rq_in : Requant());
-    const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
-    auto run = [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
+    run_expanded(L, static_cast<const uint8_t*>(packed) + kHeader, n0, n1, [&](const uint8_t* out, size_t pb, int first, int lo, int hi) {
       q8_run_panels_segs(out, pb, first, M, S, Ls, segs, a_zero, rq, C, ldc, lo, hi);
-    };
-    if (L.bits == 4) lb_expanded<4, false>(L, panels, n0, n1, run);
-    else if (L.asym) lb_expanded<2, true>(L, panels, n0, n1, run);
-    else lb_expanded<2, false>(L, panels, n0, n1, run);
+    });
     return;
   }
-  // The code loops read A by rows: gather them (few rows, or group-scaled weights).
+  // The code loops read A by rows: gather them (few rows, or group-scaled weights) into this
+  // thread's buffer, kept between calls (a conv calls once per chunk of pixels).
   const size_t K = static_cast<size_t>(S) * Ls;
-  std::vector<uint8_t> A(static_cast<size_t>(M) * K);
+  thread_local std::vector<uint8_t> A;
+  A.resize(static_cast<size_t>(M) * K);
   for (size_t i = 0; i < static_cast<size_t>(M) * S; ++i) std::memcpy(A.data() + i * Ls, segs[i], static_cast<size_t>(Ls));
   lowbit_gemm(M, N, static_cast<int>(K), A.data(), K, a_zero, packed, rq_in, C, ldc, n0, n1);
 }
