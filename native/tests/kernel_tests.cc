@@ -400,14 +400,17 @@ void test_requant(const KernelTable* t, std::mt19937& rng) {
   const int N = 131, K = 5, M = 3;
   for (const Range& rg : ranges_)
     for (float d : divisors)
-      for (int phase = 0; phase < 6; ++phase) {
+      for (int phase = 0; phase < 10; ++phase) {
         std::vector<float> bias(N), scale(N, 1.0f);
         const int32_t lo = rg.qmin - rg.zp, hi = rg.qmax - rg.zp;
         for (int n = 0; n < N; ++n) {
           // (k + 0.5) * d moved by -4 .. +4 ulps, k across the range and a little past it.
+          // Phases 6 .. 9: quotients k - 0.25, k, k + 0.25, far from ties, so that the specials
+          // below meet a vector the fast path takes (AVX-512 tests rounding per vector).
           const int k = lo - 2 + (n * 7 + phase * 13) % (hi - lo + 4);
-          float v = static_cast<float>((k + 0.5) * static_cast<double>(d));
-          for (int j = n % 9 - 4; j != 0; j += j > 0 ? -1 : 1) v = std::nextafter(v, j > 0 ? inf : -inf);
+          float v = static_cast<float>((k + (phase < 6 ? 0.5 : 0.25 * (n % 3 - 1))) * static_cast<double>(d));
+          if (phase < 6)
+            for (int j = n % 9 - 4; j != 0; j += j > 0 ? -1 : 1) v = std::nextafter(v, j > 0 ? inf : -inf);
           bias[n] = v;
         }
         const float specials[] = {nan, inf, -inf, 1e30f, -1e30f, 0.0f, -0.0f, 1e-40f};
@@ -421,7 +424,7 @@ void test_requant(const KernelTable* t, std::mt19937& rng) {
         rq.qmin = rg.qmin;
         rq.qmax = rg.qmax;
         rq.divisor = d;
-        if (phase >= 4) rq.post_lo = -5.0f * d, rq.post_hi = 40.0f * d;
+        if (phase == 4 || phase == 5 || phase >= 8) rq.post_lo = -5.0f * d, rq.post_hi = 40.0f * d;
         const uint8_t za = static_cast<uint8_t>(37 * phase);
         const size_t ldc = N + 2;
         auto check = [&](const std::vector<uint8_t>& r, const std::vector<uint8_t>& o, int rows, const char* what) {

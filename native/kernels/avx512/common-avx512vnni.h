@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 #include "../kernels.h"
@@ -104,11 +105,24 @@ class Epilogue {
         qlo_(_mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point))),
         qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)) {
     // The reciprocal replaces the division only where 1/d is a normal float (its relative error
-    // is then at most 2^-24) and the clamp range is small enough for the margin in quotients().
+    // is then at most 2^-24) and the clamp range is small enough for the margin in quantized().
     const float r = div_ ? 1.0f / rq.divisor : 1.0f;
     const int32_t qlo = rq.qmin - rq.zero_point, qhi = rq.qmax - rq.zero_point;
     recip_ = !div_ || (r >= 0x1p-126f && r < 0x1p126f && qlo >= -512 && qhi <= 512);
     rd_ = _mm512_set1_ps(r);
+    // The folded form of quantized() (see there): ReLU, Clip and the clamp to [qmin, qmax] as one
+    // clamp of the quotient, the zero point added by the fma.
+    folded_ = div_ && recip_ && rq.qmin >= -1000 && rq.qmax <= 1000 && rq.post_lo == rq.post_lo && rq.post_hi == rq.post_hi;
+    if (folded_) {
+      const float d = rq.divisor, vlo = rq.relu ? std::max(rq.post_lo, 0.0f) : rq.post_lo, vhi = rq.post_hi;
+      const float flo = static_cast<float>(qlo), fhi = static_cast<float>(qhi);
+      // std::max(std::min()) as the vector code's operand order, with no NaN among these bounds.
+      const float a = std::min(fhi, std::max(flo, vlo / d)), b = std::min(fhi, std::max(flo, vhi / d));
+      const float z = static_cast<float>(rq.zero_point);
+      zlo_ = _mm512_set1_ps(a + z);
+      zhi_ = _mm512_set1_ps(b + z);
+      zpf_ = _mm512_set1_ps(z);
+    }
   }
 
   // Integer outputs (U8, S8) are written as bytes; the others one value per lane.
@@ -120,11 +134,8 @@ class Epilogue {
   // values each; the depthwise kernel's permuted copies).
   template <int V>
   TERNION_EPILOGUE_INLINE void quantize_lanes(const __m512* accf, const float* scale, const float* bias, __m512i* q) const {
-    __m512 t[V];
-    quotients<V>(accf, [&](int h) { return _mm512_loadu_ps(scale + 16 * h); }, [&](int h) { return _mm512_loadu_ps(bias + 16 * h); },
-                 static_cast<__mmask16>(0xFFFF), t);
-#pragma GCC unroll 4
-    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
+    quantized<V>(accf, [&](int h) { return _mm512_loadu_ps(scale + 16 * h); }, [&](int h) { return _mm512_loadu_ps(bias + 16 * h); },
+                 static_cast<__mmask16>(0xFFFF), q);
   }
 
   // One vector of 16 channels [n, n+16) of row m.
@@ -141,11 +152,11 @@ class Epilogue {
       _mm512_mask_storeu_ps(static_cast<float*>(C) + off, mk, v);
       return;
     }
-    __m512 t[1];
     const __m512 a[1] = {accf};
-    quotients<1>(a, [&](int) { return scale(n, mk); }, [&](int) { return bias(n, mk); }, mk, t);
+    __m512i qv[1];
+    quantized<1>(a, [&](int) { return scale(n, mk); }, [&](int) { return bias(n, mk); }, mk, qv);
     // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t[0]), zp_);
+    const __m512i q = qv[0];
     if (out_ == OutType::U8)
       _mm512_mask_cvtepi32_storeu_epi8(static_cast<uint8_t*>(C) + off, mk, q);
     else
@@ -162,13 +173,29 @@ class Epilogue {
     const Epilogue e = *this;
     if (NH == 2 && e.byte_out() && nvalid >= 32) {
 #pragma GCC unroll 16
-      for (int r = 0; r < MR; ++r) e.store_run<2>(f[r], v[r], n, nvalid, C, ldc, m + r);
+      for (int r = 0; r + 1 < MR; r += 2) e.store_row_pair(f[r], f[r + 1], n, C, ldc, m + r);
+      if (MR % 2) e.store_run<2>(f[MR - 1], v[MR - 1], n, nvalid, C, ldc, m + MR - 1);
       return;
     }
     const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
       for (int h = 0; h < NH; ++h) e.store(f[r][h], v[r][h], n + 16 * h, mk[h], C, ldc, m + r);
+  }
+
+  // Byte outputs of channels [n, n + 32) of rows m and m + 1, all valid: one rounding test and
+  // one pack for both rows (the 64 bytes come out of the permutation as row m's 32 channels, then
+  // row m + 1's).
+  TERNION_EPILOGUE_INLINE void store_row_pair(const __m512 (&f0)[2], const __m512 (&f1)[2], int n, void* C, size_t ldc, int m) const {
+    const __mmask16 all = static_cast<__mmask16>(0xFFFF);
+    const __m512 accf[4] = {f0[0], f0[1], f1[0], f1[1]};
+    const __m512 s[2] = {scale(n, all), scale(n + 16, all)}, b[2] = {bias(n, all), bias(n + 16, all)};
+    __m512i q[4];
+    quantized<4>(accf, [&](int h) { return s[h % 2]; }, [&](int h) { return b[h % 2]; }, all, q);
+    const __m512i r = pack_bytes(q);
+    uint8_t* dst = static_cast<uint8_t*>(C) + static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(r));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + ldc), _mm512_extracti64x4_epi64(r, 1));
   }
 
   // V (2 or 4) vectors of channels [n, n + 16V) of row m: with byte outputs and all lanes valid
@@ -182,19 +209,11 @@ class Epilogue {
       for (int h = 0; h < V; ++h) store(accf[h], acci[h], n + 16 * h, lane_mask(nvalid - 16 * h), C, ldc, m);
       return;
     }
-    __m512 t[V];
     const __mmask16 all = static_cast<__mmask16>(0xFFFF);
-    quotients<V>(accf, [&](int h) { return scale(n + 16 * h, all); }, [&](int h) { return bias(n + 16 * h, all); }, all, t);
     __m512i q[4];
-#pragma GCC unroll 4
-    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
-    // packs: each 128-bit lane j holds dwords (q0_j, q1_j) as int16, then bytes (q0_j, q1_j, q2_j,
-    // q3_j); the permutation gathers lane j's dword of each vector in channel order. The values
-    // are within the byte range, so neither saturation changes them.
-    const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
-    const __m512i w23 = V == 4 ? _mm512_packs_epi32(q[2], q[3]) : w01;
-    const __m512i b = out_ == OutType::U8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
-    const __m512i r = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+    quantized<V>(accf, [&](int h) { return scale(n + 16 * h, all); }, [&](int h) { return bias(n + 16 * h, all); }, all, q);
+    if (V == 2) q[2] = q[0], q[3] = q[1];
+    const __m512i r = pack_bytes(q);
     uint8_t* dst = static_cast<uint8_t*>(C) + static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
     if (V == 4)
       _mm512_storeu_si512(dst, r);
@@ -206,53 +225,95 @@ class Epilogue {
   static constexpr float kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
   static constexpr float kZeros[16] = {};
 
+  // The bytes of four vectors of quantized values, in order q[0], q[1], q[2], q[3]: packs leave in
+  // each 128-bit lane j the dwords (q0_j, q1_j) as int16, then bytes (q0_j, q1_j, q2_j, q3_j);
+  // the permutation gathers lane j's dword of each vector. The values are within the byte range,
+  // so neither saturation changes them.
+  TERNION_EPILOGUE_INLINE __m512i pack_bytes(const __m512i (&q)[4]) const {
+    const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+    const __m512i b = out_ == OutType::U8 ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+  }
+
   // A missing scale or bias reads the 16 ones or zeros above at every n (its step mask is 0).
   TERNION_EPILOGUE_INLINE __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
   TERNION_EPILOGUE_INLINE __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
 
-  // V vectors of channels [n, n + 16V) up to the rounding: min(max(v / d, qlo), qhi) for the
-  // value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which vmaxps(lo, v)
-  // and vminps(hi, v) return v for, a NaN included; no divisor is d = 1.
-  //
-  // The divider only runs where the product with the reciprocal could round differently:
-  // t = v * (1/d) differs from the rounded quotient fl(v / d) by at most 3 * 2^-24 |v / d| (three
-  // roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies further than 2^-12 from a
-  // half-integer, clamp(t) and clamp(fl(v / d)) round to the same integer (outside the range both
-  // clamp to the same bound).
+  // V vectors of channels [n, n + 16V) quantized: round(min(max(v / d, qlo), qhi)) + zero_point
+  // for the value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which
+  // vmaxps(lo, v) and vminps(hi, v) return v for, a NaN included; no divisor is d = 1.
   // sc(h) and bi(h) give vector h's scale and bias.
+  //
+  // Folded form (folded_): x -> fl(x / d) is monotonic for d > 0, so ReLU, Clip and the clamp
+  // to [qlo, qhi] are one clamp of the quotient to [A, B] (the bounds divided once, clamped, in
+  // the constructor), and as the zero point is an integer, round(q) + z = round(q + z). The
+  // vector computes s = fma(v, 1/d, z) clamped to [A + z, B + z]; that lies within 2^-13 of the
+  // exact clamp(fl(v / d)) + z (the reciprocal's and the fma's roundings, |s| < 1024), so where
+  // it is further than 2^-12 from a half-integer both round to the same integer. A NaN v stays
+  // NaN through vmaxps(A, s) and fails that test. Lanes that fail it take the exact form below.
+  //
+  // Exact form: the division only runs where the product with the reciprocal could round
+  // differently: t = v * (1/d) differs from the rounded quotient fl(v / d) by at most
+  // 3 * 2^-24 |v / d| (three roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies
+  // further than 2^-12 from a half-integer, clamp(t) and clamp(fl(v / d)) round to the same
+  // integer (outside the range both clamp to the same bound).
   template <int V, typename Scale, typename Bias>
-  TERNION_EPILOGUE_INLINE void quotients(const __m512* accf, Scale&& sc, Bias&& bi, __mmask16 mk, __m512* t) const {
+  TERNION_EPILOGUE_INLINE void quantized(const __m512* accf, Scale&& sc, Bias&& bi, __mmask16 mk, __m512i* q) const {
+    const __m512 margin = _mm512_set1_ps(0.5f - 0x1p-12f);
+    // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
+    auto far_from_half = [&](__mmask16 k, __m512 t) __attribute__((always_inline)) {
+      return _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(_mm512_reduce_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), margin, _CMP_LT_OQ);
+    };
     __m512 v[V];
+    if (folded_) {
+      __m512 s[V];
+      __mmask16 safe = mk;
+#pragma GCC unroll 4
+      for (int h = 0; h < V; ++h) {
+        v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+        s[h] = _mm512_min_ps(zhi_, _mm512_max_ps(zlo_, _mm512_fmadd_ps(v[h], rd_, zpf_)));
+        safe = far_from_half(safe, s[h]);
+      }
+      if (safe == mk) {
+#pragma GCC unroll 4
+        for (int h = 0; h < V; ++h) q[h] = _mm512_cvtps_epi32(s[h]);
+        return;
+      }
+    } else {
+#pragma GCC unroll 4
+      for (int h = 0; h < V; ++h) v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+    }
 #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) {
-      v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
       // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
       if (relu_) v[h] = _mm512_max_ps(v[h], _mm512_setzero_ps());
       v[h] = _mm512_min_ps(phi_, _mm512_max_ps(plo_, v[h]));
     }
+    __m512 t[V];
+    bool done = false;
     if (recip_) {
       __mmask16 safe = mk;
 #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) {
         t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
-        // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
-        if (div_) {
-          const __m512 frac = _mm512_abs_ps(_mm512_reduce_ps(t[h], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-          safe &= _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f - 0x1p-12f), _CMP_LT_OQ);
-        }
+        if (div_) safe = far_from_half(safe, t[h]);
       }
-      if (safe == mk) return;
+      done = safe == mk;
+    }
+    if (!done) {
+#pragma GCC unroll 4
+      for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
     }
 #pragma GCC unroll 4
-    for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
+    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
   }
 
   const float* scale_;
   const float* bias_;
   int scale_step_, bias_step_;
   OutType out_;
-  bool relu_, div_, recip_ = false;
-  __m512 plo_, phi_, d_, qlo_, qhi_, rd_;
+  bool relu_, div_, recip_ = false, folded_ = false;
+  __m512 plo_, phi_, d_, qlo_, qhi_, rd_, zlo_ = _mm512_setzero_ps(), zhi_ = _mm512_setzero_ps(), zpf_ = _mm512_setzero_ps();
   __m512i zp_;
 };
 

@@ -41,10 +41,11 @@ size_t weight_bytes(int C, int taps) { return static_cast<size_t>(blocks_of(C)) 
 inline int lane_order(int c) { return (c / kCB) * kCB + 16 * ((c % 16) / 4) + 4 * ((c % kCB) / 16) + c % 4; }
 
 // One pixel's sums of the block's channels [c0, c0 + 64), lanes >= valid bytes zero (valid may
-// exceed 64: a full block), as four int32 vectors in lane order.
+// exceed 64: a full block), as four int32 vectors in lane order, started at `init` (the zero
+// point's correction of the block, or nullptr for none).
 template <bool Full>
-inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, __m512i (&acc)[4]) {
-  acc[0] = acc[1] = acc[2] = acc[3] = _mm512_setzero_si512();
+inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 valid, const int8_t* w, const int32_t* init, __m512i (&acc)[4]) {
+  for (int k = 0; k < 4; ++k) acc[k] = init ? _mm512_loadu_si512(init + 16 * k) : _mm512_setzero_si512();
   auto load = [&](int t) __attribute__((always_inline)) {
     if (t >= taps) return _mm512_setzero_si512();
     return Full ? _mm512_loadu_si512(px[t] + c0) : _mm512_maskz_loadu_epi8(valid, px[t] + c0);
@@ -62,9 +63,9 @@ inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 va
 
 // The same for a last block of at most 32 channels, at 256 bits (a 512-bit block would leave at
 // least half its lanes idle): acc[i] 128-bit lane L (0, 1) slot j is channel 16 L + 4 i + j,
-// so vector i's weights are the low 256 bits of the 512-bit block's vector i.
-inline void dw_block_tail(const uint8_t* const* px, size_t c0, int taps, __mmask32 valid, const int8_t* w, __m256i (&acc)[4]) {
-  acc[0] = acc[1] = acc[2] = acc[3] = _mm256_setzero_si256();
+// so vector i's weights (and its start) are the low 256 bits of the 512-bit block's vector i.
+inline void dw_block_tail(const uint8_t* const* px, size_t c0, int taps, __mmask32 valid, const int8_t* w, const int32_t* init, __m256i (&acc)[4]) {
+  for (int k = 0; k < 4; ++k) acc[k] = init ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 16 * k)) : _mm256_setzero_si256();
   auto load = [&](int t) __attribute__((always_inline)) {
     if (t >= taps) return _mm256_setzero_si256();
     return _mm256_maskz_loadu_epi8(valid, px[t] + c0);
@@ -138,8 +139,16 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
   const int8_t* W = reinterpret_cast<const int8_t*>(base + kHeader);
   const int32_t* wsum = reinterpret_cast<const int32_t*>(base + kHeader + weight_bytes(C, taps));
   const size_t wstride = static_cast<size_t>(quads_of(taps)) * 256;
-  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   const int padded = blocks_of(C) * kCB;
+  // The zero point's correction -a_zero * wsum in lane order, once per call: each pixel's sums
+  // start from it.
+  thread_local std::vector<int32_t> corr_buf;
+  const int32_t* corr = nullptr;
+  if (a_zero) {
+    corr_buf.resize(static_cast<size_t>(padded));
+    for (int i = 0; i < padded; ++i) corr_buf[i] = -static_cast<int32_t>(a_zero) * wsum[i];
+    corr = corr_buf.data();
+  }
   // Byte outputs: scale and bias in lane order (zero past C), built once per call.
   thread_local std::vector<float> lane_params;
   const bool bytes = rq.byte_out();
@@ -166,12 +175,7 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
       if (narrow_tail && c0 == full) {
         const __mmask32 valid = n == 32 ? ~static_cast<__mmask32>(0) : (static_cast<__mmask32>(1) << n) - 1;
         __m256i acc[4];
-        dw_block_tail(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
-        if (a_zero) {
-          const __m256i nz = _mm512_castsi512_si256(negz);
-          for (int k = 0; k < 4; ++k)
-            acc[k] = _mm256_add_epi32(acc[k], _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsum + c0 + 16 * k)), nz));
-        }
+        dw_block_tail(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, corr ? corr + c0 : nullptr, acc);
         const __m512 f[2] = {_mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[0]), acc[1], 1)),
                              _mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[2]), acc[3], 1))};
         __m512i q[2];
@@ -186,16 +190,15 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
       }
       const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
       __m512i acc[4];
+      const int32_t* init = corr ? corr + c0 : nullptr;
       if (n == kCB)
-        dw_block<true>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+        dw_block<true>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
       else
-        dw_block<false>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, acc);
+        dw_block<false>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
       __m512 f[4];
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {
-        if (a_zero) acc[k] = _mm512_add_epi32(acc[k], _mm512_mullo_epi32(_mm512_loadu_si512(wsum + c0 + 16 * k), negz));
+      for (int k = 0; k < 4; ++k)
         if (bytes) f[k] = _mm512_cvtepi32_ps(acc[k]);
-      }
       if (bytes) {
         __m512i q[4];
         rq.quantize_lanes<4>(f, ls + c0, lb + c0, q);

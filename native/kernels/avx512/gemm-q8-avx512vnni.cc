@@ -64,12 +64,15 @@ inline __attribute__((always_inline)) void q8_quads(__m512i (&acc)[MR][2][CH], i
   }
 }
 
+// Accumulators at zero, the first chain of each row at the zero point's correction.
 template <int MR, int CH>
-inline __attribute__((always_inline)) void zero(__m512i (&acc)[MR][2][CH]) {
+inline __attribute__((always_inline)) void start(__m512i (&acc)[MR][2][CH], const int32_t* wsum, uint8_t a_zero) {
+  __m512i corr[2];
+  zero_point_terms(wsum, a_zero, corr);
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int h = 0; h < 2; ++h)
-      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_si512();
+      for (int c = 0; c < CH; ++c) acc[r][h][c] = c == 0 ? corr[h] : _mm512_setzero_si512();
 }
 
 // MR rows x 32 channels (16 with NH = 1) of one panel.
@@ -77,7 +80,8 @@ template <int MR, int CH, int NH>
 void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
               const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
-  zero(acc);
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 128);
+  start(acc, wsum, a_zero);
   const int nfull = K / 4;  // quads with 4 valid A bytes
   q8_quads<MR, CH, NH>(acc, nfull, panel, [&](int r) { return A + r * lda; });
   if (K % 4) {  // last quad: only K % 4 bytes of A exist; the packed weights past K are zero
@@ -90,8 +94,7 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
       if (NH == 2) acc[r][1][0] = dpbusd(acc[r][1][0], a, w1);
     }
   }
-  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 128);
-  store_int_tile<MR, CH, NH>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
+  store_int_tile<MR, CH, NH, true>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
 
 // q8_block over row segments (q8_gemm_segs): rows m .. m + MR - 1, each the concatenation of S
@@ -100,16 +103,16 @@ template <int MR, int CH, int NH>
 void q8_block_segs(int S, int L, const uint8_t* const* segs, uint8_t a_zero, const uint8_t* panel,
                    const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   __m512i acc[MR][2][CH];
-  zero(acc);
   const int lq = L / 4;
+  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>(S) * lq * 128);
+  start(acc, wsum, a_zero);
   for (int sg = 0; sg < S; ++sg) {
     const uint8_t* a[MR];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) a[r] = segs[static_cast<size_t>(m + r) * S + sg];
     q8_quads<MR, CH, NH>(acc, lq, panel + static_cast<size_t>(sg) * lq * 128, [&](int r) { return a[r]; });
   }
-  const int32_t* wsum = reinterpret_cast<const int32_t*>(panel + static_cast<size_t>(S) * lq * 128);
-  store_int_tile<MR, CH, NH>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
+  store_int_tile<MR, CH, NH, true>(acc, wsum, a_zero, rq, C, ldc, m, n, nvalid);
 }
 
 

@@ -12,23 +12,30 @@ namespace ternion {
 namespace kernels {
 namespace avx512vnni {
 
+// The activation zero point's correction of one panel's 32 channels: sum (a - z) w = sum a w -
+// z * wsum (wsum: the channels' weight sums).
+inline void zero_point_terms(const int32_t* wsum, uint8_t a_zero, __m512i (&corr)[2]) {
+  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
+  for (int h = 0; h < 2; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+}
+
 // The end of an integer tile (int8 panels, and folded low-bit layers whose sums are integers
 // too): MR rows x 32 channels summed over their CH accumulator chains, corrected for the
-// activation zero point (sum (a - z) w = sum a w - z * wsum, wsum: the 32 channels' weight
-// sums) and stored through the Requant epilogue.
+// activation zero point (zero_point_terms; unless Corrected: the int8 blocks start their first
+// chain at the correction, which saves an add per output vector) and stored through the Requant
+// epilogue.
 // NH = 1: only the first 16 channels (nvalid <= 16) were accumulated.
-template <int MR, int CH, int NH = 2>
+template <int MR, int CH, int NH = 2, bool Corrected = false>
 inline __attribute__((always_inline)) void store_int_tile(const __m512i (&acc)[MR][2][CH], const int32_t* wsum, uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc,
                            int m, int n, int nvalid) {
-  const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   __m512i corr[2];
-  for (int h = 0; h < NH; ++h) corr[h] = _mm512_mullo_epi32(_mm512_loadu_si512(wsum + 16 * h), negz);
+  if (!Corrected) zero_point_terms(wsum, a_zero, corr);
   __m512i v[MR][2];
   __m512 f[MR][2];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
     for (int h = 0; h < NH; ++h) {
-      v[r][h] = _mm512_add_epi32(acc[r][h][0], corr[h]);
+      v[r][h] = Corrected ? acc[r][h][0] : _mm512_add_epi32(acc[r][h][0], corr[h]);
       for (int c = 1; c < CH; ++c) v[r][h] = _mm512_add_epi32(v[r][h], acc[r][h][c]);
       f[r][h] = _mm512_cvtepi32_ps(v[r][h]);
     }
