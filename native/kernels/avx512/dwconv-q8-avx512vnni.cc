@@ -13,12 +13,15 @@
 // 128-bit lane's 16 channels in channel order, one 64-byte store per block and pixel with no
 // shuffle back. fp32 and int32 outputs are put back in channel order by eight vshufi32x4.
 // A last, partial block reads its channels with masked loads (bytes past C are neither read
-// nor written); missing taps of the last quad are zero vectors against zero weights.
+// nor written); missing taps of the last quad are zero vectors against zero weights. With byte
+// outputs a last block of at most 32 channels (MobileNetV2's 32, 96 and 144) runs two or four
+// pixels per vector (TailGroup) instead of leaving half or more of the lanes idle.
 //
 // Packed layout: a 64-byte header {magic, C, taps}, then for each block of 64 channels and each
 // quad j of taps, 256 bytes: byte 64 i + 16 L + 4 j' + s = w[64 b + 16 L + 4 i + j'][4 j + s]
 // (zero past C or taps); then wsum[round_up(C, 64)] int32 in lane order: entry 64 b + 16 i +
 // 4 L + j is the weight sum of channel 64 b + 16 L + 4 i + j.
+#include <type_traits>
 #include <vector>
 
 #include "common-avx512vnni.h"
@@ -61,36 +64,70 @@ inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 va
   }
 }
 
-// The same for a last block of at most 32 channels, at 256 bits (a 512-bit block would leave at
-// least half its lanes idle): acc[i] 128-bit lane L (0, 1) slot j is channel 16 L + 4 i + j,
-// so vector i's weights (and its start) are the low 256 bits of the 512-bit block's vector i.
-inline void dw_block_tail(const uint8_t* const* px, size_t c0, int taps, __mmask32 valid, const int8_t* w, const int32_t* init, __m256i (&acc)[4]) {
-  for (int k = 0; k < 4; ++k) acc[k] = init ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 16 * k)) : _mm256_setzero_si256();
-  auto load = [&](int t) __attribute__((always_inline)) {
-    if (t >= taps) return _mm256_setzero_si256();
-    return _mm256_maskz_loadu_epi8(valid, px[t] + c0);
-  };
-  auto dot = [](__m256i a, __m256i u, const int8_t* wv) __attribute__((always_inline)) {
-    return _mm256_dpbusd_epi32(a, u, _mm256_load_si256(reinterpret_cast<const __m256i*>(wv)));
-  };
-  for (int t = 0; t < taps; t += 4, w += 256) {
-    const __m256i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
-    const __m256i l01 = _mm256_unpacklo_epi8(v0, v1), h01 = _mm256_unpackhi_epi8(v0, v1);
-    const __m256i l23 = _mm256_unpacklo_epi8(v2, v3), h23 = _mm256_unpackhi_epi8(v2, v3);
-    acc[0] = dot(acc[0], _mm256_unpacklo_epi16(l01, l23), w);
-    acc[1] = dot(acc[1], _mm256_unpackhi_epi16(l01, l23), w + 64);
-    acc[2] = dot(acc[2], _mm256_unpacklo_epi16(h01, h23), w + 128);
-    acc[3] = dot(acc[3], _mm256_unpackhi_epi16(h01, h23), w + 192);
-  }
-}
+// A last block of at most 32 channels (byte outputs) runs G pixels per 512-bit vector, where a
+// block of its own would leave half or more of the lanes idle: G = 4 for up to 16 channels
+// (128-bit lane q holds pixel q's channels), G = 2 for up to 32 (lanes 2q and 2q + 1 hold pixel
+// q's). After the byte transpose, vector i lane L slot j then holds pixel L / (4 / G), channel
+// 16 (L % (4 / G)) + 4 i + j: the weights, zero-point terms and epilogue parameters of the
+// block's lanes [0, 4 / G) are repeated G times, and the packs give each pixel's channels in
+// order, ready to store.
+template <int G>
+struct TailGroup {
+  static_assert(G == 2 || G == 4, "two or four pixels per vector");
+  static constexpr int kLaneBytes = 64 / G;  // one pixel's bytes in a vector
 
-// Entry of a tail block's channel c (< 32) when its four 256-bit sums are joined in pairs
-// ([acc0 | acc1], [acc2 | acc3]): vector k, 128-bit lane L', slot j holds channel
-// 16 (L' % 2) + 4 (2 k + L' / 2) + j.
-inline int tail_order(int c) {
-  const int L = c / 16, i = (c % 16) / 4, j = c % 4;
-  return 16 * (i / 2) + 4 * (2 * (i % 2) + L) + j;
-}
+  // The 64 bytes of tap t of the G pixels px[0..G) (channels from c0), masked to `valid`.
+  static inline __m512i gather(const uint8_t* const* const* px, int t, size_t c0, uint32_t valid) {
+    if (G == 4) {
+      const __mmask16 k = static_cast<__mmask16>(valid);
+      __m512i v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(k, px[0][t] + c0));
+      v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(k, px[1][t] + c0), 1);
+      v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(k, px[2][t] + c0), 2);
+      return _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(k, px[3][t] + c0), 3);
+    }
+    const __mmask32 k = static_cast<__mmask32>(valid);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_maskz_loadu_epi8(k, px[0][t] + c0)), _mm256_maskz_loadu_epi8(k, px[1][t] + c0), 1);
+  }
+
+  // The first 64 / G bytes at p repeated G times (weights, zero-point terms).
+  static inline __m512i repeat(const void* p) {
+    if (G == 4) return _mm512_broadcast_i32x4(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+  }
+
+  // Sums of the G pixels, started at the zero-point terms `init` (lane order, or nullptr).
+  static inline void sums(const uint8_t* const* const* px, size_t c0, int taps, uint32_t valid, const int8_t* w, const int32_t* init, __m512i (&acc)[4]) {
+    for (int k = 0; k < 4; ++k) acc[k] = init ? repeat(init + 16 * k) : _mm512_setzero_si512();
+    for (int t = 0; t < taps; t += 4, w += 256) {
+      auto load = [&](int u) __attribute__((always_inline)) { return u < taps ? gather(px, u, c0, valid) : _mm512_setzero_si512(); };
+      const __m512i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
+      const __m512i l01 = _mm512_unpacklo_epi8(v0, v1), h01 = _mm512_unpackhi_epi8(v0, v1);
+      const __m512i l23 = _mm512_unpacklo_epi8(v2, v3), h23 = _mm512_unpackhi_epi8(v2, v3);
+      acc[0] = dpbusd(acc[0], _mm512_unpacklo_epi16(l01, l23), repeat(w));
+      acc[1] = dpbusd(acc[1], _mm512_unpackhi_epi16(l01, l23), repeat(w + 64));
+      acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), repeat(w + 128));
+      acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), repeat(w + 192));
+    }
+  }
+
+  // Epilogue parameter of vector i, lane L, slot j: that of channel 16 (L % (4 / G)) + 4 i + j.
+  static int channel_of(int i, int L, int j) { return 16 * (L % (4 / G)) + 4 * i + j; }
+
+  // Pixels [0, n) of the group (n <= G): quantized, packed and stored, kLaneBytes apart in r.
+  static inline void store(__m512i r, int n, uint32_t valid, uint8_t* const* dst) {
+    if (G == 4) {
+      const __mmask16 k = static_cast<__mmask16>(valid);
+      _mm_mask_storeu_epi8(dst[0], k, _mm512_castsi512_si128(r));
+      if (n > 1) _mm_mask_storeu_epi8(dst[1], k, _mm512_extracti32x4_epi32(r, 1));
+      if (n > 2) _mm_mask_storeu_epi8(dst[2], k, _mm512_extracti32x4_epi32(r, 2));
+      if (n > 3) _mm_mask_storeu_epi8(dst[3], k, _mm512_extracti32x4_epi32(r, 3));
+      return;
+    }
+    const __mmask32 k = static_cast<__mmask32>(valid);
+    _mm256_mask_storeu_epi8(dst[0], k, _mm512_castsi512_si256(r));
+    if (n > 1) _mm256_mask_storeu_epi8(dst[1], k, _mm512_extracti64x4_epi64(r, 1));
+  }
+};
 
 // Lane order to channel order: acc[i] lane L is channels 16 L + 4 i .. + 3; out[k] gathers lane
 // k of acc[0..3].
@@ -149,70 +186,93 @@ void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, con
     for (int i = 0; i < padded; ++i) corr_buf[i] = -static_cast<int32_t>(a_zero) * wsum[i];
     corr = corr_buf.data();
   }
-  // Byte outputs: scale and bias in lane order (zero past C), built once per call.
+  // Byte outputs: scale and bias in lane order (zero past C), built once per call. A narrow
+  // tail block (TailGroup) has its G-pixel lane order instead.
   thread_local std::vector<float> lane_params;
   const bool bytes = rq.byte_out();
   const float *ls = nullptr, *lb = nullptr;
-  // A last block of at most 32 channels runs at 256 bits (byte outputs), its parameters in
-  // tail_order.
   const int full = C / kCB * kCB, rest = C - full;
   const bool narrow_tail = bytes && rest > 0 && rest <= 32;
+  const int group = !narrow_tail ? 1 : rest <= 16 ? 4 : 2;
   if (bytes) {
     lane_params.assign(2 * static_cast<size_t>(padded), 0.0f);
     float* s = lane_params.data();
     float* b = s + padded;
-    for (int c = 0; c < C; ++c) {
-      const int at = narrow_tail && c >= full ? full + tail_order(c - full) : lane_order(c);
+    auto put = [&](int at, int c) {
       s[at] = rq_in->scale ? rq_in->scale[c] : 1.0f;
       b[at] = rq_in->bias ? rq_in->bias[c] : 0.0f;
-    }
+    };
+    for (int c = 0; c < (narrow_tail ? full : C); ++c) put(lane_order(c), c);
+    if (narrow_tail)
+      for (int i = 0; i < 4; ++i)
+        for (int L = 0; L < 4; ++L)
+          for (int j = 0; j < 4; ++j) {
+            const int c = group == 4 ? TailGroup<4>::channel_of(i, L, j) : TailGroup<2>::channel_of(i, L, j);
+            if (c < rest) put(full + 16 * i + 4 * L + j, full + c);
+          }
     ls = s, lb = b;
   }
-  for (int p = 0; p < P; ++p) {
+  uint8_t* const out8 = static_cast<uint8_t*>(out);
+
+  // Pixel p's block b of 64 channels (or fewer, the last one when it is not a narrow tail).
+  auto block = [&](int p, int b) __attribute__((always_inline)) {
     const uint8_t* const* px = in + static_cast<size_t>(p) * taps;
-    for (int b = 0; b < blocks_of(C); ++b) {
-      const int c0 = b * kCB, n = C - c0 < kCB ? C - c0 : kCB;
-      if (narrow_tail && c0 == full) {
-        const __mmask32 valid = n == 32 ? ~static_cast<__mmask32>(0) : (static_cast<__mmask32>(1) << n) - 1;
-        __m256i acc[4];
-        dw_block_tail(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, corr ? corr + c0 : nullptr, acc);
-        const __m512 f[2] = {_mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[0]), acc[1], 1)),
-                             _mm512_cvtepi32_ps(_mm512_inserti64x4(_mm512_castsi256_si512(acc[2]), acc[3], 1))};
-        __m512i q[2];
-        rq.quantize_lanes<2>(f, ls + c0, lb + c0, q);
-        // packs of (q0, q1) then of the result with itself: lane L' holds the 4-channel groups
-        // (q0 L', q1 L') in dwords 0 and 1; the permutation puts the 8 groups in channel order.
-        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]);
-        const __m512i v = rq.unsigned_out() ? _mm512_packus_epi16(w01, w01) : _mm512_packs_epi16(w01, w01);
-        const __m512i r = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 8, 1, 9, 4, 12, 5, 13, 0, 0, 0, 0, 0, 0, 0, 0), v);
-        _mm256_mask_storeu_epi8(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, valid, _mm512_castsi512_si256(r));
-        continue;
-      }
-      const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
-      __m512i acc[4];
-      const int32_t* init = corr ? corr + c0 : nullptr;
-      if (n == kCB)
-        dw_block<true>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
-      else
-        dw_block<false>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
-      __m512 f[4];
+    const int c0 = b * kCB, n = C - c0 < kCB ? C - c0 : kCB;
+    const __mmask64 valid = n == kCB ? ~static_cast<__mmask64>(0) : (static_cast<__mmask64>(1) << n) - 1;
+    __m512i acc[4];
+    const int32_t* init = corr ? corr + c0 : nullptr;
+    if (n == kCB)
+      dw_block<true>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
+    else
+      dw_block<false>(px, static_cast<size_t>(c0), taps, valid, W + b * wstride, init, acc);
+    __m512 f[4];
+    if (bytes) {
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k)
-        if (bytes) f[k] = _mm512_cvtepi32_ps(acc[k]);
-      if (bytes) {
-        __m512i q[4];
-        rq.quantize_lanes<4>(f, ls + c0, lb + c0, q);
-        const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
-        const __m512i v = rq.unsigned_out() ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
-        _mm512_mask_storeu_epi8(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, valid, v);
-        continue;
-      }
-      __m512i ch[4];
-      to_channel_order(acc, ch);
-#pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) f[k] = _mm512_cvtepi32_ps(ch[k]);
-      rq.store_run<4>(f, ch, c0, n, out, ldo, p);
+      for (int k = 0; k < 4; ++k) f[k] = _mm512_cvtepi32_ps(acc[k]);
+      __m512i q[4];
+      rq.quantize_lanes<4>(f, ls + c0, lb + c0, q);
+      const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+      const __m512i v = rq.unsigned_out() ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23);
+      _mm512_mask_storeu_epi8(out8 + static_cast<size_t>(p) * ldo + c0, valid, v);
+      return;
     }
+    __m512i ch[4];
+    to_channel_order(acc, ch);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) f[k] = _mm512_cvtepi32_ps(ch[k]);
+    rq.store_run<4>(f, ch, c0, n, out, ldo, p);
+  };
+
+  // The narrow tail of pixels [p, p + np), np <= G; missing pixels of a last group read pixel
+  // p's taps and are not stored.
+  auto tail = [&](auto g, int p, int np) __attribute__((always_inline)) {
+    constexpr int G = decltype(g)::value;
+    const uint32_t valid = rest == 32 ? ~0u : (1u << rest) - 1u;
+    const uint8_t* const* px[G];
+    uint8_t* dst[G];
+    for (int q = 0; q < G; ++q) {
+      const int pq = q < np ? p + q : p;
+      px[q] = in + static_cast<size_t>(pq) * taps;
+      dst[q] = out8 + static_cast<size_t>(pq) * ldo + full;
+    }
+    __m512i acc[4];
+    TailGroup<G>::sums(px, static_cast<size_t>(full), taps, valid, W + static_cast<size_t>(full / kCB) * wstride, corr ? corr + full : nullptr, acc);
+    __m512 f[4];
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) f[k] = _mm512_cvtepi32_ps(acc[k]);
+    __m512i q[4];
+    rq.quantize_lanes<4>(f, ls + full, lb + full, q);
+    const __m512i w01 = _mm512_packs_epi32(q[0], q[1]), w23 = _mm512_packs_epi32(q[2], q[3]);
+    TailGroup<G>::store(rq.unsigned_out() ? _mm512_packus_epi16(w01, w23) : _mm512_packs_epi16(w01, w23), np, valid, dst);
+  };
+
+  const int blocks = narrow_tail ? full / kCB : blocks_of(C);
+  for (int p = 0; p < P; p += group) {
+    const int np = P - p < group ? P - p : group;
+    for (int q = p; q < p + np; ++q)
+      for (int b = 0; b < blocks; ++b) block(q, b);
+    if (group == 4) tail(std::integral_constant<int, 4>{}, p, np);
+    else if (group == 2) tail(std::integral_constant<int, 2>{}, p, np);
   }
 }
 
