@@ -13,7 +13,8 @@
 //                         it with contiguous copies (a pointwise conv reads X itself); the
 //                         weights (constant only) are reordered to (kernel offset, channel).
 //   output_layout "nhwc"  Y (and the residual) are [N, out spatial..., M]: the GEMM writes Y
-//                         directly, no transpose.
+//                         directly, no transpose. A dense planar input (the graph's first
+//                         conv) is then staged pixel-major per image for im2col.
 // Depthwise convs with pixel-major input and output (one channel per group, no multiplier)
 // run the kernel table's dw_f32, which sums the taps in the same order and with the same
 // roundings as the planar loop (bit-identical results); dense convs in pixel-major order sum
@@ -180,7 +181,7 @@ class ConvOp : public Op {
       for (int64_t g = 0; g < group_; ++g) packed[g] = packed_[g].get();
     } else {
       const size_t bytes = table->f32_packed_size(static_cast<int>(Mg), static_cast<int>(K));
-      const float* wsrc = in_nhwc_ ? nullptr : w.ptr<float>();  // pixel-major weights exist packed only
+      const float* wsrc = in_nhwc_ || stage_nhwc_ ? nullptr : w.ptr<float>();  // pixel-major weights exist packed only
       if (!wsrc) fail("ERR_INTERNAL", where_ + ": the weights were packed for another kernel set");
       for (int64_t g = 0; g < group_; ++g) {
         void* p = ctx.scratch(bytes);
@@ -254,18 +255,26 @@ class ConvOp : public Op {
     const int inner = by_image ? 1 : threads;
     int64_t rows = std::max<int64_t>((int64_t(1) << 18) / std::max<int64_t>(K, 1), 48 * inner);
     rows = std::min(std::max<int64_t>(rows, 64), P);
-    std::vector<float*> cols(static_cast<size_t>(slots), nullptr), cbufs(static_cast<size_t>(slots), nullptr);
+    std::vector<float*> cols(static_cast<size_t>(slots), nullptr), cbufs(static_cast<size_t>(slots), nullptr),
+        stages(static_cast<size_t>(slots), nullptr);
     for (int i = 0; i < slots; ++i) {
       if (!direct_a) cols[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
       if (!out_nhwc_) cbufs[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
+      if (stage_nhwc_) stages[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(in_plane * C) * sizeof(float)));
     }
     float clamp_values[2];  // Relu / Clip run in the GEMM unless a residual comes first
     const float* clamp = !R && act_.as_clamp(clamp_values) ? clamp_values : nullptr;
     const Activation post = clamp ? Activation{} : act_;
     // Image n with the threads of gc, in chunks of output pixels through im2col (or the image
     // itself for a pixel-major pointwise conv), the GEMM and the epilogue.
-    auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf) {
+    auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf, float* stage) {
       const int gthreads = thread_count(gc);
+      // Image n pixel-major: X itself, or its planes staged (stage_nhwc_).
+      const float* pixels = in_nhwc_ ? X + n * in_plane * C : stage;
+      if (stage_nhwc_)
+        parallel_ranges(gc, in_plane, 1024, [&](int64_t b0, int64_t b1) {
+          transpose_block(X + n * C * in_plane + b0, C, b1 - b0, static_cast<size_t>(in_plane), stage + b0 * C, static_cast<size_t>(C));
+        });
       for (int64_t g = 0; g < group_; ++g) {
         for (int64_t p0 = 0; p0 < P; p0 += rows) {
           const int64_t p1 = std::min(P, p0 + rows);
@@ -284,8 +293,8 @@ class ConvOp : public Op {
                 lda = static_cast<size_t>(C);
               } else {
                 float* rows_col = col + b0 * K;
-                if (in_nhwc_)
-                  im2col_pixels(X + n * in_plane * C + g * Cg, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col,
+                if (pixels)
+                  im2col_pixels(pixels + g * Cg, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col,
                                 static_cast<size_t>(K));
                 else
                   im2col_rows(X + (n * C + g * Cg) * in_plane, Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col, static_cast<size_t>(K));
@@ -312,8 +321,8 @@ class ConvOp : public Op {
           if (direct_a) {
             A = X + (n * in_plane + p0) * C + g * Cg;
             lda = static_cast<size_t>(C);
-          } else if (in_nhwc_) {
-            const float* img = X + n * in_plane * C + g * Cg;
+          } else if (pixels) {
+            const float* img = pixels + g * Cg;
             parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
               im2col_pixels(img, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
             });
@@ -353,14 +362,14 @@ class ConvOp : public Op {
       }
     };
     if (!by_image) {
-      for (int64_t n = 0; n < N; ++n) image(n, ctx.gemm, cols[0], cbufs[0]);
+      for (int64_t n = 0; n < N; ++n) image(n, ctx.gemm, cols[0], cbufs[0], stages[0]);
       return;
     }
     GemmContext one = ctx.gemm;
     one.pool = nullptr;
     one.threads = 1;
     ctx.gemm.pool->parallel_for(slots, threads, [&](int i) {
-      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[static_cast<size_t>(i)], cbufs[static_cast<size_t>(i)]);
+      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[static_cast<size_t>(i)], cbufs[static_cast<size_t>(i)], stages[static_cast<size_t>(i)]);
     });
   }
 
@@ -461,7 +470,12 @@ class ConvOp : public Op {
     for (size_t i = 1; i < w.shape.size(); ++i) K *= w.shape[i];
     checked_int(K, node_, "reduction length Cin/group * kernel size");
     checked_int(Mg, node_, "output channels");
-    if (in_nhwc_) {  // columns (ci, s) -> (s, ci), the order of pixel-major im2col rows
+    // A planar input with a pixel-major output (a channels-last graph's first conv, e.g. the
+    // 3-channel stem of an image model) is staged pixel-major per image: im2col then copies
+    // kernel rows of KW * C values instead of C * KH runs of KW values (runs of three floats cost
+    // more than the GEMM on them). Same columns as a pixel-major input.
+    stage_nhwc_ = !in_nhwc_ && out_nhwc_ && group_ == 1 && S > 1;
+    if (in_nhwc_ || stage_nhwc_) {  // columns (ci, s) -> (s, ci), the order of pixel-major im2col rows
       const int64_t Cg = w.shape[1];
       w_pixel_major_.resize(static_cast<size_t>(M * K));
       for (int64_t m = 0; m < M; ++m)
@@ -485,7 +499,7 @@ class ConvOp : public Op {
   WindowAttrs attrs_;
   int64_t group_ = 1;
   Activation act_;
-  bool in_nhwc_ = false, out_nhwc_ = false;
+  bool in_nhwc_ = false, out_nhwc_ = false, stage_nhwc_ = false;
   std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci) while packing them
   std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for pixel-major input
   std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)

@@ -2,7 +2,7 @@
 // the same rounded product and rounded sum in tap order (vmulps then vaddps, never an FMA).
 //
 // The AVX2 kernel's loop at twice the width: a pixel's channels go in blocks of 64 (four zmm
-// accumulators), then of 16, then a masked tail (masked loads and stores neither read nor write
+// accumulators), then one of 48 or 32, then of 16, then a masked tail (masked loads and stores neither read nor write
 // past C); taps outside the input (null) are skipped; two pixels share a weight load when both
 // are left. The clamp is min(hi, max(lo, v)): vmaxps / vminps return their second operand when
 // unordered or equal, so NaN passes and -0 stays, as in the reference.
@@ -57,6 +57,9 @@ void dw_f32_pixels(const float* const* const* px, int C, int taps, const float* 
   const size_t n = static_cast<size_t>(C);
   size_t c = 0;
   for (; c + 64 <= n; c += 64) dw_f32_block<4, PX, false>(px, c, taps, w, n, bias, lo, hi, o, 0xFFFF);
+  // 32 or 48 channels left (MobileNetV2's 32 and 96): one pass over the taps' pointers.
+  if (c + 48 <= n) dw_f32_block<3, PX, false>(px, c, taps, w, n, bias, lo, hi, o, 0xFFFF), c += 48;
+  if (c + 32 <= n) dw_f32_block<2, PX, false>(px, c, taps, w, n, bias, lo, hi, o, 0xFFFF), c += 32;
   for (; c + 16 <= n; c += 16) dw_f32_block<1, PX, false>(px, c, taps, w, n, bias, lo, hi, o, 0xFFFF);
   if (c < n) dw_f32_block<1, PX, true>(px, c, taps, w, n, bias, lo, hi, o, lane_mask(static_cast<int>(n - c)));
 }
