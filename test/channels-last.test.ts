@@ -151,10 +151,10 @@ describe('channels-last layout and integer chaining', () => {
 
   it('keeps a depthwise conv exact and rejects pixel-major depthwise with a channel multiplier', async () => {
     const r = rng(3);
-    const dwModel = (mult: number, k = 3) => encodeModel({
+    const dwModel = (mult: number, k = 3, strides = [2, 1]) => encodeModel({
       nodes: [
         { op: 'Conv', name: 'pw', inputs: ['x', 'w0'], outputs: ['a'] },
-        { op: 'Conv', name: 'dw', inputs: ['a', 'w1'], outputs: ['b'], attributes: [int('group', 8), ints('strides', [2, 1]), ints('pads', [2, k - 2, 0, k - 2]), ints('dilations', [1, k > 3 ? 1 : 2])] },
+        { op: 'Conv', name: 'dw', inputs: ['a', 'w1'], outputs: ['b'], attributes: [int('group', 8), ints('strides', strides), ints('pads', [2, k - 2, 0, k - 2]), ints('dilations', [1, k > 3 ? 1 : 2])] },
         { op: 'Conv', name: 'pw2', inputs: ['b', 'w2'], outputs: ['y'] },
       ],
       inputs: [valueInfo('x', ['N', 5, 11, 13])],
@@ -168,6 +168,14 @@ describe('channels-last layout and integer chaining', () => {
     const b = await (await InferenceSession.create(one, { channelsLast: false })).run({ x });
     // Pointwise convs and the depthwise loop sum in the same order in both layouts.
     expect(Array.from(a.y.data as Float32Array)).toEqual(Array.from(b.y.data as Float32Array));
+    // Along a row, a window inside the image takes the previous pixel's tap pointers moved by
+    // the stride (TapPointers::fill_pixels): a horizontal stride of 2 and 3.
+    for (const sw of [2, 3]) {
+      const strided = dwModel(1, 3, [1, sw]);
+      const g = await (await InferenceSession.create(strided)).run({ x });
+      const h = await (await InferenceSession.create(strided, { channelsLast: false })).run({ x });
+      expect(Array.from(g.y.data as Float32Array)).toEqual(Array.from(h.y.data as Float32Array));
+    }
     // A 9x9 kernel (81 taps) takes the tap-by-tap loop instead of the register-blocked one.
     const large = dwModel(1, 9);
     const e = await (await InferenceSession.create(large)).run({ x });

@@ -211,7 +211,8 @@ class TapPointers {
         for (int64_t kw = 0; kw < g.k[2]; ++kw) offsets_.push_back(((kd * g.d[0] * g.in[1] + kh * g.d[1]) * g.in[2] + kw * g.d[2]) * C);
   }
 
-  void fill(const T* img, const PixelCursor& at, const T* outside, int64_t t0, int64_t t1, const T** out) const {
+  // Returns true when the window lies wholly inside the image.
+  bool fill(const T* img, const PixelCursor& at, const T* outside, int64_t t0, int64_t t1, const T** out) const {
     const Window3& g = g_;
     const int64_t D = g.in[0], H = g.in[1], W = g.in[2];
     const int64_t id0 = at.od * g.s[0] - g.pb[0], ih0 = at.oh * g.s[1] - g.pb[1], iw0 = at.ow * g.s[2] - g.pb[2];
@@ -219,7 +220,7 @@ class TapPointers {
         iw0 + (g.k[2] - 1) * g.d[2] < W) {
       const T* origin = img + ((id0 * H + ih0) * W + iw0) * C_;
       for (int64_t t = t0; t < t1; ++t) out[t - t0] = origin + offsets_[static_cast<size_t>(t)];
-      return;
+      return true;
     }
     int64_t t = 0;
     for (int64_t kd = 0; kd < g.k[0]; ++kd) {
@@ -233,6 +234,25 @@ class TapPointers {
           out[t - t0] = row && iw >= 0 && iw < W ? img + ((id * H + ih) * W + iw) * C_ : outside;
         }
       }
+    }
+    return false;
+  }
+
+  // All taps of n consecutive output pixels from `at` (image at.n at img + at.n * image_size),
+  // `taps` pointers each. Along an output row, a window inside the image after one inside is the
+  // previous pixel's pointers moved by one stride: an add per tap instead of the bounds tests
+  // and the origin's index arithmetic (which cost as much as a small depthwise kernel's work).
+  void fill_pixels(const T* img, int64_t image_size, PixelCursor at, int64_t n, const T* outside, int64_t taps, const T** out) const {
+    const Window3& g = g_;
+    const int64_t step = g.s[2] * C_, last_iw = g.in[2] - 1 - (g.k[2] - 1) * g.d[2];
+    bool prev_inside = false;
+    for (int64_t i = 0; i < n; ++i, at.next(g)) {
+      const T** o = out + i * taps;
+      if (prev_inside && at.ow > 0 && at.ow * g.s[2] - g.pb[2] <= last_iw) {
+        for (int64_t t = 0; t < taps; ++t) o[t] = o[t - taps] + step;
+        continue;
+      }
+      prev_inside = fill(img + at.n * image_size, at, outside, 0, taps, o);
     }
   }
 

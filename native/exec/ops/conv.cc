@@ -407,8 +407,7 @@ class ConvOp : public Op {
         const int64_t per = kPtrs / taps;
         for (int64_t a = begin; a < end; a += per) {
           const int64_t b = std::min(end, a + per);
-          PixelCursor at(a, geom);
-          for (int64_t i = a; i < b; ++i, at.next(geom)) tap_ptrs.fill(X + at.n * in_plane * C, at, nullptr, 0, taps, ptrs + (i - a) * taps);
+          tap_ptrs.fill_pixels(X, in_plane * C, PixelCursor(a, geom), b - a, nullptr, taps, ptrs);
           table->dw_f32(static_cast<int>(b - a), c, static_cast<int>(taps), ptrs, dw_taps_.data(), bias, lo, hi, Y + a * C,
                         static_cast<size_t>(C));
           finish(a, b);

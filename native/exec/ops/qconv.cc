@@ -496,8 +496,7 @@ class QConvOp : public Op {
     for (int64_t p0 = 0; p0 < OP; p0 += rows) {
       const int64_t p1 = std::min(OP, p0 + rows);
       parallel_ranges(gc, p1 - p0, 16, [&](int64_t b0, int64_t b1) {
-        PixelCursor at(p0 + b0, geom);  // pixels of this image: at.n stays 0
-        for (int64_t i = b0; i < b1; ++i, at.next(geom)) tap_ptrs.fill(img, at, pad, 0, taps, ptrs + i * taps);
+        tap_ptrs.fill_pixels(img, 0, PixelCursor(p0 + b0, geom), b1 - b0, pad, taps, ptrs + b0 * taps);  // pixels of this image
         // The uint8 output itself (direct), or cbuf for the store below; both C per pixel.
         void* dst = direct ? static_cast<void*>(y.ptr<uint8_t>() + (n * OP + p0 + b0) * C) : static_cast<void*>(cbuf + b0 * C);
         layer_.table->dw_q8(static_cast<int>(b1 - b0), static_cast<int>(C), static_cast<int>(taps), ptrs + b0 * taps, zp,
