@@ -305,6 +305,12 @@ describe('TernionQConv matches the dequantized reference', () => {
     expect(b.layer.G).toBe(b.layer.K);
     checkConv('int4 filter folded', { ...base, Cin: 3, weights: { bits: 4, groupSize: 'filter', form: 'folded' } });
   });
+  it('a 3-channel image input (an RGB stem): planes staged pixel-major, unpadded (int8) and padded to 4 (G = 4)', () => {
+    const rgb = { ...base, Cin: 3, Co: 7, H: 9, W: 11, strides: [2, 2], pads: [1, 1, 1, 1] };
+    expect(checkConv('rgb int8', { ...rgb, weights: { bits: 8 } }).b.layer.layout.paddedInputChannels).toBe(3);
+    expect(checkConv('rgb int8 2 threads', { ...rgb, N: 2, H: 31, W: 29, threads: 2, weights: { bits: 8 } }).b.layer.layout.paddedInputChannels).toBe(3);
+    expect(checkConv('rgb tern G4', { ...rgb, N: 2, threads: 2, weights: { bits: 2, groupSize: 4 } }).b.layer.layout.paddedInputChannels).toBe(4);
+  });
   it('pointwise 1x1 (no im2col) with padded channels, and 1x1 stride 2', () => {
     checkConv('1x1', { ...base, Cin: 10, Co: 20, kh: 1, kw: 1, pads: undefined, weights: { bits: 2, groupSize: 4 } });
     checkConv('1x1 s2', { ...base, Cin: 10, Co: 6, H: 7, W: 7, kh: 1, kw: 1, pads: undefined, strides: [2, 2], weights: { bits: 2, groupSize: 4, form: 'folded' } });

@@ -55,6 +55,32 @@ void stage_pixels(const kernels::KernelTable* t, const float* x, int64_t groups,
   constexpr int64_t kBlock = 64;
   uint8_t tmp[kBlock];
   const uint8_t zp = static_cast<uint8_t>(q.zero_point);
+  if (groups == 1 && P <= 4 && ld == static_cast<size_t>(P)) {
+    // At most 4 channels (an image model's RGB stem): each pixel's bytes are assembled in one
+    // 32-bit word and stored at once (overlapping the next pixel's bytes, which its own store
+    // then writes), instead of a strided byte pass per plane and a memset per pixel for padding.
+    // Stores never pass pixel p1 (another thread may be staging the pixels after it).
+    uint8_t planes[4][kBlock];
+    const size_t end = static_cast<size_t>(p1) * ld;
+    for (int64_t pb = p0; pb < p1; pb += kBlock) {
+      const int64_t len = std::min(kBlock, p1 - pb);
+      for (int64_t c = 0; c < 4; ++c) {
+        if (c < cin) quant::quantize_span(t, x + c * HW + pb, planes[c], len, q);
+        else std::memset(planes[c], zp, static_cast<size_t>(len));
+      }
+      for (int64_t j = 0; j < len; ++j) {
+        const uint32_t word = planes[0][j] | static_cast<uint32_t>(planes[1][j]) << 8 | static_cast<uint32_t>(planes[2][j]) << 16 |
+                              static_cast<uint32_t>(planes[3][j]) << 24;
+        const size_t at = static_cast<size_t>(pb + j) * ld;
+        if (at + 4 <= end) {
+          std::memcpy(out + at, &word, 4);  // little-endian: channel c is byte c
+        } else {
+          for (int64_t c = 0; c < P; ++c) out[at + c] = planes[c][j];
+        }
+      }
+    }
+    return;
+  }
   for (int64_t pb = p0; pb < p1; pb += kBlock) {
     const int64_t len = std::min(kBlock, p1 - pb);
     for (int64_t g = 0; g < groups; ++g) {
