@@ -47,6 +47,8 @@ enum class OutType : int32_t {
 //           v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
 //           out = (int32)rint(v) + zero_point                           (round half to even)
 //   I32:    out = the int32 accumulator itself (scale, bias, relu ignored)
+// For U8 / S8, [qmin, qmax] lies within the output type (0..255 / -128..127; the ops always
+// pass such ranges): SIMD tables may store the bytes with saturating packs.
 // post_lo / post_hi / divisor are honoured only by tables with `post_quant` set (the defaults
 // are no-ops); with them a layer stores the next layer's uint8 input straight from its GEMM,
 // bit for bit what quantize_u8 gives on the fp32 output after the Clip.

@@ -23,6 +23,12 @@
 //          transpose's order; after all blocks, wsum[round_up(C, 32)] int32.
 // A pixel's channels of one block are read with one load per tap; the last, partial block goes
 // through a stack copy so nothing past C is read.
+//
+// Byte outputs keep each block's sums in the order the unpacks leave them ("lane order": the
+// vectors' 128-bit lanes hold groups of 4 channels, see dw_block and dw_block_narrow): scale
+// and bias are permuted the same way once per call, and the packs of the quantized vectors then
+// give the channels in order with no shuffle back. fp32 and int32 outputs are put back in
+// channel order first.
 #include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
@@ -45,14 +51,15 @@ size_t narrow_bytes(int C, int taps) {
   return round_up(static_cast<size_t>(C), kNCB) * static_cast<size_t>(quads_of(taps)) * 4;
 }
 
-// The block's 16 channels (c0 .. c0 + 15) of one pixel: acc = sum over taps, as two int32
-// vectors in channel order (0-7, 8-15). px[t] + c0 points at channel c0 of tap t.
+// The block's 16 channels (c0 .. c0 + 15) of one pixel: acc = sum over taps, in lane order:
+// lo holds channels 0-3 | 8-11, hi 4-7 | 12-15 (vpunpck{l,h}wd's order within 128-bit lanes).
+// px[t] + c0 points at channel c0 of tap t.
 __attribute__((always_inline)) inline void dw_block(const uint8_t* const* px, size_t c0, int taps, const int16_t* w,
-                                                     __m256i az, __m256i& out0, __m256i& out1) {
+                                                     __m256i az, __m256i& lo, __m256i& hi) {
   auto load = [&](int t) __attribute__((always_inline)) {
     return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t] + c0))), az);
   };
-  __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+  lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
   int t = 0;
   for (; t + 2 <= taps; t += 2, w += 32) {
     const __m256i xa = load(t), xb = load(t + 1);
@@ -64,24 +71,27 @@ __attribute__((always_inline)) inline void dw_block(const uint8_t* const* px, si
     lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, z), _mm256_load_si256(reinterpret_cast<const __m256i*>(w))));
     hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, z), _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16))));
   }
-  out0 = _mm256_permute2x128_si256(lo, hi, 0x20);  // channels 0-3 | 4-7
-  out1 = _mm256_permute2x128_si256(lo, hi, 0x31);  // channels 8-11 | 12-15
 }
 
-// Narrow form: the block's 32 channels (c0 .. c0 + 31) of one pixel, sum over taps of a * w
-// (zero point not yet removed), as four int32 vectors in channel order 0-7, 8-15, 16-23, 24-31.
+// Entry of channel c in the wide form's lane order: vector v (lo, hi) is 8 entries from 16 b + 8 v,
+// and its 128-bit lane L, slot j holds channel 16 b + 8 L + 4 v + j.
+inline int wide_lane_order(int c) { return (c / kCB) * kCB + 8 * ((c % 8) / 4) + 4 * ((c % kCB) / 8) + c % 4; }
+
+// Narrow form: the block's 32 channels (c0 .. c0 + 31) of one pixel, started at `init` (the
+// zero point's correction, in the same order) plus the sum over taps of a * w, as four int32
+// vectors in lane order: vector i, 128-bit lane L, slot j holds channel 16 L + 4 i + j.
 // HALF: only channels c0 .. c0 + 15 exist (a last block of 16: MobileNets' 144 channels); they
 // are read with 16-byte loads, and the upper lanes, zero, meet zero weights.
 template <bool HALF>
 __attribute__((always_inline)) inline void dw_block_narrow(const uint8_t* const* px, size_t c0, int taps,
-                                                            const int8_t* w, __m256i* out) {
+                                                            const int8_t* w, const int32_t* init, __m256i (&acc)[4]) {
   auto load = [&](int t) __attribute__((always_inline)) {
     if (t >= taps) return _mm256_setzero_si256();
     if (HALF) return _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(px[t] + c0)));
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px[t] + c0));
   };
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+  for (int i = 0; i < 4; ++i) acc[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(init + 8 * i));
   for (int t = 0; t < taps; t += 4, w += 128) {
     const __m256i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
     const __m256i l01 = _mm256_unpacklo_epi8(v0, v1), h01 = _mm256_unpackhi_epi8(v0, v1);
@@ -94,23 +104,49 @@ __attribute__((always_inline)) inline void dw_block_narrow(const uint8_t* const*
       acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], wv), ones));
     }
   }
-  out[0] = _mm256_permute2x128_si256(acc[0], acc[1], 0x20);  // channels 0-3 | 4-7
-  out[1] = _mm256_permute2x128_si256(acc[2], acc[3], 0x20);  // 8-11 | 12-15
-  out[2] = _mm256_permute2x128_si256(acc[0], acc[1], 0x31);  // 16-19 | 20-23
-  out[3] = _mm256_permute2x128_si256(acc[2], acc[3], 0x31);  // 24-27 | 28-31
 }
 
-// Stores the int32 sums of channels [c0, c0 + n) of one pixel (n <= 16), two vectors of 8.
-inline void store16(const Requant& rq, int c0, int n, __m256i a0, __m256i a1, bool u8_out,
-                    void* out, size_t row) {
-  if (u8_out && n == 16) {
-    const __m256 f[1][2] = {{_mm256_cvtepi32_ps(a0), _mm256_cvtepi32_ps(a1)}};
-    epilogue16_u8_rows<1>(rq, c0, f, out, 0, row + c0);
-    return;
-  }
-  if (n > 0) epilogue8_int(rq, c0, n < 8 ? n : 8, a0, out, row + c0);
-  if (n > 8) epilogue8_int(rq, c0 + 8, n - 8, a1, out, row + c0 + 8);
+// Entry of channel c in the narrow form's lane order (vector i is 8 entries from 32 b + 8 i).
+inline int narrow_lane_order(int c) { return (c / kNCB) * kNCB + 8 * ((c % 16) / 4) + 4 * ((c % kNCB) / 16) + c % 4; }
+
+// One pixel's int32 sums in channel order (vectors of channels [n, n + 8), [n + 8, n + 16)) through
+// the epilogue: fp32 and int32 outputs, and byte outputs of blocks not kept in lane order.
+inline __attribute__((always_inline)) void store16(const Epilogue& rq, int n, int nvalid, __m256i a0, __m256i a1, void* out,
+                                                   size_t ldo, int p) {
+  const __m256i v[1][2] = {{a0, a1}};
+  rq.store_tile<1>(v, n, nvalid, out, ldo, p);
 }
+
+// Per-call tables in a form's lane order (zero past C): with `params` (byte outputs), scale and
+// bias of channels [0, C); with `wsum` (narrow form), the zero point's correction -a_zero * wsum.
+class LaneTables {
+ public:
+  // order(c): the entry of channel c; padded: entries (C rounded up to the form's block).
+  template <typename Order>
+  LaneTables(const Requant& rq, int C, int padded, bool params, const int32_t* wsum, uint8_t a_zero, Order&& order)
+      : buf_(static_cast<size_t>(padded) * ((params ? 2 : 0) + (wsum ? 1 : 0)) * sizeof(float)) {
+    scale = buf_.as<float>();
+    bias = scale + (params ? padded : 0);
+    corr = reinterpret_cast<int32_t*>(bias + (params ? padded : 0));
+    if (params) {
+      for (int i = 0; i < 2 * padded; ++i) scale[i] = 0.0f;
+      for (int c = 0; c < C; ++c) {
+        scale[order(c)] = rq.scale ? rq.scale[c] : 1.0f;
+        bias[order(c)] = rq.bias ? rq.bias[c] : 0.0f;
+      }
+    }
+    if (wsum) {
+      for (int i = 0; i < padded; ++i) corr[i] = 0;
+      for (int c = 0; c < C; ++c) corr[order(c)] = -static_cast<int32_t>(a_zero) * wsum[c];
+    }
+  }
+  float* scale;
+  float* bias;
+  int32_t* corr;
+
+ private:
+  Scratch buf_;
+};
 
 // A last channel block narrower than the kernel's `width`: each tap's channels [c0, C) are
 // copied to a row of `width` bytes padded with the zero point, so no load reads past C.
@@ -140,40 +176,46 @@ class TailCopy {
 
 void dw_narrow(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const int8_t* Wp,
                const Requant& rq_in, void* out, size_t ldo) {
-  const Requant rq = rq_in;  // a local copy, as in dw_q8
+  // A copy the stores cannot alias (through the caller's pointer every uint8 store could change it).
+  const Epilogue rq(rq_in);
   const int full = C / kNCB, quads = quads_of(taps);
   const size_t wstride = static_cast<size_t>(quads) * 128;
   const int32_t* wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(C, taps));
   const int Cp = static_cast<int>(round_up(static_cast<size_t>(C), kNCB));
-  // a_zero * sum w per channel, removed from every pixel.
-  Scratch zs(static_cast<size_t>(Cp) * sizeof(int32_t));
-  int32_t* zsum = zs.as<int32_t>();
-  for (int c = 0; c < Cp; ++c) zsum[c] = static_cast<int32_t>(a_zero) * wsum[c];
+  const bool bytes = rq.byte_out();
+  const LaneTables lanes(rq_in, C, Cp, bytes, wsum, a_zero, narrow_lane_order);
   const bool half = C % kNCB == 16, partial = C % kNCB != 0 && !half;
   TailCopy tail(taps, kNCB, partial);
-  const bool u8_out = u8_panel_ok(rq);
-  auto finish = [&](int c0, int n, __m256i* acc, size_t row) __attribute__((always_inline)) {
-    for (int i = 0; i < 4; ++i)
-      acc[i] = _mm256_sub_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zsum + c0 + 8 * i)));
-    store16(rq, c0, n < 16 ? n : 16, acc[0], acc[1], u8_out, out, row);
-    if (n > 16) store16(rq, c0 + 16, n - 16, acc[2], acc[3], u8_out, out, row);
+  // Sums of channels [c0, c0 + n) in lane order to row p.
+  auto finish = [&](int c0, int n, const __m256i (&acc)[4], int p) __attribute__((always_inline)) {
+    if (bytes && n > 16) {
+      const __m256 f[4] = {_mm256_cvtepi32_ps(acc[0]), _mm256_cvtepi32_ps(acc[1]), _mm256_cvtepi32_ps(acc[2]), _mm256_cvtepi32_ps(acc[3])};
+      __m256i q[4];
+      rq.quantize_lanes<4>(f, lanes.scale + c0, lanes.bias + c0, q);
+      // Lane L of the packs is channels 16 L .. 16 L + 15 in order.
+      Epilogue::store_bytes(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, rq.pack_lanes(q), n);
+      return;
+    }
+    // Channel order: lane 0 of each vector is channels 0-15, lane 1 channels 16-31.
+    store16(rq, c0, n, _mm256_permute2x128_si256(acc[0], acc[1], 0x20), _mm256_permute2x128_si256(acc[2], acc[3], 0x20), out, ldo, p);
+    if (n > 16)
+      store16(rq, c0 + 16, n - 16, _mm256_permute2x128_si256(acc[0], acc[1], 0x31), _mm256_permute2x128_si256(acc[2], acc[3], 0x31), out, ldo, p);
   };
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
-    const size_t row = static_cast<size_t>(p) * ldo;
     __m256i acc[4];
     for (int b = 0; b < full; ++b) {
-      dw_block_narrow<false>(src, static_cast<size_t>(b) * kNCB, taps, Wp + b * wstride, acc);
-      finish(b * kNCB, kNCB, acc, row);
+      dw_block_narrow<false>(src, static_cast<size_t>(b) * kNCB, taps, Wp + b * wstride, lanes.corr + b * kNCB, acc);
+      finish(b * kNCB, kNCB, acc, p);
     }
     if (half) {
-      dw_block_narrow<true>(src, static_cast<size_t>(full) * kNCB, taps, Wp + full * wstride, acc);
-      finish(full * kNCB, 16, acc, row);
+      dw_block_narrow<true>(src, static_cast<size_t>(full) * kNCB, taps, Wp + full * wstride, lanes.corr + full * kNCB, acc);
+      finish(full * kNCB, 16, acc, p);
     }
     if (partial) {
       const int c0 = full * kNCB, n = C - c0;
-      dw_block_narrow<false>(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, acc);
-      finish(c0, n, acc, row);
+      dw_block_narrow<false>(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, lanes.corr + c0, acc);
+      finish(c0, n, acc, p);
     }
   }
 }
@@ -230,37 +272,52 @@ void dw_pack(const int8_t* W, int C, int taps, void* packed) {
 
 void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
            const Requant* rq_in, void* out, size_t ldo) {
-  // A copy the stores cannot alias: through the caller's pointer, every uint8 store could
-  // change *rq, so each 8-channel epilogue reloaded its fields and rebuilt its constants.
-  const Requant rq = *rq_in;
   const unsigned char* base = static_cast<const unsigned char*>(packed);
   int32_t form;
   std::memcpy(&form, base, sizeof form);
   if (form == kNarrow) {
-    dw_narrow(P, C, taps, in, a_zero, reinterpret_cast<const int8_t*>(base + kHeader), rq, out, ldo);
+    dw_narrow(P, C, taps, in, a_zero, reinterpret_cast<const int8_t*>(base + kHeader), *rq_in, out, ldo);
     return;
   }
+  // A copy the stores cannot alias: through the caller's pointer, every uint8 store could
+  // change *rq, so each epilogue would reload its fields.
+  const Epilogue rq(*rq_in);
   const int16_t* Wp = reinterpret_cast<const int16_t*>(base + kHeader);
   const int full = C / kCB, pairs = pairs_of(taps);
   const size_t wstride = static_cast<size_t>(pairs) * 32;
   const __m256i az = _mm256_set1_epi16(a_zero);
+  const bool bytes = rq.byte_out();
+  const LaneTables lanes(*rq_in, C, static_cast<int>(round_up(static_cast<size_t>(C), kCB)), bytes, nullptr, a_zero, wide_lane_order);
   // A partial last block reads its channels from a stack copy (zero point past C).
   const bool partial = C % kCB != 0;
   TailCopy tail(taps, kCB, partial);
-  const bool u8_out = u8_panel_ok(rq);
+  // Sums of channels [c0, c0 + n) in lane order to row p.
+  auto finish = [&](int c0, int n, __m256i lo, __m256i hi, int p) __attribute__((always_inline)) {
+    if (bytes) {
+      const __m256 f[2] = {_mm256_cvtepi32_ps(lo), _mm256_cvtepi32_ps(hi)};
+      __m256i q[2];
+      rq.quantize_lanes<2>(f, lanes.scale + c0, lanes.bias + c0, q);
+      // int16 channels 0-7 | 8-15, then the bytes of both 128-bit lanes.
+      const __m256i w = _mm256_packs_epi32(q[0], q[1]);
+      const __m128i l = _mm256_castsi256_si128(w), h = _mm256_extracti128_si256(w, 1);
+      const __m128i b = rq.unsigned_out() ? _mm_packus_epi16(l, h) : _mm_packs_epi16(l, h);
+      Epilogue::store_bytes(static_cast<uint8_t*>(out) + static_cast<size_t>(p) * ldo + c0, _mm256_castsi128_si256(b), n);
+      return;
+    }
+    store16(rq, c0, n, _mm256_permute2x128_si256(lo, hi, 0x20), _mm256_permute2x128_si256(lo, hi, 0x31), out, ldo, p);
+  };
   for (int p = 0; p < P; ++p) {
     const uint8_t* const* src = in + static_cast<size_t>(p) * taps;
-    const size_t row = static_cast<size_t>(p) * ldo;
-    __m256i acc0, acc1;
+    __m256i lo, hi;
     for (int b = 0; b < full; ++b) {
       const int c0 = b * kCB;
-      dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, acc0, acc1);
-      store16(rq, c0, kCB, acc0, acc1, u8_out, out, row);
+      dw_block(src, static_cast<size_t>(c0), taps, Wp + b * wstride, az, lo, hi);
+      finish(c0, kCB, lo, hi, p);
     }
     if (partial) {
       const int c0 = full * kCB, n = C - c0;
-      dw_block(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, az, acc0, acc1);
-      store16(rq, c0, n, acc0, acc1, u8_out, out, row);
+      dw_block(tail.fill(src, c0, n, a_zero), 0, taps, Wp + full * wstride, az, lo, hi);
+      finish(c0, n, lo, hi, p);
     }
   }
 }

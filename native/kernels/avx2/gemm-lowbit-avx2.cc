@@ -256,7 +256,7 @@ struct Call {
   const Header* h;
   const uint8_t* base;  // packed buffer
   int a_zero;
-  const Requant* rq;
+  const Epilogue* rq;
   size_t es;  // output element size
   int nseg_g;  // segments per group (derived once per call: no division in the tiles)
   bool quad;   // segments are whole quads (immediate shifts)
@@ -300,12 +300,20 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uin
   const __m256i vaz = _mm256_set1_epi32(cl.a_zero);
 
   __m256i acc16[MR][NACC];
-  __m256i acc32[MR][NACC];  // GroupScaled: per-group int32 (P, M for asym); Folded: total
+  // GroupScaled: per-group int32 (P, M for asym). Folded: the total in acc32[r][0..1], started
+  // at the activation zero point's correction -a_zero * wsum (sum_k w[n][k] of the weights q * m).
+  __m256i acc32[MR][NACC];
   __m256 sum[MR][2];
+  __m256i start[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  if (FOLDED && cl.a_zero) {
+    const int32_t* ws = reinterpret_cast<const int32_t*>(cl.base + h.off_wsum) + p * kNR;
+    const __m256i negz = _mm256_set1_epi32(-cl.a_zero);
+    for (int i = 0; i < 2; ++i) start[i] = _mm256_mullo_epi32(negz, _mm256_load_si256(reinterpret_cast<const __m256i*>(ws + 8 * i)));
+  }
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
     #pragma GCC unroll 8
-    for (int i = 0; i < NACC; ++i) acc32[r][i] = _mm256_setzero_si256();
+    for (int i = 0; i < NACC; ++i) acc32[r][i] = i < 2 ? start[i] : _mm256_setzero_si256();
   #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) sum[r][0] = sum[r][1] = _mm256_setzero_ps();
 
@@ -504,36 +512,13 @@ __attribute__((noinline)) void lb_tile(const Call& cl, int p0, int p1, const uin
       end_group(g, acc32);
     }
   }
-  const Requant& rq = *cl.rq;
   if (FOLDED) {
-    const int32_t* ws = reinterpret_cast<const int32_t*>(cl.base + h.off_wsum) + p * kNR;
-    #pragma GCC unroll 8
-    for (int i = 0; i < 2; ++i) {
-      const __m256i corr = _mm256_mullo_epi32(vaz, _mm256_load_si256(reinterpret_cast<const __m256i*>(ws + 8 * i)));
-      #pragma GCC unroll 8
-      for (int r = 0; r < MR; ++r) acc32[r][i] = _mm256_sub_epi32(acc32[r][i], corr);
-    }
-  }
-  if ((rq.out == OutType::F32 || u8_panel_ok(rq)) && cols == kNR) {
-    __m256 f[MR][2];
+    __m256i v[MR][2];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 2
-      for (int i = 0; i < 2; ++i) f[r][i] = FOLDED ? _mm256_cvtepi32_ps(acc32[r][i]) : sum[r][i];
-    if (rq.out == OutType::F32) epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
-    else epilogue16_u8_rows<MR>(rq, col, f, C, ldc, col);
-    continue;
-  }
-  #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    char* crow = static_cast<char*>(C) + r * ldc * cl.es;
-    #pragma GCC unroll 8
-    for (int i = 0; i < 2; ++i) {
-      const int cc = cols - 8 * i;
-      if (cc <= 0) break;
-      if (FOLDED) epilogue8_int(rq, col + 8 * i, cc < 8 ? cc : 8, acc32[r][i], crow, col + 8 * i);
-      else epilogue8(rq, col + 8 * i, cc < 8 ? cc : 8, sum[r][i], _mm256_setzero_si256(), crow, col + 8 * i);
-    }
+    for (int r = 0; r < MR; ++r) v[r][0] = acc32[r][0], v[r][1] = acc32[r][1];
+    cl.rq->store_tile<MR>(v, col, cols, C, ldc, 0);
+  } else {
+    cl.rq->store_tile<MR>(sum, col, cols, C, ldc, 0);
   }
   }  // panels
 }
@@ -621,8 +606,6 @@ void lb_driver(Call cl, int M, const uint8_t* A, size_t lda, void* C, size_t ldc
     }
   }
 }
-
-size_t out_size(OutType t) { return t == OutType::F32 || t == OutType::I32 ? 4 : 1; }
 
 // ------------------------------------------------------------------ folded, expanded to int8
 // A folded weight q * m is an int8 (|q * m| <= 127), so a folded layer is an int8 layer whose
@@ -713,7 +696,7 @@ void expand_panel(const Header& h, const uint8_t* base, int p, bool wide, int8_t
 // chunk passes over it), then run by the int8 tiles over all M rows.
 template <int MODE>
 void lb_expanded(const Header& h, const uint8_t* base, int M, int K, const uint8_t* A, size_t lda,
-                 uint8_t a_zero, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                 uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const size_t panel_bytes = static_cast<size_t>(h.units) * 64;
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   int block = static_cast<int>((128 * 1024) / panel_bytes);
@@ -809,13 +792,14 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   if (M <= 0 || n1 <= n0) return;
   Header h;
   std::memcpy(&h, packed, sizeof h);
-  const Call cl{&h, static_cast<const uint8_t*>(packed), a_zero, rq, out_size(rq->out), 1, false};
+  const Epilogue ep(*rq);
+  const Call cl{&h, static_cast<const uint8_t*>(packed), a_zero, &ep, ep.byte_out() ? size_t{1} : size_t{4}, 1, false};
   const bool folded = h.form == static_cast<int32_t>(LowbitForm::Folded);
   if (can_expand(h, M)) {
     const uint8_t* base = static_cast<const uint8_t*>(packed);
-    if (h.mode == kSym2) lb_expanded<kSym2>(h, base, M, K, A, lda, a_zero, *rq, C, ldc, n0, n1);
-    else if (h.mode == kAsym2) lb_expanded<kAsym2>(h, base, M, K, A, lda, a_zero, *rq, C, ldc, n0, n1);
-    else lb_expanded<kSym4>(h, base, M, K, A, lda, a_zero, *rq, C, ldc, n0, n1);
+    if (h.mode == kSym2) lb_expanded<kSym2>(h, base, M, K, A, lda, a_zero, ep, C, ldc, n0, n1);
+    else if (h.mode == kAsym2) lb_expanded<kAsym2>(h, base, M, K, A, lda, a_zero, ep, C, ldc, n0, n1);
+    else lb_expanded<kSym4>(h, base, M, K, A, lda, a_zero, ep, C, ldc, n0, n1);
     return;
   }
   switch (h.mode * 2 + folded) {

@@ -36,29 +36,19 @@ constexpr size_t kHeader = 64;
 enum Form : int32_t { kWide = 1, kNarrow = 2 };
 
 // Final epilogue of a tile, shared by both forms: the exact int32 accumulators of MR rows x 16
-// channels.
+// channels (C points at the tile's first row).
 template <int MR>
-inline void store_tile(__m256i (&c0)[MR], __m256i (&c1)[MR], const Requant& rq, int col, int cols,
-                       void* C, size_t ldc) {
-  if ((rq.out == OutType::F32 || u8_panel_ok(rq)) && cols == kNR) {
-    __m256 f[MR][2];
-    #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) f[r][0] = _mm256_cvtepi32_ps(c0[r]), f[r][1] = _mm256_cvtepi32_ps(c1[r]);
-    if (rq.out == OutType::F32) epilogue16_f32_rows<MR>(rq, col, f, C, ldc, col);
-    else epilogue16_u8_rows<MR>(rq, col, f, C, ldc, col);
-    return;
-  }
+inline __attribute__((always_inline)) void store_tile(const __m256i (&c0)[MR], const __m256i (&c1)[MR], const Epilogue& rq,
+                                                      int col, int cols, void* C, size_t ldc) {
+  __m256i v[MR][2];
   #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    const size_t idx = r * ldc + col;
-    epilogue8_int(rq, col, cols < 8 ? cols : 8, c0[r], C, idx);
-    if (cols > 8) epilogue8_int(rq, col + 8, cols - 8, c1[r], C, idx + 8);
-  }
+  for (int r = 0; r < MR; ++r) v[r][0] = c0[r], v[r][1] = c1[r];
+  rq.store_tile<MR>(v, col, cols, C, ldc, 0);
 }
 
 template <int MR>
 __attribute__((noinline)) void wide_tile(int pairs, const int16_t* x, size_t ldx,
-                                         const int8_t* B, const Requant& rq, int col, int cols,
+                                         const int8_t* B, const Epilogue& rq, int col, int cols,
                                          void* C, size_t ldc) {
   __m256i c0[MR], c1[MR];
   #pragma GCC unroll 8
@@ -98,14 +88,17 @@ inline void narrow_step(const int32_t (&xq)[MR], const int8_t* b, __m256i ones, 
   }
 }
 
-// zsum: a_zero * wsum for the panel's 16 channels (subtracted from every row).
+// corr: -a_zero * wsum for the panel's 16 channels, the accumulators' start (which saves a
+// subtraction per output vector).
 template <int MR>
 __attribute__((noinline)) void narrow_tile(int K, const uint8_t* A, size_t lda, const int8_t* B,
-                                           const int32_t* zsum, const Requant& rq, int col,
+                                           const int32_t* corr, const Epilogue& rq, int col,
                                            int cols, void* C, size_t ldc) {
   __m256i c0[MR], c1[MR];
+  const __m256i z0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(corr));
+  const __m256i z1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(corr + 8));
   #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) c0[r] = _mm256_setzero_si256(), c1[r] = _mm256_setzero_si256();
+  for (int r = 0; r < MR; ++r) c0[r] = z0, c1[r] = z1;
   const __m256i ones = _mm256_set1_epi16(1);
   const int quads = K / 4, tail = K % 4;
   for (int q = 0; q < quads; ++q) {
@@ -131,34 +124,30 @@ __attribute__((noinline)) void narrow_tile(int K, const uint8_t* A, size_t lda, 
     }
     narrow_step<MR>(xq, B + 64 * quads, ones, c0, c1);
   }
-  const __m256i z0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zsum));
-  const __m256i z1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zsum + 8));
-  #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) c0[r] = _mm256_sub_epi32(c0[r], z0), c1[r] = _mm256_sub_epi32(c1[r], z1);
   store_tile<MR>(c0, c1, rq, col, cols, C, ldc);
 }
 
-using WideFn = void (*)(int, const int16_t*, size_t, const int8_t*, const Requant&, int, int,
+using WideFn = void (*)(int, const int16_t*, size_t, const int8_t*, const Epilogue&, int, int,
                         void*, size_t);
 constexpr int kWideMR = 5;  // 10 accumulators + 2 weights + broadcast + product: no spills
 constexpr WideFn kWide_[kWideMR + 1] = {nullptr, wide_tile<1>, wide_tile<2>, wide_tile<3>, wide_tile<4>, wide_tile<5>};
 
 using NarrowFn = void (*)(int, const uint8_t*, size_t, const int8_t*, const int32_t*,
-                          const Requant&, int, int, void*, size_t);
+                          const Epilogue&, int, int, void*, size_t);
 constexpr int kNarrowMR = 5;  // as wide: 10 accumulators, 2 weights, broadcast, product, ones
 constexpr NarrowFn kNarrow_[kNarrowMR + 1] = {nullptr, narrow_tile<1>, narrow_tile<2>, narrow_tile<3>,
                                               narrow_tile<4>, narrow_tile<5>};
 
-size_t out_size(OutType t) { return t == OutType::F32 || t == OutType::I32 ? 4 : 1; }
+size_t out_size(const Epilogue& rq) { return rq.byte_out() ? 1 : 4; }
 
 size_t wide_bytes(int N, int K) { return round_up(N, kNR) / kNR * q8_wide_panel_bytes(K); }
 size_t narrow_bytes(int N, int K) { return round_up(N, kNR) / kNR * q8_narrow_panel_bytes(K); }
 
 void gemm_wide(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-               const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+               const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const int pairs = (K + 1) / 2, Kp = 2 * pairs;
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  const size_t es = out_size(rq.out);
+  const size_t es = out_size(rq);
   // Rows per chunk: keep the int16 copy of A near 192 KB (L2), at least one tile.
   int rows = static_cast<int>((192 * 1024) / (static_cast<size_t>(Kp) * 2 + 2));
   rows = rows < kWideMR ? kWideMR : rows / kWideMR * kWideMR;
@@ -193,25 +182,25 @@ void gemm_wide(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, ui
 }
 
 void gemm_narrow(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                 const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                 const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  const size_t es = out_size(rq.out);
+  const size_t es = out_size(rq);
   // Rows per chunk: A's rows are read in place; a chunk near 192 KB stays in L2 while every
   // panel of the range passes over it.
   int rows = static_cast<int>((192 * 1024) / (static_cast<size_t>(K) + 64));
   rows = rows < kNarrowMR ? kNarrowMR : rows / kNarrowMR * kNarrowMR;
   if (rows > M) rows = M;
-  alignas(32) int32_t zsum[kNR];
+  alignas(32) int32_t corr[kNR];
   for (int mc0 = 0; mc0 < M; mc0 += rows) {
     const int mc = M - mc0 < rows ? M - mc0 : rows;
     for (int p = p0; p < p1; ++p) {
       const int col = p * kNR, cols = n1 - col < kNR ? n1 - col : kNR;
       const int8_t* B = w.B + static_cast<size_t>(p - w.first) * w.panel_bytes;
       const int32_t* ws = w.wsum + static_cast<size_t>(p - w.first) * kNR;
-      for (int c = 0; c < kNR; ++c) zsum[c] = static_cast<int32_t>(a_zero) * ws[c];
+      for (int c = 0; c < kNR; ++c) corr[c] = -static_cast<int32_t>(a_zero) * ws[c];
       for (int m = 0; m < mc; m += kNarrowMR) {
         const int mr = mc - m < kNarrowMR ? mc - m : kNarrowMR;
-        kNarrow_[mr](K, A + (mc0 + m) * lda, lda, B, zsum, rq, col, cols,
+        kNarrow_[mr](K, A + (mc0 + m) * lda, lda, B, corr, rq, col, cols,
                      static_cast<char*>(C) + (mc0 + m) * ldc * es, ldc);
       }
     }
@@ -221,7 +210,7 @@ void gemm_narrow(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, 
 }  // namespace
 
 void q8_run_panels(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                   const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                   const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   if (M <= 0 || n1 <= n0) return;
   if (w.narrow) gemm_narrow(w, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
   else gemm_wide(w, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
@@ -274,7 +263,7 @@ void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
   Q8Panels w{form == kNarrow, Wp, 0, nullptr, 0};
   w.panel_bytes = w.narrow ? q8_narrow_panel_bytes(K) : q8_wide_panel_bytes(K);
   if (w.narrow) w.wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(N, K));
-  q8_run_panels(w, M, K, A, lda, a_zero, *rq, C, ldc, n0, n1);
+  q8_run_panels(w, M, K, A, lda, a_zero, Epilogue(*rq), C, ldc, n0, n1);
 }
 
 }  // namespace avx2

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/kernels.h"
+#include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
 namespace kernels {
@@ -30,7 +30,7 @@ inline size_t q8_wide_panel_bytes(int K) { return static_cast<size_t>((K + 1) / 
 
 // C[m][n] for rows [0, M) and columns [n0, n1) (n0 a multiple of 16, within the panels given).
 void q8_run_panels(const Q8Panels& w, int M, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
-                   const Requant& rq, void* C, size_t ldc, int n0, int n1);
+                   const Epilogue& rq, void* C, size_t ldc, int n0, int n1);
 
 }  // namespace avx2
 }  // namespace kernels

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "../kernels.h"
 
@@ -80,43 +82,9 @@ inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
 #endif
 }
 
-// The Requant epilogue of kernels.h for 8 channels [n, n+8) of row m; lanes >= valid are
-// neither read (scale, bias) nor written. `accf` is the fp32 value, `acci` the int32 accumulator
-// (OutType::I32 only). Order of operations as the scalar reference: fma, max 0, max lo, min hi,
-// round half to even (cvtps2dq under the default MXCSR), + zero_point.
-inline void requant_store(const Requant& rq, __m256 accf, __m256i acci, int n, int valid, void* C,
-                          size_t ldc, int m) {
-  if (valid <= 0) return;
-  if (valid > 8) valid = 8;
-  const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
-  const __m256i mk = lane_mask(valid);
-  if (rq.out == OutType::I32) {
-    _mm256_maskstore_epi32(static_cast<int*>(C) + off, mk, acci);
-    return;
-  }
-  const __m256 s = rq.scale ? _mm256_maskload_ps(rq.scale + n, mk) : _mm256_set1_ps(1.0f);
-  const __m256 b = rq.bias ? _mm256_maskload_ps(rq.bias + n, mk) : _mm256_setzero_ps();
-  __m256 v = _mm256_fmadd_ps(accf, s, b);
-  // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
-  if (rq.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-  if (rq.out == OutType::F32) {
-    _mm256_maskstore_ps(static_cast<float*>(C) + off, mk, v);
-    return;
-  }
-  // Requant's post-activation Clip and divisor: std::max(v, lo) is (v < lo ? lo : v), which is
-  // vmaxps(lo, v) (its second operand when unordered or equal), std::min(v, hi) is vminps(hi, v).
-  if (rq.post_lo != -__builtin_inff()) v = _mm256_max_ps(_mm256_set1_ps(rq.post_lo), v);
-  if (rq.post_hi != __builtin_inff()) v = _mm256_min_ps(_mm256_set1_ps(rq.post_hi), v);
-  if (rq.divisor > 0.0f) v = _mm256_div_ps(v, _mm256_set1_ps(rq.divisor));
-  v = _mm256_max_ps(v, _mm256_set1_ps(static_cast<float>(rq.qmin - rq.zero_point)));
-  v = _mm256_min_ps(v, _mm256_set1_ps(static_cast<float>(rq.qmax - rq.zero_point)));
-  const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), _mm256_set1_epi32(rq.zero_point));
-  // Values are already within [qmin, qmax], so the saturating packs are exact.
-  const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-  const __m128i b8 = rq.out == OutType::U8 ? _mm_packus_epi16(w16, w16) : _mm_packs_epi16(w16, w16);
-  const uint64_t bytes = static_cast<uint64_t>(_mm_cvtsi128_si64(b8));
-  std::memcpy(static_cast<uint8_t*>(C) + off, &bytes, static_cast<size_t>(valid));
-}
+// The Requant epilogue (class Epilogue), shared with the AVX2 folder but compiled here, in this
+// namespace, with this folder's flags.
+#include "../avx2/epilogue-avx2.inc"
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()

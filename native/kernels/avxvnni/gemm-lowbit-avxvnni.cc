@@ -94,28 +94,34 @@ enum FoldMode : int { kScaled = 0, kMul = 1, kDot16 = 2, kDot16One = 3 };
 // MR rows x 16 channels of one panel. NA accumulator sets (S, or P and M), CH chains each.
 template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   constexpr bool Folded = FM != kScaled;
   constexpr int NA = Asym ? 2 : 1;
   constexpr int TC = FM == kDot16One ? CH : 1;  // chains of the folded total
-  __m256i acc[NA][MR][2][CH];
-  __m256 fs[MR][2];        // GroupScaled: running fp32 sum over groups
-  __m256i tot[MR][2][TC];  // Folded: running int32 total
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h) {
-      fs[r][h] = _mm256_setzero_ps();
-      for (int c = 0; c < TC; ++c) tot[r][h][c] = _mm256_setzero_si256();
-      for (int i = 0; i < NA; ++i)
-        for (int c = 0; c < CH; ++c) acc[i][r][h][c] = _mm256_setzero_si256();
-    }
-
   const uint8_t* codes = panel;
   const uint8_t* meta = panel + L.codes_bytes;
   const int G = L.G, Qg = L.Qg;
   const int tail = G - 4 * (Qg - 1);  // A bytes of a group's last quad (1..4)
   const bool has_z = a_zero != 0;
   const __m256i negz = _mm256_set1_epi32(-static_cast<int32_t>(a_zero));
+
+  __m256i acc[NA][MR][2][CH];
+  __m256 fs[MR][2];        // GroupScaled: running fp32 sum over groups
+  __m256i tot[MR][2][TC];  // Folded: running int32 total, its first chain started at the zero
+                           // point's correction -a_zero * wsum (sum_k of the expanded weights)
+  __m256i wc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+  if (Folded) {
+    const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
+    for (int h = 0; h < 2; ++h) wc[h] = _mm256_mullo_epi32(load256(wsum + 8 * h), negz);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < 2; ++h) {
+      fs[r][h] = _mm256_setzero_ps();
+      for (int c = 0; c < TC; ++c) tot[r][h][c] = c == 0 ? wc[h] : _mm256_setzero_si256();
+      for (int i = 0; i < NA; ++i)
+        for (int c = 0; c < CH; ++c) acc[i][r][h][c] = _mm256_setzero_si256();
+    }
   const __m256i lowmask = _mm256_set1_epi8(Bits == 2 ? (Asym ? 1 : 3) : 15);
   const __m256i bias8 = _mm256_set1_epi8(Bits == 2 ? 1 : 8);
   int g = 0, left = Qg;
@@ -252,35 +258,30 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
     if (rem > 2) quad(IC<2>{}, blk);
   }
 
-  if (!Folded) {
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r)
-      for (int h = 0; h < 2; ++h)
-        requant_store(rq, fs[r][h], _mm256_setzero_si256(), n + 8 * h, nvalid - 8 * h, C, ldc, m + r);
-  } else {
-    const int32_t* wsum = reinterpret_cast<const int32_t*>(meta + L.meta_bytes);
-    __m256i wc[2];
-    for (int h = 0; h < 2; ++h) wc[h] = _mm256_mullo_epi32(load256(wsum + 8 * h), negz);
+  if (Folded) {
+    __m256i v[MR][2];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
       for (int h = 0; h < 2; ++h) {
-        __m256i v = _mm256_add_epi32(tot[r][h][0], wc[h]);
-        for (int c = 1; c < TC; ++c) v = _mm256_add_epi32(v, tot[r][h][c]);
-        requant_store(rq, _mm256_cvtepi32_ps(v), v, n + 8 * h, nvalid - 8 * h, C, ldc, m + r);
+        v[r][h] = tot[r][h][0];
+        for (int c = 1; c < TC; ++c) v[r][h] = _mm256_add_epi32(v[r][h], tot[r][h][c]);
       }
+    rq.store_tile<MR>(v, n, nvalid, C, ldc, m);
+  } else {
+    rq.store_tile<MR>(fs, n, nvalid, C, ldc, m);
   }
 }
 
 template <int Bits, bool Asym, int FM, bool GAligned, int MR, int CH>
 void lb_rows(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-             const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+             const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   lb_block<Bits, Asym, FM, GAligned, MR, CH>(L, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
 // Row blocking: 2 rows (1 when asymmetric: twice the accumulators) keep under 16 ymm.
 template <int Bits, bool Asym, int FM, bool GAligned>
 void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-            const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+            const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   constexpr int MR = Asym ? 1 : 2;
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>(n / kNR) * L.panel_bytes;
@@ -295,7 +296,7 @@ void lb_run(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero
 
 template <int Bits, bool Asym, int FM>
 void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-              const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+              const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   if (L.G % 4 == 0)
     lb_run<Bits, Asym, FM, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else
@@ -305,7 +306,7 @@ void lb_run_g(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_ze
 // Folded layers: the group multiply by vpdpwssd where a group's sum fits int16, by vpmulld otherwise.
 template <int Bits, bool Asym>
 void lb_run_folded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
-                   const uint8_t* panels, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                   const uint8_t* panels, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   if (!lowbit_group_sum_fits_int16(Bits, L.G)) lb_run_g<Bits, Asym, kMul>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else if (L.Qg == 1) lb_run_g<Bits, Asym, kDot16One>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
   else lb_run_g<Bits, Asym, kDot16>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
@@ -382,7 +383,7 @@ void expand_panel(const Layout& L, const uint8_t* panel, uint8_t* out) {
 // block of A passes over it), then run by the int8 tiles over all M rows.
 template <int Bits, bool Asym>
 void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panels,
-                 const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                 const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   const size_t pb = q8_panel_bytes(L.K);
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   int block = static_cast<int>((128 * 1024) / pb);
@@ -495,7 +496,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   std::memcpy(&hd, packed, sizeof hd);
   const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
                              hd.asym != 0);
-  const Requant rq = rq_in ? *rq_in : Requant();
+  const Epilogue rq(rq_in ? *rq_in : Requant());
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
   if (can_expand(L, M)) {
     if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);

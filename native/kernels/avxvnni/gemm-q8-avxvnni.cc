@@ -23,15 +23,22 @@ constexpr int kMR = 4;
 size_t panel_bytes(int K) { return q8_panel_bytes(K); }
 
 // MR rows x 16 channels of one panel. CH accumulator chains per output (quads round-robin)
-// hide vpdpbusd latency for small MR.
+// hide vpdpbusd latency for small MR. The first chain of each row starts at the activation zero
+// point's correction -a_zero * wsum (wsum: the channels' weight sums), which saves an add per
+// output vector.
 template <int MR, int CH>
 void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-              const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  const int32_t* wsum =
+      reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 64);
+  const __m256i negz = _mm256_set1_epi32(-static_cast<int32_t>(a_zero));
   __m256i acc[MR][2][CH];
+  for (int h = 0; h < 2; ++h) {
+    const __m256i corr = _mm256_mullo_epi32(load256(wsum + 8 * h), negz);
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h)
-      for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm256_setzero_si256();
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < CH; ++c) acc[r][h][c] = c == 0 ? corr : _mm256_setzero_si256();
+  }
 
   const int nfull = K / 4;  // quads with 4 valid A bytes
   int q = 0;
@@ -75,25 +82,19 @@ void q8_block(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t
     }
   }
 
-  const int32_t* wsum =
-      reinterpret_cast<const int32_t*>(panel + static_cast<size_t>((K + 3) / 4) * 64);
-  const __m256i negz = _mm256_set1_epi32(-static_cast<int32_t>(a_zero));
-  __m256i corr[2];
-  for (int h = 0; h < 2; ++h) corr[h] = _mm256_mullo_epi32(load256(wsum + 8 * h), negz);
+  __m256i v[MR][2];
 #pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < MR; ++r)
     for (int h = 0; h < 2; ++h) {
-      __m256i v = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v = _mm256_add_epi32(v, acc[r][h][c]);
-      v = _mm256_add_epi32(v, corr[h]);
-      requant_store(rq, _mm256_cvtepi32_ps(v), v, n + 8 * h, nvalid - 8 * h, C, ldc, m + r);
+      v[r][h] = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v[r][h] = _mm256_add_epi32(v[r][h], acc[r][h][c]);
     }
-  }
+  rq.store_tile<MR>(v, n, nvalid, C, ldc, m);
 }
 
 template <int MR, int CH>
 void q8_rows(int K, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* panel,
-             const Requant& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+             const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
   q8_block<MR, CH>(K, A + m * lda, lda, a_zero, panel, rq, C, ldc, m, n, nvalid);
 }
 
@@ -130,7 +131,7 @@ void q8_pack(const int8_t* W, int N, int K, void* packed) {
 }
 
 void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, const uint8_t* A, size_t lda,
-                   uint8_t a_zero, const Requant& rq, void* C, size_t ldc, int n0, int n1) {
+                   uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* panel = panels + static_cast<size_t>((n - first) / kNR) * pb;
     const int nvalid = n1 - n < kNR ? n1 - n : kNR;
@@ -147,7 +148,7 @@ void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, co
 
 void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
              const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
-  const Requant rq = rq_in ? *rq_in : Requant();
+  const Epilogue rq(rq_in ? *rq_in : Requant());
   q8_run_panels(static_cast<const uint8_t*>(packed) + kHeader, panel_bytes(K), 0, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
 }
 

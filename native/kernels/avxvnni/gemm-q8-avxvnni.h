@@ -19,7 +19,7 @@ inline size_t q8_panel_bytes(int K) { return static_cast<size_t>((K + 3) / 4) * 
 // C[m][n] for rows [0, M) and columns [n0, n1): `panels` holds the panel of column `first`
 // (a multiple of 16, at most n0) and the ones after it, `panel_bytes` apart.
 void q8_run_panels(const uint8_t* panels, size_t panel_bytes, int first, int M, int K, const uint8_t* A, size_t lda,
-                   uint8_t a_zero, const Requant& rq, void* C, size_t ldc, int n0, int n1);
+                   uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1);
 
 }  // namespace avxvnni
 }  // namespace kernels
