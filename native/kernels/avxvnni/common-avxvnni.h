@@ -88,6 +88,11 @@ inline __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
+// The depthwise int8 convolution (the fp32 one and the quantizer are the AVX2 table's).
+size_t dw_packed_size(int C, int taps);
+void dw_pack(const int8_t* W, int C, int taps, void* packed);
+void dw_q8(int P, int C, int taps, const uint8_t* const* in, uint8_t a_zero, const void* packed,
+           const Requant* rq, void* out, size_t ldo);
 
 }  // namespace avxvnni
 }  // namespace kernels

@@ -5,7 +5,7 @@
 namespace ternion {
 namespace kernels {
 namespace avx2 {
-TERNION_DECLARE_DW_ENTRIES()  // depthwise convs and quantizing are light work: the AVX2 kernels serve here too
+TERNION_DECLARE_DW_ENTRIES()  // the fp32 depthwise conv and quantizing are light work: the AVX2 kernels serve here too
 }  // namespace avx2
 
 const KernelTable* avxvnni_table() {
@@ -15,7 +15,7 @@ const KernelTable* avxvnni_table() {
       kNR, f32_packed_size, f32_pack, f32_gemm,
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
-      avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
+      dw_packed_size, dw_pack, dw_q8,
       avx2::dw_f32,
       avx2::quantize_u8,
       true,  // post_quant
