@@ -26,6 +26,7 @@ const MODES: [string, Omit<QuantizeOptions, 'calibration'>][] = [
   ['ternary-asym N=16 folded', { weights: 'ternary-asym', groupSize: 16, form: 'folded' }],
   ['ternary N=8, 4-bit activations', { weights: 'ternary', groupSize: 8, activationBits: 4 }],
   ['int4 N=16 folded', { weights: 'int4', groupSize: 16, form: 'folded' }],
+  ['int4 N=16 group-scaled (the default form)', { weights: 'int4', groupSize: 16 }],
   ['ternary filter', { weights: 'ternary', groupSize: 'filter' }],
 ];
 
@@ -44,5 +45,22 @@ describe('quantized graph: scalar reference kernels vs the kernels this CPU sele
     expect(a.length).toBe(370);
     expect(a.some((v) => v !== 0)).toBe(true);
     expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength))).toBe(true);
+  });
+
+  // Every other kernel set this CPU runs (an AVX-512 machine also runs the AVX-VNNI and AVX2
+  // tables): the same bytes, with two threads.
+  const others = cpuInfo().supported.filter((isa) => isa !== fast && isa !== 'scalar');
+  it.skipIf(others.length === 0).each(MODES)('%s: the same logits on every other kernel set', async (_label, options) => {
+    const q = await quantize(modelPath, { ...options, calibration });
+    const reference = await q.createSession({ isa: 'scalar' });
+    const a = (await reference.run({ image: x })).logits.data as Float32Array;
+    await reference.release();
+    for (const isa of others) {
+      const s = await q.createSession({ isa: isa as 'avx2', threads: 2 });
+      expect(s.isa).toBe(isa);
+      const b = (await s.run({ image: x })).logits.data as Float32Array;
+      await s.release();
+      expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength)), isa).toBe(true);
+    }
   });
 });
