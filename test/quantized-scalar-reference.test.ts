@@ -24,6 +24,7 @@ const MODES: [string, Omit<QuantizeOptions, 'calibration'>][] = [
   ['int8 full range', { weights: 'int8', reduceRange: false }],
   ['ternary N=4 group-scaled', { weights: 'ternary', groupSize: 4 }],
   ['ternary-asym N=16 folded', { weights: 'ternary-asym', groupSize: 16, form: 'folded' }],
+  ['ternary-asym N=16 group-scaled (TTQ-like scales)', { weights: 'ternary-asym', groupSize: 16, form: 'group-scaled' }],
   ['ternary N=8, 4-bit activations', { weights: 'ternary', groupSize: 8, activationBits: 4 }],
   ['int4 N=16 folded', { weights: 'int4', groupSize: 16, form: 'folded' }],
   ['int4 N=16 group-scaled (the default form)', { weights: 'int4', groupSize: 16 }],

@@ -414,64 +414,86 @@ void lb_expanded(const Layout& L, const uint8_t* panels, int n0, int n1, Run&& r
   std::free(buf);
 }
 
-// ---- Symmetric group-scaled layers with enough rows: the codes expanded to their int8 values
-// (t or q, no multiplier: the group scales are fp32) once per block of panels, then tiles that
-// sum each group with vpdpbusd on those bytes and apply its scale as the code loop does (fma of
-// the group's int32 sum, groups in order): the same integers and the same fp32 operations, bit
-// for bit, without unpacking the codes again for every 4 rows. 4-bit layers, whose default form
-// is group-scaled, ran conv layers at about half the int8 speed in the code loop.
+// ---- Group-scaled layers with enough rows: the codes expanded to their int8 values (t or q, no
+// multiplier: the group scales are fp32) once per block of panels, then tiles that sum each
+// group with vpdpbusd on those bytes and apply its scale as the code loop does (fma of the
+// group's int32 sum, groups in order): the same integers and the same fp32 operations, bit for
+// bit, without unpacking the codes again for every 4 rows. 4-bit layers, whose default form is
+// group-scaled, ran conv layers at about half the int8 speed in the code loop. Asymmetric
+// ternary layers (TTQ: a positive and a negative scale) expand to two planes, the +1 and the -1
+// indicators, whose sums are P and M.
 
-// Codes of one panel -> int8 quads in the "32c4" layout (q8_panel_bytes(K), weight sums unused).
-template <int Bits>
+// Bytes of one expanded panel: NA planes of int8 quads in the "32c4" layout.
+size_t expanded_scaled_bytes(const Layout& L) { return static_cast<size_t>(L.nquads) * 128 * (L.asym ? 2 : 1); }
+
+// Codes of one panel -> its expanded planes.
+template <int Bits, bool Asym>
 void expand_codes(const Layout& L, const uint8_t* panel, uint8_t* out) {
-  const __m512i lowmask = _mm512_set1_epi8(Bits == 2 ? 3 : 15), bias8 = _mm512_set1_epi8(Bits == 2 ? 1 : 8);
+  const __m512i lowmask = _mm512_set1_epi8(Bits == 2 ? (Asym ? 1 : 3) : 15), bias8 = _mm512_set1_epi8(Bits == 2 ? 1 : 8);
+  const size_t plane = static_cast<size_t>(L.nquads) * 128;
   for (int q = 0; q < L.nquads; ++q) {
     const int s = q % 4;
     for (int h = 0; h < 2; ++h) {
       const __m512i v = Bits == 2 ? _mm512_loadu_si512(panel + static_cast<size_t>(q / 4) * 128 + 64 * h)
                                   : _mm512_loadu_si512(panel + static_cast<size_t>(q / 4) * 256 + (s / 2) * 128 + 64 * h);
-      const int shift = Bits == 2 ? 2 * s : 4 * (s % 2);
-      _mm512_storeu_si512(out + static_cast<size_t>(q) * 128 + 64 * h,
-                          _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, shift), lowmask), bias8));
+      uint8_t* o = out + static_cast<size_t>(q) * 128 + 64 * h;
+      if (Asym) {  // bit 0 of a code is [t == +1], bit 1 [t == -1]
+        _mm512_storeu_si512(o, _mm512_and_si512(_mm512_srli_epi16(v, 2 * s), lowmask));
+        _mm512_storeu_si512(o + plane, _mm512_and_si512(_mm512_srli_epi16(v, 2 * s + 1), lowmask));
+      } else {
+        const int shift = Bits == 2 ? 2 * s : 4 * (s % 2);
+        _mm512_storeu_si512(o, _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, shift), lowmask), bias8));
+      }
     }
   }
 }
 
-// MR rows x 32 channels of a group-scaled panel: w its expanded quads, meta its group parameters
-// (float scale[32], int32 qsum[32] per group). Each group's int32 sum starts at -z * qsum (the
-// code loop's correction, added first there too: integers, so the same sum).
-template <int MR>
+// MR rows x 32 channels of a group-scaled panel: w its expanded planes, meta its group parameters
+// (sym: float scale[32], int32 qsum[32]; asym: float sp[32], float -sn[32], int32 cntP[32],
+// int32 cntM[32] per group). Each group's int32 sums start at -z * qsum (or the counts): the code
+// loop's correction, added first there too (integers, so the same sums). P before M, as the
+// reference.
+template <bool Asym, int MR>
 void gs_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* w, const uint8_t* meta,
               const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  constexpr int NA = Asym ? 2 : 1;
   __m512 fs[MR][2];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) fs[r][0] = fs[r][1] = _mm512_setzero_ps();
   const __m512i negz = _mm512_set1_epi32(-static_cast<int32_t>(a_zero));
   const int Qg = L.Qg;
+  const size_t plane = static_cast<size_t>(L.nquads) * 128;
   for (int g = 0; g < L.ngroups; ++g) {
     const uint8_t* mg = meta + static_cast<size_t>(g) * L.meta_stride;
-    const int32_t* qsum = reinterpret_cast<const int32_t*>(mg + 128);
-    __m512i acc[MR][2];
-    const __m512i c0 = a_zero ? _mm512_mullo_epi32(_mm512_loadu_si512(qsum), negz) : _mm512_setzero_si512();
-    const __m512i c1 = a_zero ? _mm512_mullo_epi32(_mm512_loadu_si512(qsum + 16), negz) : _mm512_setzero_si512();
+    const int32_t* cnt = reinterpret_cast<const int32_t*>(mg + NA * 128);
+    __m512i acc[NA][MR][2];
+    for (int i = 0; i < NA; ++i)
+      for (int h = 0; h < 2; ++h) {
+        const __m512i c = a_zero ? _mm512_mullo_epi32(_mm512_loadu_si512(cnt + 16 * (2 * i + h)), negz) : _mm512_setzero_si512();
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) acc[r][0] = c0, acc[r][1] = c1;
+        for (int r = 0; r < MR; ++r) acc[i][r][h] = c;
+      }
     const uint8_t* wq = w + static_cast<size_t>(g) * Qg * 128;
     const uint8_t* a0 = A + static_cast<size_t>(g) * L.G;
     for (int q = 0; q < Qg; ++q, wq += 128, a0 += 4) {
-      const __m512i w0 = _mm512_loadu_si512(wq), w1 = _mm512_loadu_si512(wq + 64);
+      __m512i wv[NA][2];
+      for (int i = 0; i < NA; ++i)
+        for (int h = 0; h < 2; ++h) wv[i][h] = _mm512_loadu_si512(wq + i * plane + 64 * h);
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m512i a = bcast_quad(a0 + r * lda);
-        acc[r][0] = dpbusd(acc[r][0], a, w0);
-        acc[r][1] = dpbusd(acc[r][1], a, w1);
+        for (int i = 0; i < NA; ++i)
+          for (int h = 0; h < 2; ++h) acc[i][r][h] = dpbusd(acc[i][r][h], a, wv[i][h]);
       }
     }
-    const __m512 s0 = _mm512_loadu_ps(reinterpret_cast<const float*>(mg)), s1 = _mm512_loadu_ps(reinterpret_cast<const float*>(mg) + 16);
+    for (int i = 0; i < NA; ++i) {
+      const float* sc = reinterpret_cast<const float*>(mg) + 32 * i;
+      const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      fs[r][0] = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(acc[r][0]), fs[r][0]);
-      fs[r][1] = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(acc[r][1]), fs[r][1]);
+      for (int r = 0; r < MR; ++r) {
+        fs[r][0] = _mm512_fmadd_ps(s0, _mm512_cvtepi32_ps(acc[i][r][0]), fs[r][0]);
+        fs[r][1] = _mm512_fmadd_ps(s1, _mm512_cvtepi32_ps(acc[i][r][1]), fs[r][1]);
+      }
     }
   }
   __m512i none[MR][2];
@@ -482,9 +504,12 @@ void gs_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
 
 // Every expanded panel of columns [n0, n1) over rows [0, M): `panels` the original ones (for the
 // group parameters), `w` the expanded ones from column `first`, pb bytes apart.
+template <bool Asym>
 void gs_run(const Layout& L, const uint8_t* panels, const uint8_t* w, size_t pb, int first, int M, const uint8_t* A, size_t lda,
             uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
-  constexpr int kGsMR = 6;  // 12 int32 sums + 12 fp32 totals + the quad's operands: no spills
+  // 6 rows: 12 int32 sums + 12 fp32 totals + the quad's operands, no spills; asymmetric: 4 rows
+  // (16 sums, 8 totals; 3 rows measured 1.3x slower at G = 16).
+  constexpr int kGsMR = Asym ? 4 : 6;
   for (int n = n0; n < n1; n += kNR) {
     const uint8_t* meta = panels + static_cast<size_t>(n / kNR) * L.panel_bytes + L.codes_bytes;
     const uint8_t* wp = w + static_cast<size_t>((n - first) / kNR) * pb;
@@ -492,24 +517,24 @@ void gs_run(const Layout& L, const uint8_t* panels, const uint8_t* w, size_t pb,
     even_row_blocks(M, kGsMR, [&](int m, int rows) {
       const uint8_t* Am = A + static_cast<size_t>(m) * lda;
       switch (rows) {
-        case 1: gs_block<1>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
-        case 2: gs_block<2>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
-        case 3: gs_block<3>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
-        case 4: gs_block<4>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
-        case 5: gs_block<5>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
-        default: gs_block<kGsMR>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 1: gs_block<Asym, 1>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 2: gs_block<Asym, 2>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 3: gs_block<Asym, 3>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 4: gs_block<Asym, 4>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 5: gs_block<Asym, 5>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        default: gs_block<Asym, kGsMR>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
       }
     });
   }
 }
 
-bool can_expand_scaled(const Layout& L, int M) { return !L.folded && !L.asym && L.G % 4 == 0 && M >= kExpandRows; }
+bool can_expand_scaled(const Layout& L, int M) { return !L.folded && L.G % 4 == 0 && M >= kExpandRows; }
 
 // Blocks of panels expanded into this call's scratch (near 256 KB, in L2 while every row block
 // passes over it), then run by gs_run.
 void lb_expanded_scaled(const Layout& L, const uint8_t* panels, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
                         const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
-  const size_t pb = q8_panel_bytes(L.K);
+  const size_t pb = expanded_scaled_bytes(L);
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
   int block = static_cast<int>((256 * 1024) / pb);
   if (block < 1) block = 1;
@@ -522,10 +547,13 @@ void lb_expanded_scaled(const Layout& L, const uint8_t* panels, int M, const uin
     for (int p = b0; p < b1; ++p) {
       const uint8_t* panel = panels + static_cast<size_t>(p) * L.panel_bytes;
       uint8_t* o = out + static_cast<size_t>(p - b0) * pb;
-      if (L.bits == 2) expand_codes<2>(L, panel, o);
-      else expand_codes<4>(L, panel, o);
+      if (L.bits == 4) expand_codes<4, false>(L, panel, o);
+      else if (L.asym) expand_codes<2, true>(L, panel, o);
+      else expand_codes<2, false>(L, panel, o);
     }
-    gs_run(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
+    const int lo = b0 == p0 ? n0 : b0 * kNR, hi = b1 == p1 ? n1 : b1 * kNR;
+    if (L.asym) gs_run<true>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
+    else gs_run<false>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
   }
   std::free(buf);
 }
