@@ -402,6 +402,162 @@ void lb_expanded(const Layout& L, int M, const uint8_t* A, size_t lda, uint8_t a
   std::free(buf);
 }
 
+// ---- Group-scaled layers with enough rows: the codes expanded to their int8 values (t or q, no
+// multiplier: the group scales are fp32) once per block of panels, then tiles that sum each
+// group with vpdpbusd on those bytes and apply its scale as the code loop does (fma of the
+// group's int32 sum, groups in order): the same integers and the same fp32 operations, bit for
+// bit, without unpacking the codes again for every row block. Asymmetric ternary layers (TTQ: a
+// positive and a negative scale) expand to two planes, the +1 and the -1 indicators, whose sums
+// are P and M. As the AVX-512 kernel's.
+
+// Bytes of one expanded panel: NA planes of int8 quads in the "16c4" layout (64 bytes a quad).
+size_t expanded_scaled_bytes(const Layout& L) { return static_cast<size_t>(L.nquads) * 64 * (L.asym ? 2 : 1); }
+
+// Codes of one panel -> its expanded planes.
+template <int Bits, bool Asym>
+void expand_codes(const Layout& L, const uint8_t* panel, uint8_t* out) {
+  const __m256i lowmask = _mm256_set1_epi8(Bits == 2 ? (Asym ? 1 : 3) : 15), bias8 = _mm256_set1_epi8(Bits == 2 ? 1 : 8);
+  const size_t plane = static_cast<size_t>(L.nquads) * 64;
+  for (int q = 0; q < L.nquads; ++q) {
+    const int s = q % 4;
+    const __m128i sh = _mm_cvtsi32_si128(Bits == 2 ? 2 * s : 4 * (s % 2));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v = Bits == 2 ? load256(panel + static_cast<size_t>(q / 4) * 64 + 32 * h)
+                                  : load256(panel + static_cast<size_t>(q / 4) * 128 + (s / 2) * 64 + 32 * h);
+      const __m256i vs = _mm256_srl_epi16(v, sh);
+      __m256i* o = reinterpret_cast<__m256i*>(out + static_cast<size_t>(q) * 64 + 32 * h);
+      if (Asym) {  // bit 0 of a code is [t == +1], bit 1 [t == -1]
+        _mm256_storeu_si256(o, _mm256_and_si256(vs, lowmask));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(reinterpret_cast<uint8_t*>(o) + plane),
+                            _mm256_and_si256(_mm256_srli_epi16(vs, 1), lowmask));
+      } else {
+        _mm256_storeu_si256(o, _mm256_sub_epi8(_mm256_and_si256(vs, lowmask), bias8));
+      }
+    }
+  }
+}
+
+// MR rows x 16 channels of a group-scaled panel: w its expanded planes, meta its group parameters
+// (sym: float scale[16], int32 qsum[16]; asym: float sp[16], float -sn[16], int32 cntP[16],
+// int32 cntM[16] per group). Each group's int32 sums start at -z * qsum (or the counts): the code
+// loop adds that correction at the group end (integers, so the same sums). P before M, as the
+// reference.
+template <bool Asym, int MR>
+void gs_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, const uint8_t* w, const uint8_t* meta,
+              const Epilogue& rq, void* C, size_t ldc, int m, int n, int nvalid) {
+  constexpr int NA = Asym ? 2 : 1;
+  __m256 fs[MR][2];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) fs[r][0] = fs[r][1] = _mm256_setzero_ps();
+  const __m256i negz = _mm256_set1_epi32(-static_cast<int32_t>(a_zero));
+  const int Qg = L.Qg;
+  const size_t plane = static_cast<size_t>(L.nquads) * 64;
+  for (int g = 0; g < L.ngroups; ++g) {
+    const uint8_t* mg = meta + static_cast<size_t>(g) * L.meta_stride;
+    const int32_t* cnt = reinterpret_cast<const int32_t*>(mg + NA * 64);
+    __m256i acc[NA][MR][2];
+    for (int i = 0; i < NA; ++i)
+      for (int h = 0; h < 2; ++h) {
+        const __m256i c = a_zero ? _mm256_mullo_epi32(load256(cnt + 8 * (2 * i + h)), negz) : _mm256_setzero_si256();
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) acc[i][r][h] = c;
+      }
+    const uint8_t* wq = w + static_cast<size_t>(g) * Qg * 64;
+    const uint8_t* a0 = A + static_cast<size_t>(g) * L.G;
+    for (int q = 0; q < Qg; ++q, wq += 64, a0 += 4) {
+      if (Asym) {  // the rows' broadcasts first, then each weight vector loaded once for all rows
+        __m256i a[MR];
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) a[r] = bcast_quad(a0 + r * lda);
+        for (int i = 0; i < NA; ++i)
+          for (int h = 0; h < 2; ++h) {
+            const __m256i wv = load256(wq + i * plane + 32 * h);
+#pragma GCC unroll 16
+            for (int r = 0; r < MR; ++r) acc[i][r][h] = dpbusd(acc[i][r][h], a[r], wv);
+          }
+      } else {  // one broadcast live at a time: the two weight vectors stay in registers
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+          const __m256i a = bcast_quad(a0 + r * lda);
+          for (int h = 0; h < 2; ++h) acc[0][r][h] = dpbusd(acc[0][r][h], a, load256(wq + 32 * h));
+        }
+      }
+    }
+    for (int i = 0; i < NA; ++i) {
+      const float* sc = reinterpret_cast<const float*>(mg) + 16 * i;
+      const __m256 s0 = _mm256_loadu_ps(sc), s1 = _mm256_loadu_ps(sc + 8);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        fs[r][0] = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(acc[i][r][0]), fs[r][0]);
+        fs[r][1] = _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(acc[i][r][1]), fs[r][1]);
+      }
+    }
+  }
+  rq.store_tile<MR>(fs, n, nvalid, C, ldc, m);
+}
+
+// Rows [0, M) in ceil(M / mr) blocks whose sizes differ by at most one: 17 rows in blocks of 3
+// become 3,3,3,3,3,2 rather than leaving a lone row a pass over the panel of its own.
+template <typename F>
+void even_row_blocks(int M, int mr, F&& f) {
+  const int nb = (M + mr - 1) / mr, big = (M + nb - 1) / nb, nbig = M - (big - 1) * nb;
+  for (int b = 0, m = 0; b < nb; m += b < nbig ? big : big - 1, ++b) f(m, b < nbig ? big : big - 1);
+}
+
+// Every expanded panel of columns [n0, n1) over rows [0, M): `panels` the original ones (for the
+// group parameters), `w` the expanded ones from column `first`, pb bytes apart.
+template <bool Asym>
+void gs_run(const Layout& L, const uint8_t* panels, const uint8_t* w, size_t pb, int first, int M, const uint8_t* A, size_t lda,
+            uint8_t a_zero, const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+  // 16 ymm, no spills: sym 3 rows (6 int32 sums, 6 fp32 totals, a broadcast, the two weight
+  // vectors; 2 rows measured 1.08x slower), asym 2 rows (8 sums, 4 totals, two broadcasts, one
+  // weight vector; 1 row 1.3x slower).
+  constexpr int kGsMR = Asym ? 2 : 3;
+  for (int n = n0; n < n1; n += kNR) {
+    const uint8_t* meta = panels + static_cast<size_t>(n / kNR) * L.panel_bytes + L.codes_bytes;
+    const uint8_t* wp = w + static_cast<size_t>((n - first) / kNR) * pb;
+    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
+    even_row_blocks(M, kGsMR, [&](int m, int rows) {
+      const uint8_t* Am = A + static_cast<size_t>(m) * lda;
+      switch (rows) {
+        case 1: gs_block<Asym, 1>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        case 2: gs_block<Asym, 2>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+        default: gs_block<Asym, kGsMR>(L, Am, lda, a_zero, wp, meta, rq, C, ldc, m, n, nvalid); break;
+      }
+    });
+  }
+}
+
+bool can_expand_scaled(const Layout& L, int M) { return !L.folded && L.G % 4 == 0 && M >= kExpandRows; }
+
+// Blocks of panels expanded into this call's scratch (near 256 KB, in L2 while every row block
+// passes over it), then run by gs_run.
+void lb_expanded_scaled(const Layout& L, const uint8_t* panels, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
+                        const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+  const size_t pb = expanded_scaled_bytes(L);
+  const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
+  int block = static_cast<int>((256 * 1024) / pb);
+  if (block < 1) block = 1;
+  if (block > p1 - p0) block = p1 - p0;
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 64, static_cast<size_t>(block) * pb) != 0) std::abort();
+  uint8_t* out = static_cast<uint8_t*>(buf);
+  for (int b0 = p0; b0 < p1; b0 += block) {
+    const int b1 = p1 - b0 < block ? p1 : b0 + block;
+    for (int p = b0; p < b1; ++p) {
+      const uint8_t* panel = panels + static_cast<size_t>(p) * L.panel_bytes;
+      uint8_t* o = out + static_cast<size_t>(p - b0) * pb;
+      if (L.bits == 4) expand_codes<4, false>(L, panel, o);
+      else if (L.asym) expand_codes<2, true>(L, panel, o);
+      else expand_codes<2, false>(L, panel, o);
+    }
+    const int lo = b0 == p0 ? n0 : b0 * kNR, hi = b1 == p1 ? n1 : b1 * kNR;
+    if (L.asym) gs_run<true>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
+    else gs_run<false>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
+  }
+  std::free(buf);
+}
+
 }  // namespace
 
 size_t lowbit_packed_size(const LowbitWeights* w) {
@@ -502,6 +658,10 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
     if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
     else if (L.asym) lb_expanded<2, true>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
     else lb_expanded<2, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);
+    return;
+  }
+  if (can_expand_scaled(L, M)) {
+    lb_expanded_scaled(L, panels, M, A, lda, a_zero, rq, C, ldc, n0, n1);
     return;
   }
   if (L.bits == 2) {
