@@ -43,6 +43,18 @@ size_t weight_bytes(int C, int taps) { return static_cast<size_t>(blocks_of(C)) 
 // Entry (lane-order index) of channel c within its block of 64, and back.
 inline int lane_order(int c) { return (c / kCB) * kCB + 16 * ((c % 16) / 4) + 4 * ((c % kCB) / 16) + c % 4; }
 
+// Four taps' 64 bytes (v0..v3) interleaved per channel by the 4x4 byte transpose and multiplied
+// into acc[0..3] (lane order): weight(i) gives vector i's packed weights.
+template <typename Weight>
+inline __attribute__((always_inline)) void quad_dot(__m512i v0, __m512i v1, __m512i v2, __m512i v3, Weight&& weight, __m512i (&acc)[4]) {
+  const __m512i l01 = _mm512_unpacklo_epi8(v0, v1), h01 = _mm512_unpackhi_epi8(v0, v1);
+  const __m512i l23 = _mm512_unpacklo_epi8(v2, v3), h23 = _mm512_unpackhi_epi8(v2, v3);
+  acc[0] = dpbusd(acc[0], _mm512_unpacklo_epi16(l01, l23), weight(0));
+  acc[1] = dpbusd(acc[1], _mm512_unpackhi_epi16(l01, l23), weight(1));
+  acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), weight(2));
+  acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), weight(3));
+}
+
 // One pixel's sums of the block's channels [c0, c0 + 64), lanes >= valid bytes zero (valid may
 // exceed 64: a full block), as four int32 vectors in lane order, started at `init` (the zero
 // point's correction of the block, or nullptr for none).
@@ -53,15 +65,8 @@ inline void dw_block(const uint8_t* const* px, size_t c0, int taps, __mmask64 va
     if (t >= taps) return _mm512_setzero_si512();
     return Full ? _mm512_loadu_si512(px[t] + c0) : _mm512_maskz_loadu_epi8(valid, px[t] + c0);
   };
-  for (int t = 0; t < taps; t += 4, w += 256) {
-    const __m512i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
-    const __m512i l01 = _mm512_unpacklo_epi8(v0, v1), h01 = _mm512_unpackhi_epi8(v0, v1);
-    const __m512i l23 = _mm512_unpacklo_epi8(v2, v3), h23 = _mm512_unpackhi_epi8(v2, v3);
-    acc[0] = dpbusd(acc[0], _mm512_unpacklo_epi16(l01, l23), _mm512_load_si512(w));
-    acc[1] = dpbusd(acc[1], _mm512_unpackhi_epi16(l01, l23), _mm512_load_si512(w + 64));
-    acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), _mm512_load_si512(w + 128));
-    acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), _mm512_load_si512(w + 192));
-  }
+  for (int t = 0; t < taps; t += 4, w += 256)
+    quad_dot(load(t), load(t + 1), load(t + 2), load(t + 3), [&](int i) __attribute__((always_inline)) { return _mm512_load_si512(w + 64 * i); }, acc);
 }
 
 // A last block of at most 32 channels (byte outputs) runs G pixels per 512-bit vector, where a
@@ -100,13 +105,7 @@ struct TailGroup {
     for (int k = 0; k < 4; ++k) acc[k] = init ? repeat(init + 16 * k) : _mm512_setzero_si512();
     for (int t = 0; t < taps; t += 4, w += 256) {
       auto load = [&](int u) __attribute__((always_inline)) { return u < taps ? gather(px, u, c0, valid) : _mm512_setzero_si512(); };
-      const __m512i v0 = load(t), v1 = load(t + 1), v2 = load(t + 2), v3 = load(t + 3);
-      const __m512i l01 = _mm512_unpacklo_epi8(v0, v1), h01 = _mm512_unpackhi_epi8(v0, v1);
-      const __m512i l23 = _mm512_unpacklo_epi8(v2, v3), h23 = _mm512_unpackhi_epi8(v2, v3);
-      acc[0] = dpbusd(acc[0], _mm512_unpacklo_epi16(l01, l23), repeat(w));
-      acc[1] = dpbusd(acc[1], _mm512_unpackhi_epi16(l01, l23), repeat(w + 64));
-      acc[2] = dpbusd(acc[2], _mm512_unpacklo_epi16(h01, h23), repeat(w + 128));
-      acc[3] = dpbusd(acc[3], _mm512_unpackhi_epi16(h01, h23), repeat(w + 192));
+      quad_dot(load(t), load(t + 1), load(t + 2), load(t + 3), [&](int i) __attribute__((always_inline)) { return repeat(w + 64 * i); }, acc);
     }
   }
 

@@ -390,28 +390,35 @@ void expand_panel(const Layout& L, const uint8_t* panel, uint8_t* out) {
   std::memcpy(out + static_cast<size_t>(L.nquads) * 128, meta + L.meta_bytes, 128);  // the weight sums
 }
 
-// Blocks of panels are expanded into scratch (a block near 256 KB stays in L2 while every row
-// block of A passes over it), then run by the int8 tiles over all M rows.
-// run(expanded panels, panel bytes, first column, n0, n1) runs the int8 tiles over them: on A's
-// rows (lowbit_gemm) or row segments (lowbit_gemm_segs).
-template <int Bits, bool Asym, typename Run>
-void lb_expanded(const Layout& L, const uint8_t* panels, int n0, int n1, Run&& run) {
-  const size_t pb = q8_panel_bytes(L.K);
+// Columns [n0, n1) in blocks of panels: expand(packed panel, out) writes each panel's expanded
+// form (pb bytes) into this call's scratch, a block near `budget` bytes that stays in L2 while
+// every row block passes over it, then run(expanded block, its first column, lo, hi) runs the
+// tiles over it. Scratch per call: kernels run on many threads at once, nothing is kept.
+template <typename Expand, typename Run>
+void in_expanded_blocks(const Layout& L, const uint8_t* panels, size_t pb, size_t budget, int n0, int n1, Expand&& expand, Run&& run) {
   const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  int block = static_cast<int>((256 * 1024) / pb);
+  int block = static_cast<int>(budget / pb);
   if (block < 1) block = 1;
   if (block > p1 - p0) block = p1 - p0;
-  // Scratch of this call (kernels run on many threads at once; nothing is kept between calls).
   void* buf = nullptr;
   if (posix_memalign(&buf, 64, static_cast<size_t>(block) * pb) != 0) std::abort();
   uint8_t* out = static_cast<uint8_t*>(buf);
   for (int b0 = p0; b0 < p1; b0 += block) {
     const int b1 = p1 - b0 < block ? p1 : b0 + block;
-    for (int p = b0; p < b1; ++p)
-      expand_panel<Bits, Asym>(L, panels + static_cast<size_t>(p) * L.panel_bytes, out + static_cast<size_t>(p - b0) * pb);
-    run(out, pb, b0 * kNR, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
+    for (int p = b0; p < b1; ++p) expand(panels + static_cast<size_t>(p) * L.panel_bytes, out + static_cast<size_t>(p - b0) * pb);
+    run(static_cast<const uint8_t*>(out), b0 * kNR, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
   }
   std::free(buf);
+}
+
+// Folded panels expanded to int8 a block near 256 KB at a time, then run by the int8 tiles over
+// all M rows: run(expanded panels, panel bytes, first column, n0, n1), on A's rows (lowbit_gemm)
+// or row segments (lowbit_gemm_segs).
+template <int Bits, bool Asym, typename Run>
+void lb_expanded(const Layout& L, const uint8_t* panels, int n0, int n1, Run&& run) {
+  const size_t pb = q8_panel_bytes(L.K);
+  in_expanded_blocks(L, panels, pb, 256 * 1024, n0, n1, [&](const uint8_t* panel, uint8_t* o) { expand_panel<Bits, Asym>(L, panel, o); },
+                     [&](const uint8_t* out, int first, int lo, int hi) { run(out, pb, first, lo, hi); });
 }
 
 // ---- Group-scaled layers with enough rows: the codes expanded to their int8 values (t or q, no
@@ -534,28 +541,16 @@ bool can_expand_scaled(const Layout& L, int M) { return !L.folded && L.G % 4 == 
 // passes over it), then run by gs_run.
 void lb_expanded_scaled(const Layout& L, const uint8_t* panels, int M, const uint8_t* A, size_t lda, uint8_t a_zero,
                         const Epilogue& rq, void* C, size_t ldc, int n0, int n1) {
+  auto expand = [&](const uint8_t* panel, uint8_t* o) {
+    if (L.bits == 4) expand_codes<4, false>(L, panel, o);
+    else if (L.asym) expand_codes<2, true>(L, panel, o);
+    else expand_codes<2, false>(L, panel, o);
+  };
   const size_t pb = expanded_scaled_bytes(L);
-  const int p0 = n0 / kNR, p1 = (n1 + kNR - 1) / kNR;
-  int block = static_cast<int>((256 * 1024) / pb);
-  if (block < 1) block = 1;
-  if (block > p1 - p0) block = p1 - p0;
-  void* buf = nullptr;
-  if (posix_memalign(&buf, 64, static_cast<size_t>(block) * pb) != 0) std::abort();
-  uint8_t* out = static_cast<uint8_t*>(buf);
-  for (int b0 = p0; b0 < p1; b0 += block) {
-    const int b1 = p1 - b0 < block ? p1 : b0 + block;
-    for (int p = b0; p < b1; ++p) {
-      const uint8_t* panel = panels + static_cast<size_t>(p) * L.panel_bytes;
-      uint8_t* o = out + static_cast<size_t>(p - b0) * pb;
-      if (L.bits == 4) expand_codes<4, false>(L, panel, o);
-      else if (L.asym) expand_codes<2, true>(L, panel, o);
-      else expand_codes<2, false>(L, panel, o);
-    }
-    const int lo = b0 == p0 ? n0 : b0 * kNR, hi = b1 == p1 ? n1 : b1 * kNR;
-    if (L.asym) gs_run<true>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
-    else gs_run<false>(L, panels, out, pb, b0 * kNR, M, A, lda, a_zero, rq, C, ldc, lo, hi);
-  }
-  std::free(buf);
+  in_expanded_blocks(L, panels, pb, 256 * 1024, n0, n1, expand, [&](const uint8_t* out, int first, int lo, int hi) {
+    if (L.asym) gs_run<true>(L, panels, out, pb, first, M, A, lda, a_zero, rq, C, ldc, lo, hi);
+    else gs_run<false>(L, panels, out, pb, first, M, A, lda, a_zero, rq, C, ldc, lo, hi);
+  });
 }
 
 }  // namespace
