@@ -87,19 +87,26 @@ function fullTable(r) {
 function memoryTable(r) {
   const engines = enginesOf(r);
   const mb = (b) => (b >= 10e6 ? (b / 1e6).toFixed(0) : (b / 1e6).toFixed(2));
+  const mib = (x) => (Math.abs(x) >= 10 ? x.toFixed(0) : x.toFixed(1));
   const rows = [];
   for (const m of r.models) {
     rows.push([`${modelName(m.key)}: file MB`, ...engines.map((e) => (m.engines[e] ? mb(m.engines[e].modelBytes) : '-'))]);
     if (Object.keys(m.memory ?? {}).length) {
       rows.push([`${modelName(m.key)}: RSS (peak) MB`, ...engines.map((e) => {
         const x = m.memory[e];
-        return !x ? '-' : x.error ? 'failed' : `${x.rssMB.toFixed(0)} (${x.peakRssMB.toFixed(0)})`;
+        return !x ? '-' : x.error ? 'failed' : `${mib(x.rssMB)} (${mib(x.peakRssMB)})`;
       })]);
+      if (engines.some((e) => m.memory[e] && m.memory[e].firstRssMB !== undefined)) {
+        rows.push([`${modelName(m.key)}: first session's RSS MB`, ...engines.map((e) => {
+          const x = m.memory[e];
+          return !x || x.error || x.firstRssMB === undefined ? '-' : mib(x.firstRssMB);
+        })]);
+      }
       if (engines.some((e) => m.memory[e] && m.memory[e].heldMB !== undefined)) {
         rows.push([`${modelName(m.key)}: held MB (RSS / held)`, ...engines.map((e) => {
           const x = m.memory[e];
           if (!x || x.error || x.heldMB === undefined) return '-';
-          return `${x.heldMB.toFixed(0)} (${x.heldMB > 0 ? (x.rssMB / x.heldMB).toFixed(2) : '-'}x)`;
+          return `${mib(x.heldMB)} (${x.heldMB > 0 ? (x.rssMB / x.heldMB).toFixed(2) : '-'}x)`;
         })]);
       }
     }

@@ -38,6 +38,8 @@ export interface NativeBinding {
   napiVersion: number;
   cpuInfo(): NativeCpuInfo;
   setErrorClass(cls: typeof TernionError): void;
+  /** Returns the C allocator's cached free pages to the OS (glibc malloc_trim; no-op elsewhere). */
+  trimFreedMemory(): void;
   PackedWeights: new (options: Record<string, unknown>) => NativePackedWeights;
   gemm(packed: NativePackedWeights, A: Float32Array | Uint8Array, M: number, options?: NativeGemmOptions): Float32Array | Int32Array | Uint8Array | Int8Array;
   gemmAsync(packed: NativePackedWeights, A: Float32Array | Uint8Array, M: number, options?: NativeGemmOptions): Promise<Float32Array | Int32Array | Uint8Array | Int8Array>;

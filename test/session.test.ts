@@ -1,11 +1,14 @@
 // InferenceSession's API (onnxruntime-node's shape): create from a path or bytes, metadata,
 // run/runSync, feed validation with stable codes, concurrency, release.
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, TernionError } from '../lib';
 import { expectCode, rng } from './helpers';
 import { ROOT } from './native-build';
+import { encodeModel, valueInfo } from './onnx-build-model';
 import { nodeTestDir, readTestTensors } from './onnx-testdata';
 
 const model = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
@@ -13,6 +16,24 @@ const model = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 function images(n: number, seed = 1): Tensor {
   const r = rng(seed);
   return new Tensor('float32', Float32Array.from({ length: n * 784 }, () => r()), [n, 1, 28, 28]);
+}
+
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** RSS once garbage is collected and V8 has freed the backing stores (a background thread). */
+async function settle(gc: () => void): Promise<number> {
+  let rss = Infinity;
+  for (let i = 0; i < 10; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+    const now = process.memoryUsage().rss;
+    if (now >= rss - (1 << 20)) return Math.min(rss, now);
+    rss = now;
+  }
+  return rss;
 }
 
 async function rejects(p: Promise<unknown>, code: string, message: RegExp) {
@@ -46,6 +67,34 @@ describe('InferenceSession', () => {
     expect(after.arenaBytes).toBeGreaterThan(2 * 28 * 28 * 4); // at least the first activations
     await s.release();
     expectCode(() => s.memoryUsage(), 'ERR_SESSION_RELEASED');
+  });
+
+  it('gives its packed weights back to the OS on release, even once malloc has moved big blocks to its heap', async () => {
+    // glibc raises its mmap threshold to the largest block freed so far; blocks under it come from
+    // the heap, where a freed one stays resident. Free a 30 MB block first, as a service that has
+    // read a model file has, then hold and release a session with 16 MB of packed weights.
+    const gc = collector();
+    let big: Buffer | undefined = Buffer.allocUnsafeSlow(30 << 20).fill(1);
+    expect(big[12345]).toBe(1);
+    big = undefined;
+    await settle(gc);
+    const K = 2048;
+    const w = new Float32Array(K * K).map((_, i) => ((i * 7919) % 255) / 255 - 0.5);
+    const bytes = encodeModel({
+      nodes: [{ op: 'MatMul', inputs: ['x', 'w'], outputs: ['y'], name: 'mm' }],
+      inputs: [valueInfo('x', ['N', K])],
+      outputs: [valueInfo('y', ['N', K])],
+      initializers: [{ name: 'w', dims: [K, K], rawData: new Uint8Array(w.buffer) }],
+    });
+    const s = await InferenceSession.create(bytes, { threads: 1 });
+    await s.run({ x: new Tensor('float32', new Float32Array(K).fill(0.25), [1, K]) });
+    const packed = s.memoryUsage().packedBytes;
+    expect(packed).toBeGreaterThanOrEqual(K * K * 4);
+    const held = await settle(gc);
+    await s.release();
+    const after = await settle(gc);
+    expect(bytes.length).toBeGreaterThan(K * K * 4); // the model bytes stay referenced: only the session went
+    expect(held - after).toBeGreaterThan(0.8 * packed);
   });
 
   it('run and runSync agree, for any batch size', async () => {

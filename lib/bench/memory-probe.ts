@@ -1,7 +1,8 @@
-// Resident memory of one engine, measured in a fresh child process: RSS once node, ternion and
-// (for onnxruntime) onnxruntime-node are loaded is the baseline; then the session is created and
-// run once. Measuring in the benchmark's own process does not work: memory freed by an earlier
-// session stays with the allocator and the next session reuses it, so its RSS barely moves.
+// Resident memory of one engine, measured in a fresh child process. A first session of the model
+// is created, run and released, so the baseline holds what the process pays once (code paged in,
+// worker threads); the session measured is the next one. Measuring in the benchmark's own process
+// does not work: memory freed by an earlier engine's session stays with the allocator and the next
+// session reuses it, so its RSS barely moves.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,12 @@ import { runInNewContext } from 'node:vm';
 import type { PreparedEngine } from './engines';
 
 export const MEMORY_METHOD =
-  'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded, garbage collected = baseline): ' +
-  'peakRssMB = the child\'s peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
-  'rssMB = RSS after that run and full garbage collections until it stops falling (V8 frees collected buffers in the background), minus the baseline (what the session keeps); ' +
+  'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded). ' +
+  'The engine loads and runs the model once and releases it, so what the process pays once (code paged in, worker threads, compiled JavaScript) is in the baseline; ' +
+  'then a session of the same model is created and run once. RSS is read after full garbage collections until it stops falling (V8 frees collected buffers in the background) ' +
+  'and after the C allocator returns its cached free pages (malloc_trim), both for the baseline and after the run. ' +
+  'rssMB = that RSS minus the baseline (what the session keeps); firstRssMB = the same for the first session, counted from before anything was loaded; ' +
+  'peakRssMB = the peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
   'heldMB (ternion) = what the session reports holding (session.memoryUsage(): packed weights, other constants, activation arena).';
 
 export interface MemoryProbe {
@@ -28,6 +32,8 @@ export interface MemoryProbe {
 export interface MemoryResult {
   baselineMB: number;
   rssMB: number;
+  /** The first session's RSS over the process before anything was loaded (includes one-time costs). */
+  firstRssMB: number;
   peakRssMB: number;
   /** ternion: packed weights + other constants + activation arena, as the session reports them. */
   heldMB?: number;
@@ -62,50 +68,61 @@ function resetPeakRss(): void {
   }
 }
 
-/** The child's side: argv[2] is a MemoryProbe as JSON; prints a MemoryResult as JSON. */
-async function child(probe: MemoryProbe): Promise<MemoryResult> {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const ternion = require('../index') as typeof import('../index');
-  const { loadOrt } = require('./ort') as typeof import('./ort');
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const ort = loadOrt().ort;
-  const data = new Float32Array(probe.dims.reduce((a, b) => a * b, 1)).fill(0.5);
-  ternion.cpuInfo(); // loads the addon
-  collectGarbage();
-  const baseline = process.memoryUsage().rss;
-  resetPeakRss();
-  let release: () => Promise<void>;
-  let held: number | undefined;
-  if (probe.kind === 'ort') {
-    if (!ort) throw new Error('onnxruntime-node could not be loaded');
-    const s = await ort.InferenceSession.create(probe.source, { intraOpNumThreads: probe.threads, interOpNumThreads: 1, executionMode: 'sequential' });
-    await s.run({ [probe.inputName]: new ort.Tensor('float32', data, probe.dims) });
-    release = () => s.release();
-  } else {
-    const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
-    await s.run({ [probe.inputName]: new ternion.Tensor('float32', data, probe.dims) });
-    const m = s.memoryUsage();
-    held = m.packedBytes + m.constantBytes + m.arenaBytes;
-    release = () => s.release();
-  }
+/** RSS once garbage is collected and freed pages are back with the OS. */
+async function settledRss(trim: () => void): Promise<number> {
   // V8 frees the backing stores of collected ArrayBuffers (the model file, its parsed weights) on a
   // background thread after the collection: RSS read right after gc() still holds them. Collect
-  // until RSS stops falling.
+  // until RSS stops falling; then malloc_trim, since freed heap pages stay resident until trimmed.
   let rss = Infinity;
   for (let i = 0; i < 10; i++) {
     collectGarbage();
     await new Promise((r) => setTimeout(r, 100));
     const now = process.memoryUsage().rss;
-    if (now >= rss - 1024 * 1024) {
-      rss = Math.min(rss, now);
-      break;
-    }
+    if (now >= rss - 1024 * 1024) break;
     rss = now;
   }
+  trim();
+  return process.memoryUsage().rss;
+}
+
+/** The child's side: argv[2] is a MemoryProbe as JSON; prints a MemoryResult as JSON. */
+async function child(probe: MemoryProbe): Promise<MemoryResult> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const ternion = require('../index') as typeof import('../index');
+  const { native } = require('../native') as typeof import('../native');
+  const { loadOrt } = require('./ort') as typeof import('./ort');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const ort = loadOrt().ort;
+  const data = new Float32Array(probe.dims.reduce((a, b) => a * b, 1)).fill(0.5);
+  ternion.cpuInfo(); // loads the addon
+  const trim = () => native().trimFreedMemory();
+
+  // One session: created, run once; returns what it reports holding and how to release it.
+  async function session(): Promise<{ held?: number; release: () => Promise<void> }> {
+    if (probe.kind === 'ort') {
+      if (!ort) throw new Error('onnxruntime-node could not be loaded');
+      const s = await ort.InferenceSession.create(probe.source, { intraOpNumThreads: probe.threads, interOpNumThreads: 1, executionMode: 'sequential' });
+      await s.run({ [probe.inputName]: new ort.Tensor('float32', data, probe.dims) });
+      return { release: () => s.release() };
+    }
+    const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
+    await s.run({ [probe.inputName]: new ternion.Tensor('float32', data, probe.dims) });
+    const m = s.memoryUsage();
+    return { held: m.packedBytes + m.constantBytes + m.arenaBytes, release: () => s.release() };
+  }
+
+  const start = await settledRss(trim);
+  const first = await session();
+  const firstRss = await settledRss(trim);
+  await first.release();
+  const baseline = await settledRss(trim);
+  resetPeakRss();
+  const s = await session();
   const peak = peakRss();
-  await release();
-  const r: MemoryResult = { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, peakRssMB: (peak - baseline) / MB };
-  if (held !== undefined) r.heldMB = held / MB;
+  const rss = await settledRss(trim);
+  await s.release();
+  const r: MemoryResult = { baselineMB: baseline / MB, rssMB: (rss - baseline) / MB, firstRssMB: (firstRss - start) / MB, peakRssMB: (peak - baseline) / MB };
+  if (s.held !== undefined) r.heldMB = s.held / MB;
   return r;
 }
 

@@ -13,6 +13,7 @@
 #include "addon/args.h"
 #include "addon/errors.h"
 #include "exec/gemm.h"
+#include "exec/host-memory.h"
 #include "kernels/dispatch.h"
 
 namespace ternion {
@@ -156,10 +157,8 @@ class PackedWeights : public Napi::ObjectWrap<PackedWeights> {
   }
 
   void Allocate(size_t bytes) {
-    void* p = nullptr;
-    TERNION_THROW_IF(posix_memalign(&p, 64, (bytes + 63) & ~size_t(63)) != 0 || !p, "ERR_INVALID_ARGUMENT",
-                     "Could not allocate " + std::to_string(bytes) + " bytes for packed weights");
-    buf_.reset(p, std::free);
+    buf_ = exec::allocate_host_block(bytes, false);
+    TERNION_THROW_IF(!buf_, "ERR_INVALID_ARGUMENT", "Could not allocate " + std::to_string(bytes) + " bytes for packed weights");
     bytes_ = bytes;
     Napi::MemoryManagement::AdjustExternalMemory(Env(), static_cast<int64_t>(bytes));
   }

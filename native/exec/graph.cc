@@ -1,4 +1,5 @@
 #include "exec/graph.h"
+#include "exec/host-memory.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -50,6 +51,8 @@ std::string shape_str(const Shape& s) {
 }
 
 namespace {
+// Activation blocks come from malloc: they are reused run after run (BlockPool), and a run's
+// outputs are new blocks that a mapping would fault in page by page at every run.
 std::shared_ptr<void> aligned_block(size_t bytes) {
   void* p = nullptr;
   if (posix_memalign(&p, 64, std::max<size_t>((bytes + 63) & ~size_t(63), 64)) != 0 || !p)
@@ -63,8 +66,8 @@ HostTensor make_host_tensor(DType dtype, const Shape& shape) {
   t.dtype = dtype;
   t.shape = shape;
   const size_t bytes = static_cast<size_t>(shape_size(shape)) * dtype_size(dtype);
-  t.storage = aligned_block(bytes);
-  std::memset(t.storage.get(), 0, bytes);
+  t.storage = allocate_host_block(bytes, true);  // built once, kept for the session's life
+  if (!t.storage) fail("ERR_INTERNAL", "out of memory allocating " + std::to_string(bytes) + " bytes");
   return t;
 }
 
