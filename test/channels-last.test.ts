@@ -87,6 +87,9 @@ const MODES = [
   { weights: 'int4', groupSize: 8 },
   { weights: 'ternary', groupSize: 4, activationBits: 4 },
   { weights: 'ternary', groupSize: 4, form: 'folded' },
+  // fp32 residuals (the modes above quantize them): the float32 and 'both' forms.
+  { weights: 'int8', quantizeResiduals: false },
+  { weights: 'ternary', groupSize: 4, activationBits: 4, quantizeResiduals: false },
 ] as const;
 
 describe('channels-last layout and integer chaining', () => {
@@ -94,7 +97,7 @@ describe('channels-last layout and integer chaining', () => {
   const calibration = randomInput(1, [4, 3, 17, 15]);
 
   it('rewrites the graph: uint8 between layers, NHWC pooling, graph outputs untouched', async () => {
-    const q = await quantize(model, { weights: 'ternary', groupSize: 4, calibration });
+    const q = await quantize(model, { weights: 'ternary', groupSize: 4, calibration, quantizeResiduals: false });
     const g = toChannelsLast(q.graph);
     const convs = new Map(byOp(g, 'TernionQConv').map((n) => [n.name, n]));
     const attr = (n: Node | undefined, k: string) => (n?.attributes[k] as { value: unknown } | undefined)?.value;
@@ -128,6 +131,27 @@ describe('channels-last layout and integer chaining', () => {
     expect(fdw?.opType).toBe('Conv');
     expect(attr(fdw, 'input_layout')).toBe('nhwc');
     expect(attr(fdw, 'output_layout')).toBe('nhwc');
+  });
+
+  it('passes quantized residuals as uint8 codes (quantizeResiduals, the default)', async () => {
+    const q = await quantize(model, { weights: 'ternary', groupSize: 4, calibration });
+    const attr = (n: Node | undefined, k: string) => (n?.attributes[k] as { value: unknown } | undefined)?.value;
+    const planar = new Map(byOp(q.graph, 'TernionQConv').map((n) => [n.name, n]));
+    // A residual that is also a layer's input is quantized with that layer's parameters.
+    for (const [conv, reader] of [['c2', 'c1'], ['c4', 'c4']]) {
+      expect(attr(planar.get(conv), 'residual_scale'), conv).toBe(attr(planar.get(reader), 'act_scale'));
+      expect(attr(planar.get(conv), 'residual_zero_point'), conv).toBe(attr(planar.get(reader), 'act_zero_point'));
+    }
+    const g = toChannelsLast(q.graph);
+    const convs = new Map(byOp(g, 'TernionQConv').map((n) => [n.name, n]));
+    // e is read by c4 as its input and its residual: one uint8 tensor serves both, no fp32 copy.
+    expect(convs.get('c3')?.outputs).toHaveLength(1);
+    expect(convs.get('c4')?.inputs[4]).toBe('e');
+    expect(convs.get('c4')?.inputs[0]).toBe('e');
+    expect(g.valueInfo.get('e')?.dtype).toBe('uint8');
+    // m (the MaxPool's output) is read by c1 and as c2's residual: now pooled in uint8.
+    expect(g.valueInfo.get('m')?.dtype).toBe('uint8');
+    expect(convs.get('c2')?.inputs[4]).toBe('m');
   });
 
   it('runs fp32 models channels-last: the same outputs as planar to fp32 rounding, depthwise exactly, whole images per thread too', async () => {

@@ -160,6 +160,8 @@ interface ConvCase {
   oneD?: boolean;  // a 1-D conv over W (H must be 1, kh 1)
   weights: WeightQuantOptions;
   bias?: boolean; biasInput?: boolean; residual?: boolean; act?: Act;
+  /** The op quantizes the residual with these parameters (residual_scale ...) before adding it. */
+  residualQuant?: { scale: number; zp: number };
   actBits?: number; actStatic?: { scale: number; zp: number };
   threads?: number; seed?: number;
 }
@@ -243,7 +245,8 @@ function buildConv(c: ConvCase): Built {
   const g = convGeometry(c);
   const res = c.residual ? gaussian(r, c.N * c.Co * g.OH * g.OW) : null;
   const a = actParams(x, c.actBits ?? 8, c.actStatic);
-  const ref = convReference(c, fakeQuant(x, a), layer.dequantized(), bias, res);
+  const resAdded = res && c.residualQuant ? Float32Array.from(fakeQuant(res, actParams(res, 8, c.residualQuant))) : res;
+  const ref = convReference(c, fakeQuant(x, a), layer.dequantized(), bias, resAdded);
   const w = weightInputs(layer);
   const attrs: Attrs = {
     ...w.attrs, ...actAttrs(c.act ?? { kind: 'none' }),
@@ -256,6 +259,10 @@ function buildConv(c: ConvCase): Built {
   if (c.group) attrs.group = c.group;
   if (c.autoPad) attrs.auto_pad = c.autoPad;
   if (c.actBits) attrs.act_bits = c.actBits;
+  if (c.residualQuant) {
+    attrs.residual_scale = { type: 'float', value: c.residualQuant.scale };
+    attrs.residual_zero_point = c.residualQuant.zp;
+  }
   if (c.actStatic) {
     attrs.act_mode = 'static';
     attrs.act_scale = { type: 'float', value: c.actStatic.scale };
@@ -317,6 +324,12 @@ describe('TernionQConv matches the dequantized reference', () => {
   });
   it('batch 2, residual + ReLU, 2 threads; bias as a run-time input', () => {
     checkConv('res relu', { ...base, N: 2, Cin: 12, Co: 19, H: 9, W: 9, residual: true, act: { kind: 'relu' }, threads: 2, weights: { bits: 2, groupSize: 4 } });
+    // A quantized residual: the op adds (q - zp) * scale of its codes. The range of the gaussian
+    // residual (about +-4) is clipped at +-2.4, so the reference's clamping shows too.
+    const rq = { scale: 4.8 / 255, zp: 128 };
+    const { b, got } = checkConv('res quantized', { ...base, N: 2, Cin: 12, Co: 19, H: 9, W: 9, residual: true, residualQuant: rq, act: { kind: 'relu' }, threads: 2, weights: { bits: 8 } });
+    const plain = session('TernionQConv', Object.fromEntries(Object.entries(b.attrs).filter(([k]) => !k.startsWith('residual_'))), b.inputs, { threads: 2 }).run();
+    expect(Array.from(got.data)).not.toEqual(Array.from(plain.data));
     checkConv('relu in epilogue', { ...base, N: 2, Cin: 12, Co: 19, act: { kind: 'relu' }, biasInput: true, threads: 2, weights: { bits: 4, groupSize: 4 } });
   });
   it('Clip and LeakyRelu activations, no bias', () => {
@@ -525,6 +538,10 @@ describe('TernionQConv / TernionQGemm reject bad layers', () => {
       'ERR_MODEL_FORMAT', /act_zero_point 16 is outside \[0, 15\]/);
     expectCode(make({ ...b, attrs: { ...b.attrs, asym: 1, weight_bits: 4 } }), 'ERR_MODEL_FORMAT', /asym applies to ternary/);
     expectCode(make({ ...b, attrs: { ...b.attrs, activation: 'Gelu' } }), 'ERR_UNSUPPORTED_OP', /unknown fused activation/);
+    expectCode(make({ ...b, attrs: { ...b.attrs, residual_scale: { type: 'float', value: 0 } } }), 'ERR_MODEL_FORMAT', /residual_scale 0\S* must be a positive/);
+    expectCode(make({ ...b, attrs: { ...b.attrs, residual_scale: { type: 'float', value: 0.1 }, residual_zero_point: 256 } }), 'ERR_MODEL_FORMAT', /residual_zero_point 256 is outside \[0, 255\]/);
+    expectCode(make({ ...b, attrs: { ...b.attrs, residual_zero_point: 3 } }), 'ERR_MODEL_FORMAT', /residual_zero_point \/ residual_bits need residual_scale/);
+    expectCode(make({ ...b, attrs: { ...b.attrs, residual_scale: { type: 'float', value: 0.1 }, residual_bits: 2 } }), 'ERR_MODEL_FORMAT', /residual_bits must be 8 or 4, got 2/);
   });
 
   it('weight tensors: dtypes, lengths, code and multiplier ranges, constness, K limit', () => {
@@ -575,6 +592,10 @@ describe('TernionQConv / TernionQGemm reject bad layers', () => {
     expectCode(run(withInput(b, 3, { dtype: 'float32', dims: [4], data: new Float32Array(4) })), 'ERR_SHAPE_MISMATCH', /bias \[4\] must be \[5\]/);
     expectCode(run(withInput(b, 3, { dtype: 'float32', dims: [4], data: new Float32Array(4), constant: true })), 'ERR_SHAPE_MISMATCH', /bias \[4\] must be \[5\]/);
     expectCode(run(withInput(b, 4, { dtype: 'float32', dims: [1, 5, 6, 4], data: new Float32Array(120) })), 'ERR_SHAPE_MISMATCH', /residual \[1, 5, 6, 4\] must have the output shape \[1, 5, 6, 5\]/);
+    // uint8 residual codes only with residual parameters and a pixel-major output.
+    const codes = { dtype: 'uint8', dims: [1, 5, 6, 5], data: new Uint8Array(150) } as TensorIn;
+    expectCode(run(withInput(b, 4, codes)), 'ERR_DTYPE', /a uint8 residual needs residual_scale and output_layout "nhwc"/);
+    expectCode(run({ ...withInput(b, 4, codes), attrs: { ...b.attrs, residual_scale: { type: 'float', value: 0.1 } } }), 'ERR_DTYPE', /a uint8 residual needs residual_scale and output_layout "nhwc"/);
     const g = buildGemm({ xdims: [3, 20], Co: 9, weights: { bits: 2, groupSize: 4 } });
     expectCode(run({ attrs: g.attrs, inputs: [{ dtype: 'float32', dims: [3, 21], data: new Float32Array(63) }, ...g.inputs.slice(1)] }, 'TernionQGemm'),
       'ERR_SHAPE_MISMATCH', /must have in_channels = 20 as its last dim/);

@@ -12,7 +12,7 @@ import { Tensor } from '../tensor';
 import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
-import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
+import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
 import { budgetLevels, checkValidation, searchBudget, top1, type BudgetReport, type Validation } from './accuracy-budget';
@@ -38,6 +38,12 @@ export interface QuantizeOptions {
    */
   form?: 'group-scaled' | 'folded';
   activationBits?: 8 | 4;
+  /**
+   * Quantize the residual stream: the tensor a residual Add adds to a conv's output is rounded to
+   * 8 bits like an activation (as onnxruntime's QDQ models do), so the convs producing it pass it
+   * on as uint8 (a quarter of the memory traffic of float32). Default true.
+   */
+  quantizeResiduals?: boolean;
   /** 'free' fp32 scales (default) or 'pow2': powers of two (dynamic fixed point, fgq.md 4). */
   activationScale?: ActivationScaleMode;
   /** Activation clipping: 'max' (default), 'percentile', 'mse', or 'auto' (per tensor, by the readers' output error). */
@@ -170,7 +176,7 @@ export interface QuantizedModel {
 }
 
 const OPTION_NAMES = [
-  'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
+  'weights', 'groupSize', 'threshold', 'form', 'activationBits', 'quantizeResiduals', 'activationScale', 'calibrate', 'calibration', 'calibrationCount',
   'keepEdgeLayers8bit', 'depthwise', 'reduceRange', 'overrides', 'onProgress', 'signal', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential', 'maxAccuracyDrop', 'validation',
 ];
 const WEIGHT_MODES: readonly WeightMode[] = ['ternary', 'ternary-asym', 'int4', 'int8'];
@@ -182,6 +188,7 @@ interface Resolved {
   threshold: 'exact' | 'twn';
   form: 'group-scaled' | 'folded' | undefined;
   activationBits: 8 | 4;
+  quantizeResiduals: boolean;
   activationScale: ActivationScaleMode;
   calibrate: CalibrationMethod | 'auto';
   calibration: CalibrationInput;
@@ -212,7 +219,7 @@ function resolveOptions(options: unknown): Resolved {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidArgument('a function', 'options.onProgress', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', o.signal);
-  for (const key of ['keepEdgeLayers8bit', 'reduceRange', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential']) {
+  for (const key of ['keepEdgeLayers8bit', 'quantizeResiduals', 'reduceRange', 'dataAware', 'errorFeedback', 'refitScales', 'biasCorrection', 'sequential']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalidArgument('a boolean', `options.${key}`, o[key]);
   }
   if (o.maxAccuracyDrop !== undefined && !(typeof o.maxAccuracyDrop === 'number' && o.maxAccuracyDrop >= 0 && o.maxAccuracyDrop < 1)) {
@@ -244,6 +251,7 @@ function resolveOptions(options: unknown): Resolved {
     threshold: oneOf(o.threshold, ['exact', 'twn'] as const, 'options.threshold', 'exact'),
     form: o.form === undefined ? undefined : oneOf(o.form, ['group-scaled', 'folded'] as const, 'options.form', 'folded'),
     activationBits: oneOf(o.activationBits, [8, 4] as const, 'options.activationBits', 8),
+    quantizeResiduals: (o.quantizeResiduals as boolean | undefined) ?? true,
     activationScale: oneOf(o.activationScale, ['free', 'pow2'] as const, 'options.activationScale', 'free'),
     calibrate: oneOf(o.calibrate, ['max', 'percentile', 'mse', 'auto'] as const, 'options.calibrate', 'max'),
     calibration,
@@ -343,7 +351,11 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const needFpH = (l: LayerCandidate) => weightsByData && (!o.sequential ? byData(l) : tunable.includes(l));
   const fpStats = new Map(statLayers.map((l) => [l.node.name, new LayerStatistics(samplers.get(l.node.name)!, needFpH(l))]));
   const inputNames = [...new Set(layers.map((l) => l.node.inputs[0]))];
-  const observers = new Map(inputNames.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
+  // The residual each conv adds (fuse-residual-add made it the conv's input 3), when quantized.
+  const residualOf = (l: LayerCandidate): string | undefined => (o.quantizeResiduals && l.kind === 'conv' && l.node.inputs[3]) || undefined;
+  const residualNames = [...new Set(layers.map(residualOf).filter((n): n is string => n !== undefined))];
+  const observed = [...new Set([...inputNames, ...residualNames])];
+  const observers = new Map(observed.map((n) => [n, new RangeObserver(o.calibrate === 'max' ? 0 : SAMPLE_LIMIT)]));
   // 'auto' clipping scores each candidate on sample rows of the first batch (activation-clipping.ts).
   const probes = new Map<string, LayerProbe>();
   const probeSamplers = o.calibrate === 'auto' ? layers.filter(supportsDataAware).map((l) => [l, layerRows(l, PROBE_ROWS)] as const) : [];
@@ -355,7 +367,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const fidelityIn: Tensor[] = [];
   const fidelityOut: Tensor[] = [];
   let fidelitySamples = 0;
-  const calibNames = outputName && !inputNames.includes(outputName) ? [...inputNames, outputName] : inputNames;
+  const calibNames = outputName && !observed.includes(outputName) ? [...observed, outputName] : observed;
   await forEachCalibrationBatch(graph, o.calibration, calibNames, (values, batch) => {
     const out = outputName ? values.get(outputName) : undefined;
     if (out && fidelitySamples < FIDELITY_SAMPLES && out.dims[0] === batch.dims[0] && batch.type === 'float32') {
@@ -387,6 +399,17 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       clipping.set(n, o.calibrate);
     }
   }
+  // A residual that is also a layer's input shares its parameters, so one uint8 tensor serves
+  // both readers; otherwise its own 8-bit range ('auto' clipping scores layer inputs only: 'max').
+  const residualAct = new Map<string, ActivationParams>();
+  for (const n of residualNames) {
+    const shared = act.get(n);
+    residualAct.set(n, shared && shared.bits === 8 ? shared : observers.get(n)!.params(o.calibrate === 'auto' ? 'max' : o.calibrate, 8, o.activationScale));
+  }
+  const rewrite = (l: LayerCandidate, wopts: WeightQuantOptions, choices: RewriteChoices = {}) => {
+    const r = residualOf(l);
+    return rewriteLayer(l, wopts, act.get(l.node.inputs[0])!, { ...choices, residual: r ? residualAct.get(r) : undefined });
+  };
   const dataAwareWeights = (l: LayerCandidate, wopts: WeightQuantOptions, H: Float64Array) =>
     quantizeWeightsDataAware(l.weights, l.dims, wopts, H, { errorFeedback: o.errorFeedback, refitScales: o.refitScales });
 
@@ -399,7 +422,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       o.onProgress({ phase: 'quantize', done: index, total: layers.length, layer: name });
       const st = fpStats.get(name);
       const weights = st && byData(layer) && !o.sequential ? dataAwareWeights(layer, plan.get(name)!.wopts, st.H) : undefined;
-      rewrites.set(name, rewriteLayer(layer, plan.get(name)!.wopts, act.get(layer.node.inputs[0])!, { weights }));
+      rewrites.set(name, rewrite(layer, plan.get(name)!.wopts, { weights }));
     }
     o.onProgress({ phase: 'quantize', done: layers.length, total: layers.length });
     // Layer by layer on the partially quantized model: sequential weights and / or bias correction.
@@ -413,7 +436,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
           const name = l.node.name;
           const weights = byData(l) && o.sequential ? dataAwareWeights(l, plan.get(name)!.wopts, input.H) : rewrites.get(name)!.weights;
           const bias = o.biasCorrection ? correctedBias(l, weights, layerBias(graph, l), fpStats.get(name)!.mean(), input.mean()) : undefined;
-          return rewriteLayer(l, plan.get(name)!.wopts, act.get(l.node.inputs[0])!, { weights, bias });
+          return rewrite(l, plan.get(name)!.wopts, { weights, bias });
         },
         onLayer: (done, total, layer) => o.onProgress({ phase: 'data-aware', done, total, layer }),
       });
@@ -434,7 +457,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   if (budget) {
     const fp32Accuracy = await top1(graph, budget);
     const levels = budgetLevels(o.weights);
-    const fixed = new Map(layers.filter((l) => !tunable.includes(l)).map((l) => [l.node.name, rewriteLayer(l, plan.get(l.node.name)!.wopts, act.get(l.node.inputs[0])!)]));
+    const fixed = new Map(layers.filter((l) => !tunable.includes(l)).map((l) => [l.node.name, rewrite(l, plan.get(l.node.name)!.wopts)]));
     // Candidates use the fp32-input statistics (a sequential pass per candidate would be too slow);
     // the saved model is then built with every option and checked again below.
     const { choice, evaluations } = await searchBudget({
@@ -444,7 +467,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
         const e = entry(l, level.weights, level.groupSize);
         const st = fpStats.get(l.node.name);
         const weights = st && st.withHessian && byData(l, e.mode) ? dataAwareWeights(l, e.wopts, st.H) : undefined;
-        return rewriteLayer(l, e.wopts, act.get(l.node.inputs[0])!, { weights });
+        return rewrite(l, e.wopts, { weights });
       },
       onStep: (done, total, layer) => o.onProgress({ phase: 'budget', done, total, layer }),
     });

@@ -157,6 +157,8 @@ export interface RewriteChoices {
   weights?: QuantizedWeights;
   /** A corrected bias [Co] replacing the layer's own (bias correction). */
   bias?: Float32Array;
+  /** Quantize the conv's residual (input 3 of a fused residual Add) with these parameters. */
+  residual?: ActivationParams;
 }
 
 /**
@@ -191,6 +193,11 @@ export function rewriteLayer(layer: LayerCandidate, wopts: WeightQuantOptions, a
   }
   let biasName = '', residual = '';
   if (layer.kind === 'conv') residual = node.inputs[3] ?? '';
+  if (residual && choices.residual) {
+    attributes.residual_scale = float(choices.residual.scale);
+    attributes.residual_zero_point = int(choices.residual.zeroPoint);
+    attributes.residual_bits = int(choices.residual.bits);
+  }
   if (choices.bias) {
     const b: ConstantTensor = { name: `${prefix}/bias`, dtype: 'float32', dims: [choices.bias.length], data: choices.bias };
     constants.push(b);

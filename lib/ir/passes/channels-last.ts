@@ -8,14 +8,16 @@
 // reading it TernionGlobalAveragePoolNhwc) and stores each output pixel's channels contiguously:
 //   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
 //             reading input 0 with padded_channels == in_channels or low-bit weights without
-//             conv groups, or a uint8 MaxPool);
+//             conv groups, a uint8 MaxPool, or a quantized conv's residual input when the conv
+//             quantizes it: residual_scale);
 //   - 'f32':  float32, for a conv's residual input, a GlobalAveragePool, readers with dynamic
 //             activation ranges or padded channels, or readers that disagree on parameters
 //             (each quantizes the fp32 pixels itself: a contiguous pass, no transpose);
 //   - 'both': a conv's two outputs when both kinds of readers exist.
 // The epilogue computes the same fp32 value as before and quantizes it with the formula the
-// reader would have applied, and max pooling commutes with that monotone quantization, so the
-// chained graph's outputs are bit-identical to the unchained one (test/integer-chaining.test.ts).
+// reader would have applied (a residual's reader dequantizes the codes it would have made), and
+// max pooling commutes with that monotone quantization, so the chained graph's outputs are
+// bit-identical to the unchained one (test/channels-last.test.ts).
 //
 // Forms are decided readers first (reverse topological order); a decision that needs an
 // unchained residual or pooled input is forbidden and the decisions are redone (a fixpoint).
@@ -51,6 +53,13 @@ function convInputParams(node: Node): QParams | undefined {
   const scale = attrNum(node, 'act_scale');
   if (scale === undefined) return undefined;
   return { scale, zeroPoint: attrNum(node, 'act_zero_point') ?? 0, bits: attrNum(node, 'act_bits') ?? 8 };
+}
+
+/** The parameters a quantized conv quantizes its residual (input 4) with, if it does. */
+function residualParams(node: Node): QParams | undefined {
+  const scale = attrNum(node, 'residual_scale');
+  if (scale === undefined) return undefined;
+  return { scale, zeroPoint: attrNum(node, 'residual_zero_point') ?? 0, bits: attrNum(node, 'residual_bits') ?? 8 };
 }
 
 const isQConv = (n: Node): boolean => n.opType === 'TernionQConv' && n.domain === '';
@@ -118,8 +127,11 @@ export function toChannelsLast(graph: Graph): Graph {
             if (p) wantU8(p);
             else needF32 = true;
           } else if (isQConv(c) && i === 4) {
-            if (after) needF32 = true;
-            else ok = false;
+            // A residual the conv quantizes can be read as its codes.
+            const p = residualParams(c);
+            if (!after) ok = false;
+            else if (p) wantU8(p);
+            else needF32 = true;
           } else if (isPlainMaxPool(c) && i === 0 && after) {
             if (after.form === 'u8') wantU8(after.params as QParams);
             else needF32 = true;
@@ -144,13 +156,14 @@ export function toChannelsLast(graph: Graph): Graph {
       if (convKind.has(producer)) form = 'f32'; // an fp32 conv does not quantize its output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
-    // Consistency: a chained conv output needs its residual chained in float32; a chained
-    // MaxPool needs its input chained in its own form.
+    // Consistency: a chained conv output needs its residual chained, in float32 or as codes
+    // with the conv's residual parameters; a chained MaxPool needs its input chained in its own form.
     for (const [v, d] of decided) {
       const p = producers.get(v) as Node;
       if (isQConv(p) && p.inputs[4]) {
         const r = decided.get(p.inputs[4]);
-        if (!r || r.form === 'u8') return v;
+        const rp = residualParams(p);
+        if (!r || (r.form === 'u8' && !(rp && sameParams(r.params as QParams, rp)))) return v;
       }
       if (convKind.has(p)) {
         const r = p.inputs[3] ? decided.get(p.inputs[3]) : undefined;
@@ -204,7 +217,7 @@ export function toChannelsLast(graph: Graph): Graph {
         attributes.input_layout = str('nhwc');
         inputs[0] = readName(n.inputs[0], convInputParams(n));
       }
-      if (n.inputs[4] && decided.has(n.inputs[4])) inputs[4] = readName(n.inputs[4]);
+      if (n.inputs[4] && decided.has(n.inputs[4])) inputs[4] = readName(n.inputs[4], residualParams(n));
       const d = decided.get(n.outputs[0]);
       if (d) {
         attributes.output_layout = str('nhwc');

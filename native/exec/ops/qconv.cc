@@ -11,7 +11,10 @@
 //   attrs    kernel_shape (required), strides, pads, dilations, auto_pad, group: as ONNX Conv
 //            in_channels (required: input channels per conv group), padded_channels (default
 //            in_channels), weight_bits, group_size, form, asym, act_mode, act_scale,
-//            act_zero_point, act_bits, activation / activation_params or fused_activation
+//            act_zero_point, act_bits, activation / activation_params or fused_activation,
+//            residual_scale, residual_zero_point (0), residual_bits (8): the residual is then
+//            quantized like an activation and its value (q - residual_zero_point) * residual_scale
+//            is what is added
 //   output   float32 [N, Co, out spatial...] = act(conv + bias + residual)
 //
 // Integer chaining (lib/ir/passes/channels-last.ts), pixel-major "nhwc" layouts:
@@ -19,8 +22,9 @@
 //                         contiguous pass, no transpose), or uint8 already quantized with this
 //                         node's static activation parameters (padded_channels must equal
 //                         in_channels), used as it is.
-//   output_layout "nhwc"  outputs are [N, out spatial..., Co]; the residual (input 4) is float32
-//                         in that layout. output 0 is float32, or with output_quant = 1 uint8
+//   output_layout "nhwc"  outputs are [N, out spatial..., Co]; the residual (input 4) is in that
+//                         layout: float32, or with residual_scale its uint8 codes (chained, as
+//                         the producer stored them). output 0 is float32, or with output_quant = 1 uint8
 //                         q = clamp(round_half_even(y / output_scale) + output_zero_point, 0,
 //                         2^output_bits - 1) of the same fp32 value y; an optional output 1 is
 //                         then the float32 y as well.
@@ -113,6 +117,22 @@ void stage_pixels_nhwc(const kernels::KernelTable* t, const float* x, int64_t gr
   }
 }
 
+// The residual an output adds, at one output position: float32 values, or uint8 codes with the
+// parameters they were quantized with (chained; dequantized a chunk at a time, which gives the
+// values the float32 form has once the op has quantized it: see QConvOp::run).
+struct Residual {
+  const float* f32 = nullptr;
+  const uint8_t* u8 = nullptr;
+  quant::ActParams q;
+  bool present() const { return f32 != nullptr || u8 != nullptr; }
+  Residual at(int64_t offset) const {
+    Residual r = *this;
+    if (r.f32) r.f32 += offset;
+    if (r.u8) r.u8 += offset;
+    return r;
+  }
+};
+
 // The GEMM result of `rows` output pixels (C[p][m], m < channels) stored pixel-major with row
 // stride ld: y = act(C + residual), written as float32 (yf) and / or quantized to uint8 (yq) by
 // the run's quantize kernel (the formula the next layer's staging would apply to y). The fp32
@@ -125,10 +145,11 @@ void act_row(const float* c, const float* r, const Activation& act, float* v, in
 }
 
 template <int ACT, bool RES>
-void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const float* residual, const Activation& act,
+void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const Residual& residual, const Activation& act,
                 float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
   constexpr int64_t kChunk = 512;
   alignas(64) float tmp[kChunk];
+  alignas(64) float rtmp[kChunk];
   // Rows stored back to back (the usual NHWC output) are one long span: a few long kernel calls
   // instead of one short call per pixel (16-24 channels in MobileNet's projections).
   if (static_cast<int64_t>(ld) == channels) {
@@ -137,8 +158,9 @@ void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int
   }
   for (int64_t p = 0; p < rows; ++p) {
     const float* c = C + p * channels;
-    const float* r = RES ? residual + p * ld : nullptr;
-    if (yf) {
+    const float* r = RES && residual.f32 ? residual.f32 + p * ld : nullptr;
+    const uint8_t* r8 = RES && residual.u8 ? residual.u8 + p * ld : nullptr;
+    if (yf && !r8) {
       float* f = yf + p * ld;
       if (ACT != Activation::None || RES) act_row<ACT, RES>(c, r, act, f, channels);
       else std::memcpy(f, c, static_cast<size_t>(channels) * sizeof(float));
@@ -147,20 +169,26 @@ void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int
     }
     for (int64_t m0 = 0; m0 < channels; m0 += kChunk) {
       const int64_t len = std::min(kChunk, channels - m0);
+      const float* rr = r ? r + m0 : nullptr;
+      if (r8) {
+        quant::dequantize_span(r8 + m0, rtmp, len, residual.q);
+        rr = rtmp;
+      }
       const float* v = c + m0;
       if (ACT != Activation::None || RES) {
-        act_row<ACT, RES>(c + m0, RES ? r + m0 : nullptr, act, tmp, len);
+        act_row<ACT, RES>(c + m0, rr, act, tmp, len);
         v = tmp;
       }
-      quant::quantize_span(t, v, yq + p * ld + m0, len, q);
+      if (yf) std::memcpy(yf + p * ld + m0, v, static_cast<size_t>(len) * sizeof(float));
+      if (yq) quant::quantize_span(t, v, yq + p * ld + m0, len, q);
     }
   }
 }
 
-void store_pixels_nhwc(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const float* residual,
+void store_pixels_nhwc(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const Residual& residual,
                        const Activation& act, float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
   if (!yf && !yq) return;
-  const bool res = residual != nullptr;
+  const bool res = residual.present();
   switch (act.kind) {
     case Activation::None:
       return res ? store_rows<Activation::None, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
@@ -218,6 +246,7 @@ class QConvOp : public Op {
       out_params_.zero_point = static_cast<int32_t>(zp);
     }
     out_f32_ = node_.outputs.size() == 2 && node_.outputs[1] >= 0;
+    res_quant_ = quant::read_residual_quant(node_, res_params_);
     if (node_.outputs.size() == 2 && !out_quant_)
       fail("ERR_MODEL_FORMAT", where_ + ": a second (float32) output needs output_quant = 1");
     // Depthwise (one input and one output channel per group, no channel padding): int8 weights
@@ -258,7 +287,14 @@ class QConvOp : public Op {
     if (!out_nhwc_) y.push_back(layer_.Co);
     for (int i = 3 - nd_; i < 3; ++i) y.push_back(geom.out[i]);
     if (out_nhwc_) y.push_back(layer_.Co);
-    check_residual(node_, optional_input(in, 4), y);
+    const Tensor* r = optional_input(in, 4);
+    if (r && r->dtype == DType::U8) {
+      // Codes the producer quantized with this node's residual parameters (integer chaining).
+      if (!res_quant_ || !out_nhwc_) fail("ERR_DTYPE", where_ + ": a uint8 residual needs residual_scale and output_layout \"nhwc\"");
+      if (r->shape != y) fail("ERR_SHAPE_MISMATCH", where_ + ": residual " + shape_str(r->shape) + " must have the output shape " + shape_str(y));
+    } else {
+      check_residual(node_, r, y);
+    }
     checked_int(geom.out_size(), node_, "output pixels");
     shape_size(Shape{geom.in_size(), group_ * P_});
     shape_size(y);
@@ -282,17 +318,34 @@ class QConvOp : public Op {
     const int64_t K = layer_.K, in_plane = geom.in_size(), OP = geom.out_size();
     const bool in_u8 = in_nhwc_ && x.dtype == DType::U8;
     const float* X = in_u8 ? nullptr : x.ptr<float>();
-    const float* R = r ? r->ptr<float>() : nullptr;
     const float* bias = !bias_.empty() ? bias_.data() : b ? b->ptr<float>() : nullptr;
+    Residual R;
+    R.q = res_params_;
+    if (r && r->dtype == DType::U8) {
+      R.u8 = r->ptr<uint8_t>();
+    } else if (r && res_quant_) {
+      // A float32 residual to quantize: its codes, then their values, once for the whole tensor
+      // (the unchained form; chained, the producer stores the codes: same values, bit for bit).
+      const int64_t n = r->size();
+      uint8_t* codes = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(n)));
+      float* values = static_cast<float*>(ctx.scratch(static_cast<size_t>(n) * sizeof(float)));
+      parallel_ranges(ctx.gemm, n, 4096, [&](int64_t i0, int64_t i1) {
+        quant::quantize_span(ctx.gemm.table, r->ptr<float>() + i0, codes + i0, i1 - i0, res_params_);
+        quant::dequantize_span(codes + i0, values + i0, i1 - i0, res_params_);
+      });
+      R.f32 = values;
+    } else if (r) {
+      R.f32 = r->ptr<float>();
+    }
 
     const quant::ActParams aq = in_u8 ? act_config_.fixed : quant::act_params(act_config_, ctx.gemm, X, x.size());
     const uint8_t zp = static_cast<uint8_t>(aq.zero_point);
     const float* scales = quant::run_scales(layer_, aq.scale, ctx);
-    const bool relu_in_gemm = act_.relu_only() && !R;
+    const bool relu_in_gemm = act_.relu_only() && !R.present();
     const Activation post = relu_in_gemm ? Activation{} : act_;
     // The kernels store the next layer's uint8 input themselves (no fp32 result and no store
     // pass) when only that form is wanted, with no residual and an activation they apply.
-    const bool direct = out_nhwc_ && out_quant_ && !out_f32_ && !R && layer_.table->post_quant &&
+    const bool direct = out_nhwc_ && out_quant_ && !out_f32_ && !R.present() && layer_.table->post_quant &&
                         (post.kind == Activation::None || post.kind == Activation::Clip);
     const quant::StoreQuant sq{post.lo, post.hi, out_params_};
 
@@ -371,7 +424,7 @@ class QConvOp : public Op {
     Window3 geom;
     bool in_u8;
     const float* X;
-    const float* R;
+    Residual R;
     const float* bias;
     quant::ActParams aq;
     uint8_t zp;
@@ -397,7 +450,7 @@ class QConvOp : public Op {
     const size_t ld = j.ld;
     const int64_t rows = j.rows;
     const uint8_t zp = j.zp;
-    const float* R = j.R;
+    const Residual& R = j.R;
     uint8_t* col = bufs.col;
     float* cbuf = bufs.cbuf;
     const uint8_t* img = bufs.staged;
@@ -434,12 +487,12 @@ class QConvOp : public Op {
             // Pixel-major: row p of cbuf is Mg contiguous channels of output pixel p0 + p.
             const int64_t at = (n * OP + p0 + b0) * Co + g * Mg;
             float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-            store_pixels_nhwc(gc.table, cbuf + b0 * Mg, b1 - b0, Mg, R ? R + at : nullptr, j.post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+            store_pixels_nhwc(gc.table, cbuf + b0 * Mg, b1 - b0, Mg, R.at(at), j.post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
                               static_cast<size_t>(Co), out_params_);
           } else {
             const int64_t at = (n * Co + g * Mg) * OP + p0 + b0;
             store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), y.ptr<float>() + at, static_cast<size_t>(OP),
-                                   R ? R + at : nullptr, j.post);
+                                   R.f32 ? R.f32 + at : nullptr, j.post);
           }
         };
         if (threads > 1 && p1 - p0 >= 64 * threads) {
@@ -505,7 +558,7 @@ class QConvOp : public Op {
   // a row of the zero point), running table->dw_q8 into fp32 rows and storing them as the GEMM
   // path does. Same integers and the same epilogue as the per-channel GEMMs: bit-identical.
   void run_depthwise(const GemmContext& gc, const Window3& geom, int64_t n, const uint8_t* img, uint8_t zp, const float* scales,
-                     const float* bias, bool relu, const Activation& post, const float* R, const ImageBuffers& bufs, int64_t rows,
+                     const float* bias, bool relu, const Activation& post, const Residual& R, const ImageBuffers& bufs, int64_t rows,
                      std::vector<Tensor*>& out, const quant::StoreQuant* direct) {
     Tensor& y = *out[0];
     const int64_t C = layer_.Co, OP = geom.out_size(), taps = geom.k_size();
@@ -531,12 +584,12 @@ class QConvOp : public Op {
         if (out_nhwc_) {
           const int64_t at = (n * OP + p0 + b0) * C;
           float* yf = out_quant_ ? (out_f32_ ? out[1]->ptr<float>() + at : nullptr) : y.ptr<float>() + at;
-          store_pixels_nhwc(gc.table, cbuf + b0 * C, b1 - b0, C, R ? R + at : nullptr, post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
+          store_pixels_nhwc(gc.table, cbuf + b0 * C, b1 - b0, C, R.at(at), post, yf, out_quant_ ? y.ptr<uint8_t>() + at : nullptr,
                             static_cast<size_t>(C), out_params_);
         } else {
           const int64_t at = n * C * OP + p0 + b0;
           store_pixels_to_planes(cbuf + b0 * C, b1 - b0, C, static_cast<size_t>(C), y.ptr<float>() + at, static_cast<size_t>(OP),
-                                 R ? R + at : nullptr, post);
+                                 R.f32 ? R.f32 + at : nullptr, post);
         }
       });
     }
@@ -561,6 +614,8 @@ class QConvOp : public Op {
   quant::ActConfig act_config_;
   bool in_nhwc_ = false, out_nhwc_ = false, out_quant_ = false, out_f32_ = false;
   quant::ActParams out_params_;
+  bool res_quant_ = false;    // the residual is quantized (residual_scale ...) before the add
+  quant::ActParams res_params_;
   quant::PackedLayer layer_;
   std::vector<float> bias_;  // constant bias (empty: from input 3 at run time, or none)
 };

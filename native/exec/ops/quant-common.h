@@ -82,6 +82,36 @@ inline ActConfig read_act_config(const NodeDesc& node) {
   return c;
 }
 
+// A residual input quantized like an activation (residual_scale, residual_zero_point,
+// residual_bits): the op adds (q - zero_point) * scale with q = the residual's code (quantize_span),
+// whether it receives the code (uint8, chained) or the float32 value (quantized first).
+inline bool read_residual_quant(const NodeDesc& node, ActParams& q) {
+  if (!node.has("residual_scale")) {
+    if (node.has("residual_zero_point") || node.has("residual_bits"))
+      fail("ERR_MODEL_FORMAT", node.where() + ": residual_zero_point / residual_bits need residual_scale");
+    return false;
+  }
+  const std::string where = node.where();
+  const int64_t bits = node.get_int("residual_bits", 8);
+  if (bits != 8 && bits != 4) fail("ERR_MODEL_FORMAT", where + ": residual_bits must be 8 or 4, got " + std::to_string(bits));
+  q.qmax = (1 << bits) - 1;
+  q.scale = node.get_float("residual_scale", 0.0f);
+  if (!(q.scale > 0.0f) || !std::isfinite(q.scale))
+    fail("ERR_MODEL_FORMAT", where + ": residual_scale " + std::to_string(q.scale) + " must be a positive finite number");
+  const int64_t zp = node.get_int("residual_zero_point", 0);
+  if (zp < 0 || zp > q.qmax)
+    fail("ERR_MODEL_FORMAT", where + ": residual_zero_point " + std::to_string(zp) + " is outside [0, " + std::to_string(q.qmax) + "]");
+  q.zero_point = static_cast<int32_t>(zp);
+  return true;
+}
+
+// y[i] = (q[i] - zero_point) * scale: the value a code stands for.
+inline void dequantize_span(const uint8_t* q, float* y, int64_t n, const ActParams& p) {
+  const float s = p.scale;
+  const int32_t z = p.zero_point;
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - z) * s;
+}
+
 // round_half_even(v) for v already clamped to a small integer range (|v| < 2^22): adding
 // 1.5 * 2^23 rounds in the FPU's default mode; vectorizes with baseline SSE2 / NEON.
 inline float round_small(float v) {
