@@ -35,6 +35,13 @@ std::vector<Tile> plan_tiles(int M, int N, int nr, int threads) {
 
 namespace {
 
+// The epilogue of a row tile from m0: residual codes are laid out like C (kernels.h).
+kernels::Requant rows_from(const kernels::Requant& rq, int m0, size_t ldc) {
+  kernels::Requant r = rq;
+  if (r.residual) r.residual += static_cast<size_t>(m0) * ldc;
+  return r;
+}
+
 template <typename Fn>
 void run_tiles(const GemmContext& ctx, int M, int N, int nr, Fn&& fn) {
   const int threads = ctx.pool ? std::min(ctx.threads, ctx.pool->size()) : 1;
@@ -61,7 +68,8 @@ void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size
              size_t ldc) {
   const size_t es = out_type_size(rq.out);
   run_tiles(ctx, M, N, ctx.table->q8_nr, [&](const Tile& t) {
-    ctx.table->q8_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, a_zero, packed, &rq,
+    const kernels::Requant tile_rq = rows_from(rq, t.m0, ldc);
+    ctx.table->q8_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, a_zero, packed, &tile_rq,
                        static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
   });
 }
@@ -70,7 +78,8 @@ void gemm_q8_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint
                   uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc) {
   const size_t es = out_type_size(rq.out);
   run_tiles(ctx, M, N, ctx.table->q8_nr, [&](const Tile& t) {
-    ctx.table->q8_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &rq,
+    const kernels::Requant tile_rq = rows_from(rq, t.m0, ldc);
+    ctx.table->q8_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &tile_rq,
                             static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
   });
 }
@@ -79,7 +88,8 @@ void gemm_lowbit_segs(const GemmContext& ctx, int M, int N, int S, int L, const 
                       uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc) {
   const size_t es = out_type_size(rq.out);
   run_tiles(ctx, M, N, ctx.table->lowbit_nr, [&](const Tile& t) {
-    ctx.table->lowbit_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &rq,
+    const kernels::Requant tile_rq = rows_from(rq, t.m0, ldc);
+    ctx.table->lowbit_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, a_zero, packed, &tile_rq,
                                 static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
   });
 }
@@ -89,7 +99,8 @@ void gemm_lowbit(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, 
                  size_t ldc) {
   const size_t es = out_type_size(rq.out);
   run_tiles(ctx, M, N, ctx.table->lowbit_nr, [&](const Tile& t) {
-    ctx.table->lowbit_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, a_zero, packed, &rq,
+    const kernels::Requant tile_rq = rows_from(rq, t.m0, ldc);
+    ctx.table->lowbit_gemm(t.m1 - t.m0, N, K, A + t.m0 * lda, lda, a_zero, packed, &tile_rq,
                            static_cast<char*>(C) + t.m0 * ldc * es, ldc, t.n0, t.n1);
   });
 }

@@ -40,6 +40,7 @@ enum class OutType : int32_t {
 // kernel produced (the int32 accumulator converted to float, or the group-scaled fp32 sum):
 //
 //   v = fmaf(acc, scale[n], bias[n])          // scale == nullptr means 1, bias == nullptr means 0
+//   if (residual) v = v + (float)((int32)residual[m * ldc + n] - residual_zero_point) * residual_scale
 //   if (relu) v = fmaxf(v, 0)
 //   F32:    out = v
 //   U8/S8:  v = std::min(std::max(v, post_lo), post_hi)   (a Clip activation; NaN stays NaN)
@@ -52,6 +53,10 @@ enum class OutType : int32_t {
 // post_lo / post_hi / divisor are honoured only by tables with `post_quant` set (the defaults
 // are no-ops); with them a layer stores the next layer's uint8 input straight from its GEMM,
 // bit for bit what quantize_u8 gives on the fp32 output after the Clip.
+// residual (uint8 codes laid out like C: output (m, n) of the call reads residual[m * ldc + n])
+// is honoured only by tables with `post_residual` set, only with U8 / S8 outputs of the GEMMs
+// (q8_gemm, lowbit_gemm and their _segs forms; never dw_q8): a residual Add whose other input is
+// the previous layer's quantized output, fused into the store of the next layer's input.
 struct Requant {
   const float* scale = nullptr;
   const float* bias = nullptr;
@@ -63,6 +68,9 @@ struct Requant {
   float post_lo = -__builtin_inff();
   float post_hi = __builtin_inff();
   float divisor = 0.0f;
+  const uint8_t* residual = nullptr;
+  float residual_scale = 1.0f;
+  int32_t residual_zero_point = 0;
 };
 
 // Low-bit (ternary or 4-bit) weights of one layer before packing, grouped along K.
@@ -171,6 +179,8 @@ struct KernelTable {
   // True when the integer kernels (q8_gemm, lowbit_gemm, dw_q8) honour Requant's post_lo,
   // post_hi and divisor; callers quantize the fp32 output themselves otherwise.
   bool post_quant = false;
+  // True when the GEMMs' byte outputs honour Requant's residual; callers add it themselves otherwise.
+  bool post_residual = false;
 
   // int8 GEMM with A given by row segments, an implicit im2col: row m of A is the concatenation
   // of S runs of L bytes, run s starting at segs[m * S + s] (a convolution window's kernel rows,

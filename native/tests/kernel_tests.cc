@@ -147,10 +147,23 @@ struct RqCase {
   int32_t zp, qmin, qmax;
   // Requant's post-activation Clip and divisor (tables with post_quant only); 0 = none.
   float post_lo = 0.0f, post_hi = 0.0f, divisor = 0.0f;
+  bool residual = false;  // uint8 residual codes added (tables with post_residual only)
 };
 
-// `post`: the table honours post_lo / post_hi / divisor (kernels.h), so those cases run too.
-std::vector<RqCase> requant_cases(bool allow_i32, bool post) {
+// Residual codes for any output of the tests (M * ldc cells at most): random bytes, fixed seed.
+const uint8_t* residual_codes() {
+  static const std::vector<uint8_t> codes = [] {
+    std::vector<uint8_t> v(size_t(1) << 20);
+    std::mt19937 r(4242);
+    for (auto& b : v) b = static_cast<uint8_t>(r());
+    return v;
+  }();
+  return codes.data();
+}
+
+// `post`: the table honours post_lo / post_hi / divisor (kernels.h), so those cases run too;
+// `residual`: also its residual (the GEMMs of tables with post_residual).
+std::vector<RqCase> requant_cases(bool allow_i32, bool post, bool residual = false) {
   std::vector<RqCase> c = {
       {OutType::F32, false, true, true, 0, 0, 0},
       {OutType::F32, true, true, false, 0, 0, 0},
@@ -169,6 +182,14 @@ std::vector<RqCase> requant_cases(bool allow_i32, bool post) {
     c.push_back({OutType::U8, false, true, true, 2, 0, 15, -3.0f, 0.0f, 1.7f});
     c.push_back({OutType::U8, true, true, true, 0, 0, 255, 0.0f, 0.0f, 0.77f});
   }
+  if (post && residual) {
+    // A residual block's store: with ReLU as the Clip's lower bound, with no activation (a
+    // linear bottleneck), with relu itself, and into int8 without a divisor.
+    c.push_back({OutType::U8, false, true, true, 0, 0, 255, 0.0f, 1e30f, 0.2353f, true});
+    c.push_back({OutType::U8, false, true, true, 37, 0, 255, -1e30f, 1e30f, 0.61f, true});
+    c.push_back({OutType::U8, true, true, false, 2, 0, 15, -3.0f, 6.0f, 1.7f, true});
+    c.push_back({OutType::S8, false, false, true, -5, -128, 127, 0.0f, 0.0f, 0.0f, true});
+  }
   return c;
 }
 
@@ -185,6 +206,12 @@ Requant make_rq(const RqCase& c, const std::vector<float>& scale, const std::vec
     if (c.post_lo != 0.0f || c.post_hi != 0.0f) rq.post_lo = c.post_lo;
     if (c.post_hi != 0.0f) rq.post_hi = c.post_hi;
     rq.divisor = c.divisor;
+  }
+  if (c.residual) {
+    // Values in [-44.4, 50] (zero point 120): the size of the GEMM's outputs, so both matter.
+    rq.residual = residual_codes();
+    rq.residual_scale = 0.37f;
+    rq.residual_zero_point = 120;
   }
   return rq;
 }
@@ -241,7 +268,7 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
         t->q8_pack(W.data(), N, K, pt.p);
         std::vector<float> scale, bias;
         fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
-        for (const RqCase& c : requant_cases(true, t->post_quant)) {
+        for (const RqCase& c : requant_cases(true, t->post_quant, t->post_residual)) {
           const Requant rq = make_rq(c, scale, bias);
           const uint8_t za = zeros[(M + N + K + static_cast<int>(c.out)) % 3];
           const size_t es = exec::out_type_size(c.out), ldc = N + 2;
@@ -252,8 +279,8 @@ void test_q8(const KernelTable* t, std::mt19937& rng) {
             ++cases;
             if (!same_output(Cr, Ct, M, ldc, es, n0, n1)) {
               ++bad;
-              report(false, fmt("q8 %s M=%d N=%d K=%d out=%d relu=%d za=%d range=[%d,%d) weights=%s", t->name, M, N, K,
-                                static_cast<int>(c.out), c.relu, za, n0, n1, seven_bit ? "7-bit" : "8-bit"));
+              report(false, fmt("q8 %s M=%d N=%d K=%d out=%d relu=%d res=%d za=%d range=[%d,%d) weights=%s", t->name, M, N, K,
+                                static_cast<int>(c.out), c.relu, c.residual, za, n0, n1, seven_bit ? "7-bit" : "8-bit"));
             }
           }
         }
@@ -303,7 +330,7 @@ void test_q8_segs(const KernelTable* t, std::mt19937& rng) {
         t->q8_pack(W.data(), N, K, pt.p);
         std::vector<float> scale, bias;
         fill_scales(rng, N, K, 128.0f * 100.0f, scale, bias);
-        for (const RqCase& c : requant_cases(true, t->post_quant)) {
+        for (const RqCase& c : requant_cases(true, t->post_quant, t->post_residual)) {
           const Requant rq = make_rq(c, scale, bias);
           const uint8_t za = static_cast<uint8_t>((M * 7 + N + K) % 3 == 0 ? 0 : 128);
           const size_t es = exec::out_type_size(c.out), ldc = N + 2;
@@ -638,7 +665,7 @@ void test_lowbit(const KernelTable* t, std::mt19937& rng) {
                 t->lowbit_pack(&d.w, pt.p);
                 std::vector<float> scale, bias;
                 fill_scales(rng, N, K, form == LowbitForm::Folded ? 60.0f * 128 : 0.25f * 128 * lim_of(bits), scale, bias);
-                for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant)) {
+                for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant, t->post_residual)) {
                   const Requant rq = make_rq(c, scale, bias);
                   const uint8_t za = (M + K + static_cast<int>(c.out)) % 2 ? 128 : 0;
                   const size_t es = exec::out_type_size(c.out), ldc = N + 1;
@@ -686,7 +713,7 @@ void test_lowbit_segs(const KernelTable* t, std::mt19937& rng) {
               t->lowbit_pack(&d.w, pt.p);
               std::vector<float> scale, bias;
               fill_scales(rng, N, K, form == LowbitForm::Folded ? 60.0f * 128 : 0.25f * 128 * lim_of(bits), scale, bias);
-              for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant)) {
+              for (const RqCase& c : requant_cases(form == LowbitForm::Folded, t->post_quant, t->post_residual)) {
                 const Requant rq = make_rq(c, scale, bias);
                 const uint8_t za = (M + K + static_cast<int>(c.out)) % 2 ? 128 : 0;
                 const size_t es = exec::out_type_size(c.out), ldc = N + 1;

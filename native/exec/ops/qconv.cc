@@ -41,6 +41,7 @@
 // stores NCHW with the residual and activation.
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "exec/graph.h"
 #include "exec/ops/conv-common.h"
@@ -344,10 +345,13 @@ class QConvOp : public Op {
     const bool relu_in_gemm = act_.relu_only() && !R.present();
     const Activation post = relu_in_gemm ? Activation{} : act_;
     // The kernels store the next layer's uint8 input themselves (no fp32 result and no store
-    // pass) when only that form is wanted, with no residual and an activation they apply.
-    const bool direct = out_nhwc_ && out_quant_ && !out_f32_ && !R.present() && layer_.table->post_quant &&
-                        (post.kind == Activation::None || post.kind == Activation::Clip);
-    const quant::StoreQuant sq{post.lo, post.hi, out_params_};
+    // pass) when only that form is wanted, with an activation they apply as a clamp after the
+    // residual, and no residual or one of uint8 codes their epilogue adds (post_residual).
+    float bounds[2] = {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::infinity()};
+    const bool clamp_only = post.kind == Activation::None || post.as_clamp(bounds);
+    const bool residual_ok = !R.present() || (R.u8 && layer_.table->post_residual && !layer_.depthwise);
+    const bool direct = out_nhwc_ && out_quant_ && !out_f32_ && residual_ok && layer_.table->post_quant && clamp_only;
+    const quant::StoreQuant sq{bounds[0], bounds[1], out_params_, res_params_};
 
     const bool pointwise = geom.is_pointwise();
     const size_t ld = static_cast<size_t>(group_ * P_);  // bytes per pixel of the staged image
@@ -481,6 +485,10 @@ class QConvOp : public Op {
           if (j.direct) return y.ptr<uint8_t>() + (n * OP + p0 + b0) * Co + g * Mg;
           return cbuf + b0 * Mg;
         };
+        // The residual codes the epilogue adds (direct only): laid out like the output.
+        auto gemm_res = [&](int64_t b0) -> const uint8_t* {
+          return j.direct && R.u8 ? R.u8 + (n * OP + p0 + b0) * Co + g * Mg : nullptr;
+        };
         // Output rows [b0, b1) of this chunk from cbuf rows [b0, b1): residual, activation, store.
         auto store = [&](int64_t b0, int64_t b1) {
           if (out_nhwc_) {
@@ -507,7 +515,8 @@ class QConvOp : public Op {
               const uint8_t** segs = bufs.ptrs + b0 * j.seg_count;
               segment_pixels(img_g, P_, geom, p0 + b0, p0 + b1, zp, static_cast<const uint8_t*>(bufs.pad), col + b0 * K, static_cast<size_t>(K), segs);
               quant::run_group_gemm_segs(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), static_cast<int>(j.seg_count),
-                                         static_cast<int>(j.seg_len), segs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(b0), gemm_ld, j.direct);
+                                         static_cast<int>(j.seg_len), segs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(b0), gemm_ld, j.direct,
+                                         gemm_res(b0));
               if (!j.direct) store(b0, b1);
               return;
             }
@@ -519,7 +528,7 @@ class QConvOp : public Op {
               lda = static_cast<size_t>(K);
             }
             quant::run_group_gemm(layer_, one, static_cast<int>(g), static_cast<int>(b1 - b0), A, lda, zp, j.scales, j.bias, j.relu_in_gemm,
-                                  gemm_out(b0), gemm_ld, j.direct);
+                                  gemm_out(b0), gemm_ld, j.direct, gemm_res(b0));
             if (!j.direct) store(b0, b1);
           });
           continue;
@@ -530,7 +539,8 @@ class QConvOp : public Op {
                            bufs.ptrs + b0 * j.seg_count);
           });
           quant::run_group_gemm_segs(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), static_cast<int>(j.seg_count),
-                                     static_cast<int>(j.seg_len), bufs.ptrs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct);
+                                     static_cast<int>(j.seg_len), bufs.ptrs, zp, j.scales, j.bias, j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct,
+                                     gemm_res(0));
           if (!j.direct) parallel_ranges(gc, p1 - p0, 64, store);
           continue;
         }
@@ -547,7 +557,7 @@ class QConvOp : public Op {
           lda = static_cast<size_t>(K);
         }
         quant::run_group_gemm(layer_, gc, static_cast<int>(g), static_cast<int>(p1 - p0), A, lda, zp, j.scales, j.bias,
-                              j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct);
+                              j.relu_in_gemm, gemm_out(0), gemm_ld, j.direct, gemm_res(0));
         if (!j.direct) parallel_ranges(gc, p1 - p0, 64, store);
       }
     }

@@ -469,6 +469,7 @@ inline const float* run_scales(const PackedLayer& L, float s_x, RunContext& ctx)
 struct StoreQuant {
   float lo, hi;
   ActParams q;
+  ActParams residual;  // the parameters of residual codes added before the Clip (tables with post_residual)
 };
 
 inline void set_store_quant(kernels::Requant& rq, const StoreQuant& sq) {
@@ -485,23 +486,32 @@ inline void set_store_quant(kernels::Requant& rq, const StoreQuant& sq) {
 // with `sq`, C holds uint8 quantized by it instead.
 // The epilogue of conv group g's GEMM: its channels' scales and bias, fp32 out (or the next
 // layer's uint8 input, sq).
-inline kernels::Requant group_requant(const PackedLayer& L, int g, const float* scale, const float* bias, bool relu, const StoreQuant* sq) {
+// `residual`: with sq, uint8 codes laid out like C (kernels.h), quantized with sq->residual.
+inline kernels::Requant group_requant(const PackedLayer& L, int g, const float* scale, const float* bias, bool relu, const StoreQuant* sq,
+                                      const uint8_t* residual) {
   kernels::Requant rq;
   const int Mg = L.rows_per_group();
   rq.scale = scale + static_cast<size_t>(g) * Mg;
   rq.bias = bias ? bias + static_cast<size_t>(g) * Mg : nullptr;
   rq.out = kernels::OutType::F32;
   rq.relu = relu;
-  if (sq) set_store_quant(rq, *sq);
+  if (sq) {
+    set_store_quant(rq, *sq);
+    if (residual) {
+      rq.residual = residual;
+      rq.residual_scale = sq->residual.scale;
+      rq.residual_zero_point = sq->residual.zero_point;
+    }
+  }
   return rq;
 }
 
 inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, const uint8_t* A, size_t lda,
                            uint8_t a_zero, const float* scale, const float* bias, bool relu, void* C, size_t ldc,
-                           const StoreQuant* sq = nullptr) {
+                           const StoreQuant* sq = nullptr, const uint8_t* residual = nullptr) {
   GemmContext ctx = run_ctx;
   ctx.table = L.table;  // the table the weights were packed for
-  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq);
+  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq, residual);
   const int Mg = L.rows_per_group();
   if (L.kind == WeightKind::Q8)
     gemm_q8(ctx, M, Mg, L.K, A, lda, a_zero, L.packed[g].get(), rq, C, ldc);
@@ -513,10 +523,10 @@ inline void run_group_gemm(const PackedLayer& L, const GemmContext& run_ctx, int
 // that the layer's table has the entry for its kind.
 inline void run_group_gemm_segs(const PackedLayer& L, const GemmContext& run_ctx, int g, int M, int S, int Ls,
                                 const uint8_t* const* segs, uint8_t a_zero, const float* scale, const float* bias, bool relu,
-                                void* C, size_t ldc, const StoreQuant* sq = nullptr) {
+                                void* C, size_t ldc, const StoreQuant* sq = nullptr, const uint8_t* residual = nullptr) {
   GemmContext ctx = run_ctx;
   ctx.table = L.table;
-  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq);
+  const kernels::Requant rq = group_requant(L, g, scale, bias, relu, sq, residual);
   const int Mg = L.rows_per_group();
   if (L.kind == WeightKind::Q8)
     gemm_q8_segs(ctx, M, Mg, S, Ls, segs, a_zero, L.packed[g].get(), rq, C, ldc);

@@ -792,7 +792,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   if (M <= 0 || n1 <= n0) return;
   Header h;
   std::memcpy(&h, packed, sizeof h);
-  const Epilogue ep(*rq);
+  const Epilogue ep(*rq, C);
   const Call cl{&h, static_cast<const uint8_t*>(packed), a_zero, &ep, ep.byte_out() ? size_t{1} : size_t{4}, 1, false};
   const bool folded = h.form == static_cast<int32_t>(LowbitForm::Folded);
   if (can_expand(h, M)) {

@@ -263,7 +263,7 @@ void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
   Q8Panels w{form == kNarrow, Wp, 0, nullptr, 0};
   w.panel_bytes = w.narrow ? q8_narrow_panel_bytes(K) : q8_wide_panel_bytes(K);
   if (w.narrow) w.wsum = reinterpret_cast<const int32_t*>(Wp + narrow_bytes(N, K));
-  q8_run_panels(w, M, K, A, lda, a_zero, Epilogue(*rq), C, ldc, n0, n1);
+  q8_run_panels(w, M, K, A, lda, a_zero, Epilogue(*rq, C), C, ldc, n0, n1);
 }
 
 }  // namespace avx2

@@ -103,7 +103,9 @@ class Epilogue {
         plo_(_mm512_set1_ps(rq.post_lo)), phi_(_mm512_set1_ps(rq.post_hi)),
         d_(_mm512_set1_ps(div_ ? rq.divisor : 1.0f)),
         qlo_(_mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point))),
-        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)) {
+        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)),
+        res_(rq.residual && (rq.out == OutType::U8 || rq.out == OutType::S8) ? rq.residual : nullptr),
+        rs_(_mm512_set1_ps(rq.residual_scale)), rz_(_mm512_set1_epi32(rq.residual_zero_point)) {
     // The reciprocal replaces the division only where 1/d is a normal float (its relative error
     // is then at most 2^-24) and the clamp range is small enough for the margin in quantized().
     const float r = div_ ? 1.0f / rq.divisor : 1.0f;
@@ -132,10 +134,11 @@ class Epilogue {
   // Byte outputs (U8, S8) of V vectors whose lanes are not consecutive channels: the quantized
   // int32 values with their zero point, scale and bias given in the vectors' lane order (16 V
   // values each; the depthwise kernel's permuted copies).
+  // (No residual: the depthwise kernel never gets one.)
   template <int V>
   TERNION_EPILOGUE_INLINE void quantize_lanes(const __m512* accf, const float* scale, const float* bias, __m512i* q) const {
     quantized<V>(accf, [&](int h) { return _mm512_loadu_ps(scale + 16 * h); }, [&](int h) { return _mm512_loadu_ps(bias + 16 * h); },
-                 static_cast<__mmask16>(0xFFFF), q);
+                 [&](int) { return _mm512_setzero_ps(); }, static_cast<__mmask16>(0xFFFF), q);
   }
 
   // One vector of 16 channels [n, n+16) of row m.
@@ -154,7 +157,7 @@ class Epilogue {
     }
     const __m512 a[1] = {accf};
     __m512i qv[1];
-    quantized<1>(a, [&](int) { return scale(n, mk); }, [&](int) { return bias(n, mk); }, mk, qv);
+    quantized<1>(a, [&](int) { return scale(n, mk); }, [&](int) { return bias(n, mk); }, [&](int) { return residual(off, mk); }, mk, qv);
     // Values are already within [qmin, qmax], so the truncating vpmovdb is exact.
     const __m512i q = qv[0];
     if (out_ == OutType::U8)
@@ -191,9 +194,11 @@ class Epilogue {
     const __m512 accf[4] = {f0[0], f0[1], f1[0], f1[1]};
     const __m512 s[2] = {scale(n, all), scale(n + 16, all)}, b[2] = {bias(n, all), bias(n + 16, all)};
     __m512i q[4];
-    quantized<4>(accf, [&](int h) { return s[h % 2]; }, [&](int h) { return b[h % 2]; }, all, q);
+    const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    quantized<4>(accf, [&](int h) { return s[h % 2]; }, [&](int h) { return b[h % 2]; },
+                 [&](int h) { return residual(off + (h / 2) * ldc + 16 * (h % 2), all); }, all, q);
     const __m512i r = pack_bytes(q);
-    uint8_t* dst = static_cast<uint8_t*>(C) + static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    uint8_t* dst = static_cast<uint8_t*>(C) + off;
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_castsi512_si256(r));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + ldc), _mm512_extracti64x4_epi64(r, 1));
   }
@@ -211,10 +216,12 @@ class Epilogue {
     }
     const __mmask16 all = static_cast<__mmask16>(0xFFFF);
     __m512i q[4];
-    quantized<V>(accf, [&](int h) { return scale(n + 16 * h, all); }, [&](int h) { return bias(n + 16 * h, all); }, all, q);
+    const size_t off = static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    quantized<V>(accf, [&](int h) { return scale(n + 16 * h, all); }, [&](int h) { return bias(n + 16 * h, all); },
+                 [&](int h) { return residual(off + 16 * h, all); }, all, q);
     if (V == 2) q[2] = q[0], q[3] = q[1];
     const __m512i r = pack_bytes(q);
-    uint8_t* dst = static_cast<uint8_t*>(C) + static_cast<size_t>(m) * ldc + static_cast<size_t>(n);
+    uint8_t* dst = static_cast<uint8_t*>(C) + off;
     if (V == 4)
       _mm512_storeu_si512(dst, r);
     else
@@ -235,6 +242,14 @@ class Epilogue {
     return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
   }
 
+  // The residual's values (kernels.h) at output offset off: codes widened, the zero point taken
+  // off in int32, converted (exactly) and scaled, as the scalar reference does. Only called when
+  // res_ is set.
+  TERNION_EPILOGUE_INLINE __m512 residual(size_t off, __mmask16 mk) const {
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mk, res_ + off));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(c, rz_)), rs_);
+  }
+
   // A missing scale or bias reads the 16 ones or zeros above at every n (its step mask is 0).
   TERNION_EPILOGUE_INLINE __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
   TERNION_EPILOGUE_INLINE __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
@@ -242,7 +257,7 @@ class Epilogue {
   // V vectors of channels [n, n + 16V) quantized: round(min(max(v / d, qlo), qhi)) + zero_point
   // for the value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which
   // vmaxps(lo, v) and vminps(hi, v) return v for, a NaN included; no divisor is d = 1.
-  // sc(h) and bi(h) give vector h's scale and bias.
+  // sc(h) and bi(h) give vector h's scale and bias, re(h) its residual (read only with res_).
   //
   // Folded form (folded_): x -> fl(x / d) is monotonic for d > 0, so ReLU, Clip and the clamp
   // to [qlo, qhi] are one clamp of the quotient to [A, B] (the bounds divided once, clamped, in
@@ -257,8 +272,8 @@ class Epilogue {
   // 3 * 2^-24 |v / d| (three roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies
   // further than 2^-12 from a half-integer, clamp(t) and clamp(fl(v / d)) round to the same
   // integer (outside the range both clamp to the same bound).
-  template <int V, typename Scale, typename Bias>
-  TERNION_EPILOGUE_INLINE void quantized(const __m512* accf, Scale&& sc, Bias&& bi, __mmask16 mk, __m512i* q) const {
+  template <int V, typename Scale, typename Bias, typename Residual>
+  TERNION_EPILOGUE_INLINE void quantized(const __m512* accf, Scale&& sc, Bias&& bi, Residual&& re, __mmask16 mk, __m512i* q) const {
     const __m512 margin = _mm512_set1_ps(0.5f - 0x1p-12f);
     // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
     auto far_from_half = [&](__mmask16 k, __m512 t) __attribute__((always_inline)) {
@@ -271,6 +286,7 @@ class Epilogue {
 #pragma GCC unroll 4
       for (int h = 0; h < V; ++h) {
         v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+        if (res_) v[h] = _mm512_add_ps(v[h], re(h));
         s[h] = _mm512_min_ps(zhi_, _mm512_max_ps(zlo_, _mm512_fmadd_ps(v[h], rd_, zpf_)));
         safe = far_from_half(safe, s[h]);
       }
@@ -281,7 +297,10 @@ class Epilogue {
       }
     } else {
 #pragma GCC unroll 4
-      for (int h = 0; h < V; ++h) v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+      for (int h = 0; h < V; ++h) {
+        v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+        if (res_) v[h] = _mm512_add_ps(v[h], re(h));
+      }
     }
 #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) {
@@ -315,6 +334,9 @@ class Epilogue {
   bool relu_, div_, recip_ = false, folded_ = false;
   __m512 plo_, phi_, d_, qlo_, qhi_, rd_, zlo_ = _mm512_setzero_ps(), zhi_ = _mm512_setzero_ps(), zpf_ = _mm512_setzero_ps();
   __m512i zp_;
+  const uint8_t* res_;  // residual codes (byte outputs only), or null
+  __m512 rs_;
+  __m512i rz_;
 };
 
 // Entry points (one file per kind).

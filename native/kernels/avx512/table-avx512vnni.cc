@@ -16,6 +16,7 @@ const KernelTable* avx512vnni_table() {
       dw_f32,
       quantize_u8,
       true,  // post_quant
+      true,  // post_residual
       q8_gemm_segs,
       lowbit_gemm_segs,
   };

@@ -650,7 +650,7 @@ void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_ze
   std::memcpy(&hd, packed, sizeof hd);
   const Layout L = layout_of(hd.bits, hd.N, hd.K, hd.G, hd.form == static_cast<int32_t>(LowbitForm::Folded),
                              hd.asym != 0);
-  const Epilogue rq(rq_in ? *rq_in : Requant());
+  const Epilogue rq(rq_in ? *rq_in : Requant(), C);
   const uint8_t* panels = static_cast<const uint8_t*>(packed) + kHeader;
   if (can_expand(L, M)) {
     if (L.bits == 4) lb_expanded<4, false>(L, M, A, lda, a_zero, panels, rq, C, ldc, n0, n1);

@@ -148,7 +148,7 @@ void q8_run_panels(const uint8_t* panels, size_t pb, int first, int M, int K, co
 
 void q8_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,
              const void* packed, const Requant* rq_in, void* C, size_t ldc, int n0, int n1) {
-  const Epilogue rq(rq_in ? *rq_in : Requant());
+  const Epilogue rq(rq_in ? *rq_in : Requant(), C);
   q8_run_panels(static_cast<const uint8_t*>(packed) + kHeader, panel_bytes(K), 0, M, K, A, lda, a_zero, rq, C, ldc, n0, n1);
 }
 

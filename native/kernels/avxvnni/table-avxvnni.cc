@@ -19,6 +19,7 @@ const KernelTable* avxvnni_table() {
       avx2::dw_f32,
       avx2::quantize_u8,
       true,  // post_quant
+      true,  // post_residual
   };
   return &table;
 }

@@ -21,6 +21,9 @@ inline void requant_store(const Requant& rq, int n, float acc, int32_t raw, void
   const float scale = rq.scale ? rq.scale[n] : 1.0f;
   const float bias = rq.bias ? rq.bias[n] : 0.0f;
   float v = std::fma(acc, scale, bias);
+  // Residual codes are laid out like C (kernels.h): the same index.
+  if (rq.residual && rq.out != OutType::F32)
+    v = v + static_cast<float>(static_cast<int32_t>(rq.residual[index]) - rq.residual_zero_point) * rq.residual_scale;
   if (rq.relu) v = std::fmax(v, 0.0f);
   if (rq.out == OutType::F32) {
     static_cast<float*>(C)[index] = v;

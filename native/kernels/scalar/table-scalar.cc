@@ -19,6 +19,7 @@ const KernelTable* scalar_table() {
       dw_f32,
       quantize_u8,
       true,  // post_quant
+      true,  // post_residual
   };
   return &table;
 }
