@@ -54,12 +54,18 @@ struct Epi {
   // Requant's post-activation Clip and divisor (kernels.h); a bound at infinity is skipped.
   bool post_lo, post_hi;
   float plo, phi, divisor;
+  // Residual codes laid out like C (kernels.h), byte outputs only; null when none.
+  const uint8_t* res;
+  float rs;
+  int32_t rz;
   explicit Epi(const Requant& rq)
       : out(rq.out), relu(rq.relu), zp(rq.zero_point),
         lo(static_cast<float>(rq.qmin - rq.zero_point)),
         hi(static_cast<float>(rq.qmax - rq.zero_point)),
         post_lo(rq.post_lo != -__builtin_inff()), post_hi(rq.post_hi != __builtin_inff()),
-        plo(rq.post_lo), phi(rq.post_hi), divisor(rq.divisor) {}
+        plo(rq.post_lo), phi(rq.post_hi), divisor(rq.divisor),
+        res(rq.residual && (rq.out == OutType::U8 || rq.out == OutType::S8) ? rq.residual : nullptr),
+        rs(rq.residual_scale), rz(rq.residual_zero_point) {}
 };
 
 // std::min(std::max(v, plo), phi) (a NaN stays NaN: the comparisons are false), then v / divisor.
@@ -130,6 +136,18 @@ inline void epi_store_f(const Epi& e, const PanelEpi& p, float32x4_t v0, float32
                         void* C, size_t index, int cnt) {
   v0 = vfmaq_f32(p.b0, v0, p.s0);
   v1 = vfmaq_f32(p.b1, v1, p.s1);
+  if (e.res) {
+    // (code - zero point) in int32, converted exactly, times the scale: the reference's order.
+    uint8_t codes[kNR] = {};
+    for (int i = 0; i < cnt; ++i) codes[i] = e.res[index + i];
+    const uint16x8_t w = vmovl_u8(vld1_u8(codes));
+    const int32x4_t z = vdupq_n_s32(e.rz);
+    const float32x4_t s = vdupq_n_f32(e.rs);
+    const int32x4_t c0 = vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(w))), z);
+    const int32x4_t c1 = vsubq_s32(vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(w))), z);
+    v0 = vaddq_f32(v0, vmulq_f32(vcvtq_f32_s32(c0), s));
+    v1 = vaddq_f32(v1, vmulq_f32(vcvtq_f32_s32(c1), s));
+  }
   if (e.relu) {
     const float32x4_t z = vdupq_n_f32(0.0f);
     v0 = vmaxnmq_f32(v0, z);

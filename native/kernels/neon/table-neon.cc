@@ -17,7 +17,7 @@ const KernelTable* neon_table() {
       dw_f32,
       quantize_u8,
       true,  // post_quant
-      false,  // post_residual
+      true,  // post_residual
   };
   return &table;
 }
