@@ -71,16 +71,18 @@ function resetPeakRss(): void {
 
 /** RSS once garbage is collected and freed pages are back with the OS. */
 async function settledRss(trim: () => void): Promise<number> {
-  // V8 frees the backing stores of collected ArrayBuffers (the model file, its parsed weights) on a
-  // background thread after the collection: RSS read right after gc() still holds them. Collect
-  // until RSS stops falling; then malloc_trim, since freed heap pages stay resident until trimmed.
-  let rss = Infinity;
-  for (let i = 0; i < 10; i++) {
+  // V8 frees the backing stores of collected ArrayBuffers (the model file, the weights parsed from
+  // it) on a background thread after the collection: RSS read right after gc() can still hold
+  // them. Collect until neither RSS nor the ArrayBuffer total has fallen for two rounds; then
+  // malloc_trim, since freed heap pages stay resident until trimmed.
+  let rss = Infinity, buffers = Infinity, quiet = 0;
+  for (let i = 0; i < 20 && quiet < 2; i++) {
     collectGarbage();
     await new Promise((r) => setTimeout(r, 100));
-    const now = process.memoryUsage().rss;
-    if (i >= 2 && now >= rss - 1024 * 1024) break;  // at least three collections
-    rss = Math.min(rss, now);
+    const m = process.memoryUsage();
+    quiet = m.rss >= rss - 256 * 1024 && m.arrayBuffers >= buffers ? quiet + 1 : 0;
+    rss = Math.min(rss, m.rss);
+    buffers = Math.min(buffers, m.arrayBuffers);
   }
   trim();
   return process.memoryUsage().rss;
