@@ -54,10 +54,9 @@ namespace {
 // Activation blocks come from malloc: they are reused run after run (BlockPool), and a run's
 // outputs are new blocks that a mapping would fault in page by page at every run.
 std::shared_ptr<void> aligned_block(size_t bytes) {
-  void* p = nullptr;
-  if (posix_memalign(&p, 64, std::max<size_t>((bytes + 63) & ~size_t(63), 64)) != 0 || !p)
-    fail("ERR_INTERNAL", "out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(p, std::free);
+  std::shared_ptr<void> p = allocate_heap_block(bytes, false);
+  if (!p) fail("ERR_INTERNAL", "out of memory allocating " + std::to_string(bytes) + " bytes");
+  return p;
 }
 }  // namespace
 

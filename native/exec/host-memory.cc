@@ -12,10 +12,17 @@
 
 namespace ternion::exec {
 
-std::shared_ptr<void> allocate_host_block(size_t bytes, bool zeroed) {
+std::shared_ptr<void> allocate_heap_block(size_t bytes, bool zeroed) {
   bytes = std::max<size_t>((bytes + 63) & ~size_t(63), 64);
+  void* p = nullptr;
+  if (posix_memalign(&p, 64, bytes) != 0 || !p) return nullptr;
+  if (zeroed) std::memset(p, 0, bytes);
+  return std::shared_ptr<void>(p, std::free);
+}
+
+std::shared_ptr<void> allocate_host_block(size_t bytes, bool zeroed) {
 #ifdef TERNION_HAVE_MMAP
-  if (bytes >= kMappedBlockMin) {
+  if (std::max<size_t>((bytes + 63) & ~size_t(63), 64) >= kMappedBlockMin) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     const size_t len = (bytes + page - 1) / page * page;
     // Anonymous pages read as zero and become resident only when touched.
@@ -24,10 +31,7 @@ std::shared_ptr<void> allocate_host_block(size_t bytes, bool zeroed) {
     return std::shared_ptr<void>(p, [len](void* q) { munmap(q, len); });
   }
 #endif
-  void* p = nullptr;
-  if (posix_memalign(&p, 64, bytes) != 0 || !p) return nullptr;
-  if (zeroed) std::memset(p, 0, bytes);
-  return std::shared_ptr<void>(p, std::free);
+  return allocate_heap_block(bytes, zeroed);
 }
 
 }  // namespace ternion::exec

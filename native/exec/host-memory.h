@@ -19,4 +19,8 @@ constexpr size_t kMappedBlockMin = size_t(64) << 10;
 // always are); nullptr when out of memory.
 std::shared_ptr<void> allocate_host_block(size_t bytes, bool zeroed);
 
+// The same from malloc whatever the size: blocks reused run after run (the activation arena),
+// where a mapping would fault a new run's output in page by page.
+std::shared_ptr<void> allocate_heap_block(size_t bytes, bool zeroed);
+
 }  // namespace ternion::exec

@@ -235,16 +235,7 @@ class QConvOp : public Op {
     out_quant_ = node_.get_int("output_quant", 0) != 0;
     if (out_quant_) {
       if (!out_nhwc_) fail("ERR_MODEL_FORMAT", where_ + ": output_quant needs output_layout \"nhwc\"");
-      const int64_t bits = node_.get_int("output_bits", 8);
-      if (bits != 8 && bits != 4) fail("ERR_MODEL_FORMAT", where_ + ": output_bits must be 8 or 4, got " + std::to_string(bits));
-      out_params_.qmax = (1 << bits) - 1;
-      out_params_.scale = node_.get_float("output_scale", 0.0f);
-      if (!(out_params_.scale > 0.0f) || !std::isfinite(out_params_.scale))
-        fail("ERR_MODEL_FORMAT", where_ + ": output_scale must be a positive finite number");
-      const int64_t zp = node_.get_int("output_zero_point", 0);
-      if (zp < 0 || zp > out_params_.qmax)
-        fail("ERR_MODEL_FORMAT", where_ + ": output_zero_point " + std::to_string(zp) + " is outside [0, " + std::to_string(out_params_.qmax) + "]");
-      out_params_.zero_point = static_cast<int32_t>(zp);
+      out_params_ = quant::read_quant_params(node_, "output");
     }
     out_f32_ = node_.outputs.size() == 2 && node_.outputs[1] >= 0;
     res_quant_ = quant::read_residual_quant(node_, res_params_);

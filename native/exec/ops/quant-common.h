@@ -82,6 +82,24 @@ inline ActConfig read_act_config(const NodeDesc& node) {
   return c;
 }
 
+// The static parameters <prefix>_scale, <prefix>_zero_point (default 0) and <prefix>_bits (8 or
+// 4, default 8) of a tensor the op quantizes (its uint8 output, a residual), checked.
+inline ActParams read_quant_params(const NodeDesc& node, const std::string& prefix) {
+  const std::string where = node.where();
+  ActParams q;
+  const int64_t bits = node.get_int(prefix + "_bits", 8);
+  if (bits != 8 && bits != 4) fail("ERR_MODEL_FORMAT", where + ": " + prefix + "_bits must be 8 or 4, got " + std::to_string(bits));
+  q.qmax = (1 << bits) - 1;
+  q.scale = node.get_float(prefix + "_scale", 0.0f);
+  if (!(q.scale > 0.0f) || !std::isfinite(q.scale))
+    fail("ERR_MODEL_FORMAT", where + ": " + prefix + "_scale " + std::to_string(q.scale) + " must be a positive finite number");
+  const int64_t zp = node.get_int(prefix + "_zero_point", 0);
+  if (zp < 0 || zp > q.qmax)
+    fail("ERR_MODEL_FORMAT", where + ": " + prefix + "_zero_point " + std::to_string(zp) + " is outside [0, " + std::to_string(q.qmax) + "]");
+  q.zero_point = static_cast<int32_t>(zp);
+  return q;
+}
+
 // A residual input quantized like an activation (residual_scale, residual_zero_point,
 // residual_bits): the op adds (q - zero_point) * scale with q = the residual's code (quantize_span),
 // whether it receives the code (uint8, chained) or the float32 value (quantized first).
@@ -91,17 +109,7 @@ inline bool read_residual_quant(const NodeDesc& node, ActParams& q) {
       fail("ERR_MODEL_FORMAT", node.where() + ": residual_zero_point / residual_bits need residual_scale");
     return false;
   }
-  const std::string where = node.where();
-  const int64_t bits = node.get_int("residual_bits", 8);
-  if (bits != 8 && bits != 4) fail("ERR_MODEL_FORMAT", where + ": residual_bits must be 8 or 4, got " + std::to_string(bits));
-  q.qmax = (1 << bits) - 1;
-  q.scale = node.get_float("residual_scale", 0.0f);
-  if (!(q.scale > 0.0f) || !std::isfinite(q.scale))
-    fail("ERR_MODEL_FORMAT", where + ": residual_scale " + std::to_string(q.scale) + " must be a positive finite number");
-  const int64_t zp = node.get_int("residual_zero_point", 0);
-  if (zp < 0 || zp > q.qmax)
-    fail("ERR_MODEL_FORMAT", where + ": residual_zero_point " + std::to_string(zp) + " is outside [0, " + std::to_string(q.qmax) + "]");
-  q.zero_point = static_cast<int32_t>(zp);
+  q = read_quant_params(node, "residual");
   return true;
 }
 
