@@ -124,11 +124,36 @@ function actParams(x: Float32Array, bits: number, fixed?: { scale: number; zp: n
   return { scale, zp, qmax };
 }
 
-/** s_x * (q - zp) for every element: the activations the integer GEMM sees, dequantized. */
+const f32Bits = new Float32Array(1), i32Bits = new Int32Array(f32Bits.buffer);
+/** The float32 next to finite float32 v, towards +inf (up) or -inf. */
+function nextFloat32(v: number, up: boolean): number {
+  if (v === 0) return up ? 1.401298464324817e-45 : -1.401298464324817e-45;
+  f32Bits[0] = v;
+  i32Bits[0] += (v > 0) === up ? 1 : -1;
+  return f32Bits[0];
+}
+
+/** fmaf(a, b, c) on float32 values, rounded once: a * b is exact in float64 (48 bits), the sum's
+ *  rounding error is recovered exactly (TwoSum), and where the float64 sum landed on a midpoint
+ *  between two float32 values, the error says which side the exact sum lies on. */
+function fmaf(a: number, b: number, c: number): number {
+  const p = a * b, s = p + c;
+  const r = f32(s);
+  if (!Number.isFinite(s) || r === s) return r;
+  const bb = s - p, e = (p - (s - bb)) + (c - bb);
+  if (e === 0) return r;
+  const other = nextFloat32(r, s > r);
+  if ((r + other) / 2 !== s) return r;  // not a midpoint: one rounding gives the same float32
+  return e > 0 ? Math.max(r, other) : Math.min(r, other);
+}
+
+/** s_x * (q - zp) for every element: the activations the integer GEMM sees, dequantized. The
+ *  quantization of kernels.h: q = round_half_even(clamp(fmaf(x, 1 / scale, zp), 0, qmax)). */
 function fakeQuant(x: Float32Array, a: ActQ): Float64Array {
   const out = new Float64Array(x.length);
+  const r = f32(1 / a.scale);
   for (let i = 0; i < x.length; i++) {
-    const q = Math.min(Math.max(roundHalfEven(f32(x[i] / a.scale)) + a.zp, 0), a.qmax);
+    const q = roundHalfEven(Math.min(Math.max(fmaf(x[i], r, a.zp), 0), a.qmax));
     out[i] = a.scale * (q - a.zp);
   }
   return out;

@@ -44,15 +44,22 @@ enum class OutType : int32_t {
 //   if (relu) v = fmaxf(v, 0)
 //   F32:    out = v
 //   U8/S8:  v = std::min(std::max(v, post_lo), post_hi)   (a Clip activation; NaN stays NaN)
-//           if (divisor > 0) v = v / divisor               (the next layer's input quantization)
-//           v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
-//           out = (int32)rint(v) + zero_point                           (round half to even)
+//           if (divisor > 0):                              (the next layer's input quantization)
+//             v = fmaf(v, 1.0f / divisor, zero_point)      (the reciprocal rounded to float once)
+//             v = fminf(fmaxf(v, qmin), qmax)              (as float; NaN -> qmin)
+//             out = (int32)rint(v)                         (round half to even)
+//           else:
+//             v = fminf(fmaxf(v, qmin - zero_point), qmax - zero_point)   (as float)
+//             out = (int32)rint(v) + zero_point
 //   I32:    out = the int32 accumulator itself (scale, bias, relu ignored)
 // For U8 / S8, [qmin, qmax] lies within the output type (0..255 / -128..127; the ops always
 // pass such ranges): SIMD tables may store the bytes with saturating packs.
 // post_lo / post_hi / divisor are honoured only by tables with `post_quant` set (the defaults
 // are no-ops); with them a layer stores the next layer's uint8 input straight from its GEMM,
-// bit for bit what quantize_u8 gives on the fp32 output after the Clip.
+// bit for bit what quantize_u8 gives on the fp32 output after the Clip. (Quantization multiplies
+// by the reciprocal, as onnxruntime's requantization does, rather than dividing: one fma per value
+// whose result SIMD code reproduces exactly, where an exact division cost a SIMD epilogue a
+// rounding test per vector and a fifth of MobileNetV2's time.)
 // residual (uint8 codes laid out like C: output (m, n) of the call reads residual[m * ldc + n])
 // is honoured only by tables with `post_residual` set, only with U8 / S8 outputs of the GEMMs
 // (q8_gemm, lowbit_gemm and their _segs forms; never dw_q8): a residual Add whose other input is
@@ -170,9 +177,9 @@ struct KernelTable {
                  float lo, float hi, float* out, size_t ldo);
 
   // Activation quantization, for i in [0, n):
-  //   v = x[i] / scale                         (fp32 division, not a multiply by 1 / scale)
-  //   v = v > -zp ? v : -zp;  v = v < qmax - zp ? v : qmax - zp      (NaN goes to -zp)
-  //   y[i] = (uint8_t)((int32_t)round_half_even(v) + zp)
+  //   v = fmaf(x[i], 1.0f / scale, zp)         (the reciprocal rounded to float once, as Requant)
+  //   v = v > 0 ? v : 0;  v = v < qmax ? v : qmax                     (NaN goes to 0)
+  //   y[i] = (uint8_t)round_half_even(v)
   // scale > 0 and finite, 0 <= zp <= qmax <= 255.
   void (*quantize_u8)(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 

@@ -408,10 +408,11 @@ void test_dw(const KernelTable* t, std::mt19937& rng) {
 }
 
 // ---------------------------------------------------------------- requantization near ties
-// The integer epilogue's division by the next layer's scale: a table may multiply by the
-// reciprocal where that rounds the same (AVX-512), so the values that matter are those whose
-// quotient lies at or within a few ulps of a half-integer, where round half to even of the
-// product and of the quotient can differ, plus NaN, infinities and magnitudes past the range.
+// The integer epilogue's quantization by the next layer's scale, fma(v, 1/d, zero point): the
+// values that matter are those whose image lies at or within a few ulps of a half-integer, where
+// a table that multiplied and added separately (or divided) would round differently, plus NaN,
+// infinities and magnitudes past the range, with and without ReLU and a Clip (the folded form
+// clamps once, requant-folded.h), and divisors whose reciprocal is subnormal or infinite.
 // Every row of A equals the zero point, so each accumulator is 0 and the epilogue's input is
 // the bias itself: the biases enumerate those values, through the GEMM (32-channel runs, a
 // partial panel) and the depthwise kernel (64-channel runs).

@@ -127,10 +127,11 @@ inline float round_small(float v) {
   return (v + magic) - magic;
 }
 
-// y[i] = clamp(round_half_even(x[i] / scale) + zp, 0, qmax) through the run's kernel table
-// (kernels.h quantize_u8; the scalar table is the reference): clamping before rounding is exact
-// (integer bounds), NaN goes to the low bound, and it divides (not multiplies by 1/scale) so the
-// result is reproducible from the stated formula.
+// y[i] = round_half_even(clamp(fmaf(x[i], 1 / scale, zp), 0, qmax)) through the run's kernel
+// table (kernels.h quantize_u8; the scalar table is the reference): clamping before rounding is
+// exact (integer bounds), NaN goes to the low bound, and the reciprocal is rounded to float once,
+// the same one the integer epilogue's quantization uses, so a chained layer's uint8 output is
+// bit for bit this function of its fp32 output.
 inline void quantize_span(const kernels::KernelTable* table, const float* x, uint8_t* y, int64_t n, const ActParams& q) {
   table->quantize_u8(x, y, static_cast<size_t>(n), q.scale, q.zero_point, q.qmax);
 }

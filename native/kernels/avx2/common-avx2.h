@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "kernels/kernels.h"
+#include "kernels/requant-folded.h"
 
 namespace ternion {
 namespace kernels {

@@ -1,6 +1,7 @@
-// Activation quantization, AVX2, bit-exact with the scalar reference: vdivps is the IEEE
-// division, max/min take the bound when v is NaN (their second operand), and vroundps rounds
-// half to even like the reference's magic-number addition on the clamped range.
+// Activation quantization, AVX2, bit-exact with the scalar reference: vfmadd is the IEEE fused
+// multiply-add with the same reciprocal, max/min take the bound when v is NaN (their second
+// operand), and vroundps rounds half to even like the reference's magic-number addition on the
+// clamped range.
 #include "kernels/avx2/common-avx2.h"
 
 namespace ternion {
@@ -8,13 +9,12 @@ namespace kernels {
 namespace avx2 {
 
 void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax) {
-  const __m256 s = _mm256_set1_ps(scale);
-  const __m256 lo = _mm256_set1_ps(static_cast<float>(-zp)), hi = _mm256_set1_ps(static_cast<float>(qmax - zp));
-  const __m256i z = _mm256_set1_epi32(zp);
+  const __m256 r = _mm256_set1_ps(1.0f / scale), z = _mm256_set1_ps(static_cast<float>(zp));
+  const __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(static_cast<float>(qmax));
   auto q8 = [&](const float* p) __attribute__((always_inline)) {
-    __m256 v = _mm256_div_ps(_mm256_loadu_ps(p), s);
+    __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(p), r, z);
     v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);  // max(NaN, lo) = lo
-    return _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), z);
+    return _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   };
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "../kernels.h"
+#include "../requant-folded.h"
 
 namespace ternion {
 namespace kernels {
@@ -93,38 +94,29 @@ inline __m512i dpbusd(__m512i acc, __m512i a_u8, __m512i w_s8) {
 // the int32 accumulator (OutType::I32 only).
 // Order of operations as the scalar reference: fma, max 0, the post-activation Clip (std::max(v,
 // lo) is (v < lo ? lo : v), i.e. vmaxps(lo, v), which returns its second operand when unordered
-// or equal; std::min(v, hi) is vminps(hi, v)), the IEEE division, max lo, min hi, round half to
-// even (cvtps2dq under the default MXCSR), + zero_point.
+// or equal; std::min(v, hi) is vminps(hi, v)), the fma with the reciprocal and the zero point,
+// max qmin, min qmax, round half to even (cvtps2dq under the default MXCSR).
 class Epilogue {
  public:
   explicit Epilogue(const Requant& rq)
       : scale_(rq.scale ? rq.scale : kOnes), bias_(rq.bias ? rq.bias : kZeros),
         scale_step_(rq.scale ? ~0 : 0), bias_step_(rq.bias ? ~0 : 0), out_(rq.out), relu_(rq.relu), div_(rq.divisor > 0.0f),
         plo_(_mm512_set1_ps(rq.post_lo)), phi_(_mm512_set1_ps(rq.post_hi)),
-        d_(_mm512_set1_ps(div_ ? rq.divisor : 1.0f)),
-        qlo_(_mm512_set1_ps(static_cast<float>(rq.qmin - rq.zero_point))),
-        qhi_(_mm512_set1_ps(static_cast<float>(rq.qmax - rq.zero_point))), zp_(_mm512_set1_epi32(rq.zero_point)),
         res_(rq.residual && (rq.out == OutType::U8 || rq.out == OutType::S8) ? rq.residual : nullptr),
         rs_(_mm512_set1_ps(rq.residual_scale)), rz_(_mm512_set1_epi32(rq.residual_zero_point)) {
-    // The reciprocal replaces the division only where 1/d is a normal float (its relative error
-    // is then at most 2^-24) and the clamp range is small enough for the margin in quantized().
+    // With a divisor the zero point is added by the fma and the clamp is to [qmin, qmax]; without
+    // one, the clamp is to [qmin - zp, qmax - zp] and the zero point is added to the integers.
     const float r = div_ ? 1.0f / rq.divisor : 1.0f;
-    const int32_t qlo = rq.qmin - rq.zero_point, qhi = rq.qmax - rq.zero_point;
-    recip_ = !div_ || (r >= 0x1p-126f && r < 0x1p126f && qlo >= -512 && qhi <= 512);
     rd_ = _mm512_set1_ps(r);
-    // The folded form of quantized() (see there): ReLU, Clip and the clamp to [qmin, qmax] as one
-    // clamp of the quotient, the zero point added by the fma.
-    folded_ = div_ && recip_ && rq.qmin >= -1000 && rq.qmax <= 1000 && rq.post_lo == rq.post_lo && rq.post_hi == rq.post_hi;
-    if (folded_) {
-      const float d = rq.divisor, vlo = rq.relu ? std::max(rq.post_lo, 0.0f) : rq.post_lo, vhi = rq.post_hi;
-      const float flo = static_cast<float>(qlo), fhi = static_cast<float>(qhi);
-      // std::max(std::min()) as the vector code's operand order, with no NaN among these bounds.
-      const float a = std::min(fhi, std::max(flo, vlo / d)), b = std::min(fhi, std::max(flo, vhi / d));
-      const float z = static_cast<float>(rq.zero_point);
-      zlo_ = _mm512_set1_ps(a + z);
-      zhi_ = _mm512_set1_ps(b + z);
-      zpf_ = _mm512_set1_ps(z);
-    }
+    zpf_ = _mm512_set1_ps(static_cast<float>(rq.zero_point));
+    const int32_t shift = div_ ? 0 : rq.zero_point;
+    qlo_ = _mm512_set1_ps(static_cast<float>(rq.qmin - shift));
+    qhi_ = _mm512_set1_ps(static_cast<float>(rq.qmax - shift));
+    zp_ = _mm512_set1_epi32(shift);
+    const FoldedQuant f = folded_quant(rq);  // requant-folded.h
+    folded_ = f.ok;
+    zlo_ = _mm512_set1_ps(f.lo);
+    zhi_ = _mm512_set1_ps(f.hi);
   }
 
   // Integer outputs (U8, S8) are written as bytes; the others one value per lane.
@@ -254,85 +246,42 @@ class Epilogue {
   TERNION_EPILOGUE_INLINE __m512 scale(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, scale_ + (n & scale_step_)); }
   TERNION_EPILOGUE_INLINE __m512 bias(int n, __mmask16 mk) const { return _mm512_maskz_loadu_ps(mk, bias_ + (n & bias_step_)); }
 
-  // V vectors of channels [n, n + 16V) quantized: round(min(max(v / d, qlo), qhi)) + zero_point
-  // for the value v after the fma, ReLU and Clip. No Clip is bounds at -inf and +inf, which
-  // vmaxps(lo, v) and vminps(hi, v) return v for, a NaN included; no divisor is d = 1.
-  // sc(h) and bi(h) give vector h's scale and bias, re(h) its residual (read only with res_).
-  //
-  // Folded form (folded_): x -> fl(x / d) is monotonic for d > 0, so ReLU, Clip and the clamp
-  // to [qlo, qhi] are one clamp of the quotient to [A, B] (the bounds divided once, clamped, in
-  // the constructor), and as the zero point is an integer, round(q) + z = round(q + z). The
-  // vector computes s = fma(v, 1/d, z) clamped to [A + z, B + z]; that lies within 2^-13 of the
-  // exact clamp(fl(v / d)) + z (the reciprocal's and the fma's roundings, |s| < 1024), so where
-  // it is further than 2^-12 from a half-integer both round to the same integer. A NaN v stays
-  // NaN through vmaxps(A, s) and fails that test. Lanes that fail it take the exact form below.
-  //
-  // Exact form: the division only runs where the product with the reciprocal could round
-  // differently: t = v * (1/d) differs from the rounded quotient fl(v / d) by at most
-  // 3 * 2^-24 |v / d| (three roundings), under 2^-12 for |t| <= 512. So where clamp(t) lies
-  // further than 2^-12 from a half-integer, clamp(t) and clamp(fl(v / d)) round to the same
-  // integer (outside the range both clamp to the same bound).
+  // V vectors of channels [n, n + 16V) quantized (kernels.h) from the value v after the fma: ReLU,
+  // Clip, then with a divisor round(min(max(fma(v, 1/d, z), qmin), qmax)), without one
+  // round(min(max(v, qmin - z), qmax - z)) + z. No Clip is bounds at -inf and +inf, which
+  // vmaxps(lo, v) and vminps(hi, v) return v for, a NaN included; vmaxps(t, qlo) takes a NaN to
+  // qlo, as fmaxf. sc(h) and bi(h) give vector h's scale and bias, re(h) its residual (read only
+  // with res_). Folded form (requant-folded.h): ReLU, Clip and the clamp as one clamp of the fma.
   template <int V, typename Scale, typename Bias, typename Residual>
-  TERNION_EPILOGUE_INLINE void quantized(const __m512* accf, Scale&& sc, Bias&& bi, Residual&& re, __mmask16 mk, __m512i* q) const {
-    const __m512 margin = _mm512_set1_ps(0.5f - 0x1p-12f);
-    // vreduceps with no fraction bits kept: t - round_half_even(t), exact, in [-0.5, 0.5].
-    auto far_from_half = [&](__mmask16 k, __m512 t) __attribute__((always_inline)) {
-      return _mm512_mask_cmp_ps_mask(k, _mm512_abs_ps(_mm512_reduce_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)), margin, _CMP_LT_OQ);
-    };
+  TERNION_EPILOGUE_INLINE void quantized(const __m512* accf, Scale&& sc, Bias&& bi, Residual&& re, __mmask16, __m512i* q) const {
     __m512 v[V];
+#pragma GCC unroll 4
+    for (int h = 0; h < V; ++h) {
+      v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
+      if (res_) v[h] = _mm512_add_ps(v[h], re(h));
+    }
     if (folded_) {
-      __m512 s[V];
-      __mmask16 safe = mk;
 #pragma GCC unroll 4
-      for (int h = 0; h < V; ++h) {
-        v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
-        if (res_) v[h] = _mm512_add_ps(v[h], re(h));
-        s[h] = _mm512_min_ps(zhi_, _mm512_max_ps(zlo_, _mm512_fmadd_ps(v[h], rd_, zpf_)));
-        safe = far_from_half(safe, s[h]);
-      }
-      if (safe == mk) {
-#pragma GCC unroll 4
-        for (int h = 0; h < V; ++h) q[h] = _mm512_cvtps_epi32(s[h]);
-        return;
-      }
-    } else {
-#pragma GCC unroll 4
-      for (int h = 0; h < V; ++h) {
-        v[h] = _mm512_fmadd_ps(accf[h], sc(h), bi(h));
-        if (res_) v[h] = _mm512_add_ps(v[h], re(h));
-      }
+      for (int h = 0; h < V; ++h)
+        q[h] = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v[h], rd_, zpf_), zlo_), zhi_));
+      return;
     }
 #pragma GCC unroll 4
     for (int h = 0; h < V; ++h) {
       // vmaxps(v, 0) = v > 0 ? v : 0, the same as fmaxf(v, 0) including NaN -> 0.
       if (relu_) v[h] = _mm512_max_ps(v[h], _mm512_setzero_ps());
       v[h] = _mm512_min_ps(phi_, _mm512_max_ps(plo_, v[h]));
+      if (div_) v[h] = _mm512_fmadd_ps(v[h], rd_, zpf_);
+      q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v[h], qlo_), qhi_)), zp_);
     }
-    __m512 t[V];
-    bool done = false;
-    if (recip_) {
-      __mmask16 safe = mk;
-#pragma GCC unroll 4
-      for (int h = 0; h < V; ++h) {
-        t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v[h], rd_), qlo_), qhi_);
-        if (div_) safe = far_from_half(safe, t[h]);
-      }
-      done = safe == mk;
-    }
-    if (!done) {
-#pragma GCC unroll 4
-      for (int h = 0; h < V; ++h) t[h] = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v[h], d_), qlo_), qhi_);
-    }
-#pragma GCC unroll 4
-    for (int h = 0; h < V; ++h) q[h] = _mm512_add_epi32(_mm512_cvtps_epi32(t[h]), zp_);
   }
 
   const float* scale_;
   const float* bias_;
   int scale_step_, bias_step_;
   OutType out_;
-  bool relu_, div_, recip_ = false, folded_ = false;
-  __m512 plo_, phi_, d_, qlo_, qhi_, rd_, zlo_ = _mm512_setzero_ps(), zhi_ = _mm512_setzero_ps(), zpf_ = _mm512_setzero_ps();
+  bool relu_, div_, folded_ = false;
+  __m512 plo_, phi_, qlo_, qhi_, rd_, zlo_, zhi_, zpf_;
   __m512i zp_;
   const uint8_t* res_;  // residual codes (byte outputs only), or null
   __m512 rs_;

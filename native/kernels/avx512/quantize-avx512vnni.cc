@@ -1,7 +1,7 @@
-// Activation quantization, AVX-512, bit-exact with the scalar reference (kernels.h): vdivps is
-// the IEEE division, max / min take the bound when v is NaN (their second operand), and
-// vcvtps2dq under the default MXCSR rounds half to even. 16 values per step; the tail goes
-// through masked loads and stores (nothing read or written past n).
+// Activation quantization, AVX-512, bit-exact with the scalar reference (kernels.h): vfmadd is
+// the IEEE fused multiply-add with the same reciprocal, max / min take the bound when v is NaN
+// (their second operand), and vcvtps2dq under the default MXCSR rounds half to even. 16 values
+// per step; the tail goes through masked loads and stores (nothing read or written past n).
 #include "common-avx512vnni.h"
 
 namespace ternion {
@@ -9,12 +9,11 @@ namespace kernels {
 namespace avx512vnni {
 
 void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax) {
-  const __m512 s = _mm512_set1_ps(scale);
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(-zp)), hi = _mm512_set1_ps(static_cast<float>(qmax - zp));
-  const __m512i z = _mm512_set1_epi32(zp);
+  const __m512 r = _mm512_set1_ps(1.0f / scale), z = _mm512_set1_ps(static_cast<float>(zp));
+  const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(static_cast<float>(qmax));
   auto q16 = [&](__m512 v) __attribute__((always_inline)) {
-    v = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(v, s), lo), hi);  // max(NaN, lo) = lo
-    return _mm512_add_epi32(_mm512_cvtps_epi32(v), z);              // in [0, qmax]: vpmovdb is exact
+    v = _mm512_min_ps(_mm512_max_ps(_mm512_fmadd_ps(v, r, z), lo), hi);  // max(NaN, lo) = lo
+    return _mm512_cvtps_epi32(v);                                        // in [0, qmax]: vpmovdb is exact
   };
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {

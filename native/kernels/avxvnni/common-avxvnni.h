@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "../kernels.h"
+#include "../requant-folded.h"
 
 namespace ternion {
 namespace kernels {

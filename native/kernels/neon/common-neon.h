@@ -54,21 +54,24 @@ struct Epi {
   // Requant's post-activation Clip and divisor (kernels.h); a bound at infinity is skipped.
   bool post_lo, post_hi;
   float plo, phi, divisor;
+  float recip, zf;  // with a divisor: v = fma(v, 1 / divisor, zero point), then lo / hi are qmin / qmax
   // Residual codes laid out like C (kernels.h), byte outputs only; null when none.
   const uint8_t* res;
   float rs;
   int32_t rz;
   explicit Epi(const Requant& rq)
-      : out(rq.out), relu(rq.relu), zp(rq.zero_point),
-        lo(static_cast<float>(rq.qmin - rq.zero_point)),
-        hi(static_cast<float>(rq.qmax - rq.zero_point)),
+      : out(rq.out), relu(rq.relu), zp(rq.divisor > 0.0f ? 0 : rq.zero_point),
+        lo(static_cast<float>(rq.qmin - zp)),
+        hi(static_cast<float>(rq.qmax - zp)),
         post_lo(rq.post_lo != -__builtin_inff()), post_hi(rq.post_hi != __builtin_inff()),
         plo(rq.post_lo), phi(rq.post_hi), divisor(rq.divisor),
+        recip(rq.divisor > 0.0f ? 1.0f / rq.divisor : 1.0f), zf(static_cast<float>(rq.zero_point)),
         res(rq.residual && (rq.out == OutType::U8 || rq.out == OutType::S8) ? rq.residual : nullptr),
         rs(rq.residual_scale), rz(rq.residual_zero_point) {}
 };
 
-// std::min(std::max(v, plo), phi) (a NaN stays NaN: the comparisons are false), then v / divisor.
+// std::min(std::max(v, plo), phi) (a NaN stays NaN: the comparisons are false), then with a
+// divisor fma(v, 1 / divisor, zero point) (vfmaq is fused, as the reference's fmaf).
 inline float32x4_t post_quant4(const Epi& e, float32x4_t v) {
   if (e.post_lo) {
     const float32x4_t l = vdupq_n_f32(e.plo);
@@ -78,7 +81,7 @@ inline float32x4_t post_quant4(const Epi& e, float32x4_t v) {
     const float32x4_t h = vdupq_n_f32(e.phi);
     v = vbslq_f32(vcltq_f32(h, v), h, v);
   }
-  if (e.divisor > 0.0f) v = vdivq_f32(v, vdupq_n_f32(e.divisor));
+  if (e.divisor > 0.0f) v = vfmaq_f32(vdupq_n_f32(e.zf), v, vdupq_n_f32(e.recip));
   return v;
 }
 

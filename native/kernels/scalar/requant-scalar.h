@@ -30,11 +30,17 @@ inline void requant_store(const Requant& rq, int n, float acc, int32_t raw, void
     return;
   }
   v = std::min(std::max(v, rq.post_lo), rq.post_hi);
-  if (rq.divisor > 0.0f) v = v / rq.divisor;
-  const float lo = static_cast<float>(rq.qmin - rq.zero_point);
-  const float hi = static_cast<float>(rq.qmax - rq.zero_point);
-  v = std::fmin(std::fmax(v, lo), hi);
-  const int32_t q = static_cast<int32_t>(std::nearbyint(v)) + rq.zero_point;
+  int32_t q;
+  if (rq.divisor > 0.0f) {
+    v = std::fma(v, 1.0f / rq.divisor, static_cast<float>(rq.zero_point));
+    v = std::fmin(std::fmax(v, static_cast<float>(rq.qmin)), static_cast<float>(rq.qmax));
+    q = static_cast<int32_t>(std::nearbyint(v));
+  } else {
+    const float lo = static_cast<float>(rq.qmin - rq.zero_point);
+    const float hi = static_cast<float>(rq.qmax - rq.zero_point);
+    v = std::fmin(std::fmax(v, lo), hi);
+    q = static_cast<int32_t>(std::nearbyint(v)) + rq.zero_point;
+  }
   if (rq.out == OutType::U8)
     static_cast<uint8_t*>(C)[index] = static_cast<uint8_t>(q);
   else
