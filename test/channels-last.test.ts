@@ -285,11 +285,13 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
-  it('pools pixel-major exactly, in fp32 and uint8, with small and large (over 64 taps) windows', async () => {
+  it('pools pixel-major exactly, in fp32 and uint8, with small and large (over 64 taps) windows and any channel count', async () => {
     const r = rng(6);
     // c0 is pointwise: a dense conv on a planar input is staged pixel-major and sums its K in
     // another order (fp32 rounding, tested above), so the pool's input is identical only then.
-    const poolModel = (k: number) => encodeModel({
+    // c channels: 20 = one fp32 block of 16 + one vector of 4 / one uint8 vector of 16 + 4 alone;
+    // 84 = 64-byte uint8 blocks, a vector and a tail.
+    const poolModel = (k: number, c: number) => encodeModel({
       nodes: [
         { op: 'Conv', name: 'c0', inputs: ['x', 'w0'], outputs: ['a0'] },
         { op: 'Relu', name: 'r0', inputs: ['a0'], outputs: ['a'] },
@@ -298,11 +300,11 @@ describe('channels-last layout and integer chaining', () => {
       ],
       inputs: [valueInfo('x', ['N', 3, 13, 12])],
       outputs: [valueInfo('y', ['N', 4, 'H', 'W'])],
-      initializers: [weights(r, 'w0', [20, 3, 1, 1]), weights(r, 'w1', [4, 20, 1, 1])],
+      initializers: [weights(r, 'w0', [c, 3, 1, 1]), weights(r, 'w1', [4, c, 1, 1])],
     });
     const x = randomInput(7, [2, 3, 13, 12]);
-    for (const k of [3, 9]) {
-      const m = poolModel(k);
+    for (const [k, ch] of [[3, 20], [9, 20], [3, 84]]) {
+      const m = poolModel(k, ch);
       const g = toChannelsLast(optimizeGraph(loadOnnxModel(m)));
       expect(byOp(g, 'TernionMaxPoolNhwc')).toHaveLength(1);
       const a = await (await InferenceSession.create(m)).run({ x });

@@ -100,6 +100,18 @@ class MaxPoolNhwcOp : public Op {
             }
           for (int j = 0; j < kVecs; ++j) std::memcpy(y + c0 + j * kPer, &m[j], sizeof(Vec));
         }
+        // Then single vectors: 32 uint8 channels (a small stem's) would otherwise all take the
+        // scalar loop below, which made such a MaxPool cost as much as the conv before it.
+        for (; c0 + kPer <= C; c0 += kPer) {
+          Vec m;
+          std::memcpy(&m, tp[0] + c0, sizeof(Vec));
+          for (size_t t = 1; t < nt; ++t) {
+            Vec v;
+            std::memcpy(&v, tp[t] + c0, sizeof(Vec));
+            m = v > m ? v : m;
+          }
+          std::memcpy(y + c0, &m, sizeof(Vec));
+        }
         for (int64_t c = c0; c < C; ++c) {
           T m = tp[0][c];
           for (size_t t = 1; t < nt; ++t) m = tp[t][c] > m ? tp[t][c] : m;
