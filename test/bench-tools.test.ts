@@ -174,6 +174,48 @@ describe('the QDQ int8 model for onnxruntime', () => {
   });
 });
 
+describe('the QDQ tool on shape arithmetic', () => {
+  it('quantizes float activations only: an Add of int64 Constant-node values (ShuffleNet\'s channel split) stays as it is', async () => {
+    const c = (name: string, v: number[], dims: number[]) => ({ op: 'Constant', inputs: [], outputs: [name], attributes: [{ name: 'value', type: 4, t: { data_type: 7, dims, int64_data: v } }] });
+    const r = (n: number) => Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) * 0.5);
+    const bytes = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'c0', inputs: ['x', 'w0', 'b0'], outputs: ['a'] },
+        { op: 'Relu', name: 'r0', inputs: ['a'], outputs: ['ar'] },
+        { op: 'Shape', name: 'shape', inputs: ['ar'], outputs: ['sh'] },
+        c('i0', [0], []), c('zero', [0], []),
+        { op: 'Gather', name: 'gather', inputs: ['sh', 'i0'], outputs: ['n0'], attributes: [{ name: 'axis', type: 2, i: 0 }] },
+        { op: 'Add', name: 'shape_add', inputs: ['n0', 'zero'], outputs: ['n1'] },
+        c('ax', [0], [1]),
+        { op: 'Unsqueeze', name: 'unsq', inputs: ['n1', 'ax'], outputs: ['n1u'] },
+        c('rest', [-1], [1]),
+        { op: 'Concat', name: 'cat', inputs: ['n1u', 'rest'], outputs: ['shp'], attributes: [{ name: 'axis', type: 2, i: 0 }] },
+        { op: 'Reshape', name: 'flat', inputs: ['ar', 'shp'], outputs: ['f'] },
+        { op: 'Gemm', name: 'fc', inputs: ['f', 'wf', 'bf'], outputs: ['y'], attributes: [{ name: 'transB', type: 2, i: 1 }] },
+      ],
+      inputs: [valueInfo('x', ['N', 4, 6, 6])],
+      outputs: [valueInfo('y', ['N', 5])],
+      initializers: [
+        { name: 'w0', dims: [8, 4, 1, 1], floatData: r(32) }, { name: 'b0', dims: [8], floatData: r(8) },
+        { name: 'wf', dims: [5, 288], floatData: r(5 * 288) }, { name: 'bf', dims: [5], floatData: r(5) },
+      ],
+    });
+    const calibration = { data: Float32Array.from({ length: 4 * 144 }, (_, i) => Math.cos(i) * 0.5 + 0.5), dims: [4, 4, 6, 6] };
+    const { bytes: qdq, report } = await makeQdqModel(bytes, { ort, calibration });
+    expect(report.quantizedWeights).toBe(2);
+    const counts = opCounts(qdq);
+    expect(counts.QuantizeLinear).toBeGreaterThanOrEqual(3); // x, the conv's output (after Relu), y
+    // No QuantizeLinear reads the shape arithmetic; onnxruntime loads and runs the model.
+    const m = ModelProtoType.decode(qdq) as unknown as ModelProtoMessage;
+    const quantized = m.graph!.node.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input[0]);
+    for (const t of ['sh', 'n0', 'n1', 'n1u', 'shp', 'zero']) expect(quantized).not.toContain(t);
+    const session = await ort.InferenceSession.create(qdq);
+    const out = await session.run({ x: new ort.Tensor('float32', calibration.data.subarray(0, 144), [1, 4, 6, 6]) });
+    expect(out.y.dims).toEqual([1, 5]);
+    await session.release();
+  });
+});
+
 describe('MACs from the shapes', () => {
   it('equal the quantizer\'s own count of the embedded model\'s layers', async () => {
     const info = modelInfo(MODEL, { batch: 1 });

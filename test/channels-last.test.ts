@@ -173,6 +173,64 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('keeps SiLU and squeeze-and-excitation blocks pixel-major (elementwise ops, a per-channel scale), fp32 to rounding and quantized bit-identically', async () => {
+    const r = rng(11);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const se = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'c0', inputs: ['x', 'w0', 'w0_b'], outputs: ['a'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        { op: 'Sigmoid', name: 'silu_s', inputs: ['a'], outputs: ['as'] },
+        { op: 'Mul', name: 'silu_m', inputs: ['a', 'as'], outputs: ['h'] },
+        { op: 'Conv', name: 'dw', inputs: ['h', 'wd', 'wd_b'], outputs: ['d'], attributes: [ints('pads', [1, 1, 1, 1]), int('group', 16)] },
+        { op: 'HardSwish', name: 'hs', inputs: ['d'], outputs: ['e'] },
+        { op: 'GlobalAveragePool', name: 'gap', inputs: ['e'], outputs: ['g'] },
+        { op: 'Conv', name: 'f1', inputs: ['g', 'wf1', 'wf1_b'], outputs: ['f'] },
+        { op: 'Sigmoid', name: 'f1_s', inputs: ['f'], outputs: ['fs'] },
+        { op: 'Mul', name: 'f1_m', inputs: ['f', 'fs'], outputs: ['fr'] },
+        { op: 'Conv', name: 'f2', inputs: ['fr', 'wf2', 'wf2_b'], outputs: ['s'] },
+        { op: 'HardSigmoid', name: 'hsig', inputs: ['s'], outputs: ['sc'] },
+        { op: 'Mul', name: 'excite', inputs: ['e', 'sc'], outputs: ['se'] },
+        // A constant per-channel scale and a scalar: planar operands the pass lays out or leaves.
+        { op: 'Mul', name: 'chan', inputs: ['se', 'k'], outputs: ['sk'] },
+        { op: 'Add', name: 'shift', inputs: ['sk', 'one'], outputs: ['sh'] },
+        { op: 'Conv', name: 'c1', inputs: ['sh', 'w1', 'w1_b'], outputs: ['y'] },
+      ],
+      opset: 14, // HardSwish
+      inputs: [valueInfo('x', ['N', 3, 13, 12])],
+      outputs: [valueInfo('y', ['N', 8, 13, 12])],
+      initializers: [
+        weights(r, 'w0', [16, 3, 3, 3]), bias('w0_b', 16), weights(r, 'wd', [16, 1, 3, 3]), bias('wd_b', 16),
+        weights(r, 'wf1', [4, 16, 1, 1]), bias('wf1_b', 4), weights(r, 'wf2', [16, 4, 1, 1]), bias('wf2_b', 16),
+        weights(r, 'w1', [8, 16, 1, 1]), bias('w1_b', 8),
+        { name: 'k', dims: [1, 16, 1, 1], floatData: Array.from({ length: 16 }, () => 0.5 + r()) },
+        { name: 'one', dims: [1], floatData: [0.25] },
+      ],
+    });
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(se)));
+    const nhwc = g.nodes.filter((n) => n.attributes.output_layout).map((n) => n.name).sort();
+    expect(nhwc).toEqual(['c0', 'dw', 'f1', 'f2']);
+    expect(byOp(g, 'TernionGlobalAveragePoolNhwc')).toHaveLength(1);
+    expect(g.nodes.find((n) => n.name === 'c1')?.attributes.input_layout).toEqual({ type: 'string', value: 'nhwc' });
+    // The constant [1, C, 1, 1] scale goes through one Transpose to [1, 1, 1, C]; the scalar as it is.
+    const tr = byOp(g, 'Transpose');
+    expect(tr).toHaveLength(1);
+    expect(tr[0].inputs).toEqual(['k']);
+    expect(g.nodes.find((n) => n.name === 'shift')?.inputs[1]).toBe('one');
+    for (const batch of [1, 3]) {
+      const x = randomInput(30 + batch, [batch, 3, 13, 12]);
+      const a = await (await InferenceSession.create(se)).run({ x });
+      const b = await (await InferenceSession.create(se, { channelsLast: false })).run({ x });
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      expect(a.y.dims).toEqual(b.y.dims);
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+      const q = await quantize(se, { weights: 'ternary', groupSize: 4, calibration: x });
+      const c = await (await q.createSession()).run({ x });
+      const d = await (await q.createSession({ channelsLast: false })).run({ x });
+      expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+    }
+  });
+
   it('keeps a depthwise conv exact and rejects pixel-major depthwise with a channel multiplier', async () => {
     const r = rng(3);
     const dwModel = (mult: number, k = 3, strides = [2, 1]) => encodeModel({

@@ -10,6 +10,8 @@
 import { TernionError } from '../errors';
 import { ModelProtoType, int64ToNumber, type ModelProtoMessage, type NodeProtoMessage, type TensorProtoMessage } from '../onnx/proto';
 import { cpuInfo } from '../kernels';
+import { inferShapes } from '../ir/infer-shapes';
+import { loadOnnxModel } from '../onnx/load-model';
 import type { OrtModule, OrtTensor } from './ort';
 
 const FLOAT = 1, UINT8 = 2, INT8 = 3;
@@ -168,12 +170,13 @@ function weightAxis(n: Node): number {
 }
 
 /** The tensors to quantize, and for pass-through outputs the tensor whose grid they share. */
-function chooseActivations(view: GraphView): { tensors: Set<string>; sharedWith: Map<string, string>; weights: Map<string, number> } {
+function chooseActivations(view: GraphView, floats?: ReadonlySet<string>): { tensors: Set<string>; sharedWith: Map<string, string>; weights: Map<string, number> } {
   const tensors = new Set<string>();
   const weights = new Map<string, number>();
   // Graph outputs too (as onnxruntime's quantizer does): a layer whose output is not quantized
-  // is not fused by onnxruntime, it dequantizes the weight on every run.
-  const isActivation = (name: string) => Boolean(name) && !view.init.has(name);
+  // is not fused by onnxruntime, it dequantizes the weight on every run. Only float32 tensors:
+  // an Add of shape arithmetic (int64, with Constant-node operands) is not an activation.
+  const isActivation = (name: string) => Boolean(name) && !view.init.has(name) && (!floats || floats.has(name));
   const after = (name: string) => {
     // A lone Relu / Clip reader: quantize its output (onnxruntime then removes the activation).
     let t = name;
@@ -294,6 +297,24 @@ export function defaultWeightMax(): 127 | 63 {
   return f.includes('avx512vnni') || f.includes('avxvnni') || cpuInfo().arch !== 'x86_64' ? 127 : 63;
 }
 
+/**
+ * The float32 tensors of a model (its float inputs and node outputs), by ternion's loader and
+ * shape inference; undefined when ternion cannot load the model (then every non-constant tensor
+ * is taken for float, as the ops the tool quantizes around read and write float).
+ */
+function floatTensors(bytes: Uint8Array): Set<string> | undefined {
+  let graph;
+  try {
+    graph = inferShapes(loadOnnxModel(bytes));
+  } catch {
+    return undefined;
+  }
+  const floats = new Set<string>();
+  for (const i of graph.inputs) if (i.dtype === 'float32') floats.add(i.name);
+  for (const [name, v] of graph.valueInfo) if (v.dtype === 'float32' && !graph.initializers.has(name)) floats.add(name);
+  return floats;
+}
+
 /** Makes the QDQ int8 model of an fp32 .onnx (its bytes); returns the new bytes and what was done. */
 export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Promise<{ bytes: Uint8Array; report: QdqReport }> {
   const model = ModelProtoType.decode(bytes) as unknown as ModelProtoMessage;
@@ -303,8 +324,9 @@ export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Prom
     throw new TernionError('ERR_MODEL_FORMAT', `per-channel DequantizeLinear needs ai.onnx opset 13 or later; the model imports ${opset ? int64ToNumber(opset.version) : 'none'}`);
   }
   const view = new GraphView(model);
+  const floats = floatTensors(bytes);
   const foldedBatchNorms = foldBatchNorms(view);
-  const { tensors, sharedWith, weights } = chooseActivations(view);
+  const { tensors, sharedWith, weights } = chooseActivations(view, floats);
   const roots = [...new Set([...tensors].map((t) => rootOf(t, sharedWith)))];
   const ranges = await observeRanges(view, roots, options);
   const g = model.graph;

@@ -19,6 +19,13 @@
 // max pooling commutes with that monotone quantization, so the chained graph's outputs are
 // bit-identical to the unchained one (test/channels-last.test.ts).
 //
+// Elementwise ops (activations such as Sigmoid or HardSwish, and Add / Sub / Mul / Div) run on
+// float32 NHWC values as they are: an activation maps each value alone, and a binary op's
+// operands are both NHWC, or one is a scalar, or a per-channel vector [N, C, 1, 1] (a
+// squeeze-and-excitation scale), which a Transpose to [N, 1, 1, C] lays out for the same
+// broadcast. So SiLU (x * sigmoid(x)) and squeeze-and-excitation blocks (EfficientNet,
+// MobileNetV3) no longer send a whole network back to NCHW. Their results are the same values.
+//
 // Forms are decided readers first (reverse topological order); a decision that needs an
 // unchained residual or pooled input is forbidden and the decisions are redone (a fixpoint).
 
@@ -79,6 +86,42 @@ const isPlainMaxPool = (n: Node): boolean =>
   (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
 const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePool' && n.domain === '';
 
+// Float activations whose output at each position depends on the input at that position only
+// (Clip's min / max inputs are scalars), and the broadcasting binary arithmetic ops.
+const UNARY_ELEMENTWISE = new Set([
+  'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus',
+  'Softsign', 'Mish', 'Gelu', 'Erf', 'Abs', 'Neg', 'Exp', 'Sqrt', 'ThresholdedRelu',
+]);
+const BINARY_ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Div']);
+
+/** 'unary' or 'binary' for an elementwise op that can run on NHWC values as they are. */
+function elementwiseKind(n: Node): 'unary' | 'binary' | undefined {
+  if (n.domain !== '' || n.outputs.length !== 1) return undefined;
+  if (UNARY_ELEMENTWISE.has(n.opType)) return 'unary';
+  if (BINARY_ELEMENTWISE.has(n.opType) && n.inputs.length === 2) return 'binary';
+  return undefined;
+}
+
+/** The dims of a value, when known: an initializer's, or the inferred shape's. */
+function knownShape(graph: Graph, v: string): readonly (number | string)[] | undefined {
+  const c = graph.initializers.get(v);
+  if (c) return c.dims;
+  return graph.valueInfo.get(v)?.shape;
+}
+
+/**
+ * How a binary elementwise op's operand that stays planar combines with an NHWC operand of
+ * rank `rank`: 'scalar' (every dim 1: broadcasts the same in any layout), 'channels' (rank 4,
+ * [N, C, 1, 1]: transposed to [N, 1, 1, C]), or undefined (not layout-neutral).
+ */
+function planarOperand(graph: Graph, v: string, rank: number | undefined): 'scalar' | 'channels' | undefined {
+  const dims = knownShape(graph, v);
+  if (!dims) return undefined;
+  if (dims.every((d) => d === 1)) return 'scalar';
+  if (rank === 4 && dims.length === 4 && dims[2] === 1 && dims[3] === 1) return 'channels';
+  return undefined;
+}
+
 const sameParams = (a: QParams, b: QParams): boolean => a.scale === b.scale && a.zeroPoint === b.zeroPoint && a.bits === b.bits;
 
 /** How a chained value is stored: uint8 NHWC, float32 NHWC, or both (a conv's second output). */
@@ -96,6 +139,12 @@ export function toChannelsLast(graph: Graph): Graph {
     if (kind) convKind.set(n, kind);
   }
   if (!graph.nodes.some(isQConv) && convKind.size === 0) return graph;
+  const elementwise = new Map<Node, 'unary' | 'binary'>();
+  for (const n of graph.nodes) {
+    const kind = elementwiseKind(n);
+    if (kind) elementwise.set(n, kind);
+  }
+  const rankOf = (v: string): number | undefined => knownShape(graph, v)?.length;
   const producers = producersByTensor(graph.nodes);
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
@@ -109,7 +158,8 @@ export function toChannelsLast(graph: Graph): Graph {
     for (let k = graph.nodes.length - 1; k >= 0; k--) {
       const producer = graph.nodes[k];
       const v = producer.outputs[0];
-      if (!v || forbidden.has(v) || outputs.has(v) || !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer))) continue;
+      if (!v || forbidden.has(v) || outputs.has(v) ||
+          !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -144,6 +194,8 @@ export function toChannelsLast(graph: Graph): Graph {
             else ok = false;
           } else if (isGlobalAveragePool(c) && i === 0) {
             needF32 = true;
+          } else if (elementwise.has(c) && (i === 0 || (i === 1 && elementwise.get(c) === 'binary')) && after) {
+            needF32 = true;
           } else {
             ok = false;
           }
@@ -153,7 +205,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if (isPlainMaxPool(producer) && form === 'both') form = 'f32'; // a MaxPool has one output
-      if (convKind.has(producer)) form = 'f32'; // an fp32 conv does not quantize its output
+      if (convKind.has(producer) || elementwise.has(producer)) form = 'f32'; // fp32 ops do not quantize their output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
     // Consistency: a chained conv output needs its residual chained, in float32 or as codes
@@ -170,6 +222,16 @@ export function toChannelsLast(graph: Graph): Graph {
         if (p.inputs[3] && (!r || r.form === 'u8')) return v;
         const src = decided.get(p.inputs[0]);
         if (convKind.get(p) === 'depthwise' && (!src || src.form === 'u8')) return v;
+      }
+      if (elementwise.has(p)) {
+        // Its data operands are NHWC float32; a binary op's other operand, if planar, must be a
+        // scalar or a channel vector.
+        const data = elementwise.get(p) === 'unary' ? [p.inputs[0]] : p.inputs.slice(0, 2);
+        const chained = data.filter((x) => decided.has(x));
+        if (chained.length === 0 || chained.some((x) => (decided.get(x) as Decision).form === 'u8')) return v;
+        const ranks = new Set(chained.map(rankOf));
+        if (ranks.size > 1) return v;
+        for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return v;
       }
       if (isPlainMaxPool(p)) {
         const src = decided.get(p.inputs[0]);
@@ -207,7 +269,29 @@ export function toChannelsLast(graph: Graph): Graph {
   const str = (value: string): AttributeValue => ({ type: 'string', value });
   const int = (value: number): AttributeValue => ({ type: 'int', value });
   const float = (value: number): AttributeValue => ({ type: 'float', value });
-  const nodes = graph.nodes.map((n): Node => {
+  const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
+  const transposed = new Map<string, string>(); // channel vector -> its [N, 1, 1, C] form
+  const nodes = graph.nodes.flatMap((n): Node[] => {
+    if (elementwise.has(n) && decided.has(n.outputs[0])) {
+      const before: Node[] = [];
+      const inputs = n.inputs.map((x, i) => {
+        if (i > 1 || x === '' || (elementwise.get(n) === 'unary' && i > 0)) return x;
+        if (decided.has(x)) return readName(x);
+        const chainedRank = rankOf(n.inputs[1 - i]);
+        if (planarOperand(graph, x, chainedRank) !== 'channels') return x;
+        let t = transposed.get(x);
+        if (!t) {
+          t = freshName(used, `${x}/nhwc`);
+          transposed.set(x, t);
+          before.push({ name: freshName(used, `${n.name}/to_nhwc`), opType: 'Transpose', domain: '', inputs: [x], outputs: [t],
+                        attributes: { perm: ints([0, 2, 3, 1]) } });
+          const vt = graph.valueInfo.get(x);
+          valueInfo.set(t, { dtype: vt?.dtype ?? 'float32' });
+        }
+        return t;
+      });
+      return [...before, { ...n, inputs }];
+    }
     const attributes: Record<string, AttributeValue> = { ...n.attributes };
     const inputs = [...n.inputs];
     let outs = [...n.outputs];
@@ -246,7 +330,7 @@ export function toChannelsLast(graph: Graph): Graph {
       opType = 'TernionGlobalAveragePoolNhwc';
       inputs[0] = readName(n.inputs[0]);
     }
-    return { ...n, opType, inputs, outputs: outs, attributes };
+    return [{ ...n, opType, inputs, outputs: outs, attributes }];
   });
   return { ...graph, nodes, valueInfo };
 }
