@@ -16,3 +16,4 @@ export { fuseResidualAdd } from './passes/fuse-residual-add';
 export { removeIdentity } from './passes/remove-identity';
 export { removeDeadNodes } from './passes/remove-dead-nodes';
 export { toChannelsLast } from './passes/channels-last';
+export { fuseSilu } from './passes/fuse-silu';

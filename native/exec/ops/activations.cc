@@ -1,7 +1,8 @@
 // Elementwise activations: Relu (float and signed integers), LeakyRelu, Clip (attribute form
 // before opset 11, optional min/max inputs from 11, every numeric dtype from 12), Sigmoid, Tanh,
 // HardSigmoid, HardSwish, Gelu (opset 20; approximate "none" or "tanh"), Erf, Elu, Selu,
-// Celu, Softplus, Softsign, ThresholdedRelu, Mish, and PRelu (a slope tensor broadcast to X).
+// Celu, Softplus, Softsign, ThresholdedRelu, Mish, and PRelu (a slope tensor broadcast to X);
+// ternion's TernionSilu (x * sigmoid(x), fused by lib/ir/passes/fuse-silu.ts).
 //
 // Each float activation is a loop over a contiguous chunk, written so -O3 vectorizes the ones
 // without transcendental calls; large tensors are split over the run's threads.
@@ -112,6 +113,17 @@ TERNION_WIDE_CLONES void sigmoid_span(const float* x, float* y, int64_t n) {
 
 std::unique_ptr<Op> make_sigmoid(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { sigmoid_span(x, y, n); }, kCheapChunk);
+}
+
+// TernionSilu (lib/ir/passes/fuse-silu.ts): x * sigmoid(x), the Sigmoid's arithmetic then the
+// product, bit for bit Sigmoid followed by Mul. (y is never x: outputs get their own buffer.)
+TERNION_WIDE_CLONES void silu_span(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(-x[i], -87.0f), 88.0f);  // this order keeps NaN
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * (1.0f / (1.0f + exp_in_range(y[i])));
+}
+
+std::unique_ptr<Op> make_silu(const BuildContext& bc) {
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) { silu_span(x, y, n); }, kCheapChunk);
 }
 
 std::unique_ptr<Op> make_tanh(const BuildContext& bc) {
@@ -325,6 +337,7 @@ TERNION_REGISTER_OP(Relu, make_relu);
 TERNION_REGISTER_OP(LeakyRelu, make_leaky_relu);
 TERNION_REGISTER_OP(Clip, make_clip);
 TERNION_REGISTER_OP(Sigmoid, make_sigmoid);
+TERNION_REGISTER_OP(TernionSilu, make_silu);
 TERNION_REGISTER_OP(Tanh, make_tanh);
 TERNION_REGISTER_OP(HardSigmoid, make_hard_sigmoid);
 TERNION_REGISTER_OP(HardSwish, make_hard_swish);
