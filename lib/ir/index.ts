@@ -17,3 +17,4 @@ export { removeIdentity } from './passes/remove-identity';
 export { removeDeadNodes } from './passes/remove-dead-nodes';
 export { toChannelsLast } from './passes/channels-last';
 export { fuseSilu } from './passes/fuse-silu';
+export { fuseGeluErf } from './passes/fuse-gelu';

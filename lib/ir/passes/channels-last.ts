@@ -90,7 +90,7 @@ const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePoo
 // (Clip's min / max inputs are scalars), and the broadcasting binary arithmetic ops.
 const UNARY_ELEMENTWISE = new Set([
   'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Tanh', 'Elu', 'Selu', 'Celu', 'Softplus',
-  'Softsign', 'Mish', 'Gelu', 'Erf', 'Abs', 'Neg', 'Exp', 'Sqrt', 'ThresholdedRelu', 'TernionSilu',
+  'Softsign', 'Mish', 'Gelu', 'Erf', 'Abs', 'Neg', 'Exp', 'Sqrt', 'ThresholdedRelu', 'TernionSilu', 'TernionGeluErf',
 ]);
 const BINARY_ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Div']);
 

@@ -2,7 +2,8 @@
 // before opset 11, optional min/max inputs from 11, every numeric dtype from 12), Sigmoid, Tanh,
 // HardSigmoid, HardSwish, Gelu (opset 20; approximate "none" or "tanh"), Erf, Elu, Selu,
 // Celu, Softplus, Softsign, ThresholdedRelu, Mish, and PRelu (a slope tensor broadcast to X);
-// ternion's TernionSilu (x * sigmoid(x), fused by lib/ir/passes/fuse-silu.ts).
+// ternion's TernionSilu (x * sigmoid(x), fused by lib/ir/passes/fuse-silu.ts) and TernionGeluErf
+// (x * (erf(x / c) + 1) * 0.5 as exporters write GELU, lib/ir/passes/fuse-gelu.ts).
 //
 // Each float activation is a loop over a contiguous chunk, written so -O3 vectorizes the ones
 // without transcendental calls; large tensors are split over the run's threads.
@@ -199,6 +200,20 @@ TERNION_WIDE_CLONES void gelu_span(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.7071067811865476f));
 }
 
+// TernionGeluErf (lib/ir/passes/fuse-gelu.ts): Div, Erf, Add, Mul by x, Mul by the scale, in
+// that order, each rounded to float as the ops are.
+TERNION_WIDE_CLONES void gelu_erf_chain_span(const float* x, float* y, int64_t n, float divisor, float addend, float scale) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * (erf_approx(x[i] / divisor) + addend)) * scale;
+}
+
+std::unique_ptr<Op> make_gelu_erf_chain(const BuildContext& bc) {
+  const float divisor = bc.node.get_float("divisor", 1.4142135381698608f), addend = bc.node.get_float("addend", 1.0f),
+              scale = bc.node.get_float("scale", 0.5f);
+  return make_map(bc.node, [divisor, addend, scale](const float* x, float* y, int64_t n) {
+    gelu_erf_chain_span(x, y, n, divisor, addend, scale);
+  }, kCheapChunk);
+}
+
 std::unique_ptr<Op> make_erf(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { erf_span(x, y, n); }, kCheapChunk);
 }
@@ -388,6 +403,7 @@ TERNION_REGISTER_OP(LeakyRelu, make_leaky_relu);
 TERNION_REGISTER_OP(Clip, make_clip);
 TERNION_REGISTER_OP(Sigmoid, make_sigmoid);
 TERNION_REGISTER_OP(TernionSilu, make_silu);
+TERNION_REGISTER_OP(TernionGeluErf, make_gelu_erf_chain);
 TERNION_REGISTER_OP(Tanh, make_tanh);
 TERNION_REGISTER_OP(HardSigmoid, make_hard_sigmoid);
 TERNION_REGISTER_OP(HardSwish, make_hard_swish);
