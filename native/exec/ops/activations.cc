@@ -14,6 +14,7 @@
 #include "exec/graph.h"
 #include "exec/ops/broadcast.h"
 #include "exec/ops/op-args.h"
+#include "exec/ops/vector-math.h"
 
 namespace ternion {
 namespace exec {
@@ -65,44 +66,6 @@ std::unique_ptr<Op> make_leaky_relu(const BuildContext& bc) {
     for (int64_t i = 0; i < n; ++i) y[i] = std::max(x[i], 0.0f) + alpha * std::min(x[i], 0.0f);
   }, kCheapChunk);
 }
-
-// e^x for x in [-87, 88] (Cephes' expf: Cody-Waite reduction, degree-5 polynomial, within
-// 1 ulp), written without branches so loops over it vectorize with baseline SSE2.
-inline float exp_in_range(float x) {
-  const float magic = 12582912.0f;  // 1.5 * 2^23: (v + magic) - magic rounds v to an integer
-  const float n = (x * 1.44269504088896341f + magic) - magic;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  // For |r| < 2^-40, p r^2 is below half an ulp of r and changes nothing, but r * r would be
-  // subnormal, which x86 handles in microcode (tens of cycles a value): a network with tiny
-  // activations (random weights) ran its Sigmoids six times slower. So r^2 uses 0 there.
-  // (Integer operations on the bits: a float compare and select is not if-converted, so the
-  // loop would not vectorize.)
-  int32_t rbits;
-  std::memcpy(&rbits, &r, sizeof rbits);
-  rbits &= -static_cast<int32_t>((rbits & 0x7fffffff) >= 0x2B800000);  // 0x2B800000: 2^-40
-  float rs;
-  std::memcpy(&rs, &rbits, sizeof rs);
-  return (p * (rs * rs) + r + 1.0f) * scale;
-}
-
-// The hot float loops are also compiled for AVX2 and AVX-512 (GCC function multiversioning,
-// picked once at load by the CPU's features): the same IEEE operations in the same order (no
-// fused multiply-adds: -ffp-contract=off), so every version gives the same bits, 4x or 16x
-// wider than baseline SSE2. (Sigmoids were more than half of EfficientNet-B0 int8's time.)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TERNION_WIDE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define TERNION_WIDE_CLONES
-#endif
 
 // 1 / (1 + e^-x) loses no precision on either side; clamping -x to [-87, 88] keeps e^-x
 // finite and changes results only below 1e-38. The clamp runs as its own loop because GCC
