@@ -18,3 +18,4 @@ export { removeDeadNodes } from './passes/remove-dead-nodes';
 export { toChannelsLast } from './passes/channels-last';
 export { fuseSilu } from './passes/fuse-silu';
 export { fuseGeluErf } from './passes/fuse-gelu';
+export { fuseHardSwish } from './passes/fuse-hard-swish';

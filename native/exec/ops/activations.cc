@@ -96,19 +96,25 @@ std::unique_ptr<Op> make_tanh(const BuildContext& bc) {
   }, kCostlyChunk);
 }
 
+TERNION_WIDE_CLONES void hard_sigmoid_span(const float* x, float* y, int64_t n, float alpha, float beta) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, alpha * x[i] + beta));
+}
+
 std::unique_ptr<Op> make_hard_sigmoid(const BuildContext& bc) {
   const float alpha = bc.node.get_float("alpha", 0.2f), beta = bc.node.get_float("beta", 0.5f);
-  return make_map(bc.node, [alpha, beta](const float* x, float* y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, alpha * x[i] + beta));
-  }, kCheapChunk);
+  return make_map(bc.node, [alpha, beta](const float* x, float* y, int64_t n) { hard_sigmoid_span(x, y, n, alpha, beta); }, kCheapChunk);
+}
+
+// HardSigmoid(alpha = 1/6, beta = 0.5) times x: also what lib/ir/passes/fuse-hard-swish.ts makes
+// of Mul(x, HardSigmoid(x)), so the constants and the order are the HardSigmoid's.
+// Two loops: GCC vectorizes the clamp alone but not fused with the product.
+TERNION_WIDE_CLONES void hard_swish_span(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, (1.0f / 6.0f) * x[i] + 0.5f));
+  for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
 }
 
 std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
-  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
-    // Two loops: GCC vectorizes the clamp alone but not fused with the product.
-    for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, x[i] * (1.0f / 6.0f) + 0.5f));
-    for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
-  }, kCheapChunk);
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) { hard_swish_span(x, y, n); }, kCheapChunk);
 }
 
 // erf within 2 ulps (tools/fit-erf.py fits and checks it), branch-free so its loops vectorize
