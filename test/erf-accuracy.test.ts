@@ -1,7 +1,8 @@
-// Erf and Gelu (exact form) use ternion's own vectorized erf (native/exec/ops/activations.cc,
-// fitted by tools/fit-erf.py): within 2 ulps of the rounded erf over the whole float range, against a
-// float64 reference computed here (power series up to |x| = 3, continued fraction for erfc
-// beyond), with the special values as the spec has them.
+// Erf, Gelu (exact form) and Tanh use ternion's own vectorized erf and tanh
+// (native/exec/ops/activations.cc, fitted by tools/fit-erf.py and tools/fit-tanh.py). Erf:
+// within 2 ulps of the rounded erf over the whole float range, against a float64 reference
+// computed here (power series up to |x| = 3, continued fraction for erfc beyond); Tanh within
+// 1 ulp of the rounded Math.tanh; the special values as the spec has them.
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../lib';
 import { encodeModel, valueInfo } from './onnx-build-model';
@@ -51,7 +52,7 @@ function oneOp(op: string, attrs: Record<string, unknown>[] = [], opset = 13): U
   return encodeModel({ nodes: [{ op, inputs: ['x'], outputs: ['y'], attributes: attrs }], opset, inputs: [valueInfo('x', ['N'])], outputs: [valueInfo('y', ['N'])] });
 }
 
-describe('erf', () => {
+describe('erf and tanh', () => {
   const grid: number[] = [];
   for (let i = -60000; i <= 60000; i++) grid.push(f32(i * 1e-4)); // [-6, 6] every 1e-4, both sides of 1 and 4
   for (let e = -40; e <= 30; e += 0.01) grid.push(f32(10 ** e), f32(-(10 ** e)));
@@ -75,6 +76,26 @@ describe('erf', () => {
     expect([z[1], z[2]]).toEqual([1, -1]);
     expect(Object.is(z[3], 0) && Object.is(z[4], -0)).toBe(true);
     expect([z[5], z[6]]).toEqual([1, -1]);
+    expect(z[7]).toBeGreaterThan(0);
+  });
+
+  it('Tanh is within 1.5 ulps of tanh (1 of the rounded value), odd, 1 in the tails; NaN and -0 as the spec', async () => {
+    const s = await InferenceSession.create(oneOp('Tanh'), { threads: 2 });
+    const wide = Float32Array.from([...xs, ...Array.from({ length: 20001 }, (_, i) => f32((i - 10000) * 1e-3))]);
+    const y = (await s.run({ x: new Tensor('float32', wide, [wide.length]) })).y.data as Float32Array;
+    let worst = 0, at = 0;
+    for (let i = 0; i < wide.length; i++) {
+      const u = ulps(y[i], Math.tanh(wide[i]));
+      if (u > worst) { worst = u; at = wide[i]; }
+    }
+    expect(worst, `worst at x = ${at}`).toBeLessThanOrEqual(1.5);
+    const neg = (await s.run({ x: new Tensor('float32', wide.map((v) => -v), [wide.length]) })).y.data as Float32Array;
+    for (let i = 0; i < wide.length; i += 89) expect(Object.is(neg[i], -y[i])).toBe(true);
+    const special = Float32Array.of(NaN, Infinity, -Infinity, 0, -0, 9.2, -50, 1e-45);
+    const z = (await s.run({ x: new Tensor('float32', special, [special.length]) })).y.data as Float32Array;
+    expect(Number.isNaN(z[0])).toBe(true);
+    expect([z[1], z[2], z[5], z[6]]).toEqual([1, -1, 1, -1]);
+    expect(Object.is(z[3], 0) && Object.is(z[4], -0)).toBe(true);
     expect(z[7]).toBeGreaterThan(0);
   });
 

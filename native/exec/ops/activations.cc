@@ -96,10 +96,42 @@ std::unique_ptr<Op> make_silu(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { silu_span(x, y, n); }, kCheapChunk);
 }
 
+// tanh within 1 ulp of the rounded value (tools/fit-tanh.py fits and checks it), branch-free so
+// its loops vectorize (libm's tanhf, one call per value: the tanh form of GELU, as GPT-2-style
+// models are exported, runs one per activation):
+//   |x| <= 0.625:        x P(x^2)
+//   0.625 < |x| <= 9.1:  1 - 2 / (1 + e^(2|x|))    (tanh > 0.55 there: no cancellation)
+//   beyond:              1 (tanh(9.1) rounds to 1), with x's sign; NaN stays NaN.
+inline float tanh_approx(float x) {
+  const float xc = std::min(std::fabs(x), 9.1f);  // NaN stays NaN
+  const float x2 = xc * xc;
+  float p = 2.146868501e-03f;
+  p = p * x2 + -8.181520738e-03f;
+  p = p * x2 + 2.170220576e-02f;
+  p = p * x2 + -5.394696072e-02f;
+  p = p * x2 + 1.333320588e-01f;
+  p = p * x2 + -3.333333135e-01f;
+  p = p * x2 + 1.000000000e+00f;
+  const float small = xc * p;
+  const float large = 1.0f - 2.0f / (1.0f + exp_in_range(2.0f * xc));
+  int32_t xc_bits, small_bits, large_bits, x_bits;
+  std::memcpy(&xc_bits, &xc, 4);
+  std::memcpy(&small_bits, &small, 4);
+  std::memcpy(&large_bits, &large, 4);
+  std::memcpy(&x_bits, &x, 4);
+  const int32_t use_small = -static_cast<int32_t>(xc_bits <= 0x3f200000);  // xc <= 0.625 (NaN: no)
+  const int32_t bits = ((small_bits & use_small) | (large_bits & ~use_small)) | (x_bits & static_cast<int32_t>(0x80000000u));
+  float r;
+  std::memcpy(&r, &bits, 4);
+  return r;
+}
+
+TERNION_WIDE_CLONES void tanh_span(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]);
+}
+
 std::unique_ptr<Op> make_tanh(const BuildContext& bc) {
-  return make_map(bc.node, [](const float* x, float* y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
-  }, kCostlyChunk);
+  return make_map(bc.node, [](const float* x, float* y, int64_t n) { tanh_span(x, y, n); }, kCheapChunk);
 }
 
 TERNION_WIDE_CLONES void hard_sigmoid_span(const float* x, float* y, int64_t n, float alpha, float beta) {
