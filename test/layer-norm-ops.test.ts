@@ -1,6 +1,8 @@
-// ReduceMean / ReduceSum over trailing axes of float32 take a contiguous fast path
-// (native/exec/ops/reduce.cc: eight double partial sums in a fixed order); checked against
-// float64 sums, against the general path (a leading axis reduced as well), and across threads.
+// The ops a LayerNorm (and GELU's tanh form) is written out with, on their fast paths:
+// ReduceMean / ReduceSum of float32 over trailing axes (native/exec/ops/reduce.cc: a contiguous
+// loop, eight double partial sums in a fixed order), checked against float64 sums, against the
+// general path, and across threads; Pow by 2 and by 3 (native/exec/ops/math.cc) against x^2
+// and x^3.
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../lib';
 import { INT64, encodeModel, valueInfo } from './onnx-build-model';
@@ -53,6 +55,30 @@ describe('last-axis float reductions', () => {
       let s = 0;
       for (let a = 0; a < 4; a++) for (let c = 0; c < 6; c++) s += x[a * 30 + b * 6 + c];
       expect(Math.abs(mixed[b] - s / 24)).toBeLessThanOrEqual(Math.abs(s / 24) * 2 ** -23 + 1e-12);
+    }
+  });
+});
+
+describe('Pow by 2 and 3 (LayerNorm variance, GELU tanh form)', () => {
+  it('squares rounded once and cubes within an ulp of x^3, NaN and infinities as powf', async () => {
+    const x = Float32Array.from({ length: 40001 }, (_, i) => Math.fround((i - 20000) * 0.00173));
+    x[0] = NaN; x[1] = Infinity; x[2] = -Infinity; x[3] = -0;
+    for (const e of [2, 3]) {
+      const bytes = encodeModel({
+        nodes: [{ op: 'Pow', inputs: ['x', 'e'], outputs: ['y'] }],
+        inputs: [valueInfo('x', ['N'])], outputs: [valueInfo('y', ['N'])],
+        initializers: [{ name: 'e', dims: [], floatData: [e] }],
+      });
+      const y = (await (await InferenceSession.create(bytes)).run({ x: new Tensor('float32', x, [x.length]) })).y.data as Float32Array;
+      for (let i = 4; i < x.length; i++) {
+        const want = x[i] ** e;
+        const ulp = Math.max(2 ** -149, 2 ** (Math.floor(Math.log2(Math.abs(Math.fround(want)) || 1)) - 23));
+        if (e === 2) expect(y[i]).toBe(Math.fround(want));
+        else expect(Math.abs(y[i] - want)).toBeLessThanOrEqual(ulp);
+      }
+      expect(Number.isNaN(y[0])).toBe(true);
+      expect([y[1], y[2]]).toEqual([Infinity, e === 2 ? Infinity : -Infinity]);
+      expect(Object.is(y[3], e === 2 ? 0 : -0)).toBe(true);
     }
   });
 });
