@@ -231,6 +231,52 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('turns layout transposes into views: a ConvNeXt block (dw conv, permute, MLP, permute back, layer scale, residual) stays pixel-major', async () => {
+    const r = rng(13);
+    const C = 8;
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const block = (i: number, x: string, y: string) => [
+      { op: 'Conv', name: `dw${i}`, inputs: [x, `wd${i}`, `wd${i}_b`], outputs: [`d${i}`], attributes: [ints('pads', [3, 3, 3, 3]), int('group', C)] },
+      { op: 'Transpose', name: `p${i}`, inputs: [`d${i}`], outputs: [`t${i}`], attributes: [ints('perm', [0, 2, 3, 1])] },
+      { op: 'MatMul', name: `fc${i}`, inputs: [`t${i}`, `wf${i}`], outputs: [`f${i}`] },
+      { op: 'Relu', name: `act${i}`, inputs: [`f${i}`], outputs: [`g${i}`] },
+      { op: 'Transpose', name: `q${i}`, inputs: [`g${i}`], outputs: [`u${i}`], attributes: [ints('perm', [0, 3, 1, 2])] },
+      { op: 'Mul', name: `ls${i}`, inputs: [`u${i}`, `gamma${i}`], outputs: [`s${i}`] },
+      { op: 'Add', name: `res${i}`, inputs: [x, `s${i}`], outputs: [y] },
+    ];
+    const init = (i: number): TensorSpec[] => [
+      weights(r, `wd${i}`, [C, 1, 7, 7]), bias(`wd${i}_b`, C), weights(r, `wf${i}`, [C, C]),
+      { name: `gamma${i}`, dims: [C, 1, 1], floatData: Array.from({ length: C }, () => 0.5 + r()) },
+    ];
+    const cnx = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'stem', inputs: ['x', 'ws', 'ws_b'], outputs: ['h0'], attributes: [ints('strides', [2, 2])] },
+        ...block(1, 'h0', 'h1'), ...block(2, 'h1', 'h2'),
+        { op: 'Conv', name: 'head', inputs: ['h2', 'wh', 'wh_b'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', ['N', 3, 16, 14])],
+      outputs: [valueInfo('y', ['N', 4, 'H', 'W'])],
+      initializers: [weights(r, 'ws', [C, 3, 2, 2]), bias('ws_b', C), ...init(1), ...init(2), weights(r, 'wh', [4, C, 1, 1]), bias('wh_b', 4)],
+    });
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(cnx)));
+    expect(byOp(g, 'Transpose').map((n) => n.name)).toEqual(['ls1/to_nhwc', 'ls2/to_nhwc']); // only the layer scales' [C, 1, 1] -> [1, 1, C]
+    expect(byOp(g, 'Identity').map((n) => n.name).sort()).toEqual(['p1', 'p2', 'q1', 'q2']);
+    expect(g.nodes.filter((n) => n.attributes.output_layout).map((n) => n.name).sort()).toEqual(['dw1', 'dw2', 'stem']);
+    for (const batch of [1, 2]) {
+      const x = randomInput(40 + batch, [batch, 3, 16, 14]);
+      const a = await (await InferenceSession.create(cnx, { threads: 2 })).run({ x });
+      const b = await (await InferenceSession.create(cnx, { channelsLast: false })).run({ x });
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      expect(a.y.dims).toEqual(b.y.dims);
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+      const q = await quantize(cnx, { weights: 'int8', calibration: x });
+      const c = await (await q.createSession()).run({ x });
+      const d = await (await q.createSession({ channelsLast: false })).run({ x });
+      expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+    }
+  });
+
   it('keeps a depthwise conv exact and rejects pixel-major depthwise with a channel multiplier', async () => {
     const r = rng(3);
     const dwModel = (mult: number, k = 3, strides = [2, 1]) => encodeModel({

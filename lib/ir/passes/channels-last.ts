@@ -26,6 +26,12 @@
 // broadcast. So SiLU (x * sigmoid(x)) and squeeze-and-excitation blocks (EfficientNet,
 // MobileNetV3) no longer send a whole network back to NCHW. Their results are the same values.
 //
+// Transposes between the layouts become views: a Transpose(perm [0, 2, 3, 1]) of an NHWC value
+// is that value's memory (its output, logically [N, H, W, C], is stored just so), and a
+// Transpose(perm [0, 3, 1, 2]) of a [N, H, W, C] tensor is an NHWC value with the tensor's memory.
+// Both become Identity (no copy). ConvNeXt's blocks (depthwise conv, permute, LayerNorm, MLP,
+// permute back, layer scale, residual) then stay pixel-major end to end.
+//
 // Forms are decided readers first (reverse topological order); a decision that needs an
 // unchained residual or pooled input is forbidden and the decisions are redone (a fixpoint).
 
@@ -102,6 +108,15 @@ function elementwiseKind(n: Node): 'unary' | 'binary' | undefined {
   return undefined;
 }
 
+/** A Transpose with the given permutation. */
+function isTranspose(n: Node, perm: readonly number[]): boolean {
+  const p = n.attributes.perm;
+  return n.opType === 'Transpose' && n.domain === '' && n.inputs.length === 1 && n.outputs.length === 1 &&
+    p?.type === 'ints' && p.value.length === perm.length && p.value.every((v, i) => v === perm[i]);
+}
+const TO_NHWC = [0, 2, 3, 1];
+const TO_NCHW = [0, 3, 1, 2];
+
 /** The dims of a value, when known: an initializer's, or the inferred shape's. */
 function knownShape(graph: Graph, v: string): readonly (number | string)[] | undefined {
   const c = graph.initializers.get(v);
@@ -118,7 +133,8 @@ function planarOperand(graph: Graph, v: string, rank: number | undefined): 'scal
   const dims = knownShape(graph, v);
   if (!dims) return undefined;
   if (dims.every((d) => d === 1)) return 'scalar';
-  if (rank === 4 && dims.length === 4 && dims[2] === 1 && dims[3] === 1) return 'channels';
+  // [N, C, 1, 1], or [C, 1, 1] (a layer scale), which broadcasting aligns with the channel dim.
+  if (rank === 4 && (dims.length === 4 || dims.length === 3) && dims[dims.length - 2] === 1 && dims[dims.length - 1] === 1) return 'channels';
   return undefined;
 }
 
@@ -159,7 +175,7 @@ export function toChannelsLast(graph: Graph): Graph {
       const producer = graph.nodes[k];
       const v = producer.outputs[0];
       if (!v || forbidden.has(v) || outputs.has(v) ||
-          !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer))) continue;
+          !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -196,6 +212,8 @@ export function toChannelsLast(graph: Graph): Graph {
             needF32 = true;
           } else if (elementwise.has(c) && (i === 0 || (i === 1 && elementwise.get(c) === 'binary')) && after) {
             needF32 = true;
+          } else if (isTranspose(c, TO_NHWC)) {
+            needF32 = true; // a view of the float32 form
           } else {
             ok = false;
           }
@@ -205,7 +223,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if (isPlainMaxPool(producer) && form === 'both') form = 'f32'; // a MaxPool has one output
-      if (convKind.has(producer) || elementwise.has(producer)) form = 'f32'; // fp32 ops do not quantize their output
+      if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW)) form = 'f32'; // fp32 ops do not quantize their output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
     // Consistency: a chained conv output needs its residual chained, in float32 or as codes
@@ -223,6 +241,7 @@ export function toChannelsLast(graph: Graph): Graph {
         const src = decided.get(p.inputs[0]);
         if (convKind.get(p) === 'depthwise' && (!src || src.form === 'u8')) return v;
       }
+      if (isTranspose(p, TO_NCHW) && decided.has(p.inputs[0])) return v; // its input must be a plain [N, H, W, C] tensor
       if (elementwise.has(p)) {
         // Its data operands are NHWC float32; a binary op's other operand, if planar, must be a
         // scalar or a channel vector.
@@ -272,6 +291,9 @@ export function toChannelsLast(graph: Graph): Graph {
   const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
   const transposed = new Map<string, string>(); // channel vector -> its [N, 1, 1, C] form
   const nodes = graph.nodes.flatMap((n): Node[] => {
+    // Layout transposes that are views now (see the top).
+    if (isTranspose(n, TO_NCHW) && decided.has(n.outputs[0])) return [{ ...n, opType: 'Identity', attributes: {} }];
+    if (isTranspose(n, TO_NHWC) && decided.has(n.inputs[0])) return [{ ...n, opType: 'Identity', inputs: [readName(n.inputs[0])], attributes: {} }];
     if (elementwise.has(n) && decided.has(n.outputs[0])) {
       const before: Node[] = [];
       const inputs = n.inputs.map((x, i) => {
@@ -283,8 +305,9 @@ export function toChannelsLast(graph: Graph): Graph {
         if (!t) {
           t = freshName(used, `${x}/nhwc`);
           transposed.set(x, t);
+          const perm = knownShape(graph, x)?.length === 3 ? [1, 2, 0] : [0, 2, 3, 1]; // [C, 1, 1] -> [1, 1, C]
           before.push({ name: freshName(used, `${n.name}/to_nhwc`), opType: 'Transpose', domain: '', inputs: [x], outputs: [t],
-                        attributes: { perm: ints([0, 2, 3, 1]) } });
+                        attributes: { perm: ints(perm) } });
           const vt = graph.valueInfo.get(x);
           valueInfo.set(t, { dtype: vt?.dtype ?? 'float32' });
         }
