@@ -55,6 +55,15 @@ describe.runIf(process.platform === 'linux' && process.arch === 'x64')('install 
     expect(files.some((f) => f.startsWith('build/'))).toBe(false);
   });
 
+  it('ships every native source a build from source needs (CMakeLists.txt, native/ but its tests)', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball], { maxBuffer: 16 << 20 });
+    const files = new Set(stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, '')));
+    const { stdout: tracked } = await run('git', ['ls-files', 'native', 'CMakeLists.txt'], { cwd: ROOT });
+    const needed = tracked.split('\n').filter((f) => f && !f.startsWith('native/tests/'));
+    expect(needed.length).toBeGreaterThan(50);
+    expect(needed.filter((f) => !files.has(f))).toEqual([]); // epilogue-avx2.inc was missing
+  });
+
   // The embedded model on 64 real test images, from the installed package: prints the count of
   // correct answers and the kernel set.
   const script = `
