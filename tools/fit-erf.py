@@ -54,16 +54,22 @@ def erf32(x, ca, cb):
     return f32(math.copysign(float(r), float(x)))
 
 
-def main():
-    ca, cb = fit()
+def worst_ulps(approx, exact, xs):
+    """The largest distance, in ulps of the rounded value, from approx(x) to f32(exact(x)), and its x."""
     worst, at = 0.0, None
-    xs = np.concatenate([np.linspace(-6, 6, 200001).astype(np.float32), (f32(10) ** np.linspace(-8, 0.7, 20001)).astype(np.float32)])
     for v in xs:
-        got, want = erf32(v, ca, cb), f32(math.erf(float(v)))
+        got, want = approx(v), f32(exact(float(v)))
         if want != 0:
             ulps = abs(float(got) - float(want)) / float(np.spacing(abs(want)))
             if ulps > worst:
                 worst, at = ulps, float(v)
+    return worst, at
+
+
+def main():
+    ca, cb = fit()
+    xs = np.concatenate([np.linspace(-6, 6, 200001).astype(np.float32), (f32(10) ** np.linspace(-8, 0.7, 20001)).astype(np.float32)])
+    worst, at = worst_ulps(lambda v: erf32(v, ca, cb), math.erf, xs)
     print(f"worst {worst} ulps at x = {at}")
     print("P:", ", ".join(f"{float(c):.9e}f" for c in ca))
     print("Q:", ", ".join(f"{float(c):.9e}f" for c in cb))

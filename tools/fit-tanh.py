@@ -16,11 +16,12 @@ import math
 
 import numpy as np
 
-from importlib.machinery import SourceFileLoader
 import os
+from importlib.machinery import SourceFileLoader
 
 f32 = np.float32
-exp_in_range = SourceFileLoader("fit_erf", os.path.join(os.path.dirname(__file__), "fit-erf.py")).load_module().exp_in_range
+_fit_erf = SourceFileLoader("fit_erf", os.path.join(os.path.dirname(__file__), "fit-erf.py")).load_module()
+exp_in_range, worst_ulps = _fit_erf.exp_in_range, _fit_erf.worst_ulps
 EDGE = 0.625
 
 
@@ -44,14 +45,8 @@ def tanh32(x, c):
 
 def main():
     c = fit()
-    worst, at = 0.0, None
     xs = np.concatenate([np.linspace(-10, 10, 200001).astype(np.float32), (f32(10) ** np.linspace(-8, 1, 20001)).astype(np.float32)])
-    for v in xs:
-        got, want = tanh32(v, c), f32(math.tanh(float(v)))
-        if want != 0:
-            ulps = abs(float(got) - float(want)) / float(np.spacing(abs(want)))
-            if ulps > worst:
-                worst, at = ulps, float(v)
+    worst, at = worst_ulps(lambda v: tanh32(v, c), math.tanh, xs)
     print(f"worst {worst} ulps at x = {at}")
     print("P:", ", ".join(f"{float(v):.9e}f" for v in c))
 

@@ -6,7 +6,8 @@
 // a graph output; the constants must be float32 scalars.
 
 import { consumersByTensor, graphOutputNames } from '../graph-utils';
-import type { Graph, Node, ValueType } from '../types';
+import type { Graph, Node } from '../types';
+import { applyFusions } from './fusion-utils';
 
 export function fuseGeluErf(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
@@ -47,9 +48,5 @@ export function fuseGeluErf(graph: Graph): Graph {
       attributes: { divisor: { type: 'float', value: divisor }, addend: { type: 'float', value: addend }, scale: { type: 'float', value: scale } },
     });
   }
-  if (removed.size === 0) return graph;
-  const valueInfo = new Map<string, ValueType>(graph.valueInfo);
-  for (const n of removed) valueInfo.delete(n.outputs[0]);
-  const nodes = graph.nodes.filter((n) => !removed.has(n)).map((n) => fused.get(n) ?? n);
-  return { ...graph, nodes, valueInfo };
+  return applyFusions(graph, removed, fused);
 }

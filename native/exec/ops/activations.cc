@@ -105,25 +105,11 @@ std::unique_ptr<Op> make_silu(const BuildContext& bc) {
 inline float tanh_approx(float x) {
   const float xc = std::min(std::fabs(x), 9.1f);  // NaN stays NaN
   const float x2 = xc * xc;
-  float p = 2.146868501e-03f;
-  p = p * x2 + -8.181520738e-03f;
-  p = p * x2 + 2.170220576e-02f;
-  p = p * x2 + -5.394696072e-02f;
-  p = p * x2 + 1.333320588e-01f;
-  p = p * x2 + -3.333333135e-01f;
-  p = p * x2 + 1.000000000e+00f;
-  const float small = xc * p;
+  static constexpr float kP[] = {2.146868501e-03f, -8.181520738e-03f, 2.170220576e-02f, -5.394696072e-02f,
+                                 1.333320588e-01f, -3.333333135e-01f, 1.000000000e+00f};
+  const float small = xc * horner(x2, kP);
   const float large = 1.0f - 2.0f / (1.0f + exp_in_range(2.0f * xc));
-  int32_t xc_bits, small_bits, large_bits, x_bits;
-  std::memcpy(&xc_bits, &xc, 4);
-  std::memcpy(&small_bits, &small, 4);
-  std::memcpy(&large_bits, &large, 4);
-  std::memcpy(&x_bits, &x, 4);
-  const int32_t use_small = -static_cast<int32_t>(xc_bits <= 0x3f200000);  // xc <= 0.625 (NaN: no)
-  const int32_t bits = ((small_bits & use_small) | (large_bits & ~use_small)) | (x_bits & static_cast<int32_t>(0x80000000u));
-  float r;
-  std::memcpy(&r, &bits, 4);
-  return r;
+  return select_by_magnitude(xc, 0x3f200000, small, large, x);  // 0x3f200000: 0.625
 }
 
 TERNION_WIDE_CLONES void tanh_span(const float* x, float* y, int64_t n) {
@@ -160,43 +146,19 @@ std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
 //   |x| <= 1:      x P(x^2)
 //   1 < |x| <= 4:  1 - e^(-x^2) Q(|x| - 2.5)
 //   |x| > 4:       1 (erfc(4) is below half an ulp of 1), with x's sign; NaN stays NaN.
-// Both forms are computed and one kept by a bit mask: a float compare and select is not
-// if-converted, so the loop would not vectorize.
+// Both forms are computed and one kept by a bit mask (select_by_magnitude).
 inline float erf_approx(float x) {
   const float xc = std::min(std::fabs(x), 4.0f);  // NaN stays NaN
   const float x2 = xc * xc;
-  float p = 7.933350571e-05f;
-  p = p * x2 + -8.034805069e-04f;
-  p = p * x2 + 5.191213917e-03f;
-  p = p * x2 + -2.685539797e-02f;
-  p = p * x2 + 1.128362566e-01f;
-  p = p * x2 + -3.761262894e-01f;
-  p = p * x2 + 1.128379226e+00f;
-  const float small = xc * p;
-  const float t = xc - 2.5f;
-  float q = -3.835866664e-07f;
-  q = q * t + 1.658872520e-06f;
-  q = q * t + -4.009317308e-06f;
-  q = q * t + 1.442562552e-05f;
-  q = q * t + -5.894272908e-05f;
-  q = q * t + 2.128323104e-04f;
-  q = q * t + -7.337129791e-04f;
-  q = q * t + 2.466092585e-03f;
-  q = q * t + -8.001474664e-03f;
-  q = q * t + 2.493817359e-02f;
-  q = q * t + -7.434736192e-02f;
-  q = q * t + 2.108063549e-01f;
+  static constexpr float kP[] = {7.933350571e-05f, -8.034805069e-04f, 5.191213917e-03f, -2.685539797e-02f,
+                                 1.128362566e-01f, -3.761262894e-01f, 1.128379226e+00f};
+  static constexpr float kQ[] = {-3.835866664e-07f, 1.658872520e-06f, -4.009317308e-06f, 1.442562552e-05f,
+                                 -5.894272908e-05f, 2.128323104e-04f, -7.337129791e-04f, 2.466092585e-03f,
+                                 -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
+  const float small = xc * horner(x2, kP);
+  const float q = horner(xc - 2.5f, kQ);
   const float large = 1.0f - exp_in_range(-x2) * q;
-  int32_t xc_bits, small_bits, large_bits, x_bits;
-  std::memcpy(&xc_bits, &xc, 4);
-  std::memcpy(&small_bits, &small, 4);
-  std::memcpy(&large_bits, &large, 4);
-  std::memcpy(&x_bits, &x, 4);
-  const int32_t use_small = -static_cast<int32_t>(xc_bits <= 0x3f800000);  // xc <= 1 (xc >= 0; NaN: no)
-  const int32_t bits = ((small_bits & use_small) | (large_bits & ~use_small)) | (x_bits & static_cast<int32_t>(0x80000000u));
-  float r;
-  std::memcpy(&r, &bits, 4);
-  return r;
+  return select_by_magnitude(xc, 0x3f800000, small, large, x);  // 0x3f800000: 1
 }
 
 TERNION_WIDE_CLONES void erf_span(const float* x, float* y, int64_t n) {

@@ -47,6 +47,32 @@ inline float exp_in_range(float x) {
   return (p * (rs * rs) + r + 1.0f) * scale;
 }
 
+// c[0] t^(N-1) + ... + c[N-1] by Horner's rule, highest coefficient first (fits written by
+// tools/fit-*.py); the loop unrolls, so callers' loops still vectorize.
+template <int N>
+inline float horner(float t, const float (&c)[N]) {
+  float p = c[0];
+#pragma GCC unroll 16
+  for (int i = 1; i < N; ++i) p = p * t + c[i];
+  return p;
+}
+
+// For odd functions computed on |x| in two ranges (erf, tanh): `small` where |x| (given as a
+// non-negative float, or NaN) is at most the float whose bits are `bound_bits`, else `large`,
+// with the sign bit of x. Bit operations throughout: a float compare and select is not
+// if-converted, so a loop over it would not vectorize.
+inline float select_by_magnitude(float magnitude, int32_t bound_bits, float small, float large, float x) {
+  int32_t m_bits, small_bits, large_bits, x_bits;
+  std::memcpy(&m_bits, &magnitude, 4);
+  std::memcpy(&small_bits, &small, 4);
+  std::memcpy(&large_bits, &large, 4);
+  std::memcpy(&x_bits, &x, 4);
+  const int32_t use_small = -static_cast<int32_t>(m_bits <= bound_bits);  // NaN: no
+  const int32_t bits = ((small_bits & use_small) | (large_bits & ~use_small)) | (x_bits & static_cast<int32_t>(0x80000000u));
+  float r;
+  std::memcpy(&r, &bits, 4);
+  return r;
+}
 
 }  // namespace exec
 }  // namespace ternion
