@@ -161,6 +161,8 @@ export function toChannelsLast(graph: Graph): Graph {
     if (kind) elementwise.set(n, kind);
   }
   const rankOf = (v: string): number | undefined => knownShape(graph, v)?.length;
+  /** An elementwise node's data operands: input 0, and input 1 of a binary op (Clip's min / max are not). */
+  const dataInputs = (n: Node): readonly string[] => n.inputs.slice(0, elementwise.get(n) === 'unary' ? 1 : 2);
   const producers = producersByTensor(graph.nodes);
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
@@ -210,7 +212,7 @@ export function toChannelsLast(graph: Graph): Graph {
             else ok = false;
           } else if (isGlobalAveragePool(c) && i === 0) {
             needF32 = true;
-          } else if (elementwise.has(c) && (i === 0 || (i === 1 && elementwise.get(c) === 'binary')) && after) {
+          } else if (elementwise.has(c) && i < dataInputs(c).length && after) {
             needF32 = true;
           } else if (isTranspose(c, TO_NHWC)) {
             needF32 = true; // a view of the float32 form
@@ -245,7 +247,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (elementwise.has(p)) {
         // Its data operands are NHWC float32; a binary op's other operand, if planar, must be a
         // scalar or a channel vector.
-        const data = elementwise.get(p) === 'unary' ? [p.inputs[0]] : p.inputs.slice(0, 2);
+        const data = dataInputs(p);
         const chained = data.filter((x) => decided.has(x));
         if (chained.length === 0 || chained.some((x) => (decided.get(x) as Decision).form === 'u8')) return v;
         const ranks = new Set(chained.map(rankOf));
@@ -297,7 +299,7 @@ export function toChannelsLast(graph: Graph): Graph {
     if (elementwise.has(n) && decided.has(n.outputs[0])) {
       const before: Node[] = [];
       const inputs = n.inputs.map((x, i) => {
-        if (i > 1 || x === '' || (elementwise.get(n) === 'unary' && i > 0)) return x;
+        if (i >= dataInputs(n).length || x === '') return x;
         if (decided.has(x)) return readName(x);
         const chainedRank = rankOf(n.inputs[1 - i]);
         if (planarOperand(graph, x, chainedRank) !== 'channels') return x;

@@ -18,18 +18,9 @@ namespace {
 
 enum class ReduceKind { Mean, Sum, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
 
-// The sum of n contiguous floats in double: eight partial sums, each in order, combined in a
-// fixed order, so the result does not depend on the vector width (TERNION_WIDE_CLONES). The
-// last-axis ReduceMean of a LayerNorm written out (ViT, ConvNeXt) went through the general
-// index walk below at 1.5 ns a value.
-TERNION_WIDE_CLONES double sum_contiguous(const float* x, int64_t n) {
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(x[i + j]);
-  for (int j = 0; i < n; ++i, ++j) part[j] += static_cast<double>(x[i]);
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-}
+// sum_in_double (vector-math.h) in a wide clone. The last-axis ReduceMean of a LayerNorm written
+// out (ViT, ConvNeXt) went through the general index walk below at 1.5 ns a value.
+TERNION_WIDE_CLONES double sum_contiguous(const float* x, int64_t n) { return sum_in_double(x, n); }
 
 class ReduceOp : public Op {
  public:

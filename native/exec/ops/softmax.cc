@@ -22,8 +22,8 @@ namespace {
 // y[i] = e^(x[i] - max) for a row whose maximum is `max`, and their sum: exp_in_range on
 // max(x - max, -87.3365), and 0 where x - max < -87.33655 (e^-87.33655 is the smallest normal float; below
 // it libm gives subnormals or 0, which the normalization takes to 0 or next to it; a -inf
-// attention mask gives exactly 0). Eight double partial sums in a fixed order, so the result does
-// not depend on the vector width the loop was compiled for. Vectorized (TERNION_WIDE_CLONES):
+// attention mask gives exactly 0). The sum is sum_in_double's (vector-math.h), whatever the vector
+// width the loop was compiled for. Vectorized (TERNION_WIDE_CLONES):
 // libm's expf, one call per value, was a fifth of ViT-B/16's time.
 TERNION_WIDE_CLONES double exp_row(const float* x, float* y, int64_t n, float max) {
   for (int64_t i = 0; i < n; ++i) {
@@ -39,12 +39,7 @@ TERNION_WIDE_CLONES double exp_row(const float* x, float* y, int64_t n, float ma
     e_bits &= ~flush;
     std::memcpy(&y[i], &e_bits, 4);
   }
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += y[i + j];
-  for (int j = 0; i < n; ++i, ++j) part[j] += y[i];
-  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+  return sum_in_double(y, n);
 }
 
 // The largest of n floats, NaN skipped (std::max(m, NaN) keeps m; the NaN reaches the output

@@ -1,7 +1,9 @@
-// Float math that vectorizes: e^x without a libm call, and the macro that compiles a loop for
-// AVX2 and AVX-512 as well (elementwise ops: activations.cc, softmax.cc).
+// Float math that vectorizes: e^x without a libm call, the sigmoid and the in-order double sum
+// built on it, and the macro that compiles a loop for AVX2 and AVX-512 as well (elementwise
+// ops: activations.cc, softmax.cc, reduce.cc).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -19,18 +21,25 @@ namespace exec {
 #endif
 
 
+// c[0] t^(N-1) + ... + c[N-1] by Horner's rule, highest coefficient first (fits written by
+// tools/fit-*.py); the loop unrolls, so callers' loops still vectorize.
+template <int N>
+inline float horner(float t, const float (&c)[N]) {
+  float p = c[0];
+#pragma GCC unroll 16
+  for (int i = 1; i < N; ++i) p = p * t + c[i];
+  return p;
+}
+
 // e^x for x in [-87, 88] (Cephes' expf: Cody-Waite reduction, degree-5 polynomial, within
 // 1 ulp), written without branches so loops over it vectorize with baseline SSE2.
 inline float exp_in_range(float x) {
   const float magic = 12582912.0f;  // 1.5 * 2^23: (v + magic) - magic rounds v to an integer
   const float n = (x * 1.44269504088896341f + magic) - magic;
   const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                                 1.6666665459e-1f, 5.0000001201e-1f};
+  const float p = horner(r, kP);
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
@@ -45,16 +54,6 @@ inline float exp_in_range(float x) {
   float rs;
   std::memcpy(&rs, &rbits, sizeof rs);
   return (p * (rs * rs) + r + 1.0f) * scale;
-}
-
-// c[0] t^(N-1) + ... + c[N-1] by Horner's rule, highest coefficient first (fits written by
-// tools/fit-*.py); the loop unrolls, so callers' loops still vectorize.
-template <int N>
-inline float horner(float t, const float (&c)[N]) {
-  float p = c[0];
-#pragma GCC unroll 16
-  for (int i = 1; i < N; ++i) p = p * t + c[i];
-  return p;
 }
 
 // For odd functions computed on |x| in two ranges (erf, tanh): `small` where |x| (given as a
@@ -72,6 +71,25 @@ inline float select_by_magnitude(float magnitude, int32_t bound_bits, float smal
   float r;
   std::memcpy(&r, &bits, 4);
   return r;
+}
+
+// 1 / (1 + e^-v), -v clamped to [-87, 88] (e^-v stays finite; results change only below
+// 1e-38): the Sigmoid op's value, and the gate of the fused SiLU (activations.cc).
+inline float sigmoid_of(float v) {
+  const float c = std::min(std::max(-v, -87.0f), 88.0f);  // this order keeps NaN
+  return 1.0f / (1.0f + exp_in_range(c));
+}
+
+// The sum of n contiguous floats in double: eight partial sums, each in order, combined in a
+// fixed order, so the result does not depend on the vector width a caller's clone was compiled
+// for (Softmax rows, last-axis ReduceSum / ReduceMean).
+inline double sum_in_double(const float* x, int64_t n) {
+  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(x[i + j]);
+  for (int j = 0; i < n; ++i, ++j) part[j] += static_cast<double>(x[i]);
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 }  // namespace exec
