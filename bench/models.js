@@ -21,10 +21,10 @@ const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..');
 const dist = (p) => require(path.join(ROOT, 'dist', p));
-const { cpuInfo, loadNpy } = dist('index.js');
+const { cpuInfo, loadNpy, Tensor } = dist('index.js');
 const { parseEngines, prepareEngines, DEFAULT_ENGINES } = dist('bench/engines.js');
 const { compareEngines } = dist('bench/compare.js');
-const { modelInfo } = dist('bench/model-info.js');
+const { modelInfo, generatedInputs } = dist('bench/model-info.js');
 const { probeMemory, MEMORY_METHOD } = dist('bench/memory-probe.js');
 const { loadOrt } = dist('bench/ort.js');
 const { benchModels, calibrationFor, mlpModelBytes, makeQdqFile } = require('../tools/make-bench-models.js');
@@ -84,11 +84,13 @@ async function ensureModels(wanted) {
 }
 
 /** One batch of benchmark input: real test images for the embedded model, else seeded uniform (the default). */
-function inputFor(m, batch) {
-  if (m.name !== 'fashion-mnist-resnet') return undefined;
+/** One batch of the model's single input: Fashion-MNIST test images for the embedded model, else seeded uniform [0, 1). */
+function inputFor(m, info, batch) {
+  const input = info.inputs[0];
+  if (m.name !== 'fashion-mnist-resnet') return generatedInputs(info.inputs, batch);
   const x = loadNpy(path.join(ROOT, 'data', 'fashion-mnist-test-images.npy'));
   const per = x.dims.slice(1).reduce((a, b) => a * b, 1);
-  return Float32Array.from(x.data.subarray(0, batch * per), (v) => v / 255);
+  return { [input.name]: new Tensor('float32', Float32Array.from(x.data.subarray(0, batch * per), (v) => v / 255), [batch, ...input.sampleDims]) };
 }
 
 function limitFor(engineId, peak) {
@@ -158,16 +160,17 @@ async function main() {
   const models = await ensureModels(opts.models);
   for (const m of models) {
     const info = modelInfo(m.fp32);
-    const calibration = calibrationFor(m.name, info.sampleDims, m.calib);
+    const input = info.inputs[0];
+    const calibration = calibrationFor(m.name, input.sampleDims, m.calib);
     const quantizeOptions = m.key === 'mlp' ? { keepEdgeLayers8bit: false } : {};
-    console.log(`\n${m.name}: input ${info.inputName} [B, ${info.sampleDims.join(', ')}], ${(info.macsPerSample / 1e9).toFixed(3)} GMAC per sample`);
+    console.log(`\n${m.name}: input ${input.name} [B, ${input.sampleDims.join(', ')}], ${(info.macsPerSample / 1e9).toFixed(3)} GMAC per sample`);
     const prepared = await prepareEngines(engines, {
       model: m.fp32, calibration, quantizeOptions, cacheDir: path.join(ROOT, 'build', 'bench-cache'),
       qdqModel: fs.existsSync(m.qdq) ? m.qdq : undefined, log: (line) => console.log(`  ${line}`),
     });
     const entry = {
       key: m.key, name: m.name, file: path.relative(ROOT, m.fp32), qdqFile: fs.existsSync(m.qdq) ? path.relative(ROOT, m.qdq) : null,
-      inputName: info.inputName, sampleDims: info.sampleDims, macsPerSample: info.macsPerSample,
+      inputName: input.name, sampleDims: input.sampleDims, macsPerSample: info.macsPerSample,
       calibration: { samples: calibration.dims[0], data: m.name === 'fashion-mnist-resnet' ? 'Fashion-MNIST calibration images' : 'seeded uniform [0, 1)' },
       input: m.name === 'fashion-mnist-resnet' ? 'Fashion-MNIST test images' : 'seeded uniform [0, 1)',
       quantizeOptions,
@@ -178,7 +181,7 @@ async function main() {
     if (opts.memory) {
       for (const p of prepared) {
         try {
-          entry.memory[p.spec.id] = await probeMemory(p, { threads: 1, inputName: info.inputName, dims: [1, ...info.sampleDims] });
+          entry.memory[p.spec.id] = await probeMemory(p, { threads: 1, inputs: [{ name: input.name, type: 'float32', dims: [1, ...input.sampleDims], fill: 0.5 }] });
           console.log(`  memory ${p.spec.label}: ${entry.memory[p.spec.id].rssMB.toFixed(0)} MB resident, peak ${entry.memory[p.spec.id].peakRssMB.toFixed(0)} MB`);
         } catch (e) {
           entry.memory[p.spec.id] = { error: e.message };
@@ -194,8 +197,7 @@ async function main() {
         }
         console.log(`  batch ${batch}, ${threads} thread(s):`);
         const rows = await compareEngines(prepared, {
-          batch, threads, inputName: info.inputName, sampleDims: info.sampleDims, macsPerSample: info.macsPerSample,
-          input: inputFor(m, batch), timing: { minSamples: 3, maxTime: opts.maxTime, timer: 'benchmark' },
+          batch, threads, inputs: inputFor(m, info, batch), macsPerSample: info.macsPerSample, timing: { minSamples: 3, maxTime: opts.maxTime, timer: 'benchmark' },
         });
         for (const row of rows) {
           const { rssMB, peakRssMB, ...r } = row; // memory is probed per model above, not per row

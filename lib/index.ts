@@ -14,6 +14,6 @@ export type { SessionOptions, SessionMemoryUsage } from './session/inference-ses
 export type { InputMetadata } from './session/feeds';
 export { loadNpy, parseNpy } from './data/npy';
 export { quantize } from './quantize';
-export type { QuantizeOptions, QuantizedModel, QuantizeProgress, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod, CalibrationInput, ActivationScaleMode } from './quantize';
+export type { QuantizeOptions, QuantizedModel, QuantizeProgress, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod, CalibrationFeeds, CalibrationInput, ActivationScaleMode } from './quantize';
 export { readTern, writeTern, loadTern, saveTern, TERN_VERSION } from './format';
 export type { TernModel, TernSection, TernQuantizationInfo, WriteTernOptions } from './format';

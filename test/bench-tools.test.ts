@@ -16,6 +16,7 @@ import { makeQdqModel, quantizeWeightPerChannel } from '../lib/bench/qdq';
 import { median } from '../lib/bench/timer';
 import { ModelProtoType, int64ToNumber, type ModelProtoMessage } from '../lib/onnx/proto';
 import { expectCode } from './helpers';
+import { runCli } from './ensure-dist';
 import { ROOT } from './native-build';
 import { encodeModel, valueInfo } from './onnx-build-model';
 
@@ -54,14 +55,11 @@ function newestSource(dir = join(ROOT, 'lib')): number {
   return newest;
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await execFileAsync(process.execPath, [CLI, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
+const cli = runCli;
+
+/** The tools run from dist/ and make dist's Tensor: the same data as this module's Tensor class. */
+function fromDist(t: { data: Float32Array; dims: number[] }): Tensor {
+  return new Tensor('float32', t.data, t.dims);
 }
 
 function opCounts(bytes: Uint8Array): Record<string, number> {
@@ -137,7 +135,7 @@ describe('the QDQ int8 model for onnxruntime', () => {
   });
 
   it('of the embedded model is fused by onnxruntime and agrees with fp32 on 1,000 real test images', async () => {
-    const calibration = tools.calibrationFor('fashion-mnist-resnet', [1, 28, 28], 256);
+    const calibration = fromDist(tools.calibrationFor('fashion-mnist-resnet', [1, 28, 28], 256));
     const { bytes, report } = await makeQdqModel(readFileSync(MODEL), { ort, calibration });
     expect(report).toMatchObject({ foldedBatchNorms: 9, quantizedWeights: 10, calibrationSamples: 256 });
     const qdq = opCounts(bytes);
@@ -200,7 +198,7 @@ describe('the QDQ tool on shape arithmetic', () => {
         { name: 'wf', dims: [5, 288], floatData: r(5 * 288) }, { name: 'bf', dims: [5], floatData: r(5) },
       ],
     });
-    const calibration = { data: Float32Array.from({ length: 4 * 144 }, (_, i) => Math.cos(i) * 0.5 + 0.5), dims: [4, 4, 6, 6] };
+    const calibration = new Tensor('float32', Float32Array.from({ length: 4 * 144 }, (_, i) => Math.cos(i) * 0.5 + 0.5), [4, 4, 6, 6]);
     const { bytes: qdq, report } = await makeQdqModel(bytes, { ort, calibration });
     expect(report.quantizedWeights).toBe(2);
     const counts = opCounts(qdq);
@@ -210,7 +208,7 @@ describe('the QDQ tool on shape arithmetic', () => {
     const quantized = m.graph!.node.filter((n) => n.op_type === 'QuantizeLinear').map((n) => n.input[0]);
     for (const t of ['sh', 'n0', 'n1', 'n1u', 'shp', 'zero']) expect(quantized).not.toContain(t);
     const session = await ort.InferenceSession.create(qdq);
-    const out = await session.run({ x: new ort.Tensor('float32', calibration.data.subarray(0, 144), [1, 4, 6, 6]) });
+    const out = await session.run({ x: new ort.Tensor('float32', (calibration.data as Float32Array).subarray(0, 144), [1, 4, 6, 6]) });
     expect(out.y.dims).toEqual([1, 5]);
     await session.release();
   });
@@ -219,10 +217,9 @@ describe('the QDQ tool on shape arithmetic', () => {
 describe('MACs from the shapes', () => {
   it('equal the quantizer\'s own count of the embedded model\'s layers', async () => {
     const info = modelInfo(MODEL, { batch: 1 });
-    expect(info.inputName).toBe('image');
-    expect(info.sampleDims).toEqual([1, 28, 28]);
-    const calibration = tools.calibrationFor('fashion-mnist-resnet', [1, 28, 28], 32);
-    const q = await quantize(MODEL, { weights: 'int8', calibration: new Tensor('float32', calibration.data, calibration.dims) });
+    expect(info.inputs).toEqual([{ name: 'image', dtype: 'float32', declared: ['batch', 1, 28, 28], sampleDims: [1, 28, 28], values: { kind: 'uniform' } }]);
+    const calibration = fromDist(tools.calibrationFor('fashion-mnist-resnet', [1, 28, 28], 32));
+    const q = await quantize(MODEL, { weights: 'int8', calibration });
     expect(q.report.layers).toHaveLength(10);
     expect(info.macsPerSample).toBe(q.report.layers.reduce((a, l) => a + (l.macs ?? NaN), 0));
   });
@@ -240,7 +237,7 @@ describe('ternion bench', () => {
     expect(r.stderr).not.toMatch(/ERR_/);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.input).toEqual({ name: 'image', dims: [1, 1, 28, 28] });
+    expect(out.inputs).toEqual([{ name: 'image', type: 'float32', dims: [1, 1, 28, 28] }]);
     expect(out.batch).toBe(1);
     expect(out.threads).toBe(1);
     expect(out.macsPerSample).toBe(modelInfo(MODEL).macsPerSample);
@@ -289,7 +286,7 @@ describe('ternion bench', () => {
     expect(bad.stderr).toMatch(/ternion: ERR_SHAPE_MISMATCH: dim 1 \("C"\)/);
     const good = await cli(['bench', file, '--compare', 'fp32', '--shape', '16', '--json', '--max-time', '0', '--no-memory']);
     expect(good.code).toBe(0);
-    expect(JSON.parse(good.stdout).input.dims).toEqual([1, 16]);
+    expect(JSON.parse(good.stdout).inputs[0].dims).toEqual([1, 16]);
   });
 
   it('BAD CALL - unknown engines and .tern models are refused', async () => {

@@ -28,3 +28,20 @@ export async function ensureDist(): Promise<void> {
 
 /** Node's own require (not vitest's module graph), so the example and dist load once, as in production. */
 export const nodeRequire = createRequire(join(ROOT, 'package.json'));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI (dist/cli/main.js) as a user would; a failing exit is a result, not a throw. */
+export async function runCli(args: string[]): Promise<CliResult> {
+  try {
+    const r = await execFileAsync(process.execPath, [join(ROOT, 'dist', 'cli', 'main.js'), ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}

@@ -203,7 +203,9 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
   it('BAD CALL: unknown weights mode, missing calibration, bad groupSize, bad options name the option', async () => {
     await expectInvalid(quantize(modelPath, { weights: 'binary' as never, calibration }), /options\.weights/);
     await expectInvalid(quantize(modelPath, {} as QuantizeOptions), /options\.calibration/);
-    await expectInvalid(quantize(modelPath, { calibration: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }), /options\.calibration/);
+    await expectInvalid(quantize(modelPath, { calibration: 42 as never }), /options\.calibration/);
+    await expect(quantize(modelPath, { calibration: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }))
+      .rejects.toMatchObject({ code: 'ERR_DTYPE', message: expect.stringMatching(/input "image" is a uint8 Tensor; the model expects float32/) });
     await expectInvalid(quantize(modelPath, { groupSize: 12 as never, calibration }), /options\.groupSize/);
     await expectInvalid(quantize(modelPath, { activationBits: 2 as never, calibration }), /options\.activationBits/);
     await expectInvalid(quantize(modelPath, { calibrate: 'kl' as never, calibration }), /options\.calibrate/);
@@ -216,7 +218,7 @@ describe('quantize(): static activations on the embedded Fashion-MNIST model', (
     await expectInvalid(quantize(modelPath, { calibration, signal: {} as never }), /options\.signal/);
     await expectInvalid(quantize(modelPath, { calibration, onProgress: 1 as never }), /options\.onProgress/);
     const mixed = [new Tensor('float32', new Float32Array(784), [1, 1, 28, 28]), new Tensor('float32', new Float32Array(784), [1, 784])];
-    await expect(quantize(modelPath, { calibration: mixed })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/batch 1 has samples of shape \[784\]/) });
+    await expect(quantize(modelPath, { calibration: mixed })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/batch 1: input "image" has samples of shape \[784\]/) });
   });
 });
 

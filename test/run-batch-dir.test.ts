@@ -2,33 +2,20 @@
 // .npy files (one sample with or without the batch dim, several samples, uint8 and float32),
 // PNG images (when sharp loads) and a bad file, over 2 piscina workers; every line checked
 // against direct session.run calls, in file order.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, loadNpy } from '../lib';
 import { saveNpy } from '../lib/data/npy';
-import { ensureDist } from './ensure-dist';
+import { ensureDist, runCli } from './ensure-dist';
 import { ROOT } from './native-build';
 import { encodeModel, valueInfo } from './onnx-build-model';
 
-const execFileAsync = promisify(execFile);
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const MODEL = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 
-interface Result { code: number; stdout: string; stderr: string }
 
-async function cli(args: string[]): Promise<Result> {
-  try {
-    const r = await execFileAsync(process.execPath, [CLI, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
+const cli = runCli;
 
 function trySharp(): any { // eslint-disable-line @typescript-eslint/no-explicit-any
   try {

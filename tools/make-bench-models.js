@@ -80,17 +80,18 @@ function mlpModelBytes({ layers = 4, width = 4096, seed = 4096 } = {}) {
   return ModelProtoType.encode(model).finish();
 }
 
-/** Calibration inputs of a benchmark model: real images for the embedded model, else seeded uniform. */
+/** Calibration inputs of a benchmark model (a Tensor [count, ...]): real images for the embedded model, else seeded uniform. */
 function calibrationFor(name, inputDims, count) {
+  const { loadNpy, Tensor } = dist('index.js');
   if (name === 'fashion-mnist-resnet') {
-    const x = dist('index.js').loadNpy(path.join(ROOT, 'data', 'fashion-mnist-calib-images.npy'));
+    const x = loadNpy(path.join(ROOT, 'data', 'fashion-mnist-calib-images.npy'));
     const per = x.dims.slice(1).reduce((a, b) => a * b, 1);
     const n = Math.min(count, x.dims[0]);
     const data = Float32Array.from(x.data.subarray(0, n * per), (v) => v / 255);
-    return { data, dims: [n, ...x.dims.slice(1)] };
+    return new Tensor('float32', data, [n, ...x.dims.slice(1)]);
   }
   const per = inputDims.reduce((a, b) => a * b, 1);
-  return { data: uniformData(count * per, 7 + count), dims: [count, ...inputDims] };
+  return new Tensor('float32', uniformData(count * per, 7 + count), [count, ...inputDims]);
 }
 
 /** What the benchmark runs: name, fp32 file, per-sample input dims, calibration count. */

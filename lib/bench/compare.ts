@@ -6,9 +6,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { InferenceSession } from '../session/inference-session';
-import { Tensor } from '../tensor';
+import type { CalibrationFeeds } from '../quantize/calibration-data';
 import type { PreparedEngine } from './engines';
-import { probeMemory } from './memory-probe';
+import type { BenchInput } from './model-info';
+import { probeMemory, type ProbeInput } from './memory-probe';
 import { requireOrt, type OrtSession } from './ort';
 import { timeRuns, type TimingOptions } from './timer';
 
@@ -43,11 +44,10 @@ export interface EngineRow {
 export interface CompareOptions {
   batch: number;
   threads: number;
-  /** Name of the model's single input and its per-sample dims. */
-  inputName: string;
-  sampleDims: readonly number[];
-  /** Input data of one batch (default: seeded uniform [0, 1)). */
-  input?: Float32Array;
+  /** One batch of input: a tensor [batch, ...] per model input, by name. */
+  inputs: CalibrationFeeds;
+  /** What each input holds, for the memory probe's child to make the same kind of input. */
+  inputValues?: readonly BenchInput[];
   /** Conv/Gemm/MatMul MACs per sample (null: unknown, no GMAC/s). */
   macsPerSample: number | null;
   timing?: TimingOptions;
@@ -56,22 +56,6 @@ export interface CompareOptions {
   /** Called as each engine's row is measured (before the ratios, which need every row, are set). */
   onRow?: (row: EngineRow) => void;
 }
-
-/** Seeded uniform [0, 1) floats (xorshift32), the default benchmark input. */
-export function seededUniform(count: number, seed = 12345): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 4294967296;
-  }
-  return out;
-}
-
 
 let collect: (() => void) | undefined;
 /** A full garbage collection: global.gc under --expose-gc, else the same function enabled at run time. */
@@ -97,8 +81,9 @@ interface Runner {
   isa: string | null;
 }
 
-async function open(engine: PreparedEngine, options: CompareOptions, data: Float32Array): Promise<Runner> {
-  const dims = [options.batch, ...options.sampleDims];
+export { seededUniform } from './seeded';
+
+async function open(engine: PreparedEngine, options: CompareOptions): Promise<Runner> {
   if (engine.spec.kind === 'ort') {
     const ort = requireOrt(`the ${engine.spec.id} engine`);
     const session: OrtSession = await ort.InferenceSession.create(engine.source, {
@@ -107,13 +92,23 @@ async function open(engine: PreparedEngine, options: CompareOptions, data: Float
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    const feeds = { [options.inputName]: new ort.Tensor('float32', data, dims) };
+    const feeds = Object.fromEntries(Object.entries(options.inputs).map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)]));
     return { run: () => session.run(feeds), release: () => session.release(), isa: null };
   }
   const precision = engine.spec.precision === 'int8-dynamic' ? { precision: 'int8' as const } : engine.spec.precision === 'fp32' ? { precision: 'fp32' as const } : {};
   const session = await InferenceSession.create(engine.source, { threads: options.threads, ...precision });
-  const feeds = { [options.inputName]: new Tensor('float32', data, dims) };
+  const feeds = options.inputs;
   return { run: () => session.run(feeds), release: () => session.release(), isa: session.isa };
+}
+
+/** The batch's inputs as the memory probe makes them in its child: same names, types, dims, and a valid constant. */
+function probeInputs(options: CompareOptions): ProbeInput[] {
+  return Object.entries(options.inputs).map(([name, t]) => {
+    const values = options.inputValues?.find((i) => i.name === name)?.values;
+    // 0.5 for floats; 0, a valid id, for index inputs; 1 (a mask's "keep") for other integers.
+    const fill = t.type === 'float32' ? 0.5 : values?.kind === 'index' ? 0 : 1;
+    return { name, type: t.type, dims: [...t.dims], fill };
+  });
 }
 
 function finite(outputs: unknown): boolean {
@@ -124,7 +119,7 @@ function finite(outputs: unknown): boolean {
   return true;
 }
 
-async function measureEngine(engine: PreparedEngine, options: CompareOptions, data: Float32Array): Promise<EngineRow> {
+async function measureEngine(engine: PreparedEngine, options: CompareOptions): Promise<EngineRow> {
   const row: EngineRow = {
     engine: engine.spec.id, label: engine.spec.label, medianMs: null, samplesMs: [], imagesPerSecond: null, gmacPerSecond: null,
     vsOrtFp32: null, vsOrtInt8: null, rssMB: null, peakRssMB: null, processPeakRssMB: 0, createMs: null, prepareSeconds: engine.prepareSeconds,
@@ -134,7 +129,7 @@ async function measureEngine(engine: PreparedEngine, options: CompareOptions, da
   let runner: Runner | undefined;
   try {
     const start = process.hrtime.bigint();
-    runner = await open(engine, options, data);
+    runner = await open(engine, options);
     row.createMs = Number(process.hrtime.bigint() - start) / 1e6;
     row.isa = runner.isa;
     const first = await runner.run(); // warm-up
@@ -153,7 +148,7 @@ async function measureEngine(engine: PreparedEngine, options: CompareOptions, da
   }
   if (options.memory && !row.error) {
     try {
-      const m = await probeMemory(engine, { threads: options.threads, inputName: options.inputName, dims: [options.batch, ...options.sampleDims] });
+      const m = await probeMemory(engine, { threads: options.threads, inputs: probeInputs(options) });
       row.rssMB = m.rssMB;
       row.peakRssMB = m.peakRssMB;
     } catch (e) {
@@ -165,12 +160,12 @@ async function measureEngine(engine: PreparedEngine, options: CompareOptions, da
 
 /** Measures every engine on one batch size and thread count; ratios are within this call's rows. */
 export async function compareEngines(engines: readonly PreparedEngine[], options: CompareOptions): Promise<EngineRow[]> {
-  const count = options.batch * options.sampleDims.reduce((a, b) => a * b, 1);
-  const data = options.input ?? seededUniform(count);
-  if (data.length !== count) throw new RangeError(`input has ${data.length} values; batch ${options.batch} x [${options.sampleDims.join(', ')}] takes ${count}`);
+  for (const [name, t] of Object.entries(options.inputs)) {
+    if (t.dims[0] !== options.batch) throw new RangeError(`input "${name}" has dims [${t.dims.join(', ')}]; batch ${options.batch} takes dims[0] = ${options.batch}`);
+  }
   const rows: EngineRow[] = [];
   for (const engine of engines) {
-    const row = await measureEngine(engine, options, data);
+    const row = await measureEngine(engine, options);
     rows.push(row);
     options.onRow?.(row);
   }

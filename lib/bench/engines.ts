@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { join } from 'node:path';
 import { TernionError } from '../errors';
 import { quantize, type QuantGroupSize, type QuantizeOptions, type WeightMode } from '../quantize';
+import type { CalibrationFeeds } from '../quantize/calibration-data';
 import { Tensor } from '../tensor';
 import { requireOrt } from './ort';
 import { makeQdqModel } from './qdq';
@@ -42,17 +43,14 @@ export function parseEngines(list: string): EngineSpec[] {
   return ids.map(engineSpec);
 }
 
-/** Calibration (and benchmark input) data: [samples, ...sample dims] float32. */
-export interface FloatBatch {
-  data: Float32Array;
-  dims: readonly number[];
-}
+/** Calibration samples: a Tensor [samples, ...] for a model with one input, or a Tensor per input by name (as quantize() takes them). */
+export type BenchCalibration = Tensor | CalibrationFeeds;
 
 export interface PrepareOptions {
   /** The fp32 .onnx model. */
   model: string;
   /** Calibration inputs for quantize() and the QDQ model. */
-  calibration: FloatBatch;
+  calibration: BenchCalibration;
   /** Extra quantize() options (e.g. keepEdgeLayers8bit) for every quantized engine. */
   quantizeOptions?: Partial<Omit<QuantizeOptions, 'weights' | 'groupSize' | 'calibration'>>;
   /** Folder of cached .tern / .qdq.onnx files (none: quantize in memory every time). */
@@ -95,15 +93,14 @@ function codeFingerprint(): string {
   return codeHash;
 }
 
-function cacheKey(modelBytes: Uint8Array, what: unknown, calibration: FloatBatch): string {
-  return createHash('sha1')
-    .update(modelBytes)
-    .update(JSON.stringify(what))
-    .update(JSON.stringify(calibration.dims))
-    .update(new Uint8Array(calibration.data.buffer, calibration.data.byteOffset, calibration.data.byteLength))
-    .update(codeFingerprint())
-    .digest('hex')
-    .slice(0, 16);
+function cacheKey(modelBytes: Uint8Array, what: unknown, calibration: BenchCalibration): string {
+  const hash = createHash('sha1').update(modelBytes).update(JSON.stringify(what));
+  const entries = calibration instanceof Tensor ? [['', calibration] as const] : Object.entries(calibration).sort(([a], [b]) => a.localeCompare(b));
+  for (const [name, t] of entries) {
+    const data = t.data as Float32Array;
+    hash.update(JSON.stringify([name, t.type, t.dims])).update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  return hash.update(codeFingerprint()).digest('hex').slice(0, 16);
 }
 
 function writeAtomic(file: string, bytes: Uint8Array): void {
@@ -143,8 +140,7 @@ export async function prepareEngines(engines: readonly EngineSpec[], options: Pr
     } else {
       if (spec.precision !== 'quantized') throw new TernionError('ERR_INTERNAL', `engine ${spec.id} needs no preparation`);
       log(`${base} ${spec.id}: quantizing (${spec.weights}${spec.weights === 'int8' ? '' : `, N=${spec.groupSize}`})`);
-      const { data, dims } = options.calibration;
-      const q = await quantize(bytes(), { ...options.quantizeOptions, weights: spec.weights, groupSize: spec.groupSize, calibration: new Tensor('float32', data, [...dims]) });
+      const q = await quantize(bytes(), { ...options.quantizeOptions, weights: spec.weights, groupSize: spec.groupSize, calibration: options.calibration });
       made = q.toBuffer();
     }
     const prepareSeconds = Number(process.hrtime.bigint() - start) / 1e9;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { TensorType } from '../tensor';
 import type { PreparedEngine } from './engines';
 
 export const MEMORY_METHOD =
@@ -21,13 +22,20 @@ export const MEMORY_METHOD =
   'peakRssMB = the peak RSS (VmHWM, reset after the baseline) minus the baseline, over reading the model file, creating the session and one run; ' +
   'heldMB (ternion) = what the session reports holding (session.memoryUsage(): packed weights, other constants, activation arena).';
 
+/** One input of the probe's run: every value `fill` (the child makes it; nothing large crosses the process boundary). */
+export interface ProbeInput {
+  name: string;
+  type: TensorType;
+  dims: number[];
+  fill: number;
+}
+
 export interface MemoryProbe {
   kind: 'ort' | 'ternion';
   source: string;
   precision?: 'fp32' | 'int8';
   threads: number;
-  inputName: string;
-  dims: number[];
+  inputs: ProbeInput[];
 }
 
 export interface MemoryResult {
@@ -96,7 +104,19 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
   const { loadOrt } = require('./ort') as typeof import('./ort');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const ort = loadOrt().ort;
-  const data = new Float32Array(probe.dims.reduce((a, b) => a * b, 1)).fill(0.5);
+  // Each input as its type's typed array, every value the probe's fill.
+  const arrays = probe.inputs.map((i) => {
+    const n = i.dims.reduce((a, b) => a * b, 1);
+    switch (i.type) {
+      case 'float32': return new Float32Array(n).fill(i.fill);
+      case 'int64': return new BigInt64Array(n).fill(BigInt(i.fill));
+      case 'int32': return new Int32Array(n).fill(i.fill);
+      case 'int8': return new Int8Array(n).fill(i.fill);
+      default: return new Uint8Array(n).fill(i.fill); // uint8, bool
+    }
+  });
+  const feeds = <T>(make: (type: TensorType, data: (typeof arrays)[number], dims: number[]) => T) =>
+    Object.fromEntries(probe.inputs.map((i, k) => [i.name, make(i.type, arrays[k], i.dims)]));
   ternion.cpuInfo(); // loads the addon
   const trim = () => native().trimFreedMemory();
 
@@ -105,11 +125,11 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
     if (probe.kind === 'ort') {
       if (!ort) throw new Error('onnxruntime-node could not be loaded');
       const s = await ort.InferenceSession.create(probe.source, { intraOpNumThreads: probe.threads, interOpNumThreads: 1, executionMode: 'sequential' });
-      await s.run({ [probe.inputName]: new ort.Tensor('float32', data, probe.dims) });
+      await s.run(feeds((type, data, dims) => new ort.Tensor(type, data, dims)));
       return { release: () => s.release() };
     }
     const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
-    await s.run({ [probe.inputName]: new ternion.Tensor('float32', data, probe.dims) });
+    await s.run(feeds((type, data, dims) => new ternion.Tensor(type, data, dims)));
     const m = s.memoryUsage();
     return { held: m.packedBytes + m.constantBytes + m.arenaBytes, release: () => s.release() };
   }
@@ -130,7 +150,7 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
 }
 
 /** Runs the probe of one engine in a child process (a temporary file holds in-memory models). */
-export async function probeMemory(engine: PreparedEngine, options: { threads: number; inputName: string; dims: number[] }): Promise<MemoryResult> {
+export async function probeMemory(engine: PreparedEngine, options: { threads: number; inputs: ProbeInput[] }): Promise<MemoryResult> {
   let dir: string | undefined;
   let source = engine.source;
   if (typeof source !== 'string') {

@@ -1,28 +1,87 @@
-// What a benchmark needs to know of a model before running it: its single float32 input, the
-// per-sample dims (the batch dim is dim 0; other symbolic dims need --shape), and its MACs.
+// What a benchmark needs to know of a model before running it: its inputs (dtype, per-sample
+// dims: dim 0 is the batch, other symbolic dims need --shape; and what values make a valid input
+// when none are given), and its MACs.
 import { readFileSync } from 'node:fs';
 import { TernionError } from '../errors';
-import type { Graph } from '../ir';
+import type { Graph, ValueInfo } from '../ir';
 import { loadOnnxModel } from '../onnx';
+import { Tensor, TENSOR_TYPES, type TensorData, type TensorType } from '../tensor';
 import { countMacs } from './macs';
+import { seededUniform } from './seeded';
 
-export interface ModelInfo {
-  inputName: string;
-  /** The model's declared input shape. */
+/**
+ * Values a generated input holds: 'uniform' seeded [0, 1) floats (or bytes 0..255); 'index' ids
+ * in [0, bound), for an input that only indexes tables (a text model's token ids: the vocabulary
+ * size is the embedding's row count); 'ones' for other integer and bool inputs (attention masks).
+ */
+export type InputValues = { kind: 'uniform' } | { kind: 'index'; bound: number } | { kind: 'ones' };
+
+export interface BenchInput {
+  name: string;
+  dtype: TensorType;
+  /** The model's declared shape. */
   declared: readonly (number | string)[];
   sampleDims: number[];
+  values: InputValues;
+}
+
+export interface ModelInfo {
+  inputs: BenchInput[];
   /** Conv/Gemm/MatMul MACs per sample; null when some layer's shape stays unknown. */
   macsPerSample: number | null;
   graph: Graph;
 }
 
+/** Per-sample dims: one list for every input (of that rank), or a list per input name. */
+export type SampleShapes = readonly number[] | Readonly<Record<string, readonly number[]>>;
+
 const fmt = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;
+
+/** The values an integer input may hold, from what reads it (see InputValues). */
+function valuesOf(graph: Graph, input: ValueInfo): InputValues {
+  if (input.dtype === 'float32' || input.dtype === 'uint8' || input.dtype === 'int8') return { kind: 'uniform' };
+  // Shape and Size read only the dims (a text model takes the sequence length from its ids).
+  const readers = graph.nodes.filter((n) => n.inputs.includes(input.name) && n.opType !== 'Shape' && n.opType !== 'Size');
+  let bound = Infinity;
+  for (const n of readers) {
+    const table = n.opType === 'Gather' && n.inputs[1] === input.name && n.inputs[0] !== input.name ? graph.initializers.get(n.inputs[0]) : undefined;
+    if (!table) return { kind: 'ones' };
+    const axis = Number(n.attributes.axis?.value ?? 0);
+    const rows = table.dims[axis < 0 ? axis + table.dims.length : axis];
+    bound = Math.min(bound, rows);
+  }
+  return readers.length && bound >= 1 && Number.isFinite(bound) ? { kind: 'index', bound } : { kind: 'ones' };
+}
+
+function sampleDimsOf(input: ValueInfo, batch: number | undefined, shapes: SampleShapes | undefined): number[] {
+  const declared = input.shape;
+  const given = shapes === undefined ? undefined : Array.isArray(shapes) ? shapes : (shapes as Record<string, readonly number[]>)[input.name];
+  if ((!declared || declared.length === 0) && !given) {
+    throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has no declared shape; pass --shape with its per-sample dims`);
+  }
+  const batchDim = declared?.[0];
+  if (typeof batchDim === 'number' && batch !== undefined && batchDim !== batch) {
+    throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has a fixed batch of ${batchDim} (shape ${fmt(declared!)}); pass --batch ${batchDim}`);
+  }
+  const rest = declared?.slice(1);
+  if (given) {
+    if (rest && (rest.length !== given.length || rest.some((d, i) => typeof d === 'number' && d !== given[i]))) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `--shape ${given.join(',')} does not fit input "${input.name}" ${fmt(declared!)} (per-sample dims ${fmt(rest)})`);
+    }
+    return [...given];
+  }
+  const symbolic = rest!.findIndex((d) => typeof d !== 'number');
+  if (symbolic >= 0) {
+    throw new TernionError('ERR_SHAPE_MISMATCH', `dim ${symbolic + 1} ("${rest![symbolic]}") of input "${input.name}" ${fmt(declared!)} is symbolic; pass --shape with the per-sample dims (e.g. --shape ${rest!.map((d) => (typeof d === 'number' ? d : 'N')).join(',')})`);
+  }
+  return rest as number[];
+}
 
 /**
  * Reads the model at `path`. `batch` must fit a fixed dim 0; `shape` (per-sample dims) replaces
  * the declared ones and is required when a dim other than the batch is symbolic.
  */
-export function modelInfo(path: string, options: { batch?: number; shape?: readonly number[] } = {}): ModelInfo {
+export function modelInfo(path: string, options: { batch?: number; shape?: SampleShapes } = {}): ModelInfo {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -30,34 +89,44 @@ export function modelInfo(path: string, options: { batch?: number; shape?: reado
     throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read model file "${path}": ${(e as Error).message}`, { cause: e });
   }
   const graph = loadOnnxModel(bytes, { basePath: path.replace(/[\\/][^\\/]*$/, '') || '.' });
-  if (graph.inputs.length !== 1) {
-    throw new TernionError('ERR_INPUT_NAME', `the benchmark feeds one input; ${path} has ${graph.inputs.length}: ${graph.inputs.map((i) => i.name).join(', ')}`);
-  }
-  const input = graph.inputs[0];
-  if (input.dtype !== 'float32') throw new TernionError('ERR_DTYPE', `input "${input.name}" is ${input.dtype}; the benchmark feeds float32 inputs`);
-  const declared = input.shape;
-  if (!declared || declared.length === 0) {
-    if (!options.shape) throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has no declared shape; pass --shape with its per-sample dims`);
-  }
-  const batchDim = declared?.[0];
-  if (typeof batchDim === 'number' && options.batch !== undefined && batchDim !== options.batch) {
-    throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has a fixed batch of ${batchDim} (shape ${fmt(declared!)}); pass --batch ${batchDim}`);
-  }
-  let sampleDims: number[];
-  if (options.shape) {
-    const rest = declared?.slice(1);
-    if (rest && (rest.length !== options.shape.length || rest.some((d, i) => typeof d === 'number' && d !== options.shape![i]))) {
-      throw new TernionError('ERR_SHAPE_MISMATCH', `--shape ${options.shape.join(',')} does not fit input "${input.name}" ${fmt(declared!)} (per-sample dims ${fmt(rest)})`);
+  if (graph.inputs.length === 0) throw new TernionError('ERR_INPUT_NAME', `${path} has no inputs to feed`);
+  const { shape } = options;
+  if (shape && !Array.isArray(shape)) {
+    for (const name of Object.keys(shape)) {
+      if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
     }
-    sampleDims = [...options.shape];
-  } else {
-    const rest = declared!.slice(1);
-    const symbolic = rest.findIndex((d) => typeof d !== 'number');
-    if (symbolic >= 0) {
-      throw new TernionError('ERR_SHAPE_MISMATCH', `dim ${symbolic + 1} ("${rest[symbolic]}") of input "${input.name}" ${fmt(declared!)} is symbolic; pass --shape with the per-sample dims (e.g. --shape ${rest.map((d) => (typeof d === 'number' ? d : 'N')).join(',')})`);
-    }
-    sampleDims = rest as number[];
   }
-  const fixed: Graph = { ...graph, inputs: [{ ...input, shape: [typeof batchDim === 'number' ? batchDim : 'batch', ...sampleDims] }] };
-  return { inputName: input.name, declared: declared ?? [], sampleDims, macsPerSample: countMacs(fixed).perSample, graph };
+  const inputs = graph.inputs.map((input): BenchInput => {
+    if (!(TENSOR_TYPES as readonly string[]).includes(input.dtype)) {
+      throw new TernionError('ERR_DTYPE', `input "${input.name}" is ${input.dtype}; the benchmark feeds ${TENSOR_TYPES.join(', ')} inputs`);
+    }
+    return { name: input.name, dtype: input.dtype as TensorType, declared: input.shape ?? [], sampleDims: sampleDimsOf(input, options.batch, shape), values: valuesOf(graph, input) };
+  });
+  const fixed: Graph = {
+    ...graph,
+    inputs: graph.inputs.map((v, i) => ({ ...v, shape: [typeof v.shape?.[0] === 'number' ? v.shape[0] : 'batch', ...inputs[i].sampleDims] })),
+  };
+  return { inputs, macsPerSample: countMacs(fixed).perSample, graph };
+}
+
+/** `count` generated samples of every input (seeded; see InputValues), as feeds. */
+export function generatedInputs(inputs: readonly BenchInput[], count: number, seed = 12345): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  inputs.forEach((input, i) => {
+    const dims = [count, ...input.sampleDims];
+    const n = dims.reduce((a, b) => a * b, 1);
+    const u = seededUniform(n, seed + 7919 * i);
+    let data: TensorData;
+    const v = input.values;
+    switch (input.dtype) {
+      case 'float32': data = u; break;
+      case 'uint8': data = Uint8Array.from(u, (x) => Math.floor(x * 256)); break;
+      case 'int8': data = Int8Array.from(u, (x) => Math.floor(x * 256) - 128); break;
+      case 'int64': data = BigInt64Array.from(u, (x) => BigInt(v.kind === 'index' ? Math.floor(x * v.bound) : 1)); break;
+      case 'int32': data = Int32Array.from(u, (x) => (v.kind === 'index' ? Math.floor(x * v.bound) : 1)); break;
+      case 'bool': data = new Uint8Array(n).fill(1); break;
+    }
+    feeds[input.name] = new Tensor(input.dtype, data, dims);
+  });
+  return feeds;
 }

@@ -23,7 +23,7 @@ export interface OrtSessionOptions {
 }
 export interface OrtModule {
   InferenceSession: { create(model: string | Uint8Array, options?: OrtSessionOptions): Promise<OrtSession> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  Tensor: new (type: string, data: ArrayBufferView, dims: readonly number[]) => OrtTensor;
 }
 
 export interface OrtLoad {

@@ -12,6 +12,8 @@ import { ModelProtoType, int64ToNumber, type ModelProtoMessage, type NodeProtoMe
 import { cpuInfo } from '../kernels';
 import { inferShapes } from '../ir/infer-shapes';
 import { loadOnnxModel } from '../onnx/load-model';
+import { feedRows, sampleCount, type CalibrationFeeds } from '../quantize/calibration-data';
+import { Tensor } from '../tensor';
 import type { OrtModule, OrtTensor } from './ort';
 
 const FLOAT = 1, UINT8 = 2, INT8 = 3;
@@ -20,8 +22,8 @@ const ATTR_INT = 2;
 export interface QdqOptions {
   /** onnxruntime-node, which runs the fp32 model for the activation ranges. */
   ort: OrtModule;
-  /** Calibration inputs for the model's single input: data and dims [samples, ...]. */
-  calibration: { data: Float32Array; dims: readonly number[] };
+  /** Sample inputs: a Tensor [samples, ...] for a model with one input, else a Tensor per input by name. */
+  calibration: Tensor | CalibrationFeeds;
   /** Samples per calibration run (default 4). */
   batch?: number;
   /**
@@ -229,8 +231,11 @@ function rootOf(name: string, sharedWith: Map<string, string>): string {
 async function observeRanges(view: GraphView, names: string[], options: QdqOptions): Promise<Map<string, [number, number]>> {
   const { ort, calibration } = options;
   const g = view.model.graph!;
-  if (view.inputs.length !== 1) throw new TernionError('ERR_INPUT_NAME', `the QDQ tool calibrates models with one input; this one has ${view.inputs.length}: ${view.inputs.join(', ')}`);
-  const inputName = view.inputs[0];
+  if (calibration instanceof Tensor && view.inputs.length !== 1) {
+    throw new TernionError('ERR_INPUT_NAME', `the model has ${view.inputs.length} inputs (${view.inputs.join(', ')}): give the QDQ tool's calibration as a Tensor per input, by name`);
+  }
+  const feeds: CalibrationFeeds = calibration instanceof Tensor ? { [view.inputs[0]]: calibration } : calibration;
+  for (const name of view.inputs) if (!feeds[name]) throw new TernionError('ERR_INPUT_NAME', `the QDQ tool's calibration has no tensor for input "${name}"`);
   const ranges = new Map<string, [number, number]>();
   const observe = (name: string, data: ArrayLike<number>) => {
     let lo = Infinity, hi = -Infinity;
@@ -242,19 +247,18 @@ async function observeRanges(view: GraphView, names: string[], options: QdqOptio
     const r = ranges.get(name);
     ranges.set(name, r ? [Math.min(r[0], lo), Math.max(r[1], hi)] : [lo, hi]);
   };
-  const extra = names.filter((n) => n !== inputName);
+  const extra = names.filter((n) => !view.inputs.includes(n));
   const probe = ModelProtoType.decode(ModelProtoType.encode(view.model).finish()) as unknown as ModelProtoMessage;
   probe.graph!.output.push(...(extra.map((name) => ({ name, type: { tensor_type: { elem_type: FLOAT } } })) as typeof g.output));
   const session = await ort.InferenceSession.create(ModelProtoType.encode(probe).finish(), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   try {
-    const samples = calibration.dims[0];
-    const per = calibration.dims.slice(1).reduce((a, b) => a * b, 1);
+    const samples = sampleCount(feeds);
     const step = options.batch ?? 4;
     for (let from = 0; from < samples; from += step) {
       const rows = Math.min(step, samples - from);
-      const x = calibration.data.subarray(from * per, (from + rows) * per);
-      if (names.includes(inputName)) observe(inputName, x);
-      const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [rows, ...calibration.dims.slice(1)]) });
+      const part = Object.entries(feedRows(feeds, from, rows));
+      for (const [name, t] of part) if (names.includes(name)) observe(name, t.data as Float32Array);
+      const out = await session.run(Object.fromEntries(part.map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)])));
       for (const name of extra) observe(name, (out[name] as OrtTensor).data as Float32Array);
     }
   } finally {
@@ -386,6 +390,6 @@ export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Prom
   model.producer_name = 'ternion-qdq';
   return {
     bytes: ModelProtoType.encode(model).finish(),
-    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: options.calibration.dims[0], weightMax: qmax },
+    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: options.calibration instanceof Tensor ? options.calibration.dims[0] : sampleCount(options.calibration), weightMax: qmax },
   };
 }

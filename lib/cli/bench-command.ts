@@ -5,13 +5,15 @@
 import { loadNpy } from '../data/npy';
 import { TernionError } from '../errors';
 import { cpuInfo } from '../kernels';
-import { compareEngines, seededUniform, type EngineRow } from '../bench/compare';
-import { DEFAULT_ENGINES, parseEngines, prepareEngines, type FloatBatch } from '../bench/engines';
+import { compareEngines, type EngineRow } from '../bench/compare';
+import { DEFAULT_ENGINES, parseEngines, prepareEngines } from '../bench/engines';
 import { MEMORY_METHOD } from '../bench/memory-probe';
-import { modelInfo } from '../bench/model-info';
+import { generatedInputs, modelInfo, type ModelInfo, type SampleShapes } from '../bench/model-info';
+import { sampleCount, sampleRows, type CalibrationFeeds } from '../quantize/calibration-data';
+import type { Tensor } from '../tensor';
 import { loadOrt } from '../bench/ort';
-import { intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
-import { PREPROCESS_FLAGS, preprocessOf, preprocessUsage, rowsOf, toModelInput } from './inputs';
+import { UsageError, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
+import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, rowsOf, toModelInput } from './inputs';
 import type { Io } from './io';
 import { isTernFile } from './model-file';
 import { table } from './text';
@@ -20,17 +22,22 @@ export const BENCH_SPEC: CommandSpec = {
   name: 'bench',
   usage: `usage: ternion bench MODEL [options]
 
-  MODEL                   an fp32 .onnx model with one float32 input
+  MODEL                   an fp32 .onnx model
   --batch B               samples per run (default 1)
   --threads T             threads per run, every engine (default 1)
   --compare LIST          engines, comma-separated (default ${DEFAULT_ENGINES.join(',')}):
                           ort-fp32, ort-int8 (onnxruntime-node; int8 runs a static QDQ model
                           made on the fly), fp32, int8, int8-dynamic, ternary-gN, ternary-asym-gN,
                           int4-gN (ternion; N: 4, 8, 16, 32, 64 or filter)
-  --calib X.npy           calibration samples for the quantized engines (default: 8 seeded
-                          uniform [0, 1) samples: fine for speed, not for accuracy)
+  --calib [NAME=]X.npy    calibration samples for the quantized engines, first dim = count
+                          (NAME may be left out when the model has one input; repeat for each
+                          input); they also feed the timed runs. Default: 8 generated samples
+                          (seeded uniform [0, 1) floats; token ids below the size of the table
+                          an integer input indexes; ones for other integer inputs such as
+                          attention masks): fine for speed, not for accuracy
   --calib-count K         use the first K calibration samples
-  --shape D,D,...         per-sample input dims, when the model's are symbolic
+  --shape [NAME=]D,D,...  per-sample input dims, when the model's are symbolic (without NAME:
+                          for every input; repeat with NAME for inputs of different shapes)
   --qdq FILE.onnx         a QDQ model for ort-int8 instead of making one
   --samples N             timed runs at least (default 3)
   --max-time S            seconds of further timed runs per engine (default 2)
@@ -40,19 +47,35 @@ export const BENCH_SPEC: CommandSpec = {
 ${preprocessUsage(26)}`,
   positionals: ['MODEL'],
   flags: [
-    { name: 'batch' }, { name: 'threads' }, { name: 'compare' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'shape' },
+    { name: 'batch' }, { name: 'threads' }, { name: 'compare' }, { name: 'calib', repeat: true }, { name: 'calib-count' }, { name: 'shape', repeat: true },
     { name: 'qdq' }, { name: 'samples' }, { name: 'max-time' }, { name: 'no-memory', switch: true }, { name: 'json', switch: true }, ...PREPROCESS_FLAGS,
   ],
 };
 
-function shapeValue(args: ParsedArgs): number[] | undefined {
-  const v = args.values.get('shape');
-  if (v === undefined) return undefined;
-  const dims = v.split(',').map((d) => Number(d));
+function dimsOf(text: string, v: string): number[] {
+  const dims = text.split(',').map((d) => Number(d));
   if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new TernionError('ERR_INVALID_ARGUMENT', `Expected positive integers separated by commas for --shape but received "${v}"`);
   }
   return dims;
+}
+
+/** --shape D,D (every input) or --shape NAME=D,D (repeatable, one per input). */
+function shapeValue(args: ParsedArgs): SampleShapes | undefined {
+  const list = args.lists.get('shape');
+  if (!list?.length) return undefined;
+  const named: Record<string, number[]> = {};
+  for (const v of list) {
+    const eq = v.lastIndexOf('=');
+    if (eq < 0) {
+      if (list.length > 1) throw new UsageError('--shape: give one list for every input, or NAME=D,D for each input', BENCH_SPEC.usage);
+      return dimsOf(v, v);
+    }
+    const name = v.slice(0, eq);
+    if (named[name]) throw new UsageError(`--shape: input "${name}" is given twice`, BENCH_SPEC.usage);
+    named[name] = dimsOf(v.slice(eq + 1), v);
+  }
+  return named;
 }
 
 /** The engines asked for; without --compare, the default list minus onnxruntime's when it is missing. */
@@ -71,28 +94,39 @@ function chooseEngines(args: ParsedArgs, io: Io) {
   return engines;
 }
 
-function calibrationOf(args: ParsedArgs, info: ReturnType<typeof modelInfo>, io: Io): FloatBatch {
-  const file = args.values.get('calib');
+function calibrationOf(args: ParsedArgs, info: ModelInfo, io: Io): CalibrationFeeds {
+  const files = args.lists.get('calib');
   const count = intValue(args, 'calib-count');
-  const per = info.sampleDims.reduce((a, b) => a * b, 1);
-  if (file === undefined) {
-    const n = count ?? 8;
-    return { data: seededUniform(n * per, 777), dims: [n, ...info.sampleDims] };
+  if (!files?.length) return generatedInputs(info.inputs, count ?? 8, 777);
+  const bound = bindInputFiles(files, info.inputs.map((i) => i.name), '--calib', BENCH_SPEC.usage);
+  const pre = preprocessOf(args);
+  const feeds: Record<string, Tensor> = {};
+  let samples: number | undefined, samplesOf = '';
+  for (const input of info.inputs) {
+    const file = bound.get(input.name)!;
+    const raw = loadNpy(file);
+    const n = Math.min(count ?? raw.dims[0] ?? 0, raw.dims[0] ?? 0);
+    if (n === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${raw.dims.join(', ')}])`);
+    if (samples !== undefined && n !== samples) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `${file} gives ${n} samples but ${samplesOf} gives ${samples}; every input needs the same count (first dim)`);
+    }
+    samples = n;
+    samplesOf = file;
+    const meta = { name: input.name, type: input.dtype, shape: ['batch', ...input.sampleDims] };
+    feeds[input.name] = toModelInput(rowsOf(raw, 0, n), meta, input.dtype === 'float32' ? pre : {}, file, io.err);
   }
-  const raw = loadNpy(file);
-  const n = Math.min(count ?? raw.dims[0] ?? 0, raw.dims[0] ?? 0);
-  if (n === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${raw.dims.join(', ')}])`);
-  const meta = { name: info.inputName, type: 'float32', shape: ['batch', ...info.sampleDims] };
-  const t = toModelInput(rowsOf(raw, 0, n), meta, preprocessOf(args), file, io.err);
-  return { data: t.data as Float32Array, dims: t.dims };
+  return feeds;
 }
 
-/** One batch of input: calibration samples repeated (with --calib), else seeded uniform [0, 1). */
-function inputOf(args: ParsedArgs, calibration: FloatBatch, batch: number, per: number): Float32Array {
-  if (args.values.get('calib') === undefined) return seededUniform(batch * per);
-  const out = new Float32Array(batch * per);
-  const samples = calibration.dims[0];
-  for (let b = 0; b < batch; b++) out.set(calibration.data.subarray((b % samples) * per, (b % samples + 1) * per), b * per);
+/** One batch of input: the calibration samples repeated (with --calib), else generated ones. */
+function inputOf(args: ParsedArgs, info: ModelInfo, calibration: CalibrationFeeds, batch: number): CalibrationFeeds {
+  if (!args.lists.get('calib')?.length) return generatedInputs(info.inputs, batch);
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(calibration)) {
+    const samples = t.dims[0];
+    const parts = Array.from({ length: batch }, (_, b) => sampleRows(t, b % samples, 1));
+    out[name] = concatRows(parts);
+  }
   return out;
 }
 
@@ -100,7 +134,7 @@ const fixed = (x: number | null, digits: number, suffix = '') => (x === null ? '
 
 export interface BenchResult {
   model: string;
-  input: { name: string; dims: number[] };
+  inputs: { name: string; type: string; dims: number[] }[];
   batch: number;
   threads: number;
   macsPerSample: number | null;
@@ -125,26 +159,26 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
   const info = modelInfo(modelPath, { batch, shape: shapeValue(args) });
   const engines = chooseEngines(args, io);
   const calibration = calibrationOf(args, info, io);
-  if (args.values.get('calib') === undefined && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
-    io.err(`note: no --calib; quantizing with ${calibration.dims[0]} seeded uniform [0, 1) samples (fine for speed; pass --calib for real ranges)`);
+  if (!args.lists.get('calib')?.length && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
+    io.err(`note: no --calib; quantizing with ${sampleCount(calibration)} generated samples (fine for speed; pass --calib for real ranges)`);
   }
   const prepared = await prepareEngines(engines, { model: modelPath, calibration, qdqModel: args.values.get('qdq'), log: json ? undefined : io.err });
-  const per = info.sampleDims.reduce((a, b) => a * b, 1);
+  const inputs = inputOf(args, info, calibration, batch);
   const rows = await compareEngines(prepared, {
-    batch, threads, inputName: info.inputName, sampleDims: info.sampleDims, macsPerSample: info.macsPerSample,
-    input: inputOf(args, calibration, batch, per), timing: { minSamples, maxTime }, memory,
+    batch, threads, inputs, inputValues: info.inputs, macsPerSample: info.macsPerSample, timing: { minSamples, maxTime }, memory,
     onRow: json ? undefined : (r) => io.err(`${r.label}: ${r.error ? `failed: ${r.error}` : `${r.medianMs!.toFixed(2)} ms`}`),
   });
   const cpu = cpuInfo();
   const result: BenchResult = {
-    model: modelPath, input: { name: info.inputName, dims: [batch, ...info.sampleDims] }, batch, threads, macsPerSample: info.macsPerSample,
+    model: modelPath, inputs: Object.entries(inputs).map(([name, t]) => ({ name, type: t.type, dims: [...t.dims] })), batch, threads, macsPerSample: info.macsPerSample,
     kernels: cpu.kernels, cpuFeatures: cpu.features, onnxruntime: loadOrt().version, memoryMethod: memory ? MEMORY_METHOD : null, rows,
   };
   if (json) {
     io.out(JSON.stringify(result, null, 1));
   } else {
     const gmac = info.macsPerSample === null ? 'unknown MACs' : `${(info.macsPerSample / 1e9).toFixed(3)} GMAC per sample`;
-    io.out(`${modelPath}: input ${info.inputName} [${result.input.dims.join(', ')}], ${gmac}, ${threads} thread${threads > 1 ? 's' : ''}, kernels ${cpu.kernels}, timer ${rows.find((r) => r.timer)?.timer ?? '-'}`);
+    const described = result.inputs.map((i) => `${i.name} ${i.type === 'float32' ? '' : `${i.type} `}[${i.dims.join(', ')}]`).join(', ');
+    io.out(`${modelPath}: input${result.inputs.length > 1 ? 's' : ''} ${described}, ${gmac}, ${threads} thread${threads > 1 ? 's' : ''}, kernels ${cpu.kernels}, timer ${rows.find((r) => r.timer)?.timer ?? '-'}`);
     const body = rows.map((r) => [
       r.label, r.error ? `failed: ${r.error}` : fixed(r.medianMs, 2), fixed(r.imagesPerSecond, 1), fixed(r.gmacPerSecond, 1),
       fixed(r.vsOrtFp32, 2, 'x'), fixed(r.vsOrtInt8, 2, 'x'), fixed(r.rssMB, 0), fixed(r.peakRssMB, 0),

@@ -9,7 +9,8 @@ import { TernionError } from '../errors';
 import type { InputMetadata } from '../session/feeds';
 import type { InferenceSession } from '../session/inference-session';
 import { Tensor, type TensorType } from '../tensor';
-import { numberList, parseNumber, type ParsedArgs } from './args';
+import { existsSync } from 'node:fs';
+import { UsageError, numberList, parseNumber, type ParsedArgs } from './args';
 
 export interface Preprocess {
   /** Multiplier (default: 1/255 for uint8 data, 1 otherwise). */
@@ -65,6 +66,36 @@ export function sampleDims(dims: readonly number[], meta: InputMetadata, file: s
     `${file} has shape ${fmt(dims)}: ${dims[0]} samples of ${fmt(got)}, but model input "${meta.name}" takes samples of ${fmt(want)} ` +
       `(its shape is ${fmt(shape)}; the .npy's first dim is the sample count)`,
   );
+}
+
+/**
+ * `NAME=X.npy` values of a repeatable flag (`--input`, `--calib`) bound to the model's inputs:
+ * NAME may be left out when the model has one input; every input must get exactly one file.
+ */
+export function bindInputFiles(values: readonly string[], names: readonly string[], flag: string, usage: string): Map<string, string> {
+  const bound = new Map<string, string>();
+  const list = names.map((n) => `"${n}"`).join(', ');
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const left = eq > 0 ? v.slice(0, eq) : undefined;
+    let name: string, file: string;
+    if (left !== undefined && names.includes(left)) {
+      name = left;
+      file = v.slice(eq + 1);
+    } else if (left !== undefined && !existsSync(v)) {
+      throw new TernionError('ERR_INPUT_NAME', `The model has no input "${left}" (its inputs: ${list})`);
+    } else if (names.length === 1) {
+      name = names[0];
+      file = v;
+    } else {
+      throw new TernionError('ERR_INPUT_NAME', `${flag} ${v} names no input; the model has ${names.length}: write ${flag} NAME=X.npy with NAME one of ${list}`);
+    }
+    if (bound.has(name)) throw new UsageError(`${flag}: input "${name}" is given twice`, usage);
+    bound.set(name, file);
+  }
+  const missing = names.filter((n) => !bound.has(n));
+  if (missing.length) throw new TernionError('ERR_INPUT_NAME', `Missing ${flag} for ${missing.map((n) => `"${n}"`).join(', ')}`);
+  return bound;
 }
 
 /** Converts an array to the model input's dtype with the preprocessing; notes go to `note`. */

@@ -10,11 +10,11 @@ import type { Graph } from '../ir';
 import { loadOnnxModel } from '../onnx';
 import { quantize, type QuantGroupSize, type QuantizeProgress, type QuantizeReport, type WeightMode } from '../quantize';
 import type { InputMetadata } from '../session/feeds';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { UsageError, choiceValue, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
 import { EMBEDDED_MODEL, PACKAGE_ROOT } from './demo';
 import { loadImageFolder } from './images';
-import { PREPROCESS_FLAGS, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
+import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
 import { isTernFile } from './model-file';
 import { Progress } from './progress';
 import type { Io } from './io';
@@ -40,6 +40,8 @@ export const QUANTIZE_SPEC: CommandSpec = {
   --calibrate max|percentile|mse|auto  activation clipping (default max; auto: per tensor, by output error)
   --calib X.npy|DIR                sample inputs: an .npy (first dim = samples) or a folder of images
                                    (needs sharp); optional only for the embedded model
+  --calib NAME=X.npy               for a model with several inputs (a text encoder's input_ids,
+                                   attention_mask, ...): one .npy per input, same sample count
   --calib-count K                  use the first K samples (default 256)
   --report R.json                  write the per-layer report as JSON
   --data-aware                     choose codes and scales for each layer's output error on the
@@ -55,7 +57,7 @@ ${preprocessUsage(35)}`,
   flags: [
     { name: 'output', alias: 'o', required: true },
     { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'full-range', switch: true }, { name: 'activations' },
-    { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib' }, { name: 'calib-count' }, { name: 'report' },
+    { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib', repeat: true }, { name: 'calib-count' }, { name: 'report' },
     { name: 'data-aware', switch: true }, { name: 'error-feedback', switch: true }, { name: 'refit-scales', switch: true },
     { name: 'bias-correction', switch: true }, { name: 'max-drop' }, { name: 'validate', arity: 2 },
     ...PREPROCESS_FLAGS,
@@ -80,10 +82,32 @@ function samePath(a: string, b: string): boolean {
   }
 }
 
-async function calibrationData(args: ParsedArgs, input: string, meta: InputMetadata, io: Io): Promise<Tensor> {
+/** Calibration samples: one input's (.npy or image folder), or a Tensor per input for a model with several. */
+async function calibrationData(args: ParsedArgs, input: string, inputs: readonly InputMetadata[], io: Io): Promise<Tensor | Record<string, Tensor>> {
   const count = intValue(args, 'calib-count') ?? 256;
   const pre = preprocessOf(args);
-  let calib = args.values.get('calib');
+  const files = args.lists.get('calib') ?? [];
+  if (inputs.length > 1) {
+    if (files.length === 0) throw new UsageError(`ternion quantize: missing --calib NAME=X.npy for each of the model's inputs (${inputs.map((i) => i.name).join(', ')})`, QUANTIZE_SPEC.usage);
+    const bound = bindInputFiles(files, inputs.map((i) => i.name), '--calib', QUANTIZE_SPEC.usage);
+    const feeds: Record<string, Tensor> = {};
+    let samples: number | undefined, samplesOf = '';
+    for (const meta of inputs) {
+      const file = bound.get(meta.name)!;
+      if (!existsSync(file) || statSync(file).isDirectory()) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${meta.name}=${file}: not an .npy file (image folders feed models with one input)`);
+      const data = loadNpy(file);
+      const take = Math.min(count, data.dims[0] ?? 0);
+      if (take === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${data.dims.join(', ')}])`);
+      if (samples !== undefined && take !== samples) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} gives ${take} samples but ${samplesOf} gives ${samples}; every input needs the same count (first dim)`);
+      samples = take;
+      samplesOf = file;
+      feeds[meta.name] = toModelInput(rowsOf(data, 0, take), meta, meta.type === 'float32' ? pre : {}, file, io.err);
+    }
+    return feeds;
+  }
+  const meta = inputs[0];
+  if (files.length > 1) throw new UsageError(`ternion quantize: --calib is given ${files.length} times but the model has one input`, QUANTIZE_SPEC.usage);
+  let calib = files.length ? bindInputFiles(files, [meta.name], '--calib', QUANTIZE_SPEC.usage).get(meta.name) : undefined;
   if (calib === undefined) {
     if (!samePath(input, EMBEDDED_MODEL)) {
       throw new UsageError('ternion quantize: missing --calib: sample inputs to calibrate the activations (X.npy, first dim = samples, or a folder of images)', QUANTIZE_SPEC.usage);
@@ -178,13 +202,12 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
     if (e instanceof TernionError) throw e;
     throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read model file "${input}": ${(e as Error).message}`, { cause: e });
   }
-  if (graph.inputs.length !== 1) {
-    throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with one input (the calibration data feeds it); ${input} has ${graph.inputs.length}: ${graph.inputs.map((i) => i.name).join(', ')}`);
-  }
-  const meta: InputMetadata = { name: graph.inputs[0].name, type: graph.inputs[0].dtype, shape: graph.inputs[0].shape };
-  const calibration = await calibrationData(args, input, meta, io);
+  const metas: InputMetadata[] = graph.inputs.map((i) => ({ name: i.name, type: i.dtype, shape: i.shape }));
+  const calibration = await calibrationData(args, input, metas, io);
+  const meta = metas[0];
   let validation: { inputs: Tensor; labels: Int32Array } | undefined;
   if (maxDrop !== undefined) {
+    if (metas.length > 1) throw new TernionError('ERR_INVALID_ARGUMENT', `--max-drop measures top-1 on a model with one input; ${input} has ${metas.length} (${metas.map((i) => i.name).join(', ')})`);
     const [xPath, yPath] = args.lists.get('validate')!;
     const x = loadNpy(xPath);
     const y = loadNpy(yPath);
@@ -218,6 +241,6 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
       `(drop ${((b.fp32Accuracy - b.accuracy) * 100).toFixed(2)} points, budget ${(b.maxAccuracyDrop * 100).toFixed(2)}): ${b.met ? 'met' : 'NOT met: every layer that could back off did'}; ${b.evaluations} validation runs`);
   }
   const seconds = ((Date.now() - start) / 1000).toFixed(1);
-  io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration.dims[0]} samples${reportPath ? `; report: ${reportPath}` : ''}`);
+  io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration instanceof Tensor ? calibration.dims[0] : Object.values(calibration)[0].dims[0]} samples${reportPath ? `; report: ${reportPath}` : ''}`);
   return 0;
 }

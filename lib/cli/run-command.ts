@@ -7,7 +7,7 @@ import { loadNpy, saveNpy } from '../data/npy';
 import { TernionError } from '../errors';
 import type { Tensor } from '../tensor';
 import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } from './args';
-import { PREPROCESS_FLAGS, preprocessUsage, concatRows, preprocessOf, runInBatches, toModelInput } from './inputs';
+import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, concatRows, preprocessOf, runInBatches, toModelInput } from './inputs';
 import type { Io } from './io';
 import { openModel } from './model-file';
 import { checkBatchDirArgs, runBatchDir } from './run-batch-dir';
@@ -39,31 +39,6 @@ ${preprocessUsage(26)}`,
   ],
 };
 
-function bindInputs(values: readonly string[], names: readonly string[]): Map<string, string> {
-  const bound = new Map<string, string>();
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    const left = eq > 0 ? v.slice(0, eq) : undefined;
-    let name: string, file: string;
-    if (left !== undefined && names.includes(left)) {
-      name = left;
-      file = v.slice(eq + 1);
-    } else if (left !== undefined && !existsSync(v)) {
-      throw new TernionError('ERR_INPUT_NAME', `The model has no input "${left}" (its inputs: ${names.map((n) => `"${n}"`).join(', ')})`);
-    } else if (names.length === 1) {
-      name = names[0];
-      file = v;
-    } else {
-      throw new TernionError('ERR_INPUT_NAME', `--input ${v} names no input; the model has ${names.length}: write --input NAME=X.npy with NAME one of ${names.map((n) => `"${n}"`).join(', ')}`);
-    }
-    if (bound.has(name)) throw new UsageError(`ternion run: input "${name}" is given twice`, RUN_SPEC.usage);
-    bound.set(name, file);
-  }
-  const missing = names.filter((n) => !bound.has(n));
-  if (missing.length) throw new TernionError('ERR_INPUT_NAME', `Missing --input for ${missing.map((n) => `"${n}"`).join(', ')}`);
-  return bound;
-}
-
 function firstValues(t: Tensor, n = 8): string {
   const values: string[] = [];
   for (let i = 0; i < Math.min(n, t.size); i++) {
@@ -88,7 +63,7 @@ export async function runCommand(args: ParsedArgs, io: Io): Promise<number> {
   const output = args.values.get('output');
   const { session } = await openModel(modelPath, { precision, threads });
   try {
-    const bound = bindInputs(args.lists.get('input') ?? [], session.inputNames);
+    const bound = bindInputFiles(args.lists.get('input') ?? [], session.inputNames, '--input', RUN_SPEC.usage);
     const inputs: Record<string, Tensor> = {};
     let count: number | undefined, countFrom = '';
     for (const meta of session.inputMetadata) {

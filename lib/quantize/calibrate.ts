@@ -7,7 +7,7 @@ import type { Graph, ValueInfo } from '../ir';
 import { InferenceSession } from '../session/inference-session';
 import { TernionError, throwIfAborted } from '../errors';
 import { Tensor } from '../tensor';
-import { calibrationBatches, type CalibrationInput } from './calibration-data';
+import { calibrationBatches, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 
 export type CalibrationMethod = 'max' | 'percentile' | 'mse';
 /** 'free': any fp32 scale; 'pow2': a power of two (the papers' dynamic fixed point). */
@@ -151,22 +151,21 @@ export interface CalibrationPassOptions {
 }
 
 /**
- * Runs `graph` (fp32, single input) on every calibration batch with the named tensors as extra
- * outputs and hands them to `visit` (graph inputs among the names are the fed batch itself).
- * One session for the whole pass; one batch of activations alive at a time.
+ * Runs `graph` (fp32) on every calibration batch with the named tensors as extra outputs and
+ * hands them to `visit` (graph inputs among the names are the fed tensors themselves). One
+ * session for the whole pass; one batch of activations alive at a time.
  */
 export async function forEachCalibrationBatch(
   graph: Graph,
   input: CalibrationInput,
   names: readonly string[],
-  visit: (values: Map<string, Tensor>, batch: Tensor) => void | Promise<void>,
+  visit: (values: Map<string, Tensor>, batch: CalibrationFeeds) => void | Promise<void>,
   options: CalibrationPassOptions = {},
 ): Promise<number> {
-  const inputName = graph.inputs[0].name;
   const extra: ValueInfo[] = [];
-  const have = new Set(graph.outputs.map((o) => o.name));
+  const have = new Set([...graph.inputs, ...graph.outputs].map((o) => o.name));
   for (const name of names) {
-    if (name === inputName || have.has(name)) continue;
+    if (have.has(name)) continue;
     const vt = graph.valueInfo.get(name);
     if (!vt) throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: no type known for tensor "${name}"`);
     extra.push({ name, dtype: vt.dtype, shape: vt.shape });
@@ -176,17 +175,17 @@ export async function forEachCalibrationBatch(
   const session = InferenceSession.fromGraph(g, { optimize: false });
   let samples = 0;
   try {
-    for await (const batch of calibrationBatches(input, options.limit)) {
+    for await (const batch of calibrationBatches(input, graph.inputs, options.limit)) {
       throwIfAborted(options.signal);
-      const outs = await session.run({ [inputName]: batch });
+      const outs = await session.run(batch);
       const values = new Map<string, Tensor>();
       for (const name of names) {
-        const t = name === inputName ? batch : outs[name];
+        const t = batch[name] ?? outs[name];
         if (!t || t.type !== 'float32') throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: tensor "${name}" is not float32`);
         values.set(name, t);
       }
       await visit(values, batch);
-      samples += batch.dims[0];
+      samples += sampleCount(batch);
       options.onBatch?.(samples);
     }
   } finally {

@@ -4,6 +4,6 @@ export type { LayerOverride, LayerReport, QuantGroupSize, QuantizedModel, Quanti
 export { forEachCalibrationBatch, paramsOfRange, RangeObserver } from './calibrate';
 export type { ActivationParams, ActivationScaleMode, CalibrationMethod } from './calibrate';
 export { calibrationBatches, CALIBRATION_BATCH } from './calibration-data';
-export type { CalibrationInput } from './calibration-data';
+export type { CalibrationFeeds, CalibrationInput } from './calibration-data';
 export { findLayers } from './rewrite';
 export type { LayerCandidate } from './rewrite';

@@ -11,7 +11,7 @@ import { InferenceSession, type SessionOptions } from '../session/inference-sess
 import { Tensor } from '../tensor';
 import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
-import { checkCalibrationInput, type CalibrationInput } from './calibration-data';
+import { checkCalibrationInput, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -49,8 +49,10 @@ export interface QuantizeOptions {
   /** Activation clipping: 'max' (default), 'percentile', 'mse', or 'auto' (per tensor, by the readers' output error). */
   calibrate?: CalibrationMethod | 'auto';
   /**
-   * Sample inputs for the model's single input (required): one float32 Tensor [samples, ...],
-   * or an array / iterable / async iterable of such batches (read once, in order).
+   * Sample inputs (required): a Tensor [samples, ...] for a model with one input, or a record of
+   * Tensors by input name for any model (as session.run takes them: { input_ids, attention_mask },
+   * every tensor with the same sample count in dims[0]); or an array / iterable / async iterable
+   * of such batches (read once, in order).
    */
   calibration: CalibrationInput;
   /**
@@ -314,8 +316,9 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
   const graph = optimizeGraph(await loadGraph(model));
-  if (graph.inputs.length !== 1) {
-    throw new TernionError('ERR_INVALID_ARGUMENT', `quantize needs a model with a single input (options.calibration feeds it); this one has ${graph.inputs.length}`);
+  if (o.maxAccuracyDrop !== undefined && graph.inputs.length !== 1) {
+    // validation.inputs is one Tensor of labelled samples: a classifier with one input.
+    throw new TernionError('ERR_INVALID_ARGUMENT', `options.maxAccuracyDrop measures top-1 on a model with one input; this one has ${graph.inputs.length} (${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
   }
   const layers = findLayers(graph).filter((l) => !(l.depthwise && o.depthwise === 'float32'));
   const names = new Set(layers.map((l) => l.node.name));
@@ -359,20 +362,22 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   // 'auto' clipping scores each candidate on sample rows of the first batch (activation-clipping.ts).
   const probes = new Map<string, LayerProbe>();
   const probeSamplers = o.calibrate === 'auto' ? layers.filter(supportsDataAware).map((l) => [l, layerRows(l, PROBE_ROWS)] as const) : [];
-  const replay: Tensor[] = [];
-  const knownSamples = o.calibration instanceof Tensor ? Math.min(o.calibration.dims[0], o.calibrationCount) : null;
+  const replay: CalibrationFeeds[] = [];
+  const given = o.calibration instanceof Tensor ? o.calibration.dims[0] : isCalibrationFeeds(o.calibration) ? sampleCount(o.calibration) : null;
+  const knownSamples = given === null ? null : Math.min(given, o.calibrationCount);
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
   // The fp32 output of the first samples, for the fidelity check once the model is quantized.
   const outputName = graph.outputs[0]?.dtype === 'float32' ? graph.outputs[0].name : undefined;
-  const fidelityIn: Tensor[] = [];
+  const fidelityIn: CalibrationFeeds[] = [];
   const fidelityOut: Tensor[] = [];
   let fidelitySamples = 0;
   const calibNames = outputName && !observed.includes(outputName) ? [...observed, outputName] : observed;
   await forEachCalibrationBatch(graph, o.calibration, calibNames, (values, batch) => {
     const out = outputName ? values.get(outputName) : undefined;
-    if (out && fidelitySamples < FIDELITY_SAMPLES && out.dims[0] === batch.dims[0] && batch.type === 'float32') {
-      const take = Math.min(batch.dims[0], FIDELITY_SAMPLES - fidelitySamples);
-      fidelityIn.push(firstRows(batch, take));
+    const count = sampleCount(batch);
+    if (out && fidelitySamples < FIDELITY_SAMPLES && out.dims[0] === count) {
+      const take = Math.min(count, FIDELITY_SAMPLES - fidelitySamples);
+      fidelityIn.push(copyFeeds(feedRows(batch, 0, take)));
       fidelityOut.push(firstRows(out, take));
       fidelitySamples += take;
     }
@@ -551,7 +556,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     const session = InferenceSession.fromGraph(quantized, { optimize: false });
     try {
       const got: Tensor[] = [];
-      for (const x of fidelityIn) got.push((await session.run({ [graph.inputs[0].name]: x }))[outputName]);
+      for (const x of fidelityIn) got.push((await session.run(x))[outputName]);
       report.fidelity = compareOutputs(outputName, fidelityOut, got);
     } finally {
       await session.release();
@@ -614,4 +619,9 @@ function fidelityWarnings(f: FidelityReport, o: Resolved): string[] {
 function firstRows(t: Tensor, n: number): Tensor {
   const per = t.dims.slice(1).reduce((a, b) => a * b, 1);
   return new Tensor('float32', (t.data as Float32Array).slice(0, n * per), [n, ...t.dims.slice(1)]);
+}
+
+/** Copies of a batch's tensors, so the user's batch itself is not kept alive. */
+function copyFeeds(feeds: CalibrationFeeds): CalibrationFeeds {
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new Tensor(t.type, (t.data as Float32Array).slice() as unknown as Float32Array, t.dims)]));
 }

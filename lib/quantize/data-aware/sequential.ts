@@ -11,6 +11,7 @@ import type { Graph } from '../../ir';
 import { Tensor } from '../../tensor';
 import { throwIfAborted } from '../../errors';
 import { forEachCalibrationBatch, roundHalfEven, type ActivationParams } from '../calibrate';
+import type { CalibrationFeeds } from '../calibration-data';
 import { applyRewrites, type LayerCandidate, type RewrittenLayer } from '../rewrite';
 import { dequantizeRows, toGemmRows, type QuantizedWeights } from '../weights';
 import type { LayerRows } from './layer-inputs';
@@ -31,7 +32,7 @@ export interface SequentialJob {
   samplers: ReadonlyMap<string, LayerRows>;
   /** Activation parameters by layer input tensor. */
   act: ReadonlyMap<string, ActivationParams>;
-  batches: readonly Tensor[];
+  batches: readonly CalibrationFeeds[];
   signal?: AbortSignal;
   onLayer?: (done: number, total: number, layer: string) => void;
 }
