@@ -158,10 +158,12 @@ exec::GraphDesc parse_plan(const Napi::Object& plan) {
     if (attrs.IsObject()) {
       Napi::Object ao = attrs.As<Napi::Object>();
       Napi::Array keys = ao.GetPropertyNames();
+      exec::AttrMap map;
       for (uint32_t k = 0; k < keys.Length(); ++k) {
         const std::string key = keys.Get(k).As<Napi::String>().Utf8Value();
-        d.attrs[key] = parse_attr(ao.Get(key), d.where() + " attribute '" + key + "'");
+        map[key] = parse_attr(ao.Get(key), d.where() + " attribute '" + key + "'");
       }
+      d.attrs = std::make_shared<const exec::AttrMap>(std::move(map));
     }
     g.nodes.push_back(std::move(d));
   }

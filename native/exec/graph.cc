@@ -72,21 +72,28 @@ HostTensor make_host_tensor(DType dtype, const Shape& shape) {
 
 // ---------------------------------------------------------------- NodeDesc accessors
 namespace {
+const AttrMap& attrs_of(const NodeDesc& n) {
+  if (!n.attrs) fail("ERR_INTERNAL", n.where() + ": attribute read after the op was built");
+  return *n.attrs;
+}
+
 const Attr* find_attr(const NodeDesc& n, const std::string& key, Attr::Kind kind) {
-  auto it = n.attrs.find(key);
-  if (it == n.attrs.end()) return nullptr;
+  const AttrMap& attrs = attrs_of(n);
+  auto it = attrs.find(key);
+  if (it == attrs.end()) return nullptr;
   if (it->second.kind != kind) fail("ERR_MODEL_FORMAT", n.where() + ": attribute '" + key + "' has the wrong type");
   return &it->second;
 }
 }  // namespace
 
+bool NodeDesc::has(const std::string& key) const { return attrs_of(*this).count(key) != 0; }
 int64_t NodeDesc::get_int(const std::string& key, int64_t dflt) const {
   const Attr* a = find_attr(*this, key, Attr::Int);
   return a ? a->i : dflt;
 }
 float NodeDesc::get_float(const std::string& key, float dflt) const {
-  auto it = attrs.find(key);
-  if (it != attrs.end() && it->second.kind == Attr::Int) return static_cast<float>(it->second.i);
+  auto it = attrs_of(*this).find(key);
+  if (it != attrs->end() && it->second.kind == Attr::Int) return static_cast<float>(it->second.i);
   const Attr* a = find_attr(*this, key, Attr::Float);
   return a ? a->f : dflt;
 }
@@ -204,6 +211,8 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
   }
   for (auto& c : graph_.constants)
     if (!needed[c.first]) c.second.storage.reset();
+  // Ops read their attributes when built (those keeping a copy of their node release it too).
+  for (auto& n : graph_.nodes) n.release_attrs();
 }
 
 size_t Executor::arena_bytes() const {

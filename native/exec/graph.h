@@ -70,15 +70,23 @@ struct Attr {
 
 // One node: op type (ONNX name, or a ternion fused/quantized op), its attributes, and value ids
 // of its inputs (-1 for an omitted optional input) and outputs.
+using AttrMap = std::map<std::string, Attr>;
+
 struct NodeDesc {
   std::string op;
   std::string name;
   int opset = 0;  // the opset of the node's domain, for ops whose semantics changed
-  std::map<std::string, Attr> attrs;
+  // Read while ops are built, then let go (release_attrs): a session keeps no attribute maps (a
+  // map entry costs ~200 bytes: half a MB for a MobileNet's convolutions). Shared, never changed
+  // after parsing, so copies cost nothing; null once released, and a read then is ERR_INTERNAL.
+  std::shared_ptr<const AttrMap> attrs = std::make_shared<const AttrMap>();
   std::vector<int> inputs;
   std::vector<int> outputs;
 
-  bool has(const std::string& key) const { return attrs.count(key) != 0; }
+  bool has(const std::string& key) const;
+  // Ops that keep a copy of their node (for messages, inputs and outputs) call this once their
+  // constructor has read every attribute; the executor does it for the graph's own copy.
+  void release_attrs() { attrs.reset(); }
   int64_t get_int(const std::string& key, int64_t dflt) const;
   float get_float(const std::string& key, float dflt) const;
   std::vector<int64_t> get_ints(const std::string& key, const std::vector<int64_t>& dflt = {}) const;

@@ -56,6 +56,7 @@ class ConvTransposeOp : public Op {
         packed_bytes_ += table_->f32_packed_size(static_cast<int>(cols), static_cast<int>(Cg));
       }
     }
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -91,6 +91,7 @@ class ConvOp : public Op {
       const_bias_.assign(p, p + shape_size(b->shape));
       has_const_bias_ = true;
     }
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

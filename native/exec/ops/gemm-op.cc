@@ -37,6 +37,7 @@ class GemmOp : public Op {
       packed_bytes_ = table_->f32_packed_size(N, K);
       if (const HostTensor* c = bc.constant(2)) fold_bias(*c, N);
     }
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

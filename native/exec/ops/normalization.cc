@@ -26,6 +26,7 @@ class BatchNormOp : public Op {
       if (node_.outputs[i] >= 0)
         fail("ERR_UNSUPPORTED_OP", node_.where() + ": the training outputs (running mean / variance) are not supported");
     if (node_.inputs.size() != 5) fail("ERR_MODEL_FORMAT", node_.where() + " needs 5 inputs (X, scale, B, mean, var)");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -164,6 +165,7 @@ class LayerNormOp : public Op {
     axis_ = node_.get_int("axis", -1);
     epsilon_ = node_.get_float("epsilon", 1e-5f);
     if (node_.outputs.empty() || node_.outputs.size() > 3) fail("ERR_MODEL_FORMAT", node_.where() + " must have 1 to 3 outputs");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

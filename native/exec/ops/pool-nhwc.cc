@@ -32,6 +32,7 @@ class MaxPoolNhwcOp : public Op {
     if (attrs_.kernel.empty() || attrs_.kernel.size() > 2)
       fail("ERR_MODEL_FORMAT", node_.where() + ": kernel_shape must have 1 or 2 dims");
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -136,6 +137,7 @@ class GlobalAveragePoolNhwcOp : public Op {
  public:
   explicit GlobalAveragePoolNhwcOp(const BuildContext& bc) : node_(bc.node) {
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

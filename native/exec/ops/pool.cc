@@ -135,6 +135,7 @@ class PoolOp : public Op {
     with_indices_ = node_.outputs.size() > 1 && node_.outputs[1] >= 0;
     if (node_.outputs.size() > (kind_ == PoolKind::Max ? 2u : 1u))
       fail("ERR_UNSUPPORTED_OP", node_.where() + " has too many outputs");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -213,6 +214,7 @@ class GlobalPoolOp : public Op {
  public:
   GlobalPoolOp(const BuildContext& bc, PoolKind kind) : node_(bc.node), kind_(kind) {
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -256,6 +256,7 @@ class QConvOp : public Op {
                                      shape_str(attrs_.kernel) + " and padded_channels " + std::to_string(P_) + " give K = " +
                                      std::to_string(S * P_));
     bias_ = quant::constant_bias(bc, 3, layer_.Co);
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -47,6 +47,7 @@ class QGemmOp : public Op {
     if (cin_ < 1 || cin_ > layer_.K)
       fail("ERR_SHAPE_MISMATCH", where_ + ": in_channels " + std::to_string(cin_) + " must be in [1, K = " + std::to_string(layer_.K) + "]");
     bias_ = quant::constant_bias(bc, 3, layer_.Co);
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {

@@ -100,6 +100,7 @@ class IntegerConvOp : public Op {
     if (group_ < 1) fail("ERR_SHAPE_MISMATCH", node_.where() + ": group " + std::to_string(group_) + " must be positive");
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
     w_index_ = qlinear ? 3 : 1;
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
@@ -227,6 +228,7 @@ class IntegerMatMulOp : public Op {
   IntegerMatMulOp(const BuildContext& bc, bool qlinear) : node_(bc.node), qlinear_(qlinear) {
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
     b_index_ = qlinear ? 3 : 1;
+    node_.release_attrs();  // every attribute read above
   }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
