@@ -133,6 +133,10 @@ struct KernelTable {
   void (*f32_pack)(const float* W, int N, int K, void* packed);
   void (*f32_gemm)(int M, int N, int K, const float* A, size_t lda, const void* packed,
                    const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1);
+  // The same packed buffer as f32_pack of B's transpose, from B given K-major: B[k * ldb + n]
+  // for k < K, n < N (ldb >= N). A MatMul's right operand computed at run time (an attention
+  // head's keys or values) is laid out so: packed without transposing it first.
+  void (*f32_pack_kn)(const float* B, int K, int N, size_t ldb, void* packed);
 
   // int8: acc = sum_k (a[m][k] - a_zero) * w[n][k], a uint8, w int8, then Requant.
   int q8_nr;
@@ -201,11 +205,12 @@ struct KernelTable {
                            const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1) = nullptr;
 };
 
-// The nine entry points every instruction set implements, declared once: expand this inside an
+// The ten entry points every instruction set implements, declared once: expand this inside an
 // ISA's own namespace (ternion::kernels::<isa>) and fill its KernelTable with them.
 #define TERNION_DECLARE_KERNEL_ENTRIES()                                                          \
   size_t f32_packed_size(int N, int K);                                                           \
   void f32_pack(const float* W, int N, int K, void* packed);                                      \
+  void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed);                      \
   void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,              \
                 const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1);     \
   size_t q8_packed_size(int N, int K);                                                            \

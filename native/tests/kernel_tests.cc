@@ -98,6 +98,20 @@ void test_f32(const KernelTable* t, std::mt19937& rng) {
           AlignedBuf pr(ref->f32_packed_size(N, K)), pt(t->f32_packed_size(N, K));
           ref->f32_pack(W.data(), N, K, pr.p);
           t->f32_pack(W.data(), N, K, pt.p);
+          if (variant == 0) {
+            // f32_pack_kn: the same bytes from W's transpose laid out K-major, rows N + 2 apart.
+            const size_t ldb = N + 2;
+            std::vector<float> B(K * ldb, 99.0f);
+            for (int n = 0; n < N; ++n)
+              for (int k = 0; k < K; ++k) B[k * ldb + n] = W[static_cast<size_t>(n) * K + k];
+            AlignedBuf pk(t->f32_packed_size(N, K));
+            t->f32_pack_kn(B.data(), K, N, ldb, pk.p);
+            ++cases;
+            if (std::memcmp(pk.p, pt.p, t->f32_packed_size(N, K)) != 0) {
+              ++bad;
+              report(false, fmt("f32_pack_kn %s N=%d K=%d: not the bytes of f32_pack", t->name, N, K));
+            }
+          }
           for (auto [n0, n1] : ranges(N, t->f32_nr)) {
             const size_t ldc = N + 3;
             std::vector<float> Cr(M * ldc, -7.0f), Ct(M * ldc, -7.0f);

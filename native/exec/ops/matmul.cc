@@ -76,12 +76,12 @@ class MatMulOp : public Op {
       for (int64_t i = 0; i < b_count; ++i) packed[i] = packed_[i].get();
     } else {
       if (!b.data && N * K > 0) fail("ERR_INTERNAL", node_.where() + ": B was packed for another kernel set");
-      float* w = static_cast<float*>(ctx.scratch(static_cast<size_t>(N * K) * sizeof(float)));
+      // Each [K][N] matrix packed as it lies (no transposed copy first: that and the strided
+      // packing of it were a third of an attention head's MatMul).
       const size_t bytes = table->f32_packed_size(static_cast<int>(N), static_cast<int>(K));
       for (int64_t i = 0; i < b_count; ++i) {
-        transpose_block(b.ptr<float>() + i * K * N, K, N, static_cast<size_t>(N), w, static_cast<size_t>(K));
         void* p = ctx.scratch(bytes);
-        table->f32_pack(w, static_cast<int>(N), static_cast<int>(K), p);
+        table->f32_pack_kn(b.ptr<float>() + i * K * N, static_cast<int>(K), static_cast<int>(N), static_cast<size_t>(N), p);
         packed[i] = p;
       }
     }

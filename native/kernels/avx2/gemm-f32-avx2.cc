@@ -11,6 +11,7 @@
 // GEMV (M == 1): one pass over the weights, 4 independent accumulator pairs to cover the FMA
 // latency, software prefetch ahead of the stream.
 #include "kernels/avx2/common-avx2.h"
+#include "kernels/pack-f32-panels.h"
 
 namespace ternion {
 namespace kernels {
@@ -149,15 +150,10 @@ size_t f32_packed_size(int N, int K) {
   return round_up(static_cast<size_t>(N), kNR) * static_cast<size_t>(K) * sizeof(float);
 }
 
-void f32_pack(const float* W, int N, int K, void* packed) {
-  float* out = static_cast<float*>(packed);
-  const int panels = (N + kNR - 1) / kNR;
-  for (int p = 0; p < panels; ++p)
-    for (int k = 0; k < K; ++k)
-      for (int j = 0; j < kNR; ++j) {
-        const int n = p * kNR + j;
-        *out++ = n < N ? W[static_cast<size_t>(n) * K + k] : 0.0f;
-      }
+void f32_pack(const float* W, int N, int K, void* packed) { pack_f32_panels_nk<kNR>(W, N, K, static_cast<float*>(packed)); }
+
+void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed) {
+  pack_f32_panels_kn<kNR>(B, K, N, ldb, static_cast<float*>(packed));
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,

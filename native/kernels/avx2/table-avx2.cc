@@ -15,7 +15,7 @@ TERNION_DECLARE_DW_ENTRIES()
 const KernelTable* avx2_table() {
   static const KernelTable table = {
       "avx2",
-      16, avx2::f32_packed_size, avx2::f32_pack, avx2::f32_gemm,
+      16, avx2::f32_packed_size, avx2::f32_pack, avx2::f32_gemm, avx2::f32_pack_kn,
       16, avx2::q8_packed_size, avx2::q8_pack, avx2::q8_gemm,
       16, avx2::lowbit_packed_size, avx2::lowbit_pack, avx2::lowbit_gemm,
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,

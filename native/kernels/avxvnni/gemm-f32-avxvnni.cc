@@ -4,6 +4,7 @@
 // Packed layout: a 64-byte header {magic, N, K}, then ceil(N/16) panels; panel p holds, for
 // every k in [0, K), the 16 floats W[16p + j][k] (j = 0..15, zero past N).
 #include "common-avxvnni.h"
+#include "../pack-f32-panels.h"
 
 namespace ternion {
 namespace kernels {
@@ -85,20 +86,25 @@ size_t f32_packed_size(int N, int K) {
   return kHeader + static_cast<size_t>(num_panels(N)) * static_cast<size_t>(K) * kNR * sizeof(float);
 }
 
-void f32_pack(const float* W, int N, int K, void* packed) {
+namespace {
+// The header (magic, N, K), then the panels (pack-f32-panels.h).
+float* f32_panels_after_header(void* packed, int N, int K) {
   uint8_t* base = static_cast<uint8_t*>(packed);
   std::memset(base, 0, kHeader);
   const uint32_t magic = kMagicF32;
   std::memcpy(base, &magic, 4);
   std::memcpy(base + 4, &N, 4);
   std::memcpy(base + 8, &K, 4);
-  float* out = reinterpret_cast<float*>(base + kHeader);
-  for (int p = 0; p < num_panels(N); ++p)
-    for (int k = 0; k < K; ++k)
-      for (int j = 0; j < kNR; ++j) {
-        const int n = p * kNR + j;
-        *out++ = n < N ? W[static_cast<size_t>(n) * K + k] : 0.0f;
-      }
+  return reinterpret_cast<float*>(base + kHeader);
+}
+}  // namespace
+
+void f32_pack(const float* W, int N, int K, void* packed) {
+  pack_f32_panels_nk<kNR>(W, N, K, f32_panels_after_header(packed, N, K));
+}
+
+void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed) {
+  pack_f32_panels_kn<kNR>(B, K, N, ldb, f32_panels_after_header(packed, N, K));
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,

@@ -12,7 +12,7 @@ const KernelTable* avxvnni_table() {
   using namespace avxvnni;
   static const KernelTable table = {
       "avxvnni",
-      kNR, f32_packed_size, f32_pack, f32_gemm,
+      kNR, f32_packed_size, f32_pack, f32_gemm, f32_pack_kn,
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,

@@ -3,6 +3,7 @@
 // Microkernel: up to 8 rows x 8 columns = 16 accumulators; A is read 4 k at a time and
 // broadcast by lane (fmla by element), so one A load feeds 8 fmas.
 #include "kernels/neon/common-neon.h"
+#include "kernels/pack-f32-panels.h"
 
 namespace ternion {
 namespace kernels {
@@ -130,15 +131,10 @@ size_t f32_packed_size(int N, int K) {
   return round_up(std::max<size_t>(panels * K * kNR * sizeof(float), 1), 64);
 }
 
-void f32_pack(const float* W, int N, int K, void* packed) {
-  float* dst = static_cast<float*>(packed);
-  const int panels = (N + kNR - 1) / kNR;
-  for (int p = 0; p < panels; ++p)
-    for (int k = 0; k < K; ++k)
-      for (int c = 0; c < kNR; ++c) {
-        const int n = p * kNR + c;
-        *dst++ = n < N ? W[static_cast<size_t>(n) * K + k] : 0.0f;
-      }
+void f32_pack(const float* W, int N, int K, void* packed) { pack_f32_panels_nk<kNR>(W, N, K, static_cast<float*>(packed)); }
+
+void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed) {
+  pack_f32_panels_kn<kNR>(B, K, N, ldb, static_cast<float*>(packed));
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,

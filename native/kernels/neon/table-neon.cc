@@ -10,7 +10,7 @@ const KernelTable* neon_table() {
   using namespace neon_detail;
   static const KernelTable table = {
       "neon",
-      kNR, f32_packed_size, f32_pack, f32_gemm,
+      kNR, f32_packed_size, f32_pack, f32_gemm, f32_pack_kn,
       kNR, q8_packed_size, q8_pack, q8_gemm,
       kNR, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,

@@ -13,6 +13,13 @@ void f32_pack(const float* W, int N, int K, void* packed) {
   std::memcpy(packed, W, f32_packed_size(N, K));
 }
 
+// The packed form is W [N][K] itself: B's transpose.
+void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed) {
+  float* out = static_cast<float*>(packed);
+  for (int n = 0; n < N; ++n)
+    for (int k = 0; k < K; ++k) out[static_cast<size_t>(n) * K + k] = B[static_cast<size_t>(k) * ldb + n];
+}
+
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
               const float* bias, const float* clamp, float* C, size_t ldc, int n0, int n1) {
   const float* W = static_cast<const float*>(packed);

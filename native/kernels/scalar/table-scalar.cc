@@ -12,7 +12,7 @@ const KernelTable* scalar_table() {
   using namespace scalar_detail;
   static const KernelTable table = {
       "scalar",
-      1, f32_packed_size, f32_pack, f32_gemm,
+      1, f32_packed_size, f32_pack, f32_gemm, f32_pack_kn,
       1, q8_packed_size, q8_pack, q8_gemm,
       1, lowbit_packed_size, lowbit_pack, lowbit_gemm,
       dw_packed_size, dw_pack, dw_q8,
