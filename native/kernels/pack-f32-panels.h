@@ -8,10 +8,22 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 namespace ternion {
 namespace kernels {
+
+// Tables whose packed buffers start with a header (AVX-512, AVX-VNNI): `bytes` of it, zeroed,
+// holding magic, N and K; returns where the panels start.
+inline float* f32_panels_after_header(void* packed, size_t bytes, uint32_t magic, int N, int K) {
+  uint8_t* base = static_cast<uint8_t*>(packed);
+  std::memset(base, 0, bytes);
+  std::memcpy(base, &magic, 4);
+  std::memcpy(base + 4, &N, 4);
+  std::memcpy(base + 8, &K, 4);
+  return reinterpret_cast<float*>(base + bytes);
+}
 
 template <int NR>
 void pack_f32_panels_nk(const float* W, int N, int K, float* out) {

@@ -86,25 +86,12 @@ size_t f32_packed_size(int N, int K) {
   return kHeader + static_cast<size_t>(num_panels(N)) * static_cast<size_t>(K) * kNR * sizeof(float);
 }
 
-namespace {
-// The header (magic, N, K), then the panels (pack-f32-panels.h).
-float* f32_panels_after_header(void* packed, int N, int K) {
-  uint8_t* base = static_cast<uint8_t*>(packed);
-  std::memset(base, 0, kHeader);
-  const uint32_t magic = kMagicF32;
-  std::memcpy(base, &magic, 4);
-  std::memcpy(base + 4, &N, 4);
-  std::memcpy(base + 8, &K, 4);
-  return reinterpret_cast<float*>(base + kHeader);
-}
-}  // namespace
-
 void f32_pack(const float* W, int N, int K, void* packed) {
-  pack_f32_panels_nk<kNR>(W, N, K, f32_panels_after_header(packed, N, K));
+  pack_f32_panels_nk<kNR>(W, N, K, f32_panels_after_header(packed, kHeader, kMagicF32, N, K));
 }
 
 void f32_pack_kn(const float* B, int K, int N, size_t ldb, void* packed) {
-  pack_f32_panels_kn<kNR>(B, K, N, ldb, f32_panels_after_header(packed, N, K));
+  pack_f32_panels_kn<kNR>(B, K, N, ldb, f32_panels_after_header(packed, kHeader, kMagicF32, N, K));
 }
 
 void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packed,
