@@ -19,3 +19,4 @@ export { toChannelsLast } from './passes/channels-last';
 export { fuseSilu } from './passes/fuse-silu';
 export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
+export { fuseLayerNormChain } from './passes/fuse-layer-norm';

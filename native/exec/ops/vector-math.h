@@ -83,13 +83,20 @@ inline float sigmoid_of(float v) {
 // The sum of n contiguous floats in double: eight partial sums, each in order, combined in a
 // fixed order, so the result does not depend on the vector width a caller's clone was compiled
 // for (Softmax rows, last-axis ReduceSum / ReduceMean).
-inline double sum_in_double(const float* x, int64_t n) {
+// sum_of_in_double(x, n, f) sums the floats f(x[i]) in that order (LayerNorm's squares), the bits
+// sum_in_double gives on an array of them.
+template <typename F>
+inline double sum_of_in_double(const float* x, int64_t n, F f) {
   double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(x[i + j]);
-  for (int j = 0; i < n; ++i, ++j) part[j] += static_cast<double>(x[i]);
+    for (int j = 0; j < 8; ++j) part[j] += static_cast<double>(f(x[i + j]));
+  for (int j = 0; i < n; ++i, ++j) part[j & 7] += static_cast<double>(f(x[i]));
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+inline double sum_in_double(const float* x, int64_t n) {
+  return sum_of_in_double(x, n, [](float v) { return v; });
 }
 
 }  // namespace exec
