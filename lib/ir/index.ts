@@ -20,3 +20,4 @@ export { fuseSilu } from './passes/fuse-silu';
 export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';
+export { fuseQGemmAdd } from './passes/fuse-qgemm-add';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { fuseGeluErf, fuseHardSwish, fuseLayerNormChain, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
+import { fuseGeluErf, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
@@ -156,6 +156,8 @@ export class InferenceSession {
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
     // SiLU, GELU, HardSwish and written-out LayerNorm chains as one op each: the same values, fewer passes.
     optimized = fuseLayerNormChain(fuseHardSwish(fuseGeluErf(fuseSilu(optimized))));
+    // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
+    optimized = fuseQGemmAdd(optimized);
     if (options.channelsLast !== false) optimized = toChannelsLast(optimized);
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
