@@ -1,50 +1,69 @@
 #!/usr/bin/env node
-// For each model from tools/zoo/export_zoo.py: ternion fp32 against onnxruntime fp32 on the same
-// seeded batch of 2 (largest absolute difference, and the reference's scale), then quantize()
-// int8 and ternary N=16 on 4 seeded calibration images and compare their logits with fp32's
+// For each model from tools/zoo/export_zoo.py (or any .onnx): ternion fp32 against onnxruntime
+// fp32 on the same generated batch of 2 (every input, made as `ternion bench` makes them; largest
+// absolute difference over the float outputs, and the reference's scale), then quantize() int8
+// and ternary N=16 on 4 generated calibration samples and compare their outputs with fp32's
 // (cosine; the weights are random, so this checks that the quantized graph runs and tracks fp32,
 // not accuracy). A by-hand check, not part of CI (the models are large).
 //
-//   node tools/zoo/check-zoo.js [build/zoo/NAME.onnx ...]      (default: every .onnx in build/zoo)
+//   node tools/zoo/check-zoo.js [--shape D,D] [build/zoo/NAME.onnx ...]   (default: every .onnx in build/zoo;
+//                                              --shape: per-sample dims where the model's are symbolic)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const ternion = require('../../dist');
+const { generatedInputs, modelInfo } = require('../../dist/bench/model-info');
 const ort = require('onnxruntime-node');
 
-async function check(file) {
+/** Largest |difference| and the reference's largest |value| over every float output. */
+function compare(ref, got) {
+  let diff = 0, scale = 0;
+  for (const [name, r] of Object.entries(ref)) {
+    if (r.type !== 'float32') continue;
+    const g = got[name].data;
+    for (let i = 0; i < r.data.length; i++) {
+      diff = Math.max(diff, Math.abs(r.data[i] - g[i]));
+      scale = Math.max(scale, Math.abs(r.data[i]));
+    }
+  }
+  return { diff, scale };
+}
+
+function cosine(ref, got) {
+  let dot = 0, a2 = 0, b2 = 0;
+  for (const [name, r] of Object.entries(ref)) {
+    if (r.type !== 'float32') continue;
+    const g = got[name].data;
+    for (let i = 0; i < r.data.length; i++) {
+      dot += r.data[i] * g[i];
+      a2 += r.data[i] * r.data[i];
+      b2 += g[i] * g[i];
+    }
+  }
+  return dot / Math.sqrt(a2 * b2);
+}
+
+async function check(file, shape) {
   const name = path.basename(file, '.onnx');
-  const size = name.startsWith('inception') ? 299 : 224;
-  const dims = [2, 3, size, size];
-  let seed = 1;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-  const x = new Float32Array(dims.reduce((a, b) => a * b, 1)).map(rnd);
+  // Every input generated as `ternion bench` makes them (seeded uniform [0, 1) images, token
+  // ids inside their embedding table, ones for masks), a batch of 2.
+  const info = modelInfo(file, shape ? { shape } : {});
+  const feeds = generatedInputs(info.inputs, 2);
+  const toOrt = (f) => Object.fromEntries(Object.entries(f).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
   const line = [name];
   const o = await ort.InferenceSession.create(file);
-  const ref = (await o.run({ image: new ort.Tensor('float32', x, dims) })).logits.data;
+  const ref = await o.run(toOrt(feeds));
   let t0 = performance.now();
   const s = await ternion.InferenceSession.create(file);
   line.push(`load ${(performance.now() - t0).toFixed(0)} ms`);
-  const got = (await s.run({ image: new ternion.Tensor('float32', x, dims) })).logits.data;
-  let diff = 0, scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i] - got[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  line.push(`fp32 max |diff| ${diff.toExponential(2)} (max |logit| ${scale.toPrecision(3)})`);
-  const calibration = new ternion.Tensor('float32', new Float32Array(4 * 3 * size * size).map(rnd), [4, 3, size, size]);
+  const { diff, scale } = compare(ref, await s.run(feeds));
+  line.push(`fp32 max |diff| ${diff.toExponential(2)} (max |output| ${scale.toPrecision(3)})`);
+  const calibration = generatedInputs(info.inputs, 4, 777);
   for (const [label, options] of [['int8', { weights: 'int8' }], ['ternary N=16', { weights: 'ternary', groupSize: 16 }]]) {
     t0 = performance.now();
     const q = await ternion.quantize(new Uint8Array(fs.readFileSync(file)), { ...options, calibration });
     const qs = await ternion.InferenceSession.create(q.toBuffer());
-    const y = (await qs.run({ image: new ternion.Tensor('float32', x, dims) })).logits.data;
-    let dot = 0, a2 = 0, b2 = 0;
-    for (let i = 0; i < ref.length; i++) {
-      dot += ref[i] * y[i];
-      a2 += ref[i] * ref[i];
-      b2 += y[i] * y[i];
-    }
-    line.push(`${label} cosine ${(dot / Math.sqrt(a2 * b2)).toFixed(3)} (${(performance.now() - t0).toFixed(0)} ms)`);
+    line.push(`${label} cosine ${cosine(ref, await qs.run(feeds)).toFixed(3)} (${(performance.now() - t0).toFixed(0)} ms)`);
     await qs.release();
   }
   await s.release();
@@ -53,10 +72,13 @@ async function check(file) {
 
 (async () => {
   const dir = path.join(__dirname, '..', '..', 'build', 'zoo');
-  const files = process.argv.length > 2 ? process.argv.slice(2) : fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => path.join(dir, f));
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--shape');
+  const shape = at >= 0 ? args.splice(at, 2)[1].split(',').map(Number) : undefined;
+  const files = args.length ? args : fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort().map((f) => path.join(dir, f));
   for (const f of files) {
     try {
-      console.log(await check(f));
+      console.log(await check(f, shape));
     } catch (e) {
       console.log(`${path.basename(f)} | ${e.code ?? 'ERROR'} ${e.message}`);
     }

@@ -10,7 +10,9 @@
 #include <cstring>
 
 #include "exec/graph.h"
+#include "exec/ops/broadcast.h"
 #include "exec/ops/op-args.h"
+#include "exec/ops/vector-math.h"
 
 namespace ternion {
 namespace exec {
@@ -26,6 +28,27 @@ struct AxisMap {
   std::vector<int64_t> index;  // [out][taps]
   std::vector<float> weight;   // [out][taps]
 };
+
+// The innermost axis: one gathered value per tap and output (the same operations, in the same
+// order, as the row loops of resize_axis).
+TERNION_WIDE_CLONES void resize_row(const float* s, float* d, int64_t out_len, int taps, const int64_t* index, const float* weight) {
+  if (taps == 1) {
+    for (int64_t o = 0; o < out_len; ++o) d[o] = s[index[o]];
+  } else if (taps == 2) {
+    for (int64_t o = 0; o < out_len; ++o) d[o] = weight[2 * o] * s[index[2 * o]] + weight[2 * o + 1] * s[index[2 * o + 1]];
+  } else {
+    for (int64_t o = 0; o < out_len; ++o) {
+      float v = weight[o * taps] * s[index[o * taps]];
+      for (int k = 1; k < taps; ++k) v += weight[o * taps + k] * s[index[o * taps + k]];
+      d[o] = v;
+    }
+  }
+}
+
+// Two rows blended (linear mode along an outer axis): w0 * a + w1 * b per value, one pass.
+TERNION_WIDE_CLONES void resize_lerp(const float* a, const float* b, float* d, int64_t n, float w0, float w1) {
+  for (int64_t i = 0; i < n; ++i) d[i] = w0 * a[i] + w1 * b[i];
+}
 
 class ResizeOp : public Op {
  public:
@@ -77,8 +100,11 @@ class ResizeOp : public Op {
     std::vector<double> scales;
     const Shape out = output_shape(inputs, x.shape, scales);
     // One pass per resized axis, ping-ponging between two scratch buffers; the last writes y.
+    // Innermost axis first: its pass gathers one value at a time, so it goes where the tensor is
+    // smallest when upsampling (a segmentation head's 28 -> 224), and the outer axes' passes then
+    // run whole rows as vectors.
     std::vector<size_t> axes;
-    for (size_t a = 0; a < out.size(); ++a)
+    for (size_t a = out.size(); a-- > 0;)
       if (out[a] != x.shape[a] || scales[a] != 1.0) axes.push_back(a);
     if (axes.empty()) {
       std::memcpy(y.data, x.data, y.bytes());
@@ -97,7 +123,7 @@ class ResizeOp : public Op {
         b = static_cast<float*>(ctx.scratch(static_cast<size_t>(shape_size(next)) * sizeof(float)));
         dst = b;
       }
-      resize_axis(src, cur, a, axis_map(cur[a], out[a], scales[a]), dst);
+      resize_axis(ctx, src, cur, a, axis_map(cur[a], out[a], scales[a]), dst);
       src = dst;
       cur = next;
     }
@@ -213,26 +239,38 @@ class ResizeOp : public Op {
     return m;
   }
 
-  // [outer, in_len, inner] -> [outer, out_len, inner] along `axis` of `shape`.
-  static void resize_axis(const float* src, const Shape& shape, size_t axis, const AxisMap& m, float* dst) {
+  // [outer, in_len, inner] -> [outer, out_len, inner] along `axis` of `shape`, blocks of outer
+  // rows spread over the threads. Each output is w[0] * s[0] + w[1] * s[1] + ..., in that order.
+  static void resize_axis(const RunContext& ctx, const float* src, const Shape& shape, size_t axis, const AxisMap& m, float* dst) {
     const int64_t outer = op_args::dims_product(shape, 0, axis), inner = op_args::dims_product(shape, axis + 1, shape.size());
     const int64_t in_len = shape[axis], out_len = static_cast<int64_t>(m.index.size()) / m.taps;
-    for (int64_t b = 0; b < outer; ++b) {
-      const float* s = src + b * in_len * inner;
-      float* d = dst + b * out_len * inner;
-      for (int64_t o = 0; o < out_len; ++o) {
-        float* row = d + o * inner;
-        const int64_t* idx = &m.index[o * m.taps];
-        const float* w = &m.weight[o * m.taps];
-        if (m.taps == 1) {
-          std::memcpy(row, s + idx[0] * inner, static_cast<size_t>(inner) * sizeof(float));
+    const int64_t per_row = std::max<int64_t>(out_len * inner, 1);
+    broadcast::parallel_range(ctx, outer, std::max<int64_t>(1, (1 << 14) / per_row), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const float* s = src + b * in_len * inner;
+        float* d = dst + b * out_len * inner;
+        if (inner == 1) {
+          resize_row(s, d, out_len, m.taps, m.index.data(), m.weight.data());
           continue;
         }
-        for (int64_t i = 0; i < inner; ++i) row[i] = w[0] * s[idx[0] * inner + i];
-        for (int k = 1; k < m.taps; ++k)
-          for (int64_t i = 0; i < inner; ++i) row[i] += w[k] * s[idx[k] * inner + i];
+        for (int64_t o = 0; o < out_len; ++o) {
+          float* row = d + o * inner;
+          const int64_t* idx = &m.index[o * m.taps];
+          const float* w = &m.weight[o * m.taps];
+          if (m.taps == 1) {
+            std::memcpy(row, s + idx[0] * inner, static_cast<size_t>(inner) * sizeof(float));
+            continue;
+          }
+          if (m.taps == 2) {
+            resize_lerp(s + idx[0] * inner, s + idx[1] * inner, row, inner, w[0], w[1]);
+            continue;
+          }
+          for (int64_t i = 0; i < inner; ++i) row[i] = w[0] * s[idx[0] * inner + i];
+          for (int k = 1; k < m.taps; ++k)
+            for (int64_t i = 0; i < inner; ++i) row[i] += w[k] * s[idx[k] * inner + i];
+        }
       }
-    }
+    });
   }
 
   std::string where_;
