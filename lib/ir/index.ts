@@ -21,3 +21,4 @@ export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';
 export { fuseQGemmAdd } from './passes/fuse-qgemm-add';
+export { trimConvTaps } from './passes/trim-conv-taps';

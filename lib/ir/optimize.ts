@@ -9,6 +9,7 @@ import { fuseActivation } from './passes/fuse-activation';
 import { fuseResidualAdd } from './passes/fuse-residual-add';
 import { removeDeadNodes } from './passes/remove-dead-nodes';
 import { removeIdentity } from './passes/remove-identity';
+import { trimConvTaps } from './passes/trim-conv-taps';
 import type { Graph } from './types';
 import { validateGraph } from './validate-graph';
 
@@ -21,9 +22,11 @@ export interface OptimizeOptions {
   fuseResidualAdd?: boolean;
   /** Fuse Relu/Clip/LeakyRelu into Conv/Gemm/MatMul (default: true). */
   fuseActivation?: boolean;
+  /** Trim Conv kernel taps that read only padding, where the input size is known (default: true). */
+  trimConvTaps?: boolean;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps']);
 
 function checkOptions(options: OptimizeOptions): void {
   for (const [key, value] of Object.entries(options)) {
@@ -34,7 +37,7 @@ function checkOptions(options: OptimizeOptions): void {
 
 /**
  * Run the graph passes: Identity/Dropout removal, constant folding, dead-node removal, BN
- * folding, residual-Add fusion, activation fusion. Each is a pure function; the input graph is
+ * folding, trimming Conv taps that read only padding, residual-Add fusion, activation fusion. Each is a pure function; the input graph is
  * not modified. Returns a graph whose valueInfo types every tensor.
  */
 export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
@@ -43,6 +46,7 @@ export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Grap
   if (options.foldConstants !== false) result = foldConstants(result);
   result = removeDeadNodes(result);
   if (options.foldBatchNorm !== false) result = foldBatchNorm(result);
+  if (options.trimConvTaps !== false) result = trimConvTaps(result);
   // Residual Adds first, so a Relu after the Add fuses into the same epilogue.
   if (options.fuseResidualAdd !== false) result = fuseResidualAdd(result);
   if (options.fuseActivation !== false) result = fuseActivation(result);
