@@ -183,7 +183,7 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
       r.label, r.error ? `failed: ${r.error}` : fixed(r.medianMs, 2), fixed(r.imagesPerSecond, 1), fixed(r.gmacPerSecond, 1),
       fixed(r.vsOrtFp32, 2, 'x'), fixed(r.vsOrtInt8, 2, 'x'), fixed(r.rssMB, 0), fixed(r.peakRssMB, 0),
     ]);
-    for (const line of table(['engine', 'median ms', 'images/s', 'GMAC/s', 'vs ort fp32', 'vs ort int8', 'RSS MB', 'peak MB'], body, 1)) io.out(line);
+    for (const line of table(['engine', 'median ms', 'samples/s', 'GMAC/s', 'vs ort fp32', 'vs ort int8', 'RSS MB', 'peak MB'], body, 1)) io.out(line);
     if (memory) io.out('RSS MB: the session after one run; peak MB: while reading the model, creating the session and running once (each in a fresh process)');
   }
   return rows.some((r) => r.error) ? 1 : 0;
