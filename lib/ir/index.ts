@@ -22,3 +22,4 @@ export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';
 export { fuseQGemmAdd } from './passes/fuse-qgemm-add';
 export { trimConvTaps } from './passes/trim-conv-taps';
+export { fuseAttentionSoftmax } from './passes/fuse-attention-softmax';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { fuseGeluErf, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
+import { fuseAttentionSoftmax, fuseGeluErf, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
@@ -154,8 +154,9 @@ export class InferenceSession {
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
     let optimized = options.optimize === false ? graph : optimizeGraph(graph);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
-    // SiLU, GELU, HardSwish and written-out LayerNorm chains as one op each: the same values, fewer passes.
-    optimized = fuseLayerNormChain(fuseHardSwish(fuseGeluErf(fuseSilu(optimized))));
+    // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
+    // each: the same values, fewer passes.
+    optimized = fuseAttentionSoftmax(fuseLayerNormChain(fuseHardSwish(fuseGeluErf(fuseSilu(optimized)))));
     // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
     optimized = fuseQGemmAdd(optimized);
     if (options.channelsLast !== false) optimized = toChannelsLast(optimized);

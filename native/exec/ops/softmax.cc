@@ -67,6 +67,23 @@ TERNION_WIDE_CLONES void softmax_row(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= scale;
 }
 
+// The scaling and the mask of TernionScaledMaskedSoftmax's rows (the Div, Mul and Add ops' float
+// operations); the mask steps by 0 (one value for the row) or 1.
+TERNION_WIDE_CLONES void scale_row_div(const float* s, float* y, int64_t n, float c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = s[i] / c;
+}
+TERNION_WIDE_CLONES void scale_row_mul(const float* s, float* y, int64_t n, float c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = s[i] * c;
+}
+TERNION_WIDE_CLONES void add_mask_row(float* y, const float* m, int64_t step, int64_t n) {
+  if (step == 0) {
+    const float v = *m;
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + v;
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + m[i];
+  }
+}
+
 // LogSoftmax's row: (x - max) - log(sum), not x - (max + log(sum)): near-zero outputs keep
 // their precision.
 TERNION_WIDE_CLONES void log_softmax_row(const float* x, float* y, int64_t n) {
@@ -156,13 +173,92 @@ class SoftmaxOp : public Op {
   int64_t axis_;
 };
 
+// TernionScaledMaskedSoftmax (lib/ir/passes/fuse-attention-softmax.ts): an attention layer's
+// Softmax(Add(Div(S, c), mask)) over the last axis as one pass per row, the ops' own float
+// operations in their order: v = s / c (or s * c; or no scaling), then v + mask (mask read
+// through numpy broadcasting to S's shape; optional), then the row's Softmax as SoftmaxOp takes
+// it (softmax_row). So the outputs are the chain's, bit for bit, without the two passes over the
+// scores (and the two buffers) in between.
+class ScaledMaskedSoftmaxOp : public Op {
+ public:
+  explicit ScaledMaskedSoftmaxOp(const BuildContext& bc)
+      : where_(bc.node.where()), scale_(bc.node.get_float("scale", 1.0f)), divide_(bc.node.get_string("scale_op", "none") == "div"),
+        multiply_(bc.node.get_string("scale_op", "none") == "mul") {
+    const std::string op = bc.node.get_string("scale_op", "none");
+    if (op != "div" && op != "mul" && op != "none") fail("ERR_MODEL_FORMAT", where_ + ": scale_op must be div, mul or none, got '" + op + "'");
+    if (bc.node.inputs.empty() || bc.node.inputs.size() > 2 || bc.node.outputs.size() != 1)
+      fail("ERR_MODEL_FORMAT", where_ + " must have 1 or 2 inputs and one output");
+  }
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "scores");
+    op_args::require_dtype(x, {DType::F32}, where_, "scores");
+    if (x.shape.empty()) fail("ERR_SHAPE_MISMATCH", where_ + ": the scores must have rank >= 1, got a scalar");
+    outputs[0].dtype = DType::F32;
+    outputs[0].shape = x.shape;
+    if (const Tensor* m = op_args::optional(inputs, 1)) {
+      op_args::require_dtype(*m, {DType::F32}, where_, "mask");
+      outputs[0].shape = broadcast::broadcast_shapes(x.shape, m->shape, where_);  // as the Add broadcasts
+    }
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    const Tensor* m = op_args::optional(inputs, 1);
+    Tensor& y = *outputs[0];
+    if (y.size() == 0) return;
+    const Shape& shape = y.shape;  // the scores' shape, or wider where the mask broadcast them
+    const size_t rank = shape.size();
+    const int64_t n = shape.back(), rows = y.size() / n;
+    const float* in = x.ptr<float>();
+    float* out = y.ptr<float>();
+    const float* mask = m ? m->ptr<float>() : nullptr;
+    // Element strides of the scores and the mask read through the broadcast to the output.
+    const std::vector<int64_t> xs = broadcast::broadcast_strides(x.shape, shape);
+    const std::vector<int64_t> ms = m ? broadcast::broadcast_strides(m->shape, shape) : std::vector<int64_t>(rank, 0);
+    const bool whole = x.shape == shape;  // the usual case: rows of the scores as they lie
+    broadcast::parallel_range(ctx, rows, std::max<int64_t>(1, (1 << 13) / n), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t xo = 0, mo = 0, rest = r;
+        for (size_t d = rank - 1; d-- > 0;) {
+          const int64_t i = rest % shape[d];
+          rest /= shape[d];
+          xo += i * xs[d];
+          mo += i * ms[d];
+        }
+        float* row = out + r * n;
+        if (whole) {
+          const float* s = in + r * n;
+          if (divide_) scale_row_div(s, row, n, scale_);
+          else if (multiply_) scale_row_mul(s, row, n, scale_);
+          else std::memcpy(row, s, static_cast<size_t>(n) * sizeof(float));
+        } else {  // scores broadcast by the mask: each value through its stride
+          for (int64_t i = 0; i < n; ++i) {
+            const float v = in[xo + i * xs[rank - 1]];
+            row[i] = divide_ ? v / scale_ : multiply_ ? v * scale_ : v;
+          }
+        }
+        if (mask) add_mask_row(row, mask + mo, ms[rank - 1], n);
+        softmax_row(row, row, n);
+      }
+    });
+  }
+
+ private:
+  std::string where_;
+  float scale_;
+  bool divide_, multiply_;
+};
+
 std::unique_ptr<Op> make_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, false); }
+std::unique_ptr<Op> make_scaled_masked_softmax(const BuildContext& bc) { return std::make_unique<ScaledMaskedSoftmaxOp>(bc); }
 std::unique_ptr<Op> make_log_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, true); }
 
 }  // namespace
 
 TERNION_REGISTER_OP(Softmax, make_softmax);
 TERNION_REGISTER_OP(LogSoftmax, make_log_softmax);
+TERNION_REGISTER_OP(TernionScaledMaskedSoftmax, make_scaled_masked_softmax);
 
 }  // namespace exec
 }  // namespace ternion
