@@ -331,6 +331,24 @@ describe('Resize as a segmentation head upsamples', () => {
   });
 });
 
+describe('batched MatMul as attention runs it', () => {
+  it('12 heads of [128, 32] x [32, 128] (a run-time right operand) match onnxruntime, and 1 and 2 threads agree bit for bit', async () => {
+    const spec: ModelSpec = {
+      opset: 13,
+      nodes: [{ op: 'MatMul', inputs: ['q', 'k'], outputs: ['s'] }],
+      inputs: [valueInfo('q', [1, 12, 128, 32]), valueInfo('k', [1, 12, 32, 128])],
+      outputs: [anyShape('s')],
+    };
+    const q = seeded(12 * 128 * 32, 3, 1), k = seeded(12 * 32 * 128, 4, 1);
+    const { got, want } = await both(spec, { q: { data: q, dims: [1, 12, 128, 32] }, k: { data: k, dims: [1, 12, 32, 128] } });
+    expectClose(got.s, want.s, 1e-4);
+    const two = await InferenceSession.create(encodeModel(spec), { threads: 2 });
+    const s2 = (await two.run({ q: new Tensor('float32', q, [1, 12, 128, 32]), k: new Tensor('float32', k, [1, 12, 32, 128]) })).s.data as Float32Array;
+    expect(Buffer.from(s2.buffer).equals(Buffer.from((got.s.data as Float32Array).buffer))).toBe(true);
+    await two.release();
+  });
+});
+
 describe('Cast', () => {
   it('truncates toward zero, saturates, maps NaN to 0 and nonzero to true', async () => {
     const x = Float32Array.from([0, -0.5, 1.9, -1.9, 300, -300, 3e10, -3e10, Number.NaN, 0.25]);

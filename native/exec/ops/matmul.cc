@@ -94,11 +94,24 @@ class MatMulOp : public Op {
       gemm_f32(ctx.gemm, checked_int(rows, node_, "rows of A"), static_cast<int>(N), static_cast<int>(K), A,
                static_cast<size_t>(K), packed[0], nullptr, clamp, Y, static_cast<size_t>(N));
     } else {
-      for (int64_t i = 0; i < batches; ++i) {
+      auto product = [&](const GemmContext& gc, int64_t i) {
         const float* ai = A + broadcast_index(s.a_batch, s.batch, i) * M * K;
         const void* bi = packed[broadcast_index(s.b_batch, s.batch, i)];
-        gemm_f32(ctx.gemm, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ai, static_cast<size_t>(K), bi,
+        gemm_f32(gc, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), ai, static_cast<size_t>(K), bi,
                  nullptr, clamp, Y + i * M * N, static_cast<size_t>(N));
+      };
+      // Many small products (an attention layer's heads: 12 of 128 x 128 x 32) go whole to the
+      // threads, one product per thread at a time, rather than each split over the threads: a
+      // fork-join per head cost more than half the head's work on two cores. The same sums
+      // either way (a GEMM's outputs do not depend on how its tiles are split).
+      const int threads = thread_count(ctx.gemm);
+      if (threads > 1 && batches >= threads && M * N * K <= (int64_t(1) << 22)) {
+        const GemmContext one{ctx.gemm.table, nullptr, 1};
+        parallel_ranges(ctx.gemm, batches, 1, [&](int64_t b0, int64_t b1) {
+          for (int64_t i = b0; i < b1; ++i) product(one, i);
+        });
+      } else {
+        for (int64_t i = 0; i < batches; ++i) product(ctx.gemm, i);
       }
     }
     if (!clamp) act_.apply(Y, static_cast<size_t>(out[0]->size()));
