@@ -81,7 +81,6 @@ interface Runner {
   isa: string | null;
 }
 
-export { seededUniform } from './seeded';
 
 async function open(engine: PreparedEngine, options: CompareOptions): Promise<Runner> {
   if (engine.spec.kind === 'ort') {

@@ -2,7 +2,6 @@
 // fp32 .onnx model, with the measurement `npm run bench` uses (lib/bench/): the ternion engines
 // quantize the model on the fly, onnxruntime-node runs when it can be required (it is not a
 // dependency of ternion) and its int8 engine gets a static QDQ model made on the fly.
-import { loadNpy } from '../data/npy';
 import { TernionError } from '../errors';
 import { cpuInfo } from '../kernels';
 import { compareEngines, type EngineRow } from '../bench/compare';
@@ -13,7 +12,7 @@ import { sampleCount, sampleRows, type CalibrationFeeds } from '../quantize/cali
 import type { Tensor } from '../tensor';
 import { loadOrt } from '../bench/ort';
 import { UsageError, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
-import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, rowsOf, toModelInput } from './inputs';
+import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, samplesFromFiles } from './inputs';
 import type { Io } from './io';
 import { isTernFile } from './model-file';
 import { table } from './text';
@@ -99,23 +98,8 @@ function calibrationOf(args: ParsedArgs, info: ModelInfo, io: Io): CalibrationFe
   const count = intValue(args, 'calib-count');
   if (!files?.length) return generatedInputs(info.inputs, count ?? 8, 777);
   const bound = bindInputFiles(files, info.inputs.map((i) => i.name), '--calib', BENCH_SPEC.usage);
-  const pre = preprocessOf(args);
-  const feeds: Record<string, Tensor> = {};
-  let samples: number | undefined, samplesOf = '';
-  for (const input of info.inputs) {
-    const file = bound.get(input.name)!;
-    const raw = loadNpy(file);
-    const n = Math.min(count ?? raw.dims[0] ?? 0, raw.dims[0] ?? 0);
-    if (n === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${raw.dims.join(', ')}])`);
-    if (samples !== undefined && n !== samples) {
-      throw new TernionError('ERR_SHAPE_MISMATCH', `${file} gives ${n} samples but ${samplesOf} gives ${samples}; every input needs the same count (first dim)`);
-    }
-    samples = n;
-    samplesOf = file;
-    const meta = { name: input.name, type: input.dtype, shape: ['batch', ...input.sampleDims] };
-    feeds[input.name] = toModelInput(rowsOf(raw, 0, n), meta, input.dtype === 'float32' ? pre : {}, file, io.err);
-  }
-  return feeds;
+  const metas = info.inputs.map((i) => ({ name: i.name, type: i.dtype, shape: ['batch', ...i.sampleDims] }));
+  return samplesFromFiles(bound, metas, preprocessOf(args), count, io.err);
 }
 
 /** One batch of input: the calibration samples repeated (with --calib), else generated ones. */

@@ -10,6 +10,7 @@ import type { InputMetadata } from '../session/feeds';
 import type { InferenceSession } from '../session/inference-session';
 import { Tensor, type TensorType } from '../tensor';
 import { existsSync } from 'node:fs';
+import { loadNpy } from '../data/npy';
 import { UsageError, numberList, parseNumber, type ParsedArgs } from './args';
 
 export interface Preprocess {
@@ -96,6 +97,30 @@ export function bindInputFiles(values: readonly string[], names: readonly string
   const missing = names.filter((n) => !bound.has(n));
   if (missing.length) throw new TernionError('ERR_INPUT_NAME', `Missing ${flag} for ${missing.map((n) => `"${n}"`).join(', ')}`);
   return bound;
+}
+
+/**
+ * Samples from one .npy per model input (`bound`: input name -> file), for calibration: the
+ * first `count` of each (all when undefined), converted to the input's type (float32 inputs
+ * with the preprocessing); every input must give the same number.
+ */
+export function samplesFromFiles(bound: ReadonlyMap<string, string>, inputs: readonly InputMetadata[], pre: Preprocess, count: number | undefined,
+  note: (line: string) => void): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  let samples: number | undefined, samplesOf = '';
+  for (const meta of inputs) {
+    const file = bound.get(meta.name)!;
+    const raw = loadNpy(file);
+    const n = Math.min(count ?? raw.dims[0] ?? 0, raw.dims[0] ?? 0);
+    if (n === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${raw.dims.join(', ')}])`);
+    if (samples !== undefined && n !== samples) {
+      throw new TernionError('ERR_SHAPE_MISMATCH', `${file} gives ${n} samples but ${samplesOf} gives ${samples}; every input needs the same count (first dim)`);
+    }
+    samples = n;
+    samplesOf = file;
+    feeds[meta.name] = toModelInput(rowsOf(raw, 0, n), meta, meta.type === 'float32' ? pre : {}, file, note);
+  }
+  return feeds;
 }
 
 /** Converts an array to the model input's dtype with the preprocessing; notes go to `note`. */

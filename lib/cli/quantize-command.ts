@@ -8,13 +8,14 @@ import { loadNpy } from '../data/npy';
 import { TernionError } from '../errors';
 import type { Graph } from '../ir';
 import { loadOnnxModel } from '../onnx';
+import { sampleCount } from '../quantize/calibration-data';
 import { quantize, type QuantGroupSize, type QuantizeProgress, type QuantizeReport, type WeightMode } from '../quantize';
 import type { InputMetadata } from '../session/feeds';
 import { Tensor } from '../tensor';
 import { UsageError, choiceValue, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
 import { EMBEDDED_MODEL, PACKAGE_ROOT } from './demo';
 import { loadImageFolder } from './images';
-import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
+import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, preprocessOf, rowsOf, samplesFromFiles, toModelInput } from './inputs';
 import { isTernFile } from './model-file';
 import { Progress } from './progress';
 import type { Io } from './io';
@@ -90,20 +91,10 @@ async function calibrationData(args: ParsedArgs, input: string, inputs: readonly
   if (inputs.length > 1) {
     if (files.length === 0) throw new UsageError(`ternion quantize: missing --calib NAME=X.npy for each of the model's inputs (${inputs.map((i) => i.name).join(', ')})`, QUANTIZE_SPEC.usage);
     const bound = bindInputFiles(files, inputs.map((i) => i.name), '--calib', QUANTIZE_SPEC.usage);
-    const feeds: Record<string, Tensor> = {};
-    let samples: number | undefined, samplesOf = '';
-    for (const meta of inputs) {
-      const file = bound.get(meta.name)!;
-      if (!existsSync(file) || statSync(file).isDirectory()) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${meta.name}=${file}: not an .npy file (image folders feed models with one input)`);
-      const data = loadNpy(file);
-      const take = Math.min(count, data.dims[0] ?? 0);
-      if (take === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} holds no samples (shape [${data.dims.join(', ')}])`);
-      if (samples !== undefined && take !== samples) throw new TernionError('ERR_SHAPE_MISMATCH', `${file} gives ${take} samples but ${samplesOf} gives ${samples}; every input needs the same count (first dim)`);
-      samples = take;
-      samplesOf = file;
-      feeds[meta.name] = toModelInput(rowsOf(data, 0, take), meta, meta.type === 'float32' ? pre : {}, file, io.err);
+    for (const [name, file] of bound) {
+      if (!existsSync(file) || statSync(file).isDirectory()) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${name}=${file}: not an .npy file (image folders feed models with one input)`);
     }
-    return feeds;
+    return samplesFromFiles(bound, inputs, pre, count, io.err);
   }
   const meta = inputs[0];
   if (files.length > 1) throw new UsageError(`ternion quantize: --calib is given ${files.length} times but the model has one input`, QUANTIZE_SPEC.usage);
@@ -241,6 +232,6 @@ async function quantizeTo(args: ParsedArgs, io: Io, signal: AbortSignal, progres
       `(drop ${((b.fp32Accuracy - b.accuracy) * 100).toFixed(2)} points, budget ${(b.maxAccuracyDrop * 100).toFixed(2)}): ${b.met ? 'met' : 'NOT met: every layer that could back off did'}; ${b.evaluations} validation runs`);
   }
   const seconds = ((Date.now() - start) / 1000).toFixed(1);
-  io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration instanceof Tensor ? calibration.dims[0] : Object.values(calibration)[0].dims[0]} samples${reportPath ? `; report: ${reportPath}` : ''}`);
+  io.out(`wrote ${output} (${num(statSync(output).size)} bytes) in ${seconds} s, calibrated on ${calibration instanceof Tensor ? calibration.dims[0] : sampleCount(calibration)} samples${reportPath ? `; report: ${reportPath}` : ''}`);
   return 0;
 }

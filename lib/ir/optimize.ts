@@ -37,7 +37,8 @@ function checkOptions(options: OptimizeOptions): void {
 
 /**
  * Run the graph passes: Identity/Dropout removal, constant folding, dead-node removal, BN
- * folding, trimming Conv taps that read only padding, residual-Add fusion, activation fusion. Each is a pure function; the input graph is
+ * folding, residual-Add fusion, activation fusion, then (on the inferred shapes) trimming Conv
+ * taps that read only padding. Each is a pure function; the input graph is
  * not modified. Returns a graph whose valueInfo types every tensor.
  */
 export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
@@ -46,11 +47,12 @@ export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Grap
   if (options.foldConstants !== false) result = foldConstants(result);
   result = removeDeadNodes(result);
   if (options.foldBatchNorm !== false) result = foldBatchNorm(result);
-  if (options.trimConvTaps !== false) result = trimConvTaps(result);
   // Residual Adds first, so a Relu after the Add fuses into the same epilogue.
   if (options.fuseResidualAdd !== false) result = fuseResidualAdd(result);
   if (options.fuseActivation !== false) result = fuseActivation(result);
   result = removeDeadNodes(result);
   validateGraph(result);
-  return inferShapes(result);
+  // Trimming reads the inferred input sizes and changes no tensor's shape.
+  const typed = inferShapes(result);
+  return options.trimConvTaps !== false ? trimConvTaps(typed) : typed;
 }

@@ -5,8 +5,8 @@
 // the image for some output position; the Conv becomes one with that smaller kernel, its weights
 // sliced and its pads shortened by the dropped taps' extent, so every output pixel still sees the
 // same window (a 3x3 dilated by 36 over 14x14 is the 1x1 of its centre taps). The sums lose only
-// terms that were exactly zero. Runs before quantization, so quantized models get the small
-// kernel too.
+// terms that were exactly zero. The last pass of optimizeGraph (on its inferred shapes), so
+// quantized models get the small kernel too.
 
 import { inferShapes } from '../infer-shapes';
 import type { ConstantTensor, Graph, Node } from '../types';
@@ -34,19 +34,31 @@ function reachingTaps(inLen: number, k: number, d: number, s: number, pb: number
   return lo < 0 ? undefined : [lo, hi];
 }
 
+/** A Conv that may have such taps: constant fp32 weights, explicit padding, a kernel wider than 1. */
+function candidate(graph: Graph, n: Node): boolean {
+  if (n.opType !== 'Conv' || n.domain !== '' || n.inputs.length < 2) return false;
+  const autoPad = n.attributes.auto_pad;
+  if (autoPad && !(autoPad.type === 'string' && autoPad.value === 'NOTSET')) return false;
+  const w = graph.initializers.get(n.inputs[1]);
+  // Without padding every tap reaches the input (the first at the first output, the last at the last).
+  return !!w && w.dtype === 'float32' && w.dims.slice(2).some((k) => k > 1) && (ints(n, 'pads') ?? []).some((p) => p > 0);
+}
+
 export function trimConvTaps(graph: Graph): Graph {
-  const typed = inferShapes(graph);
+  const convs = graph.nodes.filter((n) => candidate(graph, n));
+  if (convs.length === 0) return graph;
+  // Input shapes: the graph's own once inferred (optimizeGraph runs this pass last); else inferred here.
+  const known = (g: Graph, v: string) => (g.valueInfo.get(v) ?? g.inputs.find((i) => i.name === v))?.shape;
+  const typed = convs.every((n) => known(graph, n.inputs[0])) ? graph : inferShapes(graph);
   const initializers = new Map<string, ConstantTensor>(graph.initializers);
   const replaced = new Set<string>(); // weights some conv no longer reads
   const nodes = graph.nodes.map((n) => {
-    if (n.opType !== 'Conv' || n.domain !== '' || n.inputs.length < 2) return n;
-    const autoPad = n.attributes.auto_pad;
-    if (autoPad && !(autoPad.type === 'string' && autoPad.value === 'NOTSET')) return n;
-    const w = graph.initializers.get(n.inputs[1]);
-    const x = typed.valueInfo.get(n.inputs[0]) ?? typed.inputs.find((i) => i.name === n.inputs[0]);
-    if (!w || w.dtype !== 'float32' || !x?.shape || x.shape.length !== w.dims.length) return n;
+    if (!convs.includes(n)) return n;
+    const w = graph.initializers.get(n.inputs[1])!;
+    const shape = known(typed, n.inputs[0]);
+    if (!shape || shape.length !== w.dims.length) return n;
     const nd = w.dims.length - 2;
-    const spatial = x.shape.slice(2);
+    const spatial = shape.slice(2);
     if (nd < 1 || spatial.some((v) => typeof v !== 'number')) return n;
     const kernel = w.dims.slice(2);
     const strides = ints(n, 'strides') ?? Array(nd).fill(1);
@@ -66,20 +78,21 @@ export function trimConvTaps(graph: Graph): Graph {
     const outer = w.dims[0] * w.dims[1];
     const src = w.data as Float32Array;
     const dst = new Float32Array(outer * newKernel.reduce((a, b) => a * b, 1));
+    // The kept taps' offsets within one filter's kernel, in order; then each filter's values at them.
     const oldStride = kernel.map((_, i) => kernel.slice(i + 1).reduce((a, b) => a * b, 1));
     const oldSize = kernel.reduce((a, b) => a * b, 1);
-    let at = 0;
+    const offsets: number[] = [];
     const idx = new Array<number>(nd).fill(0);
+    for (;;) {
+      offsets.push(idx.reduce((off, t, i) => off + (ranges[i][0] + t) * oldStride[i], 0));
+      let i = nd - 1;
+      while (i >= 0 && ++idx[i] === newKernel[i]) idx[i--] = 0;
+      if (i < 0) break;
+    }
+    let at = 0;
     for (let o = 0; o < outer; o++) {
-      idx.fill(0);
-      for (;;) {
-        let off = o * oldSize;
-        for (let i = 0; i < nd; i++) off += (ranges[i][0] + idx[i]) * oldStride[i];
-        dst[at++] = src[off];
-        let i = nd - 1;
-        while (i >= 0 && ++idx[i] === newKernel[i]) idx[i--] = 0;
-        if (i < 0) break;
-      }
+      const base = o * oldSize;
+      for (const off of offsets) dst[at++] = src[base + off];
     }
     const name = `${n.inputs[1]}::taps_${ranges.map(([lo, hi]) => `${lo}-${hi}`).join('_')}`;
     initializers.set(name, { name, dtype: 'float32', dims: [w.dims[0], w.dims[1], ...newKernel], data: dst });

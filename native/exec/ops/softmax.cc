@@ -60,28 +60,35 @@ inline float row_max(const float* x, int64_t n) {
 // One function per row, compiled wide (TERNION_WIDE_CLONES) with its three passes inlined: an
 // attention layer's rows are short (128 values): three calls a row through the clones' dispatch
 // and a baseline (SSE) scaling loop made MiniLM's Softmax 7% slower.
-TERNION_WIDE_CLONES void softmax_row(const float* x, float* y, int64_t n) {
+inline void softmax_of_row(const float* x, float* y, int64_t n) {
   const float max = row_max(x, n);
   // double: rows can be long (vocabularies) and the sum is all that matters
   const float scale = static_cast<float>(1.0 / exp_row(x, y, n, max));
   for (int64_t i = 0; i < n; ++i) y[i] *= scale;
 }
 
-// The scaling and the mask of TernionScaledMaskedSoftmax's rows (the Div, Mul and Add ops' float
-// operations); the mask steps by 0 (one value for the row) or 1.
-TERNION_WIDE_CLONES void scale_row_div(const float* s, float* y, int64_t n, float c) {
-  for (int64_t i = 0; i < n; ++i) y[i] = s[i] / c;
-}
-TERNION_WIDE_CLONES void scale_row_mul(const float* s, float* y, int64_t n, float c) {
-  for (int64_t i = 0; i < n; ++i) y[i] = s[i] * c;
-}
-TERNION_WIDE_CLONES void add_mask_row(float* y, const float* m, int64_t step, int64_t n) {
-  if (step == 0) {
+TERNION_WIDE_CLONES void softmax_row(const float* x, float* y, int64_t n) { softmax_of_row(x, y, n); }
+
+// A row of TernionScaledMaskedSoftmax, in the same one wide function: s / c or s * c (or s as
+// it is), plus the mask (stepping by 0, one value for the row, or 1), then the row's Softmax:
+// the Div, Mul, Add and Softmax ops' float operations. y may be s.
+enum class RowScale : int { None, Divide, Multiply };
+TERNION_WIDE_CLONES void scaled_masked_softmax_row(const float* s, float* y, int64_t n, RowScale op, float c, const float* m,
+                                                   int64_t step) {
+  if (op == RowScale::Divide) {
+    for (int64_t i = 0; i < n; ++i) y[i] = s[i] / c;
+  } else if (op == RowScale::Multiply) {
+    for (int64_t i = 0; i < n; ++i) y[i] = s[i] * c;
+  } else if (s != y) {
+    std::memcpy(y, s, static_cast<size_t>(n) * sizeof(float));
+  }
+  if (m && step == 0) {
     const float v = *m;
     for (int64_t i = 0; i < n; ++i) y[i] = y[i] + v;
-  } else {
+  } else if (m) {
     for (int64_t i = 0; i < n; ++i) y[i] = y[i] + m[i];
   }
+  softmax_of_row(y, y, n);
 }
 
 // LogSoftmax's row: (x - max) - log(sum), not x - (max + log(sum)): near-zero outputs keep
@@ -181,11 +188,11 @@ class SoftmaxOp : public Op {
 // scores (and the two buffers) in between.
 class ScaledMaskedSoftmaxOp : public Op {
  public:
-  explicit ScaledMaskedSoftmaxOp(const BuildContext& bc)
-      : where_(bc.node.where()), scale_(bc.node.get_float("scale", 1.0f)), divide_(bc.node.get_string("scale_op", "none") == "div"),
-        multiply_(bc.node.get_string("scale_op", "none") == "mul") {
+  explicit ScaledMaskedSoftmaxOp(const BuildContext& bc) : where_(bc.node.where()), scale_(bc.node.get_float("scale", 1.0f)) {
     const std::string op = bc.node.get_string("scale_op", "none");
-    if (op != "div" && op != "mul" && op != "none") fail("ERR_MODEL_FORMAT", where_ + ": scale_op must be div, mul or none, got '" + op + "'");
+    if (op == "div") op_ = RowScale::Divide;
+    else if (op == "mul") op_ = RowScale::Multiply;
+    else if (op != "none") fail("ERR_MODEL_FORMAT", where_ + ": scale_op must be div, mul or none, got '" + op + "'");
     if (bc.node.inputs.empty() || bc.node.inputs.size() > 2 || bc.node.outputs.size() != 1)
       fail("ERR_MODEL_FORMAT", where_ + " must have 1 or 2 inputs and one output");
   }
@@ -227,19 +234,13 @@ class ScaledMaskedSoftmaxOp : public Op {
           mo += i * ms[d];
         }
         float* row = out + r * n;
+        const float* m = mask ? mask + mo : nullptr;
         if (whole) {
-          const float* s = in + r * n;
-          if (divide_) scale_row_div(s, row, n, scale_);
-          else if (multiply_) scale_row_mul(s, row, n, scale_);
-          else std::memcpy(row, s, static_cast<size_t>(n) * sizeof(float));
-        } else {  // scores broadcast by the mask: each value through its stride
-          for (int64_t i = 0; i < n; ++i) {
-            const float v = in[xo + i * xs[rank - 1]];
-            row[i] = divide_ ? v / scale_ : multiply_ ? v * scale_ : v;
-          }
+          scaled_masked_softmax_row(in + r * n, row, n, op_, scale_, m, ms[rank - 1]);
+        } else {  // scores broadcast by the mask: gathered through their strides first
+          for (int64_t i = 0; i < n; ++i) row[i] = in[xo + i * xs[rank - 1]];
+          scaled_masked_softmax_row(row, row, n, op_, scale_, m, ms[rank - 1]);
         }
-        if (mask) add_mask_row(row, mask + mo, ms[rank - 1], n);
-        softmax_row(row, row, n);
       }
     });
   }
@@ -247,7 +248,7 @@ class ScaledMaskedSoftmaxOp : public Op {
  private:
   std::string where_;
   float scale_;
-  bool divide_, multiply_;
+  RowScale op_ = RowScale::None;
 };
 
 std::unique_ptr<Op> make_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, false); }
