@@ -318,6 +318,36 @@ describe('channels-last layout and integer chaining', () => {
     expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
   });
 
+  it('stages a planar input of a depthwise conv (a ShuffleNet-style concat) pixel-major, exactly, on 1 and 2 threads', async () => {
+    const r = rng(8);
+    const C = 10;
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const model = encodeModel({
+      nodes: [
+        // The Concat keeps planes (the chain does not follow it): the depthwise conv reads planes
+        // and writes pixels for the pointwise conv after it.
+        { op: 'Concat', name: 'cat', inputs: ['x', 'x2'], outputs: ['a'], attributes: [int('axis', 1)] },
+        { op: 'Conv', name: 'dw', inputs: ['a', 'w1', 'b1'], outputs: ['b'], attributes: [int('group', C), ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1])] },
+        { op: 'Relu', name: 'relu', inputs: ['b'], outputs: ['c'] },
+        { op: 'Conv', name: 'pw', inputs: ['c', 'w2'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', ['N', 4, 13, 17]), valueInfo('x2', ['N', 6, 13, 17])],
+      outputs: [valueInfo('y', ['N', 3, 7, 9])],
+      initializers: [weights(r, 'w1', [C, 1, 3, 3]), bias('b1', C), weights(r, 'w2', [3, C, 1, 1])],
+    });
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
+    const dw = g.nodes.find((n) => n.name === 'dw');
+    expect(dw?.attributes.input_layout).toBeUndefined();
+    expect(dw?.attributes.output_layout).toEqual({ type: 'string', value: 'nhwc' });
+    const feeds = { x: randomInput(5, [3, 4, 13, 17]), x2: randomInput(6, [3, 6, 13, 17]) };
+    for (const threads of [1, 2]) {
+      const a = await (await InferenceSession.create(model, { threads })).run(feeds);
+      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run(feeds);
+      // The pixel-major depthwise kernel sums as the planar loop; pointwise convs sum in order.
+      expect(Array.from(a.y.data as Float32Array)).toEqual(Array.from(b.y.data as Float32Array));
+    }
+  });
+
   it('chains a one-channel (grayscale) stem: the embedded model runs pixel-major from its first conv, to fp32 rounding', async () => {
     const bytes = readFileSync(join(__dirname, '..', 'models', 'fashion-mnist-resnet.onnx'));
     const g = toChannelsLast(optimizeGraph(loadOnnxModel(bytes)));

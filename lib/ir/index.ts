@@ -17,6 +17,7 @@ export { removeIdentity } from './passes/remove-identity';
 export { removeDeadNodes } from './passes/remove-dead-nodes';
 export { toChannelsLast } from './passes/channels-last';
 export { fuseSilu } from './passes/fuse-silu';
+export { fuseConvSwish } from './passes/fuse-conv-swish';
 export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';

@@ -53,7 +53,7 @@ function planTensor(t: ConstantTensor, what: string): PlanTensor {
   return { dtype: planDType(dtype, what), dims: [...t.dims], data };
 }
 
-const ACTIVATION_CODES: Record<string, number> = { Relu: 1, Clip: 2, LeakyRelu: 3 };
+const ACTIVATION_CODES: Record<string, number> = { Relu: 1, Clip: 2, LeakyRelu: 3, Silu: 4, HardSwish: 5 };
 
 // The IR's fusion attributes (ir/ops.ts FUSED_ATTRIBUTES) in the executor's integer form.
 function translateFused(node: Node, attrs: Record<string, PlanAttr>): void {

@@ -187,6 +187,12 @@ struct KernelTable {
   // scale > 0 and finite, 0 <= zp <= qmax <= 255.
   void (*quantize_u8)(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
 
+  // fp32 transpose (a copy: every bit, NaN payloads included): dst[c * ld_dst + r] =
+  // src[r * ld_src + c] for r in [0, rows), c in [0, cols). Planar <-> pixel-major conversions
+  // at the edges of a channels-last chain (channel planes to im2col rows, GEMM rows to NCHW
+  // planes); nothing else in dst is written. src and dst do not overlap.
+  void (*transpose_f32)(const float* src, int rows, int cols, size_t ld_src, float* dst, size_t ld_dst);
+
   // True when the integer kernels (q8_gemm, lowbit_gemm, dw_q8) honour Requant's post_lo,
   // post_hi and divisor; callers quantize the fp32 output themselves otherwise.
   bool post_quant = false;
@@ -222,8 +228,8 @@ struct KernelTable {
   void lowbit_gemm(int M, int N, int K, const uint8_t* A, size_t lda, uint8_t a_zero,             \
                    const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1);
 
-// The depthwise and quantize entries: scalar, AVX2 and NEON implement them (the wider x86
-// tables reuse AVX2's).
+// The depthwise, quantize and transpose entries: scalar, AVX2 and NEON implement them (the
+// wider x86 tables reuse AVX2's where they have no own).
 #define TERNION_DECLARE_DW_ENTRIES()                                                              \
   size_t dw_packed_size(int C, int taps);                                                         \
   void dw_pack(const int8_t* W, int C, int taps, void* packed);                                   \
@@ -231,7 +237,8 @@ struct KernelTable {
              const void* packed, const Requant* rq, void* out, size_t ldo);                       \
   void dw_f32(int P, int C, int taps, const float* const* in, const float* w, const float* bias,  \
               float lo, float hi, float* out, size_t ldo);                                        \
-  void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);
+  void quantize_u8(const float* x, uint8_t* y, size_t n, float scale, int32_t zp, int32_t qmax);  \
+  void transpose_f32(const float* src, int rows, int cols, size_t ld_src, float* dst, size_t ld_dst);
 
 // Each instruction set's table; nullptr where it was not compiled in (other architecture).
 const KernelTable* scalar_table();

@@ -4,7 +4,7 @@
 // within a bound relative to sum |a*w|. Prints one line per case group and a closing count;
 // exits non-zero on any failure. Run under qemu-aarch64 for the NEON table.
 //
-//   kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|pack|pool|threads|dispatch] [--seed N] [--list]
+//   kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|transpose|pack|pool|threads|dispatch] [--seed N] [--list]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -564,6 +564,34 @@ void test_dw_f32(const KernelTable* t, std::mt19937& rng) {
   std::printf("%s dw_f32 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
+// ---------------------------------------------------------------- fp32 transpose
+// Every table, the scalar one included, against the definition: byte for byte (random bit
+// patterns, NaN payloads among them), on sizes that leave every block edge, with row strides
+// wider than the rows; what lies outside the transposed block stays untouched.
+void test_transpose(const KernelTable* t, std::mt19937& rng) {
+  int cases = 0, bad = 0;
+  const float sentinel = -7.0f;
+  for (int rows : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 24, 33})
+    for (int cols : {1, 3, 4, 7, 8, 9, 15, 16, 31, 64, 65, 200}) {
+      const size_t ld_src = static_cast<size_t>(cols) + rows % 3, ld_dst = static_cast<size_t>(rows) + cols % 4;
+      std::vector<uint32_t> bits(rows * ld_src);
+      for (auto& b : bits) b = static_cast<uint32_t>(rng());
+      std::vector<float> src(bits.size());
+      std::memcpy(src.data(), bits.data(), bits.size() * sizeof(float));
+      std::vector<float> want(cols * ld_dst, sentinel), got(cols * ld_dst, sentinel);
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) want[c * ld_dst + r] = src[r * ld_src + c];
+      t->transpose_f32(src.data(), rows, cols, ld_src, got.data(), ld_dst);
+      ++cases;
+      if (std::memcmp(want.data(), got.data(), want.size() * sizeof(float)) != 0) {
+        ++bad;
+        report(false, fmt("transpose_f32 %s rows=%d cols=%d ld_src=%zu ld_dst=%zu", t->name, rows, cols, ld_src, ld_dst));
+      }
+    }
+  report(bad == 0, "transpose_f32 summary");
+  std::printf("%s transpose_f32 %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
 // ---------------------------------------------------------------- activation quantization
 // Values around every rounding tie and both clamps, NaN, infinities, huge and tiny numbers, on
 // lengths that leave every vector tail.
@@ -921,7 +949,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|requant|threads|pool|pack|dispatch] [--seed N] [--list]\n");
+      std::printf("usage: kernel_tests [--isa NAME] [--kind f32|q8|q8_segs|lowbit|lowbit_segs|dw|dw_f32|quant|requant|transpose|threads|pool|pack|dispatch] [--seed N] [--list]\n");
       return a == "--help" ? 0 : 2;
     }
   }
@@ -944,6 +972,7 @@ int main(int argc, char** argv) {
     // The scalar table is the reference; its own kernels are checked by the drivers' test and
     // by the JS tests against onnxruntime and hand-computed values.
     if (all_kinds || kind == "threads") test_threads(t, rng);
+    if (all_kinds || kind == "transpose") test_transpose(t, rng);
     if (t == scalar_table()) continue;
     if (all_kinds || kind == "f32") test_f32(t, rng);
     if (all_kinds || kind == "q8") test_q8(t, rng);

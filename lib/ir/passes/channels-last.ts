@@ -240,8 +240,9 @@ export function toChannelsLast(graph: Graph): Graph {
       if (convKind.has(p)) {
         const r = p.inputs[3] ? decided.get(p.inputs[3]) : undefined;
         if (p.inputs[3] && (!r || r.form === 'u8')) return v;
+        // A depthwise conv reads float32 pixels; a planar input it stages itself.
         const src = decided.get(p.inputs[0]);
-        if (convKind.get(p) === 'depthwise' && (!src || src.form === 'u8')) return v;
+        if (convKind.get(p) === 'depthwise' && src?.form === 'u8') return v;
       }
       if (isTranspose(p, TO_NCHW) && decided.has(p.inputs[0])) return v; // its input must be a plain [N, H, W, C] tensor
       if (elementwise.has(p)) {

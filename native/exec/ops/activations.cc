@@ -13,6 +13,7 @@
 
 #include "exec/graph.h"
 #include "exec/ops/broadcast.h"
+#include "exec/ops/conv-common.h"
 #include "exec/ops/op-args.h"
 #include "exec/ops/vector-math.h"
 
@@ -84,6 +85,10 @@ TERNION_WIDE_CLONES void silu_span(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid_of(x[i]);
 }
 
+TERNION_WIDE_CLONES void silu_span_in_place(float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] = p[i] * sigmoid_of(p[i]);
+}
+
 std::unique_ptr<Op> make_silu(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { silu_span(x, y, n); }, kCheapChunk);
 }
@@ -127,6 +132,17 @@ std::unique_ptr<Op> make_hard_sigmoid(const BuildContext& bc) {
 TERNION_WIDE_CLONES void hard_swish_span(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::min(1.0f, std::max(0.0f, (1.0f / 6.0f) * x[i] + 0.5f));
   for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
+}
+
+// In place (a conv's activation): the clamp into a stack block, then the product.
+TERNION_WIDE_CLONES void hard_swish_span_in_place(float* p, int64_t n) {
+  float gate[256];
+  for (int64_t i0 = 0; i0 < n; i0 += 256) {
+    const int64_t m = std::min<int64_t>(256, n - i0);
+    float* q = p + i0;
+    for (int64_t i = 0; i < m; ++i) gate[i] = std::min(1.0f, std::max(0.0f, (1.0f / 6.0f) * q[i] + 0.5f));
+    for (int64_t i = 0; i < m; ++i) q[i] = gate[i] * q[i];
+  }
 }
 
 std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
@@ -358,6 +374,11 @@ std::unique_ptr<Op> make_relu(const BuildContext& bc) { return std::make_unique<
 std::unique_ptr<Op> make_clip(const BuildContext& bc) { return std::make_unique<RangeMapOp>(bc.node, RangeMapOp::Clip); }
 
 }  // namespace
+
+namespace ops {
+void silu_in_place(float* p, int64_t n) { silu_span_in_place(p, n); }
+void hard_swish_in_place(float* p, int64_t n) { hard_swish_span_in_place(p, n); }
+}  // namespace ops
 
 TERNION_REGISTER_OP(Relu, make_relu);
 TERNION_REGISTER_OP(LeakyRelu, make_leaky_relu);

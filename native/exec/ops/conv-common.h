@@ -23,8 +23,14 @@ namespace ops {
 // integer form (`fused_activation` 0 none, 1 Relu, 2 Clip with `fused_min`/`fused_max`,
 // 3 LeakyRelu with `fused_alpha`) and the IR's (`activation` "Relu"/"Clip"/"LeakyRelu" with
 // `activation_params` [min, max] or [alpha]).
+// SiLU and HardSwish over a span in place, the TernionSilu / HardSwish ops' arithmetic
+// (activations.cc, compiled wide): a conv that applies them as its activation gives the bits of
+// the separate op.
+void silu_in_place(float* p, int64_t n);
+void hard_swish_in_place(float* p, int64_t n);
+
 struct Activation {
-  enum Kind { None = 0, Relu = 1, Clip = 2, LeakyRelu = 3 } kind = None;
+  enum Kind { None = 0, Relu = 1, Clip = 2, LeakyRelu = 3, Silu = 4, HardSwish = 5 } kind = None;
   float lo = -std::numeric_limits<float>::infinity();
   float hi = std::numeric_limits<float>::infinity();
   float alpha = 0.01f;
@@ -56,6 +62,8 @@ struct Activation {
       case Relu: return apply_as<Relu>(p, n);
       case Clip: return apply_as<Clip>(p, n);
       case LeakyRelu: return apply_as<LeakyRelu>(p, n);
+      case Silu: return silu_in_place(p, static_cast<int64_t>(n));
+      case HardSwish: return hard_swish_in_place(p, static_cast<int64_t>(n));
     }
   }
   float apply1(float v) const {
@@ -63,6 +71,8 @@ struct Activation {
       case Relu: return of<Relu>(v);
       case Clip: return of<Clip>(v);
       case LeakyRelu: return of<LeakyRelu>(v);
+      case Silu:
+      case HardSwish: apply(&v, 1); return v;
       default: return v;
     }
   }
@@ -78,7 +88,7 @@ inline Activation read_activation(const NodeDesc& node) {
   Activation a;
   if (node.has("fused_activation")) {
     const int64_t kind = node.get_int("fused_activation", 0);
-    if (kind < 0 || kind > 3) fail("ERR_MODEL_FORMAT", node.where() + ": unknown fused_activation " + std::to_string(kind));
+    if (kind < 0 || kind > 5) fail("ERR_MODEL_FORMAT", node.where() + ": unknown fused_activation " + std::to_string(kind));
     a.kind = static_cast<Activation::Kind>(kind);
     a.lo = node.get_float("fused_min", a.lo);
     a.hi = node.get_float("fused_max", a.hi);
@@ -95,6 +105,10 @@ inline Activation read_activation(const NodeDesc& node) {
     } else if (name == "LeakyRelu") {
       a.kind = Activation::LeakyRelu;
       if (!params.empty()) a.alpha = params[0];
+    } else if (name == "Silu") {
+      a.kind = Activation::Silu;
+    } else if (name == "HardSwish") {
+      a.kind = Activation::HardSwish;
     } else if (!name.empty()) {
       fail("ERR_UNSUPPORTED_OP", node.where() + ": unknown fused activation '" + name + "'");
     }

@@ -51,7 +51,7 @@ class ConvTransposeOp : public Op {
       std::vector<float> t(static_cast<size_t>(Cg * cols));
       const float* W = static_cast<const float*>(w->storage.get());
       for (int64_t g = 0; g < group_; ++g) {
-        transpose_block(W + g * Cg * cols, Cg, cols, static_cast<size_t>(cols), t.data(), static_cast<size_t>(Cg));
+        table_->transpose_f32(W + g * Cg * cols, static_cast<int>(Cg), static_cast<int>(cols), static_cast<size_t>(cols), t.data(), static_cast<size_t>(Cg));
         packed_.push_back(pack_f32_weights(table_, t.data(), static_cast<int>(cols), static_cast<int>(Cg)));
         packed_bytes_ += table_->f32_packed_size(static_cast<int>(cols), static_cast<int>(Cg));
       }
@@ -101,7 +101,7 @@ class ConvTransposeOp : public Op {
     } else {
       float* t = static_cast<float*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(Cg * cols, 1)) * sizeof(float)));
       for (int64_t i = 0; i < group_; ++i) {
-        transpose_block(w.ptr<float>() + i * Cg * cols, Cg, cols, static_cast<size_t>(cols), t, static_cast<size_t>(Cg));
+        table->transpose_f32(w.ptr<float>() + i * Cg * cols, static_cast<int>(Cg), static_cast<int>(cols), static_cast<size_t>(cols), t, static_cast<size_t>(Cg));
         void* p = ctx.scratch(table->f32_packed_size(static_cast<int>(cols), static_cast<int>(Cg)));
         table->f32_pack(t, static_cast<int>(cols), static_cast<int>(Cg), p);
         packed[i] = p;
@@ -118,7 +118,7 @@ class ConvTransposeOp : public Op {
         for (int64_t m = 0; m < Mg; ++m) std::fill(yg + m * Q, yg + (m + 1) * Q, bias ? bias[gi * Mg + m] : 0.0f);
         for (int64_t p0 = 0; p0 < P; p0 += rows) {
           const int64_t p1 = std::min(P, p0 + rows);
-          transpose_block(xg + p0, Cg, p1 - p0, static_cast<size_t>(P), a, static_cast<size_t>(Cg));
+          table->transpose_f32(xg + p0, static_cast<int>(Cg), static_cast<int>(p1 - p0), static_cast<size_t>(P), a, static_cast<size_t>(Cg));
           gemm_f32(ctx.gemm, static_cast<int>(p1 - p0), static_cast<int>(cols), static_cast<int>(Cg), a,
                    static_cast<size_t>(Cg), packed[gi], nullptr, nullptr, col, static_cast<size_t>(cols));
           parallel_ranges(ctx.gemm, Mg, 1, [&](int64_t m0, int64_t m1) {

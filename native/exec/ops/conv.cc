@@ -15,8 +15,8 @@
 //   output_layout "nhwc"  Y (and the residual) are [N, out spatial..., M]: the GEMM writes Y
 //                         directly, no transpose. A dense planar input (the graph's first
 //                         conv) is then staged pixel-major per image for im2col.
-// Depthwise convs with pixel-major input and output (one channel per group, no multiplier)
-// run the kernel table's dw_f32, which sums the taps in the same order and with the same
+// Depthwise convs with a pixel-major output (one channel per group, no multiplier; a planar
+// input is staged pixel-major first) run the kernel table's dw_f32, which sums the taps in the same order and with the same
 // roundings as the planar loop (bit-identical results); dense convs in pixel-major order sum
 // K in another order, so they agree with the planar path to fp32 rounding.
 #include <algorithm>
@@ -66,6 +66,25 @@ void depthwise_channel(const float* x, const float* w, float bias, const Window3
         }
       }
     }
+  }
+}
+
+// The epilogue after a pixel-major GEMM: `rows` rows of `width` outputs, `ld` apart, get the
+// residual (same layout) added, then the activation. Contiguous rows go as one span: a SiLU
+// per row of a few dozen channels spent more on the call and vector tails than on the math.
+void finish_rows(float* y, const float* residual, int64_t rows, int64_t width, int64_t ld, const Activation& act) {
+  if (width == ld) {
+    const int64_t n = rows * width;
+    if (residual)
+      for (int64_t i = 0; i < n; ++i) y[i] += residual[i];
+    act.apply(y, static_cast<size_t>(n));
+    return;
+  }
+  for (int64_t p = 0; p < rows; ++p) {
+    float* o = y + p * ld;
+    if (residual)
+      for (int64_t m = 0; m < width; ++m) o[m] += residual[p * ld + m];
+    act.apply(o, static_cast<size_t>(width));
   }
 }
 
@@ -119,8 +138,8 @@ class ConvOp : public Op {
       if (b->shape.size() != 1 || b->shape[0] != M)
         fail("ERR_SHAPE_MISMATCH", where_ + ": bias " + shape_str(b->shape) + " must be [" + std::to_string(M) + "]");
     }
-    if ((in_nhwc_ || out_nhwc_) && w->shape[1] == 1 && group_ > 1 && (!in_nhwc_ || !out_nhwc_ || M != C))
-      fail("ERR_UNSUPPORTED_OP", where_ + ": a pixel-major depthwise conv needs both layouts pixel-major and no channel multiplier");
+    if ((in_nhwc_ || out_nhwc_) && w->shape[1] == 1 && group_ > 1 && (!out_nhwc_ || M != C))
+      fail("ERR_UNSUPPORTED_OP", where_ + ": a pixel-major depthwise conv needs a pixel-major output and no channel multiplier");
     Shape y{x->shape[0]};
     if (!out_nhwc_) y.push_back(M);
     for (int i = 3 - geom.nd; i < 3; ++i) y.push_back(geom.out[i]);
@@ -152,8 +171,24 @@ class ConvOp : public Op {
     float* Y = y.ptr<float>();
     if (y.size() == 0) return;
 
-    if (depthwise(Cg) && in_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
-      run_depthwise_pixel_major(X, bias, R, Y, geom, N, C, ctx);
+    if (depthwise(Cg) && out_nhwc_) {  // pixel-major depthwise (M == C, checked in infer)
+      const float* pixels = X;
+      if (!in_nhwc_) {
+        // A planar input (after a reshape or concat the chain does not follow) is staged
+        // pixel-major: one transpose, then the vector kernel instead of the planar loop
+        // (stride-2 taps there read every other float).
+        float* staged = static_cast<float*>(ctx.scratch(static_cast<size_t>(N * C * in_plane) * sizeof(float)));
+        parallel_ranges(ctx.gemm, N * in_plane, 1024, [&](int64_t b0, int64_t b1) {
+          for (int64_t i = b0; i < b1;) {
+            const int64_t n = i / in_plane, p = i % in_plane, len = std::min(b1 - i, in_plane - p);
+            ctx.gemm.table->transpose_f32(X + n * C * in_plane + p, static_cast<int>(C), static_cast<int>(len),
+                                          static_cast<size_t>(in_plane), staged + i * C, static_cast<size_t>(C));
+            i += len;
+          }
+        });
+        pixels = staged;
+      }
+      run_depthwise_pixel_major(pixels, bias, R, Y, geom, N, C, ctx);
       return;
     }
     if (depthwise(Cg) && M > 0) {  // depthwise (optionally with a channel multiplier): direct loop
@@ -215,7 +250,8 @@ class ConvOp : public Op {
           const int64_t p1 = std::min(P, p0 + rows);
           parallel_ranges(ctx.gemm, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
             if (pointwise)
-              transpose_block(xg + p0 + b0, Cg, b1 - b0, static_cast<size_t>(in_plane), col + b0 * K, static_cast<size_t>(K));
+              table->transpose_f32(xg + p0 + b0, static_cast<int>(Cg), static_cast<int>(b1 - b0), static_cast<size_t>(in_plane),
+                                   col + b0 * K, static_cast<size_t>(K));
             else
               im2col_rows(xg, Cg, geom, p0 + b0, p0 + b1, 0.0f, col + b0 * K, static_cast<size_t>(K));
           });
@@ -223,7 +259,7 @@ class ConvOp : public Op {
                    static_cast<size_t>(K), packed[g], bias ? bias + g * Mg : nullptr, clamp, cbuf,
                    static_cast<size_t>(Mg));
           parallel_ranges(ctx.gemm, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
-            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0,
+            store_pixels_to_planes(ctx.gemm.table, cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0,
                                    static_cast<size_t>(P), rg ? rg + p0 + b0 : nullptr, post);
           });
         }
@@ -248,6 +284,9 @@ class ConvOp : public Op {
     float* Y = y.ptr<float>();
     const bool pointwise = geom.is_pointwise();
     const bool direct_a = in_nhwc_ && pointwise;  // A = X's pixels themselves
+    // A planar pointwise input: A is its planes transposed in tiles (im2col would copy one
+    // float per channel and pixel).
+    const bool planar_pointwise = !in_nhwc_ && !stage_nhwc_ && pointwise;
     const int threads = thread_count(ctx.gemm);
     // Batches: with at least as many images as threads, each thread takes whole images (no join
     // per chunk, which on small images costs more than the work it splits), as TernionQConv.
@@ -274,7 +313,8 @@ class ConvOp : public Op {
       const float* pixels = in_nhwc_ ? X + n * in_plane * C : stage;
       if (stage_nhwc_)
         parallel_ranges(gc, in_plane, 1024, [&](int64_t b0, int64_t b1) {
-          transpose_block(X + n * C * in_plane + b0, C, b1 - b0, static_cast<size_t>(in_plane), stage + b0 * C, static_cast<size_t>(C));
+          gc.table->transpose_f32(X + n * C * in_plane + b0, static_cast<int>(C), static_cast<int>(b1 - b0), static_cast<size_t>(in_plane),
+                                  stage + b0 * C, static_cast<size_t>(C));
         });
       for (int64_t g = 0; g < group_; ++g) {
         for (int64_t p0 = 0; p0 < P; p0 += rows) {
@@ -294,7 +334,10 @@ class ConvOp : public Op {
                 lda = static_cast<size_t>(C);
               } else {
                 float* rows_col = col + b0 * K;
-                if (pixels)
+                if (planar_pointwise)
+                  gc.table->transpose_f32(X + (n * C + g * Cg) * in_plane + p0 + b0, static_cast<int>(Cg), static_cast<int>(b1 - b0),
+                                          static_cast<size_t>(in_plane), rows_col, static_cast<size_t>(K));
+                else if (pixels)
                   im2col_pixels(pixels + g * Cg, static_cast<size_t>(C), Cg, geom, p0 + b0, p0 + b1, 0.0f, rows_col,
                                 static_cast<size_t>(K));
                 else
@@ -305,15 +348,8 @@ class ConvOp : public Op {
               float* yo = Y + (n * P + p0 + b0) * M + g * Mg;
               gemm_f32(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, clamp, yo,
                        static_cast<size_t>(M));
-              if (R || !post.none()) {
-                const float* rr = R ? R + (n * P + p0 + b0) * M + g * Mg : nullptr;
-                for (int64_t p = 0; p < b1 - b0; ++p) {
-                  float* o = yo + p * M;
-                  if (rr)
-                    for (int64_t m = 0; m < Mg; ++m) o[m] += rr[p * M + m];
-                  post.apply(o, static_cast<size_t>(Mg));
-                }
-              }
+              if (R || !post.none())
+                finish_rows(yo, R ? R + (n * P + p0 + b0) * M + g * Mg : nullptr, b1 - b0, Mg, M, post);
             });
             continue;
           }
@@ -322,6 +358,12 @@ class ConvOp : public Op {
           if (direct_a) {
             A = X + (n * in_plane + p0) * C + g * Cg;
             lda = static_cast<size_t>(C);
+          } else if (planar_pointwise) {
+            const float* xg = X + (n * C + g * Cg) * in_plane;
+            parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              gc.table->transpose_f32(xg + p0 + b0, static_cast<int>(Cg), static_cast<int>(b1 - b0), static_cast<size_t>(in_plane),
+                                      col + b0 * K, static_cast<size_t>(K));
+            });
           } else if (pixels) {
             const float* img = pixels + g * Cg;
             parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
@@ -341,12 +383,7 @@ class ConvOp : public Op {
             if (R || !post.none()) {
               const float* rr = R ? R + (n * P + p0) * M + g * Mg : nullptr;
               parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
-                for (int64_t p = b0; p < b1; ++p) {
-                  float* o = yo + p * M;
-                  if (rr)
-                    for (int64_t m = 0; m < Mg; ++m) o[m] += rr[p * M + m];
-                  post.apply(o, static_cast<size_t>(Mg));
-                }
+                finish_rows(yo + b0 * M, rr ? rr + b0 * M : nullptr, b1 - b0, Mg, M, post);
               });
             }
           } else {
@@ -355,7 +392,7 @@ class ConvOp : public Op {
             float* yg = Y + (n * M + g * Mg) * P;
             const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
             parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
-              store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(P),
+              store_pixels_to_planes(gc.table, cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), yg + p0 + b0, static_cast<size_t>(P),
                                      rg ? rg + p0 + b0 : nullptr, post);
             });
           }
@@ -389,15 +426,7 @@ class ConvOp : public Op {
     const float lo = clamp[0], hi = clamp[1];
     const int c = static_cast<int>(C);
     auto finish = [&](int64_t i0, int64_t i1) {
-      if (fused) return;
-      for (int64_t i = i0; i < i1; ++i) {
-        float* o = Y + i * C;
-        if (R) {
-          const float* rr = R + i * C;
-          for (int64_t k = 0; k < C; ++k) o[k] += rr[k];
-        }
-        act_.apply(o, static_cast<size_t>(C));
-      }
+      if (!fused) finish_rows(Y + i0 * C, R ? R + i0 * C : nullptr, i1 - i0, C, C, act_);
     };
     constexpr int64_t kPtrs = 2048;
     // Taps outside the input are null: the kernel skips them, as the planar loop does.
@@ -458,7 +487,7 @@ class ConvOp : public Op {
     for (size_t i = 2; i < w.shape.size(); ++i) S *= w.shape[i];
     const float* data = static_cast<const float*>(w.storage.get());
     if (depthwise(w.shape[1])) {  // the planar depthwise loop reads the weights as they are
-      if (in_nhwc_) {        // the pixel-major one reads them tap-major: taps[s][m]
+      if (out_nhwc_) {       // the pixel-major one reads them tap-major: taps[s][m]
         dw_taps_.resize(static_cast<size_t>(S * M));
         for (int64_t m = 0; m < M; ++m)
           for (int64_t t = 0; t < S; ++t) dw_taps_[t * M + m] = data[m * S + t];
@@ -501,7 +530,7 @@ class ConvOp : public Op {
   Activation act_;
   bool in_nhwc_ = false, out_nhwc_ = false, stage_nhwc_ = false;
   std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci) while packing them
-  std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for pixel-major input
+  std::vector<float> dw_taps_;        // depthwise weights taps[s][m], for a pixel-major output
   std::vector<std::shared_ptr<void>> packed_;  // one packed block per group (constant weights)
   size_t packed_bytes_ = 0;
   std::vector<float> const_bias_;

@@ -88,7 +88,7 @@ class GemmOp : public Op {
     const float* A = a.ptr<float>();
     if (trans_a_) {
       float* t = static_cast<float*>(ctx.scratch(static_cast<size_t>(M) * K * sizeof(float)));
-      transpose_block(A, K, M, static_cast<size_t>(M), t, static_cast<size_t>(K));
+      ctx.gemm.table->transpose_f32(A, K, M, static_cast<size_t>(M), t, static_cast<size_t>(K));
       A = t;
     }
     const void* packed = packed_.get();
@@ -127,7 +127,7 @@ class GemmOp : public Op {
     if (trans_b_) {
       std::memcpy(W, B, static_cast<size_t>(N) * K * sizeof(float));
     } else {
-      transpose_block(B, K, N, static_cast<size_t>(N), W, static_cast<size_t>(K));
+      table_->transpose_f32(B, K, N, static_cast<size_t>(N), W, static_cast<size_t>(K));
     }
     if (alpha_ != 1.0f)
       for (size_t i = 0; i < static_cast<size_t>(N) * K; ++i) W[i] *= alpha_;

@@ -1,6 +1,6 @@
 // Layout helpers of the GEMM-based convolutions: im2col into the kernel's A layout (one row
-// per output pixel, k ordered as (ci, kd, kh, kw) to match the ONNX weight layout), and blocked
-// transposes between [pixels][channels] and NCHW planes.
+// per output pixel, k ordered as (ci, kd, kh, kw) to match the ONNX weight layout), and GEMM rows
+// ([pixels][channels]) stored as NCHW planes through the kernel table's transpose.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "exec/ops/conv-common.h"
+#include "kernels/kernels.h"
 
 namespace ternion {
 namespace exec {
@@ -178,25 +179,11 @@ void segment_pixels(const T* img, int64_t P, const Window3& w, int64_t p0, int64
   }
 }
 
-// dst[c][r] = src[r][c] for r in [0, rows), c in [0, cols); strides in elements.
-template <typename T>
-void transpose_block(const T* src, int64_t rows, int64_t cols, size_t ld_src, T* dst, size_t ld_dst) {
-  constexpr int64_t kTile = 16;
-  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-    const int64_t r1 = std::min(rows, r0 + kTile);
-    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-      const int64_t c1 = std::min(cols, c0 + kTile);
-      for (int64_t c = c0; c < c1; ++c)
-        for (int64_t r = r0; r < r1; ++r) dst[c * ld_dst + r] = src[r * ld_src + c];
-    }
-  }
-}
-
 // The GEMM result of a pixel range, C[p][m] (p in [0, rows), m in [0, channels)), written to
 // NCHW planes out[m][p] (plane stride ld_out) with the residual added and the activation applied.
-inline void store_pixels_to_planes(const float* C, int64_t rows, int64_t channels, size_t ldc, float* out,
-                                   size_t ld_out, const float* residual, const Activation& act) {
-  transpose_block(C, rows, channels, ldc, out, ld_out);
+inline void store_pixels_to_planes(const kernels::KernelTable* table, const float* C, int64_t rows, int64_t channels, size_t ldc,
+                                   float* out, size_t ld_out, const float* residual, const Activation& act) {
+  table->transpose_f32(C, static_cast<int>(rows), static_cast<int>(channels), ldc, out, ld_out);
   if (!residual && act.none()) return;
   for (int64_t m = 0; m < channels; ++m) {
     float* o = out + m * ld_out;

@@ -32,7 +32,7 @@ class MatMulOp : public Op {
       const float* B = static_cast<const float*>(b->storage.get());
       std::vector<float> w(static_cast<size_t>(N) * K);
       for (int64_t i = 0; i < count; ++i) {
-        transpose_block(B + i * K * N, K, N, static_cast<size_t>(N), w.data(), static_cast<size_t>(K));
+        table_->transpose_f32(B + i * K * N, K, N, static_cast<size_t>(N), w.data(), static_cast<size_t>(K));
         packed_.push_back(pack_f32_weights(table_, w.data(), N, K));
         packed_bytes_ += table_->f32_packed_size(N, K);
       }

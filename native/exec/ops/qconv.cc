@@ -141,6 +141,11 @@ struct Residual {
 // formulas Activation::apply uses).
 template <int ACT, bool RES>
 void act_row(const float* c, const float* r, const Activation& act, float* v, int64_t n) {
+  if (ACT == Activation::Silu || ACT == Activation::HardSwish) {  // wide span functions, in place
+    for (int64_t m = 0; m < n; ++m) v[m] = RES ? c[m] + r[m] : c[m];
+    act.apply(v, static_cast<size_t>(n));
+    return;
+  }
   const Activation a = act;  // a local copy: its bounds stay in registers across the loop
   for (int64_t m = 0; m < n; ++m) v[m] = a.of<ACT>(RES ? c[m] + r[m] : c[m]);
 }
@@ -186,23 +191,25 @@ void store_rows(const kernels::KernelTable* t, const float* C, int64_t rows, int
   }
 }
 
+// store_rows for the activation kind and residual presence known at run time.
+template <int ACT>
+void store_rows_with(bool res, const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const Residual& residual,
+                     const Activation& act, float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
+  if (res) store_rows<ACT, true>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+  else store_rows<ACT, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+}
+
 void store_pixels_nhwc(const kernels::KernelTable* t, const float* C, int64_t rows, int64_t channels, const Residual& residual,
                        const Activation& act, float* yf, uint8_t* yq, size_t ld, const quant::ActParams& q) {
   if (!yf && !yq) return;
   const bool res = residual.present();
   switch (act.kind) {
-    case Activation::None:
-      return res ? store_rows<Activation::None, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
-                 : store_rows<Activation::None, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::Relu:
-      return res ? store_rows<Activation::Relu, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
-                 : store_rows<Activation::Relu, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::Clip:
-      return res ? store_rows<Activation::Clip, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
-                 : store_rows<Activation::Clip, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
-    case Activation::LeakyRelu:
-      return res ? store_rows<Activation::LeakyRelu, true>(t, C, rows, channels, residual, act, yf, yq, ld, q)
-                 : store_rows<Activation::LeakyRelu, false>(t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::None: return store_rows_with<Activation::None>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Relu: return store_rows_with<Activation::Relu>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Clip: return store_rows_with<Activation::Clip>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::LeakyRelu: return store_rows_with<Activation::LeakyRelu>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::Silu: return store_rows_with<Activation::Silu>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
+    case Activation::HardSwish: return store_rows_with<Activation::HardSwish>(res, t, C, rows, channels, residual, act, yf, yq, ld, q);
   }
 }
 
@@ -491,7 +498,7 @@ class QConvOp : public Op {
                               static_cast<size_t>(Co), out_params_);
           } else {
             const int64_t at = (n * Co + g * Mg) * OP + p0 + b0;
-            store_pixels_to_planes(cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), y.ptr<float>() + at, static_cast<size_t>(OP),
+            store_pixels_to_planes(gc.table, cbuf + b0 * Mg, b1 - b0, Mg, static_cast<size_t>(Mg), y.ptr<float>() + at, static_cast<size_t>(OP),
                                    R.f32 ? R.f32 + at : nullptr, j.post);
           }
         };
@@ -590,7 +597,7 @@ class QConvOp : public Op {
                             static_cast<size_t>(C), out_params_);
         } else {
           const int64_t at = n * C * OP + p0 + b0;
-          store_pixels_to_planes(cbuf + b0 * C, b1 - b0, C, static_cast<size_t>(C), y.ptr<float>() + at, static_cast<size_t>(OP),
+          store_pixels_to_planes(gc.table, cbuf + b0 * C, b1 - b0, C, static_cast<size_t>(C), y.ptr<float>() + at, static_cast<size_t>(OP),
                                  R.f32 ? R.f32 + at : nullptr, post);
         }
       });

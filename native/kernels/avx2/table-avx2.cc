@@ -21,6 +21,7 @@ const KernelTable* avx2_table() {
       avx2::dw_packed_size, avx2::dw_pack, avx2::dw_q8,
       avx2::dw_f32,
       avx2::quantize_u8,
+      avx2::transpose_f32,
       true,  // post_quant
       true,  // post_residual
   };

@@ -4,6 +4,10 @@
 
 namespace ternion {
 namespace kernels {
+namespace avx2 {
+// A transpose is data movement: AVX2's 8x8 blocks serve here too.
+void transpose_f32(const float* src, int rows, int cols, size_t ld_src, float* dst, size_t ld_dst);
+}  // namespace avx2
 
 const KernelTable* avx512vnni_table() {
   using namespace avx512vnni;
@@ -15,6 +19,7 @@ const KernelTable* avx512vnni_table() {
       dw_packed_size, dw_pack, dw_q8,
       dw_f32,
       quantize_u8,
+      avx2::transpose_f32,
       true,  // post_quant
       true,  // post_residual
       q8_gemm_segs,

@@ -18,6 +18,7 @@ const KernelTable* avxvnni_table() {
       dw_packed_size, dw_pack, dw_q8,
       avx2::dw_f32,
       avx2::quantize_u8,
+      avx2::transpose_f32,
       true,  // post_quant
       true,  // post_residual
   };

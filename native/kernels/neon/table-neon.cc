@@ -16,6 +16,7 @@ const KernelTable* neon_table() {
       dw_packed_size, dw_pack, dw_q8,
       dw_f32,
       quantize_u8,
+      transpose_f32,
       true,  // post_quant
       true,  // post_residual
   };
