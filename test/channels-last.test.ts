@@ -452,6 +452,72 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('joins Inception branches pixel-major: a channel Concat in uint8 (quantized) or float32, bit-identical to planar', async () => {
+    const r = rng(12);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const conv = (name: string, x: string, w: string, y: string, attrs: Record<string, unknown>[] = []) =>
+      ({ op: 'Conv', name, inputs: [x, w, `${w}_b`], outputs: [y], attributes: attrs });
+    const pool3 = (name: string, x: string, y: string, stride: number) =>
+      ({ op: 'MaxPool', name, inputs: [x], outputs: [y], attributes: [ints('kernel_shape', [3, 3]), ints('strides', [stride, stride]), ints('pads', [1, 1, 1, 1])] });
+    // stem -> {1x1, 1x1 -> 3x3, pool -> 1x1} -> Concat -> pool -> {1x1, 3x3} -> Concat (with the
+    // graph input's pooled copy: a piece the chain cannot give) -> conv -> y.
+    const model = encodeModel({
+      nodes: [
+        conv('stem', 'x', 'w0', 's0', [ints('pads', [1, 1, 1, 1])]), { op: 'Relu', name: 'rs', inputs: ['s0'], outputs: ['s'] },
+        conv('b1', 's', 'w1', 'b1o0'), { op: 'Relu', name: 'rb1', inputs: ['b1o0'], outputs: ['b1o'] },
+        conv('b2a', 's', 'w2a', 'b2a0'), { op: 'Relu', name: 'rb2a', inputs: ['b2a0'], outputs: ['b2a'] },
+        conv('b2b', 'b2a', 'w2b', 'b2o0', [ints('pads', [1, 1, 1, 1])]), { op: 'Relu', name: 'rb2b', inputs: ['b2o0'], outputs: ['b2o'] },
+        pool3('b3p', 's', 'b3p', 1),
+        conv('b3', 'b3p', 'w3', 'b3o0'), { op: 'Relu', name: 'rb3', inputs: ['b3o0'], outputs: ['b3o'] },
+        { op: 'Concat', name: 'cat1', inputs: ['b1o', 'b2o', 'b3o'], outputs: ['j'], attributes: [int('axis', 1)] },
+        pool3('p1', 'j', 'jp', 2),
+        conv('c1', 'jp', 'w4', 'k0'), { op: 'Relu', name: 'rk', inputs: ['k0'], outputs: ['k'] },
+        conv('c2', 'jp', 'w5', 'l0', [ints('pads', [1, 1, 1, 1])]), { op: 'Relu', name: 'rl', inputs: ['l0'], outputs: ['l'] },
+        pool3('xp', 'x', 'xp0', 2),
+        { op: 'Concat', name: 'cat2', inputs: ['k', 'l', 'xp0'], outputs: ['m'], attributes: [int('axis', -3)] },
+        conv('head', 'm', 'w6', 'y'),
+      ],
+      inputs: [valueInfo('x', ['N', 3, 13, 11])],
+      outputs: [valueInfo('y', ['N', 4, 7, 6])],
+      initializers: [
+        weights(r, 'w0', [16, 3, 3, 3]), bias('w0_b', 16),
+        weights(r, 'w1', [8, 16, 1, 1]), bias('w1_b', 8),
+        weights(r, 'w2a', [12, 16, 1, 1]), bias('w2a_b', 12),
+        weights(r, 'w2b', [20, 12, 3, 3]), bias('w2b_b', 20),
+        weights(r, 'w3', [4, 16, 1, 1]), bias('w3_b', 4),
+        weights(r, 'w4', [8, 32, 1, 1]), bias('w4_b', 8),
+        weights(r, 'w5', [16, 32, 3, 3]), bias('w5_b', 16),
+        weights(r, 'w6', [4, 27, 1, 1]), bias('w6_b', 4),
+      ],
+    });
+    const nhwc = (g: Graph, name: string) => g.nodes.find((n) => n.name === name);
+    const x = randomInput(13, [3, 3, 13, 11]);
+    // fp32: the first join is chained (axis 3 on [N, H, W, C]), the second keeps planes.
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
+    expect(nhwc(g, 'cat1')?.attributes.axis).toEqual({ type: 'int', value: 3 });
+    expect(nhwc(g, 'cat2')?.attributes.axis).toEqual({ type: 'int', value: -3 });
+    expect(byOp(g, 'TernionMaxPoolNhwc').map((n) => n.name).sort()).toEqual(['b3p', 'p1']);
+    const a = await (await InferenceSession.create(model)).run({ x });
+    const b = await (await InferenceSession.create(model, { channelsLast: false })).run({ x });
+    // Dense convs sum K in another order pixel-major: equal to fp32 rounding.
+    const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+    expect(a.y.dims).toEqual(b.y.dims);
+    expect(Math.max(...Array.from(u, (e, i) => Math.abs(e - v[i])))).toBeLessThanOrEqual(1e-5 * Math.max(...Array.from(v, Math.abs)));
+    // Quantized: the pieces reach the join as uint8 codes of its readers' parameters.
+    for (const mode of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 4 }] as const) {
+      const q = await quantize(model, { ...mode, calibration: x });
+      const qg = toChannelsLast(q.graph);
+      const cat = nhwc(qg, 'cat1') as Node;
+      expect(cat.attributes.axis).toEqual({ type: 'int', value: 3 });
+      expect([cat.outputs[0], ...cat.inputs].map((v) => qg.valueInfo.get(v)?.dtype)).toEqual(['uint8', 'uint8', 'uint8', 'uint8']);
+      for (const threads of [1, 2]) {
+        const c = await (await q.createSession({ threads })).run({ x });
+        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
+        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+      }
+    }
+  });
+
   it('chains layers with dynamic activation ranges through the fp32 NHWC form (precision int8), bit-identically', async () => {
     const x = randomInput(5, [2, 3, 17, 15]);
     const a = await (await InferenceSession.create(model, { precision: 'int8' })).run({ x });

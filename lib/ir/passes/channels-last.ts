@@ -26,6 +26,10 @@
 // broadcast. So SiLU (x * sigmoid(x)) and squeeze-and-excitation blocks (EfficientNet,
 // MobileNetV3) no longer send a whole network back to NCHW. Their results are the same values.
 //
+// A Concat of 4-D tensors along channels (Inception, DenseNet) joins NHWC pieces along their last
+// axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
+// by the layer producing it) or in float32: the same values, and the join stays in the chain.
+//
 // Transposes between the layouts become views: a Transpose(perm [0, 2, 3, 1]) of an NHWC value
 // is that value's memory (its output, logically [N, H, W, C], is stored just so), and a
 // Transpose(perm [0, 3, 1, 2]) of a [N, H, W, C] tensor is an NHWC value with the tensor's memory.
@@ -91,6 +95,13 @@ const isPlainMaxPool = (n: Node): boolean =>
   n.opType === 'MaxPool' && n.domain === '' && (n.outputs.length === 1 || n.outputs[1] === '') &&
   (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
 const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePool' && n.domain === '';
+
+/** A Concat of 4-D tensors along the channel axis (Inception's and DenseNet's branch joins). */
+function isChannelConcat(graph: Graph, n: Node): boolean {
+  if (n.opType !== 'Concat' || n.domain !== '' || n.outputs.length !== 1 || n.inputs.length === 0 || n.inputs.some((x) => x === '')) return false;
+  const axis = n.attributes.axis;
+  return axis?.type === 'int' && (axis.value === 1 || axis.value === -3) && graph.valueInfo.get(n.outputs[0])?.shape?.length === 4;
+}
 
 // Float activations whose output at each position depends on the input at that position only
 // (Clip's min / max inputs are scalars), and the broadcasting binary arithmetic ops.
@@ -166,6 +177,7 @@ export function toChannelsLast(graph: Graph): Graph {
   const producers = producersByTensor(graph.nodes);
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
+  const concats = new Set(graph.nodes.filter((n) => isChannelConcat(graph, n)));
   const forbidden = new Set<string>();
 
   // Decide each value's form from its readers, readers first (reverse topological order): a
@@ -177,7 +189,8 @@ export function toChannelsLast(graph: Graph): Graph {
       const producer = graph.nodes[k];
       const v = producer.outputs[0];
       if (!v || forbidden.has(v) || outputs.has(v) ||
-          !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW))) continue;
+          !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) ||
+            concats.has(producer))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -200,7 +213,8 @@ export function toChannelsLast(graph: Graph): Graph {
             if (!after) ok = false;
             else if (p) wantU8(p);
             else needF32 = true;
-          } else if (isPlainMaxPool(c) && i === 0 && after) {
+          } else if (((isPlainMaxPool(c) && i === 0) || concats.has(c)) && after) {
+            // A pooled or joined value in the reader's form (a Concat's inputs all in its own).
             if (after.form === 'u8') wantU8(after.params as QParams);
             else needF32 = true;
           } else if (convKind.has(c) && i === 0) {
@@ -224,7 +238,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (!ok) continue;
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
-      if (isPlainMaxPool(producer) && form === 'both') form = 'f32'; // a MaxPool has one output
+      if ((isPlainMaxPool(producer) || concats.has(producer)) && form === 'both') form = 'f32'; // one output
       if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW)) form = 'f32'; // fp32 ops do not quantize their output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
@@ -255,8 +269,9 @@ export function toChannelsLast(graph: Graph): Graph {
         if (ranks.size > 1) return v;
         for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return v;
       }
-      if (isPlainMaxPool(p)) {
-        const src = decided.get(p.inputs[0]);
+      // A chained MaxPool needs its input, a Concat every input, chained in its own form.
+      for (const x of isPlainMaxPool(p) ? [p.inputs[0]] : concats.has(p) ? p.inputs : []) {
+        const src = decided.get(x);
         if (!src) return v;
         if (d.form === 'u8' && (src.form === 'f32' || !sameParams(src.params as QParams, d.params as QParams))) return v;
         if (d.form === 'f32' && src.form === 'u8') return v;
@@ -352,6 +367,11 @@ export function toChannelsLast(graph: Graph): Graph {
       opType = 'TernionMaxPoolNhwc';
       inputs[0] = readName(n.inputs[0], d.form === 'u8' ? d.params : undefined);
       outs = [n.outputs[0]];
+    } else if (concats.has(n) && decided.has(n.outputs[0])) {
+      // [N, H, W, C] pieces joined along C: the last axis.
+      const d = decided.get(n.outputs[0]) as Decision;
+      inputs.forEach((x, i) => { inputs[i] = readName(x, d.form === 'u8' ? d.params : undefined); });
+      attributes.axis = int(3);
     } else if (isGlobalAveragePool(n) && decided.has(n.inputs[0])) {
       opType = 'TernionGlobalAveragePoolNhwc';
       inputs[0] = readName(n.inputs[0]);

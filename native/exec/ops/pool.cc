@@ -79,7 +79,22 @@ void max_pool_plane_2d(const T* x, const Window3& g, T* y, T* rowbuf) {
       const T* r = x + ih * W;
       for (int64_t w = 0; w < W; ++w) rowbuf[w] = r[w] > rowbuf[w] ? r[w] : rowbuf[w];
     }
+    // Stride 1: outputs whose window lies inside the row take the taps in the same order as
+    // contiguous passes over the row (they vectorize); the clipped ones at the edges one by one.
+    int64_t in_lo = OW, in_hi = OW;
+    if (SW == 1) {
+      in_lo = std::min<int64_t>(PW, OW);
+      in_hi = std::max<int64_t>(in_lo, std::min<int64_t>(W - KW + PW + 1, OW));
+      for (int64_t ow = in_lo; ow < in_hi; ++ow) out[ow] = rowbuf[ow - PW];
+      for (int64_t k = 1; k < KW; ++k)
+        for (int64_t ow = in_lo; ow < in_hi; ++ow) {
+          const T v = rowbuf[ow - PW + k];
+          out[ow] = v > out[ow] ? v : out[ow];
+        }
+    }
     for (int64_t ow = 0; ow < OW; ++ow) {
+      if (ow == in_lo) ow = in_hi;
+      if (ow >= OW) break;
       const int64_t w0 = std::max<int64_t>(ow * SW - PW, 0), w1 = std::min<int64_t>(ow * SW - PW + KW, W);
       T best = std::numeric_limits<T>::lowest();
       if (w0 < w1) {
