@@ -14,7 +14,7 @@ namespace avx512vnni {
 
 namespace {
 
-// V vectors of 16 channels from c, for PX pixels (1 or 2) at once; `mask` limits the last
+// V vectors of 16 channels from c, for PX pixels (1, 2, 4 or 8) at once; `mask` limits the last
 // vector when PARTIAL (V == 1 then).
 template <int V, int PX, bool PARTIAL>
 __attribute__((always_inline)) inline void dw_f32_block(const float* const* const* px, size_t c, int taps, const float* w,
@@ -27,7 +27,7 @@ __attribute__((always_inline)) inline void dw_f32_block(const float* const* cons
 #pragma GCC unroll 4
   for (int v = 0; v < V; ++v) {
     const __m512 b = bias ? load(bias + c + 16 * v) : _mm512_setzero_ps();
-#pragma GCC unroll 2
+#pragma GCC unroll 8
     for (int i = 0; i < PX; ++i) acc[i][v] = b;
   }
   for (int t = 0; t < taps; ++t) {
@@ -35,12 +35,12 @@ __attribute__((always_inline)) inline void dw_f32_block(const float* const* cons
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
       const __m512 wv = load(wt + 16 * v);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
       for (int i = 0; i < PX; ++i)
         if (px[i][t]) acc[i][v] = _mm512_add_ps(acc[i][v], _mm512_mul_ps(load(px[i][t] + c + 16 * v), wv));
     }
   }
-#pragma GCC unroll 2
+#pragma GCC unroll 8
   for (int i = 0; i < PX; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
@@ -66,20 +66,31 @@ void dw_f32_pixels(const float* const* const* px, int C, int taps, const float* 
 
 }  // namespace
 
+// PX pixels from p at once.
+template <int PX>
+__attribute__((always_inline)) inline void dw_f32_run(int p, int C, int taps, const float* const* in, const float* w, const float* bias,
+                                                       __m512 lo, __m512 hi, float* out, size_t ldo) {
+  const float* const* px[PX];
+  float* o[PX];
+  for (int i = 0; i < PX; ++i) {
+    px[i] = in + static_cast<size_t>(p + i) * taps;
+    o[i] = out + static_cast<size_t>(p + i) * ldo;
+  }
+  dw_f32_pixels<PX>(px, C, taps, w, bias, lo, hi, o);
+}
+
 void dw_f32(int P, int C, int taps, const float* const* in, const float* w, const float* bias,
             float lo, float hi, float* out, size_t ldo) {
   const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   int p = 0;
-  for (; p + 2 <= P; p += 2) {
-    const float* const* px[2] = {in + static_cast<size_t>(p) * taps, in + static_cast<size_t>(p + 1) * taps};
-    float* o[2] = {out + static_cast<size_t>(p) * ldo, out + static_cast<size_t>(p + 1) * ldo};
-    dw_f32_pixels<2>(px, C, taps, w, bias, vlo, vhi, o);
-  }
-  if (p < P) {
-    const float* const* px[1] = {in + static_cast<size_t>(p) * taps};
-    float* o[1] = {out + static_cast<size_t>(p) * ldo};
-    dw_f32_pixels<1>(px, C, taps, w, bias, vlo, vhi, o);
-  }
+  // Each accumulator is a chain of dependent adds, one per tap: few channels (16, 32) need more
+  // pixels in flight to hide the add latency.
+  if (C <= 16)
+    for (; p + 8 <= P; p += 8) dw_f32_run<8>(p, C, taps, in, w, bias, vlo, vhi, out, ldo);
+  else if (C <= 32)
+    for (; p + 4 <= P; p += 4) dw_f32_run<4>(p, C, taps, in, w, bias, vlo, vhi, out, ldo);
+  for (; p + 2 <= P; p += 2) dw_f32_run<2>(p, C, taps, in, w, bias, vlo, vhi, out, ldo);
+  if (p < P) dw_f32_run<1>(p, C, taps, in, w, bias, vlo, vhi, out, ldo);
 }
 
 }  // namespace avx512vnni

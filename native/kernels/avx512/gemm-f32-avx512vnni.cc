@@ -14,15 +14,18 @@ namespace {
 constexpr size_t kHeader = 64;
 constexpr int kMR = 12;
 
-// MR rows x 32 channels. CH independent accumulator chains per output (k split round-robin)
-// hide the 4-cycle FMA latency of a GEMV; fp32 results are within tolerance of the reference.
-template <int MR, int CH>
+// MR rows x 16 * NV channels (NV = 2: a whole panel; NV = 1: a panel with at most 16 valid
+// channels, its zero half skipped: a 16-channel stem or the last panel of 48). CH independent
+// accumulator chains per output (k split round-robin) hide the 4-cycle FMA latency of a GEMV;
+// fp32 results are within tolerance of the reference. Each output's sum is one chain in k order
+// whatever NV, so the bits do not depend on the panel's fill.
+template <int MR, int CH, int NV = 2>
 void f32_block(int K, const float* A, size_t lda, const float* w, const float* bias, const float* clamp,
                float* C, size_t ldc, int n, int nvalid) {
-  __m512 acc[MR][2][CH];
+  __m512 acc[MR][NV][CH];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < 2; ++h)
+    for (int h = 0; h < NV; ++h)
       for (int c = 0; c < CH; ++c) acc[r][h][c] = _mm512_setzero_ps();
 
   int k = 0;
@@ -37,34 +40,34 @@ void f32_block(int K, const float* A, size_t lda, const float* w, const float* b
 #pragma GCC unroll 4
       for (int c = 0; c < CH; ++c) {
         const __m512 w0 = _mm512_loadu_ps(w + static_cast<size_t>(k + c) * kNR);
-        const __m512 w1 = _mm512_loadu_ps(w + static_cast<size_t>(k + c) * kNR + 16);
+        const __m512 w1 = NV > 1 ? _mm512_loadu_ps(w + static_cast<size_t>(k + c) * kNR + 16) : w0;
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
           const __m512 a = _mm512_set1_ps(A[r * lda + k + c]);
           acc[r][0][c] = _mm512_fmadd_ps(a, w0, acc[r][0][c]);
-          acc[r][1][c] = _mm512_fmadd_ps(a, w1, acc[r][1][c]);
+          if (NV > 1) acc[r][NV - 1][c] = _mm512_fmadd_ps(a, w1, acc[r][NV - 1][c]);
         }
       }
     }
   }
   for (; k < K; ++k) {
     const __m512 w0 = _mm512_loadu_ps(w + static_cast<size_t>(k) * kNR);
-    const __m512 w1 = _mm512_loadu_ps(w + static_cast<size_t>(k) * kNR + 16);
+    const __m512 w1 = NV > 1 ? _mm512_loadu_ps(w + static_cast<size_t>(k) * kNR + 16) : w0;
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const __m512 a = _mm512_set1_ps(A[r * lda + k]);
       acc[r][0][0] = _mm512_fmadd_ps(a, w0, acc[r][0][0]);
-      acc[r][1][0] = _mm512_fmadd_ps(a, w1, acc[r][1][0]);
+      if (NV > 1) acc[r][NV - 1][0] = _mm512_fmadd_ps(a, w1, acc[r][NV - 1][0]);
     }
   }
 
   const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
-  __m512 b[2];
-  for (int h = 0; h < 2; ++h)
+  __m512 b[NV];
+  for (int h = 0; h < NV; ++h)
     b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < NV; ++h) {
       __m512 v = acc[r][h][0];
       for (int c = 1; c < CH; ++c) v = _mm512_add_ps(v, acc[r][h][c]);
       v = _mm512_add_ps(v, b[h]);
@@ -77,7 +80,8 @@ void f32_block(int K, const float* A, size_t lda, const float* w, const float* b
 template <int MR, int CH>
 void f32_rows(int M, int K, const float* A, size_t lda, const float* w, const float* bias,
               const float* clamp, float* C, size_t ldc, int n, int nvalid, int m) {
-  f32_block<MR, CH>(K, A + m * lda, lda, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
+  if (nvalid <= 16) f32_block<MR, CH, 1>(K, A + m * lda, lda, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
+  else f32_block<MR, CH, 2>(K, A + m * lda, lda, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
 }
 
 }  // namespace
