@@ -18,6 +18,7 @@ export { removeDeadNodes } from './passes/remove-dead-nodes';
 export { toChannelsLast } from './passes/channels-last';
 export { fuseSilu } from './passes/fuse-silu';
 export { fuseConvSwish } from './passes/fuse-conv-swish';
+export { fuseMatMulIntegerScaled } from './passes/fuse-matmul-integer-scaled';
 export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';

@@ -12,7 +12,7 @@ import { gemmShapeFn, matmulIntegerShapeFn, matmulShapeFn, qlinearMatmulShapeFn 
 import { concatShapeFn, flattenShapeFn, reshapeShapeFn, squeezeShapeFn, transposeShapeFn, unsqueezeShapeFn } from './shapes/layout';
 import { gatherShapeFn, padShapeFn, shapeOpShapeFn, sliceShapeFn, splitShapeFn } from './shapes/indexing';
 import {
-  batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
+  batchNormShapeFn, constantShapeFn, dequantizeLinearShapeFn, dropoutShapeFn, dynamicQuantizeLinearShapeFn, identityShapeFn, layerNormShapeFn, quantizeLinearShapeFn,
 } from './shapes/misc';
 import {
   binaryBroadcastShapeFn, argExtremeShapeFn, castLikeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, gatherElementsShapeFn, negShapeFn, preluShapeFn, resizeShapeFn, sizeShapeFn, spaceDepthShapeFn, tileShapeFn, topKShapeFn, variadicShapeFn, whereShapeFn,
@@ -153,6 +153,7 @@ const OP_LIST: readonly OpSpec[] = [
   op('InstanceNormalization', 6, sameAsFirstInput),
   op('LRN', 1, sameAsFirstInput),
   op('QuantizeLinear', 10, quantizeLinearShapeFn),
+  op('DynamicQuantizeLinear', 11, dynamicQuantizeLinearShapeFn),
   op('DequantizeLinear', 10, dequantizeLinearShapeFn),
   op('QLinearConv', 10, qlinearConvShapeFn),
   op('QLinearMatMul', 10, qlinearMatmulShapeFn),

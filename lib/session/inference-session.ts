@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { fuseAttentionSoftmax, fuseConvSwish, fuseGeluErf, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
+import { fuseAttentionSoftmax, fuseConvSwish, fuseGeluErf, fuseMatMulIntegerScaled, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { Tensor, type TensorType } from '../tensor';
@@ -157,8 +157,9 @@ export class InferenceSession {
     // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
     // each: the same values, fewer passes.
     optimized = fuseAttentionSoftmax(fuseLayerNormChain(fuseHardSwish(fuseGeluErf(fuseSilu(optimized)))));
-    // An fp32 Conv's SiLU / HardSwish in its epilogue (the same bits).
-    optimized = fuseConvSwish(optimized);
+    // An fp32 Conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
+    // their epilogues (the same bits).
+    optimized = fuseMatMulIntegerScaled(fuseConvSwish(optimized));
     // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
     optimized = fuseQGemmAdd(optimized);
     if (options.channelsLast !== false) optimized = toChannelsLast(optimized);

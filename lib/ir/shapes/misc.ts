@@ -56,5 +56,15 @@ export const quantizeLinearShapeFn: ShapeFunction = (ctx) => [
   { dtype: ctx.hasInput(2) ? ctx.input(2).dtype : 'uint8', shape: ctx.shape(0) },
 ];
 
+/** DynamicQuantizeLinear(x): uint8 y of x's shape, and the float32 scale and uint8 zero point it used (scalars). */
+export const dynamicQuantizeLinearShapeFn: ShapeFunction = (ctx) => {
+  if (ctx.input(0).dtype !== 'float32') ctx.fail(`input x must be float32, got ${ctx.input(0).dtype}`);
+  return [
+    { dtype: 'uint8', shape: ctx.shape(0) },
+    { dtype: 'float32', shape: [] },
+    { dtype: 'uint8', shape: [] },
+  ];
+};
+
 /** DequantizeLinear(x, scale, zero_point?): the scale's type (float32 in practice). */
 export const dequantizeLinearShapeFn: ShapeFunction = (ctx) => [{ dtype: ctx.input(1).dtype, shape: ctx.shape(0) }];

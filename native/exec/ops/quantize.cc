@@ -1,4 +1,5 @@
 // QuantizeLinear and DequantizeLinear, per tensor (opset 10) or per axis (`axis`, opset 13),
+// and DynamicQuantizeLinear (opset 11: uint8 with the tensor's own range, below),
 // to/from uint8 or int8 (DequantizeLinear also int32, whose zero point must be 0).
 //   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)   (uint8 when no zero point)
 //   Dequantize: y = (x - zero_point) * scale
@@ -6,11 +7,13 @@
 // results match bit for bit. Rounding uses the float "magic number" trick on the value clamped to
 // the output range: exact half-to-even and vectorizable with baseline SSE2 (no roundps).
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "exec/graph.h"
 #include "exec/ops/broadcast.h"
 #include "exec/ops/op-args.h"
+#include "exec/ops/vector-math.h"
 
 namespace ternion {
 namespace exec {
@@ -174,13 +177,91 @@ class DequantizeLinearOp : public Op {
   int64_t axis_;
 };
 
+// ---------------------------------------------------------------- DynamicQuantizeLinear
+// uint8 with the tensor's own range (onnxruntime's quantize_dynamic writes it before every
+// MatMulInteger / ConvInteger): the range widened to include 0, scale = (max - min) / 255 (1 when
+// the range is empty, as onnxruntime), zero point = round_half_to_even(clamp(-min / scale, 0, 255)),
+// then y as QuantizeLinear with them. NaN inputs take no part in the range (comparisons with NaN
+// are false) and quantize to 0 as in QuantizeLinear.
+// The range of x[0, n) widened to include 0, NaN left out (x < m ? x : m keeps m for NaN):
+// 16 running minima / maxima in a GCC vector (a scalar reduction of min / max does not
+// vectorize), then the lanes and the tail.
+TERNION_WIDE_CLONES void range_with_zero(const float* x, int64_t n, float* lo_out, float* hi_out) {
+  typedef float V16 __attribute__((vector_size(64)));
+  V16 lo = {}, hi = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    V16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  float l = 0.0f, h = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    l = lo[j] < l ? lo[j] : l;
+    h = hi[j] > h ? hi[j] : h;
+  }
+  for (; i < n; ++i) {
+    l = x[i] < l ? x[i] : l;
+    h = x[i] > h ? x[i] : h;
+  }
+  *lo_out = l;
+  *hi_out = h;
+}
+
+// quantize_run to uint8, compiled wide (the division and rounding per value are the same IEEE
+// operations in every clone).
+TERNION_WIDE_CLONES void quantize_u8_span(const float* x, uint8_t* y, int64_t n, float scale, int64_t zero_point) {
+  quantize_run(x, y, n, scale, zero_point);
+}
+
+class DynamicQuantizeLinearOp : public Op {
+ public:
+  explicit DynamicQuantizeLinearOp(const NodeDesc& node) : where_(node.where()) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "x");
+    op_args::require_dtype(x, {DType::F32}, where_, "x");
+    if (outputs.size() != 3) fail("ERR_MODEL_FORMAT", where_ + ": expected three outputs (y, y_scale, y_zero_point)");
+    outputs[0].dtype = DType::U8;
+    outputs[0].shape = x.shape;
+    outputs[1].dtype = DType::F32;
+    outputs[1].shape = {};
+    outputs[2].dtype = DType::U8;
+    outputs[2].shape = {};
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    const float* xp = x.ptr<float>();
+    const int64_t n = x.size();
+    float lo, hi;  // the range always includes 0
+    range_with_zero(xp, n, &lo, &hi);
+    const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+    float zp = 0.0f - lo / scale;
+    zp = zp > 0.0f ? zp : 0.0f;
+    zp = zp < 255.0f ? zp : 255.0f;
+    const float magic = 12582912.0f;  // rounds half to even, as quantize_run
+    const int64_t z = static_cast<int64_t>((zp + magic) - magic);
+    *outputs[1]->ptr<float>() = scale;
+    *outputs[2]->ptr<uint8_t>() = static_cast<uint8_t>(z);
+    uint8_t* y = outputs[0]->ptr<uint8_t>();
+    broadcast::parallel_range(ctx, n, 1 << 15, [&](int64_t b, int64_t e) { quantize_u8_span(xp + b, y + b, e - b, scale, z); });
+  }
+
+ private:
+  std::string where_;
+};
+
 std::unique_ptr<Op> make_quantize(const BuildContext& bc) { return std::make_unique<QuantizeLinearOp>(bc.node); }
+std::unique_ptr<Op> make_dynamic_quantize(const BuildContext& bc) { return std::make_unique<DynamicQuantizeLinearOp>(bc.node); }
 std::unique_ptr<Op> make_dequantize(const BuildContext& bc) { return std::make_unique<DequantizeLinearOp>(bc.node); }
 
 }  // namespace
 
 TERNION_REGISTER_OP(QuantizeLinear, make_quantize);
 TERNION_REGISTER_OP(DequantizeLinear, make_dequantize);
+TERNION_REGISTER_OP(DynamicQuantizeLinear, make_dynamic_quantize);
 
 }  // namespace exec
 }  // namespace ternion

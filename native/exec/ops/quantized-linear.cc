@@ -223,13 +223,31 @@ class IntegerConvOp : public Op {
 
 // ---------------------------------------------------------------- QLinearMatMul / MatMulInteger
 
+// MatMulInteger with constant 2-D weights (onnxruntime's quantize_dynamic writes one per Linear
+// layer, after a DynamicQuantizeLinear of its input) runs on the kernel table's int8 GEMM: B minus
+// its zero points, transposed and packed once here (when every value fits int8), A's rows as they
+// are (int8 A shifted to uint8), the raw int32 accumulators stored (OutType::I32): the same
+// integers as the reference loop, which serves everything else.
+//
+// TernionMatMulIntegerScaled (lib/ir/passes/fuse-matmul-integer-scaled.ts) is such a layer's
+// MatMulInteger(a, b, a_zero_point, b_zero_point) with the Cast to float and the Mul by
+// Mul(a_scale, b_scale) after it: inputs 4 and 5 are a_scale (a scalar) and b_scale (a scalar or
+// one per column), the output float32 y = (float)acc * (a_scale * b_scale[n]), the same
+// roundings as the three ops (positive scales: the GEMM's float epilogue, fmaf(acc, s, 0), is
+// then that product).
 class IntegerMatMulOp : public Op {
  public:
-  IntegerMatMulOp(const BuildContext& bc, bool qlinear) : node_(bc.node), qlinear_(qlinear) {
+  enum class Mode { Integer, QLinear, Scaled };
+  IntegerMatMulOp(const BuildContext& bc, Mode mode) : node_(bc.node), qlinear_(mode == Mode::QLinear), scaled_(mode == Mode::Scaled), table_(bc.table) {
     if (node_.outputs.size() != 1) fail("ERR_UNSUPPORTED_OP", node_.where() + " must have exactly one output");
-    b_index_ = qlinear ? 3 : 1;
+    b_index_ = qlinear_ ? 3 : 1;
+    if (!qlinear_) pack_constant_weights(bc);
     node_.release_attrs();  // every attribute read above
   }
+
+  size_t weight_bytes() const override { return packed_bytes_; }
+  // Packed B replaces B and its zero point (the session then frees them).
+  bool keeps_copy_of(size_t input) const override { return packed_ && (input == 1 || input == 3); }
 
   void infer(const std::vector<const Tensor*>& in, std::vector<Tensor>& out) override {
     const Tensor* a = require_input(node_, in, 0, "A");
@@ -252,10 +270,14 @@ class IntegerMatMulOp : public Op {
       check_param(node_, optional_input(in, 2), "a_zero_point", false, a->dtype, rows);
       check_param(node_, optional_input(in, 3), "b_zero_point", false, b->dtype, cols);
     }
+    if (scaled_) {
+      check_param(node_, require_input(node_, in, 4, "a_scale"), "a_scale", true, a->dtype, 0);
+      check_param(node_, require_input(node_, in, 5, "b_scale"), "b_scale", true, b->dtype, cols);
+    }
     checked_int(s.K, node_, "K");
     shape_size(s.out);
     out.resize(1);
-    out[0].dtype = qlinear_ ? quant_out(optional_input(in, 7)).dtype : DType::I32;
+    out[0].dtype = qlinear_ ? quant_out(optional_input(in, 7)).dtype : scaled_ ? DType::F32 : DType::I32;
     out[0].shape = s.out;
   }
 
@@ -267,6 +289,38 @@ class IntegerMatMulOp : public Op {
     Tensor& y = *out[0];
     if (y.size() == 0) return;
     const Tensor* a_zp = optional_input(in, 2);
+    // Scaled: s[n] = a_scale * b_scale[n], as the graph's Mul computed it.
+    float* scale = nullptr;
+    bool positive = true;
+    if (scaled_) {
+      scale = static_cast<float*>(ctx.scratch(static_cast<size_t>(N) * sizeof(float)));
+      for (int64_t n = 0; n < N; ++n) {
+        scale[n] = scale_at(in[4], 0) * scale_at(in[5], n);
+        positive = positive && scale[n] > 0.0f;
+      }
+    }
+    if (packed_) {
+      if (ctx.gemm.table != table_ || K != packed_k_ || N != packed_n_)
+        fail("ERR_INTERNAL", node_.where() + ": the weights were packed for another kernel set or shape");
+      const int64_t rows = y.size() / N;
+      kernels::Requant rq;
+      rq.out = kernels::OutType::I32;
+      if (scaled_ && positive) {  // the float epilogue writes y itself
+        rq.out = kernels::OutType::F32;
+        rq.scale = scale;
+      }
+      if (!a_zp || a_zp->size() == 1) {
+        run_packed(a, 0, rows, zero_point_at(a_zp, 0), rq, y.data, ctx);
+      } else {  // a zero point per row of A (2-D A): one GEMM row each
+        for (int64_t m = 0; m < rows; ++m) run_packed(a, m, 1, zero_point_at(a_zp, m), rq, y.ptr<int32_t>() + m * N, ctx);
+      }
+      if (scaled_ && !positive) {  // the int32 sums in y's memory become floats in place
+        int32_t* acc = y.ptr<int32_t>();
+        float* f = y.ptr<float>();
+        for (int64_t i = 0; i < rows * N; ++i) f[i] = static_cast<float>(acc[i]) * scale[i % N];
+      }
+      return;
+    }
     const Tensor* b_zp = optional_input(in, qlinear_ ? 5 : 3);
     const int64_t batches = shape_size(s.batch);
     const int64_t a_count = shape_size(s.a_batch), b_count = shape_size(s.b_batch);
@@ -300,6 +354,7 @@ class IntegerMatMulOp : public Op {
         for (int64_t n = 0; n < N; ++n) {
           const int32_t acc = dot(arow, bmat + n * K, K);
           if (qlinear_) q.store(y.data, r * N + n, requantize(acc, multiplier[m * N + n], q.zero_point, q.qmin, q.qmax));
+          else if (scaled_) y.ptr<float>()[r * N + n] = static_cast<float>(acc) * scale[n];
           else y.ptr<int32_t>()[r * N + n] = acc;
         }
       }
@@ -307,15 +362,67 @@ class IntegerMatMulOp : public Op {
   }
 
  private:
+  // B [K][N] constant int8 / uint8 with constant zero points: W[n][k] = B[k][n] - zp[n] packed for
+  // the table's q8 GEMM, if every W fits int8 (always for int8 B with zero point 0, onnxruntime's
+  // default; uint8 B when its values lie within 128 of their zero point).
+  void pack_constant_weights(const BuildContext& bc) {
+    const HostTensor* b = bc.constant(1);
+    if (!b || b->shape.size() != 2 || !is_8bit(b->dtype)) return;
+    const int64_t K = b->shape[0], N = b->shape[1];
+    if (K < 1 || N < 1 || K > kernels::kMaxIntegerK || N > std::numeric_limits<int>::max()) return;
+    const bool has_zp = node_.inputs.size() > 3 && node_.inputs[3] >= 0;
+    const HostTensor* zp = has_zp ? bc.constant(3) : nullptr;
+    if (has_zp && !zp) return;  // a zero point computed at run time
+    if (zp && (zp->dtype != b->dtype || zp->shape.size() > 1 || (shape_size(zp->shape) != 1 && shape_size(zp->shape) != N))) return;
+    auto value = [](const HostTensor& t, int64_t i) -> int32_t {
+      return t.dtype == DType::U8 ? static_cast<const uint8_t*>(t.storage.get())[i] : static_cast<const int8_t*>(t.storage.get())[i];
+    };
+    std::vector<int8_t> w(static_cast<size_t>(N * K));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        const int32_t v = value(*b, k * N + n) - (zp ? value(*zp, shape_size(zp->shape) == 1 ? 0 : n) : 0);
+        if (v < -128 || v > 127) return;
+        w[n * K + k] = static_cast<int8_t>(v);
+      }
+    const size_t bytes = table_->q8_packed_size(static_cast<int>(N), static_cast<int>(K));
+    HostTensor block = make_host_tensor(DType::U8, {static_cast<int64_t>(bytes)});
+    table_->q8_pack(w.data(), static_cast<int>(N), static_cast<int>(K), block.storage.get());
+    packed_ = block.storage;
+    packed_bytes_ = bytes;
+    packed_k_ = K;
+    packed_n_ = N;
+  }
+
+  // Rows [row0, row0 + rows) of A (all batches in a row: B is shared) against the packed B, into y
+  // (int32 sums, or floats through rq's scale).
+  void run_packed(const Tensor& a, int64_t row0, int64_t rows, int32_t a_zero, const kernels::Requant& rq, void* y, RunContext& ctx) const {
+    const int64_t K = packed_k_;
+    const uint8_t* A = a.ptr<uint8_t>() + row0 * K;
+    if (a.dtype == DType::I8) {  // x + 128 as uint8, the zero point with it
+      uint8_t* shifted = static_cast<uint8_t*>(ctx.scratch(static_cast<size_t>(rows * K)));
+      const int8_t* src = a.ptr<int8_t>() + row0 * K;
+      for (int64_t i = 0; i < rows * K; ++i) shifted[i] = static_cast<uint8_t>(static_cast<int32_t>(src[i]) + 128);
+      A = shifted;
+      a_zero += 128;
+    }
+    gemm_q8(ctx.gemm, static_cast<int>(rows), static_cast<int>(packed_n_), static_cast<int>(K), A, static_cast<size_t>(K),
+            static_cast<uint8_t>(a_zero), packed_.get(), rq, y, static_cast<size_t>(packed_n_));
+  }
+
   NodeDesc node_;
-  bool qlinear_;
+  bool qlinear_, scaled_;
   size_t b_index_ = 1;
+  const kernels::KernelTable* table_;
+  std::shared_ptr<void> packed_;  // constant B for the q8 GEMM (MatMulInteger only)
+  size_t packed_bytes_ = 0;
+  int64_t packed_k_ = 0, packed_n_ = 0;
 };
 
 std::unique_ptr<Op> make_qlinear_conv(const BuildContext& bc) { return std::make_unique<IntegerConvOp>(bc, true); }
 std::unique_ptr<Op> make_conv_integer(const BuildContext& bc) { return std::make_unique<IntegerConvOp>(bc, false); }
-std::unique_ptr<Op> make_qlinear_matmul(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, true); }
-std::unique_ptr<Op> make_matmul_integer(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, false); }
+std::unique_ptr<Op> make_qlinear_matmul(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, IntegerMatMulOp::Mode::QLinear); }
+std::unique_ptr<Op> make_matmul_integer(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, IntegerMatMulOp::Mode::Integer); }
+std::unique_ptr<Op> make_matmul_integer_scaled(const BuildContext& bc) { return std::make_unique<IntegerMatMulOp>(bc, IntegerMatMulOp::Mode::Scaled); }
 
 }  // namespace
 }  // namespace ops
@@ -326,3 +433,4 @@ TERNION_REGISTER_OP(QLinearConv, ternion::exec::ops::make_qlinear_conv);
 TERNION_REGISTER_OP(ConvInteger, ternion::exec::ops::make_conv_integer);
 TERNION_REGISTER_OP(QLinearMatMul, ternion::exec::ops::make_qlinear_matmul);
 TERNION_REGISTER_OP(MatMulInteger, ternion::exec::ops::make_matmul_integer);
+TERNION_REGISTER_OP(TernionMatMulIntegerScaled, ternion::exec::ops::make_matmul_integer_scaled);

@@ -1,0 +1,61 @@
+// onnxruntime's dynamically quantized Linear layers (quantize_dynamic: the `model_quantized.onnx`
+// files of transformers.js) end each MatMulInteger in a Cast to float and a Mul by the product of
+// the two scales:
+//   y = Mul(Cast(MatMulInteger(a, b, a_zp, b_zp), to = FLOAT), Mul(a_scale, b_scale))
+// (either operand order in both Muls). TernionMatMulIntegerScaled(a, b, a_zp, b_zp, a_scale,
+// b_scale) computes that in the GEMM's epilogue (native/exec/ops/quantized-linear.cc): the
+// same conversion and the same two products, bit for bit, without the int32 tensor and the two
+// passes over it. b_scale must be a constant (scalar or one per column); the scales' Mul stays
+// when something else reads its output.
+
+import { consumersByTensor, graphOutputNames, producersByTensor } from '../graph-utils';
+import type { Graph, Node } from '../types';
+
+export function fuseMatMulIntegerScaled(graph: Graph): Graph {
+  const consumers = consumersByTensor(graph.nodes);
+  const producers = producersByTensor(graph.nodes);
+  const outputs = graphOutputNames(graph);
+  /** The one node reading v, if v is not a graph output and exactly one node reads it once. */
+  const soleReader = (v: string): Node | undefined => {
+    const readers = consumers.get(v) ?? [];
+    return !outputs.has(v) && readers.length === 1 && readers[0].inputs.filter((x) => x === v).length === 1 ? readers[0] : undefined;
+  };
+  const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
+  const removed = new Set<Node>();
+  const fused = new Map<Node, Node>();
+  for (const mm of graph.nodes) {
+    if (!isStd(mm, 'MatMulInteger') || mm.outputs.length !== 1) continue;
+    const cast = soleReader(mm.outputs[0]);
+    const to = cast?.attributes.to;
+    if (!isStd(cast, 'Cast') || to?.type !== 'int' || to.value !== 1) continue;
+    const mul = soleReader(cast.outputs[0]);
+    if (!isStd(mul, 'Mul') || mul.inputs.length !== 2) continue;
+    const s = mul.inputs[0] === cast.outputs[0] ? mul.inputs[1] : mul.inputs[0];
+    const scales = producers.get(s);
+    if (!isStd(scales, 'Mul') || scales.inputs.length !== 2) continue;
+    // b_scale: a float32 constant, one value or one per column of b; a_scale the other operand.
+    const b = graph.initializers.get(mm.inputs[1]);
+    const columns = b?.dims[b.dims.length - 1];
+    const isBScale = (v: string): boolean => {
+      const t = graph.initializers.get(v);
+      const n = t?.dims.reduce((p, d) => p * d, 1);
+      return !!t && t.dtype === 'float32' && t.dims.length <= 1 && (n === 1 || n === columns);
+    };
+    const [x0, x1] = scales.inputs;
+    const bScale = isBScale(x1) ? x1 : isBScale(x0) ? x0 : undefined;
+    const aScale = bScale === x1 ? x0 : x1;
+    if (!bScale || aScale === bScale || graph.valueInfo.get(aScale)?.dtype !== 'float32') continue;
+    const inputs = [...mm.inputs];
+    while (inputs.length < 4) inputs.push('');
+    removed.add(mm);
+    removed.add(cast);
+    if (soleReader(s) === mul) removed.add(scales);
+    // The fused node stands where the final Mul stood: a_scale and everything else exist by then.
+    fused.set(mul, { ...mm, opType: 'TernionMatMulIntegerScaled', inputs: [...inputs.slice(0, 4), aScale, bScale], outputs: [...mul.outputs], attributes: {} });
+  }
+  if (removed.size === 0) return graph;
+  const valueInfo = new Map(graph.valueInfo);
+  for (const n of removed) valueInfo.delete(n.outputs[0]);
+  const nodes = graph.nodes.filter((n) => !removed.has(n)).map((n) => fused.get(n) ?? n);
+  return { ...graph, nodes, valueInfo };
+}

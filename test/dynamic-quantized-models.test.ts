@@ -1,0 +1,191 @@
+// Models quantized by onnxruntime's quantize_dynamic (the `model_quantized.onnx` files published
+// for transformers.js): every MatMul with constant weights becomes DynamicQuantizeLinear of its
+// input, MatMulInteger against int8 weights, Cast to float and a Mul by the two scales. This
+// test writes that form of models/tiny-text-encoder.onnx itself (the rewrite quantize_dynamic
+// does, per-tensor int8 weights) and runs it on ternion and onnxruntime-node.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { InferenceSession, Tensor } from '../lib';
+import { fuseMatMulIntegerScaled, optimizeGraph } from '../lib/ir';
+import { loadOnnxModel } from '../lib/onnx';
+import { ModelProtoType } from '../lib/onnx/proto';
+import { rng } from './helpers';
+import { ROOT } from './native-build';
+
+const MODEL = join(ROOT, 'models', 'tiny-text-encoder.onnx');
+const S = 16;
+
+interface TensorObject { name: string; dims: number[]; data_type: number; raw_data?: Uint8Array; float_data?: number[]; int32_data?: number[] }
+interface NodeObject { name?: string; op_type: string; input: string[]; output: string[]; attribute?: Record<string, unknown>[] }
+
+function floatsOf(t: TensorObject): Float32Array {
+  if (t.float_data && t.float_data.length > 0) return Float32Array.from(t.float_data);
+  const raw = t.raw_data as Uint8Array;
+  return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+}
+
+/** The text encoder as quantize_dynamic writes it; also returns how many MatMuls it rewrote. */
+function dynamicQuantized(): { bytes: Uint8Array; rewritten: number } {
+  const model = ModelProtoType.toObject(ModelProtoType.decode(readFileSync(MODEL)), { defaults: false }) as {
+    graph: { node: NodeObject[]; initializer: TensorObject[] };
+  };
+  const inits = new Map(model.graph.initializer.map((t) => [t.name, t]));
+  const nodes: NodeObject[] = [];
+  let rewritten = 0;
+  for (const n of model.graph.node) {
+    const w = n.op_type === 'MatMul' ? inits.get(n.input[1]) : undefined;
+    if (!w || w.dims.length !== 2 || w.data_type !== 1) {
+      nodes.push(n);
+      continue;
+    }
+    const k = `dq${rewritten++}`;
+    const values = floatsOf(w);
+    const wScale = Math.max(...Array.from(values, Math.abs)) / 127;
+    const q = Int8Array.from(values, (v) => Math.max(-127, Math.min(127, Math.round(v / wScale))));
+    model.graph.initializer.push(
+      { name: `${k}_w`, dims: w.dims, data_type: 3, raw_data: new Uint8Array(q.buffer) },
+      { name: `${k}_w_scale`, dims: [], data_type: 1, float_data: [wScale] },
+      { name: `${k}_w_zp`, dims: [], data_type: 3, int32_data: [0] },
+    );
+    nodes.push(
+      { name: `${k}_quant`, op_type: 'DynamicQuantizeLinear', input: [n.input[0]], output: [`${k}_a`, `${k}_a_scale`, `${k}_a_zp`] },
+      { name: `${k}_mm`, op_type: 'MatMulInteger', input: [`${k}_a`, `${k}_w`, `${k}_a_zp`, `${k}_w_zp`], output: [`${k}_acc`] },
+      { name: `${k}_cast`, op_type: 'Cast', input: [`${k}_acc`], output: [`${k}_accf`], attribute: [{ name: 'to', type: 2, i: 1 }] },
+      { name: `${k}_scale`, op_type: 'Mul', input: [`${k}_a_scale`, `${k}_w_scale`], output: [`${k}_s`] },
+      { name: `${k}_out`, op_type: 'Mul', input: [`${k}_accf`, `${k}_s`], output: n.output },
+    );
+  }
+  model.graph.node = nodes;
+  const message = ModelProtoType.fromObject(model);
+  return { bytes: ModelProtoType.encode(message).finish(), rewritten };
+}
+
+function sentences(n: number, seed: number): Record<string, Tensor> {
+  const r = rng(seed);
+  const ids = BigInt64Array.from({ length: n * S }, () => BigInt(Math.floor(r() * 512)));
+  const mask = BigInt64Array.from({ length: n * S }, (_, i) => ((i % S) < S - 3 * (Math.floor(i / S) % 3) ? 1n : 0n));
+  const seg = new BigInt64Array(n * S);
+  return {
+    input_ids: new Tensor('int64', ids, [n, S]),
+    attention_mask: new Tensor('int64', mask, [n, S]),
+    token_type_ids: new Tensor('int64', seg, [n, S]),
+  };
+}
+
+describe("onnxruntime's dynamically quantized models (DynamicQuantizeLinear + MatMulInteger)", () => {
+  it('run as onnxruntime-node runs them, on one and two threads', async () => {
+    const { bytes, rewritten } = dynamicQuantized();
+    expect(rewritten).toBe(12); // q, k, v, output, two FC layers per encoder layer, two layers
+    const feeds = sentences(3, 5);
+    const o = await ort.InferenceSession.create(bytes);
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]));
+    const want = (await o.run(ortFeeds)).last_hidden_state.data as Float32Array;
+    await o.release();
+    const fp32 = (await (await InferenceSession.create(MODEL)).run(feeds)).last_hidden_state.data as Float32Array;
+    for (const threads of [1, 2]) {
+      const s = await InferenceSession.create(bytes, { threads });
+      const got = (await s.run(feeds)).last_hidden_state.data as Float32Array;
+      await s.release();
+      expect(got.length).toBe(want.length);
+      // The integer products are exact on both; a value on a rounding tie of the input's
+      // quantization (x / scale) may land one step apart, so compare to a small tolerance, and
+      // check the quantized model really differs from fp32 (the comparison is not vacuous).
+      let diff = 0, fromFp32 = 0, scale = 0;
+      for (let i = 0; i < got.length; i++) {
+        diff = Math.max(diff, Math.abs(got[i] - want[i]));
+        fromFp32 = Math.max(fromFp32, Math.abs(want[i] - fp32[i]));
+        scale = Math.max(scale, Math.abs(want[i]));
+      }
+      expect(diff).toBeLessThan(1e-5 * scale);
+      expect(fromFp32).toBeGreaterThan(20 * diff);
+    }
+  });
+
+  it('fuses each Cast(MatMulInteger) times the scales into one op, bit for bit the separate ops, packed or not', async () => {
+    const r = rng(9);
+    const K = 37, N = 21;
+    // b: int8 with zero point 0 (packed), uint8 around its zero point 128 (packed after
+    // subtracting it), uint8 with zero point 0 and values past 127 (not int8 after subtracting:
+    // the reference loop); b_scale per column or one, positive or (legal, if odd) negative.
+    const variants = [
+      { type: 3, zp: 0, values: () => Math.round(r() * 254) - 127, perColumn: true, sign: 1 },
+      { type: 2, zp: 128, values: () => 128 + Math.round(r() * 200) - 100, perColumn: false, sign: 1 },
+      { type: 2, zp: 0, values: () => Math.round(r() * 255), perColumn: true, sign: 1 },
+      { type: 3, zp: 0, values: () => Math.round(r() * 254) - 127, perColumn: false, sign: -1 },
+    ];
+    for (const v of variants) {
+      const b = Array.from({ length: K * N }, v.values);
+      const bScale = Array.from({ length: v.perColumn ? N : 1 }, () => v.sign * (0.001 + r() * 0.01));
+      const model = (expose: boolean): Uint8Array => ModelProtoType.encode(ModelProtoType.fromObject({
+        ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+        graph: {
+          name: 'dq-matmul',
+          node: [
+            { op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['xq', 'xs', 'xz'] },
+            { op_type: 'MatMulInteger', input: ['xq', 'b', 'xz', 'bz'], output: ['acc'] },
+            { op_type: 'Cast', input: ['acc'], output: ['accf'], attribute: [{ name: 'to', type: 2, i: 1 }] },
+            { op_type: 'Mul', input: ['bs', 'xs'], output: ['s'] },
+            { op_type: 'Mul', input: ['s', 'accf'], output: ['y'] },
+          ],
+          initializer: [
+            v.type === 3 ? { name: 'b', dims: [K, N], data_type: 3, raw_data: new Uint8Array(Int8Array.from(b).buffer) }
+              : { name: 'b', dims: [K, N], data_type: 2, raw_data: Uint8Array.from(b) },
+            { name: 'bz', dims: [], data_type: v.type, int32_data: [v.zp] },
+            { name: 'bs', dims: v.perColumn ? [N] : [], data_type: 1, float_data: bScale },
+          ],
+          input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 3 }, { dim_value: 5 }, { dim_value: K }] } } } }],
+          output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }, ...(expose ? [{ name: 'acc', type: { tensor_type: { elem_type: 6 } } }] : [])],
+        },
+      })).finish();
+      const fusedGraph = fuseMatMulIntegerScaled(optimizeGraph(loadOnnxModel(model(false))));
+      expect(fusedGraph.nodes.map((n) => n.opType)).toEqual(['DynamicQuantizeLinear', 'TernionMatMulIntegerScaled']);
+      expect(fuseMatMulIntegerScaled(optimizeGraph(loadOnnxModel(model(true)))).nodes.map((n) => n.opType))
+        .toEqual(['DynamicQuantizeLinear', 'MatMulInteger', 'Cast', 'Mul', 'Mul']);
+      const x = new Tensor('float32', Float32Array.from({ length: 3 * 5 * K }, () => r() * 6 - 2), [3, 5, K]);
+      for (const threads of [1, 2]) {
+        const fused = (await (await InferenceSession.create(model(false), { threads })).run({ x })).y.data as Float32Array;
+        const plain = (await (await InferenceSession.create(model(true), { threads })).run({ x })).y.data as Float32Array;
+        expect(Array.from(fused).map((f, i) => Object.is(f, plain[i]) ? 0 : 1).reduce((a, c) => a + c, 0)).toBe(0);
+        expect(new Set(fused).size).toBeGreaterThan(50);
+      }
+      // And onnxruntime agrees on the unfused model's values.
+      const o = await ort.InferenceSession.create(model(false));
+      const want = (await o.run({ x: new ort.Tensor('float32', x.data as Float32Array, x.dims) })).y.data as Float32Array;
+      await o.release();
+      const got = (await (await InferenceSession.create(model(false))).run({ x })).y.data as Float32Array;
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+  });
+
+  it('computes DynamicQuantizeLinear as onnxruntime does: range widened to 0, half-to-even zero point, an all-zero input', async () => {
+    const model = (n: number): Uint8Array => ModelProtoType.encode(ModelProtoType.fromObject({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'dq',
+        node: [{ op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['y', 's', 'z'] }],
+        input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: n }] } } } }],
+        output: ['y', 's', 'z'].map((name, i) => ({ name, type: { tensor_type: { elem_type: i === 1 ? 1 : 2 } } })),
+      },
+    })).finish();
+    const cases = [
+      [0.5, 1.5, 2.5, 3.5, 255, 254.5], // positive only: min widened to 0
+      [-3, -2.25, -1.5, -0.5, -7.7, -0.001], // negative only: max widened to 0
+      [-1.3, 0.2, 2.7, -0.65, 1.35, 0], // both signs
+      [0, 0, 0, 0, 0, 0], // empty range
+    ];
+    for (const values of cases) {
+      const x = Float32Array.from(values);
+      const o = await ort.InferenceSession.create(model(x.length));
+      const want = await o.run({ x: new ort.Tensor('float32', x, [x.length]) });
+      await o.release();
+      const s = await InferenceSession.create(model(x.length));
+      const got = await s.run({ x: new Tensor('float32', x, [x.length]) });
+      expect(Array.from(got.y.data as Uint8Array)).toEqual(Array.from(want.y.data as Uint8Array));
+      expect(got.s.data[0]).toBe(want.s.data[0]);
+      expect(got.z.data[0]).toBe(want.z.data[0]);
+      expect(got.s.dims).toEqual([]);
+    }
+  });
+});
