@@ -14,6 +14,7 @@ import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
 import { compilePlan } from './plan';
 import { quantizeGraphInt8 } from './precision-int8';
+import { importQdq } from '../quantize/import-qdq';
 
 export interface SessionOptions {
   /** Threads per run (default: all cores). */
@@ -41,9 +42,16 @@ export interface SessionOptions {
    * flight, go to a worker thread. 0 sends every run to a worker. (default: 0.25)
    */
   inlineBelowMs?: number;
+  /**
+   * A QDQ model (onnxruntime's static int8 format: QuantizeLinear / DequantizeLinear pairs around
+   * each layer) runs its layers on ternion's int8 kernels with the model's own scales and zero
+   * points (true), or its ops as written: fp32 layers with fake quantization between them
+   * (false). (default: true)
+   */
+  readQdq?: boolean;
 }
 
-const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'channelsLast', 'inlineBelowMs'];
+const OPTION_NAMES = ['threads', 'precision', 'isa', 'optimize', 'channelsLast', 'inlineBelowMs', 'readQdq'];
 const DEFAULT_INLINE_BELOW_MS = 0.25;
 
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
@@ -87,6 +95,7 @@ function checkOptions(o: unknown): SessionOptions {
   if (opts.channelsLast !== undefined && typeof opts.channelsLast !== 'boolean') {
     throw invalidArgument('a boolean', 'options.channelsLast', opts.channelsLast);
   }
+  if (opts.readQdq !== undefined && typeof opts.readQdq !== 'boolean') throw invalidArgument('a boolean', 'options.readQdq', opts.readQdq);
   if (opts.inlineBelowMs !== undefined && (typeof opts.inlineBelowMs !== 'number' || !(opts.inlineBelowMs >= 0) || !Number.isFinite(opts.inlineBelowMs))) {
     throw invalidArgument('a finite number of milliseconds >= 0', 'options.inlineBelowMs', opts.inlineBelowMs);
   }
@@ -152,7 +161,7 @@ export class InferenceSession {
 
   /** A session over a graph already in ternion's IR (used by the quantizer and tests). */
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
-    let optimized = options.optimize === false ? graph : optimizeGraph(graph);
+    let optimized = options.optimize === false ? graph : (options.readQdq !== false ? importQdq(graph) : undefined) ?? optimizeGraph(graph);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
     // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
     // each: the same values, fewer passes.
