@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { makeQdqModel } from '../lib/bench/qdq';
 import { loadOnnxModel } from '../lib/onnx';
+import { ModelProtoType } from '../lib/onnx/proto';
 import { importQdq } from '../lib/quantize/import-qdq';
 import { argmax, pixels } from './fashion-mnist-data';
 import { ROOT } from './native-build';
@@ -76,6 +77,36 @@ describe('QDQ models on the int8 layers', () => {
       expect(Math.max(...Array.from(ours, (v, i) => Math.abs(v - fp32[i])))).toBeGreaterThan(1e-3);
     });
   }
+
+  it('reads int8 activation pairs (zero point z) as the uint8 ones of zero point z + 128: the same model', async () => {
+    const fp32Bytes = readFileSync(join(ROOT, 'models', 'fashion-mnist-resnet.onnx'));
+    const calibration = new Tensor('float32', pixels(images, 5000, 32), [32, 1, 28, 28]);
+    const { bytes } = await makeQdqModel(fp32Bytes, { ort, calibration, weightMax: 127 });
+    // The same QDQ model with int8 activations: every uint8 zero point z becomes int8 z - 128.
+    const model = ModelProtoType.toObject(ModelProtoType.decode(bytes), { defaults: false }) as {
+      graph: { initializer: { name: string; data_type: number; int32_data?: number[]; raw_data?: Uint8Array }[] };
+    };
+    let changed = 0;
+    for (const t of model.graph.initializer) {
+      if (t.data_type !== 2 || !t.name.endsWith('zero_point')) continue;
+      const values = t.raw_data ? Array.from(t.raw_data) : (t.int32_data ?? []);
+      t.data_type = 3;
+      t.raw_data = new Uint8Array(Int8Array.from(values, (v) => v - 128).buffer);
+      delete t.int32_data;
+      changed++;
+    }
+    expect(changed).toBeGreaterThan(5);
+    const signed = ModelProtoType.encode(ModelProtoType.fromObject(model)).finish();
+    const a = importQdq(loadOnnxModel(bytes)) as NonNullable<ReturnType<typeof importQdq>>;
+    const b = importQdq(loadOnnxModel(signed)) as NonNullable<ReturnType<typeof importQdq>>;
+    const params = (g: typeof a) => g.nodes.filter((n) => n.opType === 'TernionQConv').map((n) => [n.attributes.act_scale, n.attributes.act_zero_point]);
+    expect(params(b)).toEqual(params(a));
+    const x = new Tensor('float32', pixels(images, 0, 64), [64, 1, 28, 28]);
+    const ya = (await (await InferenceSession.create(bytes)).run({ image: x })).logits.data as Float32Array;
+    const yb = (await (await InferenceSession.create(signed)).run({ image: x })).logits.data as Float32Array;
+    // The graph output's own pair dequantizes the same real values from either code range.
+    expect(Array.from(yb)).toEqual(Array.from(ya));
+  });
 
   it('leaves a model without QDQ pairs alone and checks the option', async () => {
     expect(importQdq(loadOnnxModel(readFileSync(join(ROOT, 'models', 'fashion-mnist-resnet.onnx'))))).toBeUndefined();
