@@ -6,19 +6,26 @@
 //     becomes x's activation parameters, and those readers read x itself;
 //   - then the graph is optimized and each Conv / Gemm / MatMul whose input has parameters is
 //     rewritten as quantize() rewrites it (rewrite.ts), with the model's parameters in place of
-//     calibrated ones: int8 weights per output channel (re-quantized from the dequantized
-//     weights: codes of the model's own grid when it is per channel, a finer grid per channel
-//     when it was per tensor), uint8 activations with the model's scale and zero point (an int8
-//     zero point z is the uint8 one z + 128: the same real values).
+//     calibrated ones: int8 weights per output channel, the model's own codes and scales where
+//     they are symmetric int8 along the output channels (else re-quantized from the dequantized
+//     weights), uint8 activations with the model's scale and zero point (an int8 zero point z is
+//     the uint8 one z + 128: the same real values).
+// QOperator layers (QLinearConv, QLinearMatMul with constant weights: onnxruntime's QOperator
+// format, models converted from TFLite) are first written out in QDQ form, DequantizeLinear ->
+// Conv / MatMul -> QuantizeLinear (the int32 bias dequantized with x_scale * w_scale), so the
+// pairs between consecutive layers read the same way.
 // Layers without parameters, and pairs this does not recognize, run as they are. The numbers
 // follow the model's quantization as onnxruntime's QLinear kernels do, not bit for bit (their
 // outputs are requantized at each layer, ternion's stay fp32 up to the next layer's input).
 
-import type { Graph, Node, ConstantTensor } from '../ir';
+import type { AttributeValue, Graph, Node, ConstantTensor } from '../ir';
 import { optimizeGraph } from '../ir';
+import { freshName, usedNames } from '../ir/graph-utils';
 import { toNumberArray } from '../ir/dtype';
 import type { ActivationParams } from './calibrate';
-import { applyRewrites, findLayers, rewriteLayer, type RewrittenLayer } from './rewrite';
+import { applyRewrites, findLayers, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
+import { quantizeWeights, type QuantizedWeights } from './weights';
+import { toGemmRows } from './weights/layout';
 
 const isStd = (n: Node, op: string): boolean => n.opType === op && n.domain === '';
 
@@ -58,20 +65,110 @@ function dequantizeConstant(graph: Graph, n: Node): ConstantTensor | undefined {
   return { name: n.outputs[0], dtype: 'float32', dims: q.dims, data: out };
 }
 
+/**
+ * QLinearConv / QLinearMatMul with constant weights and scales as DequantizeLinear -> Conv / MatMul
+ * -> QuantizeLinear (the same values up to where onnxruntime rounds its requantization).
+ */
+function expandQOperators(graph: Graph): Graph {
+  const used = usedNames(graph);
+  const initializers = new Map(graph.initializers);
+  const constant = (name: string | undefined) => (name ? graph.initializers.get(name) : undefined);
+  const nodes = graph.nodes.flatMap((n): Node[] => {
+    const conv = isStd(n, 'QLinearConv');
+    if (!(conv || isStd(n, 'QLinearMatMul')) || n.outputs.length !== 1) return [n];
+    const [x, xs, xz, w, ws, wz, ys, yz, bias] = n.inputs;
+    const W = constant(w), WS = constant(ws), XS = constant(xs);
+    if (!W || !WS || !XS || WS.dtype !== 'float32' || XS.data.length !== 1 || !constant(ys)) return [n];
+    if (!conv && (W.dims.length !== 2 || (WS.data.length !== 1 && WS.data.length !== W.dims[1]))) return [n];
+    const name = (base: string) => freshName(used, `${n.name || n.outputs[0]}/${base}`);
+    const xf = name('x'), wf = name('w'), yf = name('y');
+    const dq = (input: string, scale: string, zp: string | undefined, out: string, axis?: number): Node => ({
+      name: name('dequantize'), opType: 'DequantizeLinear', domain: '', inputs: zp ? [input, scale, zp] : [input, scale], outputs: [out],
+      attributes: axis === undefined ? {} : { axis: { type: 'int', value: axis } as AttributeValue },
+    });
+    const out: Node[] = [dq(x, xs, xz, xf), dq(w, ws, wz, wf, conv ? 0 : 1)];
+    const layerInputs = [xf, wf];
+    if (conv && bias) {
+      const B = constant(bias);
+      if (!B || B.dtype !== 'int32') return [n];
+      const b = toNumberArray(B.data), wsc = toNumberArray(WS.data), xsc = Number(XS.data[0]);
+      const data = Float32Array.from(b, (v, c) => Math.fround(v * Math.fround(xsc * wsc[wsc.length === 1 ? 0 : c])));
+      const bf = name('bias');
+      initializers.set(bf, { name: bf, dtype: 'float32', dims: B.dims, data });
+      layerInputs.push(bf);
+    }
+    const attributes = conv ? n.attributes : {};
+    out.push({ name: name(conv ? 'conv' : 'matmul'), opType: conv ? 'Conv' : 'MatMul', domain: '', inputs: layerInputs, outputs: [yf], attributes });
+    out.push({ name: name('quantize'), opType: 'QuantizeLinear', domain: '', inputs: yz ? [yf, ys, yz] : [yf, ys], outputs: [...n.outputs], attributes: {} });
+    return out;
+  });
+  return nodes.length === graph.nodes.length ? graph : { ...graph, nodes, initializers };
+}
+
+/** A dequantized weight's grid: its step per slice along `axis` (one step: per tensor). */
+interface Grid {
+  steps: number[];
+  axis: number;
+}
+
+/**
+ * The layer's int8 weights on the model's own grid: codes w / step per output channel, when every
+ * weight is such a code in [-127, 127] and the grid runs along the output channels; else undefined
+ * (the caller re-quantizes).
+ */
+function weightsOnGrid(layer: LayerCandidate, grid: Grid | undefined): QuantizedWeights | undefined {
+  if (!grid) return undefined;
+  const rows = layer.dims[0];
+  if (grid.steps.length !== 1 && grid.steps.length !== rows) return undefined;
+  if (grid.steps.length !== 1) {
+    // Conv weights [Co, ...]: axis 0. MatMul / Gemm: the axis of N in B (1 for [K, N], 0 for a transposed [N, K]).
+    const transB = layer.node.attributes.transB;
+    const nAxis = layer.kind === 'conv' ? 0 : layer.node.opType === 'Gemm' && transB?.type === 'int' && transB.value === 1 ? 0 : 1;
+    if (grid.axis !== nAxis) return undefined;
+  }
+  const alpha = layer.node.attributes.alpha;
+  if (layer.kind === 'gemm' && alpha?.type === 'float' && alpha.value !== 1) return undefined;
+  const q = quantizeWeights(layer.weights, layer.dims, { bits: 8 });
+  if (q.bits !== 8) return undefined;
+  const w = toGemmRows(layer.weights, q.layout);
+  const codes = new Int8Array(q.codes.length), scales = new Float32Array(q.rows);
+  for (let r = 0; r < q.rows; r++) {
+    const step = grid.steps.length === 1 ? grid.steps[0] : grid.steps[r];
+    scales[r] = step;
+    for (let k = 0; k < q.K; k++) {
+      const v = w[r * q.K + k], c = Math.round(v / step);
+      if (c < -127 || c > 127 || Math.fround(c * step) !== v) return undefined;
+      codes[r * q.K + k] = c;
+    }
+  }
+  q.codes.set(codes);
+  q.channelScale.set(scales);
+  return q;
+}
+
 /** The graph with its QDQ structure read and its layers quantized, or undefined when it has none. */
-export function importQdq(graph: Graph): Graph | undefined {
-  if (!graph.nodes.some((n) => isStd(n, 'QuantizeLinear') || isStd(n, 'DequantizeLinear'))) return undefined;
+export function importQdq(original: Graph): Graph | undefined {
+  if (!original.nodes.some((n) => ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul'].some((op) => isStd(n, op)))) return undefined;
+  const graph = expandQOperators(original);
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const initializers = new Map(graph.initializers);
   const removed = new Set<Node>();
   const rename = new Map<string, string>(); // a removed DequantizeLinear's output -> the tensor it stood for
   const act = new Map<string, ActivationParams>();
+  const grids = new Map<string, Grid>();
   for (const n of graph.nodes) {
     if (!isStd(n, 'DequantizeLinear') || outputs.has(n.outputs[0]) || !graph.initializers.has(n.inputs[0])) continue;
     const c = dequantizeConstant(graph, n);
     if (!c) continue;
     initializers.set(c.name, c);
     removed.add(n);
+    // Symmetric int8 codes (zero points 0): the weights lie on a grid of the model's steps.
+    const q = graph.initializers.get(n.inputs[0]);
+    const z = n.inputs[2] ? graph.initializers.get(n.inputs[2]) : undefined;
+    if (q?.dtype === 'int8' && (!z || toNumberArray(z.data).every((v) => v === 0))) {
+      const axis = n.attributes.axis?.type === 'int' ? (n.attributes.axis.value + q.dims.length) % q.dims.length : 1;
+      grids.set(c.name, { steps: toNumberArray((graph.initializers.get(n.inputs[1]) as ConstantTensor).data), axis });
+    }
   }
   const readers = new Map<string, Node[]>();
   for (const n of graph.nodes) for (const x of n.inputs) if (x) readers.set(x, [...(readers.get(x) ?? []), n]);
@@ -115,7 +212,8 @@ export function importQdq(graph: Graph): Graph | undefined {
     const a = act.get(layer.node.inputs[0]);
     if (!a) continue;
     const r = layer.kind === 'conv' ? layer.node.inputs[3] : undefined;
-    rewrites.set(layer.node.name, rewriteLayer(layer, { bits: 8 }, a, { residual: r ? act.get(r) : undefined }));
+    const weights = weightsOnGrid(layer, grids.get(layer.node.inputs[1]));
+    rewrites.set(layer.node.name, rewriteLayer(layer, { bits: 8 }, a, { residual: r ? act.get(r) : undefined, weights }));
   }
   if (rewrites.size === 0) return undefined;
   return applyRewrites(fp32, rewrites);
