@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { InferenceSession, loadNpy, Tensor } from '../lib';
+import { InferenceSession, loadNpy, quantize, Tensor } from '../lib';
 import { makeQdqModel } from '../lib/bench/qdq';
 import { loadOnnxModel } from '../lib/onnx';
 import { ModelProtoType } from '../lib/onnx/proto';
@@ -170,6 +170,25 @@ describe('QDQ models on the int8 layers', () => {
       // The reference loops (the ops as written) give onnxruntime's values exactly.
       expect(Array.from(asWritten[name].data as Float32Array)).toEqual(Array.from(w));
     }
+  });
+
+  it('quantize() takes a QDQ model as the fp32 model it stands for (ternary from an int8 file)', async () => {
+    const fp32Bytes = readFileSync(join(ROOT, 'models', 'fashion-mnist-resnet.onnx'));
+    const calibration = new Tensor('float32', pixels(images, 5000, 64), [64, 1, 28, 28]);
+    const { bytes } = await makeQdqModel(fp32Bytes, { ort, calibration, weightMax: 127 });
+    const fromQdq = await quantize(bytes, { weights: 'ternary', groupSize: 16, calibration });
+    const fromFp32 = await quantize(fp32Bytes, { weights: 'ternary', groupSize: 16, calibration });
+    // The same layers; the first conv and the classifier stay int8.
+    expect(fromQdq.report.layers.map((l) => l.weights)).toEqual(fromFp32.report.layers.map((l) => l.weights));
+    expect(fromQdq.report.layers.filter((l) => l.weights === 'ternary').length).toBeGreaterThan(5);
+    const run = async (q: typeof fromQdq) => {
+      const s = await q.createSession();
+      const l = await logitsOf(async (x, n) => (await s.run({ image: new Tensor('float32', x, [n, 1, 28, 28]) })).logits.data as Float32Array);
+      await s.release();
+      return l;
+    };
+    // Its weights are the int8 file's (a grid step off the fp32 ones): top-1 within a point.
+    expect(Math.abs(top1(await run(fromQdq)) - top1(await run(fromFp32)))).toBeLessThanOrEqual(0.01);
   });
 
   it('leaves a model without QDQ pairs alone and checks the option', async () => {

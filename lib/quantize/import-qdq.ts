@@ -106,7 +106,7 @@ function expandQOperators(graph: Graph): Graph {
 }
 
 /** A dequantized weight's grid: its step per slice along `axis` (one step: per tensor). */
-interface Grid {
+export interface Grid {
   steps: number[];
   axis: number;
 }
@@ -146,8 +146,19 @@ function weightsOnGrid(layer: LayerCandidate, grid: Grid | undefined): Quantized
   return q;
 }
 
-/** The graph with its QDQ structure read and its layers quantized, or undefined when it has none. */
-export function importQdq(original: Graph): Graph | undefined {
+/** A QDQ model read: its fp32 graph (not yet optimized), each activation's parameters, each weight's grid. */
+export interface QdqStructure {
+  fp32: Graph;
+  act: Map<string, ActivationParams>;
+  grids: Map<string, Grid>;
+}
+
+/**
+ * The QDQ structure of a model (constant DequantizeLinears evaluated, activation pairs read and
+ * removed), or undefined when it has no pair: quantize() starts from its fp32 graph, sessions
+ * quantize its layers with its parameters (importQdq).
+ */
+export function readQdq(original: Graph): QdqStructure | undefined {
   if (!original.nodes.some((n) => ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul'].some((op) => isStd(n, op)))) return undefined;
   const graph = expandQOperators(original);
   const outputs = new Set(graph.outputs.map((o) => o.name));
@@ -204,8 +215,15 @@ export function importQdq(original: Graph): Graph | undefined {
   for (const n of removed) for (const o of n.outputs) if (!initializers.has(o)) valueInfo.delete(o);
   const used = new Set(nodes.flatMap((n) => n.inputs));
   for (const name of [...initializers.keys()]) if (!used.has(name)) initializers.delete(name);
-  const fp32 = optimizeGraph({ ...graph, nodes, initializers, valueInfo });
+  return { fp32: { ...graph, nodes, initializers, valueInfo }, act, grids };
+}
 
+/** The graph with its QDQ structure read and its layers quantized, or undefined when it has none. */
+export function importQdq(original: Graph): Graph | undefined {
+  const qdq = readQdq(original);
+  if (!qdq) return undefined;
+  const { act, grids } = qdq;
+  const fp32 = optimizeGraph(qdq.fp32);
   // The layers whose input carries the model's parameters, on int8 weights.
   const rewrites = new Map<string, RewrittenLayer>();
   for (const layer of findLayers(fp32)) {

@@ -12,6 +12,7 @@ import { Tensor } from '../tensor';
 import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
+import { readQdq } from './import-qdq';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -315,7 +316,9 @@ function layerRows(layer: LayerCandidate, rowsPerBatch = STAT_ROWS_PER_BATCH): L
 export async function quantize(model: string | Uint8Array | Graph, options: QuantizeOptions): Promise<QuantizedModel> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
-  const graph = optimizeGraph(await loadGraph(model));
+  // A model quantized for onnxruntime (QDQ) is quantized again from the fp32 graph it stands for.
+  const loaded = await loadGraph(model);
+  const graph = optimizeGraph(readQdq(loaded)?.fp32 ?? loaded);
   if (o.maxAccuracyDrop !== undefined && graph.inputs.length !== 1) {
     // validation.inputs is one Tensor of labelled samples: a classifier with one input.
     throw new TernionError('ERR_INVALID_ARGUMENT', `options.maxAccuracyDrop measures top-1 on a model with one input; this one has ${graph.inputs.length} (${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
