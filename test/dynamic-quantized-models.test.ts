@@ -159,6 +159,36 @@ describe("onnxruntime's dynamically quantized models (DynamicQuantizeLinear + Ma
     }
   });
 
+  it('gives the packed MatMulInteger the reference loop\'s integers: int8 and uint8 A, per-row zero points over batches', async () => {
+    const r = rng(4);
+    const K = 19, N = 13;
+    const b = Int8Array.from({ length: K * N }, () => Math.round(r() * 254) - 127);
+    for (const aType of [2, 3] as const) {
+      const model = (constantB: boolean): Uint8Array => ModelProtoType.encode(ModelProtoType.fromObject({
+        ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+        graph: {
+          name: 'mmi',
+          node: [{ op_type: 'MatMulInteger', input: ['a', 'b', 'az'], output: ['y'] }],
+          initializer: [
+            ...(constantB ? [{ name: 'b', dims: [K, N], data_type: 3, raw_data: new Uint8Array(b.buffer) }] : []),
+            { name: 'az', dims: [3], data_type: aType, int32_data: aType === 2 ? [3, 128, 250] : [-100, 0, 90] },
+          ],
+          input: [
+            { name: 'a', type: { tensor_type: { elem_type: aType, shape: { dim: [{ dim_value: 2 }, { dim_value: 3 }, { dim_value: K }] } } } },
+            ...(constantB ? [] : [{ name: 'b', type: { tensor_type: { elem_type: 3, shape: { dim: [{ dim_value: K }, { dim_value: N }] } } } }]),
+          ],
+          output: [{ name: 'y', type: { tensor_type: { elem_type: 6 } } }],
+        },
+      })).finish();
+      const a = aType === 2 ? new Tensor('uint8', Uint8Array.from({ length: 6 * K }, () => Math.floor(r() * 256)), [2, 3, K])
+        : new Tensor('int8', Int8Array.from({ length: 6 * K }, () => Math.floor(r() * 256) - 128), [2, 3, K]);
+      const packed = (await (await InferenceSession.create(model(true))).run({ a })).y.data as Int32Array;
+      const reference = (await (await InferenceSession.create(model(false))).run({ a, b: new Tensor('int8', b, [K, N]) })).y.data as Int32Array;
+      expect(Array.from(packed)).toEqual(Array.from(reference));
+      expect(new Set(packed).size).toBeGreaterThan(40);
+    }
+  });
+
   it('computes DynamicQuantizeLinear as onnxruntime does: range widened to 0, half-to-even zero point, an all-zero input', async () => {
     const model = (n: number): Uint8Array => ModelProtoType.encode(ModelProtoType.fromObject({
       ir_version: 8, opset_import: [{ domain: '', version: 13 }],

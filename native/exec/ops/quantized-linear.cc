@@ -311,8 +311,8 @@ class IntegerMatMulOp : public Op {
       }
       if (!a_zp || a_zp->size() == 1) {
         run_packed(a, 0, rows, zero_point_at(a_zp, 0), rq, y.data, ctx);
-      } else {  // a zero point per row of A (2-D A): one GEMM row each
-        for (int64_t m = 0; m < rows; ++m) run_packed(a, m, 1, zero_point_at(a_zp, m), rq, y.ptr<int32_t>() + m * N, ctx);
+      } else {  // a zero point per row of A (row m of every batch): one GEMM row each
+        for (int64_t m = 0; m < rows; ++m) run_packed(a, m, 1, zero_point_at(a_zp, m % M), rq, y.ptr<int32_t>() + m * N, ctx);
       }
       if (scaled_ && !positive) {  // the int32 sums in y's memory become floats in place
         int32_t* acc = y.ptr<int32_t>();
