@@ -16,9 +16,10 @@
 //                         directly, no transpose. A dense planar input (the graph's first
 //                         conv) is then staged pixel-major per image for im2col.
 // Depthwise convs with a pixel-major output (one channel per group, no multiplier; a planar
-// input is staged pixel-major first) run the kernel table's dw_f32, which sums the taps in the same order and with the same
-// roundings as the planar loop (bit-identical results); dense convs in pixel-major order sum
-// K in another order, so they agree with the planar path to fp32 rounding.
+// input is staged pixel-major first) run the kernel table's dw_f32, which sums the taps in the
+// same order and with the same roundings as the planar loop (bit-identical results); dense convs
+// in pixel-major order sum K in another order, so they agree with the planar path to fp32
+// rounding.
 #include <algorithm>
 #include <cstring>
 
