@@ -211,6 +211,13 @@ describe('the QDQ tool on shape arithmetic', () => {
     const out = await session.run({ x: new ort.Tensor('float32', (calibration.data as Float32Array).subarray(0, 144), [1, 4, 6, 6]) });
     expect(out.y.dims).toEqual([1, 5]);
     await session.release();
+    // `ternion bench` on the QDQ file says what its engines run.
+    const file = join(tmp, 'already-quantized.onnx');
+    writeFileSync(file, qdq);
+    const run = await cli(['bench', file, '--compare', 'ort-fp32,fp32', '--max-time', '0', '--no-memory']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/is quantized already \((QuantizeLinear|DequantizeLinear) nodes\)/);
+    expect((await cli(['bench', MODEL, '--compare', 'fp32', '--max-time', '0', '--no-memory'])).stderr).not.toMatch(/quantized already/);
   });
 });
 

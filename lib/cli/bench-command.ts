@@ -142,6 +142,13 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
   if (isTernFile(modelPath)) throw new TernionError('ERR_INVALID_ARGUMENT', `${modelPath} is a .tern model; ternion bench compares engines on the fp32 .onnx it was quantized from`);
   const info = modelInfo(modelPath, { batch, shape: shapeValue(args) });
   const engines = chooseEngines(args, io);
+  // A model quantized for onnxruntime already: every engine runs it as given, whatever its name says.
+  const quantizedOps = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger', 'ConvInteger']);
+  const quantizedOp = info.graph.nodes.find((n) => n.domain === '' && quantizedOps.has(n.opType));
+  if (quantizedOp) {
+    io.err(`note: ${modelPath} is quantized already (${quantizedOp.opType} nodes): "onnxruntime fp32" and "ternion fp32" run it as it is ` +
+      '(onnxruntime its int8 kernels, ternion its int8 layers with the model\'s scales); the quantizing engines start from the fp32 model it stands for');
+  }
   const calibration = calibrationOf(args, info, io);
   if (!args.lists.get('calib')?.length && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
     io.err(`note: no --calib; quantizing with ${sampleCount(calibration)} generated samples (fine for speed; pass --calib for real ranges)`);
