@@ -20,7 +20,7 @@
 
 import type { AttributeValue, Graph, Node, ConstantTensor } from '../ir';
 import { optimizeGraph } from '../ir';
-import { freshName, usedNames } from '../ir/graph-utils';
+import { consumersByTensor, freshName, usedNames } from '../ir/graph-utils';
 import { toNumberArray } from '../ir/dtype';
 import type { ActivationParams } from './calibrate';
 import { applyRewrites, findLayers, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
@@ -181,8 +181,7 @@ export function readQdq(original: Graph): QdqStructure | undefined {
       grids.set(c.name, { steps: toNumberArray((graph.initializers.get(n.inputs[1]) as ConstantTensor).data), axis });
     }
   }
-  const readers = new Map<string, Node[]>();
-  for (const n of graph.nodes) for (const x of n.inputs) if (x) readers.set(x, [...(readers.get(x) ?? []), n]);
+  const readers = consumersByTensor(graph.nodes);
   for (const q of graph.nodes) {
     if (!isStd(q, 'QuantizeLinear')) continue;
     const p = scalarParams(graph, q);

@@ -5,7 +5,7 @@
 // first), so the values are bit for bit the same. Runs at session creation, after fuse-silu.ts
 // and fuse-hard-swish.ts made the ops; quantized convs keep theirs separate.
 
-import { consumersByTensor, graphOutputNames, producersByTensor } from '../graph-utils';
+import { consumersByTensor, hasSingleConsumer, producersByTensor } from '../graph-utils';
 import type { FusedActivation } from '../ops';
 import type { Graph, Node } from '../types';
 
@@ -13,7 +13,6 @@ const GATES: ReadonlyMap<string, FusedActivation> = new Map([['TernionSilu', 'Si
 
 export function fuseConvSwish(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
-  const outputs = graphOutputNames(graph);
   const producers = producersByTensor(graph.nodes);
   const removed = new Set<Node>();
   const replaced = new Map<Node, Node>();
@@ -23,7 +22,7 @@ export function fuseConvSwish(graph: Graph): Graph {
     const v = n.inputs[0];
     const conv = producers.get(v);
     if (!conv || conv.opType !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1 || replaced.has(conv)) continue;
-    if (conv.attributes.activation !== undefined || outputs.has(v) || (consumers.get(v) ?? []).length !== 1) continue;
+    if (conv.attributes.activation !== undefined || !hasSingleConsumer(graph, consumers, v)) continue;
     replaced.set(conv, { ...conv, outputs: [n.outputs[0]], attributes: { ...conv.attributes, activation: { type: 'string', value: kind } } });
     removed.add(n);
   }

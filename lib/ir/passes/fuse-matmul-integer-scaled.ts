@@ -8,17 +8,16 @@
 // passes over it. b_scale must be a constant (scalar or one per column); the scales' Mul stays
 // when something else reads its output.
 
-import { consumersByTensor, graphOutputNames, producersByTensor } from '../graph-utils';
+import { consumersByTensor, hasSingleConsumer, producersByTensor } from '../graph-utils';
 import type { Graph, Node } from '../types';
 
 export function fuseMatMulIntegerScaled(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
   const producers = producersByTensor(graph.nodes);
-  const outputs = graphOutputNames(graph);
-  /** The one node reading v, if v is not a graph output and exactly one node reads it once. */
+  /** The one node reading v, if v is not a graph output and exactly one node reads it, once. */
   const soleReader = (v: string): Node | undefined => {
-    const readers = consumers.get(v) ?? [];
-    return !outputs.has(v) && readers.length === 1 && readers[0].inputs.filter((x) => x === v).length === 1 ? readers[0] : undefined;
+    const reader = hasSingleConsumer(graph, consumers, v) ? consumers.get(v)![0] : undefined;
+    return reader && reader.inputs.filter((x) => x === v).length === 1 ? reader : undefined;
   };
   const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
   const removed = new Set<Node>();

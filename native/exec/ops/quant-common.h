@@ -136,26 +136,9 @@ inline void quantize_span(const kernels::KernelTable* table, const float* x, uin
   table->quantize_u8(x, y, static_cast<size_t>(n), q.scale, q.zero_point, q.qmax);
 }
 
-// min(0, min x) and max(0, max x) over [b, e), NaN ignored; 8 independent lanes.
-inline void min_max_span(const float* x, int64_t b, int64_t e, float& lo, float& hi) {
-  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0}, h[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = b;
-  for (; i + 8 <= e; i += 8) {
-    for (int j = 0; j < 8; ++j) {
-      const float v = x[i + j];
-      l[j] = v < l[j] ? v : l[j];
-      h[j] = v > h[j] ? v : h[j];
-    }
-  }
-  for (; i < e; ++i) {
-    const float v = x[i];
-    l[0] = v < l[0] ? v : l[0];
-    h[0] = v > h[0] ? v : h[0];
-  }
-  float a = 0.0f, c = 0.0f;
-  for (int j = 0; j < 8; ++j) a = std::min(a, l[j]), c = std::max(c, h[j]);
-  lo = a, hi = c;
-}
+// min(0, min x) and max(0, max x) over [b, e), NaN ignored (quantize.cc: vectorized, compiled
+// wide): the range of dynamic activation quantization and of DynamicQuantizeLinear.
+void min_max_span(const float* x, int64_t b, int64_t e, float& lo, float& hi);
 
 inline ActParams params_from_range(float lo, float hi, int32_t qmax) {
   ActParams p;

@@ -13,6 +13,7 @@
 #include "exec/graph.h"
 #include "exec/ops/broadcast.h"
 #include "exec/ops/op-args.h"
+#include "exec/ops/quant-common.h"
 #include "exec/ops/vector-math.h"
 
 namespace ternion {
@@ -183,32 +184,6 @@ class DequantizeLinearOp : public Op {
 // the range is empty, as onnxruntime), zero point = round_half_to_even(clamp(-min / scale, 0, 255)),
 // then y as QuantizeLinear with them. NaN inputs take no part in the range (comparisons with NaN
 // are false) and quantize to 0 as in QuantizeLinear.
-// The range of x[0, n) widened to include 0, NaN left out (x < m ? x : m keeps m for NaN):
-// 16 running minima / maxima in a GCC vector (a scalar reduction of min / max does not
-// vectorize), then the lanes and the tail.
-TERNION_WIDE_CLONES void range_with_zero(const float* x, int64_t n, float* lo_out, float* hi_out) {
-  typedef float V16 __attribute__((vector_size(64)));
-  V16 lo = {}, hi = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    V16 v;
-    std::memcpy(&v, x + i, sizeof v);
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
-  }
-  float l = 0.0f, h = 0.0f;
-  for (int j = 0; j < 16; ++j) {
-    l = lo[j] < l ? lo[j] : l;
-    h = hi[j] > h ? hi[j] : h;
-  }
-  for (; i < n; ++i) {
-    l = x[i] < l ? x[i] : l;
-    h = x[i] > h ? x[i] : h;
-  }
-  *lo_out = l;
-  *hi_out = h;
-}
-
 // quantize_run to uint8, compiled wide (the division and rounding per value are the same IEEE
 // operations in every clone).
 TERNION_WIDE_CLONES void quantize_u8_span(const float* x, uint8_t* y, int64_t n, float scale, int64_t zero_point) {
@@ -236,13 +211,14 @@ class DynamicQuantizeLinearOp : public Op {
     const float* xp = x.ptr<float>();
     const int64_t n = x.size();
     float lo, hi;  // the range always includes 0
-    range_with_zero(xp, n, &lo, &hi);
+    ops::quant::min_max_span(xp, 0, n, lo, hi);
+    // quant::params_from_range's formula, except that a range too wide for float keeps the
+    // infinite scale the spec (and onnxruntime) give instead of falling back to 1.
     const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
     float zp = 0.0f - lo / scale;
     zp = zp > 0.0f ? zp : 0.0f;
     zp = zp < 255.0f ? zp : 255.0f;
-    const float magic = 12582912.0f;  // rounds half to even, as quantize_run
-    const int64_t z = static_cast<int64_t>((zp + magic) - magic);
+    const int64_t z = static_cast<int64_t>(ops::quant::round_small(zp));
     *outputs[1]->ptr<float>() = scale;
     *outputs[2]->ptr<uint8_t>() = static_cast<uint8_t>(z);
     uint8_t* y = outputs[0]->ptr<uint8_t>();
@@ -258,6 +234,36 @@ std::unique_ptr<Op> make_dynamic_quantize(const BuildContext& bc) { return std::
 std::unique_ptr<Op> make_dequantize(const BuildContext& bc) { return std::make_unique<DequantizeLinearOp>(bc.node); }
 
 }  // namespace
+
+namespace ops {
+namespace quant {
+// 16 running minima / maxima in a GCC vector (a scalar reduction of min / max, or one over an
+// array of lanes, does not vectorize), then the lanes and the tail. x < m ? x : m keeps m for
+// NaN, exactly as minps does; min and max are exact in any order.
+TERNION_WIDE_CLONES void min_max_span(const float* x, int64_t b, int64_t e, float& lo, float& hi) {
+  typedef float V16 __attribute__((vector_size(64)));
+  V16 vlo = {}, vhi = {};
+  int64_t i = b;
+  for (; i + 16 <= e; i += 16) {
+    V16 v;
+    std::memcpy(&v, x + i, sizeof v);
+    vlo = v < vlo ? v : vlo;
+    vhi = v > vhi ? v : vhi;
+  }
+  float l = 0.0f, h = 0.0f;
+  for (int j = 0; j < 16; ++j) {
+    l = vlo[j] < l ? vlo[j] : l;
+    h = vhi[j] > h ? vhi[j] : h;
+  }
+  for (; i < e; ++i) {
+    l = x[i] < l ? x[i] : l;
+    h = x[i] > h ? x[i] : h;
+  }
+  lo = l;
+  hi = h;
+}
+}  // namespace quant
+}  // namespace ops
 
 TERNION_REGISTER_OP(QuantizeLinear, make_quantize);
 TERNION_REGISTER_OP(DequantizeLinear, make_dequantize);
