@@ -61,6 +61,8 @@ export interface ModelSpec {
   outputs: Record<string, unknown>[];
   initializers?: TensorSpec[];
   opset?: number;
+  /** Further domains the model imports (com.microsoft for onnxruntime's own ops). */
+  domains?: { domain: string; version: number }[];
   irVersion?: number;
 }
 
@@ -68,7 +70,7 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
   const model = {
     ir_version: spec.irVersion ?? 8,
     producer_name: 'ternion-tests',
-    opset_import: [{ domain: '', version: spec.opset ?? 13 }],
+    opset_import: [{ domain: '', version: spec.opset ?? 13 }, ...(spec.domains ?? [])],
     graph: {
       name: 'test',
       node: spec.nodes.map(nodeProto),

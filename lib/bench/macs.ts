@@ -1,6 +1,6 @@
 // Multiply-accumulates of a model per sample, from its shapes: the Conv, ConvTranspose, Gemm and
-// MatMul layers, which hold nearly all of a CNN's or an MLP's arithmetic. Used to turn latencies
-// into GMAC/s and compare them with the peak-probe's limits.
+// MatMul layers (and their quantized forms), which hold nearly all of a CNN's or an MLP's
+// arithmetic. Used to turn latencies into GMAC/s and compare them with the peak-probe's limits.
 import { inferShapes, type Graph, type Node, type Shape } from '../ir';
 
 export interface MacCount {
@@ -32,17 +32,17 @@ function layerMacs(graph: Graph, node: Node): number | null {
   const out = shapeOf(graph, node.outputs[0]);
   const outPerSample = perSampleSize(out);
   if (outPerSample === null) return null;
-  if (node.opType === 'Conv' || node.opType === 'ConvTranspose') {
+  if (node.opType === 'Conv' || node.opType === 'ConvTranspose' || node.opType === 'QLinearConv' || node.opType === 'ConvInteger') {
     // Each output element of Conv takes (C_in / group) x kernel MACs: the weight's dims 1...
-    const w = shapeOf(graph, node.inputs[1]);
+    const w = shapeOf(graph, node.inputs[node.opType === 'QLinearConv' ? 3 : 1]);
     const perOutput = perSampleSize(w);
     if (perOutput === null || !w) return null;
-    if (node.opType === 'Conv') return outPerSample * perOutput;
+    if (node.opType !== 'ConvTranspose') return outPerSample * perOutput;
     // ConvTranspose: each input element scatters into C_out / group x kernel outputs.
     const x = perSampleSize(shapeOf(graph, node.inputs[0]));
     return x === null ? null : x * perOutput;
   }
-  // Gemm / MatMul: each output element is a dot product of length K (A's last dim).
+  // Gemm / MatMul (and their integer forms): each output element is a dot product of length K (A's last dim).
   const a = shapeOf(graph, node.inputs[0]);
   if (!a || a.length === 0) return null;
   const transA = node.opType === 'Gemm' && node.attributes.transA?.value === 1;
@@ -50,7 +50,8 @@ function layerMacs(graph: Graph, node: Node): number | null {
   return typeof k === 'number' ? outPerSample * k : null;
 }
 
-const LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul']);
+// With the quantized forms of a QOperator or dynamically quantized model.
+const LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'QLinearConv', 'ConvInteger', 'QLinearMatMul', 'MatMulInteger']);
 
 /** MACs per sample of a graph (as loadOnnxModel returns it; its shapes are inferred here). */
 export function countMacs(loaded: Graph): MacCount {

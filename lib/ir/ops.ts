@@ -92,7 +92,9 @@ const OP_LIST: readonly OpSpec[] = [
   op('Identity', 1, identityShapeFn),
   op('Dropout', 1, dropoutShapeFn),
   op('BatchNormalization', 7, batchNormShapeFn),
-  op('LayerNormalization', 17, layerNormShapeFn),
+  // Opset 17 made it standard; onnxruntime writes it at any opset (its fusion of the written-out
+  // form, same definition).
+  op('LayerNormalization', 1, layerNormShapeFn),
   op('Shape', 1, shapeOpShapeFn),
   op('Constant', 1, constantShapeFn),
   op('Sqrt', 6, sameAsFirstInput),

@@ -8,6 +8,7 @@ import { topologicalSort } from '../ir/topo-sort';
 import type { Attributes, AttributeValue, ConstantTensor, Dim, Graph, GraphMetadata, Node, ValueType, ValueInfo } from '../ir/types';
 import { validateGraph } from '../ir/validate-graph';
 import { decodeAttribute } from './attributes';
+import { lowerContribOps, isLoweredContribOp } from './lower-contrib-ops';
 import { onnxElementType, onnxElementTypeName } from './element-types';
 import type { GraphProtoMessage, NodeProtoMessage, TypeProtoMessage, ValueInfoProtoMessage } from './proto';
 import { int64ToNumber } from './proto';
@@ -67,7 +68,8 @@ function decodeNode(
   };
   if (!proto.op_type) throw formatError(`Node "${name}" has no op_type`);
   // Unsupported ops fail here, before their attributes (If/Loop subgraphs) are even decoded.
-  requireSupportedOp(shell, opsets);
+  // onnxruntime's own ops that are written out as standard ones (lower-contrib-ops.ts) pass.
+  if (!isLoweredContribOp(shell.domain, shell.opType) || opsets[shell.domain] === undefined) requireSupportedOp(shell, opsets);
   const attributes: Record<string, AttributeValue> = {};
   for (const attribute of proto.attribute) {
     if (!attribute.name) throw formatError(`Node "${name}" (${proto.op_type}) has an attribute without a name`);
@@ -125,7 +127,7 @@ export function decodeGraph(
 
 
   const available = new Set<string>([...inputs.map((i) => i.name), ...initializers.keys()]);
-  const graph: Graph = {
+  const graph: Graph = lowerContribOps({
     name: proto.name,
     opsets,
     inputs,
@@ -134,7 +136,7 @@ export function decodeGraph(
     nodes: topologicalSort(nodes, available),
     valueInfo,
     metadata,
-  };
+  });
   validateGraph(graph);
   return graph;
 }

@@ -20,7 +20,7 @@
 
 import type { AttributeValue, Graph, Node, ConstantTensor } from '../ir';
 import { optimizeGraph } from '../ir';
-import { consumersByTensor, freshName, usedNames } from '../ir/graph-utils';
+import { consumersByTensor, freshName, producersByTensor, usedNames } from '../ir/graph-utils';
 import { toNumberArray } from '../ir/dtype';
 import type { ActivationParams } from './calibrate';
 import { applyRewrites, findLayers, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
@@ -105,6 +105,82 @@ function expandQOperators(graph: Graph): Graph {
   return nodes.length === graph.nodes.length ? graph : { ...graph, nodes, initializers };
 }
 
+/** Ops whose output is >= 0 wherever their input (the first) is: they move, select or average values. */
+const KEEPS_SIGN: ReadonlySet<string> = new Set(['MaxPool', 'GlobalMaxPool', 'AveragePool', 'GlobalAveragePool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth']);
+
+/**
+ * Whether a node's output is already clamped at 0 from below: a Relu, a Clip whose lower bound is
+ * >= 0, a DequantizeLinear of codes whose zero point is their least value, or a value-moving op
+ * or average of such an output.
+ */
+function clampsAtZero(graph: Graph, n: Node | undefined, producers: Map<string, Node>): boolean {
+  if (!n || n.domain !== '') return false;
+  if (KEEPS_SIGN.has(n.opType)) return clampsAtZero(graph, producers.get(n.inputs[0]), producers);
+  if (n.opType === 'Relu') return true;
+  if (n.opType === 'DequantizeLinear') return scalarParams(graph, n)?.zeroPoint === 0; // codes from 0 up
+  if (n.opType !== 'Clip') return false;
+  if ((graph.opsets[''] ?? 0) < 11) {
+    const min = n.attributes.min;
+    return min?.type === 'float' && min.value >= 0;
+  }
+  const min = graph.initializers.get(n.inputs[1] ?? '');
+  return !!min && min.data.length === 1 && Number(min.data[0]) >= 0;
+}
+
+/** Clip(x, 0, hi) writing `out`, in the form of the model's opset (bounds as inputs since 11). */
+function clipNode(graph: Graph, used: Set<string>, initializers: Map<string, ConstantTensor>, x: string, out: string, hi: number): Node {
+  const name = freshName(used, `${out}/Clip`);
+  if ((graph.opsets[''] ?? 0) < 11) {
+    return { name, opType: 'Clip', domain: '', inputs: [x], outputs: [out], attributes: { min: { type: 'float', value: 0 }, max: { type: 'float', value: hi } } };
+  }
+  const bound = (base: string, value: number): string => {
+    const c = freshName(used, `${out}/${base}`);
+    initializers.set(c, { name: c, dtype: 'float32', dims: [], data: Float32Array.of(value) });
+    return c;
+  };
+  return { name, opType: 'Clip', domain: '', inputs: [x, bound('min', 0), bound('max', hi)], outputs: [out], attributes: {} };
+}
+
+/** Ops that move or select values without computing new ones: on quantized codes they commute with QuantizeLinear. */
+const CODE_OPS: ReadonlySet<string> = new Set([
+  'MaxPool', 'GlobalMaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth',
+]);
+
+/**
+ * Such an op on the codes of a QuantizeLinear, read only by DequantizeLinears of the same
+ * parameters (a QOperator model's uint8 MaxPool between two layers), run on their values
+ * instead: Q -> op -> DQ becomes Q -> DQ -> op -> Q -> DQ, which is exact (Q is monotonic, these
+ * ops only move values), and both pairs then read as activation parameters.
+ */
+function codeOpsOnValues(graph: Graph): Graph {
+  const readers = consumersByTensor(graph.nodes);
+  const producers = producersByTensor(graph.nodes);
+  const outputs = new Set(graph.outputs.map((o) => o.name));
+  const used = usedNames(graph);
+  const replaced = new Map<Node, Node[]>();
+  for (const n of graph.nodes) {
+    if (n.domain !== '' || !CODE_OPS.has(n.opType) || n.outputs.length !== 1 || outputs.has(n.outputs[0])) continue;
+    const q = producers.get(n.inputs[0]);
+    const p = q && isStd(q, 'QuantizeLinear') ? scalarParams(graph, q) : undefined;
+    const rs = readers.get(n.outputs[0]) ?? [];
+    if (!q || !p || rs.length === 0) continue;
+    const sameParams = (d: Node): boolean => {
+      const dp = isStd(d, 'DequantizeLinear') && d.inputs[0] === n.outputs[0] ? scalarParams(graph, d) : undefined;
+      return !!dp && dp.scale === p.scale && dp.zeroPoint === p.zeroPoint;
+    };
+    if (!rs.every(sameParams)) continue;
+    const dequantized = freshName(used, `${n.inputs[0]}/dequantized`);
+    const values = freshName(used, `${n.outputs[0]}/values`);
+    const dq: Node = { name: freshName(used, `${n.name}/dequantize`), opType: 'DequantizeLinear', domain: '', inputs: [n.inputs[0], ...q.inputs.slice(1)], outputs: [dequantized], attributes: {} };
+    const moved: Node = { ...n, inputs: [dequantized, ...n.inputs.slice(1)], outputs: [values] };
+    const requant: Node = { ...q, name: freshName(used, `${n.name}/quantize`), inputs: [values, ...q.inputs.slice(1)], outputs: [...n.outputs] };
+    replaced.set(n, [dq, moved, requant]);
+    producers.set(n.outputs[0], requant); // a chain (MaxPool -> Flatten) moves op by op
+  }
+  if (replaced.size === 0) return graph;
+  return { ...graph, nodes: graph.nodes.flatMap((n) => replaced.get(n) ?? [n]) };
+}
+
 /** A dequantized weight's grid: its step per slice along `axis` (one step: per tensor). */
 export interface Grid {
   steps: number[];
@@ -160,7 +236,7 @@ export interface QdqStructure {
  */
 export function readQdq(original: Graph): QdqStructure | undefined {
   if (!original.nodes.some((n) => ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul'].some((op) => isStd(n, op)))) return undefined;
-  const graph = expandQOperators(original);
+  const graph = codeOpsOnValues(expandQOperators(original));
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const initializers = new Map(graph.initializers);
   const removed = new Set<Node>();
@@ -182,6 +258,11 @@ export function readQdq(original: Graph): QdqStructure | undefined {
     }
   }
   const readers = consumersByTensor(graph.nodes);
+  const producers = producersByTensor(graph.nodes);
+  const graphInputs = new Set(graph.inputs.map((i) => i.name));
+  const used = usedNames(graph);
+  const clamped = new Map<string, string>(); // a tensor -> its implied ReLU's output
+  const added = new Map<Node, Node>(); // a QuantizeLinear -> the Clip inserted where it stands
   for (const q of graph.nodes) {
     if (!isStd(q, 'QuantizeLinear')) continue;
     const p = scalarParams(graph, q);
@@ -193,15 +274,24 @@ export function readQdq(original: Graph): QdqStructure | undefined {
     };
     const dqs = (readers.get(q.outputs[0]) ?? []).filter(same);
     if (dqs.length === 0) continue;
+    const lo = (0 - p.zeroPoint) * p.scale, hi = (255 - p.zeroPoint) * p.scale;
+    // A pair starting at 0 after a producer that is no ReLU stands for one: onnxruntime's
+    // quantizer and its QOperator form drop a Relu / Clip whose range the quantization clamps to
+    // anyway. Readers that are not quantized layers (a residual Add, a pool) must still see it.
+    let v = x;
+    if (p.zeroPoint === 0 && !graphInputs.has(x) && !clampsAtZero(graph, producers.get(x), producers)) {
+      v = clamped.get(x) ?? freshName(used, `${x}/implied_relu`);
+      if (!clamped.has(x)) {
+        clamped.set(x, v);
+        added.set(q, clipNode(graph, used, initializers, x, v, hi));
+      }
+    }
     for (const d of dqs) {
-      rename.set(d.outputs[0], x);
+      rename.set(d.outputs[0], v);
       removed.add(d);
     }
     if (dqs.length === (readers.get(q.outputs[0]) ?? []).length && !outputs.has(q.outputs[0])) removed.add(q);
-    if (!act.has(x)) {
-      const lo = (0 - p.zeroPoint) * p.scale, hi = (255 - p.zeroPoint) * p.scale;
-      act.set(x, { scale: p.scale, zeroPoint: p.zeroPoint, bits: 8, lo, hi, unsigned: p.zeroPoint === 0 });
-    }
+    if (!act.has(v)) act.set(v, { scale: p.scale, zeroPoint: p.zeroPoint, bits: 8, lo, hi, unsigned: p.zeroPoint === 0 });
   }
   if (act.size === 0) return undefined;
   const resolve = (v: string): string => {
@@ -209,11 +299,14 @@ export function readQdq(original: Graph): QdqStructure | undefined {
     while (rename.has(r)) r = rename.get(r) as string;
     return r;
   };
-  const nodes = graph.nodes.filter((n) => !removed.has(n)).map((n) => ({ ...n, inputs: n.inputs.map((x) => (x ? resolve(x) : x)) }));
+  const nodes = graph.nodes
+    .flatMap((n) => (added.has(n) ? [added.get(n) as Node, n] : [n]))
+    .filter((n) => !removed.has(n))
+    .map((n) => ({ ...n, inputs: n.inputs.map((x) => (x ? resolve(x) : x)) }));
   const valueInfo = new Map(graph.valueInfo);
   for (const n of removed) for (const o of n.outputs) if (!initializers.has(o)) valueInfo.delete(o);
-  const used = new Set(nodes.flatMap((n) => n.inputs));
-  for (const name of [...initializers.keys()]) if (!used.has(name)) initializers.delete(name);
+  const read = new Set(nodes.flatMap((n) => n.inputs));
+  for (const name of [...initializers.keys()]) if (!read.has(name)) initializers.delete(name);
   return { fp32: { ...graph, nodes, initializers, valueInfo }, act, grids };
 }
 

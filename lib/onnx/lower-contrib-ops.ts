@@ -1,0 +1,502 @@
+// onnxruntime's own operators (domain com.microsoft), as models it wrote carry them: its QOperator
+// quantization (QLinearAdd, QLinearGlobalAveragePool, QGemm, ...), its dynamically quantized
+// layers once optimized (DynamicQuantizeMatMul, MatMulIntegerToFloat), and the fusions of a
+// session saved with `optimizedModelFilePath` (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu,
+// FastGelu, SkipLayerNormalization, BiasAdd; and SimplifiedLayerNormalization, RMS normalization,
+// which onnxruntime writes in the ai.onnx domain). Each is written out at load as the standard
+// ops its specification defines it by (onnxruntime's ContribOperators.md), so the rest of ternion
+// sees ai.onnx ops only: the quantized ones as DequantizeLinear -> op -> QuantizeLinear (which the QDQ
+// import then reads as activation parameters, as for any QDQ model), the fusions as the chains
+// ternion's own passes fuse again (fuse-gelu, fuse-silu, fuse-activation, fuse-residual-add).
+// Other com.microsoft ops stay refused with ERR_UNSUPPORTED_OP, as before.
+
+import { TernionError } from '../errors';
+import { inferNodeTypes } from '../ir/infer-shapes';
+import type { InferredValue } from '../ir/shape-context';
+import type { AttributeValue, ConstantTensor, DataType, Graph, Node, StoredDataType } from '../ir';
+import { createTensorData, toNumberArray } from '../ir/dtype';
+import { freshName, usedNames } from '../ir/graph-utils';
+
+export const CONTRIB_DOMAIN = 'com.microsoft';
+
+/** What a lowering can do: read its node, look up constants and types, emit standard nodes. */
+interface Lowering {
+  readonly node: Node;
+  /** The model's ai.onnx opset, which the emitted nodes follow. */
+  readonly opset: number;
+  input(i: number): string;
+  constant(name: string): ConstantTensor | undefined;
+  /** The element type and shape of a tensor the node reads (types inferred up to this node). */
+  type(name: string): InferredValue;
+  rank(name: string): number;
+  attr(name: string): AttributeValue | undefined;
+  int(name: string, fallback: number): number;
+  float(name: string, fallback: number): number;
+  /** A new initializer; its name. */
+  add(base: string, dtype: StoredDataType, dims: readonly number[], values: readonly number[]): string;
+  scalar(value: number): string;
+  /** A standard node; its output names (fresh ones unless `outputs` are given). */
+  emit(opType: string, inputs: readonly string[], attributes?: Record<string, AttributeValue>, outputs?: readonly string[], count?: number): string[];
+  fail(message: string): never;
+}
+
+const int = (value: number): AttributeValue => ({ type: 'int', value });
+const float = (value: number): AttributeValue => ({ type: 'float', value });
+const ints = (value: readonly number[]): AttributeValue => ({ type: 'ints', value });
+
+/** DequantizeLinear of x (scale, optional zero point; per `axis` when given). */
+function dequantize(l: Lowering, x: string, scale: string, zp: string, axis?: number): string {
+  return l.emit('DequantizeLinear', zp ? [x, scale, zp] : [x, scale], axis === undefined ? {} : { axis: int(axis) })[0];
+}
+
+/**
+ * QuantizeLinear of v to the node's output `out` with the given scale and zero point; without a
+ * zero point the output takes the element type of `like` (the quantized inputs' type).
+ */
+function quantizeTo(l: Lowering, v: string, scale: string, zp: string, like: string, out: readonly string[]): void {
+  let z = zp;
+  if (!z) {
+    const dtype = l.type(like).dtype;
+    if (dtype !== 'uint8' && dtype !== 'int8') l.fail(`its quantized input "${like}" is ${dtype}, not uint8 or int8`);
+    z = l.add('zero_point', dtype, [], [0]);
+  }
+  l.emit('QuantizeLinear', [v, scale, z], {}, out);
+}
+
+/** A Clip with constant bounds, as the model's opset writes it (attributes before 11, inputs since). */
+function clip(l: Lowering, x: string, min: number, max: number, out?: readonly string[]): string {
+  if (l.opset < 11) return l.emit('Clip', [x], { min: float(min), max: float(max) }, out)[0];
+  return l.emit('Clip', [x, l.scalar(min), l.scalar(max)], {}, out)[0];
+}
+
+/** GELU as PyTorch exports it, x * (erf(x / sqrt(2)) + 1) * 0.5, which fuse-gelu runs as one op. */
+function geluErf(l: Lowering, x: string, out: readonly string[]): void {
+  const scaled = l.emit('Div', [x, l.scalar(Math.SQRT2)])[0];
+  const erf = l.emit('Erf', [scaled])[0];
+  const plus = l.emit('Add', [erf, l.scalar(1)])[0];
+  const times = l.emit('Mul', [x, plus])[0];
+  l.emit('Mul', [times, l.scalar(0.5)], {}, out);
+}
+
+/** Transpose swapping the last two axes of a tensor of rank r (identity below rank 2). */
+function swapLastTwo(l: Lowering, x: string): string {
+  const r = l.rank(x);
+  if (r < 2) return x;
+  const perm = Array.from({ length: r }, (_, i) => i);
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  return l.emit('Transpose', [x], { perm: ints(perm) })[0];
+}
+
+/** An NHWC tensor's op run on NCHW: transposes around `run` (channels_last = 1 of the QLinear pools). */
+function onChannelsFirst(l: Lowering, x: string, run: (nchw: string) => string): string {
+  const r = l.rank(x);
+  if (r < 3) l.fail(`channels_last needs an input of rank 3 or more, not ${r}`);
+  const toFirst = [0, r - 1, ...Array.from({ length: r - 2 }, (_, i) => i + 1)];
+  const toLast = [0, ...Array.from({ length: r - 2 }, (_, i) => i + 2), 1];
+  const y = run(l.emit('Transpose', [x], { perm: ints(toFirst) })[0]);
+  return l.emit('Transpose', [y], { perm: ints(toLast) })[0];
+}
+
+/** An activation op by onnxruntime's name (FusedConv's `activation`), with its parameters. */
+function activation(l: Lowering, x: string, name: string, params: readonly number[], out: readonly string[]): void {
+  switch (name) {
+    case 'Relu':
+    case 'Sigmoid':
+    case 'Tanh':
+      l.emit(name, [x], {}, out);
+      return;
+    case 'LeakyRelu':
+      l.emit('LeakyRelu', [x], { alpha: float(params[0] ?? 0.01) }, out);
+      return;
+    case 'HardSigmoid':
+      l.emit('HardSigmoid', [x], { alpha: float(params[0] ?? 0.2), beta: float(params[1] ?? 0.5) }, out);
+      return;
+    case 'Clip':
+      clip(l, x, params[0] ?? -Infinity, params[1] ?? Infinity, out);
+      return;
+    default:
+      l.fail(`its activation "${name}" is not one ternion knows (Relu, Sigmoid, Tanh, LeakyRelu, HardSigmoid, Clip)`);
+  }
+}
+
+/** QLinearSigmoid / QLinearLeakyRelu: X, X_scale, X_zero_point?, Y_scale, Y_zero_point?. */
+function unaryQLinear(apply: (l: Lowering, x: string) => string) {
+  return (l: Lowering): void => {
+    const x = dequantize(l, l.input(0), l.input(1), l.input(2));
+    quantizeTo(l, apply(l, x), l.input(3), l.input(4), l.input(0), l.node.outputs);
+  };
+}
+
+/** QLinearAdd / QLinearMul: A, A_scale, A_zero_point?, B, B_scale, B_zero_point?, C_scale, C_zero_point?. */
+function binaryQLinear(op: 'Add' | 'Mul') {
+  return (l: Lowering): void => {
+    const a = dequantize(l, l.input(0), l.input(1), l.input(2));
+    const b = dequantize(l, l.input(3), l.input(4), l.input(5));
+    quantizeTo(l, l.emit(op, [a, b])[0], l.input(6), l.input(7), l.input(0), l.node.outputs);
+  };
+}
+
+/** The pooling attributes QLinearAveragePool shares with AveragePool. */
+function poolAttributes(l: Lowering): Record<string, AttributeValue> {
+  const out: Record<string, AttributeValue> = {};
+  for (const name of ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides']) {
+    const a = l.attr(name);
+    if (a) out[name] = a;
+  }
+  return out;
+}
+
+/**
+ * QGemm: Y = alpha * A' B' + C', A' and B' dequantized (B per column where b_scale has one value
+ * per column), C' the int32 C at scale alpha * a_scale * b_scale; quantized when y_scale is given.
+ */
+function qgemm(l: Lowering): void {
+  const [A, aScale, aZp, B, bScale, bZp, C, yScale, yZp] = Array.from({ length: 9 }, (_, i) => l.input(i));
+  const alpha = l.float('alpha', 1);
+  const transB = l.int('transB', 0);
+  const a = dequantize(l, A, aScale, aZp);
+  const perColumn = (l.type(bScale).shape ?? []).some((d) => d !== 1);
+  const b = dequantize(l, B, bScale, bZp, perColumn ? (transB ? 0 : 1) : undefined);
+  const inputs = [a, b];
+  if (C) {
+    const c = l.constant(C), as = l.constant(aScale), bs = l.constant(bScale);
+    if (c && as && bs && c.dtype === 'int32') {
+      // Constant bias: its float values, each at its column's scale.
+      const cols = c.dims.length ? c.dims[c.dims.length - 1] : 1;
+      const bv = toNumberArray(bs.data), av = Number(as.data[0]);
+      const values = toNumberArray(c.data).map((v, i) => v * Math.fround(Math.fround(alpha * av) * bv[bv.length === 1 ? 0 : cols === 1 ? 0 : i % cols]));
+      inputs.push(l.add('bias', 'float32', c.dims, values));
+    } else {
+      const scale = l.emit('Mul', [l.emit('Mul', [aScale, bScale])[0], l.scalar(alpha)])[0];
+      inputs.push(l.emit('Mul', [l.emit('Cast', [C], { to: int(1) })[0], scale])[0]);
+    }
+  }
+  const gemm = { alpha: float(alpha), beta: float(1), transA: int(l.int('transA', 0)), transB: int(transB) };
+  if (!yScale) {
+    l.emit('Gemm', inputs, gemm, l.node.outputs);
+    return;
+  }
+  quantizeTo(l, l.emit('Gemm', inputs, gemm)[0], yScale, yZp, A, l.node.outputs);
+}
+
+const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l: Lowering) => void>([
+  ['QLinearAdd', binaryQLinear('Add')],
+  ['QLinearMul', binaryQLinear('Mul')],
+  ['QLinearSigmoid', unaryQLinear((l, x) => l.emit('Sigmoid', [x])[0])],
+  ['QLinearLeakyRelu', unaryQLinear((l, x) => l.emit('LeakyRelu', [x], { alpha: float(l.float('alpha', 0.01)) })[0])],
+  [
+    'QLinearGlobalAveragePool',
+    (l) => {
+      const x = dequantize(l, l.input(0), l.input(1), l.input(2));
+      const pool = (v: string) => l.emit('GlobalAveragePool', [v])[0];
+      const y = l.int('channels_last', 0) ? onChannelsFirst(l, x, pool) : pool(x);
+      quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
+    },
+  ],
+  [
+    'QLinearAveragePool',
+    (l) => {
+      const x = dequantize(l, l.input(0), l.input(1), l.input(2));
+      const pool = (v: string) => l.emit('AveragePool', [v], poolAttributes(l))[0];
+      const y = l.int('channels_last', 0) ? onChannelsFirst(l, x, pool) : pool(x);
+      quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
+    },
+  ],
+  [
+    'QLinearConcat',
+    (l) => {
+      const n = l.node.inputs.length;
+      if (n < 5 || (n - 2) % 3 !== 0) l.fail(`it has ${n} inputs; QLinearConcat takes Y_scale, Y_zero_point and (X, X_scale, X_zero_point) triples`);
+      const axis = l.attr('axis');
+      if (axis?.type !== 'int') return l.fail('its attribute axis is required');
+      const parts: string[] = [];
+      for (let i = 2; i < n; i += 3) {
+        // A float32 piece (TV allows it) is concatenated as it is.
+        const t = l.type(l.input(i)).dtype;
+        parts.push(t === 'float32' ? l.input(i) : dequantize(l, l.input(i), l.input(i + 1), l.input(i + 2)));
+      }
+      const y = l.emit('Concat', parts, { axis })[0];
+      quantizeTo(l, y, l.input(0), l.input(1), l.input(2), l.node.outputs);
+    },
+  ],
+  [
+    'QLinearSoftmax',
+    (l) => {
+      const x = dequantize(l, l.input(0), l.input(1), l.input(2));
+      const axis = l.int('axis', -1);
+      const semantics = l.int('opset', l.opset);
+      let y: string;
+      if (semantics >= 13 === l.opset >= 13) {
+        y = l.emit('Softmax', [x], { axis: int(axis) })[0];
+      } else if (semantics < 13) {
+        // Rows of the input flattened at axis, on a model whose Softmax takes one axis.
+        const flat = l.emit('Flatten', [x], { axis: int(axis) })[0];
+        const rows = l.emit('Softmax', [flat], { axis: int(-1) })[0];
+        y = l.emit('Reshape', [rows, l.emit('Shape', [x])[0]])[0];
+      } else {
+        // One axis on a model whose Softmax flattens: the same where that axis is the last.
+        const r = l.rank(l.input(0));
+        if (axis !== -1 && axis !== r - 1) l.fail(`softmax over axis ${axis} of a rank-${r} input has no form at opset ${l.opset}`);
+        y = l.emit('Softmax', [x], { axis: int(r - 1) })[0];
+      }
+      quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
+    },
+  ],
+  [
+    'QLinearReduceMean',
+    (l) => {
+      const x = dequantize(l, l.input(0), l.input(1), l.input(2));
+      const axes = l.attr('axes');
+      const keepdims = int(l.int('keepdims', 1));
+      const list = axes?.type === 'ints' ? axes.value : [];
+      const y =
+        l.opset >= 18
+          ? l.emit('ReduceMean', list.length ? [x, l.add('axes', 'int64', [list.length], list)] : [x], { keepdims })[0]
+          : l.emit('ReduceMean', [x], list.length ? { axes: ints(list), keepdims } : { keepdims })[0];
+      quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
+    },
+  ],
+  [
+    'QLinearWhere',
+    (l) => {
+      const x = dequantize(l, l.input(1), l.input(2), l.input(3));
+      const y = dequantize(l, l.input(4), l.input(5), l.input(6));
+      quantizeTo(l, l.emit('Where', [l.input(0), x, y])[0], l.input(7), l.input(8), l.input(1), l.node.outputs);
+    },
+  ],
+  ['QGemm', qgemm],
+  [
+    'MatMulIntegerToFloat',
+    (l) => {
+      // A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?
+      const acc = l.emit('MatMulInteger', trimOptional([l.input(0), l.input(1), l.input(4), l.input(5)]))[0];
+      scaledToFloat(l, acc, l.input(2), l.input(3), l.input(6));
+    },
+  ],
+  [
+    'DynamicQuantizeMatMul',
+    (l) => {
+      // A (float), B, b_scale, b_zero_point?, bias?
+      const [q, scale, zp] = l.emit('DynamicQuantizeLinear', [l.input(0)], {}, undefined, 3);
+      const acc = l.emit('MatMulInteger', trimOptional([q, l.input(1), zp, l.input(3)]))[0];
+      scaledToFloat(l, acc, scale, l.input(2), l.input(4));
+    },
+  ],
+  ['Gelu', (l) => geluErf(l, l.input(0), l.node.outputs)],
+  ['BiasGelu', (l) => geluErf(l, l.emit('Add', [l.input(0), l.input(1)])[0], l.node.outputs)],
+  [
+    'FastGelu',
+    (l) => {
+      // 0.5 * x * (1 + tanh(x * (0.797885 + 0.035677 * x * x))), x = X + bias.
+      const x = l.input(1) ? l.emit('Add', [l.input(0), l.input(1)])[0] : l.input(0);
+      const square = l.emit('Mul', [x, x])[0];
+      const inner = l.emit('Add', [l.emit('Mul', [square, l.scalar(0.035677)])[0], l.scalar(0.797885)])[0];
+      const tanh = l.emit('Tanh', [l.emit('Mul', [x, inner])[0]])[0];
+      const half = l.emit('Mul', [x, l.scalar(0.5)])[0];
+      l.emit('Mul', [half, l.emit('Add', [tanh, l.scalar(1)])[0]], {}, l.node.outputs);
+    },
+  ],
+  [
+    'QuickGelu',
+    (l) => {
+      // x * sigmoid(alpha * x); with alpha 1 the SiLU that fuse-silu runs as one op.
+      const alpha = l.float('alpha', 1.702);
+      const x = l.input(0);
+      const gate = l.emit('Sigmoid', [alpha === 1 ? x : l.emit('Mul', [x, l.scalar(alpha)])[0]])[0];
+      l.emit('Mul', [x, gate], {}, l.node.outputs);
+    },
+  ],
+  [
+    'BiasAdd',
+    (l) => {
+      const biased = l.emit('Add', [l.input(0), l.input(1)])[0];
+      l.emit('Add', [biased, l.input(2)], {}, l.node.outputs);
+    },
+  ],
+  [
+    'FusedConv',
+    (l) => {
+      const conv: Record<string, AttributeValue> = {};
+      for (const name of ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']) {
+        const a = l.attr(name);
+        if (a) conv[name] = a;
+      }
+      const kind = l.attr('activation');
+      const params = l.attr('activation_params');
+      const name = kind?.type === 'string' ? kind.value : '';
+      // activation(conv + B + Z), as onnxruntime's float kernel computes it.
+      const hasZ = !!l.input(3);
+      let y = l.emit('Conv', trimOptional([l.input(0), l.input(1), l.input(2)]), conv, name || hasZ ? undefined : l.node.outputs)[0];
+      if (hasZ) y = l.emit('Add', [y, l.input(3)], {}, name ? undefined : l.node.outputs)[0];
+      if (name) activation(l, y, name, params?.type === 'floats' ? params.value : [], l.node.outputs);
+    },
+  ],
+  [
+    'FusedMatMul',
+    (l) => {
+      if (l.int('transBatchA', 0) || l.int('transBatchB', 0)) l.fail('transBatchA / transBatchB are not supported');
+      const a = l.int('transA', 0) ? swapLastTwo(l, l.input(0)) : l.input(0);
+      const b = l.int('transB', 0) ? swapLastTwo(l, l.input(1)) : l.input(1);
+      const alpha = l.float('alpha', 1);
+      const y = l.emit('MatMul', [a, b], {}, alpha === 1 ? l.node.outputs : undefined)[0];
+      if (alpha !== 1) l.emit('Mul', [y, l.scalar(alpha)], {}, l.node.outputs);
+    },
+  ],
+  [
+    'SkipLayerNormalization',
+    (l) => {
+      if (l.node.outputs[1] || l.node.outputs[2]) l.fail('its mean and inv_std_var outputs are not supported');
+      // input + skip (+ bias), then LayerNormalization over the last axis.
+      const s = skipSum(l, 4);
+      l.emit('LayerNormalization', trimOptional([s, l.input(2), l.input(3)]), { axis: int(-1), epsilon: float(l.float('epsilon', 1e-12)) }, [l.node.outputs[0]]);
+    },
+  ],
+  [
+    'SkipSimplifiedLayerNormalization',
+    (l) => {
+      // input, skip, gamma, bias? (index 3, not 4 as in SkipLayerNormalization).
+      if (l.node.outputs[1] || l.node.outputs[2]) l.fail('its mean and inv_std_var outputs are not supported');
+      rmsNorm(l, skipSum(l, 3), l.input(2), l.node.outputs[0]);
+    },
+  ],
+]);
+
+/** onnxruntime's ops it registers in the ai.onnx domain itself (no opset of ONNX defines them). */
+const ONNX_DOMAIN_LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map([
+  [
+    'SimplifiedLayerNormalization',
+    (l: Lowering) => {
+      if (l.node.outputs[1]) l.fail('its inv_std_var output is not supported');
+      rmsNorm(l, l.input(0), l.input(1), l.node.outputs[0]);
+    },
+  ],
+]);
+
+function loweringOf(domain: string, opType: string): ((l: Lowering) => void) | undefined {
+  return domain === CONTRIB_DOMAIN ? LOWERINGS.get(opType) : domain === '' ? ONNX_DOMAIN_LOWERINGS.get(opType) : undefined;
+}
+
+/**
+ * RMS normalization (onnxruntime's SimplifiedLayerNormalization, which it writes in the ai.onnx
+ * domain): x / sqrt(mean(x * x over axis..last) + epsilon) * scale.
+ */
+function rmsNorm(l: Lowering, x: string, scale: string, out: string): void {
+  const axis = l.int('axis', -1);
+  const rank = axis < 0 ? -axis : l.rank(x) - axis;
+  const axes = Array.from({ length: rank }, (_, i) => i - rank);
+  const square = l.emit('Mul', [x, x])[0];
+  const mean =
+    l.opset >= 18
+      ? l.emit('ReduceMean', [square, l.add('axes', 'int64', [axes.length], axes)], { keepdims: int(1) })[0]
+      : l.emit('ReduceMean', [square], { axes: ints(axes), keepdims: int(1) })[0];
+  const std = l.emit('Sqrt', [l.emit('Add', [mean, l.scalar(l.float('epsilon', 1e-5))])[0]])[0];
+  l.emit('Mul', [l.emit('Div', [x, std])[0], scale], {}, [out]);
+}
+
+/** input + skip (+ the bias at input `bias`), written to the node's input_skip_bias_sum output (3) when it has one. */
+function skipSum(l: Lowering, bias: number): string {
+  const sum = l.node.outputs[3] ?? '';
+  const b = l.input(bias);
+  const s = l.emit('Add', [l.input(0), l.input(1)], {}, b || !sum ? undefined : [sum])[0];
+  return b ? l.emit('Add', [s, b], {}, sum ? [sum] : undefined)[0] : s;
+}
+
+/** Optional trailing inputs dropped when absent (''), inner ones kept as ''. */
+function trimOptional(inputs: readonly string[]): string[] {
+  const out = [...inputs];
+  while (out.length > 0 && !out[out.length - 1]) out.pop();
+  return out;
+}
+
+/** The int32 result of a MatMulInteger as float: Cast, times a_scale * b_scale, plus bias (fuse-matmul-integer-scaled's pattern). */
+function scaledToFloat(l: Lowering, acc: string, aScale: string, bScale: string, bias: string): void {
+  const f = l.emit('Cast', [acc], { to: int(1) })[0];
+  const scale = l.emit('Mul', [aScale, bScale])[0];
+  const y = l.emit('Mul', [f, scale], {}, bias ? undefined : l.node.outputs)[0];
+  if (bias) l.emit('Add', [y, bias], {}, l.node.outputs);
+}
+
+/** Whether ternion writes this com.microsoft op out as standard ops at load. */
+export function isLoweredContribOp(domain: string, opType: string): boolean {
+  return loweringOf(domain, opType) !== undefined;
+}
+
+/**
+ * The graph with every com.microsoft op ternion knows written out as standard ops (in place, so
+ * the order stays topological). Graphs without any are returned as they are.
+ */
+export function lowerContribOps(graph: Graph): Graph {
+  if (!graph.nodes.some((n) => isLoweredContribOp(n.domain, n.opType))) return graph;
+  const opset = graph.opsets[''];
+  if (opset === undefined) {
+    const first = graph.nodes.find((n) => isLoweredContribOp(n.domain, n.opType)) as Node;
+    throw new TernionError('ERR_UNSUPPORTED_OP', `Node "${first.name}" (${first.opType}, ${first.domain}) is written out as ai.onnx ops, but the model does not import ai.onnx`);
+  }
+  const used = usedNames(graph);
+  const initializers = new Map(graph.initializers);
+  const nodes: Node[] = [];
+  // Types of what the lowered prefix computes, inferred again only when a lowering asks.
+  let inferred: Map<string, InferredValue> | undefined;
+  let inferredAt = -1;
+  const typeOf = (name: string, node: Node): InferredValue => {
+    const c = initializers.get(name);
+    if (c) return { dtype: c.dtype as DataType, shape: c.dims };
+    const input = graph.inputs.find((i) => i.name === name);
+    if (input) return { dtype: input.dtype, shape: input.shape };
+    if (inferredAt !== nodes.length) {
+      inferred = inferNodeTypes({ ...graph, initializers, nodes });
+      inferredAt = nodes.length;
+    }
+    const t = inferred?.get(name);
+    if (!t) throw new TernionError('ERR_MODEL_FORMAT', `Node "${node.name}" (${node.opType}) reads "${name}", whose type is not known`);
+    return t;
+  };
+  for (const node of graph.nodes) {
+    const lower = loweringOf(node.domain, node.opType);
+    if (!lower) {
+      nodes.push(node);
+      continue;
+    }
+    const fail = (message: string): never => {
+      throw new TernionError('ERR_UNSUPPORTED_OP', `Node "${node.name}" (${node.opType}, ${node.domain || 'ai.onnx'}): ${message}`);
+    };
+    const l: Lowering = {
+      node,
+      opset,
+      input: (i) => node.inputs[i] ?? '',
+      constant: (name) => initializers.get(name),
+      type: (name) => typeOf(name, node),
+      rank: (name) => {
+        const shape = typeOf(name, node).shape;
+        return shape ? shape.length : fail(`the rank of "${name}" is not known`);
+      },
+      attr: (name) => node.attributes[name],
+      int: (name, fallback) => {
+        const a = node.attributes[name];
+        return a?.type === 'int' ? a.value : fallback;
+      },
+      float: (name, fallback) => {
+        const a = node.attributes[name];
+        return a?.type === 'float' ? a.value : fallback;
+      },
+      add: (base, dtype, dims, values) => {
+        const name = freshName(used, `${node.name}/${base}`);
+        const data = createTensorData(dtype, values.length);
+        values.forEach((v, i) => {
+          data[i] = (dtype === 'int64' || dtype === 'uint64' ? BigInt(v) : v) as never;
+        });
+        initializers.set(name, { name, dtype, dims, data });
+        return name;
+      },
+      scalar: (value) => l.add('constant', 'float32', [], [value]),
+      emit: (opType, inputs, attributes = {}, outputs, count = 1) => {
+        const outs = outputs ? [...outputs] : Array.from({ length: count }, () => freshName(used, `${node.name}/${opType.toLowerCase()}`));
+        nodes.push({ name: freshName(used, `${node.name}/${opType}`), opType, domain: '', inputs: [...inputs], outputs: outs, attributes });
+        return outs;
+      },
+      fail,
+    };
+    lower(l);
+  }
+  return { ...graph, nodes, initializers };
+}
