@@ -71,9 +71,12 @@ std::unique_ptr<Op> make_leaky_relu(const BuildContext& bc) {
 // 1 / (1 + e^-x) loses no precision on either side (sigmoid_of, vector-math.h). One loop: one
 // pass over memory (the clamp in a loop of its own, which baseline GCC needed to vectorize, cost
 // a second one; the clones vectorize it fused).
-TERNION_WIDE_CLONES void sigmoid_span(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = sigmoid_of(x[i]);
-}
+struct SigmoidF {
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return sigmoid_lanes(v); }
+  TERNION_LANES float one(float v) const { return sigmoid_of(v); }
+};
+TERNION_MAP_SPAN(sigmoid_span, SigmoidF)
 
 std::unique_ptr<Op> make_sigmoid(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { sigmoid_span(x, y, n); }, kCheapChunk);
@@ -81,13 +84,14 @@ std::unique_ptr<Op> make_sigmoid(const BuildContext& bc) {
 
 // TernionSilu (lib/ir/passes/fuse-silu.ts): x * sigmoid(x), the Sigmoid's arithmetic then the
 // product, bit for bit Sigmoid followed by Mul. (y is never x: outputs get their own buffer.)
-TERNION_WIDE_CLONES void silu_span(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid_of(x[i]);
-}
+struct SiluF {
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return v * sigmoid_lanes(v); }
+  TERNION_LANES float one(float v) const { return v * sigmoid_of(v); }
+};
+TERNION_MAP_SPAN(silu_span, SiluF)
 
-TERNION_WIDE_CLONES void silu_span_in_place(float* p, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) p[i] = p[i] * sigmoid_of(p[i]);
-}
+void silu_span_in_place(float* p, int64_t n) { silu_span(p, p, n); }
 
 std::unique_ptr<Op> make_silu(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { silu_span(x, y, n); }, kCheapChunk);
@@ -109,9 +113,24 @@ inline float tanh_approx(float x) {
   return select_by_magnitude(xc, 0x3f200000, small, large, x);  // 0x3f200000: 0.625
 }
 
-TERNION_WIDE_CLONES void tanh_span(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = tanh_approx(x[i]);
+template <typename V>
+TERNION_LANES V tanh_lanes(V x) {
+  typedef Lanes<V> L;
+  const V xc = min_lanes(abs_lanes(x), L::splat(9.1f));
+  const V x2 = xc * xc;
+  static constexpr float kP[] = {2.146868501e-03f, -8.181520738e-03f, 2.170220576e-02f, -5.394696072e-02f,
+                                 1.333320588e-01f, -3.333333135e-01f, 1.000000000e+00f};
+  const V small = xc * L::horner(x2, kP);
+  const V large = 1.0f - 2.0f / (1.0f + L::exp_in_range(2.0f * xc));
+  return select_by_magnitude_lanes(xc, 0x3f200000, small, large, x);
 }
+
+struct TanhF {
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return tanh_lanes(v); }
+  TERNION_LANES float one(float v) const { return tanh_approx(v); }
+};
+TERNION_MAP_SPAN(tanh_span, TanhF)
 
 std::unique_ptr<Op> make_tanh(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { tanh_span(x, y, n); }, kCheapChunk);
@@ -169,19 +188,50 @@ inline float erf_approx(float x) {
   return select_by_magnitude(xc, 0x3f800000, small, large, x);  // 0x3f800000: 1
 }
 
-TERNION_WIDE_CLONES void erf_span(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = erf_approx(x[i]);
+template <typename V>
+TERNION_LANES V erf_lanes(V x) {
+  typedef Lanes<V> L;
+  const V xc = min_lanes(abs_lanes(x), L::splat(4.0f));
+  const V x2 = xc * xc;
+  static constexpr float kP[] = {7.933350571e-05f, -8.034805069e-04f, 5.191213917e-03f, -2.685539797e-02f,
+                                 1.128362566e-01f, -3.761262894e-01f, 1.128379226e+00f};
+  static constexpr float kQ[] = {-3.835866664e-07f, 1.658872520e-06f, -4.009317308e-06f, 1.442562552e-05f,
+                                 -5.894272908e-05f, 2.128323104e-04f, -7.337129791e-04f, 2.466092585e-03f,
+                                 -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
+  const V small = xc * L::horner(x2, kP);
+  const V q = L::horner(xc - 2.5f, kQ);
+  const V large = 1.0f - L::exp_in_range(-x2) * q;
+  return select_by_magnitude_lanes(xc, 0x3f800000, small, large, x);
 }
 
-TERNION_WIDE_CLONES void gelu_span(const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.0f + erf_approx(x[i] * 0.7071067811865476f));
-}
+struct ErfF {
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return erf_lanes(v); }
+  TERNION_LANES float one(float v) const { return erf_approx(v); }
+};
+TERNION_MAP_SPAN(erf_span, ErfF)
+
+struct GeluF {
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return 0.5f * v * (1.0f + erf_lanes(v * 0.7071067811865476f)); }
+  TERNION_LANES float one(float v) const { return 0.5f * v * (1.0f + erf_approx(v * 0.7071067811865476f)); }
+};
+TERNION_MAP_SPAN(gelu_span, GeluF)
 
 // TernionGeluErf (lib/ir/passes/fuse-gelu.ts): Div, Erf, Add, Mul by x, Mul by the scale, in
 // that order, each rounded to float as the ops are.
-TERNION_WIDE_CLONES void gelu_erf_chain_span(const float* x, float* y, int64_t n, float divisor, float addend, float scale) {
-  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * (erf_approx(x[i] / divisor) + addend)) * scale;
+struct GeluErfChainF {
+  float divisor, addend, scale;
+  template <typename V>
+  TERNION_LANES V lanes(V v) const { return (v * (erf_lanes(v / divisor) + addend)) * scale; }
+  TERNION_LANES float one(float v) const { return (v * (erf_approx(v / divisor) + addend)) * scale; }
+};
+template <typename V>
+TERNION_LANES void gelu_erf_chain_span_lanes(const float* x, float* y, int64_t n, float divisor, float addend, float scale) {
+  map_lanes<V>(x, y, n, GeluErfChainF{divisor, addend, scale});
 }
+TERNION_LANE_WIDTHS(void, gelu_erf_chain_span, (const float* x, float* y, int64_t n, float divisor, float addend, float scale),
+                    (x, y, n, divisor, addend, scale))
 
 std::unique_ptr<Op> make_gelu_erf_chain(const BuildContext& bc) {
   const float divisor = bc.node.get_float("divisor", 1.4142135381698608f), addend = bc.node.get_float("addend", 1.0f),

@@ -237,21 +237,21 @@ std::unique_ptr<Op> make_dequantize(const BuildContext& bc) { return std::make_u
 
 namespace ops {
 namespace quant {
-// 16 running minima / maxima in a GCC vector (a scalar reduction of min / max, or one over an
-// array of lanes, does not vectorize), then the lanes and the tail. x < m ? x : m keeps m for
-// NaN, exactly as minps does; min and max are exact in any order.
-TERNION_WIDE_CLONES void min_max_span(const float* x, int64_t b, int64_t e, float& lo, float& hi) {
-  typedef float V16 __attribute__((vector_size(64)));
-  V16 vlo = {}, vhi = {};
+// Running minima / maxima in lanes (a scalar reduction of min / max, or one over an array of
+// lanes, does not vectorize), then the lanes and the tail. x < m ? x : m keeps m for NaN,
+// exactly as minps does; min and max are exact in any order, so every width agrees.
+template <typename V>
+TERNION_LANES void min_max_span_lanes(const float* x, int64_t b, int64_t e, float& lo, float& hi) {
+  typedef Lanes<V> L;
+  V vlo = {}, vhi = {};
   int64_t i = b;
-  for (; i + 16 <= e; i += 16) {
-    V16 v;
-    std::memcpy(&v, x + i, sizeof v);
+  for (; i + L::N <= e; i += L::N) {
+    const V v = L::load(x + i);
     vlo = v < vlo ? v : vlo;
     vhi = v > vhi ? v : vhi;
   }
   float l = 0.0f, h = 0.0f;
-  for (int j = 0; j < 16; ++j) {
+  for (int j = 0; j < L::N; ++j) {
     l = vlo[j] < l ? vlo[j] : l;
     h = vhi[j] > h ? vhi[j] : h;
   }
@@ -262,6 +262,7 @@ TERNION_WIDE_CLONES void min_max_span(const float* x, int64_t b, int64_t e, floa
   lo = l;
   hi = h;
 }
+TERNION_LANE_WIDTHS(void, min_max_span, (const float* x, int64_t b, int64_t e, float& lo, float& hi), (x, b, e, lo, hi))
 }  // namespace quant
 }  // namespace ops
 

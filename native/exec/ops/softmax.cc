@@ -19,62 +19,119 @@ namespace ternion {
 namespace exec {
 namespace {
 
-// y[i] = e^(x[i] - max) for a row whose maximum is `max`, and their sum: exp_in_range on
-// max(x - max, -87.3365), and 0 where x - max < -87.33655 (e^-87.33655 is the smallest normal float; below
-// it libm gives subnormals or 0, which the normalization takes to 0 or next to it; a -inf
-// attention mask gives exactly 0). The sum is sum_in_double's (vector-math.h), whatever the vector
-// width the loop was compiled for. (libm's expf, one call per value, was a fifth of ViT-B/16's time.)
-inline double exp_row(const float* x, float* y, int64_t n, float max) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float d = x[i] - max;
-    const float e = exp_in_range(std::max(d, -87.3365f));  // std::max(NaN, c) keeps the NaN
-    int32_t d_bits, e_bits;
-    std::memcpy(&d_bits, &d, 4);
-    std::memcpy(&e_bits, &e, 4);
-    // d < -87.33, -inf included (NaN not): a negative d whose magnitude's bits lie in
-    // (bits(87.33), bits(inf)]. Integer operations: a float compare and select would not vectorize.
-    const int32_t mag = d_bits & 0x7fffffff;
-    const int32_t flush = -static_cast<int32_t>((d_bits < 0) & (mag > 0x42aeac50) & (mag <= 0x7f800000));
-    e_bits &= ~flush;
-    std::memcpy(&y[i], &e_bits, 4);
-  }
-  return sum_in_double(y, n);
-}
-
-// The largest of n floats, NaN skipped (std::max(m, NaN) keeps m; the NaN reaches the output
-// through x - max): sixteen running maxima, since a single chain does not vectorize. The
-// maximum is the same whatever the order.
-inline float row_max(const float* x, int64_t n) {
-  float m[16];
-  for (int j = 0; j < 16; ++j) m[j] = -std::numeric_limits<float>::infinity();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) m[j] = std::max(m[j], x[i + j]);
-  for (int j = 0; i < n; ++i, ++j) m[j & 15] = std::max(m[j & 15], x[i]);
-  float r = m[0];
-  for (int j = 1; j < 16; ++j) r = std::max(r, m[j]);
+// e^(x - max) for one value of a row whose maximum is `max`: exp_in_range on
+// max(x - max, -87.3365), and 0 where x - max < -87.33655 (e^-87.33655 is the smallest normal
+// float; below it libm gives subnormals or 0, which the normalization takes to 0 or next to it; a
+// -inf attention mask gives exactly 0). (libm's expf, one call per value, was a fifth of
+// ViT-B/16's time.)
+inline float exp_from_max(float x, float max) {
+  const float d = x - max;
+  const float e = exp_in_range(std::max(d, -87.3365f));  // std::max(NaN, c) keeps the NaN
+  int32_t d_bits, e_bits;
+  std::memcpy(&d_bits, &d, 4);
+  std::memcpy(&e_bits, &e, 4);
+  // d < -87.33, -inf included (NaN not): a negative d whose magnitude's bits lie in
+  // (bits(87.33), bits(inf)].
+  const int32_t mag = d_bits & 0x7fffffff;
+  const int32_t flush = -static_cast<int32_t>((d_bits < 0) & (mag > 0x42aeac50) & (mag <= 0x7f800000));
+  e_bits &= ~flush;
+  float r;
+  std::memcpy(&r, &e_bits, 4);
   return r;
 }
 
-// One row of Softmax: its maximum, e^(x - max) and their sum, then the products by 1 / sum.
-// One function per row, compiled wide (TERNION_WIDE_CLONES) with its three passes inlined: an
-// attention layer's rows are short (128 values): three calls a row through the clones' dispatch
-// and a baseline (SSE) scaling loop made MiniLM's Softmax 7% slower.
-inline void softmax_of_row(const float* x, float* y, int64_t n) {
-  const float max = row_max(x, n);
-  // double: rows can be long (vocabularies) and the sum is all that matters
-  const float scale = static_cast<float>(1.0 / exp_row(x, y, n, max));
-  for (int64_t i = 0; i < n; ++i) y[i] *= scale;
+// The same on a vector of lanes (vector-math.h: bit-identical to the scalar function).
+template <typename V>
+TERNION_LANES V exp_from_max_lanes(V x, float max) {
+  typedef Lanes<V> L;
+  const V d = x - max;
+  const V floor = L::splat(-87.3365f);
+  const V e = L::exp_in_range(d < floor ? floor : d);  // as std::max: NaN stays
+  // The scalar test on the bits is d < -(the float of bits 0x42aeac50) (false for NaN); as a
+  // float compare and select here, which vectorizes (GCC splits an and of integer compares).
+  const int32_t bound_bits = static_cast<int32_t>(0xc2aeac50u);
+  float bound;
+  std::memcpy(&bound, &bound_bits, 4);
+  return d < bound ? V{} : e;
 }
 
-TERNION_WIDE_CLONES void softmax_row(const float* x, float* y, int64_t n) { softmax_of_row(x, y, n); }
+// y[i] = exp_from_max(x[i], max) and their sum: the values at offset j of each run of 16 summed
+// in float over blocks of 256 values, then added to double sum j; the tail's values go into the
+// double sums directly, and those are combined in a fixed order at the end. Every offset is
+// summed in the same order at any vector width, so every width gives the same bits; a float sum
+// never runs over more than 16 values (long rows, vocabularies, keep double precision).
+template <typename V>
+TERNION_LANES double exp_row(const float* x, float* y, int64_t n, float max) {
+  typedef Lanes<V> L;
+  double part[16] = {};
+  int64_t i = 0;
+  const int64_t whole = n - n % 16;
+  while (i < whole) {
+    const int64_t end = std::min<int64_t>(whole, i + 256);
+    V acc[16 / L::N] = {};
+    for (; i < end; i += 16) {
+#pragma GCC unroll 4
+      for (int k = 0; k < 16 / L::N; ++k) {
+        const V e = exp_from_max_lanes(L::load(x + i + k * L::N), max);
+        L::store(y + i + k * L::N, e);
+        acc[k] += e;
+      }
+    }
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; ++j) part[j] += static_cast<double>(acc[j / L::N][j % L::N]);
+  }
+  for (int j = 0; i < n; ++i, ++j) {
+    y[i] = exp_from_max(x[i], max);
+    part[j] += static_cast<double>(y[i]);
+  }
+  double pairs[8];
+  for (int j = 0; j < 8; ++j) pairs[j] = part[2 * j] + part[2 * j + 1];
+  return ((pairs[0] + pairs[1]) + (pairs[2] + pairs[3])) + ((pairs[4] + pairs[5]) + (pairs[6] + pairs[7]));
+}
 
-// A row of TernionScaledMaskedSoftmax, in the same one wide function: s / c or s * c (or s as
-// it is), plus the mask (stepping by 0, one value for the row, or 1), then the row's Softmax:
+// The largest of n floats, NaN skipped (std::max(m, NaN) keeps m; the NaN reaches the output
+// through x - max): running maxima in lanes (a single chain does not vectorize). The maximum is
+// the same whatever the order.
+template <typename V>
+TERNION_LANES float row_max(const float* x, int64_t n) {
+  typedef Lanes<V> L;
+  V m = L::splat(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + L::N <= n; i += L::N) {
+    const V v = L::load(x + i);
+    m = m < v ? v : m;
+  }
+  float r = -std::numeric_limits<float>::infinity();
+  for (; i < n; ++i) r = std::max(r, x[i]);
+  for (int j = 0; j < L::N; ++j) r = std::max(r, m[j]);
+  return r;
+}
+
+// One row of Softmax: its maximum, e^(x - max) and their sum, then the products by 1 / sum,
+// in one function per width with its three passes inlined (an attention layer's rows are short).
+template <typename V>
+TERNION_LANES void softmax_of_row(const float* x, float* y, int64_t n) {
+  typedef Lanes<V> L;
+  const float max = row_max<V>(x, n);
+  // double: rows can be long (vocabularies) and the sum is all that matters
+  const float scale = static_cast<float>(1.0 / exp_row<V>(x, y, n, max));
+  int64_t i = 0;
+  for (; i + L::N <= n; i += L::N) L::store(y + i, L::load(y + i) * scale);
+  for (; i < n; ++i) y[i] *= scale;
+}
+
+template <typename V>
+TERNION_LANES void softmax_row_lanes(const float* x, float* y, int64_t n) {
+  softmax_of_row<V>(x, y, n);
+}
+TERNION_LANE_WIDTHS(void, softmax_row, (const float* x, float* y, int64_t n), (x, y, n))
+
+// A row of TernionScaledMaskedSoftmax, in the same one function per width: s / c or s * c (or s
+// as it is), plus the mask (stepping by 0, one value for the row, or 1), then the row's Softmax:
 // the Div, Mul, Add and Softmax ops' float operations. y may be s.
 enum class RowScale : int { None, Divide, Multiply };
-TERNION_WIDE_CLONES void scaled_masked_softmax_row(const float* s, float* y, int64_t n, RowScale op, float c, const float* m,
-                                                   int64_t step) {
+template <typename V>
+TERNION_LANES void scaled_masked_softmax_row_lanes(const float* s, float* y, int64_t n, RowScale op, float c, const float* m, int64_t step) {
   if (op == RowScale::Divide) {
     for (int64_t i = 0; i < n; ++i) y[i] = s[i] / c;
   } else if (op == RowScale::Multiply) {
@@ -88,16 +145,20 @@ TERNION_WIDE_CLONES void scaled_masked_softmax_row(const float* s, float* y, int
   } else if (m) {
     for (int64_t i = 0; i < n; ++i) y[i] = y[i] + m[i];
   }
-  softmax_of_row(y, y, n);
+  softmax_of_row<V>(y, y, n);
 }
+TERNION_LANE_WIDTHS(void, scaled_masked_softmax_row, (const float* s, float* y, int64_t n, RowScale op, float c, const float* m, int64_t step),
+                    (s, y, n, op, c, m, step))
 
 // LogSoftmax's row: (x - max) - log(sum), not x - (max + log(sum)): near-zero outputs keep
 // their precision.
-TERNION_WIDE_CLONES void log_softmax_row(const float* x, float* y, int64_t n) {
-  const float max = row_max(x, n);
-  const float log_sum = static_cast<float>(std::log(exp_row(x, y, n, max)));
+template <typename V>
+TERNION_LANES void log_softmax_row_lanes(const float* x, float* y, int64_t n) {
+  const float max = row_max<V>(x, n);
+  const float log_sum = static_cast<float>(std::log(exp_row<V>(x, y, n, max)));
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - max) - log_sum;
 }
+TERNION_LANE_WIDTHS(void, log_softmax_row, (const float* x, float* y, int64_t n), (x, y, n))
 
 class SoftmaxOp : public Op {
  public:

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace ternion {
 namespace exec {
@@ -56,6 +58,96 @@ inline float exp_in_range(float x) {
   return (p * (rs * rs) + r + 1.0f) * scale;
 }
 
+// The same arithmetic on a vector of lanes at a time, in GCC vectors of the width the calling
+// function's target has (Lanes<F16> in an avx512f function, Lanes<F8> in an avx2 one, Lanes<F4>
+// in the baseline; a wider GCC vector than the target's registers is lowered through memory,
+// slower than scalar code). Every lane performs exactly the scalar function's IEEE operations in
+// its order, so results are bit-identical to it, whatever the width. Functions using them are
+// compiled once per width and picked by the CPU (wide_pick).
+typedef float F16 __attribute__((vector_size(64)));
+typedef float F8 __attribute__((vector_size(32)));
+typedef float F4 __attribute__((vector_size(16)));
+// Always inlined, so each width's function compiles them for its own target.
+#define TERNION_LANES inline __attribute__((always_inline))
+
+template <typename V>
+struct Lanes {
+  static constexpr int N = sizeof(V) / sizeof(float);
+  typedef int32_t I __attribute__((vector_size(sizeof(V))));
+  static TERNION_LANES V load(const float* p) {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static TERNION_LANES void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
+  static TERNION_LANES V splat(float v) { return V{} + v; }
+  static TERNION_LANES I bits(V v) { return (I)v; }  // a cast between vectors of one size keeps the bits
+  static TERNION_LANES V floats(I v) { return (V)v; }
+  // horner() lane by lane.
+  template <int K>
+  static TERNION_LANES V horner(V t, const float (&c)[K]) {
+    V p = splat(c[0]);
+#pragma GCC unroll 16
+    for (int i = 1; i < K; ++i) p = p * t + c[i];
+    return p;
+  }
+
+  // exp_in_range lane by lane.
+  static TERNION_LANES V exp_in_range(V x) {
+    const V magic = splat(12582912.0f);
+    const V n = (x * 1.44269504088896341f + magic) - magic;
+    const V r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                                   1.6666665459e-1f, 5.0000001201e-1f};
+    const V p = horner(r, kP);
+    const V scale = floats((__builtin_convertvector(n, I) + 127) << 23);
+    I rbits = bits(r);
+    rbits &= (rbits & 0x7fffffff) >= 0x2B800000;  // r^2 as 0 below 2^-40 (see exp_in_range)
+    const V rs = floats(rbits);
+    return (p * (rs * rs) + r + 1.0f) * scale;
+  }
+};
+
+// std::min / std::max lane by lane: the same operand order, so NaN comes out as they give it.
+template <typename V>
+TERNION_LANES V min_lanes(V a, V b) {
+  return b < a ? b : a;
+}
+template <typename V>
+TERNION_LANES V max_lanes(V a, V b) {
+  return a < b ? b : a;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Floats per vector for this process: the CPU's widest (16 with AVX-512, 8 with AVX2, else 4),
+// or narrower when TERNION_ISA names a narrower kernel set (avx2 / avxvnni: 8; scalar: 4), so
+// that one machine can run, and test, every width.
+inline int lane_width() {
+  static const int width = [] {
+    const char* isa = std::getenv("TERNION_ISA");
+    const std::string asked = isa ? isa : "";
+    if (__builtin_cpu_supports("avx512f") && (asked.empty() || asked == "avx512vnni")) return 16;
+    if (__builtin_cpu_supports("avx2") && asked != "scalar") return 8;
+    return 4;
+  }();
+  return width;
+}
+
+// Defines NAME_avx512 / NAME_avx2 / NAME_base, each NAME_lanes (a template on the lane vector
+// type) at its width, and NAME, which runs the one lane_width() picks.
+#define TERNION_LANE_WIDTHS(ret, name, params, args)                                                     \
+  __attribute__((target("avx512f"))) ret name##_avx512 params { return name##_lanes<F16> args; }         \
+  __attribute__((target("avx2"))) ret name##_avx2 params { return name##_lanes<F8> args; }               \
+  ret name##_base params { return name##_lanes<F4> args; }                                               \
+  ret name params {                                                                                     \
+    static const auto pick = lane_width() == 16 ? name##_avx512 : lane_width() == 8 ? name##_avx2 : name##_base; \
+    return pick args;                                                                                   \
+  }
+#else
+#define TERNION_LANE_WIDTHS(ret, name, params, args) \
+  ret name params { return name##_lanes<F4> args; }
+#endif
+
 // For odd functions computed on |x| in two ranges (erf, tanh): `small` where |x| (given as a
 // non-negative float, or NaN) is at most the float whose bits are `bound_bits`, else `large`,
 // with the sign bit of x. Bit operations throughout: a float compare and select is not
@@ -79,6 +171,43 @@ inline float sigmoid_of(float v) {
   const float c = std::min(std::max(-v, -87.0f), 88.0f);  // this order keeps NaN
   return 1.0f / (1.0f + exp_in_range(c));
 }
+template <typename V>
+TERNION_LANES V sigmoid_lanes(V v) {
+  typedef Lanes<V> L;
+  const V c = min_lanes(max_lanes(-v, L::splat(-87.0f)), L::splat(88.0f));
+  return 1.0f / (1.0f + L::exp_in_range(c));
+}
+
+// select_by_magnitude lane by lane.
+template <typename V>
+TERNION_LANES V select_by_magnitude_lanes(V magnitude, int32_t bound_bits, V small, V large, V x) {
+  typedef Lanes<V> L;
+  const typename L::I use_small = L::bits(magnitude) <= bound_bits;  // NaN: no
+  return L::floats(((L::bits(small) & use_small) | (L::bits(large) & ~use_small)) | (L::bits(x) & static_cast<int32_t>(0x80000000u)));
+}
+
+// |x| lane by lane (std::fabs: the sign bit cleared).
+template <typename V>
+TERNION_LANES V abs_lanes(V x) {
+  return Lanes<V>::floats(Lanes<V>::bits(x) & 0x7fffffff);
+}
+
+// y[i] = F::one(x[i]) for n values: F::lanes on whole vectors, F::one on the tail (the same bits).
+template <typename V, typename F>
+TERNION_LANES void map_lanes(const float* x, float* y, int64_t n, const F& f) {
+  typedef Lanes<V> L;
+  int64_t i = 0;
+  for (; i + L::N <= n; i += L::N) L::store(y + i, f.template lanes<V>(L::load(x + i)));
+  for (; i < n; ++i) y[i] = f.one(x[i]);
+}
+
+// NAME(x, y, n): map_lanes of the function object F at the lane width lane_width() picks.
+#define TERNION_MAP_SPAN(name, F)                                        \
+  template <typename V>                                                  \
+  TERNION_LANES void name##_lanes(const float* x, float* y, int64_t n) { \
+    map_lanes<V>(x, y, n, F{});                                          \
+  }                                                                      \
+  TERNION_LANE_WIDTHS(void, name, (const float* x, float* y, int64_t n), (x, y, n))
 
 // The sum of n contiguous floats in double: eight partial sums, each in order, combined in a
 // fixed order, so the result does not depend on the vector width a caller's clone was compiled
