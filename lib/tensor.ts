@@ -3,11 +3,15 @@
 import { TernionError, describe, invalidArgument } from './errors';
 import type { FromImageOptions, ImageInput } from './image';
 
-export type TensorType = 'float32' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
+export type TensorType = 'float32' | 'float16' | 'int8' | 'uint8' | 'int32' | 'int64' | 'bool';
 
-/** The typed array that backs each tensor type. `bool` is one byte per element, 0 or 1. */
+/**
+ * The typed array that backs each tensor type. `bool` is one byte per element, 0 or 1;
+ * `float16` holds IEEE half-precision bit patterns, as onnxruntime-node's float16 tensors do.
+ */
 export interface DataTypeMap {
   float32: Float32Array;
+  float16: Uint16Array;
   int8: Int8Array;
   uint8: Uint8Array;
   int32: Int32Array;
@@ -19,6 +23,7 @@ export type TensorData = DataTypeMap[TensorType];
 
 const ARRAY_OF: { [T in TensorType]: { new (n: number): DataTypeMap[T]; name: string } } = {
   float32: Float32Array,
+  float16: Uint16Array,
   int8: Int8Array,
   uint8: Uint8Array,
   int32: Int32Array,

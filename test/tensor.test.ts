@@ -43,7 +43,8 @@ describe('Tensor', () => {
 
   describe('BAD CALL', () => {
     it('unknown type', () => {
-      expectCode(() => new Tensor('float16' as 'float32', new Float32Array(1)), 'ERR_DTYPE', /float16/);
+      expectCode(() => new Tensor('float64' as 'float32', new Float32Array(1)), 'ERR_DTYPE', /float64/);
+      expectCode(() => new Tensor('float16', new Float32Array(1) as unknown as Uint16Array), 'ERR_DTYPE', /Uint16Array.*float16/);
     });
     it('data of another typed array class', () => {
       expectCode(() => new Tensor('float32', new Float64Array(2) as unknown as Float32Array), 'ERR_DTYPE', /Float32Array.*Float64Array/);

@@ -12,4 +12,4 @@ for (const [op, v] of rows) {
 }
 const other = Object.values(summary).filter((v) => v.passed.length + v.failed.length === 0).reduce((a, v) => a + v.unsupported.length, 0);
 console.log(`| **all supported ops** | **${p}** | **${f}** | **${u}** |`);
-console.log(`\n${other} further node tests use ops outside ternion's set (control flow, sequences, training losses, ...) and are rejected at load with ERR_UNSUPPORTED_OP, or only element types it does not hold (CastLike's float16, bfloat16, double and string cases: ERR_DTYPE).`);
+console.log(`\n${other} further node tests use ops outside ternion's set (control flow, sequences, training losses, ...) and are rejected at load with ERR_UNSUPPORTED_OP, or only element types it does not hold (bfloat16, double, 16-bit integer and string cases: ERR_DTYPE).`);

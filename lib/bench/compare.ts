@@ -10,6 +10,7 @@ import type { CalibrationFeeds } from '../quantize/calibration-data';
 import type { PreparedEngine } from './engines';
 import type { BenchInput } from './model-info';
 import { probeMemory, type ProbeInput } from './memory-probe';
+import { feedsForSession } from './session-feeds';
 import { requireOrt, type OrtSession } from './ort';
 import { timeRuns, type TimingOptions } from './timer';
 
@@ -96,7 +97,7 @@ async function open(engine: PreparedEngine, options: CompareOptions): Promise<Ru
   }
   const precision = engine.spec.precision === 'int8-dynamic' ? { precision: 'int8' as const } : engine.spec.precision === 'fp32' ? { precision: 'fp32' as const } : {};
   const session = await InferenceSession.create(engine.source, { threads: options.threads, ...precision });
-  const feeds = options.inputs;
+  const feeds = feedsForSession(session.inputMetadata, options.inputs);
   return { run: () => session.run(feeds), release: () => session.release(), isa: session.isa };
 }
 
@@ -105,7 +106,7 @@ function probeInputs(options: CompareOptions): ProbeInput[] {
   return Object.entries(options.inputs).map(([name, t]) => {
     const values = options.inputValues?.find((i) => i.name === name)?.values;
     // 0.5 for floats; 0, a valid id, for index inputs; 1 (a mask's "keep") for other integers.
-    const fill = t.type === 'float32' ? 0.5 : values?.kind === 'index' ? 0 : 1;
+    const fill = t.type === 'float32' || t.type === 'float16' ? 0.5 : values?.kind === 'index' ? 0 : 1;
     return { name, type: t.type, dims: [...t.dims], fill };
   });
 }

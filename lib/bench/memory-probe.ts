@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { numberToFloat16Bits } from '../onnx/half-float';
 import type { TensorType } from '../tensor';
 import type { PreparedEngine } from './engines';
+import { feedsForSession } from './session-feeds';
 
 export const MEMORY_METHOD =
   'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded). ' +
@@ -109,6 +111,7 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
     const n = i.dims.reduce((a, b) => a * b, 1);
     switch (i.type) {
       case 'float32': return new Float32Array(n).fill(i.fill);
+      case 'float16': return new Uint16Array(n).fill(numberToFloat16Bits(i.fill));
       case 'int64': return new BigInt64Array(n).fill(BigInt(i.fill));
       case 'int32': return new Int32Array(n).fill(i.fill);
       case 'int8': return new Int8Array(n).fill(i.fill);
@@ -129,7 +132,7 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
       return { release: () => s.release() };
     }
     const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
-    await s.run(feeds((type, data, dims) => new ternion.Tensor(type, data, dims)));
+    await s.run(feedsForSession(s.inputMetadata, feeds((type, data, dims) => new ternion.Tensor(type, data, dims))));
     const m = s.memoryUsage();
     return { held: m.packedBytes + m.constantBytes + m.arenaBytes, release: () => s.release() };
   }

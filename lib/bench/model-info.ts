@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { TernionError } from '../errors';
 import type { Graph, ValueInfo } from '../ir';
 import { loadOnnxModel } from '../onnx';
+import { narrowToFloat16 } from '../onnx/half-float';
+import { widenHalf } from '../ir/passes/widen-half';
 import { Tensor, TENSOR_TYPES, type TensorData, type TensorType } from '../tensor';
 import { countMacs } from './macs';
 import { seededUniform } from './seeded';
@@ -39,7 +41,7 @@ const fmt = (s: readonly (number | string)[]) => `[${s.join(', ')}]`;
 
 /** The values an integer input may hold, from what reads it (see InputValues). */
 function valuesOf(graph: Graph, input: ValueInfo): InputValues {
-  if (input.dtype === 'float32' || input.dtype === 'uint8' || input.dtype === 'int8') return { kind: 'uniform' };
+  if (input.dtype === 'float32' || input.dtype === 'float16' || input.dtype === 'uint8' || input.dtype === 'int8') return { kind: 'uniform' };
   // Shape and Size read only the dims (a text model takes the sequence length from its ids).
   const readers = graph.nodes.filter((n) => n.inputs.includes(input.name) && n.opType !== 'Shape' && n.opType !== 'Size');
   let bound = Infinity;
@@ -102,9 +104,11 @@ export function modelInfo(path: string, options: { batch?: number; shape?: Sampl
     }
     return { name: input.name, dtype: input.dtype as TensorType, declared: input.shape ?? [], sampleDims: sampleDimsOf(input, options.batch, shape), values: valuesOf(graph, input) };
   });
+  // Shapes as the session computes them (a float16 model in float32).
+  const wide = widenHalf(graph);
   const fixed: Graph = {
-    ...graph,
-    inputs: graph.inputs.map((v, i) => ({ ...v, shape: [typeof v.shape?.[0] === 'number' ? v.shape[0] : 'batch', ...inputs[i].sampleDims] })),
+    ...wide,
+    inputs: wide.inputs.map((v, i) => ({ ...v, shape: [typeof v.shape?.[0] === 'number' ? v.shape[0] : 'batch', ...inputs[i].sampleDims] })),
   };
   return { inputs, macsPerSample: countMacs(fixed).perSample, graph };
 }
@@ -120,6 +124,7 @@ export function generatedInputs(inputs: readonly BenchInput[], count: number, se
     const v = input.values;
     switch (input.dtype) {
       case 'float32': data = u; break;
+      case 'float16': data = narrowToFloat16(u); break;
       case 'uint8': data = Uint8Array.from(u, (x) => Math.floor(x * 256)); break;
       case 'int8': data = Int8Array.from(u, (x) => Math.floor(x * 256) - 128); break;
       case 'int64': data = BigInt64Array.from(u, (x) => BigInt(v.kind === 'index' ? Math.floor(x * v.bound) : 1)); break;

@@ -11,6 +11,7 @@ import type { InferenceSession } from '../session/inference-session';
 import { Tensor, type TensorType } from '../tensor';
 import { existsSync } from 'node:fs';
 import { loadNpy } from '../data/npy';
+import { narrowToFloat16 } from '../onnx/half-float';
 import { UsageError, numberList, parseNumber, type ParsedArgs } from './args';
 
 export interface Preprocess {
@@ -125,6 +126,11 @@ export function samplesFromFiles(bound: ReadonlyMap<string, string>, inputs: rea
 
 /** Converts an array to the model input's dtype with the preprocessing; notes go to `note`. */
 export function toModelInput(t: Tensor, meta: InputMetadata, pre: Preprocess, file: string, note: (line: string) => void): Tensor {
+  if (meta.type === 'float16') {
+    // A float16 model: the data prepared as for float32, then rounded to half.
+    const wide = toModelInput(t, { ...meta, type: 'float32' }, pre, file, note);
+    return new Tensor('float16', narrowToFloat16(wide.data as Float32Array), wide.dims);
+  }
   const dims = sampleDims(t.dims, meta, file);
   if (meta.type !== 'float32') {
     if (pre.scale !== undefined || pre.mean || pre.std) {

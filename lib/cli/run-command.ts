@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNpy, saveNpy } from '../data/npy';
+import { float16BitsToNumber } from '../onnx/half-float';
 import { TernionError } from '../errors';
 import type { Tensor } from '../tensor';
 import { UsageError, choiceValue, intValue, type CommandSpec, type ParsedArgs } from './args';
@@ -42,7 +43,7 @@ ${preprocessUsage(26)}`,
 function firstValues(t: Tensor, n = 8): string {
   const values: string[] = [];
   for (let i = 0; i < Math.min(n, t.size); i++) {
-    const v = t.data[i];
+    const v = t.type === 'float16' ? float16BitsToNumber((t.data as Uint16Array)[i]) : t.data[i];
     values.push(typeof v === 'bigint' ? v.toString() : Number.isInteger(v) ? String(v) : Number(v).toPrecision(6));
   }
   return values.join(', ') + (t.size > n ? ', ...' : '');

@@ -52,7 +52,7 @@ export function loadNpy(path: string): Tensor {
 }
 
 const DESCR: Record<TensorType, string> = {
-  float32: '<f4', int8: '|i1', uint8: '|u1', int32: '<i4', int64: '<i8', bool: '|b1',
+  float32: '<f4', float16: '<f2', int8: '|i1', uint8: '|u1', int32: '<i4', int64: '<i8', bool: '|b1',
 };
 
 /** The bytes of a .npy file (format 1.0, C order, little-endian) holding the tensor. */

@@ -1,14 +1,15 @@
 // onnxruntime's own operators (domain com.microsoft), as models it wrote carry them: its QOperator
 // quantization (QLinearAdd, QLinearGlobalAveragePool, QGemm, ...), its dynamically quantized
-// layers once optimized (DynamicQuantizeMatMul, MatMulIntegerToFloat), and the fusions of a
-// session saved with `optimizedModelFilePath` (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu,
-// FastGelu, SkipLayerNormalization, BiasAdd; and SimplifiedLayerNormalization, RMS normalization,
-// which onnxruntime writes in the ai.onnx domain). Each is written out at load as the standard
-// ops its specification defines it by (onnxruntime's ContribOperators.md), so the rest of ternion
-// sees ai.onnx ops only: the quantized ones as DequantizeLinear -> op -> QuantizeLinear (which the QDQ
-// import then reads as activation parameters, as for any QDQ model), the fusions as the chains
-// ternion's own passes fuse again (fuse-gelu, fuse-silu, fuse-activation, fuse-residual-add).
-// Other com.microsoft ops stay refused with ERR_UNSUPPORTED_OP, as before.
+// layers once optimized (DynamicQuantizeMatMul, MatMulIntegerToFloat), its block-quantized
+// weights (MatMulNBits: `model_q4.onnx`), and the fusions of a session saved with
+// `optimizedModelFilePath` (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu, FastGelu,
+// SkipLayerNormalization, BiasAdd; and SimplifiedLayerNormalization, RMS normalization, which
+// onnxruntime writes in the ai.onnx domain). Each is written out at load as the standard ops its
+// specification defines it by (onnxruntime's ContribOperators.md), so the rest of ternion sees
+// ai.onnx ops only: the quantized ones as DequantizeLinear -> op -> QuantizeLinear (which the
+// QDQ import then reads as activation parameters, as for any QDQ model), the fusions as the
+// chains ternion's own passes fuse again (fuse-gelu, fuse-silu, fuse-activation,
+// fuse-residual-add). Other com.microsoft ops stay refused with ERR_UNSUPPORTED_OP, as before.
 
 import { TernionError } from '../errors';
 import { inferNodeTypes } from '../ir/infer-shapes';
@@ -265,6 +266,7 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
     },
   ],
   ['QGemm', qgemm],
+  ['MatMulNBits', matMulNBits],
   [
     'MatMulIntegerToFloat',
     (l) => {
@@ -399,6 +401,53 @@ function skipSum(l: Lowering, bias: number): string {
   const b = l.input(bias);
   const s = l.emit('Add', [l.input(0), l.input(1)], {}, b || !sum ? undefined : [sum])[0];
   return b ? l.emit('Add', [s, b], {}, sum ? [sum] : undefined)[0] : s;
+}
+
+/**
+ * MatMulNBits (onnxruntime's block-quantized weights, the `model_q4.onnx` files): Y = A W + bias,
+ * W [K, N] the constant codes dequantized at load, (code - zero point) * scale per block of
+ * block_size along K; codes packed low bits first, zero points packed the same way (default
+ * 2^(bits - 1)) or float. ternion computes the layer in float32 (quantize() can make it its own
+ * low-bit layer).
+ */
+function matMulNBits(l: Lowering): void {
+  const [A, B, S, Z, gIdx, bias] = Array.from({ length: 6 }, (_, i) => l.input(i));
+  const K = l.int('K', 0), N = l.int('N', 0), bits = l.int('bits', 4), blockSize = l.int('block_size', 0);
+  if (!(K > 0 && N > 0)) l.fail('its attributes K and N must be positive');
+  if (![2, 4, 8].includes(bits)) l.fail(`bits = ${bits} is not supported (2, 4, 8 are)`);
+  if (!(blockSize >= 16 && (blockSize & (blockSize - 1)) === 0)) l.fail(`block_size ${blockSize} must be a power of 2, at least 16`);
+  if (gIdx) l.fail('g_idx (a permuted block order) is not supported');
+  const codes = l.constant(B), scales = l.constant(S), zeros = Z ? l.constant(Z) : undefined;
+  if (!codes || !scales || (Z && !zeros)) l.fail('its weights, scales and zero points must be constants');
+  const blocks = Math.ceil(K / blockSize), blob = (blockSize * bits) / 8;
+  const q = codes!.data as Uint8Array, s = toNumberArray(scales!.data);
+  if (codes!.dtype !== 'uint8' || q.length !== N * blocks * blob) l.fail(`B must be uint8 [${N}, ${blocks}, ${blob}], not ${codes!.dtype} [${codes!.dims.join(', ')}]`);
+  if (s.length !== N * blocks) l.fail(`scales must hold ${N * blocks} values (N x blocks), not ${s.length}`);
+  const mask = (1 << bits) - 1, perByte = 8 / bits;
+  const zeroBytes = Math.ceil((blocks * bits) / 8);
+  const zeroOf = (n: number, b: number): number => {
+    if (!zeros) return 1 << (bits - 1);
+    if (zeros.dtype === 'uint8' && zeros.data.length === N * zeroBytes) {
+      const byte = (zeros.data as Uint8Array)[n * zeroBytes + Math.floor(b / perByte)];
+      return (byte >> ((b % perByte) * bits)) & mask;
+    }
+    if (zeros.dtype === 'float32' && zeros.data.length === N * blocks) return Number(zeros.data[n * blocks + b]);
+    return l.fail(`zero_points must be packed uint8 [${N}, ${zeroBytes}] or float [${N}, ${blocks}]`);
+  };
+  const w = new Array<number>(K * N);
+  for (let n = 0; n < N; n++) {
+    for (let b = 0; b < blocks; b++) {
+      const scale = s[n * blocks + b], zero = zeroOf(n, b);
+      for (let j = 0; j < blockSize && b * blockSize + j < K; j++) {
+        const byte = q[(n * blocks + b) * blob + Math.floor(j / perByte)];
+        const code = (byte >> ((j % perByte) * bits)) & mask;
+        w[(b * blockSize + j) * N + n] = Math.fround((code - zero) * scale);
+      }
+    }
+  }
+  const weights = l.add('weights', 'float32', [K, N], w);
+  const y = l.emit('MatMul', [A, weights], {}, bias ? undefined : l.node.outputs)[0];
+  if (bias) l.emit('Add', [y, bias], {}, l.node.outputs);
 }
 
 /** Optional trailing inputs dropped when absent (''), inner ones kept as ''. */

@@ -13,6 +13,7 @@ import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationPa
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
 import { checkCalibrationInput, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 import { readQdq } from './import-qdq';
+import { widenHalf } from '../ir/passes/widen-half';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -318,7 +319,9 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   throwIfAborted(o.signal);
   // A model quantized for onnxruntime (QDQ) is quantized again from the fp32 graph it stands for.
   const loaded = await loadGraph(model);
-  const graph = optimizeGraph(readQdq(loaded)?.fp32 ?? loaded);
+  // A float16 model is quantized as the float32 one it computes as (its .tern takes float32 feeds).
+  const wide = widenHalf(loaded);
+  const graph = optimizeGraph(readQdq(wide)?.fp32 ?? wide);
   if (o.maxAccuracyDrop !== undefined && graph.inputs.length !== 1) {
     // validation.inputs is one Tensor of labelled samples: a classifier with one input.
     throw new TernionError('ERR_INVALID_ARGUMENT', `options.maxAccuracyDrop measures top-1 on a model with one input; this one has ${graph.inputs.length} (${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);

@@ -10,6 +10,8 @@ import { looksLikeTern, readTern } from '../format';
 import { fuseAttentionSoftmax, fuseConvSwish, fuseGeluErf, fuseMatMulIntegerScaled, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
+import { narrowToFloat16, widenHalfFloats } from '../onnx/half-float';
+import { widenHalf } from '../ir/passes/widen-half';
 import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
 import { compilePlan } from './plan';
@@ -161,7 +163,11 @@ export class InferenceSession {
 
   /** A session over a graph already in ternion's IR (used by the quantizer and tests). */
   static fromGraph(graph: Graph, options: SessionOptions = {}): InferenceSession {
-    let optimized = options.optimize === false ? graph : (options.readQdq !== false ? importQdq(graph) : undefined) ?? optimizeGraph(graph);
+    // A float16 model computes in float32 (its feeds and outputs converted at the boundary).
+    const bf16 = [...graph.inputs, ...graph.outputs].find((v) => v.dtype === 'bfloat16');
+    if (bf16) throw new TernionError('ERR_DTYPE', `The model's ${graph.inputs.includes(bf16) ? 'input' : 'output'} "${bf16.name}" is bfloat16; ternion takes and returns float32 or float16 tensors`);
+    const wide = widenHalf(graph);
+    let optimized = options.optimize === false ? wide : (options.readQdq !== false ? importQdq(wide) : undefined) ?? optimizeGraph(wide);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
     // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
     // each: the same values, fewer passes.
@@ -195,13 +201,22 @@ export class InferenceSession {
   }
 
   private toNative(feeds: unknown): NativeTensor[] {
-    return checkFeeds(feeds, this.inputMetadata).map((t) => ({ dtype: t.type, dims: [...t.dims], data: t.data }));
+    return checkFeeds(feeds, this.inputMetadata).map((t) =>
+      // float16 feeds (a half-precision model) go in as float32, which the model computes in.
+      t.type === 'float16'
+        ? { dtype: 'float32', dims: [...t.dims], data: widenHalfFloats(t.data as Uint16Array, 'float16') }
+        : { dtype: t.type, dims: [...t.dims], data: t.data },
+    );
   }
 
   private fromNative(outs: NativeTensor[]): Record<string, Tensor> {
     const result: Record<string, Tensor> = {};
     outs.forEach((o, i) => {
-      result[this.outputNames[i]] = new Tensor(o.dtype as TensorType, o.data as Float32Array, o.dims);
+      const declared = this.outputMetadata[i].type;
+      result[this.outputNames[i]] =
+        declared === 'float16' && o.dtype === 'float32'
+          ? new Tensor('float16', narrowToFloat16(o.data as Float32Array), o.dims)
+          : new Tensor(o.dtype as TensorType, o.data as Float32Array, o.dims);
     });
     return result;
   }
