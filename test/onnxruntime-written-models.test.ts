@@ -470,6 +470,103 @@ describe('each com.microsoft op written out as standard ops, against onnxruntime
     });
   }
 
+  // Attention and EmbedLayerNormalization: several inputs of several types and outputs, so their
+  // own harness; each case against onnxruntime on the same one-node model.
+  const B = 2, S = 5, Din = 12;
+  const attentionModel = (opts: { heads: number; sizes?: number[]; mask?: 'end' | 'raw' | 'raw3' | 'none'; causal?: boolean; scale?: number; bias?: boolean; filter?: number }) => {
+    const sizes = opts.sizes ?? [12, 12, 12];
+    const width = sizes[0] + sizes[1] + sizes[2];
+    const inputs = [valueInfo('x', [B, S, Din])];
+    const maskDims = opts.mask === 'end' ? [B] : opts.mask === 'raw' ? [B, S] : opts.mask === 'raw3' ? [B, S, S] : undefined;
+    if (maskDims) inputs.push(valueInfo('m', maskDims, INT32));
+    if (opts.bias) inputs.push(valueInfo('ab', [1, opts.heads, S, S]));
+    const attributes: Record<string, unknown>[] = [attrInt('num_heads', opts.heads)];
+    if (opts.sizes) attributes.push(attrInts('qkv_hidden_sizes', sizes));
+    if (opts.causal) attributes.push(attrInt('unidirectional', 1));
+    if (opts.scale !== undefined) attributes.push(attrFloat('scale', opts.scale));
+    if (opts.filter !== undefined) attributes.push(attrFloat('mask_filter_value', opts.filter));
+    return encodeModel({
+      nodes: [node('Attention', ['x', 'w', 'b', maskDims ? 'm' : '', '', opts.bias ? 'ab' : ''], attributes)],
+      inputs, outputs: [valueInfo('y', [B, S, sizes[2]])], domains: MS,
+      initializers: [{ name: 'w', dims: [Din, width], floatData: floats(Din * width, 0.5) }, { name: 'b', dims: [width], floatData: floats(width, 0.2) }],
+    });
+  };
+  const attentionCases: [string, Parameters<typeof attentionModel>[0]][] = [
+    ['no mask, 3 heads', { heads: 3 }],
+    ['end positions per batch (1-D mask_index)', { heads: 2, mask: 'end' }],
+    ['a raw 0/1 mask [batch, keys], its own filter value', { heads: 4, mask: 'raw', filter: -1e4 * 3 }],
+    ['a 3-D mask [batch, queries, keys]', { heads: 2, mask: 'raw3' }],
+    ['unidirectional (causal) with a raw mask and a scale', { heads: 3, mask: 'raw', causal: true, scale: 0.3 }],
+    ['qkv_hidden_sizes with a narrower V, attention_bias', { heads: 2, sizes: [8, 8, 4], bias: true }],
+  ];
+  for (const [title, opts] of attentionCases) {
+    it(`Attention: ${title}`, async () => {
+      const bytes = attentionModel(opts);
+      const x = Float32Array.from(floats(B * S * Din, 2));
+      const feeds: Record<string, Tensor> = { x: new Tensor('float32', x, [B, S, Din]) };
+      const theirs: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', x, [B, S, Din]) };
+      if (opts.mask && opts.mask !== 'none') {
+        const m = opts.mask === 'end' ? Int32Array.of(3, 5) : Int32Array.from({ length: opts.mask === 'raw' ? B * S : B * S * S }, (_, i) => (i % 4 === 3 ? 0 : 1));
+        feeds.m = new Tensor('int32', m, opts.mask === 'end' ? [B] : opts.mask === 'raw' ? [B, S] : [B, S, S]);
+        theirs.m = new ort.Tensor('int32', m, feeds.m.dims as number[]);
+      }
+      if (opts.bias) {
+        const ab = Float32Array.from(floats(opts.heads * S * S));
+        feeds.ab = new Tensor('float32', ab, [1, opts.heads, S, S]);
+        theirs.ab = new ort.Tensor('float32', ab, [1, opts.heads, S, S]);
+      }
+      const o = await ort.InferenceSession.create(bytes);
+      const want = (await o.run(theirs)).y.data as Float32Array;
+      await o.release();
+      const s = await InferenceSession.create(bytes);
+      const got = (await s.run(feeds)).y.data as Float32Array;
+      await s.release();
+      expect(got.length).toBe(want.length);
+      expect(maxDiff(got, want)).toBeLessThan(1e-5 * Math.max(1, maxAbs(want)));
+    });
+  }
+
+  for (const variant of ['segments and a mask', 'position ids, no segment ids (row 0 of the table), no mask'] as const) {
+    it(`EmbedLayerNormalization: ${variant}; output, mask_index and embedding_sum`, async () => {
+      const V = 11, P = 8, G = 2, hid = 6;
+      const withSegments = variant === 'segments and a mask';
+      const inputs = [valueInfo('ids', [B, S], INT32)];
+      if (withSegments) inputs.push(valueInfo('seg', [B, S], INT32), valueInfo('mask', [B, S], INT32));
+      else inputs.push(valueInfo('pos', [1, S], INT32));
+      const bytes = encodeModel({
+        nodes: [{ ...node('EmbedLayerNormalization', ['ids', withSegments ? 'seg' : '', 'we', 'pe', 'se', 'g', 'be', withSegments ? 'mask' : '', withSegments ? '' : 'pos'], [attrFloat('epsilon', 1e-5)]), outputs: ['y', 'mi', 'sum'] }],
+        inputs,
+        outputs: [valueInfo('y', [B, S, hid]), valueInfo('mi', [B], INT32), valueInfo('sum', [B, S, hid])],
+        initializers: [
+          { name: 'we', dims: [V, hid], floatData: floats(V * hid) }, { name: 'pe', dims: [P, hid], floatData: floats(P * hid) },
+          { name: 'se', dims: [G, hid], floatData: floats(G * hid) }, { name: 'g', dims: [hid], floatData: floats(hid) }, { name: 'be', dims: [hid], floatData: floats(hid) },
+        ],
+        domains: MS,
+      });
+      const ids = Int32Array.from({ length: B * S }, (_, i) => (i * 7) % V);
+      const extra: [string, Int32Array, number[]][] = withSegments
+        ? [['seg', Int32Array.from({ length: B * S }, (_, i) => i % 2), [B, S]], ['mask', Int32Array.of(1, 1, 1, 0, 0, 1, 1, 1, 1, 1), [B, S]]]
+        : [['pos', Int32Array.of(4, 3, 2, 1, 0), [1, S]]];
+      const feeds: Record<string, Tensor> = { ids: new Tensor('int32', ids, [B, S]) };
+      const theirs: Record<string, ort.Tensor> = { ids: new ort.Tensor('int32', ids, [B, S]) };
+      for (const [name, data, dims] of extra) {
+        feeds[name] = new Tensor('int32', data, dims);
+        theirs[name] = new ort.Tensor('int32', data, dims);
+      }
+      const o = await ort.InferenceSession.create(bytes);
+      const want = await o.run(theirs);
+      await o.release();
+      const s = await InferenceSession.create(bytes);
+      const got = await s.run(feeds);
+      await s.release();
+      expect(maxDiff(got.y.data as Float32Array, want.y.data as Float32Array)).toBeLessThan(1e-5);
+      expect(maxDiff(got.sum.data as Float32Array, want.sum.data as Float32Array)).toBeLessThan(1e-6);
+      expect(Array.from(got.mi.data as Int32Array)).toEqual(Array.from(want.mi.data as Int32Array));
+      expect(got.mi.type).toBe('int32');
+      if (withSegments) expect(Array.from(got.mi.data as Int32Array)).toEqual([3, 5]);
+    });
+  }
+
   it('QLinearWhere, QLinearReduceMean and BiasAdd (no onnxruntime CPU kernel to compare with): their definitions', async () => {
     const bytes = encodeModel({
       nodes: [
@@ -504,8 +601,8 @@ describe('each com.microsoft op written out as standard ops, against onnxruntime
     await expect(InferenceSession.create(model(node('FusedMatMul', ['a', 'b'], [attrInt('transBatchA', 1)])))).rejects.toMatchObject({
       code: 'ERR_UNSUPPORTED_OP', message: expect.stringMatching(/FusedMatMul.*transBatchA/),
     });
-    await expect(InferenceSession.create(model(node('Attention', ['a', 'b'])))).rejects.toMatchObject({
-      code: 'ERR_UNSUPPORTED_OP', message: expect.stringMatching(/Attention \(domain com\.microsoft/),
+    await expect(InferenceSession.create(model(node('GroupQueryAttention', ['a', 'b'])))).rejects.toMatchObject({
+      code: 'ERR_UNSUPPORTED_OP', message: expect.stringMatching(/GroupQueryAttention \(domain com\.microsoft/),
     });
     const conv = encodeModel({
       nodes: [node('FusedConv', ['x', 'w'], [attrString('activation', 'Softplus'), attrInts('kernel_shape', [1, 1])])],

@@ -267,6 +267,8 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
   ],
   ['QGemm', qgemm],
   ['MatMulNBits', matMulNBits],
+  ['Attention', attention],
+  ['EmbedLayerNormalization', embedLayerNormalization],
   [
     'MatMulIntegerToFloat',
     (l) => {
@@ -448,6 +450,151 @@ function matMulNBits(l: Lowering): void {
   const weights = l.add('weights', 'float32', [K, N], w);
   const y = l.emit('MatMul', [A, weights], {}, bias ? undefined : l.node.outputs)[0];
   if (bias) l.emit('Add', [y, bias], {}, l.node.outputs);
+}
+
+/** A ReduceSum / Unsqueeze-style axes argument as the model's opset writes it: an attribute before `since`, an input from it. */
+function axesArgs(l: Lowering, x: string, axes: readonly number[], since: number): { inputs: string[]; attributes: Record<string, AttributeValue> } {
+  return l.opset >= since ? { inputs: [x, l.add('axes', 'int64', [axes.length], axes)], attributes: {} } : { inputs: [x], attributes: { axes: ints(axes) } };
+}
+
+/** Dim `axis` of x at run time, as an int64 scalar. */
+function dimOf(l: Lowering, x: string, axis: number): string {
+  return l.emit('Gather', [l.emit('Shape', [x])[0], l.add('axis', 'int64', [], [axis])], { axis: int(0) })[0];
+}
+
+/** 0, 1, ..., n - 1 (int64) for an int64 scalar n. */
+function positions(l: Lowering, n: string): string {
+  return l.emit('Range', [l.add('zero', 'int64', [], [0]), n, l.add('one', 'int64', [], [1])])[0];
+}
+
+/** (1 - keep) * fill as float: 0 where a position is kept, `fill` where it is masked. */
+function maskBias(l: Lowering, keep: string, fill: number): string {
+  const k = l.emit('Cast', [keep], { to: int(1) })[0];
+  return l.emit('Mul', [l.emit('Sub', [l.scalar(1), k])[0], l.scalar(fill)])[0];
+}
+
+/**
+ * Attention (onnxruntime's fused self-attention of BERT-style models optimized by its transformers
+ * tool): Q, K, V = input W + bias (column blocks [0, D), [D, 2D), [2D, 2D + Dv), each head a run
+ * of H columns), softmax(scale Q K^T + attention_bias + mask) V, heads concatenated. The mask is
+ * added: mask_filter_value (default -10000) where mask_index says a key is padding (1-D: end
+ * positions per batch; 2-D [batch, keys] or 3-D [batch, queries, keys]: values <= 0), and the
+ * lowest float above the diagonal when unidirectional. Written out as the MatMul, Add, Reshape,
+ * Transpose, Softmax chain an exporter writes, which ternion's passes fuse and quantize as such.
+ */
+function attention(l: Lowering): void {
+  const [x, W, bias, maskIndex, past, attnBias, pastLength] = Array.from({ length: 7 }, (_, i) => l.input(i));
+  if (past || pastLength) l.fail('past key / value state (past, past_sequence_length) is not supported');
+  if (l.node.outputs[1]) l.fail('the present output is not supported');
+  if (l.int('do_rotary', 0)) l.fail('do_rotary is not supported');
+  if (!bias) l.fail('its bias input is required (as onnxruntime\'s CPU kernel requires it)');
+  const heads = l.int('num_heads', 0);
+  if (!(heads > 0)) l.fail('num_heads must be positive');
+  const w = l.constant(W);
+  const width = w?.dims[1] ?? (l.type(W).shape ?? [])[1];
+  if (typeof width !== 'number') l.fail('the width of its weights must be known');
+  const sizesAttr = l.attr('qkv_hidden_sizes');
+  const sizes = sizesAttr?.type === 'ints' ? [...sizesAttr.value] : [(width as number) / 3, (width as number) / 3, (width as number) / 3];
+  const [D, , Dv] = sizes;
+  if (sizes.length !== 3 || sizes[0] !== sizes[1] || sizes.some((v) => !Number.isInteger(v) || v <= 0 || v % heads !== 0) || D + D + Dv !== width) {
+    l.fail(`qkv_hidden_sizes [${sizes.join(', ')}] must be three sizes divisible by num_heads ${heads}, Q and K equal, summing to the weights' width ${width}`);
+  }
+  const H = D / heads, Hv = Dv / heads;
+  const scaleAttr = l.float('scale', 0);
+  const scale = scaleAttr === 0 ? 1 / Math.sqrt(H) : scaleAttr;
+  const b = l.constant(bias);
+  // Q, K and V as three layers (constant weights split by column block), else one and a Split.
+  const project = (from: number, size: number): string => {
+    if (w && b && w.dtype === 'float32' && b.dtype === 'float32') {
+      const rows = w.dims[0], cols = w.dims[1];
+      const wPart: number[] = new Array(rows * size);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < size; c++) wPart[r * size + c] = Number(w.data[r * cols + from + c]);
+      const bPart = Array.from((b.data as Float32Array).subarray(from, from + size));
+      return l.emit('Add', [l.emit('MatMul', [x, l.add('weights', 'float32', [rows, size], wPart)])[0], l.add('bias', 'float32', [size], bPart)])[0];
+    }
+    const all = l.emit('Add', [l.emit('MatMul', [x, W])[0], bias])[0];
+    const split = l.add('split', 'int64', [3], [D, D, Dv]);
+    const parts = l.opset >= 13 ? l.emit('Split', [all, split], { axis: int(-1) }, undefined, 3) : l.emit('Split', [all], { axis: int(-1), split: ints([D, D, Dv]) }, undefined, 3);
+    return parts[from === 0 ? 0 : from === D ? 1 : 2];
+  };
+  const heads4 = (v: string, size: number, perm: number[]): string => {
+    const r = l.emit('Reshape', [v, l.add('shape', 'int64', [4], [0, 0, heads, size])])[0];
+    return l.emit('Transpose', [r], { perm: ints(perm) })[0];
+  };
+  const q = heads4(project(0, D), H, [0, 2, 1, 3]);
+  const k = heads4(project(D, D), H, [0, 2, 3, 1]);
+  const v = heads4(project(2 * D, Dv), Hv, [0, 2, 1, 3]);
+  let scores = l.emit('Mul', [l.emit('MatMul', [q, k])[0], l.scalar(scale)])[0];
+  if (attnBias) scores = l.emit('Add', [scores, attnBias])[0];
+  const fill = l.float('mask_filter_value', -10000);
+  if (maskIndex) {
+    const rank = l.rank(maskIndex);
+    let m: string;
+    if (rank === 1) {
+      // End positions per batch: keys t < end[b] are kept.
+      const end = l.emit('Reshape', [l.emit('Cast', [maskIndex], { to: int(7) })[0], l.add('shape', 'int64', [2], [-1, 1])])[0];
+      const keep = l.emit('Less', [positions(l, dimOf(l, x, 1)), end])[0];
+      m = l.emit('Reshape', [maskBias(l, keep, fill), l.add('shape', 'int64', [4], [0, 1, 1, -1])])[0];
+    } else if (rank === 2 || rank === 3) {
+      const keep = l.emit('Greater', [maskIndex, l.add('zero', l.type(maskIndex).dtype === 'int64' ? 'int64' : 'int32', [], [0])])[0];
+      const bias2 = maskBias(l, keep, fill);
+      // [B, T] -> [B, 1, 1, T]; [B, S, T] -> [B, 1, S, T] (Reshape's 0 copies the dim of the same
+      // index, so the 3-D case spells its shape out).
+      let shape = l.add('shape', 'int64', [4], [0, 1, 1, -1]);
+      if (rank === 3) {
+        const dims = l.emit('Shape', [maskIndex])[0];
+        const slice = (from: number, to: number) => l.emit('Slice', [dims, l.add('start', 'int64', [1], [from]), l.add('end', 'int64', [1], [to])])[0];
+        shape = l.emit('Concat', [slice(0, 1), l.add('one', 'int64', [1], [1]), slice(1, 3)], { axis: int(0) })[0];
+      }
+      m = l.emit('Reshape', [bias2, shape])[0];
+    } else {
+      return l.fail(`a mask_index of rank ${rank} is not supported (1, 2 and 3 are)`);
+    }
+    scores = l.emit('Add', [scores, m])[0];
+  }
+  if (l.int('unidirectional', 0)) {
+    // Keys after the query's own position: the lowest float (a query of one attends to all).
+    const n = dimOf(l, x, 1);
+    const col = positions(l, n);
+    const row = l.emit('Reshape', [col, l.add('shape', 'int64', [2], [-1, 1])])[0];
+    const later = l.emit('Greater', [col, row])[0];
+    const causal = l.emit('Where', [later, l.scalar(-3.4028234663852886e38), l.scalar(0)])[0];
+    scores = l.emit('Add', [scores, causal])[0];
+  }
+  const probs = l.emit('Softmax', [scores], { axis: int(l.opset >= 13 ? -1 : 3) })[0];
+  const out = l.emit('Transpose', [l.emit('MatMul', [probs, v])[0]], { perm: ints([0, 2, 1, 3]) })[0];
+  l.emit('Reshape', [out, l.add('shape', 'int64', [3], [0, 0, Dv])], {}, [l.node.outputs[0]]);
+}
+
+/**
+ * EmbedLayerNormalization (BERT's embeddings as onnxruntime's tool fuses them): word + position
+ * (position_ids, or 0..S-1) + segment embeddings (row 0 of the table when no segment_ids), then
+ * LayerNormalization (epsilon default 1e-12); mask_index = the count of 1s in each mask row
+ * (int32; zeros without a mask); embedding_sum the sum before normalization.
+ */
+function embedLayerNormalization(l: Lowering): void {
+  const [ids, segmentIds, wordTable, positionTable, segmentTable, gamma, beta, mask, positionIds] = Array.from({ length: 9 }, (_, i) => l.input(i));
+  const [output, maskIndexOut, sumOut] = [l.node.outputs[0], l.node.outputs[1] ?? '', l.node.outputs[2] ?? ''];
+  let sum = l.emit('Gather', [wordTable, ids], { axis: int(0) })[0];
+  const positionsOf = positionIds || positions(l, dimOf(l, ids, 1));
+  sum = l.emit('Add', [sum, l.emit('Gather', [positionTable, positionsOf], { axis: int(0) })[0]])[0];
+  if (segmentTable) {
+    const rows = segmentIds || l.add('row', 'int64', [], [0]);
+    sum = l.emit('Add', [sum, l.emit('Gather', [segmentTable, rows], { axis: int(0) })[0]], {}, sumOut ? [sumOut] : undefined)[0];
+  } else if (sumOut) {
+    sum = l.emit('Identity', [sum], {}, [sumOut])[0];
+  }
+  l.emit('LayerNormalization', [sum, gamma, beta], { axis: int(-1), epsilon: float(l.float('epsilon', 1e-12)) }, [output]);
+  if (!maskIndexOut) return;
+  if (mask) {
+    const ones = l.emit('Cast', [l.emit('Equal', [mask, l.add('one', l.type(mask).dtype === 'int64' ? 'int64' : 'int32', [], [1])])[0]], { to: int(1) })[0];
+    const r = axesArgs(l, ones, [1], 13);
+    const count = l.emit('ReduceSum', r.inputs, { ...r.attributes, keepdims: int(0) })[0];
+    l.emit('Cast', [count], { to: int(6) }, [maskIndexOut]);
+  } else {
+    const batch = l.emit('Reshape', [dimOf(l, ids, 0), l.add('shape', 'int64', [1], [1])])[0];
+    l.emit('ConstantOfShape', [batch], { value: { type: 'tensor', value: { name: 'value', dtype: 'int32', dims: [1], data: Int32Array.of(0) } } }, [maskIndexOut]);
+  }
 }
 
 /** Optional trailing inputs dropped when absent (''), inner ones kept as ''. */

@@ -184,7 +184,7 @@ inline float erf_approx(float x) {
                                  -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
   const float small = xc * horner(x2, kP);
   const float q = horner(xc - 2.5f, kQ);
-  const float large = 1.0f - exp_in_range(-x2) * q;
+  const float large = fma1(-exp_in_range(-x2), q, 1.0f);
   return select_by_magnitude(xc, 0x3f800000, small, large, x);  // 0x3f800000: 1
 }
 
@@ -200,7 +200,7 @@ TERNION_LANES V erf_lanes(V x) {
                                  -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
   const V small = xc * L::horner(x2, kP);
   const V q = L::horner(xc - 2.5f, kQ);
-  const V large = 1.0f - L::exp_in_range(-x2) * q;
+  const V large = L::fma(-L::exp_in_range(-x2), q, L::splat(1.0f));
   return select_by_magnitude_lanes(xc, 0x3f800000, small, large, x);
 }
 

@@ -23,22 +23,29 @@ namespace exec {
 #endif
 
 
+// The float functions below (and their lane forms) use fused multiply-adds: one rounding where a
+// product and a sum would take two, and a third fewer instructions. Every x86 CPU with AVX2 has
+// FMA, as has every aarch64 one; on a CPU with neither, fmaf is libm's (exact, slow), so the
+// results are the same bits everywhere.
+inline float fma1(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+
 // c[0] t^(N-1) + ... + c[N-1] by Horner's rule, highest coefficient first (fits written by
-// tools/fit-*.py); the loop unrolls, so callers' loops still vectorize.
+// tools/fit-*.py), a fused multiply-add per step.
 template <int N>
 inline float horner(float t, const float (&c)[N]) {
   float p = c[0];
 #pragma GCC unroll 16
-  for (int i = 1; i < N; ++i) p = p * t + c[i];
+  for (int i = 1; i < N; ++i) p = fma1(p, t, c[i]);
   return p;
 }
 
 // e^x for x in [-87, 88] (Cephes' expf: Cody-Waite reduction, degree-5 polynomial, within
-// 1 ulp), written without branches so loops over it vectorize with baseline SSE2.
+// 1 ulp), written without branches so that its lane form (Lanes::exp_in_range) has the same
+// operations.
 inline float exp_in_range(float x) {
   const float magic = 12582912.0f;  // 1.5 * 2^23: (v + magic) - magic rounds v to an integer
-  const float n = (x * 1.44269504088896341f + magic) - magic;
-  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  const float n = fma1(x, 1.44269504088896341f, magic) - magic;
+  const float r = fma1(n, 2.12194440e-4f, fma1(n, -0.693359375f, x));  // x - n ln 2, in two parts
   static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
                                  1.6666665459e-1f, 5.0000001201e-1f};
   const float p = horner(r, kP);
@@ -55,7 +62,7 @@ inline float exp_in_range(float x) {
   rbits &= -static_cast<int32_t>((rbits & 0x7fffffff) >= 0x2B800000);  // 0x2B800000: 2^-40
   float rs;
   std::memcpy(&rs, &rbits, sizeof rs);
-  return (p * (rs * rs) + r + 1.0f) * scale;
+  return (fma1(p, rs * rs, r) + 1.0f) * scale;
 }
 
 // The same arithmetic on a vector of lanes at a time, in GCC vectors of the width the calling
@@ -83,20 +90,27 @@ struct Lanes {
   static TERNION_LANES V splat(float v) { return V{} + v; }
   static TERNION_LANES I bits(V v) { return (I)v; }  // a cast between vectors of one size keeps the bits
   static TERNION_LANES V floats(I v) { return (V)v; }
+  // fma1() lane by lane (one vfmadd where the target has FMA).
+  static TERNION_LANES V fma(V a, V b, V c) {
+    V r;
+#pragma GCC unroll 16
+    for (int i = 0; i < N; ++i) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+    return r;
+  }
   // horner() lane by lane.
   template <int K>
   static TERNION_LANES V horner(V t, const float (&c)[K]) {
     V p = splat(c[0]);
 #pragma GCC unroll 16
-    for (int i = 1; i < K; ++i) p = p * t + c[i];
+    for (int i = 1; i < K; ++i) p = fma(p, t, splat(c[i]));
     return p;
   }
 
   // exp_in_range lane by lane.
   static TERNION_LANES V exp_in_range(V x) {
     const V magic = splat(12582912.0f);
-    const V n = (x * 1.44269504088896341f + magic) - magic;
-    const V r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    const V n = fma(x, splat(1.44269504088896341f), magic) - magic;
+    const V r = fma(n, splat(2.12194440e-4f), fma(n, splat(-0.693359375f), x));
     static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
                                    1.6666665459e-1f, 5.0000001201e-1f};
     const V p = horner(r, kP);
@@ -104,7 +118,7 @@ struct Lanes {
     I rbits = bits(r);
     rbits &= (rbits & 0x7fffffff) >= 0x2B800000;  // r^2 as 0 below 2^-40 (see exp_in_range)
     const V rs = floats(rbits);
-    return (p * (rs * rs) + r + 1.0f) * scale;
+    return (fma(p, rs * rs, r) + 1.0f) * scale;
   }
 };
 
@@ -119,7 +133,7 @@ TERNION_LANES V max_lanes(V a, V b) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-// Floats per vector for this process: the CPU's widest (16 with AVX-512, 8 with AVX2, else 4),
+// Floats per vector for this process: the CPU's widest (16 with AVX-512, 8 with AVX2 and FMA, else 4),
 // or narrower when TERNION_ISA names a narrower kernel set (avx2 / avxvnni: 8; scalar: 4), so
 // that one machine can run, and test, every width.
 inline int lane_width() {
@@ -127,7 +141,7 @@ inline int lane_width() {
     const char* isa = std::getenv("TERNION_ISA");
     const std::string asked = isa ? isa : "";
     if (__builtin_cpu_supports("avx512f") && (asked.empty() || asked == "avx512vnni")) return 16;
-    if (__builtin_cpu_supports("avx2") && asked != "scalar") return 8;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && asked != "scalar") return 8;
     return 4;
   }();
   return width;
@@ -136,8 +150,8 @@ inline int lane_width() {
 // Defines NAME_avx512 / NAME_avx2 / NAME_base, each NAME_lanes (a template on the lane vector
 // type) at its width, and NAME, which runs the one lane_width() picks.
 #define TERNION_LANE_WIDTHS(ret, name, params, args)                                                     \
-  __attribute__((target("avx512f"))) ret name##_avx512 params { return name##_lanes<F16> args; }         \
-  __attribute__((target("avx2"))) ret name##_avx2 params { return name##_lanes<F8> args; }               \
+  __attribute__((target("avx512f,fma"))) ret name##_avx512 params { return name##_lanes<F16> args; }         \
+  __attribute__((target("avx2,fma"))) ret name##_avx2 params { return name##_lanes<F8> args; }               \
   ret name##_base params { return name##_lanes<F4> args; }                                               \
   ret name params {                                                                                     \
     static const auto pick = lane_width() == 16 ? name##_avx512 : lane_width() == 8 ? name##_avx2 : name##_base; \
