@@ -89,9 +89,22 @@ TERNION_LANES double exp_row(const float* x, float* y, int64_t n, float max) {
   return ((pairs[0] + pairs[1]) + (pairs[2] + pairs[3])) + ((pairs[4] + pairs[5]) + (pairs[6] + pairs[7]));
 }
 
+// The largest of the lanes and of a running scalar maximum r (lanes in halves: a tree, as a
+// chain of sixteen maxima per row cost as much as its exps). The maximum is the same whatever
+// the order.
+template <typename V>
+TERNION_LANES float lanes_max(V m, float r) {
+  typedef Lanes<V> L;
+  float lane[L::N];
+  std::memcpy(lane, &m, sizeof lane);
+#pragma GCC unroll 4
+  for (int w = L::N / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) lane[j] = std::max(lane[j], lane[j + w]);
+  return std::max(lane[0], r);
+}
+
 // The largest of n floats, NaN skipped (std::max(m, NaN) keeps m; the NaN reaches the output
-// through x - max): running maxima in lanes (a single chain does not vectorize). The maximum is
-// the same whatever the order.
+// through x - max): running maxima in lanes (a single chain does not vectorize).
 template <typename V>
 TERNION_LANES float row_max(const float* x, int64_t n) {
   typedef Lanes<V> L;
@@ -103,21 +116,25 @@ TERNION_LANES float row_max(const float* x, int64_t n) {
   }
   float r = -std::numeric_limits<float>::infinity();
   for (; i < n; ++i) r = std::max(r, x[i]);
-  for (int j = 0; j < L::N; ++j) r = std::max(r, m[j]);
-  return r;
+  return lanes_max(m, r);
 }
 
-// One row of Softmax: its maximum, e^(x - max) and their sum, then the products by 1 / sum,
-// in one function per width with its three passes inlined (an attention layer's rows are short).
+// The rest of a row's Softmax once its maximum is known: e^(x - max) and their sum, then the
+// products by 1 / sum (in double: rows can be long, vocabularies, and the sum is all that matters).
 template <typename V>
-TERNION_LANES void softmax_of_row(const float* x, float* y, int64_t n) {
+TERNION_LANES void softmax_from_max(const float* x, float* y, int64_t n, float max) {
   typedef Lanes<V> L;
-  const float max = row_max<V>(x, n);
-  // double: rows can be long (vocabularies) and the sum is all that matters
   const float scale = static_cast<float>(1.0 / exp_row<V>(x, y, n, max));
   int64_t i = 0;
   for (; i + L::N <= n; i += L::N) L::store(y + i, L::load(y + i) * scale);
   for (; i < n; ++i) y[i] *= scale;
+}
+
+// One row of Softmax: its maximum, then the rest, in one function per width with the passes
+// inlined (an attention layer's rows are short).
+template <typename V>
+TERNION_LANES void softmax_of_row(const float* x, float* y, int64_t n) {
+  softmax_from_max<V>(x, y, n, row_max<V>(x, n));
 }
 
 template <typename V>
@@ -126,26 +143,36 @@ TERNION_LANES void softmax_row_lanes(const float* x, float* y, int64_t n) {
 }
 TERNION_LANE_WIDTHS(void, softmax_row, (const float* x, float* y, int64_t n), (x, y, n))
 
-// A row of TernionScaledMaskedSoftmax, in the same one function per width: s / c or s * c (or s
-// as it is), plus the mask (stepping by 0, one value for the row, or 1), then the row's Softmax:
-// the Div, Mul, Add and Softmax ops' float operations. y may be s.
+// A row of TernionScaledMaskedSoftmax, in the same one function per width: v = s / c or s * c
+// (or s as it is), plus the mask (stepping by 0, one value for the row, or 1), stored in y with
+// the row's maximum taken in the same pass, then the rest of the row's Softmax: the Div, Mul, Add
+// and Softmax ops' float operations. y may be s.
 enum class RowScale : int { None, Divide, Multiply };
+TERNION_LANES float scale_mask_one(float v, RowScale op, float c, const float* m, int64_t step, int64_t i) {
+  if (op == RowScale::Divide) v = v / c;
+  else if (op == RowScale::Multiply) v = v * c;
+  return m ? v + m[step == 0 ? 0 : i] : v;
+}
 template <typename V>
 TERNION_LANES void scaled_masked_softmax_row_lanes(const float* s, float* y, int64_t n, RowScale op, float c, const float* m, int64_t step) {
-  if (op == RowScale::Divide) {
-    for (int64_t i = 0; i < n; ++i) y[i] = s[i] / c;
-  } else if (op == RowScale::Multiply) {
-    for (int64_t i = 0; i < n; ++i) y[i] = s[i] * c;
-  } else if (s != y) {
-    std::memcpy(y, s, static_cast<size_t>(n) * sizeof(float));
+  typedef Lanes<V> L;
+  const V vc = L::splat(c), same = L::splat(m && step == 0 ? *m : 0.0f);
+  V mx = L::splat(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + L::N <= n; i += L::N) {
+    V v = L::load(s + i);
+    if (op == RowScale::Divide) v = v / vc;
+    else if (op == RowScale::Multiply) v = v * vc;
+    if (m) v = v + (step == 0 ? same : L::load(m + i));
+    L::store(y + i, v);
+    mx = mx < v ? v : mx;
   }
-  if (m && step == 0) {
-    const float v = *m;
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + v;
-  } else if (m) {
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + m[i];
+  float r = -std::numeric_limits<float>::infinity();
+  for (; i < n; ++i) {
+    y[i] = scale_mask_one(s[i], op, c, m, step, i);
+    r = std::max(r, y[i]);
   }
-  softmax_of_row<V>(y, y, n);
+  softmax_from_max<V>(y, y, n, lanes_max(mx, r));
 }
 TERNION_LANE_WIDTHS(void, scaled_masked_softmax_row, (const float* s, float* y, int64_t n, RowScale op, float c, const float* m, int64_t step),
                     (s, y, n, op, c, m, step))
