@@ -7,6 +7,7 @@ import { foldBatchNorm } from '../lib/ir/passes/fold-batch-norm';
 import { foldConstants } from '../lib/ir/passes/fold-constants';
 import { fuseActivation } from '../lib/ir/passes/fuse-activation';
 import { fuseResidualAdd } from '../lib/ir/passes/fuse-residual-add';
+import { mergeDuplicateNodes } from '../lib/ir/passes/merge-duplicate-nodes';
 import { removeDeadNodes } from '../lib/ir/passes/remove-dead-nodes';
 import { removeIdentity } from '../lib/ir/passes/remove-identity';
 import { optimizeGraph } from '../lib/ir/optimize';
@@ -257,5 +258,55 @@ describe('optimizeGraph', () => {
   it('BAD CALL - a misspelled option', () => {
     const g = graph({ inputs: [input('x', [1])], outputs: ['x'], nodes: [] });
     expect(() => optimizeGraph(g, { foldConstant: false } as never)).toThrow(/Expected one of foldConstants, .* but received "foldConstant"/);
+  });
+});
+
+describe('mergeDuplicateNodes', () => {
+  it('merges a node repeating an earlier one (op, inputs, attributes), chains of them, and renames the readers', () => {
+    const g = graph({
+      inputs: [input('x', [2, 8])],
+      outputs: ['y'],
+      nodes: [
+        node('DynamicQuantizeLinear', ['x'], ['q1', 's1', 'z1']),
+        node('DynamicQuantizeLinear', ['x'], ['q2', 's2', 'z2']),
+        node('Cast', ['q1'], ['f1'], { to: int(1) }),
+        node('Cast', ['q2'], ['f2'], { to: int(1) }), // repeats the first Cast once q2 is q1
+        node('Cast', ['q2'], ['i2'], { to: int(6) }), // another type: kept
+        node('Mul', ['f2', 's2'], ['m']),
+        node('Add', ['f1', 'm'], ['y']),
+      ],
+    });
+    const merged = mergeDuplicateNodes(g);
+    validateGraph(merged);
+    expect(opTypes(merged)).toEqual(['DynamicQuantizeLinear', 'Cast', 'Cast', 'Mul', 'Add']);
+    expect(merged.nodes[3].inputs).toEqual(['f1', 's1']);
+    expect(merged.nodes[2].inputs).toEqual(['q1']);
+  });
+
+  it('keeps a repeat that writes a graph output, or one whose optional output the first left out, or with other attributes', () => {
+    const g = graph({
+      inputs: [input('x', [4])],
+      outputs: ['a', 'b', 'mask2', 'e'],
+      nodes: [
+        node('Relu', ['x'], ['a']),
+        node('Relu', ['x'], ['b']),
+        node('Dropout', ['x'], ['d1', '']),
+        node('Dropout', ['x'], ['d2', 'mask2']),
+        node('LeakyRelu', ['x'], ['e'], { alpha: float(0.1) }),
+        node('LeakyRelu', ['x'], ['f'], { alpha: float(0.2) }),
+      ],
+    });
+    expect(mergeDuplicateNodes(g)).toBe(g);
+  });
+
+  it('runs in optimizeGraph, unless mergeDuplicates is false', () => {
+    const g = graph({
+      inputs: [input('x', [2, 8])],
+      outputs: ['y'],
+      initializers: [],
+      nodes: [node('Relu', ['x'], ['r1']), node('Relu', ['x'], ['r2']), node('Add', ['r1', 'r2'], ['y'])],
+    });
+    expect(opTypes(optimizeGraph(g))).toEqual(['Relu', 'Add']);
+    expect(opTypes(optimizeGraph(g, { mergeDuplicates: false }))).toEqual(['Relu', 'Relu', 'Add']);
   });
 });

@@ -7,6 +7,7 @@ import { foldBatchNorm } from './passes/fold-batch-norm';
 import { foldConstants } from './passes/fold-constants';
 import { fuseActivation } from './passes/fuse-activation';
 import { fuseResidualAdd } from './passes/fuse-residual-add';
+import { mergeDuplicateNodes } from './passes/merge-duplicate-nodes';
 import { removeDeadNodes } from './passes/remove-dead-nodes';
 import { removeIdentity } from './passes/remove-identity';
 import { trimConvTaps } from './passes/trim-conv-taps';
@@ -24,9 +25,11 @@ export interface OptimizeOptions {
   fuseActivation?: boolean;
   /** Trim Conv kernel taps that read only padding, where the input size is known (default: true). */
   trimConvTaps?: boolean;
+  /** Merge nodes that repeat an earlier one (same op, inputs and attributes; default: true). */
+  mergeDuplicates?: boolean;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps', 'mergeDuplicates']);
 
 function checkOptions(options: OptimizeOptions): void {
   for (const [key, value] of Object.entries(options)) {
@@ -36,15 +39,16 @@ function checkOptions(options: OptimizeOptions): void {
 }
 
 /**
- * Run the graph passes: Identity/Dropout removal, constant folding, dead-node removal, BN
- * folding, residual-Add fusion, activation fusion, then (on the inferred shapes) trimming Conv
- * taps that read only padding. Each is a pure function; the input graph is
- * not modified. Returns a graph whose valueInfo types every tensor.
+ * Run the graph passes: Identity/Dropout removal, constant folding, merging repeated nodes,
+ * dead-node removal, BN folding, residual-Add fusion, activation fusion, then (on the inferred
+ * shapes) trimming Conv taps that read only padding. Each is a pure function; the input graph
+ * is not modified. Returns a graph whose valueInfo types every tensor.
  */
 export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
   checkOptions(options);
   let result = removeIdentity(graph);
   if (options.foldConstants !== false) result = foldConstants(result);
+  if (options.mergeDuplicates !== false) result = mergeDuplicateNodes(result);
   result = removeDeadNodes(result);
   if (options.foldBatchNorm !== false) result = foldBatchNorm(result);
   // Residual Adds first, so a Relu after the Add fuses into the same epilogue.
