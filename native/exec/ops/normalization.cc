@@ -7,6 +7,7 @@
 #include "exec/graph.h"
 #include "exec/ops/conv-common.h"
 #include "exec/ops/op-args.h"
+#include "exec/ops/vector-math.h"
 
 namespace ternion {
 namespace exec {
@@ -159,6 +160,26 @@ class LrnOp : public Op {
 
 // Normalizes over the axes [axis, rank): y = (x - mean) / sqrt(var + epsilon) * scale + bias,
 // scale and bias broadcast to the normalized shape.
+// One row of LayerNormalization as its opset-17 definition computes it in float32: Mean, D = X -
+// Mean, Var = the mean of D * D, InvStdDev = 1 / sqrt(Var + epsilon), Y = D * InvStdDev * Scale
+// (+ B); the two means summed in double (sum_in_double's eight partial sums, vector-math.h),
+// compiled wide (a sequential double sum per value had made it four times slower than the
+// written-out chain, TernionLayerNormChain). Writes the row's mean and InvStdDev.
+TERNION_WIDE_CLONES void layer_norm_row(const float* x, float* y, int64_t D, float epsilon, const float* scale, const float* bias, float& mean_out,
+                                        float& inv_out) {
+  const float mean = static_cast<float>(sum_in_double(x, D) / static_cast<double>(D));
+  for (int64_t j = 0; j < D; ++j) y[j] = x[j] - mean;
+  const float var = static_cast<float>(sum_of_in_double(y, D, [](float d) { return d * d; }) / static_cast<double>(D));
+  const float inv = 1.0f / std::sqrt(var + epsilon);
+  if (bias) {
+    for (int64_t j = 0; j < D; ++j) y[j] = y[j] * inv * scale[j] + bias[j];
+  } else {
+    for (int64_t j = 0; j < D; ++j) y[j] = y[j] * inv * scale[j];
+  }
+  mean_out = mean;
+  inv_out = inv;
+}
+
 class LayerNormOp : public Op {
  public:
   explicit LayerNormOp(const BuildContext& bc) : node_(bc.node) {
@@ -203,23 +224,8 @@ class LayerNormOp : public Op {
     float* inv_out = out.size() > 2 && node_.outputs[2] >= 0 ? out[2]->ptr<float>() : nullptr;
     parallel_ranges(ctx.gemm, rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(D, 1)), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const float* xs = X + r * D;
-        float* ys = Y + r * D;
-        double sum = 0.0;
-        for (int64_t j = 0; j < D; ++j) sum += xs[j];
-        const float mean = D ? static_cast<float>(sum / static_cast<double>(D)) : 0.0f;
-        double sq = 0.0;
-        for (int64_t j = 0; j < D; ++j) {
-          const double d = static_cast<double>(xs[j]) - mean;
-          sq += d * d;
-        }
-        const float var = D ? static_cast<float>(sq / static_cast<double>(D)) : 0.0f;
-        const float inv = 1.0f / std::sqrt(var + epsilon_);
-        if (bias) {
-          for (int64_t j = 0; j < D; ++j) ys[j] = (xs[j] - mean) * inv * scale[j] + bias[j];
-        } else {
-          for (int64_t j = 0; j < D; ++j) ys[j] = (xs[j] - mean) * inv * scale[j];
-        }
+        float mean = 0.0f, inv = 1.0f / std::sqrt(epsilon_);
+        if (D) layer_norm_row(X + r * D, Y + r * D, D, epsilon_, scale, bias, mean, inv);
         if (mean_out) mean_out[r] = mean;
         if (inv_out) inv_out[r] = inv;
       }
