@@ -142,6 +142,33 @@ describe("onnxruntime's QOperator models (its quantization, saved after its fusi
   });
 });
 
+describe('the ReLU a quantization pair implies', () => {
+  it('is put back after an Add (values below 0 exist), not after a Sigmoid or a Relu (none do)', () => {
+    const pair = (x: string, out: string): NodeSpec[] => [
+      { op: 'QuantizeLinear', inputs: [x, 's', 'z'], outputs: [`${x}_q`], name: `${x}_quantize` },
+      { op: 'DequantizeLinear', inputs: [`${x}_q`, 's', 'z'], outputs: [out], name: `${x}_dequantize` },
+    ];
+    const bytes = encodeModel({
+      nodes: [
+        { op: 'Add', inputs: ['x', 'x'], outputs: ['sum'], name: 'add' },
+        ...pair('sum', 'sum_dq'),
+        { op: 'Sigmoid', inputs: ['x'], outputs: ['gate'], name: 'sigmoid' },
+        ...pair('gate', 'gate_dq'),
+        { op: 'Relu', inputs: ['x'], outputs: ['relu'], name: 'relu' },
+        ...pair('relu', 'relu_dq'),
+        { op: 'Mul', inputs: ['sum_dq', 'gate_dq'], outputs: ['m'], name: 'mul' },
+        { op: 'Add', inputs: ['m', 'relu_dq'], outputs: ['y'], name: 'out' },
+      ],
+      inputs: [valueInfo('x', [4])], outputs: [valueInfo('y', [4])],
+      initializers: [f('s', 0.02), u8('z', 0)],
+    });
+    const read = readQdq(loadOnnxModel(bytes));
+    const clips = read?.fp32.nodes.filter((n) => n.opType === 'Clip') ?? [];
+    expect(clips.map((n) => n.inputs[0])).toEqual(['sum']);
+    expect(read?.act.get(clips[0].outputs[0])).toMatchObject({ scale: Math.fround(0.02), zeroPoint: 0 });
+  });
+});
+
 describe('fp32 and dynamically quantized models saved by onnxruntime', () => {
   it('the embedded models with FusedConv (Conv + Relu / + residual) match onnxruntime', async () => {
     for (const name of ['fashion-mnist-resnet', 'fashion-mnist-mobilenet']) {

@@ -109,14 +109,16 @@ function expandQOperators(graph: Graph): Graph {
 const KEEPS_SIGN: ReadonlySet<string> = new Set(['MaxPool', 'GlobalMaxPool', 'AveragePool', 'GlobalAveragePool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth']);
 
 /**
- * Whether a node's output is already clamped at 0 from below: a Relu, a Clip whose lower bound is
- * >= 0, a DequantizeLinear of codes whose zero point is their least value, or a value-moving op
- * or average of such an output.
+ * Whether a node's output is already clamped at 0 from below: a Relu (or an op whose outputs are
+ * never negative), a Clip whose lower bound is >= 0, a DequantizeLinear of codes whose zero point
+ * is their least value, or a value-moving op or average of such an output.
  */
 function clampsAtZero(graph: Graph, n: Node | undefined, producers: Map<string, Node>): boolean {
   if (!n || n.domain !== '') return false;
   if (KEEPS_SIGN.has(n.opType)) return clampsAtZero(graph, producers.get(n.inputs[0]), producers);
-  if (n.opType === 'Relu') return true;
+  // Relu, and ops whose outputs are never negative (the pair's upper clamp, as after a Relu, is
+  // left to the quantized readers).
+  if (['Relu', 'Sigmoid', 'HardSigmoid', 'Softmax'].includes(n.opType)) return true;
   if (n.opType === 'DequantizeLinear') return scalarParams(graph, n)?.zeroPoint === 0; // codes from 0 up
   if (n.opType !== 'Clip') return false;
   if ((graph.opsets[''] ?? 0) < 11) {
