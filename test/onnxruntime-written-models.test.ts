@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
+import { modelInfo } from '../lib/bench/model-info';
 import { makeQdqModel } from '../lib/bench/qdq';
 import { loadOnnxModel } from '../lib/onnx';
 import { ModelProtoType } from '../lib/onnx/proto';
@@ -85,6 +86,8 @@ describe("onnxruntime's QOperator models (its quantization, saved after its fusi
       const ops = opsIn(bytes);
       for (const op of ['com.microsoft:QLinearAdd', 'com.microsoft:QLinearGlobalAveragePool', 'com.microsoft:QGemm', ':QLinearConv']) expect(ops).toContain(op);
       expect(ops).not.toContain(':Relu'); // onnxruntime folds each ReLU into its output's quantization
+      // ternion bench counts the QLinearConv / QGemm layers' MACs as the fp32 model's.
+      expect(modelInfo(join(dir, `${name}.qoperator.onnx`)).macsPerSample).toBe(modelInfo(join(ROOT, 'models', `${name}.onnx`)).macsPerSample);
 
       // Every QLinearConv and the QGemm become int8 layers with the model's parameters; the
       // ReLUs the quantization implied are back, fused into their layers (no Clip left alone).
