@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { modelInfo } from '../lib/bench/model-info';
 import { makeQdqModel } from '../lib/bench/qdq';
+import { fuseLayerNormChain, moveTransposeBeforeMean, optimizeGraph } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { ModelProtoType } from '../lib/onnx/proto';
 import { importQdq, readQdq } from '../lib/quantize/import-qdq';
@@ -169,6 +170,33 @@ describe('the ReLU a quantization pair implies', () => {
     const clips = read?.fp32.nodes.filter((n) => n.opType === 'Clip') ?? [];
     expect(clips.map((n) => n.inputs[0])).toEqual(['sum']);
     expect(read?.act.get(clips[0].outputs[0])).toMatchObject({ scale: Math.fround(0.02), zeroPoint: 0 });
+  });
+});
+
+describe('a LayerNorm onnxruntime split around a Transpose (ConvNeXt as it saves it)', () => {
+  it('runs as one fused LayerNorm over the last axis, with the values onnxruntime gives', async () => {
+    const C = 8, H = 3, W = 5;
+    const bytes = encodeModel({
+      nodes: [
+        { op: 'ReduceMean', inputs: ['x'], outputs: ['m'], name: 'mean', attributes: [attrInts('axes', [1])] },
+        { op: 'Sub', inputs: ['x', 'm'], outputs: ['d'], name: 'sub' },
+        { op: 'Transpose', inputs: ['d'], outputs: ['t'], name: 'to_nhwc', attributes: [attrInts('perm', [0, 2, 3, 1])] },
+        { op: 'SimplifiedLayerNormalization', inputs: ['t', 'g'], outputs: ['n'], name: 'rms', attributes: [attrInt('axis', -1), attrFloat('epsilon', 1e-6)] },
+        { op: 'Add', inputs: ['n', 'b'], outputs: ['y'], name: 'bias' },
+      ],
+      inputs: [valueInfo('x', [1, C, H, W])], outputs: [valueInfo('y', [1, H, W, C])],
+      initializers: [{ name: 'g', dims: [C], floatData: floats(C) }, { name: 'b', dims: [C], floatData: floats(C) }],
+    });
+    const fused = fuseLayerNormChain(moveTransposeBeforeMean(optimizeGraph(loadOnnxModel(bytes))));
+    expect(fused.nodes.map((n) => n.opType)).toEqual(['Transpose', 'TernionLayerNormChain']);
+    const x = Float32Array.from(floats(C * H * W, 3));
+    const o = await ort.InferenceSession.create(bytes);
+    const want = (await o.run({ x: new ort.Tensor('float32', x, [1, C, H, W]) })).y.data as Float32Array;
+    await o.release();
+    const s = await InferenceSession.create(bytes);
+    const got = (await s.run({ x: new Tensor('float32', x, [1, C, H, W]) })).y.data as Float32Array;
+    await s.release();
+    expect(maxDiff(got, want)).toBeLessThan(1e-5 * Math.max(1, maxAbs(want)));
   });
 });
 

@@ -22,6 +22,7 @@ export { fuseMatMulIntegerScaled } from './passes/fuse-matmul-integer-scaled';
 export { fuseGeluErf } from './passes/fuse-gelu';
 export { fuseHardSwish } from './passes/fuse-hard-swish';
 export { fuseLayerNormChain } from './passes/fuse-layer-norm';
+export { moveTransposeBeforeMean } from './passes/transpose-before-mean';
 export { fuseQGemmAdd } from './passes/fuse-qgemm-add';
 export { trimConvTaps } from './passes/trim-conv-taps';
 export { fuseAttentionSoftmax } from './passes/fuse-attention-softmax';

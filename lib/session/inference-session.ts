@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TernionError, invalidArgument, throwIfAborted } from '../errors';
 import { looksLikeTern, readTern } from '../format';
-import { fuseAttentionSoftmax, fuseConvSwish, fuseGeluErf, fuseMatMulIntegerScaled, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, toChannelsLast, optimizeGraph, type Graph } from '../ir';
+import { fuseAttentionSoftmax, fuseConvSwish, fuseGeluErf, fuseMatMulIntegerScaled, fuseHardSwish, fuseLayerNormChain, fuseQGemmAdd, fuseSilu, moveTransposeBeforeMean, toChannelsLast, optimizeGraph, type Graph } from '../ir';
 import { native } from '../native';
 import { loadOnnxModel } from '../onnx';
 import { narrowToFloat16, widenHalfFloats } from '../onnx/half-float';
@@ -171,7 +171,8 @@ export class InferenceSession {
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
     // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
     // each: the same values, fewer passes.
-    optimized = fuseAttentionSoftmax(fuseLayerNormChain(fuseHardSwish(fuseGeluErf(fuseSilu(optimized)))));
+    // (A LayerNorm onnxruntime split around a Transpose is made whole first.)
+    optimized = fuseAttentionSoftmax(fuseLayerNormChain(moveTransposeBeforeMean(fuseHardSwish(fuseGeluErf(fuseSilu(optimized))))));
     // An fp32 Conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
     // their epilogues (the same bits).
     optimized = fuseMatMulIntegerScaled(fuseConvSwish(optimized));
