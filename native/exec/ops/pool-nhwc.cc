@@ -19,6 +19,7 @@
 
 #include "exec/graph.h"
 #include "exec/ops/conv-common.h"
+#include "exec/ops/vector-math.h"
 
 namespace ternion {
 namespace exec {
@@ -133,6 +134,11 @@ class MaxPoolNhwcOp : public Op {
   WindowAttrs attrs_;
 };
 
+// acc[c] += v[c], compiled wide (the same adds: the same bits at any width).
+TERNION_WIDE_CLONES void add_into(float* acc, const float* v, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) acc[c] += v[c];
+}
+
 class GlobalAveragePoolNhwcOp : public Op {
  public:
   explicit GlobalAveragePoolNhwcOp(const BuildContext& bc) : node_(bc.node) {
@@ -164,11 +170,7 @@ class GlobalAveragePoolNhwcOp : public Op {
       for (int64_t n = begin; n < end; ++n) {
         const float* xn = X + n * plane * C;
         std::fill(part.begin(), part.end(), 0.0f);
-        for (int64_t i = 0; i < whole; ++i) {
-          float* pj = part.data() + (i % 8) * C;
-          const float* v = xn + i * C;
-          for (int64_t c = 0; c < C; ++c) pj[c] += v[c];
-        }
+        for (int64_t i = 0; i < whole; ++i) add_into(part.data() + (i % 8) * C, xn + i * C, C);
         for (int64_t c = 0; c < C; ++c) {
           float sum = 0.0f;
           for (int64_t i = whole; i < plane; ++i) sum += xn[i * C + c];
