@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Fits the float32 erf of native/exec/ops/activations.cc and checks it, emulating its float32
-arithmetic (Horner, no fused multiply-adds; the exp is exp_in_range's):
+arithmetic (Horner by fused multiply-adds, as the C++ has them; the exp is exp_in_range's):
 
     |x| <= 1:      erf(x) = x P(x^2)                        P of degree 6 in x^2
     1 < |x| <= 4:  erf(x) = 1 - e^(-x^2) Q(|x| - 2.5)        Q ~ erfc(x) e^(x^2), degree 11
@@ -8,7 +8,8 @@ arithmetic (Horner, no fused multiply-adds; the exp is exp_in_range's):
 
 Least squares on Chebyshev-spaced points (relative error), coefficients rounded to float32, then
 the worst error in ulps against Python's double erf over 220,000 points. Prints the
-coefficients to paste into the C++ (last run: worst 2 ulps, near |x| = 1).
+coefficients to paste into the C++, lowest first (last run, with fused multiply-adds: worst 2 ulps,
+near |x| = 1).
 
     /usr/bin/python3 tools/fit-erf.py
 """
@@ -31,26 +32,44 @@ def fit():
     return [f32(c) for c in ca], [f32(c) for c in cb]
 
 
+def fma(a, b, c):
+    """float32 a * b + c rounded once (fmaf): the product is exact in double, the sum rounds to
+    double, and where that lands on a float32 tie the sum's rounding error breaks it."""
+    p = float(a) * float(b)
+    s = p + float(c)
+    t = s - p
+    err = (p - (s - t)) + (float(c) - t)  # s + err is the exact sum (TwoSum)
+    r = f32(s)
+    if err != 0 and float(r) != s:
+        other = np.nextafter(r, f32(math.inf) if float(r) < s else f32(-math.inf))
+        lo, hi = sorted((float(r), float(other)))
+        if s - lo == hi - s:  # a tie only after the first rounding: the exact sum decides
+            r = f32(hi) if err > 0 else f32(lo)
+    return r
+
+
+def horner(t, coefficients):
+    """c[0] t^(n-1) + ... + c[n-1], highest first (the C++ horner()), a fused multiply-add a step."""
+    p = f32(coefficients[0])
+    for c in coefficients[1:]:
+        p = fma(p, t, f32(c))
+    return p
+
+
 def exp_in_range(x):
     magic = f32(12582912.0)
-    n = (x * f32(1.44269504088896341) + magic) - magic
-    r = (x - n * f32(0.693359375)) - n * f32(-2.12194440e-4)
-    p = f32(1.9875691500e-4)
-    for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
-        p = p * r + f32(c)
-    return (p * (r * r) + r + f32(1)) * np.ldexp(f32(1), int(n)).astype(np.float32)
+    n = fma(x, f32(1.44269504088896341), magic) - magic
+    r = fma(n, f32(2.12194440e-4), fma(n, f32(-0.693359375), x))
+    p = horner(r, (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+    return (fma(p, r * r, r) + f32(1)) * np.ldexp(f32(1), int(n)).astype(np.float32)
 
 
 def erf32(x, ca, cb):
     xc = min(abs(f32(x)), f32(4))
     x2 = xc * xc
-    p = ca[-1]
-    for c in reversed(ca[:-1]):
-        p = p * x2 + c
-    q = cb[-1]
-    for c in reversed(cb[:-1]):
-        q = q * (xc - f32(2.5)) + c
-    r = xc * p if xc <= f32(1) else f32(1) - exp_in_range(-x2) * q
+    p = horner(x2, list(reversed(ca)))
+    q = horner(xc - f32(2.5), list(reversed(cb)))
+    r = xc * p if xc <= f32(1) else fma(-exp_in_range(-x2), q, f32(1))
     return f32(math.copysign(float(r), float(x)))
 
 

@@ -97,6 +97,10 @@ std::unique_ptr<Op> make_silu(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { silu_span(x, y, n); }, kCheapChunk);
 }
 
+// tanh_approx's polynomial (tools/fit-tanh.py), shared by the scalar and the lane form.
+constexpr float kTanhPoly[] = {2.146868501e-03f, -8.181520738e-03f, 2.170220576e-02f, -5.394696072e-02f,
+                               1.333320588e-01f, -3.333333135e-01f, 1.000000000e+00f};
+
 // tanh within 1 ulp of the rounded value (tools/fit-tanh.py fits and checks it), branch-free so
 // its loops vectorize (libm's tanhf, one call per value: the tanh form of GELU, as GPT-2-style
 // models are exported, runs one per activation):
@@ -106,9 +110,7 @@ std::unique_ptr<Op> make_silu(const BuildContext& bc) {
 inline float tanh_approx(float x) {
   const float xc = std::min(std::fabs(x), 9.1f);  // NaN stays NaN
   const float x2 = xc * xc;
-  static constexpr float kP[] = {2.146868501e-03f, -8.181520738e-03f, 2.170220576e-02f, -5.394696072e-02f,
-                                 1.333320588e-01f, -3.333333135e-01f, 1.000000000e+00f};
-  const float small = xc * horner(x2, kP);
+  const float small = xc * horner(x2, kTanhPoly);
   const float large = 1.0f - 2.0f / (1.0f + exp_in_range(2.0f * xc));
   return select_by_magnitude(xc, 0x3f200000, small, large, x);  // 0x3f200000: 0.625
 }
@@ -118,9 +120,7 @@ TERNION_LANES V tanh_lanes(V x) {
   typedef Lanes<V> L;
   const V xc = min_lanes(abs_lanes(x), L::splat(9.1f));
   const V x2 = xc * xc;
-  static constexpr float kP[] = {2.146868501e-03f, -8.181520738e-03f, 2.170220576e-02f, -5.394696072e-02f,
-                                 1.333320588e-01f, -3.333333135e-01f, 1.000000000e+00f};
-  const V small = xc * L::horner(x2, kP);
+  const V small = xc * L::horner(x2, kTanhPoly);
   const V large = 1.0f - 2.0f / (1.0f + L::exp_in_range(2.0f * xc));
   return select_by_magnitude_lanes(xc, 0x3f200000, small, large, x);
 }
@@ -168,6 +168,14 @@ std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
   return make_map(bc.node, [](const float* x, float* y, int64_t n) { hard_swish_span(x, y, n); }, kCheapChunk);
 }
 
+// erf_approx's polynomials (tools/fit-erf.py), shared by the scalar and the lane form: |x| <= 1,
+// and Q of |x| - 2.5 above.
+constexpr float kErfSmall[] = {7.933350571e-05f, -8.034805069e-04f, 5.191213917e-03f, -2.685539797e-02f,
+                               1.128362566e-01f, -3.761262894e-01f, 1.128379226e+00f};
+constexpr float kErfLarge[] = {-3.835866664e-07f, 1.658872520e-06f, -4.009317308e-06f, 1.442562552e-05f,
+                               -5.894272908e-05f, 2.128323104e-04f, -7.337129791e-04f, 2.466092585e-03f,
+                               -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
+
 // erf within 2 ulps (tools/fit-erf.py fits and checks it), branch-free so its loops vectorize
 // (libm's erff, one call per value, was a fifth of ConvNeXt-T's time):
 //   |x| <= 1:      x P(x^2)
@@ -177,13 +185,8 @@ std::unique_ptr<Op> make_hard_swish(const BuildContext& bc) {
 inline float erf_approx(float x) {
   const float xc = std::min(std::fabs(x), 4.0f);  // NaN stays NaN
   const float x2 = xc * xc;
-  static constexpr float kP[] = {7.933350571e-05f, -8.034805069e-04f, 5.191213917e-03f, -2.685539797e-02f,
-                                 1.128362566e-01f, -3.761262894e-01f, 1.128379226e+00f};
-  static constexpr float kQ[] = {-3.835866664e-07f, 1.658872520e-06f, -4.009317308e-06f, 1.442562552e-05f,
-                                 -5.894272908e-05f, 2.128323104e-04f, -7.337129791e-04f, 2.466092585e-03f,
-                                 -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
-  const float small = xc * horner(x2, kP);
-  const float q = horner(xc - 2.5f, kQ);
+  const float small = xc * horner(x2, kErfSmall);
+  const float q = horner(xc - 2.5f, kErfLarge);
   const float large = fma1(-exp_in_range(-x2), q, 1.0f);
   return select_by_magnitude(xc, 0x3f800000, small, large, x);  // 0x3f800000: 1
 }
@@ -193,13 +196,8 @@ TERNION_LANES V erf_lanes(V x) {
   typedef Lanes<V> L;
   const V xc = min_lanes(abs_lanes(x), L::splat(4.0f));
   const V x2 = xc * xc;
-  static constexpr float kP[] = {7.933350571e-05f, -8.034805069e-04f, 5.191213917e-03f, -2.685539797e-02f,
-                                 1.128362566e-01f, -3.761262894e-01f, 1.128379226e+00f};
-  static constexpr float kQ[] = {-3.835866664e-07f, 1.658872520e-06f, -4.009317308e-06f, 1.442562552e-05f,
-                                 -5.894272908e-05f, 2.128323104e-04f, -7.337129791e-04f, 2.466092585e-03f,
-                                 -8.001474664e-03f, 2.493817359e-02f, -7.434736192e-02f, 2.108063549e-01f};
-  const V small = xc * L::horner(x2, kP);
-  const V q = L::horner(xc - 2.5f, kQ);
+  const V small = xc * L::horner(x2, kErfSmall);
+  const V q = L::horner(xc - 2.5f, kErfLarge);
   const V large = L::fma(-L::exp_in_range(-x2), q, L::splat(1.0f));
   return select_by_magnitude_lanes(xc, 0x3f800000, small, large, x);
 }

@@ -20,9 +20,8 @@ namespace {
 
 TERNION_WIDE_CLONES void layer_norm_chain_row(const float* x, float* y, int64_t D, float epsilon, const float* scale,
                                               const float* bias) {
-  const float mean = static_cast<float>(sum_in_double(x, D) / static_cast<double>(D));
-  for (int64_t j = 0; j < D; ++j) y[j] = x[j] - mean;
-  const float var = static_cast<float>(sum_of_in_double(y, D, [](float d) { return d * d; }) / static_cast<double>(D));
+  float var;
+  centre_row(x, y, D, var);
   const float s = std::sqrt(var + epsilon);
   for (int64_t j = 0; j < D; ++j) y[j] = y[j] / s;
   if (scale)

@@ -158,18 +158,15 @@ class LrnOp : public Op {
   int64_t size_;
 };
 
-// Normalizes over the axes [axis, rank): y = (x - mean) / sqrt(var + epsilon) * scale + bias,
-// scale and bias broadcast to the normalized shape.
 // One row of LayerNormalization as its opset-17 definition computes it in float32: Mean, D = X -
-// Mean, Var = the mean of D * D, InvStdDev = 1 / sqrt(Var + epsilon), Y = D * InvStdDev * Scale
-// (+ B); the two means summed in double (sum_in_double's eight partial sums, vector-math.h),
-// compiled wide (a sequential double sum per value had made it four times slower than the
-// written-out chain, TernionLayerNormChain). Writes the row's mean and InvStdDev.
+// Mean, Var = the mean of D * D (centre_row, vector-math.h: the written-out chain's statistics),
+// InvStdDev = 1 / sqrt(Var + epsilon), Y = D * InvStdDev * Scale (+ B), compiled wide (a
+// sequential double sum per value had made it four times slower than TernionLayerNormChain).
+// Writes the row's mean and InvStdDev.
 TERNION_WIDE_CLONES void layer_norm_row(const float* x, float* y, int64_t D, float epsilon, const float* scale, const float* bias, float& mean_out,
                                         float& inv_out) {
-  const float mean = static_cast<float>(sum_in_double(x, D) / static_cast<double>(D));
-  for (int64_t j = 0; j < D; ++j) y[j] = x[j] - mean;
-  const float var = static_cast<float>(sum_of_in_double(y, D, [](float d) { return d * d; }) / static_cast<double>(D));
+  float var;
+  const float mean = centre_row(x, y, D, var);
   const float inv = 1.0f / std::sqrt(var + epsilon);
   if (bias) {
     for (int64_t j = 0; j < D; ++j) y[j] = y[j] * inv * scale[j] + bias[j];
@@ -180,6 +177,8 @@ TERNION_WIDE_CLONES void layer_norm_row(const float* x, float* y, int64_t D, flo
   inv_out = inv;
 }
 
+// Normalizes over the axes [axis, rank): y = (x - mean) / sqrt(var + epsilon) * scale + bias,
+// scale and bias broadcast to the normalized shape.
 class LayerNormOp : public Op {
  public:
   explicit LayerNormOp(const BuildContext& bc) : node_(bc.node) {

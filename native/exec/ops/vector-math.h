@@ -39,6 +39,9 @@ inline float horner(float t, const float (&c)[N]) {
   return p;
 }
 
+// exp_in_range's polynomial (Cephes' expf), shared by the scalar and the lane form.
+constexpr float kExpPoly[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
 // e^x for x in [-87, 88] (Cephes' expf: Cody-Waite reduction, degree-5 polynomial, within
 // 1 ulp), written without branches so that its lane form (Lanes::exp_in_range) has the same
 // operations.
@@ -46,9 +49,7 @@ inline float exp_in_range(float x) {
   const float magic = 12582912.0f;  // 1.5 * 2^23: (v + magic) - magic rounds v to an integer
   const float n = fma1(x, 1.44269504088896341f, magic) - magic;
   const float r = fma1(n, 2.12194440e-4f, fma1(n, -0.693359375f, x));  // x - n ln 2, in two parts
-  static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-                                 1.6666665459e-1f, 5.0000001201e-1f};
-  const float p = horner(r, kP);
+  const float p = horner(r, kExpPoly);
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n in [-126, 127]
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
@@ -70,7 +71,7 @@ inline float exp_in_range(float x) {
 // in the baseline; a wider GCC vector than the target's registers is lowered through memory,
 // slower than scalar code). Every lane performs exactly the scalar function's IEEE operations in
 // its order, so results are bit-identical to it, whatever the width. Functions using them are
-// compiled once per width and picked by the CPU (wide_pick).
+// compiled once per width and picked by the CPU (TERNION_LANE_WIDTHS below).
 typedef float F16 __attribute__((vector_size(64)));
 typedef float F8 __attribute__((vector_size(32)));
 typedef float F4 __attribute__((vector_size(16)));
@@ -111,9 +112,7 @@ struct Lanes {
     const V magic = splat(12582912.0f);
     const V n = fma(x, splat(1.44269504088896341f), magic) - magic;
     const V r = fma(n, splat(2.12194440e-4f), fma(n, splat(-0.693359375f), x));
-    static constexpr float kP[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-                                   1.6666665459e-1f, 5.0000001201e-1f};
-    const V p = horner(r, kP);
+    const V p = horner(r, kExpPoly);
     const V scale = floats((__builtin_convertvector(n, I) + 127) << 23);
     I rbits = bits(r);
     rbits &= (rbits & 0x7fffffff) >= 0x2B800000;  // r^2 as 0 below 2^-40 (see exp_in_range)
@@ -164,8 +163,8 @@ inline int lane_width() {
 
 // For odd functions computed on |x| in two ranges (erf, tanh): `small` where |x| (given as a
 // non-negative float, or NaN) is at most the float whose bits are `bound_bits`, else `large`,
-// with the sign bit of x. Bit operations throughout: a float compare and select is not
-// if-converted, so a loop over it would not vectorize.
+// with the sign bit of x. Bit operations throughout, as in its lane form
+// (select_by_magnitude_lanes).
 inline float select_by_magnitude(float magnitude, int32_t bound_bits, float small, float large, float x) {
   int32_t m_bits, small_bits, large_bits, x_bits;
   std::memcpy(&m_bits, &magnitude, 4);
@@ -240,6 +239,17 @@ inline double sum_of_in_double(const float* x, int64_t n, F f) {
 
 inline double sum_in_double(const float* x, int64_t n) {
   return sum_of_in_double(x, n, [](float v) { return v; });
+}
+
+// The statistics a LayerNorm row starts with, as the ops write them in float32 (ReduceMean, Sub,
+// the square, ReduceMean; both means summed in double): y = x - mean, and the mean of y * y,
+// returned with the mean. Inlined into the callers' wide clones (layer-norm-chain.cc,
+// normalization.cc).
+TERNION_LANES float centre_row(const float* x, float* y, int64_t D, float& var) {
+  const float mean = static_cast<float>(sum_in_double(x, D) / static_cast<double>(D));
+  for (int64_t j = 0; j < D; ++j) y[j] = x[j] - mean;
+  var = static_cast<float>(sum_of_in_double(y, D, [](float d) { return d * d; }) / static_cast<double>(D));
+  return mean;
 }
 
 }  // namespace exec
