@@ -10,7 +10,7 @@ import type { CalibrationFeeds } from '../quantize/calibration-data';
 import type { PreparedEngine } from './engines';
 import type { BenchInput } from './model-info';
 import { probeMemory, type ProbeInput } from './memory-probe';
-import { feedsForSession } from './session-feeds';
+import { widenHalfFeeds } from '../session/feeds';
 import { requireOrt, type OrtSession } from './ort';
 import { timeRuns, type TimingOptions } from './timer';
 
@@ -97,7 +97,7 @@ async function open(engine: PreparedEngine, options: CompareOptions): Promise<Ru
   }
   const precision = engine.spec.precision === 'int8-dynamic' ? { precision: 'int8' as const } : engine.spec.precision === 'fp32' ? { precision: 'fp32' as const } : {};
   const session = await InferenceSession.create(engine.source, { threads: options.threads, ...precision });
-  const feeds = feedsForSession(session.inputMetadata, options.inputs);
+  const feeds = widenHalfFeeds(session.inputMetadata, options.inputs);
   return { run: () => session.run(feeds), release: () => session.release(), isa: session.isa };
 }
 

@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { numberToFloat16Bits } from '../onnx/half-float';
 import type { TensorType } from '../tensor';
 import type { PreparedEngine } from './engines';
-import { feedsForSession } from './session-feeds';
+import { widenHalfFeeds } from '../session/feeds';
 
 export const MEMORY_METHOD =
   'Measured per engine in a fresh child process (node + ternion + onnxruntime-node loaded). ' +
@@ -132,7 +132,7 @@ async function child(probe: MemoryProbe): Promise<MemoryResult> {
       return { release: () => s.release() };
     }
     const s = await ternion.InferenceSession.create(probe.source, { threads: probe.threads, ...(probe.precision ? { precision: probe.precision } : {}) });
-    await s.run(feedsForSession(s.inputMetadata, feeds((type, data, dims) => new ternion.Tensor(type, data, dims))));
+    await s.run(widenHalfFeeds(s.inputMetadata, feeds((type, data, dims) => new ternion.Tensor(type, data, dims))));
     const m = s.memoryUsage();
     return { held: m.packedBytes + m.constantBytes + m.arenaBytes, release: () => s.release() };
   }

@@ -61,3 +61,11 @@ export function float32Initializer(graph: Graph, name: string | undefined): Cons
   const tensor = graph.initializers.get(name);
   return tensor?.dtype === 'float32' ? tensor : undefined;
 }
+
+/** A reduction's constant axes: its `axes` attribute, or (newer opsets) its constant axes input; undefined when neither. */
+export function reduceAxes(graph: Graph, node: Node): number[] | undefined {
+  const a = node.attributes.axes;
+  if (a) return a.type === 'ints' ? [...a.value] : undefined;
+  const c = node.inputs[1] ? graph.initializers.get(node.inputs[1]) : undefined;
+  return c && (c.dtype === 'int64' || c.dtype === 'int32') ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
+}

@@ -1,10 +1,11 @@
 // onnxruntime's own operators (domain com.microsoft), as models it wrote carry them: its QOperator
 // quantization (QLinearAdd, QLinearGlobalAveragePool, QGemm, ...), its dynamically quantized
 // layers once optimized (DynamicQuantizeMatMul, MatMulIntegerToFloat), its block-quantized
-// weights (MatMulNBits: `model_q4.onnx`), and the fusions of a session saved with
-// `optimizedModelFilePath` (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu, FastGelu,
-// SkipLayerNormalization, BiasAdd; and SimplifiedLayerNormalization, RMS normalization, which
-// onnxruntime writes in the ai.onnx domain). Each is written out at load as the standard ops its
+// weights (MatMulNBits: `model_q4.onnx`), its transformers tool's Attention and
+// EmbedLayerNormalization, and the fusions of a session saved with `optimizedModelFilePath`
+// (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu, FastGelu, SkipLayerNormalization, BiasAdd;
+// and SimplifiedLayerNormalization, RMS normalization, which onnxruntime writes in the ai.onnx
+// domain). Each is written out at load as the standard ops its
 // specification defines it by (onnxruntime's ContribOperators.md), so the rest of ternion sees
 // ai.onnx ops only: the quantized ones as DequantizeLinear -> op -> QuantizeLinear (which the
 // QDQ import then reads as activation parameters, as for any QDQ model), the fusions as the
@@ -137,15 +138,17 @@ function binaryQLinear(op: 'Add' | 'Mul') {
   };
 }
 
-/** The pooling attributes QLinearAveragePool shares with AveragePool. */
-function poolAttributes(l: Lowering): Record<string, AttributeValue> {
+/** The node's attributes of these names that it has (those a contrib op shares with a standard one). */
+function attributesOf(l: Lowering, names: readonly string[]): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
-  for (const name of ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides']) {
+  for (const name of names) {
     const a = l.attr(name);
     if (a) out[name] = a;
   }
   return out;
 }
+const POOL_ATTRIBUTES = ['auto_pad', 'ceil_mode', 'count_include_pad', 'kernel_shape', 'pads', 'strides'];
+const CONV_ATTRIBUTES = ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides'];
 
 /**
  * QGemm: Y = alpha * A' B' + C', A' and B' dequantized (B per column where b_scale has one value
@@ -198,7 +201,7 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
     'QLinearAveragePool',
     (l) => {
       const x = dequantize(l, l.input(0), l.input(1), l.input(2));
-      const pool = (v: string) => l.emit('AveragePool', [v], poolAttributes(l))[0];
+      const pool = (v: string) => l.emit('AveragePool', [v], attributesOf(l, POOL_ATTRIBUTES))[0];
       const y = l.int('channels_last', 0) ? onChannelsFirst(l, x, pool) : pool(x);
       quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
     },
@@ -248,12 +251,10 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
     (l) => {
       const x = dequantize(l, l.input(0), l.input(1), l.input(2));
       const axes = l.attr('axes');
-      const keepdims = int(l.int('keepdims', 1));
       const list = axes?.type === 'ints' ? axes.value : [];
-      const y =
-        l.opset >= 18
-          ? l.emit('ReduceMean', list.length ? [x, l.add('axes', 'int64', [list.length], list)] : [x], { keepdims })[0]
-          : l.emit('ReduceMean', [x], list.length ? { axes: ints(list), keepdims } : { keepdims })[0];
+      // No axes: all of them, which ReduceMean does without an axes argument too.
+      const r = list.length ? axesArgs(l, x, list, 18) : { inputs: [x], attributes: {} };
+      const y = l.emit('ReduceMean', r.inputs, { ...r.attributes, keepdims: int(l.int('keepdims', 1)) })[0];
       quantizeTo(l, y, l.input(3), l.input(4), l.input(0), l.node.outputs);
     },
   ],
@@ -320,11 +321,7 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
   [
     'FusedConv',
     (l) => {
-      const conv: Record<string, AttributeValue> = {};
-      for (const name of ['auto_pad', 'dilations', 'group', 'kernel_shape', 'pads', 'strides']) {
-        const a = l.attr(name);
-        if (a) conv[name] = a;
-      }
+      const conv = attributesOf(l, CONV_ATTRIBUTES);
       const kind = l.attr('activation');
       const params = l.attr('activation_params');
       const name = kind?.type === 'string' ? kind.value : '';
@@ -386,13 +383,11 @@ function loweringOf(domain: string, opType: string): ((l: Lowering) => void) | u
  */
 function rmsNorm(l: Lowering, x: string, scale: string, out: string): void {
   const axis = l.int('axis', -1);
-  const rank = axis < 0 ? -axis : l.rank(x) - axis;
-  const axes = Array.from({ length: rank }, (_, i) => i - rank);
+  const count = axis < 0 ? -axis : l.rank(x) - axis;  // the axes normalized: axis .. last
+  const axes = Array.from({ length: count }, (_, i) => i - count);
   const square = l.emit('Mul', [x, x])[0];
-  const mean =
-    l.opset >= 18
-      ? l.emit('ReduceMean', [square, l.add('axes', 'int64', [axes.length], axes)], { keepdims: int(1) })[0]
-      : l.emit('ReduceMean', [square], { axes: ints(axes), keepdims: int(1) })[0];
+  const r = axesArgs(l, square, axes, 18);
+  const mean = l.emit('ReduceMean', r.inputs, { ...r.attributes, keepdims: int(1) })[0];
   const std = l.emit('Sqrt', [l.emit('Add', [mean, l.scalar(l.float('epsilon', 1e-5))])[0]])[0];
   l.emit('Mul', [l.emit('Div', [x, std])[0], scale], {}, [out]);
 }
@@ -452,7 +447,7 @@ function matMulNBits(l: Lowering): void {
   if (bias) l.emit('Add', [y, bias], {}, l.node.outputs);
 }
 
-/** A ReduceSum / Unsqueeze-style axes argument as the model's opset writes it: an attribute before `since`, an input from it. */
+/** A reduction's axes as the model's opset writes them: an attribute before `since` (ReduceSum 13, ReduceMean 18), an input from it. */
 function axesArgs(l: Lowering, x: string, axes: readonly number[], since: number): { inputs: string[]; attributes: Record<string, AttributeValue> } {
   return l.opset >= since ? { inputs: [x, l.add('axes', 'int64', [axes.length], axes)], attributes: {} } : { inputs: [x], attributes: { axes: ints(axes) } };
 }

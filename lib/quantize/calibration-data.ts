@@ -5,7 +5,7 @@
 // never holds more than one batch of activations in memory.
 import { TernionError, invalidArgument } from '../errors';
 import type { ValueInfo } from '../ir';
-import { widenHalfFloats } from '../onnx/half-float';
+import { widenHalfFeeds } from '../session/feeds';
 import { Tensor, type TensorData } from '../tensor';
 
 /** One batch of sample inputs by model input name, every tensor [samples, ...] with the same sample count. */
@@ -84,15 +84,12 @@ function asFeeds(item: unknown, inputs: readonly ValueInfo[], index: number): Ca
   for (const key of Object.keys(feeds)) {
     if (!inputs.some((i) => i.name === key)) throw new TernionError('ERR_INPUT_NAME', `${where} has a tensor for "${key}", which is not an input of the model (its inputs: ${names})`);
   }
+  // A float16 model's samples, for the float32 graph it is quantized as.
+  feeds = widenHalfFeeds(inputs.map((i) => ({ name: i.name, type: i.dtype })), feeds);
   let count: number | undefined, countOf = '';
   for (const input of inputs) {
-    let t = feeds[input.name];
+    const t = feeds[input.name];
     if (!t) throw new TernionError('ERR_INPUT_NAME', `${where} has no tensor for input "${input.name}" (the model's inputs: ${names})`);
-    if (t.type === 'float16' && input.dtype === 'float32') {
-      // A float16 model's samples, for the float32 graph it is quantized as.
-      t = new Tensor('float32', widenHalfFloats(t.data as Uint16Array, 'float16'), t.dims);
-      feeds = { ...feeds, [input.name]: t };
-    }
     if (t.type !== input.dtype) throw new TernionError('ERR_DTYPE', `${where}: input "${input.name}" is a ${t.type} Tensor; the model expects ${input.dtype}`);
     if (t.dims.length === 0) throw new TernionError('ERR_SHAPE_MISMATCH', `${where}: input "${input.name}" is a scalar; expected [samples, ...]`);
     if (count !== undefined && t.dims[0] !== count) {

@@ -20,6 +20,7 @@
 
 import type { AttributeValue, Graph, Node, ConstantTensor } from '../ir';
 import { optimizeGraph } from '../ir';
+import { clipBounds } from '../ir/passes/fuse-activation';
 import { consumersByTensor, freshName, producersByTensor, usedNames } from '../ir/graph-utils';
 import { toNumberArray } from '../ir/dtype';
 import type { ActivationParams } from './calibrate';
@@ -105,8 +106,14 @@ function expandQOperators(graph: Graph): Graph {
   return nodes.length === graph.nodes.length ? graph : { ...graph, nodes, initializers };
 }
 
-/** Ops whose output is >= 0 wherever their input (the first) is: they move, select or average values. */
-const KEEPS_SIGN: ReadonlySet<string> = new Set(['MaxPool', 'GlobalMaxPool', 'AveragePool', 'GlobalAveragePool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth']);
+
+/** Ops that move or select values without computing new ones: on quantized codes they commute with QuantizeLinear. */
+const CODE_OPS: ReadonlySet<string> = new Set([
+  'MaxPool', 'GlobalMaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth',
+]);
+
+/** Ops whose output is >= 0 wherever their input (the first) is: those, and averages. */
+const KEEPS_SIGN: ReadonlySet<string> = new Set([...CODE_OPS, 'AveragePool', 'GlobalAveragePool']);
 
 /**
  * Whether a node's output is already clamped at 0 from below: a Relu (or an op whose outputs are
@@ -120,13 +127,8 @@ function clampsAtZero(graph: Graph, n: Node | undefined, producers: Map<string, 
   // left to the quantized readers).
   if (['Relu', 'Sigmoid', 'HardSigmoid', 'Softmax'].includes(n.opType)) return true;
   if (n.opType === 'DequantizeLinear') return scalarParams(graph, n)?.zeroPoint === 0; // codes from 0 up
-  if (n.opType !== 'Clip') return false;
-  if ((graph.opsets[''] ?? 0) < 11) {
-    const min = n.attributes.min;
-    return min?.type === 'float' && min.value >= 0;
-  }
-  const min = graph.initializers.get(n.inputs[1] ?? '');
-  return !!min && min.data.length === 1 && Number(min.data[0]) >= 0;
+  const bounds = n.opType === 'Clip' ? clipBounds(graph, n) : undefined;
+  return !!bounds && bounds[0] >= 0;
 }
 
 /** Clip(x, 0, hi) writing `out`, in the form of the model's opset (bounds as inputs since 11). */
@@ -143,10 +145,6 @@ function clipNode(graph: Graph, used: Set<string>, initializers: Map<string, Con
   return { name, opType: 'Clip', domain: '', inputs: [x, bound('min', 0), bound('max', hi)], outputs: [out], attributes: {} };
 }
 
-/** Ops that move or select values without computing new ones: on quantized codes they commute with QuantizeLinear. */
-const CODE_OPS: ReadonlySet<string> = new Set([
-  'MaxPool', 'GlobalMaxPool', 'Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'DepthToSpace', 'SpaceToDepth',
-]);
 
 /**
  * Such an op on the codes of a QuantizeLinear, read only by DequantizeLinears of the same

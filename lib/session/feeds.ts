@@ -2,6 +2,7 @@
 // dim (e.g. the batch) may take any size but the same symbol must take the same size everywhere.
 import { TernionError, describe } from '../errors';
 import type { Dim } from '../ir';
+import { widenHalfFloats } from '../onnx/half-float';
 import { Tensor } from '../tensor';
 
 export interface InputMetadata {
@@ -50,4 +51,18 @@ export function checkFeeds(feeds: unknown, inputs: readonly InputMetadata[]): Te
     }
     return t;
   });
+}
+
+/**
+ * The feeds with every float16 tensor widened to float32 where the input takes float32: a float16
+ * model's quantized forms (and the float32 graph quantize() calibrates it as) take float32 where
+ * the model itself takes float16.
+ */
+export function widenHalfFeeds(inputs: readonly { name: string; type: string }[], feeds: Readonly<Record<string, Tensor>>): Record<string, Tensor> {
+  return Object.fromEntries(
+    inputs.map((m) => {
+      const t = feeds[m.name];
+      return [m.name, t && t.type === 'float16' && m.type === 'float32' ? new Tensor('float32', widenHalfFloats(t.data as Uint16Array, 'float16'), t.dims) : t];
+    }),
+  );
 }

@@ -23,18 +23,24 @@ function clipBound(graph: Graph, name: string | undefined, fallback: number): nu
   return toNumberArray(tensor.data)[0];
 }
 
+/** A Clip's constant [min, max] in either form (attributes before opset 11, inputs since), or undefined. */
+export function clipBounds(graph: Graph, node: Node): [number, number] | undefined {
+  const opset = graph.opsets[''] ?? 0;
+  const min = opset < 11 ? floatAttribute(node, 'min', -3.4028234663852886e38) : clipBound(graph, node.inputs[1], -Infinity);
+  const max = opset < 11 ? floatAttribute(node, 'max', 3.4028234663852886e38) : clipBound(graph, node.inputs[2], Infinity);
+  return min === undefined || max === undefined ? undefined : [min, max];
+}
+
 function readActivation(graph: Graph, node: Node): Activation | undefined {
   if (node.domain !== '') return undefined;
-  const opset = graph.opsets[''] ?? 0;
   switch (node.opType) {
     case 'Relu':
       return { kind: 'Relu', params: [] };
     case 'LeakyRelu':
       return { kind: 'LeakyRelu', params: [floatAttribute(node, 'alpha', 0.01)] };
     case 'Clip': {
-      const min = opset < 11 ? floatAttribute(node, 'min', -3.4028234663852886e38) : clipBound(graph, node.inputs[1], -Infinity);
-      const max = opset < 11 ? floatAttribute(node, 'max', 3.4028234663852886e38) : clipBound(graph, node.inputs[2], Infinity);
-      return min === undefined || max === undefined ? undefined : { kind: 'Clip', params: [min, max] };
+      const bounds = clipBounds(graph, node);
+      return bounds && { kind: 'Clip', params: bounds };
     }
     default:
       return undefined;

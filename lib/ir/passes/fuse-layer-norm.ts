@@ -8,7 +8,7 @@
 // per value), so the result is the chain's, value for value. Every intermediate must be read by
 // the chain alone and not be a graph output; Mul(d, d) stands for Pow(d, 2) too.
 
-import { consumersByTensor, graphOutputNames } from '../graph-utils';
+import { consumersByTensor, graphOutputNames, reduceAxes } from '../graph-utils';
 import type { Graph, Node } from '../types';
 import { applyFusions } from './fusion-utils';
 
@@ -37,13 +37,7 @@ export function fuseLayerNormChain(graph: Graph): Graph {
   const isLastAxisMean = (n: Node): boolean => {
     if (n.opType !== 'ReduceMean' || n.domain !== '' || n.outputs.length !== 1) return false;
     if (n.attributes.keepdims && !(n.attributes.keepdims.type === 'int' && n.attributes.keepdims.value === 1)) return false;
-    let axes: readonly number[] | undefined;
-    const a = n.attributes.axes;
-    if (a && a.type === 'ints') axes = a.value;
-    else if (!a && n.inputs.length >= 2 && n.inputs[1]) {
-      const c = graph.initializers.get(n.inputs[1]);
-      axes = c && (c.dtype === 'int64' || c.dtype === 'int32') ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
-    }
+    const axes = reduceAxes(graph, n);
     if (!axes || axes.length !== 1) return false;
     const rank = rankOf(n.inputs[0]);
     return axes[0] === -1 || (rank !== undefined && axes[0] === rank - 1);

@@ -7,7 +7,7 @@
 // moved before the mean, the whole LayerNorm is over the last axis again and fuse-layer-norm
 // runs it as one op. (The mean's values are the same; its sum may round in another order.)
 
-import { consumersByTensor, freshName, graphOutputNames, producersByTensor, usedNames } from '../graph-utils';
+import { consumersByTensor, freshName, graphOutputNames, producersByTensor, reduceAxes, usedNames } from '../graph-utils';
 import type { Graph, Node, ValueType } from '../types';
 
 export function moveTransposeBeforeMean(graph: Graph): Graph {
@@ -31,13 +31,7 @@ export function moveTransposeBeforeMean(graph: Graph): Graph {
     const keep = mean.attributes.keepdims;
     if (keep && !(keep.type === 'int' && keep.value === 1)) continue;
     const rank = perm.value.length;
-    let axes: number[] | undefined;
-    const attr = mean.attributes.axes;
-    if (attr?.type === 'ints') axes = [...attr.value];
-    else if (mean.inputs[1]) {
-      const c = graph.initializers.get(mean.inputs[1]);
-      axes = c ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
-    }
+    const axes = reduceAxes(graph, mean);
     if (!axes || axes.length !== 1) continue;
     const axis = axes[0] < 0 ? axes[0] + rank : axes[0];
     if (perm.value[rank - 1] !== axis) continue;
@@ -50,7 +44,7 @@ export function moveTransposeBeforeMean(graph: Graph): Graph {
       valueInfo.set(mx, { dtype: xType.dtype, shape: [...shape.slice(0, -1), 1] } as ValueType);
     }
     let meanNode: Node;
-    if (attr) {
+    if (mean.attributes.axes) {
       meanNode = { ...mean, name: freshName(used, `${mean.name}/last_axis`), inputs: [tx], outputs: [mx], attributes: { ...mean.attributes, axes: { type: 'ints', value: [-1] } } };
     } else {
       const a = freshName(used, `${mean.name}/last_axis`);
