@@ -2,14 +2,20 @@
 // for transformers.js): every MatMul with constant weights becomes DynamicQuantizeLinear of its
 // input, MatMulInteger against int8 weights, Cast to float and a Mul by the two scales. This
 // test writes that form of models/tiny-text-encoder.onnx itself (the rewrite quantize_dynamic
-// does, per-tensor int8 weights) and runs it on ternion and onnxruntime-node.
+// does, per-tensor int8 weights) and runs it on ternion and onnxruntime-node. Conv nets get
+// DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul (test/dynamic-conv-models.ts).
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, Tensor } from '../lib';
+import { InferenceSession, loadNpy, Tensor } from '../lib';
 import { fuseMatMulIntegerScaled, optimizeGraph } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { ModelProtoType } from '../lib/onnx/proto';
+import { importQdq } from '../lib/quantize/import-qdq';
+import { dynamicConvQuantized } from './dynamic-conv-models';
+import { argmax, correctOf, pixels } from './fashion-mnist-data';
 import { rng } from './helpers';
+import { ROOT } from './native-build';
 import { dynamicQuantized, MODEL, sentences } from './text-encoder-models';
 
 describe("onnxruntime's dynamically quantized models (DynamicQuantizeLinear + MatMulInteger)", () => {
@@ -155,5 +161,83 @@ describe("onnxruntime's dynamically quantized models (DynamicQuantizeLinear + Ma
       expect(got.z.data[0]).toBe(want.z.data[0]);
       expect(got.s.dims).toEqual([]);
     }
+  });
+});
+
+describe("onnxruntime's dynamically quantized conv nets (DynamicQuantizeLinear + ConvInteger)", () => {
+  const COUNT = 1000;
+  const images = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-images.npy')).data as Uint8Array;
+  const labels = loadNpy(join(ROOT, 'data', 'fashion-mnist-test-labels.npy')).data as Uint8Array;
+  const logits = async (run: (x: Float32Array, n: number) => Promise<Float32Array>): Promise<Float32Array> => {
+    const out = new Float32Array(COUNT * 10);
+    for (let from = 0; from < COUNT; from += 250) out.set(await run(pixels(images, from, 250), 250), from * 10);
+    return out;
+  };
+  const ternion = async (bytes: Uint8Array | string, options = {}): Promise<Float32Array> => {
+    const s = await InferenceSession.create(bytes, options);
+    try {
+      return await logits(async (x, n) => (await s.run({ image: new Tensor('float32', x, [n, 1, 28, 28]) })).logits.data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  const onnxruntime = async (bytes: Uint8Array): Promise<Float32Array> => {
+    const o = await ort.InferenceSession.create(bytes);
+    try {
+      return await logits(async (x, n) => (await o.run({ image: new ort.Tensor('float32', x, [n, 1, 28, 28]) })).logits.data as Float32Array);
+    } finally {
+      await o.release();
+    }
+  };
+  const agreement = (a: Float32Array, b: Float32Array): number => Array.from({ length: COUNT }, (_, i) => argmax(a, i) === argmax(b, i)).filter(Boolean).length / COUNT;
+  const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+  for (const [name, weights, minAgreement, maxTop1Gap] of [
+    // int8 symmetric (its default): the model's own codes and scales on the int8 kernels.
+    ['fashion-mnist-mobilenet', 'int8', 0.995, 0.003],
+    // Its BatchNormalizations follow the Convs: folded, so the weights are re-quantized per channel.
+    ['fashion-mnist-resnet', 'int8', 0.98, 0.01],
+    // uint8 weights around a zero point: the codes minus it leave int8's range, re-quantized too.
+    ['fashion-mnist-resnet', 'uint8', 0.98, 0.01],
+  ] as const) {
+    it(`${name}, ${weights} weights: every ConvInteger on the int8 conv kernels, predictions as onnxruntime's`, async () => {
+      const path = join(ROOT, 'models', `${name}.onnx`);
+      const { bytes, convs } = dynamicConvQuantized(path, weights);
+      expect(convs).toBeGreaterThan(8);
+      const imported = importQdq(loadOnnxModel(bytes));
+      const kinds = imported?.nodes.map((n) => n.opType) ?? [];
+      expect(kinds.filter((k) => k === 'TernionQConv').length).toBe(convs);
+      for (const gone of ['ConvInteger', 'DynamicQuantizeLinear', 'Cast', 'Mul', 'Add', 'Reshape']) expect(kinds).not.toContain(gone);
+      const dynamic = imported?.nodes.filter((n) => n.opType === 'TernionQConv').every((n) => n.attributes.act_mode?.value === 'dynamic');
+      expect(dynamic).toBe(true);
+
+      const want = await onnxruntime(bytes);
+      const got = await ternion(bytes, { threads: 2 });
+      const asWritten = await ternion(bytes, { readQdq: false });
+      const fp32 = await ternion(path);
+      expect(agreement(got, want)).toBeGreaterThanOrEqual(minAgreement);
+      expect(Math.abs(correctOf(got, labels) - correctOf(want, labels)) / COUNT).toBeLessThanOrEqual(maxTop1Gap);
+      expect(maxDiff(got, fp32)).toBeGreaterThan(1e-3); // quantized for real
+      // The ops as written (the ConvInteger reference loop) compute what onnxruntime computes, up
+      // to inputs on a rounding tie of DynamicQuantizeLinear (normalized pixels hit ties).
+      expect(agreement(asWritten, want)).toBeGreaterThanOrEqual(0.995);
+    });
+  }
+
+  it('a ConvInteger outside that chain (its int32 output read as it is) stays ConvInteger', () => {
+    const model = ModelProtoType.encode(ModelProtoType.fromObject({
+      ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'ci',
+        node: [
+          { op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['xq', 'xs', 'xz'] },
+          { op_type: 'ConvInteger', input: ['xq', 'w', 'xz'], output: ['y'] },
+        ],
+        initializer: [{ name: 'w', dims: [2, 1, 3, 3], data_type: 3, raw_data: new Uint8Array(Int8Array.from({ length: 18 }, (_, i) => i - 9).buffer) }],
+        input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [1, 1, 5, 5].map((d) => ({ dim_value: d })) } } } }],
+        output: [{ name: 'y', type: { tensor_type: { elem_type: 6 } } }],
+      },
+    })).finish();
+    expect(importQdq(loadOnnxModel(model))).toBeUndefined();
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { tensorElements } from '../lib/ir/dtype';
 import { foldBatchNorm } from '../lib/ir/passes/fold-batch-norm';
 import { foldConstants } from '../lib/ir/passes/fold-constants';
+import { foldConvBiasAdd } from '../lib/ir/passes/fold-conv-bias-add';
 import { fuseActivation } from '../lib/ir/passes/fuse-activation';
 import { fuseResidualAdd } from '../lib/ir/passes/fuse-residual-add';
 import { mergeDuplicateNodes } from '../lib/ir/passes/merge-duplicate-nodes';
@@ -124,6 +125,43 @@ describe('foldBatchNorm', () => {
       nodes: [node('Conv', ['x', 'w'], ['c']), bn('c', 'y')],
     });
     expect(opTypes(foldBatchNorm(g))).toEqual(['Conv', 'BatchNormalization']);
+  });
+});
+
+describe('foldConvBiasAdd', () => {
+  const w = floatTensor('w', [2, 3, 1, 1], [1, 2, 3, -1, 0, 1]);
+  const convAdd = (c: ConstantTensor, bias?: ConstantTensor, outputs: string[] = ['y']) =>
+    graph({
+      inputs: [input('x', [1, 3, 4, 5])], outputs,
+      initializers: [w, c, ...(bias ? [bias] : [])],
+      nodes: [node('Conv', ['x', 'w', ...(bias ? [bias.name] : [])], ['c']), node('Add', [c.name === 'k' ? 'c' : c.name, c.name === 'k' ? 'k' : 'c'], ['y'])],
+    });
+
+  it('a per-channel constant ([1, C, 1, 1], [C, 1, 1], either operand order) or a scalar becomes the bias', () => {
+    for (const [c, want] of [
+      [floatTensor('k', [1, 2, 1, 1], [0.5, -2]), [0.5, -2]],
+      [floatTensor('first', [2, 1, 1], [0.25, 4]), [0.25, 4]],
+      [floatTensor('k', [], [3]), [3, 3]],
+    ] as [ConstantTensor, number[]][]) {
+      const folded = foldConvBiasAdd(convAdd(c));
+      validateGraph(folded);
+      expect(opTypes(folded)).toEqual(['Conv']);
+      const conv = folded.nodes[0];
+      expect(conv.outputs).toEqual(['y']);
+      expect(Array.from(folded.initializers.get(conv.inputs[2])!.data as Float32Array)).toEqual(want);
+    }
+  });
+
+  it("adds to the Conv's own bias", () => {
+    const folded = foldConvBiasAdd(convAdd(floatTensor('k', [1, 2, 1, 1], [0.5, -2]), floatTensor('b', [2], [1, 2])));
+    expect(Array.from(folded.initializers.get(folded.nodes[0].inputs[2])!.data as Float32Array)).toEqual([1.5, 0]);
+  });
+
+  it('not a constant that varies along a spatial axis, one that widens the rank, or when the Conv output is read elsewhere', () => {
+    expect(opTypes(foldConvBiasAdd(convAdd(floatTensor('k', [1, 1, 1, 5]))))).toEqual(['Conv', 'Add']);
+    expect(opTypes(foldConvBiasAdd(convAdd(floatTensor('k', [1, 1, 2, 1, 1]))))).toEqual(['Conv', 'Add']);
+    expect(opTypes(foldConvBiasAdd(convAdd(floatTensor('k', [2], [1, 2]))))).toEqual(['Conv', 'Add']); // broadcasts on W
+    expect(opTypes(foldConvBiasAdd(convAdd(floatTensor('k', [1, 2, 1, 1]), undefined, ['y', 'c'])))).toEqual(['Conv', 'Add']);
   });
 });
 

@@ -11,6 +11,7 @@ export { topologicalSort } from './topo-sort';
 export { validateGraph } from './validate-graph';
 export { foldConstants } from './passes/fold-constants';
 export { foldBatchNorm } from './passes/fold-batch-norm';
+export { foldConvBiasAdd } from './passes/fold-conv-bias-add';
 export { fuseActivation } from './passes/fuse-activation';
 export { fuseResidualAdd } from './passes/fuse-residual-add';
 export { removeIdentity } from './passes/remove-identity';

@@ -5,6 +5,7 @@ import { invalidArgument } from '../errors';
 import { inferShapes } from './infer-shapes';
 import { foldBatchNorm } from './passes/fold-batch-norm';
 import { foldConstants } from './passes/fold-constants';
+import { foldConvBiasAdd } from './passes/fold-conv-bias-add';
 import { fuseActivation } from './passes/fuse-activation';
 import { fuseResidualAdd } from './passes/fuse-residual-add';
 import { mergeDuplicateNodes } from './passes/merge-duplicate-nodes';
@@ -17,6 +18,8 @@ import { validateGraph } from './validate-graph';
 export interface OptimizeOptions {
   /** Fold constant subgraphs and Shape chains (default: true). */
   foldConstants?: boolean;
+  /** Fold a constant per-channel Add after a Conv into its bias (default: true). */
+  foldBiasAdd?: boolean;
   /** Fold BatchNormalization into the preceding Conv/Gemm (default: true). */
   foldBatchNorm?: boolean;
   /** Fuse residual Adds into Conv epilogues (default: true). */
@@ -29,7 +32,7 @@ export interface OptimizeOptions {
   mergeDuplicates?: boolean;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps', 'mergeDuplicates']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBiasAdd', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps', 'mergeDuplicates']);
 
 function checkOptions(options: OptimizeOptions): void {
   for (const [key, value] of Object.entries(options)) {
@@ -40,7 +43,7 @@ function checkOptions(options: OptimizeOptions): void {
 
 /**
  * Run the graph passes: Identity/Dropout removal, constant folding, merging repeated nodes,
- * dead-node removal, BN folding, residual-Add fusion, activation fusion, then (on the inferred
+ * dead-node removal, bias-Add and BN folding, residual-Add fusion, activation fusion, then (on the inferred
  * shapes) trimming Conv taps that read only padding. Each is a pure function; the input graph
  * is not modified. Returns a graph whose valueInfo types every tensor.
  */
@@ -50,6 +53,7 @@ export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Grap
   if (options.foldConstants !== false) result = foldConstants(result);
   if (options.mergeDuplicates !== false) result = mergeDuplicateNodes(result);
   result = removeDeadNodes(result);
+  if (options.foldBiasAdd !== false) result = foldConvBiasAdd(result);
   if (options.foldBatchNorm !== false) result = foldBatchNorm(result);
   // Residual Adds first, so a Relu after the Add fuses into the same epilogue.
   if (options.fuseResidualAdd !== false) result = fuseResidualAdd(result);

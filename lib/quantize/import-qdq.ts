@@ -14,6 +14,8 @@
 // format, models converted from TFLite) are first written out in QDQ form, DequantizeLinear ->
 // Conv / MatMul -> QuantizeLinear (the int32 bias dequantized with x_scale * w_scale), so the
 // pairs between consecutive layers read the same way.
+// Convs onnxruntime's quantize_dynamic wrote (DynamicQuantizeLinear -> ConvInteger -> Cast -> Mul)
+// are read as fp32 Convs too (read-dynamic-convs.ts) and run with dynamic activations.
 // Layers without parameters, and pairs this does not recognize, run as they are. The numbers
 // follow the model's quantization as onnxruntime's QLinear kernels do, not bit for bit (their
 // outputs are requantized at each layer, ternion's stay fp32 up to the next layer's input).
@@ -25,6 +27,7 @@ import { consumersByTensor, freshName, producersByTensor, usedNames } from '../i
 import { toNumberArray } from '../ir/dtype';
 import type { ActivationParams } from './calibrate';
 import { applyRewrites, findLayers, rewriteLayer, type LayerCandidate, type RewrittenLayer } from './rewrite';
+import { readDynamicConvs } from './read-dynamic-convs';
 import { quantizeWeights, type QuantizedWeights } from './weights';
 import { toGemmRows } from './weights/layout';
 
@@ -222,11 +225,15 @@ function weightsOnGrid(layer: LayerCandidate, grid: Grid | undefined): Quantized
   return q;
 }
 
-/** A QDQ model read: its fp32 graph (not yet optimized), each activation's parameters, each weight's grid. */
+/**
+ * A quantized model read: its fp32 graph (not yet optimized), each activation's parameters, each
+ * weight's grid, and the Convs onnxruntime quantized dynamically (read-dynamic-convs.ts).
+ */
 export interface QdqStructure {
   fp32: Graph;
   act: Map<string, ActivationParams>;
   grids: Map<string, Grid>;
+  dynamic: Set<string>;
 }
 
 /**
@@ -235,14 +242,18 @@ export interface QdqStructure {
  * quantize its layers with its parameters (importQdq).
  */
 export function readQdq(original: Graph): QdqStructure | undefined {
-  if (!original.nodes.some((n) => ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul'].some((op) => isStd(n, op)))) return undefined;
-  const graph = codeOpsOnValues(expandQOperators(original));
+  const dynamic = readDynamicConvs(original);
+  const start = dynamic?.graph ?? original;
+  if (!start.nodes.some((n) => ['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul'].some((op) => isStd(n, op)))) {
+    return dynamic && { fp32: dynamic.graph, act: new Map(), grids: dynamic.grids, dynamic: dynamic.layers };
+  }
+  const graph = codeOpsOnValues(expandQOperators(start));
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const initializers = new Map(graph.initializers);
   const removed = new Set<Node>();
   const rename = new Map<string, string>(); // a removed DequantizeLinear's output -> the tensor it stood for
   const act = new Map<string, ActivationParams>();
-  const grids = new Map<string, Grid>();
+  const grids = new Map<string, Grid>(dynamic?.grids);
   for (const n of graph.nodes) {
     if (!isStd(n, 'DequantizeLinear') || outputs.has(n.outputs[0]) || !graph.initializers.has(n.inputs[0])) continue;
     const c = dequantizeConstant(graph, n);
@@ -293,7 +304,7 @@ export function readQdq(original: Graph): QdqStructure | undefined {
     if (dqs.length === (readers.get(q.outputs[0]) ?? []).length && !outputs.has(q.outputs[0])) removed.add(q);
     if (!act.has(v)) act.set(v, { scale: p.scale, zeroPoint: p.zeroPoint, bits: 8, lo, hi, unsigned: p.zeroPoint === 0 });
   }
-  if (act.size === 0) return undefined;
+  if (act.size === 0 && !dynamic) return undefined;
   const resolve = (v: string): string => {
     let r = v;
     while (rename.has(r)) r = rename.get(r) as string;
@@ -307,19 +318,20 @@ export function readQdq(original: Graph): QdqStructure | undefined {
   for (const n of removed) for (const o of n.outputs) if (!initializers.has(o)) valueInfo.delete(o);
   const read = new Set(nodes.flatMap((n) => n.inputs));
   for (const name of [...initializers.keys()]) if (!read.has(name)) initializers.delete(name);
-  return { fp32: { ...graph, nodes, initializers, valueInfo }, act, grids };
+  return { fp32: { ...graph, nodes, initializers, valueInfo }, act, grids, dynamic: dynamic?.layers ?? new Set() };
 }
 
 /** The graph with its QDQ structure read and its layers quantized, or undefined when it has none. */
 export function importQdq(original: Graph): Graph | undefined {
   const qdq = readQdq(original);
   if (!qdq) return undefined;
-  const { act, grids } = qdq;
+  const { act, grids, dynamic } = qdq;
   const fp32 = optimizeGraph(qdq.fp32);
-  // The layers whose input carries the model's parameters, on int8 weights.
+  // The layers whose input carries the model's parameters, or that it quantizes per run, on
+  // int8 weights.
   const rewrites = new Map<string, RewrittenLayer>();
   for (const layer of findLayers(fp32)) {
-    const a = act.get(layer.node.inputs[0]);
+    const a = act.get(layer.node.inputs[0]) ?? (dynamic.has(layer.node.name) ? 'dynamic' : undefined);
     if (!a) continue;
     const r = layer.kind === 'conv' ? layer.node.inputs[3] : undefined;
     const weights = weightsOnGrid(layer, grids.get(layer.node.inputs[1]));
