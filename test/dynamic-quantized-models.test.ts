@@ -103,6 +103,56 @@ describe("onnxruntime's dynamically quantized models (DynamicQuantizeLinear + Ma
     }
   });
 
+  it("fuses the layer's bias Add into the same epilogue: within an ulp of the separate ops, packed or not, either scale sign", async () => {
+    const r = rng(12);
+    const K = 29, N = 17;
+    for (const v of [
+      { type: 3, values: () => Math.round(r() * 254) - 127, sign: 1, biasDims: [N] }, // packed, the GEMM's epilogue
+      { type: 3, values: () => Math.round(r() * 254) - 127, sign: -1, biasDims: [1, 1, N] }, // packed, negative scale: converted after
+      { type: 2, values: () => Math.round(r() * 255), sign: 1, biasDims: [1, N] }, // past int8: the reference loop
+    ]) {
+      const b = Array.from({ length: K * N }, v.values);
+      const bias = Array.from({ length: N }, () => r() * 4 - 2);
+      const bScale = Array.from({ length: N }, () => v.sign * (0.001 + r() * 0.01));
+      const model = (expose: boolean): Uint8Array => ModelProtoType.encode(ModelProtoType.fromObject({
+        ir_version: 8, opset_import: [{ domain: '', version: 13 }],
+        graph: {
+          name: 'dq-matmul-bias',
+          node: [
+            { op_type: 'DynamicQuantizeLinear', input: ['x'], output: ['xq', 'xs', 'xz'] },
+            { op_type: 'MatMulInteger', input: ['xq', 'b', 'xz'], output: ['acc'] },
+            { op_type: 'Cast', input: ['acc'], output: ['accf'], attribute: [{ name: 'to', type: 2, i: 1 }] },
+            { op_type: 'Mul', input: ['xs', 'bs'], output: ['s'] },
+            { op_type: 'Mul', input: ['accf', 's'], output: ['scaled'] },
+            { op_type: 'Add', input: ['bias', 'scaled'], output: ['y'] },
+          ],
+          initializer: [
+            v.type === 3 ? { name: 'b', dims: [K, N], data_type: 3, raw_data: new Uint8Array(Int8Array.from(b).buffer) }
+              : { name: 'b', dims: [K, N], data_type: 2, raw_data: Uint8Array.from(b) },
+            { name: 'bs', dims: [N], data_type: 1, float_data: bScale },
+            { name: 'bias', dims: v.biasDims, data_type: 1, float_data: bias },
+          ],
+          input: [{ name: 'x', type: { tensor_type: { elem_type: 1, shape: { dim: [{ dim_value: 4 }, { dim_value: 3 }, { dim_value: K }] } } } }],
+          output: [{ name: 'y', type: { tensor_type: { elem_type: 1 } } }, ...(expose ? [{ name: 'scaled', type: { tensor_type: { elem_type: 1 } } }] : [])],
+        },
+      })).finish();
+      expect(fuseMatMulIntegerScaled(optimizeGraph(loadOnnxModel(model(false)))).nodes.map((n) => n.opType)).toEqual(['DynamicQuantizeLinear', 'TernionMatMulIntegerScaled']);
+      // With the product a graph output too, the Add stays apart.
+      expect(fuseMatMulIntegerScaled(optimizeGraph(loadOnnxModel(model(true)))).nodes.map((n) => n.opType)).toEqual(['DynamicQuantizeLinear', 'TernionMatMulIntegerScaled', 'Add']);
+      const x = new Tensor('float32', Float32Array.from({ length: 4 * 3 * K }, () => r() * 6 - 2), [4, 3, K]);
+      const fused = (await (await InferenceSession.create(model(false))).run({ x })).y.data as Float32Array;
+      const outputs = await (await InferenceSession.create(model(true))).run({ x });
+      const plain = outputs.y.data as Float32Array, scaled = outputs.scaled.data as Float32Array;
+      // One rounding instead of two: apart by at most an ulp of the sum's magnitude.
+      for (let i = 0; i < fused.length; i++) {
+        const ulp = 2 ** -22 * (Math.abs(scaled[i]) + Math.abs(bias[i % N]));
+        expect(Math.abs(fused[i] - plain[i])).toBeLessThanOrEqual(ulp);
+      }
+      expect(new Set(fused).size).toBeGreaterThan(40);
+      expect(Math.abs(fused[0] - scaled[0] - bias[0])).toBeLessThan(1e-5); // the bias is in
+    }
+  });
+
   it('gives the packed MatMulInteger the reference loop\'s integers: int8 and uint8 A, per-row zero points over batches', async () => {
     const r = rng(4);
     const K = 19, N = 13;

@@ -6,10 +6,29 @@
 // b_scale) computes that in the GEMM's epilogue (native/exec/ops/quantized-linear.cc): the
 // same conversion and the same two products, bit for bit, without the int32 tensor and the two
 // passes over it. b_scale must be a constant (scalar or one per column); the scales' Mul stays
-// when something else reads its output.
+// when something else reads its output. The layer's bias Add after it (a float32 constant, one
+// value per column) becomes input 6, added in the same epilogue: fmaf(acc, scale, bias), one
+// rounding where the Mul and the Add had two (the results within an ulp of each other).
 
-import { consumersByTensor, hasSingleConsumer, producersByTensor } from '../graph-utils';
-import type { Graph, Node } from '../types';
+import { consumersByTensor, freshName, hasSingleConsumer, producersByTensor, usedNames } from '../graph-utils';
+import type { ConstantTensor, Graph, Node } from '../types';
+
+/**
+ * The name of a float32 constant holding one value per column ([N], or [1, ..., 1, N]), as a 1-D
+ * [N] tensor (added to `initializers` under a new name when it had more axes); else undefined.
+ */
+function biasVector(graph: Graph, name: string, columns: number, initializers: Map<string, ConstantTensor>, flattened: Map<string, string>): string | undefined {
+  const t = graph.initializers.get(name);
+  if (!t || t.dtype !== 'float32' || t.data.length !== columns || t.dims[t.dims.length - 1] !== columns) return undefined;
+  if (t.dims.length === 1) return name;
+  let flat = flattened.get(name);
+  if (flat === undefined) {
+    flat = freshName(usedNames({ ...graph, initializers }), `${name}/vector`);
+    flattened.set(name, flat);
+    initializers.set(flat, { ...t, name: flat, dims: [columns] });
+  }
+  return flat;
+}
 
 export function fuseMatMulIntegerScaled(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
@@ -22,6 +41,8 @@ export function fuseMatMulIntegerScaled(graph: Graph): Graph {
   const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
   const removed = new Set<Node>();
   const fused = new Map<Node, Node>();
+  const initializers = new Map(graph.initializers);
+  const flattened = new Map<string, string>(); // a [1, ..., N] bias -> its [N] copy
   for (const mm of graph.nodes) {
     if (!isStd(mm, 'MatMulInteger') || mm.outputs.length !== 1) continue;
     const cast = soleReader(mm.outputs[0]);
@@ -49,12 +70,22 @@ export function fuseMatMulIntegerScaled(graph: Graph): Graph {
     removed.add(mm);
     removed.add(cast);
     if (soleReader(s) === mul) removed.add(scales);
-    // The fused node stands where the final Mul stood: a_scale and everything else exist by then.
-    fused.set(mul, { ...mm, opType: 'TernionMatMulIntegerScaled', inputs: [...inputs.slice(0, 4), aScale, bScale], outputs: [...mul.outputs], attributes: {} });
+    const add = soleReader(mul.outputs[0]);
+    const bias = isStd(add, 'Add') && add.inputs.length === 2 && columns !== undefined
+      ? biasVector(graph, add.inputs[0] === mul.outputs[0] ? add.inputs[1] : add.inputs[0], columns, initializers, flattened) : undefined;
+    // The fused node stands where the final Mul (or the bias Add) stood: a_scale and everything
+    // else exist by then.
+    const node: Node = { ...mm, opType: 'TernionMatMulIntegerScaled', inputs: [...inputs.slice(0, 4), aScale, bScale], outputs: [...mul.outputs], attributes: {} };
+    if (bias) {
+      removed.add(mul);
+      fused.set(add as Node, { ...node, inputs: [...node.inputs, bias], outputs: [...(add as Node).outputs] });
+    } else {
+      fused.set(mul, node);
+    }
   }
   if (removed.size === 0) return graph;
   const valueInfo = new Map(graph.valueInfo);
   for (const n of removed) valueInfo.delete(n.outputs[0]);
   const nodes = graph.nodes.filter((n) => !removed.has(n)).map((n) => fused.get(n) ?? n);
-  return { ...graph, nodes, valueInfo };
+  return { ...graph, nodes, valueInfo, initializers };
 }

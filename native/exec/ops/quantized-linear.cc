@@ -234,7 +234,14 @@ class IntegerConvOp : public Op {
 // Mul(a_scale, b_scale) after it: inputs 4 and 5 are a_scale (a scalar) and b_scale (a scalar or
 // one per column), the output float32 y = (float)acc * (a_scale * b_scale[n]), the same
 // roundings as the three ops (positive scales: the GEMM's float epilogue, fmaf(acc, s, 0), is
-// then that product).
+// then that product). Optional input 6, bias float32 [N]: y = fmaf((float)acc, s[n], bias[n]),
+// the layer's bias Add in the same epilogue (one rounding where Mul and Add had two).
+// The Scaled output of one accumulator: the product alone (the graph's Mul), or with the bias as
+// the GEMM epilogue adds it.
+inline float scaled_value(int32_t acc, const float* scale, const float* bias, int64_t n) {
+  return bias ? std::fma(static_cast<float>(acc), scale[n], bias[n]) : static_cast<float>(acc) * scale[n];
+}
+
 class IntegerMatMulOp : public Op {
  public:
   enum class Mode { Integer, QLinear, Scaled };
@@ -273,6 +280,11 @@ class IntegerMatMulOp : public Op {
     if (scaled_) {
       check_param(node_, require_input(node_, in, 4, "a_scale"), "a_scale", true, a->dtype, 0);
       check_param(node_, require_input(node_, in, 5, "b_scale"), "b_scale", true, b->dtype, cols);
+      if (const Tensor* bias = optional_input(in, 6)) {
+        require_dtype(node_, bias, "bias", DType::F32);
+        if (bias->shape.size() != 1 || bias->shape[0] != s.N)
+          fail("ERR_SHAPE_MISMATCH", node_.where() + ": bias " + shape_str(bias->shape) + " must be [" + std::to_string(s.N) + "]");
+      }
     }
     checked_int(s.K, node_, "K");
     shape_size(s.out);
@@ -291,6 +303,7 @@ class IntegerMatMulOp : public Op {
     const Tensor* a_zp = optional_input(in, 2);
     // Scaled: s[n] = a_scale * b_scale[n], as the graph's Mul computed it.
     float* scale = nullptr;
+    const float* bias = scaled_ && optional_input(in, 6) ? in[6]->ptr<float>() : nullptr;
     bool positive = true;
     if (scaled_) {
       scale = static_cast<float*>(ctx.scratch(static_cast<size_t>(N) * sizeof(float)));
@@ -308,6 +321,7 @@ class IntegerMatMulOp : public Op {
       if (scaled_ && positive) {  // the float epilogue writes y itself
         rq.out = kernels::OutType::F32;
         rq.scale = scale;
+        rq.bias = bias;
       }
       if (!a_zp || a_zp->size() == 1) {
         run_packed(a, 0, rows, zero_point_at(a_zp, 0), rq, y.data, ctx);
@@ -317,7 +331,7 @@ class IntegerMatMulOp : public Op {
       if (scaled_ && !positive) {  // the int32 sums in y's memory become floats in place
         int32_t* acc = y.ptr<int32_t>();
         float* f = y.ptr<float>();
-        for (int64_t i = 0; i < rows * N; ++i) f[i] = static_cast<float>(acc[i]) * scale[i % N];
+        for (int64_t i = 0; i < rows * N; ++i) f[i] = scaled_value(acc[i], scale, bias, i % N);
       }
       return;
     }
@@ -354,7 +368,7 @@ class IntegerMatMulOp : public Op {
         for (int64_t n = 0; n < N; ++n) {
           const int32_t acc = dot(arow, bmat + n * K, K);
           if (qlinear_) q.store(y.data, r * N + n, requantize(acc, multiplier[m * N + n], q.zero_point, q.qmin, q.qmax));
-          else if (scaled_) y.ptr<float>()[r * N + n] = static_cast<float>(acc) * scale[n];
+          else if (scaled_) y.ptr<float>()[r * N + n] = scaled_value(acc, scale, bias, n);
           else y.ptr<int32_t>()[r * N + n] = acc;
         }
       }
