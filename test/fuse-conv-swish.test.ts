@@ -1,9 +1,10 @@
 // SiLU and HardSwish as an fp32 Conv's activation (lib/ir/passes/fuse-conv-swish.ts): the conv
 // applies the ops' own code to its finished output, so the values are bit for bit those of the
 // separate ops, in planar and pixel-major layouts, dense and depthwise, after a fused residual,
-// on one and two threads.
+// on one and two threads; and as a quantized conv's (TernionQConv), whose chained uint8 output
+// is then quantized from the activated values.
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, Tensor } from '../lib';
+import { InferenceSession, quantize, Tensor } from '../lib';
 import { fuseConvSwish, fuseHardSwish, fuseSilu, optimizeGraph, toChannelsLast, type Graph } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { rng } from './helpers';
@@ -132,4 +133,32 @@ describe('SiLU / HardSwish in the Conv epilogue', () => {
     expect(g.nodes.map((n) => n.opType)).toEqual(['Conv', 'TernionSilu', 'MatMul', 'TernionSilu']);
     expect(g.nodes[0].attributes.activation).toBeUndefined();
   });
+});
+
+describe('SiLU / HardSwish in the quantized conv epilogue', () => {
+  for (const gate of ['silu', 'hardswish'] as const) {
+    it(`${gate}: each TernionQConv takes its gate, bit for bit the separate ops (int8, ternary; 1 and 2 threads)`, async () => {
+      const r = rng(5);
+      const calibration = new Tensor('float32', Float32Array.from({ length: 6 * 4 * 9 * 11 }, () => r() * 4 - 2), [6, 4, 9, 11]);
+      const x = new Tensor('float32', Float32Array.from({ length: 2 * 4 * 9 * 11 }, (_, i) => Math.sin(i * 0.53) * 2), [2, 4, 9, 11]);
+      const kind = gate === 'silu' ? 'Silu' : 'HardSwish';
+      for (const weights of ['int8', 'ternary'] as const) {
+        const options = { weights, groupSize: 4 as const, calibration, depthwise: 'int8' as const };
+        const fused = await quantize(chainModel(gate, false), options);
+        const blocked = await quantize(chainModel(gate, true), options);
+        const graph = toChannelsLast(fuseConvSwish(fuseHardSwish(fuseSilu(fused.graph))));
+        const qconvs = graph.nodes.filter((n) => n.opType === 'TernionQConv');
+        expect(qconvs.map((n) => n.attributes.activation?.value)).toEqual([kind, kind, kind, undefined]);
+        expect(graph.nodes.some((n) => n.opType === 'TernionSilu' || n.opType === 'HardSwish')).toBe(false);
+        // Chained: the gated convs store the next layer's uint8 input.
+        expect(qconvs.slice(0, 3).every((n) => n.attributes.output_layout?.value === 'nhwc')).toBe(true);
+        for (const threads of [1, 2]) {
+          const a = (await (await fused.createSession({ threads })).run({ x })).y.data as Float32Array;
+          const b = (await (await blocked.createSession({ threads })).run({ x })).y.data as Float32Array;
+          expect(Array.from(a).map((v, i) => (Object.is(v, b[i]) ? 0 : 1)).reduce((s, d) => s + d, 0)).toBe(0);
+          expect(new Set(a).size).toBeGreaterThan(100);
+        }
+      }
+    });
+  }
 });

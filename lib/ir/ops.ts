@@ -177,7 +177,7 @@ export function findOpSpec(domain: string, opType: string): OpSpec | undefined {
 /**
  * Attributes that passes add to Conv/Gemm/MatMul to record fusions; the executor reads them.
  * - activation: 'Relu' | 'Clip' | 'LeakyRelu' (passes/fuse-activation.ts), or 'Silu' | 'HardSwish'
- *   (fp32 Conv only, at session creation: passes/fuse-conv-swish.ts), applied last.
+ *   (Conv and TernionQConv, at session creation: passes/fuse-conv-swish.ts), applied last.
  * - activation_params: Clip [min, max]; LeakyRelu [alpha].
  * - fused_residual: 1 when the node's last input is added to its output before the activation.
  */

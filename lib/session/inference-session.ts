@@ -173,7 +173,7 @@ export class InferenceSession {
     // each: the same values, fewer passes.
     // (A LayerNorm onnxruntime split around a Transpose is made whole first.)
     optimized = fuseAttentionSoftmax(fuseLayerNormChain(moveTransposeBeforeMean(fuseHardSwish(fuseGeluErf(fuseSilu(optimized))))));
-    // An fp32 Conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
+    // A conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
     // their epilogues (the same bits).
     optimized = fuseMatMulIntegerScaled(fuseConvSwish(optimized));
     // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
