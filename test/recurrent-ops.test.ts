@@ -348,12 +348,21 @@ describe('recurrent ops against onnxruntime: inputs, outputs and opsets', () => 
     }
   });
 
-  it('a longer sequence with a wider layer on several threads (hidden 64, seq 40, batch 2)', async () => {
-    const { bytes, feeds } = build({ op: 'LSTM', direction: 'bidirectional', hidden: 64, input: 24, seq: 40, batch: 2, bias: true, lens: [40, 17] });
-    const want = await runOrt(bytes, feeds);
-    for (const threads of [1, 2]) {
-      const got = await runTernion(bytes, feeds, threads);
-      for (const name of ['Y', 'Y_h', 'Y_c']) expectClose(`${name} (${threads} threads)`, got[name], want[name]);
+  // On 2 threads a bidirectional layer runs its directions at once, and a step of 2^20
+  // multiply-adds or more (batch 8 x 4 * 192 x 192 here) is split over the threads.
+  it('wider layers and longer sequences on 1 and 2 threads: directions at once, steps split', async () => {
+    const cases: Case[] = [
+      { op: 'LSTM', direction: 'bidirectional', hidden: 64, input: 24, seq: 40, batch: 2, bias: true, lens: [40, 17] },
+      { op: 'LSTM', hidden: 192, input: 24, seq: 12, batch: 8, bias: true, lens: [12, 3, 12, 7, 1, 12, 9, 12], initialH: true, initialC: true },
+      { op: 'GRU', linearBeforeReset: true, direction: 'reverse', hidden: 224, input: 16, seq: 10, batch: 8, bias: true, lens: [10, 4, 10, 10, 2, 6, 10, 8] },
+    ];
+    for (const c of cases) {
+      const { bytes, feeds, outputs } = build(c);
+      const want = await runOrt(bytes, feeds);
+      for (const threads of [1, 2]) {
+        const got = await runTernion(bytes, feeds, threads);
+        for (const name of outputs) expectClose(`${c.op} ${name} (${threads} threads)`, got[name], want[name]);
+      }
     }
   });
 
