@@ -1,6 +1,7 @@
 // Multiply-accumulates of a model per sample, from its shapes: the Conv, ConvTranspose, Gemm and
 // MatMul layers (and their quantized forms), which hold nearly all of a CNN's or an MLP's
-// arithmetic. Used to turn latencies into GMAC/s and compare them with the peak-probe's limits.
+// arithmetic, and the recurrent LSTM, GRU and RNN layers, which hold a sequence model's. Used to
+// turn latencies into GMAC/s and compare them with the peak-probe's limits.
 import { inferShapes, type Graph, type Node, type Shape } from '../ir';
 
 export interface MacCount {
@@ -28,7 +29,23 @@ function perSampleSize(shape: Shape | undefined, from = 1): number | null {
   return n;
 }
 
+/**
+ * LSTM / GRU / RNN, per sequence: each step and direction multiplies the input by W^T and the
+ * state by R^T, input_size + hidden_size MACs for each of the gates * hidden_size rows.
+ */
+function recurrentMacs(graph: Graph, node: Node): number | null {
+  const x = shapeOf(graph, node.inputs[0]), w = shapeOf(graph, node.inputs[1]), r = shapeOf(graph, node.inputs[2]);
+  if (!x || !w || !r || x.length !== 3 || w.length !== 3 || r.length !== 3) return null;
+  const seq = x[node.attributes.layout?.value === 1 ? 1 : 0];
+  const [directions, rows, input] = w;
+  const hidden = r[2];
+  const dims = [seq, directions, rows, input, hidden];
+  if (!dims.every((d) => typeof d === 'number')) return null;
+  return (seq as number) * (directions as number) * (rows as number) * ((input as number) + (hidden as number));
+}
+
 function layerMacs(graph: Graph, node: Node): number | null {
+  if (RECURRENT.has(node.opType)) return recurrentMacs(graph, node);
   const out = shapeOf(graph, node.outputs[0]);
   const outPerSample = perSampleSize(out);
   if (outPerSample === null) return null;
@@ -51,7 +68,8 @@ function layerMacs(graph: Graph, node: Node): number | null {
 }
 
 // With the quantized forms of a QOperator or dynamically quantized model.
-const LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'QLinearConv', 'ConvInteger', 'QLinearMatMul', 'MatMulInteger']);
+const RECURRENT = new Set(['LSTM', 'GRU', 'RNN']);
+const LAYERS = new Set(['Conv', 'ConvTranspose', 'Gemm', 'MatMul', 'QLinearConv', 'ConvInteger', 'QLinearMatMul', 'MatMulInteger', ...RECURRENT]);
 
 /** MACs per sample of a graph (as loadOnnxModel returns it; its shapes are inferred here). */
 export function countMacs(loaded: Graph): MacCount {

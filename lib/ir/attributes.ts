@@ -64,6 +64,10 @@ export function floatsAttribute(node: Node, name: string): readonly number[] | u
   return read(node, name, 'floats');
 }
 
+export function stringsAttribute(node: Node, name: string): readonly string[] | undefined {
+  return read(node, name, 'strings');
+}
+
 export function tensorAttribute(node: Node, name: string): ConstantTensor | undefined {
   return read(node, name, 'tensor');
 }

@@ -17,6 +17,7 @@ import {
 import {
   binaryBroadcastShapeFn, argExtremeShapeFn, castLikeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, gatherElementsShapeFn, negShapeFn, preluShapeFn, resizeShapeFn, sizeShapeFn, spaceDepthShapeFn, tileShapeFn, topKShapeFn, variadicShapeFn, whereShapeFn,
 } from './shapes/math-logic';
+import { recurrentShapeFn } from './shapes/recurrent';
 import type { Node } from './types';
 
 /** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
@@ -161,6 +162,10 @@ const OP_LIST: readonly OpSpec[] = [
   op('QLinearMatMul', 10, qlinearMatmulShapeFn),
   op('ConvInteger', 10, convIntegerShapeFn),
   op('MatMulInteger', 10, matmulIntegerShapeFn),
+  // Opset 7 is where the recurrent ops took their current form (no output_sequence attribute).
+  op('LSTM', 7, recurrentShapeFn('LSTM')),
+  op('GRU', 7, recurrentShapeFn('GRU')),
+  op('RNN', 7, recurrentShapeFn('RNN')),
 ];
 
 const OP_TABLE: ReadonlyMap<string, OpSpec> = new Map(OP_LIST.map((spec) => [`${spec.domain}::${spec.opType}`, spec]));

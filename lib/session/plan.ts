@@ -15,6 +15,7 @@ export interface PlanTensor {
 export type PlanAttr =
   | { type: 'int' | 'float'; value: number }
   | { type: 'string'; value: string }
+  | { type: 'strings'; value: string[] }
   | { type: 'ints' | 'floats'; value: number[] }
   | { type: 'tensor'; value: PlanTensor };
 
@@ -73,13 +74,13 @@ function translateFused(node: Node, attrs: Record<string, PlanAttr>): void {
   if (code === 3) attrs.fused_alpha = { type: 'float', value: p[0] ?? 0.01 };
 }
 
-function planAttr(a: AttributeValue, where: string): PlanAttr | undefined {
+function planAttr(a: AttributeValue, where: string): PlanAttr {
   switch (a.type) {
     case 'int': case 'float': return { type: a.type, value: a.value };
     case 'string': return { type: 'string', value: a.value };
     case 'ints': case 'floats': return { type: a.type, value: [...a.value] };
     case 'tensor': return { type: 'tensor', value: planTensor(a.value, where) };
-    case 'strings': return undefined; // no supported op reads string lists
+    case 'strings': return { type: 'strings', value: [...a.value] };
   }
 }
 
@@ -106,10 +107,7 @@ export function compilePlan(graph: Graph): Plan {
   const nodes = graph.nodes.map((node): PlanNode => {
     const where = `${node.opType} node "${node.name}"`;
     const attrs: Record<string, PlanAttr> = {};
-    for (const [k, a] of Object.entries(node.attributes)) {
-      const p = planAttr(a, `${where} attribute ${k}`);
-      if (p) attrs[k] = p;
-    }
+    for (const [k, a] of Object.entries(node.attributes)) attrs[k] = planAttr(a, `${where} attribute ${k}`);
     translateFused(node, attrs);
     return {
       op: node.opType,

@@ -95,6 +95,14 @@ exec::Attr parse_attr(const Napi::Value& v, const std::string& where) {
   } else if (type == "string") {
     TERNION_THROW_IF(!value.IsString(), "ERR_MODEL_FORMAT", where + " is not a string");
     a.kind = exec::Attr::String, a.s = value.As<Napi::String>().Utf8Value();
+  } else if (type == "strings") {
+    TERNION_THROW_IF(!value.IsArray(), "ERR_MODEL_FORMAT", where + " is not a list");
+    Napi::Array arr = value.As<Napi::Array>();
+    a.kind = exec::Attr::Strings;
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      TERNION_THROW_IF(!arr.Get(i).IsString(), "ERR_MODEL_FORMAT", where + " holds " + received(arr.Get(i)) + ", not a string");
+      a.strings.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+    }
   } else if (type == "ints" || type == "floats") {
     TERNION_THROW_IF(!value.IsArray(), "ERR_MODEL_FORMAT", where + " is not a list");
     Napi::Array arr = value.As<Napi::Array>();

@@ -109,6 +109,10 @@ std::string NodeDesc::get_string(const std::string& key, const std::string& dflt
   const Attr* a = find_attr(*this, key, Attr::String);
   return a ? a->s : dflt;
 }
+std::vector<std::string> NodeDesc::get_strings(const std::string& key, const std::vector<std::string>& dflt) const {
+  const Attr* a = find_attr(*this, key, Attr::Strings);
+  return a ? a->strings : dflt;
+}
 const HostTensor* NodeDesc::get_tensor(const std::string& key) const {
   const Attr* a = find_attr(*this, key, Attr::TensorValue);
   return a ? &a->t : nullptr;

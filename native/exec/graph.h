@@ -59,12 +59,13 @@ struct HostTensor {
 HostTensor make_host_tensor(DType dtype, const Shape& shape);  // zero-filled
 
 struct Attr {
-  enum Kind { Int, Float, Ints, Floats, String, TensorValue } kind = Int;
+  enum Kind { Int, Float, Ints, Floats, String, Strings, TensorValue } kind = Int;
   int64_t i = 0;
   float f = 0;
   std::vector<int64_t> ints;
   std::vector<float> floats;
   std::string s;
+  std::vector<std::string> strings;
   HostTensor t;
 };
 
@@ -92,6 +93,7 @@ struct NodeDesc {
   std::vector<int64_t> get_ints(const std::string& key, const std::vector<int64_t>& dflt = {}) const;
   std::vector<float> get_floats(const std::string& key, const std::vector<float>& dflt = {}) const;
   std::string get_string(const std::string& key, const std::string& dflt) const;
+  std::vector<std::string> get_strings(const std::string& key, const std::vector<std::string>& dflt = {}) const;
   const HostTensor* get_tensor(const std::string& key) const;
   std::string where() const;  // "Conv node 'conv1'" for messages
 };

@@ -423,6 +423,9 @@ std::unique_ptr<Op> make_clip(const BuildContext& bc) { return std::make_unique<
 
 }  // namespace
 
+void sigmoid_in_place(float* p, int64_t n) { sigmoid_span(p, p, n); }
+void tanh_in_place(float* p, int64_t n) { tanh_span(p, p, n); }
+
 namespace ops {
 void silu_in_place(float* p, int64_t n) { silu_span_in_place(p, n); }
 void hard_swish_in_place(float* p, int64_t n) { hard_swish_span_in_place(p, n); }

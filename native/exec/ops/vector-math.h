@@ -191,6 +191,11 @@ TERNION_LANES V sigmoid_lanes(V v) {
   return 1.0f / (1.0f + L::exp_in_range(c));
 }
 
+// The Sigmoid and Tanh ops' arithmetic over n floats in place, at the lane width the CPU has
+// (defined in activations.cc): the recurrent ops' gates (recurrent.cc) give the ops' bits.
+void sigmoid_in_place(float* p, int64_t n);
+void tanh_in_place(float* p, int64_t n);
+
 // select_by_magnitude lane by lane.
 template <typename V>
 TERNION_LANES V select_by_magnitude_lanes(V magnitude, int32_t bound_bits, V small, V large, V x) {
