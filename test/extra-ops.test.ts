@@ -586,6 +586,7 @@ describe('Einsum, against onnxruntime', () => {
     ['ji,jk->ik', [[33, 21], [33, 23]]],  // A gathered: K is not A's inner axis
     ['ij,kj->ik', [[21, 33], [23, 33]]],  // B as [N][K] rows
     ['ij,kjl->ikl', [[21, 33], [5, 33, 7]]],  // B gathered
+    ['ixj,jxl->xil', [[20, 3, 30], [30, 3, 25]]],  // rows of A and of B further apart than K and N
     ['ij,jk->ki', [[21, 33], [33, 23]]],  // transposed output: A and B trade places
     ['ij,jk->ik', [[40, 30], [1, 50]]],  // B broadcasts along K
     ['ij,jk->ik', [[40, 1], [30, 50]]],  // A broadcasts along K
@@ -614,6 +615,8 @@ describe('Einsum, against onnxruntime', () => {
     [' bij , bjk -> bik ', [[2, 3, 4], [2, 4, 5]]],
     ['ij,ij->ij', [[3, 1], [3, 4]]],  // a letter of size 1 broadcasts
     ['bn,anm,bm->ba', [[2, 3], [4, 3, 5], [2, 5]]],  // bilinear
+    ['ij,jk->k', [[6, 7], [7, 5]]],  // i only in the first operand: summed before the product
+    ['ij,kl->jl', [[4, 5], [3, 6]]],  // i and k each summed on their own side
     ['abc,cd->abd', [[0, 3, 4], [4, 5]]],  // empty batch
   ];
   for (const [equation, shapes] of cases) {

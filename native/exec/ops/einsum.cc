@@ -221,6 +221,16 @@ int64_t axes_product(const std::vector<int>& axes, const std::vector<int64_t>& s
   return p;
 }
 
+// The bytes of a tensor over `axes` (at least one element, for a scalar), for scratch: sizes
+// beyond what a tensor may hold (shape_size's limit) fail as ERR_SHAPE_MISMATCH rather than
+// overflowing.
+template <typename T>
+size_t scratch_bytes(const std::vector<int>& axes, const std::vector<int64_t>& size) {
+  Shape dims;
+  for (int a : axes) dims.push_back(size[a]);
+  return static_cast<size_t>(std::max<int64_t>(shape_size(dims), 1)) * sizeof(T);
+}
+
 // dest[out coords] = sum over the `summed` axes of the product of the views (one or two) at those
 // coordinates. dest is laid out contiguously over out_axes.
 template <typename T>
@@ -405,7 +415,7 @@ class EinsumOp : public Op {
         (shared ? kept : own).push_back(static_cast<int>(a));
       }
       if (own.empty()) continue;
-      T* reduced = static_cast<T*>(ctx.scratch(static_cast<size_t>(std::max<int64_t>(axes_product(kept, r.size), 1)) * sizeof(T)));
+      T* reduced = static_cast<T*>(ctx.scratch(scratch_bytes<T>(kept, r.size)));
       strided_sum<T>(ctx, {&views[i]}, kept, own, r.size, reduced);
       views[i] = contiguous_view(reduced, kept, r.size);
     }
@@ -456,8 +466,7 @@ class EinsumOp : public Op {
     }
     const std::vector<int> produced = concat(roles);
     const bool in_place = !last || produced == wanted;
-    const int64_t result_size = std::max<int64_t>(axes_product(produced, size), 1);
-    T* c = in_place && last ? dest : static_cast<T*>(ctx.scratch(static_cast<size_t>(result_size) * sizeof(T)));
+    T* c = in_place && last ? dest : static_cast<T*>(ctx.scratch(scratch_bytes<T>(produced, size)));
     const int64_t M = axes_product(roles.m, size), N = axes_product(roles.n, size), K = axes_product(roles.k, size);
     bool done = false;
     if constexpr (std::is_same<T, float>::value) {
@@ -498,7 +507,7 @@ class EinsumOp : public Op {
       std::vector<int> layout = roles.batch;
       layout.insert(layout.end(), roles.m.begin(), roles.m.end());
       layout.insert(layout.end(), roles.k.begin(), roles.k.end());
-      float* gathered = static_cast<float*>(ctx.scratch(static_cast<size_t>(batches * M64 * K64) * sizeof(float)));
+      float* gathered = static_cast<float*>(ctx.scratch(scratch_bytes<float>(layout, size)));
       copy_view<float>(ctx, a, layout, size, gathered);
       a_base = gathered;
       lda = K;
@@ -521,7 +530,7 @@ class EinsumOp : public Op {
       std::vector<int> layout = roles.batch;
       layout.insert(layout.end(), roles.k.begin(), roles.k.end());
       layout.insert(layout.end(), roles.n.begin(), roles.n.end());
-      float* gathered = static_cast<float*>(ctx.scratch(static_cast<size_t>(batches * K64 * N64) * sizeof(float)));
+      float* gathered = static_cast<float*>(ctx.scratch(scratch_bytes<float>(layout, size)));
       copy_view<float>(ctx, b, layout, size, gathered);
       b_base = gathered;
       ldb = N;
