@@ -18,6 +18,10 @@ import {
   binaryBroadcastShapeFn, argExtremeShapeFn, castLikeShapeFn, castShapeFn, compareShapeFn, constantOfShapeShapeFn, expandShapeFn, powShapeFn, rangeShapeFn, reduceShapeFn, gatherElementsShapeFn, negShapeFn, preluShapeFn, resizeShapeFn, sizeShapeFn, spaceDepthShapeFn, tileShapeFn, topKShapeFn, variadicShapeFn, whereShapeFn,
 } from './shapes/math-logic';
 import { recurrentShapeFn } from './shapes/recurrent';
+import { einsumShapeFn } from './shapes/einsum';
+import {
+  compressShapeFn, eyeLikeShapeFn, float32Only, floatClassShapeFn, gatherNDShapeFn, mvnShapeFn, nonZeroShapeFn, oneHotShapeFn, reverseSequenceShapeFn, scatterElementsShapeFn, shrinkShapeFn,
+} from './shapes/extra-ops';
 import type { Node } from './types';
 
 /** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
@@ -36,7 +40,7 @@ export interface OpSpec {
   readonly inferShapes: ShapeFunction;
 }
 
-/** Softmax/LogSoftmax: before opset 13 the input is coerced to 2-D at `axis` (default 1). */
+/** Softmax/LogSoftmax/Hardmax: before opset 13 the input is coerced to 2-D at `axis` (default 1). */
 const softmaxShapeFn: ShapeFunction = (ctx) => {
   const x = ctx.shape(0);
   const axis = intAttribute(ctx.node, 'axis', ctx.opset < 13 ? 1 : -1);
@@ -166,6 +170,32 @@ const OP_LIST: readonly OpSpec[] = [
   op('LSTM', 7, recurrentShapeFn('LSTM')),
   op('GRU', 7, recurrentShapeFn('GRU')),
   op('RNN', 7, recurrentShapeFn('RNN')),
+  op('Tan', 7, float32Only(sameAsFirstInput)),
+  op('Asin', 7, float32Only(sameAsFirstInput)),
+  op('Acos', 7, float32Only(sameAsFirstInput)),
+  op('Atan', 7, float32Only(sameAsFirstInput)),
+  op('Sinh', 9, float32Only(sameAsFirstInput)),
+  op('Cosh', 9, float32Only(sameAsFirstInput)),
+  op('Asinh', 9, float32Only(sameAsFirstInput)),
+  op('Acosh', 9, float32Only(sameAsFirstInput)),
+  op('Atanh', 9, float32Only(sameAsFirstInput)),
+  op('IsNaN', 9, floatClassShapeFn),
+  op('IsInf', 10, floatClassShapeFn),
+  op('Shrink', 9, shrinkShapeFn),
+  op('Hardmax', 1, float32Only(softmaxShapeFn)),
+  op('ReduceLogSum', 1, float32Only(reduceShapeFn(18))),
+  // Opset 9 replaced the experimental form (across_channels / normalize_variance) with axes.
+  op('MeanVarianceNormalization', 9, mvnShapeFn),
+  op('EyeLike', 9, eyeLikeShapeFn),
+  op('GatherND', 11, gatherNDShapeFn),
+  op('ScatterElements', 11, scatterElementsShapeFn),
+  // Scatter is ScatterElements under its old name, deprecated from opset 11.
+  op('Scatter', 9, scatterElementsShapeFn, 10),
+  op('OneHot', 9, oneHotShapeFn),
+  op('NonZero', 9, nonZeroShapeFn),
+  op('Compress', 9, compressShapeFn),
+  op('ReverseSequence', 10, reverseSequenceShapeFn),
+  op('Einsum', 12, einsumShapeFn),
 ];
 
 const OP_TABLE: ReadonlyMap<string, OpSpec> = new Map(OP_LIST.map((spec) => [`${spec.domain}::${spec.opType}`, spec]));

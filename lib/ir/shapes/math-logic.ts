@@ -35,7 +35,8 @@ export function reduceShapeFn(axesInputFrom: number): ShapeFunction {
   };
 }
 
-const CAST_TARGETS: Record<number, DataType> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool' };
+/** The element types the executor holds, by ONNX TensorProto code (Cast's `to`, EyeLike's `dtype`). */
+export const CAST_TARGETS: Readonly<Record<number, DataType>> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool' };
 
 /** Cast: the `to` type, when the executor holds it; integer values pass through (shape math). */
 export const castShapeFn: ShapeFunction = (ctx) => {

@@ -30,24 +30,12 @@ To convert(From v) {
   }
 }
 
-bool dtype_from_onnx(int64_t to, DType& out) {
-  switch (to) {
-    case 1: out = DType::F32; return true;
-    case 2: out = DType::U8; return true;
-    case 3: out = DType::I8; return true;
-    case 6: out = DType::I32; return true;
-    case 7: out = DType::I64; return true;
-    case 9: out = DType::Bool; return true;
-    default: return false;
-  }
-}
-
 class CastOp : public Op {
  public:
   CastOp(const NodeDesc& node, bool like) : where_(node.where()), like_(like) {
     if (like) return;  // the target type comes from input 1 in infer()
     const int64_t to = node.get_int("to", -1);
-    if (!dtype_from_onnx(to, to_))
+    if (!op_args::dtype_from_onnx(to, to_))
       fail("ERR_DTYPE", where_ + ": casting to ONNX element type " + std::to_string(to) + " is not supported (float32, int32, int64, int8, uint8, bool are)");
   }
 

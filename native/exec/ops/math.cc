@@ -1,9 +1,14 @@
-// Elementwise math: Sqrt, Exp, Log, Reciprocal, Floor, Ceil, Round, Sin, Cos (float32), Neg,
-// Abs and Sign (float32 and signed integers), Pow (float32 base; float32, int32 or int64 exponent, broadcast) and Mod (integers
-// with the divisor's sign, or C's fmod with fmod=1; float32 needs fmod=1, as ONNX says). These are what
-// normalization layers written out by exporters (x - mean, Pow(., 2), ReduceMean, Sqrt, Div) and
-// softmax-like blocks are made of. Results follow C's <cmath>, as onnxruntime's do.
+// Elementwise math: Sqrt, Exp, Log, Reciprocal, Floor, Ceil, Round, the trigonometric and
+// hyperbolic functions and their inverses (Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh,
+// Acosh, Atanh; float32), Neg, Abs and Sign (float32 and signed integers), IsNaN and IsInf
+// (float32 in, bool out), Shrink (float32 and integers), Pow (float32 base; float32, int32 or
+// int64 exponent, broadcast) and Mod (integers with the divisor's sign, or C's fmod with fmod=1;
+// float32 needs fmod=1, as ONNX says). These are what normalization layers written out by
+// exporters (x - mean, Pow(., 2), ReduceMean, Sqrt, Div) and softmax-like blocks are made of.
+// Results follow C's <cmath>, as onnxruntime's do.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "exec/graph.h"
@@ -14,7 +19,10 @@ namespace ternion {
 namespace exec {
 namespace {
 
-enum class UnaryKind { Sqrt, Exp, Log, Reciprocal, Neg, Abs, Sign, Floor, Ceil, Round, Sin, Cos };
+enum class UnaryKind {
+  Sqrt, Exp, Log, Reciprocal, Neg, Abs, Sign, Floor, Ceil, Round,
+  Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh,
+};
 
 class UnaryMathOp : public Op {
  public:
@@ -70,6 +78,15 @@ class UnaryMathOp : public Op {
         case UnaryKind::Round: return std::nearbyint(v);  // halves to even (the default rounding mode)
         case UnaryKind::Sin: return std::sin(v);
         case UnaryKind::Cos: return std::cos(v);
+        case UnaryKind::Tan: return std::tan(v);
+        case UnaryKind::Asin: return std::asin(v);  // NaN outside [-1, 1], as C and numpy give
+        case UnaryKind::Acos: return std::acos(v);
+        case UnaryKind::Atan: return std::atan(v);
+        case UnaryKind::Sinh: return std::sinh(v);
+        case UnaryKind::Cosh: return std::cosh(v);
+        case UnaryKind::Asinh: return std::asinh(v);
+        case UnaryKind::Acosh: return std::acosh(v);  // NaN below 1
+        case UnaryKind::Atanh: return std::atanh(v);  // +-inf at +-1, NaN beyond
       }
       return v;
     } else {
@@ -83,6 +100,94 @@ class UnaryMathOp : public Op {
 
   std::string where_;
   UnaryKind kind_;
+};
+
+// IsNaN and IsInf (detect_positive / detect_negative, both 1 by default): float32 in, bool out.
+class FloatClassOp : public Op {
+ public:
+  FloatClassOp(const NodeDesc& node, bool nan)
+      : where_(node.where()), nan_(nan), positive_(node.get_int("detect_positive", 1) != 0),
+        negative_(node.get_int("detect_negative", 1) != 0) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "X");
+    op_args::require_dtype(x, {DType::F32}, where_, "X");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = DType::Bool;
+    outputs[0].shape = x.shape;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const float* in = inputs[0]->ptr<float>();
+    uint8_t* out = outputs[0]->ptr<uint8_t>();
+    const float inf = std::numeric_limits<float>::infinity();
+    const bool nan = nan_, positive = positive_, negative = negative_;
+    broadcast::parallel_range(ctx, inputs[0]->size(), 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float v = in[i];
+        out[i] = nan ? v != v : (positive && v == inf) || (negative && v == -inf);
+      }
+    });
+  }
+
+ private:
+  std::string where_;
+  bool nan_, positive_, negative_;
+};
+
+// Shrink: x < -lambd -> x + bias, x > lambd -> x - bias, else 0. Integers are compared and
+// shifted as floats and truncated back to their type (as onnxruntime does), saturating at the
+// type's range rather than wrapping.
+class ShrinkOp : public Op {
+ public:
+  explicit ShrinkOp(const NodeDesc& node)
+      : where_(node.where()), lambd_(node.get_float("lambd", 0.5f)), bias_(node.get_float("bias", 0.0f)) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    const Tensor& x = op_args::required(inputs, 0, where_, "input");
+    op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64, DType::I8, DType::U8}, where_, "input");
+    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
+    outputs[0].dtype = x.dtype;
+    outputs[0].shape = x.shape;
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    Tensor& y = *outputs[0];
+    switch (x.dtype) {
+      case DType::F32: return apply<float>(ctx, x, y);
+      case DType::I32: return apply<int32_t>(ctx, x, y);
+      case DType::I64: return apply<int64_t>(ctx, x, y);
+      case DType::I8: return apply<int8_t>(ctx, x, y);
+      case DType::U8: return apply<uint8_t>(ctx, x, y);
+      default: fail("ERR_DTYPE", where_ + ": unsupported dtype " + dtype_name(x.dtype));
+    }
+  }
+
+ private:
+  template <typename T>
+  void apply(const RunContext& ctx, const Tensor& x, Tensor& y) const {
+    const T* in = x.ptr<T>();
+    T* out = y.ptr<T>();
+    const float lambd = lambd_, bias = bias_;
+    broadcast::parallel_range(ctx, x.size(), 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float v = static_cast<float>(in[i]);
+        const float r = v < -lambd ? v + bias : v > lambd ? v - bias : 0.0f;
+        if constexpr (std::is_floating_point<T>::value) {
+          out[i] = r;
+        } else {
+          // Clamped in double: float(INT32_MAX) rounds up past the type's range.
+          const double lo = static_cast<double>(std::numeric_limits<T>::lowest());
+          const double hi = static_cast<double>(std::numeric_limits<T>::max());
+          out[i] = static_cast<T>(std::min(std::max(static_cast<double>(std::trunc(r)), lo), hi));
+        }
+      }
+    });
+  }
+
+  std::string where_;
+  float lambd_, bias_;
 };
 
 // Pow(X, Y): float32 X; Y float32, int32 or int64 (converted to float32), broadcast.
@@ -183,6 +288,9 @@ class ModOp : public Op {
 
 template <UnaryKind K>
 std::unique_ptr<Op> make_unary(const BuildContext& bc) { return std::make_unique<UnaryMathOp>(bc.node, K); }
+std::unique_ptr<Op> make_is_nan(const BuildContext& bc) { return std::make_unique<FloatClassOp>(bc.node, true); }
+std::unique_ptr<Op> make_is_inf(const BuildContext& bc) { return std::make_unique<FloatClassOp>(bc.node, false); }
+std::unique_ptr<Op> make_shrink(const BuildContext& bc) { return std::make_unique<ShrinkOp>(bc.node); }
 std::unique_ptr<Op> make_pow(const BuildContext& bc) { return std::make_unique<PowOp>(bc.node); }
 std::unique_ptr<Op> make_mod(const BuildContext& bc) { return std::make_unique<ModOp>(bc.node); }
 
@@ -200,6 +308,18 @@ TERNION_REGISTER_OP(Ceil, make_unary<UnaryKind::Ceil>);
 TERNION_REGISTER_OP(Round, make_unary<UnaryKind::Round>);
 TERNION_REGISTER_OP(Sin, make_unary<UnaryKind::Sin>);
 TERNION_REGISTER_OP(Cos, make_unary<UnaryKind::Cos>);
+TERNION_REGISTER_OP(Tan, make_unary<UnaryKind::Tan>);
+TERNION_REGISTER_OP(Asin, make_unary<UnaryKind::Asin>);
+TERNION_REGISTER_OP(Acos, make_unary<UnaryKind::Acos>);
+TERNION_REGISTER_OP(Atan, make_unary<UnaryKind::Atan>);
+TERNION_REGISTER_OP(Sinh, make_unary<UnaryKind::Sinh>);
+TERNION_REGISTER_OP(Cosh, make_unary<UnaryKind::Cosh>);
+TERNION_REGISTER_OP(Asinh, make_unary<UnaryKind::Asinh>);
+TERNION_REGISTER_OP(Acosh, make_unary<UnaryKind::Acosh>);
+TERNION_REGISTER_OP(Atanh, make_unary<UnaryKind::Atanh>);
+TERNION_REGISTER_OP(IsNaN, make_is_nan);
+TERNION_REGISTER_OP(IsInf, make_is_inf);
+TERNION_REGISTER_OP(Shrink, make_shrink);
 TERNION_REGISTER_OP(Pow, make_pow);
 TERNION_REGISTER_OP(Mod, make_mod);
 

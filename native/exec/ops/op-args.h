@@ -87,11 +87,49 @@ inline double read_scalar(const Tensor& t, const std::string& where, const char*
   return 0;
 }
 
+// The executor's dtype for an ONNX TensorProto element type code (Cast's `to`, EyeLike's
+// `dtype`); false for the types it does not hold (float16, double, string...).
+inline bool dtype_from_onnx(int64_t code, DType& out) {
+  switch (code) {
+    case 1: out = DType::F32; return true;
+    case 2: out = DType::U8; return true;
+    case 3: out = DType::I8; return true;
+    case 6: out = DType::I32; return true;
+    case 7: out = DType::I64; return true;
+    case 9: out = DType::Bool; return true;
+    default: return false;
+  }
+}
+
 // Product of dims [begin, end).
 inline int64_t dims_product(const Shape& s, size_t begin, size_t end) {
   int64_t n = 1;
   for (size_t i = begin; i < end && i < s.size(); ++i) n *= s[i];
   return n;
+}
+
+// Row-major element strides of a shape.
+inline std::vector<int64_t> row_major_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+// Element i of an int32 or int64 index tensor (the caller checked the dtype).
+inline int64_t index_at(const Tensor& t, int64_t i) {
+  return t.dtype == DType::I64 ? t.ptr<int64_t>()[i] : t.ptr<int32_t>()[i];
+}
+
+// An index into an axis of `dim` elements, negative ones counting from the end: made
+// non-negative, or ERR_INVALID_ARGUMENT naming the index, where it sits and the axis.
+inline int64_t checked_index(int64_t v, int64_t dim, const std::string& where, const char* what, int64_t position,
+                             int64_t axis) {
+  if (v < -dim || v >= dim)
+    fail("ERR_INVALID_ARGUMENT", where + ": " + what + " value " + std::to_string(v) + " (at position " +
+                                     std::to_string(position) + ") is out of range [" + std::to_string(-dim) + ", " +
+                                     std::to_string(dim - 1) + "] for axis " + std::to_string(axis) + " of size " +
+                                     std::to_string(dim));
+  return v < 0 ? v + dim : v;
 }
 
 }  // namespace op_args

@@ -10,13 +10,6 @@ namespace ternion {
 namespace exec {
 namespace {
 
-// Row-major strides of a shape.
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
-  return st;
-}
-
 class TileOp : public Op {
  public:
   explicit TileOp(const NodeDesc& node) : where_(node.where()) {}
@@ -40,7 +33,7 @@ class TileOp : public Op {
     const int64_t n = y.size();
     if (n == 0) return;
     const size_t es = dtype_size(x.dtype), rank = y.shape.size();
-    const std::vector<int64_t> xs = strides_of(x.shape);
+    const std::vector<int64_t> xs = op_args::row_major_strides(x.shape);
     std::vector<int64_t> idx(rank, 0);
     const char* in = x.ptr<char>();
     char* out = y.ptr<char>();
@@ -174,7 +167,7 @@ class GatherElementsOp : public Op {
     Tensor& y = *outputs[0];
     const size_t rank = data.shape.size(), es = dtype_size(data.dtype);
     const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(rank), where_));
-    const std::vector<int64_t> ds = strides_of(data.shape);
+    const std::vector<int64_t> ds = op_args::row_major_strides(data.shape);
     std::vector<int64_t> pos(rank, 0);
     for (int64_t i = 0, n = y.size(); i < n; ++i) {
       int64_t v = idx.dtype == DType::I64 ? idx.ptr<int64_t>()[i] : idx.ptr<int32_t>()[i];

@@ -1,7 +1,7 @@
-// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1, ReduceL2
-// and ReduceLogSumExp over any set of axes, with keepdims and
-// noop_with_empty_axes, and ArgMax / ArgMin along one axis. Axes come from the attribute (before opset 18; ReduceSum: 13) or from
-// the optional second input. Sums accumulate in double. Exporters write LayerNorm, global
+// ReduceMean, ReduceSum, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1, ReduceL2,
+// ReduceLogSum and ReduceLogSumExp over any set of axes, with keepdims and noop_with_empty_axes,
+// and ArgMax / ArgMin along one axis. Axes come from the attribute (before opset 18; ReduceSum:
+// 13) or from the optional second input. Sums accumulate in double. Exporters write LayerNorm, global
 // pooling and attention statistics with these.
 #include <cmath>
 #include <limits>
@@ -16,7 +16,7 @@ namespace ternion {
 namespace exec {
 namespace {
 
-enum class ReduceKind { Mean, Sum, Max, Min, Prod, SumSquare, L1, L2, LogSumExp };
+enum class ReduceKind { Mean, Sum, Max, Min, Prod, SumSquare, L1, L2, LogSum, LogSumExp };
 
 // sum_in_double (vector-math.h) in a wide clone. The last-axis ReduceMean of a LayerNorm written
 // out (ViT, ConvNeXt) went through the general index walk below at 1.5 ns a value.
@@ -33,7 +33,7 @@ class ReduceOp : public Op {
 
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
     const Tensor& x = op_args::required(inputs, 0, where_, "data");
-    if (kind_ == ReduceKind::Mean || kind_ == ReduceKind::L2 || kind_ == ReduceKind::LogSumExp)
+    if (kind_ == ReduceKind::Mean || kind_ == ReduceKind::L2 || kind_ == ReduceKind::LogSum || kind_ == ReduceKind::LogSumExp)
       op_args::require_dtype(x, {DType::F32}, where_, "data");
     else
       op_args::require_dtype(x, {DType::F32, DType::I32, DType::I64}, where_, "data");
@@ -101,15 +101,17 @@ class ReduceOp : public Op {
     for (size_t i = 0; i < dims.size(); ++i) (red[i] ? summed : kept).push_back(i);
     const ReduceKind kind = kind_;
     const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(count, 1));
-    // Sum / Mean of float32 over the trailing axes only: each output sums one contiguous run.
-    if (std::is_same<T, float>::value && (kind == ReduceKind::Sum || kind == ReduceKind::Mean) && count > 0 &&
+    // Sum / Mean / LogSum of float32 over the trailing axes only: each output sums one
+    // contiguous run.
+    if (std::is_same<T, float>::value && (kind == ReduceKind::Sum || kind == ReduceKind::Mean || kind == ReduceKind::LogSum) && count > 0 &&
         summed.size() == 1 && summed[0] == dims.size() - 1) {
       const float* xf = reinterpret_cast<const float*>(in);
       float* yf = reinterpret_cast<float*>(out);
       broadcast::parallel_range(ctx, total, grain, [&](int64_t b, int64_t e) {
         for (int64_t o = b; o < e; ++o) {
           const double acc = sum_contiguous(xf + o * count, count);
-          yf[o] = static_cast<float>(kind == ReduceKind::Mean ? acc / static_cast<double>(count) : acc);
+          yf[o] = static_cast<float>(kind == ReduceKind::Mean ? acc / static_cast<double>(count)
+                                     : kind == ReduceKind::LogSum ? std::log(acc) : acc);
         }
       });
       return;
@@ -132,7 +134,7 @@ class ReduceOp : public Op {
         int64_t off = base;
         for (int64_t n = 0; n < count; ++n) {
           const T v = in[off];
-          if (kind == ReduceKind::Sum || kind == ReduceKind::Mean) {
+          if (kind == ReduceKind::Sum || kind == ReduceKind::Mean || kind == ReduceKind::LogSum) {
             acc += static_cast<double>(v);
           } else if (kind == ReduceKind::Prod) {
             acc *= static_cast<double>(v);
@@ -157,7 +159,7 @@ class ReduceOp : public Op {
         }
         if (kind == ReduceKind::Sum || kind == ReduceKind::Prod || kind == ReduceKind::SumSquare || kind == ReduceKind::L1) out[o] = static_cast<T>(acc);
         else if (kind == ReduceKind::L2) out[o] = static_cast<T>(std::sqrt(acc));
-        else if (kind == ReduceKind::LogSumExp) out[o] = static_cast<T>(std::log(acc));
+        else if (kind == ReduceKind::LogSum || kind == ReduceKind::LogSumExp) out[o] = static_cast<T>(std::log(acc));
         else if (kind == ReduceKind::Mean) out[o] = static_cast<T>(count ? acc / static_cast<double>(count) : std::nan(""));
         else if (count > 0) out[o] = best;
         else if (std::is_floating_point<T>::value) out[o] = static_cast<T>(acc);  // -inf / +inf
@@ -249,6 +251,7 @@ TERNION_REGISTER_OP(ReduceProd, make_reduce<ReduceKind::Prod>);
 TERNION_REGISTER_OP(ReduceSumSquare, make_reduce<ReduceKind::SumSquare>);
 TERNION_REGISTER_OP(ReduceL1, make_reduce<ReduceKind::L1>);
 TERNION_REGISTER_OP(ReduceL2, make_reduce<ReduceKind::L2>);
+TERNION_REGISTER_OP(ReduceLogSum, make_reduce<ReduceKind::LogSum>);
 TERNION_REGISTER_OP(ReduceLogSumExp, make_reduce<ReduceKind::LogSumExp>);
 TERNION_REGISTER_OP(ArgMax, make_argmax);
 TERNION_REGISTER_OP(ArgMin, make_argmin);

@@ -1,4 +1,4 @@
-// Softmax and LogSoftmax over float32, with the opset-dependent meaning of `axis`:
+// Softmax, LogSoftmax and Hardmax over float32, with the opset-dependent meaning of `axis`:
 //  - opset < 13: the input is coerced to 2-D [prod(dims < axis), prod(dims >= axis)] (axis
 //    default 1) and each row is normalized;
 //  - opset >= 13: normalized along the single dim `axis` (default -1).
@@ -187,6 +187,34 @@ TERNION_LANES void log_softmax_row_lanes(const float* x, float* y, int64_t n) {
 }
 TERNION_LANE_WIDTHS(void, log_softmax_row, (const float* x, float* y, int64_t n), (x, y, n))
 
+// The input of Softmax, LogSoftmax or Hardmax seen as [outer, n, inner]: each of the
+// outer * inner lines of n values (stride inner) is normalized on its own. `axis` as the node
+// has it, `coerce_2d` before opset 13 (a line is then everything from axis on, and axis == rank
+// is allowed).
+struct AxisLines {
+  int64_t outer, n, inner;
+};
+
+// The node's float32 input checked for its axis; output 0 takes its shape.
+void infer_axis_op(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs, int64_t axis, bool coerce_2d,
+                   const std::string& where) {
+  const Tensor& x = op_args::required(inputs, 0, where, "input");
+  op_args::require_dtype(x, {DType::F32}, where, "input");
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0 && !coerce_2d) fail("ERR_SHAPE_MISMATCH", where + ": input must have rank >= 1, got a scalar");
+  op_args::normalize_axis(axis, rank, where, coerce_2d);
+  if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where + ": expected one output");
+  outputs[0].dtype = DType::F32;
+  outputs[0].shape = x.shape;
+}
+
+AxisLines axis_lines(const Shape& shape, int64_t axis_attr, bool coerce_2d, const std::string& where) {
+  const size_t rank = shape.size();
+  const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_attr, static_cast<int64_t>(rank), where, coerce_2d));
+  return {op_args::dims_product(shape, 0, axis), coerce_2d ? op_args::dims_product(shape, axis, rank) : shape[axis],
+          coerce_2d ? 1 : op_args::dims_product(shape, axis + 1, rank)};
+}
+
 class SoftmaxOp : public Op {
  public:
   SoftmaxOp(const NodeDesc& node, bool log)
@@ -194,23 +222,13 @@ class SoftmaxOp : public Op {
         axis_(node.get_int("axis", coerce_2d_ ? 1 : -1)) {}
 
   void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
-    const Tensor& x = op_args::required(inputs, 0, where_, "input");
-    op_args::require_dtype(x, {DType::F32}, where_, "input");
-    const int64_t rank = static_cast<int64_t>(x.shape.size());
-    if (rank == 0 && !coerce_2d_) fail("ERR_SHAPE_MISMATCH", where_ + ": input must have rank >= 1, got a scalar");
-    op_args::normalize_axis(axis_, rank, where_, coerce_2d_);  // opset < 13 allows axis == rank
-    if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
-    outputs[0].dtype = DType::F32;
-    outputs[0].shape = x.shape;
+    infer_axis_op(inputs, outputs, axis_, coerce_2d_, where_);
   }
 
   void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
     const Tensor& x = *inputs[0];
-    const size_t rank = x.shape.size();
-    const size_t axis = static_cast<size_t>(op_args::normalize_axis(axis_, static_cast<int64_t>(rank), where_, coerce_2d_));
-    const int64_t outer = op_args::dims_product(x.shape, 0, axis);
-    const int64_t n = coerce_2d_ ? op_args::dims_product(x.shape, axis, rank) : x.shape[axis];
-    const int64_t inner = coerce_2d_ ? 1 : op_args::dims_product(x.shape, axis + 1, rank);
+    const AxisLines lines = axis_lines(x.shape, axis_, coerce_2d_, where_);
+    const int64_t outer = lines.outer, n = lines.n, inner = lines.inner;
     if (x.size() == 0) return;
     const float* in = x.ptr<float>();
     float* out = outputs[0]->ptr<float>();
@@ -264,6 +282,42 @@ class SoftmaxOp : public Op {
 
   std::string where_;
   bool log_;
+  bool coerce_2d_;
+  int64_t axis_;
+};
+
+// Hardmax: 1 at the first largest value of each line, 0 elsewhere (a NaN is passed over unless
+// it opens the line, as std::max_element does).
+class HardmaxOp : public Op {
+ public:
+  explicit HardmaxOp(const NodeDesc& node)
+      : where_(node.where()), coerce_2d_(node.opset > 0 && node.opset < 13), axis_(node.get_int("axis", coerce_2d_ ? 1 : -1)) {}
+
+  void infer(const std::vector<const Tensor*>& inputs, std::vector<Tensor>& outputs) override {
+    infer_axis_op(inputs, outputs, axis_, coerce_2d_, where_);
+  }
+
+  void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
+    const Tensor& x = *inputs[0];
+    const AxisLines lines = axis_lines(x.shape, axis_, coerce_2d_, where_);
+    if (x.size() == 0) return;
+    const float* in = x.ptr<float>();
+    float* out = outputs[0]->ptr<float>();
+    std::memset(out, 0, x.bytes());
+    const int64_t n = lines.n, inner = lines.inner;
+    broadcast::parallel_range(ctx, lines.outer * inner, std::max<int64_t>(1, (1 << 13) / n), [&](int64_t b, int64_t e) {
+      for (int64_t line = b; line < e; ++line) {
+        const int64_t base = (line / inner) * n * inner + line % inner;
+        int64_t best = 0;
+        for (int64_t k = 1; k < n; ++k)
+          if (in[base + best * inner] < in[base + k * inner]) best = k;
+        out[base + best * inner] = 1.0f;
+      }
+    });
+  }
+
+ private:
+  std::string where_;
   bool coerce_2d_;
   int64_t axis_;
 };
@@ -342,11 +396,13 @@ class ScaledMaskedSoftmaxOp : public Op {
 std::unique_ptr<Op> make_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, false); }
 std::unique_ptr<Op> make_scaled_masked_softmax(const BuildContext& bc) { return std::make_unique<ScaledMaskedSoftmaxOp>(bc); }
 std::unique_ptr<Op> make_log_softmax(const BuildContext& bc) { return std::make_unique<SoftmaxOp>(bc.node, true); }
+std::unique_ptr<Op> make_hardmax(const BuildContext& bc) { return std::make_unique<HardmaxOp>(bc.node); }
 
 }  // namespace
 
 TERNION_REGISTER_OP(Softmax, make_softmax);
 TERNION_REGISTER_OP(LogSoftmax, make_log_softmax);
+TERNION_REGISTER_OP(Hardmax, make_hardmax);
 TERNION_REGISTER_OP(TernionScaledMaskedSoftmax, make_scaled_masked_softmax);
 
 }  // namespace exec

@@ -4,10 +4,11 @@
 // neighbours in the output merged. NCHW <-> NHWC then becomes a batched 2-D transpose, which
 // runs in cache-sized tiles; a permutation that keeps the last dim copies whole rows; anything
 // else walks the output in order, reading the input through strides.
+#include "exec/ops/transpose.h"
+
 #include <cstring>
 #include <numeric>
 
-#include "exec/graph.h"
 #include "exec/ops/broadcast.h"
 #include "exec/ops/op-args.h"
 
@@ -138,13 +139,7 @@ class TransposeOp : public Op {
   void run(const std::vector<const Tensor*>& inputs, std::vector<Tensor*>& outputs, RunContext& ctx) override {
     const Tensor& x = *inputs[0];
     if (x.size() == 0) return;
-    const TransposePlan plan = simplify(x.shape, permutation(x.shape.size()));
-    switch (dtype_size(x.dtype)) {
-      case 1: return run_plan(ctx, plan, x.ptr<uint8_t>(), outputs[0]->ptr<uint8_t>());
-      case 4: return run_plan(ctx, plan, x.ptr<uint32_t>(), outputs[0]->ptr<uint32_t>());
-      case 8: return run_plan(ctx, plan, x.ptr<uint64_t>(), outputs[0]->ptr<uint64_t>());
-      default: fail("ERR_DTYPE", where_ + ": unsupported dtype " + dtype_name(x.dtype));
-    }
+    permute_elements(ctx, x.shape, permutation(x.shape.size()), dtype_size(x.dtype), x.data, outputs[0]->data);
   }
 
  private:
@@ -176,6 +171,17 @@ class TransposeOp : public Op {
 std::unique_ptr<Op> make_transpose(const BuildContext& bc) { return std::make_unique<TransposeOp>(bc.node); }
 
 }  // namespace
+
+void permute_elements(const RunContext& ctx, const Shape& in_shape, const std::vector<int64_t>& perm, size_t element_size,
+                      const void* in, void* out) {
+  const TransposePlan plan = simplify(in_shape, perm);
+  switch (element_size) {
+    case 1: return run_plan(ctx, plan, static_cast<const uint8_t*>(in), static_cast<uint8_t*>(out));
+    case 4: return run_plan(ctx, plan, static_cast<const uint32_t*>(in), static_cast<uint32_t*>(out));
+    case 8: return run_plan(ctx, plan, static_cast<const uint64_t*>(in), static_cast<uint64_t*>(out));
+    default: fail("ERR_INTERNAL", "permute_elements: elements of " + std::to_string(element_size) + " bytes");
+  }
+}
 
 TERNION_REGISTER_OP(Transpose, make_transpose);
 
