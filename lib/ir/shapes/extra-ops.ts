@@ -127,7 +127,11 @@ export const oneHotShapeFn: ShapeFunction = (ctx) => {
 /** NonZero: int64 coordinates [rank (1 for a scalar), count], the count known only at run time. */
 export const nonZeroShapeFn: ShapeFunction = (ctx) => {
   const x = ctx.shape(0);
-  return [{ dtype: 'int64', shape: [Math.max(x.length, 1), opaqueDim(`${ctx.node.outputs[0]}[1]`)] }];
+  // A constant input gives the count now.
+  const c = ctx.constant(0);
+  const count: Dim = c !== undefined ? Array.from(c.data as ArrayLike<number | bigint>).filter((v) => v !== 0 && v !== 0n).length
+    : opaqueDim(`${ctx.node.outputs[0]}[1]`);
+  return [{ dtype: 'int64', shape: [Math.max(x.length, 1), count] }];
 };
 
 /** Compress: the kept slices along `axis` (the flattened input without one). */
