@@ -88,4 +88,31 @@ describe('TernionQGemm bias and residual fusion', () => {
     const out = await s.run({ x: new Tensor('float32', Float32Array.from({ length: 8 }, (_, i) => i / 8), [1, 8]), col: new Tensor('float32', Float32Array.of(2), [1, 1]) });
     expect(out.zd.dims).toEqual([1, 6]);
   });
+
+  it('an Add of two layers\' outputs goes into one of them (the other output stays), as unfused to rounding', async () => {
+    const w = Array.from({ length: 8 * 6 }, (_, i) => Math.sin(i * 0.7));
+    const model = encodeModel({
+      nodes: [
+        { op: 'MatMul', name: 'a', inputs: ['x', 'wa'], outputs: ['ya'] },
+        { op: 'MatMul', name: 'b', inputs: ['x', 'wb'], outputs: ['yb'] },
+        { op: 'Add', name: 'sum', inputs: ['ya', 'yb'], outputs: ['z'] },
+      ],
+      inputs: [valueInfo('x', ['N', 8])],
+      outputs: [valueInfo('z', ['N', 6])],
+      initializers: [{ name: 'wa', dims: [8, 6], floatData: w }, { name: 'wb', dims: [8, 6], floatData: w.map((v, i) => v * (i % 3) - 0.2) }],
+    });
+    const calibration = new Tensor('float32', Float32Array.from({ length: 32 * 8 }, (_, i) => Math.cos(i)), [32, 8]);
+    const q = await quantize(model, { weights: 'int8', calibration, keepEdgeLayers8bit: false });
+    const g = readTern(q.toBuffer()).graph;
+    const f = fuseQGemmAdd(g);
+    expect(f.nodes.map((n) => n.opType)).toEqual(['TernionQGemm', 'TernionQGemm']);
+    const [first, second] = f.nodes;
+    expect(second.inputs[4]).toBe(first.outputs[0]); // the second layer adds the first's output
+    expect(second.outputs).toEqual(['z']);
+    const x = new Tensor('float32', Float32Array.from({ length: 3 * 8 }, (_, i) => Math.sin(i) * 2), [3, 8]);
+    const fused = (await (await InferenceSession.create(q.toBuffer())).run({ x })).z.data as Float32Array;
+    const plain = (await InferenceSession.fromGraph(unfusable(g), { optimize: false }).run({ x })).z.data as Float32Array;
+    expect(fused.length).toBe(18);
+    fused.forEach((v, i) => expect(v).toBeCloseTo(plain[i], 5));
+  });
 });

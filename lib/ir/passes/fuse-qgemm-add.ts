@@ -23,6 +23,8 @@ export function fuseQGemmAdd(graph: Graph): Graph {
   const shapeOf = (v: string): Shape | undefined => (graph.valueInfo.get(v) ?? graph.inputs.find((i) => i.name === v))?.shape;
   const removed = new Set<Node>();
   const fused = new Map<Node, Node>();
+  // Adds already taken into a layer: Add(QGemm(a), QGemm(b)) goes into one of the two only.
+  const taken = new Set<Node>();
   for (const q0 of graph.nodes) {
     if (q0.opType !== 'TernionQGemm' || q0.domain !== '' || q0.outputs.length !== 1) continue;
     if (q0.attributes.activation || q0.attributes.fused_activation) continue;
@@ -31,7 +33,7 @@ export function fuseQGemmAdd(graph: Graph): Graph {
       const y = q.outputs[0];
       const readers = consumers.get(y) ?? [];
       const add = readers[0];
-      if (outputs.has(y) || readers.length !== 1 || add.opType !== 'Add' || add.domain !== '' || add.inputs.length !== 2) break;
+      if (outputs.has(y) || readers.length !== 1 || add.opType !== 'Add' || add.domain !== '' || add.inputs.length !== 2 || taken.has(add)) break;
       const other = add.inputs[0] === y ? add.inputs[1] : add.inputs[0];
       if (other === y) break;
       const codes = graph.initializers.get(q.inputs[1]);
@@ -51,6 +53,7 @@ export function fuseQGemmAdd(graph: Graph): Graph {
       while (inputs[inputs.length - 1] === '') inputs.pop();
       // The fused node takes the place of the last Add (every input it reads is defined by then).
       removed.add(last ?? q0);
+      taken.add(add);
       q = { ...q, inputs, outputs: [add.outputs[0]] };
       last = add;
     }
