@@ -79,11 +79,23 @@ bool spin_until(Done&& done) {
 
 }  // namespace
 
-void ThreadPool::run_tasks() {
+void ThreadPool::run_tasks(uint64_t generation) {
+  uint64_t word = claim_.load(std::memory_order_acquire);
   for (;;) {
-    const int task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= job_tasks_) return;
-    (*job_)(task);
+    const uint64_t left = word & 0xffffffffu;
+    if ((word >> 32) != generation || left == 0) return;
+    if (!claim_.compare_exchange_weak(word, word - 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // Claimed: the job stays current until this task is done, so its fields are this job's
+    // (read now: once the task counts as done, the next job may rewrite them).
+    const int tasks = job_tasks_;
+    (*job_)(tasks - static_cast<int>(left));
+    if (done_tasks_.fetch_add(1, std::memory_order_acq_rel) + 1 == tasks) {
+      // The caller may be asleep on done_: take the mutex so the notify cannot fall between
+      // its check and its wait.
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_one();
+    }
+    word = claim_.load(std::memory_order_acquire);
   }
 }
 
@@ -111,13 +123,7 @@ void ThreadPool::worker_loop(int index) {
       if (!mine(word)) continue;
     }
     seen = word >> 16;
-    run_tasks();
-    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      // The caller may be asleep on done_: take the mutex so the notify cannot fall between
-      // its check and its wait.
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_.notify_one();
-    }
+    run_tasks(seen);
   }
 }
 
@@ -129,22 +135,25 @@ void ThreadPool::parallel_for(int tasks, int max_threads, const std::function<vo
     return;
   }
   std::lock_guard<std::mutex> call(call_mutex_);
+  // Generations count in 32 bits (claim_'s high half; job_word_ keeps 48): a worker asleep
+  // through 2^32 jobs could mistake one for another, which at a million jobs a second takes
+  // over an hour of it never being scheduled.
+  const uint64_t generation = ((job_word_.load(std::memory_order_relaxed) >> 16) + 1) & 0xffffffffu;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = &fn;
     job_tasks_ = tasks;
-    busy_workers_.store(helpers, std::memory_order_relaxed);
-    next_task_.store(0, std::memory_order_relaxed);
-    const uint64_t generation = (job_word_.load(std::memory_order_relaxed) >> 16) + 1;
+    done_tasks_.store(0, std::memory_order_relaxed);
+    claim_.store((generation << 32) | static_cast<uint64_t>(tasks), std::memory_order_release);
     job_word_.store((generation << 16) | static_cast<uint64_t>(helpers), std::memory_order_release);
   }
   wake_.notify_all();
-  run_tasks();
-  if (!spin_until([&] { return busy_workers_.load(std::memory_order_acquire) == 0; })) {
+  run_tasks(generation);
+  const auto finished = [&] { return done_tasks_.load(std::memory_order_acquire) == tasks; };
+  if (!spin_until(finished)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+    done_.wait(lock, finished);
   }
-  job_ = nullptr;
 }
 
 }  // namespace ternion
