@@ -4,7 +4,8 @@
 // cross-built with Debian's g++-aarch64-linux-gnu. Both use Node-API (ABI-stable), so one binary
 // per platform and architecture covers every supported Node version.
 //
-//   npm run prebuild                 # linux-x64 and linux-arm64 (when the cross compiler exists)
+//   npm run build:prebuilds          # linux-x64 and linux-arm64 (when the cross compiler exists)
+//                                    (not "prebuild": npm would run that before every `npm run build`)
 //   node tools/prebuild.js x64       # just one
 'use strict';
 const { execFileSync } = require('node:child_process');
