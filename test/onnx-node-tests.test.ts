@@ -50,7 +50,8 @@ function expectationFor(bytes: Uint8Array): Expectation {
 
 /**
  * Integer inputs (axes, shapes, split sizes) become initializers from the test data, and so do
- * the float inputs that decide an output's size: Range's bounds, Resize's and Upsample's scales.
+ * the float inputs that decide an output's size: Range's bounds, Resize's and Upsample's scales,
+ * NonMaxSuppression's boxes, scores and thresholds.
  */
 function withIntegerInputsAsConstants(graph: Graph, dir: string): Graph {
   const data = readTestTensors(dir, 'input');
@@ -60,6 +61,7 @@ function withIntegerInputsAsConstants(graph: Graph, dir: string): Graph {
     if (n.opType === 'Resize' || n.opType === 'Upsample') return n.inputs.slice(1);
     if (n.opType === 'OneHot') return [n.inputs[1]]; // depth
     if (n.opType === 'Compress') return [n.inputs[1]]; // condition
+    if (n.opType === 'NonMaxSuppression') return n.inputs; // the selected count depends on every input
     return [];
   }));
   const inputs = graph.inputs.filter((input, i) => {

@@ -22,6 +22,7 @@ import { einsumShapeFn } from './shapes/einsum';
 import {
   compressShapeFn, eyeLikeShapeFn, float32Only, floatClassShapeFn, gatherNDShapeFn, mvnShapeFn, nonZeroShapeFn, oneHotShapeFn, reverseSequenceShapeFn, scatterElementsShapeFn, shrinkShapeFn,
 } from './shapes/extra-ops';
+import { gridSampleShapeFn, maxUnpoolShapeFn, nonMaxSuppressionShapeFn, roiAlignShapeFn } from './shapes/detection';
 import type { Node } from './types';
 
 /** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
@@ -196,6 +197,12 @@ const OP_LIST: readonly OpSpec[] = [
   op('Compress', 9, compressShapeFn),
   op('ReverseSequence', 10, reverseSequenceShapeFn),
   op('Einsum', 12, einsumShapeFn),
+  op('NonMaxSuppression', 10, nonMaxSuppressionShapeFn),
+  // Opset 16 added coordinate_transformation_mode (default half_pixel; opset 10 behaves as output_half_pixel).
+  op('RoiAlign', 10, roiAlignShapeFn),
+  // 4-D input only; opset 20 allows N-D and renames the modes (both accepted by name per opset).
+  op('GridSample', 16, gridSampleShapeFn),
+  op('MaxUnpool', 9, maxUnpoolShapeFn),
 ];
 
 const OP_TABLE: ReadonlyMap<string, OpSpec> = new Map(OP_LIST.map((spec) => [`${spec.domain}::${spec.opType}`, spec]));
