@@ -12,13 +12,25 @@ import { loadOnnxModel } from '../lib/onnx';
 import { float16BitsToNumber, narrowToFloat16 } from '../lib/onnx/half-float';
 import { listNodeTests, nodeTestDir, readModelBytes, readTestTensors, requireTestdataRoot } from './onnx-testdata';
 
-type Outcome = 'passed' | 'failed' | 'unsupported';
+type Outcome = 'passed' | 'failed' | 'unsupported' | 'diverged';
 const summary = new Map<string, Record<Outcome, string[]>>();
 
 function record(op: string, test: string, outcome: Outcome) {
-  if (!summary.has(op)) summary.set(op, { passed: [], failed: [], unsupported: [] });
+  if (!summary.has(op)) summary.set(op, { passed: [], failed: [], unsupported: [], diverged: [] });
   summary.get(op)![outcome].push(test);
 }
+
+/**
+ * Tests whose expected output ternion does not give, on purpose: where the spec is ambiguous
+ * and onnxruntime (what users compare with) reads it otherwise, ternion follows onnxruntime
+ * (checked against it in the op's own tests). Each must still run and differ from the test's
+ * expectation, so a change of behaviour shows here.
+ */
+const FOLLOWS_ONNXRUNTIME: Record<string, string> = {
+  // MaxUnpool with output_shape: the indices address the given output shape (onnxruntime, so
+  // that MaxUnpool(MaxPool(x), Shape(x)) restores an odd-sized x); the test pads a 4x4 result.
+  test_maxunpool_export_with_output_shape: 'test/detection-ops.test.ts',
+};
 
 function toTensor(t: ConstantTensor): Tensor {
   return new Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims);
@@ -85,10 +97,13 @@ describe('ONNX node conformance (libonnx-testdata)', () => {
             feeds[n] = session.inputMetadata[i].type === 'float16' ? new Tensor('float16', narrowToFloat16(t.data as Float32Array), t.dims) : toTensor(t);
           });
           const outs = await session.run(feeds);
-          session.outputNames.forEach((n, i) => {
-            const problem = compare(n, outs[n], wants[i]);
-            expect(problem, problem ?? '').toBeNull();
-          });
+          const problems = session.outputNames.map((n, i) => compare(n, outs[n], wants[i]));
+          if (name in FOLLOWS_ONNXRUNTIME) {
+            expect(problems.some((p) => p !== null), `${name} now gives the test's expected output`).toBe(true);
+            record(op, name, 'diverged');
+            return;
+          }
+          for (const problem of problems) expect(problem, problem ?? '').toBeNull();
         }
         record(op, name, 'passed');
       } catch (e) {

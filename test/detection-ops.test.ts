@@ -5,78 +5,13 @@
 // and coordinate transformations with regions partly outside the map; GridSample in every mode,
 // padding and align_corners with points outside [-1, 1]; MaxUnpool fed by MaxPool's indices. Then
 // the errors a bad model or feed gets. Their ONNX conformance cases run in test/conformance.test.ts.
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, Tensor } from '../lib';
-import type { TensorType } from '../lib/tensor';
 import { inferShapes } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { INT64, encodeModel, valueInfo, type ModelSpec, type NodeSpec, type TensorSpec } from './onnx-build-model';
+import { anyShape, both, compareAll, ELEM, expectClose, expectLoadError, expectRunError, float, i64, int, ints, seeded, size, str, type Feed } from './ort-compare';
 
-const ELEM: Record<string, number> = { float32: 1, int32: 6, int64: 7 };
-
-/** A graph output whose shape the model leaves to inference. */
-const anyShape = (name: string, elemType = 1) => ({ name, type: { tensor_type: { elem_type: elemType } } });
-const int = (name: string, i: number) => ({ name, type: 2, i });
-const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
-const float = (name: string, f: number) => ({ name, type: 1, f });
-const str = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
-
-/** Deterministic values in [-scale, scale). */
-function seeded(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (s / 2147483648 - 0.5) * 2 * scale;
-  });
-}
-
-const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-const i64 = (values: number[]) => BigInt64Array.from(values, (v) => BigInt(v));
-
-interface Feed {
-  type: TensorType;
-  data: Float32Array | BigInt64Array | Int32Array;
-  dims: number[];
-}
 const f32 = (dims: number[], data: ArrayLike<number>): Feed => ({ type: 'float32', data: Float32Array.from(data), dims });
-
-/** Runs the model on ternion and onnxruntime with the same feeds; returns both outputs. */
-async function both(spec: ModelSpec, feeds: Record<string, Feed>, threads = 1) {
-  const bytes = encodeModel(spec);
-  const s = await InferenceSession.create(bytes, { threads });
-  const o = await ort.InferenceSession.create(bytes);
-  try {
-    const got = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data as Float32Array, v.dims)])));
-    const want = await o.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor(v.type, v.data as Float32Array, v.dims)])));
-    return { got, want };
-  } finally {
-    await s.release();
-  }
-}
-
-/** Same dims and type, values within tol (relative to 1 + |want|; integers exact). */
-function expectClose(name: string, got: Tensor, want: ort.Tensor, tol = 1e-5) {
-  expect(got.dims, `${name} dims`).toEqual([...want.dims]);
-  expect(got.type, `${name} type`).toBe(want.type);
-  const a = got.data as ArrayLike<number | bigint>, b = want.data as ArrayLike<number | bigint>;
-  const bad = Array.prototype.findIndex.call(b, (v: number | bigint, i: number) => {
-    const x = a[i];
-    if (typeof v !== 'number' || typeof x !== 'number') return x !== v;
-    return !(Math.abs(x - v) <= tol * (1 + Math.abs(v)));
-  });
-  expect(bad, bad < 0 ? '' : `${name}[${bad}] ${a[bad]} vs ${b[bad]}`).toBe(-1);
-}
-
-/** Compares every output, each of which must hold some nonzero data. */
-async function compareAll(spec: ModelSpec, feeds: Record<string, Feed>, tol = 1e-5, threads = 1) {
-  const { got, want } = await both(spec, feeds, threads);
-  for (const name of Object.keys(want)) {
-    expectClose(name, got[name], want[name], tol);
-    expect(Array.from(got[name].data as ArrayLike<number | bigint>).some((v) => Number(v) !== 0), `${name} is all zeros`).toBe(true);
-  }
-  return got;
-}
 
 function model(nodes: NodeSpec[], feeds: Record<string, Feed | (number | string)[]>, outputs: Record<string, unknown>[], opset = 16, initializers: TensorSpec[] = []): ModelSpec {
   return {
@@ -87,20 +22,6 @@ function model(nodes: NodeSpec[], feeds: Record<string, Feed | (number | string)
     outputs,
     initializers,
   };
-}
-
-async function expectRunError(spec: ModelSpec, feeds: Record<string, Feed>, code: string, message: RegExp) {
-  const s = await InferenceSession.create(encodeModel(spec), { threads: 1 });
-  try {
-    await expect(s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data as Float32Array, v.dims)]))))
-      .rejects.toMatchObject({ code, message: expect.stringMatching(message) });
-  } finally {
-    await s.release();
-  }
-}
-
-async function expectLoadError(spec: ModelSpec, code: string, message: RegExp) {
-  await expect(InferenceSession.create(encodeModel(spec))).rejects.toMatchObject({ code, message: expect.stringMatching(message) });
 }
 
 // ------------------------------------------------------------------ NonMaxSuppression
@@ -166,7 +87,7 @@ describe('NonMaxSuppression, against onnxruntime', () => {
     ];
     const spec = model(nodes, feeds, ['no_thresholds', 'nearly_all', 'max_zero', 'max_absent'].map((n) => anyShape(n, INT64)), 11, initializers);
     const { got, want } = await both(spec, feeds);
-    for (const name of Object.keys(want)) expectClose(name, got[name], want[name]);
+    for (const name of Object.keys(want)) expectClose(got[name], want[name], 1e-5, name);
     expect(got.no_thresholds.dims[0]).toBeGreaterThan(B * C);
     expect(got.nearly_all.dims[0]).toBeGreaterThan(B * C * N * 0.9);
     expect(got.no_thresholds.dims[0]).toBeLessThan(got.nearly_all.dims[0]);

@@ -5,7 +5,6 @@
 // Compress feeding later ops, and the errors a bad model or feed gets. Their single-op ONNX
 // conformance cases run in test/conformance.test.ts; the Einsum ones there are float64, which
 // ternion does not hold, so they are rerun here in float32 against the same expected outputs.
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../lib';
 import type { TensorType } from '../lib/tensor';
@@ -13,74 +12,11 @@ import { inferShapes } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { INT64, encodeModel, valueInfo, type ModelSpec, type NodeSpec } from './onnx-build-model';
 import { nodeTestDir, readModelBytes, readTestTensors } from './onnx-testdata';
+import { anyShape, both, compareAll, ELEM, expectClose, expectRunError, float, i64, int, ints, seeded, size, str, type Feed } from './ort-compare';
 
-const ELEM: Record<string, number> = { float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9 };
 const INT32 = 6, BOOL = 9;
 
-/** A graph output whose shape the model leaves to inference. */
-const anyShape = (name: string, elemType = 1) => ({ name, type: { tensor_type: { elem_type: elemType } } });
-const int = (name: string, i: number) => ({ name, type: 2, i });
-const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
-const float = (name: string, f: number) => ({ name, type: 1, f });
-const str = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
-
-function seeded(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return (s / 2147483648 - 0.5) * 2 * scale;
-  });
-}
-
-const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
-const i64 = (values: number[]) => BigInt64Array.from(values, (v) => BigInt(v));
-
-interface Feed {
-  type: TensorType;
-  data: Float32Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
-  dims: number[];
-}
 const f32 = (dims: number[], seed: number, scale = 1): Feed => ({ type: 'float32', data: seeded(size(dims), seed, scale), dims });
-
-/** Runs the model on ternion and onnxruntime with the same feeds; returns both outputs. */
-async function both(spec: ModelSpec, feeds: Record<string, Feed>, threads = 1) {
-  const bytes = encodeModel(spec);
-  const s = await InferenceSession.create(bytes, { threads });
-  const o = await ort.InferenceSession.create(bytes);
-  try {
-    const got = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data as Float32Array, v.dims)])));
-    const want = await o.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor(v.type, v.data as Float32Array, v.dims)])));
-    return { got, want };
-  } finally {
-    await s.release();
-  }
-}
-
-/** Same dims and type, values within tol (relative to 1 + |want|; NaN matches NaN, integers exact). */
-function expectClose(got: Tensor, want: ort.Tensor, tol = 1e-5) {
-  expect(got.dims).toEqual([...want.dims]);
-  expect(got.type).toBe(want.type);
-  const a = got.data as ArrayLike<number | bigint>, b = want.data as ArrayLike<number | bigint>;
-  expect(a.length).toBe(b.length);
-  const bad = Array.prototype.findIndex.call(b, (v: number | bigint, i: number) => {
-    const x = a[i];
-    if (typeof v !== 'number' || typeof x !== 'number') return x !== v;
-    if (Number.isNaN(v) || Number.isNaN(x)) return Number.isNaN(v) !== Number.isNaN(x);
-    if (!Number.isFinite(v)) return x !== v;
-    return !(Math.abs(x - v) <= tol * (1 + Math.abs(v)));
-  });
-  expect(bad, bad < 0 ? '' : `[${bad}] ${a[bad]} vs ${b[bad]}`).toBe(-1);
-}
-
-/** Compares every output of the model, each of which must hold some data (not all zeros). */
-async function compareAll(spec: ModelSpec, feeds: Record<string, Feed>, tol = 1e-5, threads = 1) {
-  const { got, want } = await both(spec, feeds, threads);
-  for (const name of Object.keys(want)) {
-    expectClose(got[name], want[name], tol);
-    expect(Array.from(got[name].data as ArrayLike<number | bigint>).some((v) => Number(v) !== 0), `${name} is all zeros`).toBe(true);
-  }
-  return got;
-}
 
 /** One single-node model: inputs typed by their feeds, outputs' shapes left to inference. */
 function singleOp(node: NodeSpec, feeds: Record<string, Feed>, outputType = 1, opset = 13, initializers: ModelSpec['initializers'] = []): ModelSpec {
@@ -92,16 +28,6 @@ function singleOp(node: NodeSpec, feeds: Record<string, Feed>, outputType = 1, o
     outputs: node.outputs.map((o) => anyShape(o, outputType)),
     initializers,
   };
-}
-
-async function expectRunError(spec: ModelSpec, feeds: Record<string, Feed>, code: string, message: RegExp) {
-  const s = await InferenceSession.create(encodeModel(spec), { threads: 1 });
-  try {
-    await expect(s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data as Float32Array, v.dims)]))))
-      .rejects.toMatchObject({ code, message: expect.stringMatching(message) });
-  } finally {
-    await s.release();
-  }
 }
 
 describe('unary float math, against onnxruntime', () => {
