@@ -42,7 +42,9 @@ function busyLoops(count) {
 async function main() {
   if (!fs.existsSync(MODEL)) throw new Error(`${MODEL} is missing: run python3 tools/export_torchvision_models.py`);
   const info = modelInfo(MODEL);
-  const feeds = generatedInputs(info.inputs, 1);
+  // Batch 1, or the model's fixed dim 0 (a sequence-first recurrent model's length).
+  const fixed = info.inputs[0]?.declared?.[0];
+  const feeds = generatedInputs(info.inputs, typeof fixed === 'number' ? fixed : 1);
   const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.type, t.data, t.dims)]));
   const cores = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
   const loops = Math.max(1, cores - 1);

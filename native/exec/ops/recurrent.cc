@@ -434,11 +434,12 @@ class RecurrentOp : public Op {
     if (const Tensor* p = cell_ == Cell::Lstm ? op_args::optional(in, 7) : nullptr) peep = p->ptr<float>() + d * 3 * H;
     float* y = wanted(0) ? out[0]->ptr<float>() : nullptr;
     // A step's products are small and there is one per step: split over the threads only when a
-    // step holds 2^20 multiply-adds (~40 us on one core). Below, the fork-joins cost more than
-    // they save, and on a loaded machine each may wait a time slice for a preempted thread: a
-    // 2-layer LSTM (hidden 256, batch 1, 50 steps) split per step ran 0.5 ms at best but 60 ms
-    // at the median with other builds running, 1.1 ms unsplit.
-    const GemmContext step_gemm = B * rec_width * H >= (int64_t(1) << 20) ? gemm : GemmContext{gemm.table, nullptr, 1};
+    // step holds 2^17 multiply-adds (~5 us on one core); below, the fork-joins cost more than
+    // they save. (2^20 while the thread pool waited for every helper to check in: on a loaded
+    // machine each per-step fork-join could then wait a time slice, 60 ms a run at the median.)
+    // An LSTM layer of hidden 256, batch 1, 50 steps: 1.14 ms on one thread, 0.61 ms on two
+    // (onnxruntime 0.67); beside a busy loop 1.22 ms (bench/contention.js).
+    const GemmContext step_gemm = B * rec_width * H >= (int64_t(1) << 17) ? gemm : GemmContext{gemm.table, nullptr, 1};
     float* h = r.h;
     float* rec = r.rec;
 
