@@ -16,7 +16,7 @@ import { ModelProtoType } from '../lib/onnx/proto';
 import type { ModelProtoMessage } from '../lib/onnx/proto';
 import { INSTALL_HINT, ONNX_TESTDATA_ROOT, readModelBytes, readTestTensors, requireTestdataRoot } from './onnx-testdata';
 
-type Expectation = { kind: 'supported' } | { kind: 'unsupported-op'; opType: string } | { kind: 'non-tensor-value' } | { kind: 'unsupported-cast' } | { kind: 'double' };
+type Expectation = { kind: 'supported' } | { kind: 'unsupported-op'; opType: string } | { kind: 'non-tensor-value' } | { kind: 'unsupported-cast' } | { kind: 'double' } | { kind: 'unsupported-shift' };
 
 /** ONNX element types Cast / CastLike take and produce: FLOAT, UINT8, INT8, INT32, INT64, BOOL. */
 const CAST_TARGETS = new Set([1, 2, 3, 6, 7, 9]);
@@ -41,6 +41,9 @@ function expectationFor(bytes: Uint8Array): Expectation {
     const from = inputTypes.get(node.input[0]);
     if ((to !== undefined && !CAST_TARGETS.has(to)) || (from !== undefined && !CAST_TARGETS.has(from))) return { kind: 'unsupported-cast' };
   }
+  // BitShift on uint16 / uint32 / uint64: the IR holds them, the executor shifts uint8 only.
+  const UINT8 = 2;
+  if ((model.graph?.node ?? []).some((n) => n.op_type === 'BitShift' && inputTypes.has(n.input[0]) && inputTypes.get(n.input[0]) !== UINT8)) return { kind: 'unsupported-shift' };
   // Double values: the IR holds them, ternion computes in float32.
   const DOUBLE = 11;
   if (values.some((v) => Number(v.type?.tensor_type?.elem_type) === DOUBLE) ||
@@ -114,6 +117,10 @@ for (const group of GROUPS) {
         // Loaded (the IR holds float16, double and string values), refused by shape inference,
         // which the session runs before building: ERR_DTYPE naming the Cast (or CastLike).
         expect(() => inferShapes(graph)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE', message: expect.stringMatching(/\(Cast(Like)?\): casting (from|to)/) }));
+        return;
+      }
+      if (expected.kind === 'unsupported-shift') {
+        expect(() => inferShapes(graph)).toThrow(expect.objectContaining({ code: 'ERR_DTYPE', message: expect.stringMatching(/\(BitShift\): X is uint(16|32|64), but BitShift takes uint8/) }));
         return;
       }
       if (expected.kind === 'double') {

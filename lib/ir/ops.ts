@@ -23,6 +23,7 @@ import {
   compressShapeFn, eyeLikeShapeFn, float32Only, floatClassShapeFn, gatherNDShapeFn, mvnShapeFn, nonZeroShapeFn, oneHotShapeFn, reverseSequenceShapeFn, scatterElementsShapeFn, shrinkShapeFn,
 } from './shapes/extra-ops';
 import { gridSampleShapeFn, maxUnpoolShapeFn, nonMaxSuppressionShapeFn, roiAlignShapeFn } from './shapes/detection';
+import { bitShiftShapeFn, bitwiseBinaryShapeFn, bitwiseNotShapeFn, groupNormShapeFn } from './shapes/more-ops';
 import type { Node } from './types';
 
 /** The newest ai.onnx opset whose changes we have reviewed (ONNX 1.16). */
@@ -203,6 +204,14 @@ const OP_LIST: readonly OpSpec[] = [
   // 4-D input only; opset 20 allows N-D and renames the modes (both accepted by name per opset).
   op('GridSample', 16, gridSampleShapeFn),
   op('MaxUnpool', 9, maxUnpoolShapeFn),
+  // Opset 18 gives scale and bias per group, opset 21 per channel (the node's opset decides).
+  op('GroupNormalization', 18, groupNormShapeFn),
+  op('BitwiseAnd', 18, bitwiseBinaryShapeFn),
+  op('BitwiseOr', 18, bitwiseBinaryShapeFn),
+  op('BitwiseXor', 18, bitwiseBinaryShapeFn),
+  op('BitwiseNot', 18, bitwiseNotShapeFn),
+  // uint8 only: the one unsigned type ternion holds.
+  op('BitShift', 11, bitShiftShapeFn),
 ];
 
 const OP_TABLE: ReadonlyMap<string, OpSpec> = new Map(OP_LIST.map((spec) => [`${spec.domain}::${spec.opType}`, spec]));

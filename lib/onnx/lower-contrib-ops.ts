@@ -1,8 +1,9 @@
 // onnxruntime's own operators (domain com.microsoft), as models it wrote carry them: its QOperator
 // quantization (QLinearAdd, QLinearGlobalAveragePool, QGemm, ...), its dynamically quantized
 // layers once optimized (DynamicQuantizeMatMul, MatMulIntegerToFloat), its block-quantized
-// weights (MatMulNBits: `model_q4.onnx`), its transformers tool's Attention and
-// EmbedLayerNormalization, and the fusions of a session saved with `optimizedModelFilePath`
+// weights (MatMulNBits: `model_q4.onnx`), its transformers tool's Attention, MultiHeadAttention
+// (without its key / value cache) and EmbedLayerNormalization, and the fusions of a session
+// saved with `optimizedModelFilePath`
 // (FusedConv, FusedMatMul, Gelu, BiasGelu, QuickGelu, FastGelu, SkipLayerNormalization, BiasAdd;
 // and SimplifiedLayerNormalization, RMS normalization, which onnxruntime writes in the ai.onnx
 // domain). Each is written out at load as the standard ops its
@@ -269,6 +270,7 @@ const LOWERINGS: ReadonlyMap<string, (l: Lowering) => void> = new Map<string, (l
   ['QGemm', qgemm],
   ['MatMulNBits', matMulNBits],
   ['Attention', attention],
+  ['MultiHeadAttention', multiHeadAttention],
   ['EmbedLayerNormalization', embedLayerNormalization],
   [
     'MatMulIntegerToFloat',
@@ -469,6 +471,50 @@ function maskBias(l: Lowering, keep: string, fill: number): string {
 }
 
 /**
+ * The additive [B, 1, 1 or S, T] mask of a padding mask over T keys (`keys`: a tensor whose dim 1
+ * is T): 0 where a key is kept, `fill` where it is padding. 1-D [B]: end positions (keys t <
+ * end[b] kept); 2-D [B, T] or 3-D [B, S, T]: values <= 0 are padding.
+ */
+function keyMask(l: Lowering, mask: string, keys: string, fill: number, what: string): string {
+  const rank = l.rank(mask);
+  if (rank === 1) {
+    const end = l.emit('Reshape', [l.emit('Cast', [mask], { to: int(7) })[0], l.add('shape', 'int64', [2], [-1, 1])])[0];
+    const keep = l.emit('Less', [positions(l, dimOf(l, keys, 1)), end])[0];
+    return l.emit('Reshape', [maskBias(l, keep, fill), l.add('shape', 'int64', [4], [0, 1, 1, -1])])[0];
+  }
+  if (rank !== 2 && rank !== 3) return l.fail(`a ${what} of rank ${rank} is not supported (1, 2 and 3 are)`);
+  const keep = l.emit('Greater', [mask, l.add('zero', l.type(mask).dtype === 'int64' ? 'int64' : 'int32', [], [0])])[0];
+  const bias = maskBias(l, keep, fill);
+  // [B, T] -> [B, 1, 1, T]; [B, S, T] -> [B, 1, S, T] (Reshape's 0 copies the dim of the same
+  // index, so the 3-D case spells its shape out).
+  let shape = l.add('shape', 'int64', [4], [0, 1, 1, -1]);
+  if (rank === 3) {
+    const dims = l.emit('Shape', [mask])[0];
+    const slice = (from: number, to: number) => l.emit('Slice', [dims, l.add('start', 'int64', [1], [from]), l.add('end', 'int64', [1], [to])])[0];
+    shape = l.emit('Concat', [slice(0, 1), l.add('one', 'int64', [1], [1]), slice(1, 3)], { axis: int(0) })[0];
+  }
+  return l.emit('Reshape', [bias, shape])[0];
+}
+
+/**
+ * The additive [S, T] causal mask of S queries over T keys (dim 1 of `queries` and `keys`): the
+ * lowest float where key t comes after query s (t > s), else 0, so a query attends to itself and
+ * what precedes it. With `lastQuerySeesAll`, the last query is left unmasked, as onnxruntime's
+ * CPU kernel leaves it (which differs from t > s only when there are more keys than queries).
+ */
+function causalMask(l: Lowering, queries: string, keys: string, lastQuerySeesAll = false): string {
+  const queryCount = dimOf(l, queries, 1);
+  const col = positions(l, dimOf(l, keys, 1));
+  const row = l.emit('Reshape', [positions(l, queryCount), l.add('shape', 'int64', [2], [-1, 1])])[0];
+  let later = l.emit('Greater', [col, row])[0];
+  if (lastQuerySeesAll) {
+    const notLast = l.emit('Less', [row, l.emit('Sub', [queryCount, l.add('one', 'int64', [], [1])])[0]])[0];
+    later = l.emit('And', [later, notLast])[0];
+  }
+  return l.emit('Where', [later, l.scalar(-3.4028234663852886e38), l.scalar(0)])[0];
+}
+
+/**
  * Attention (onnxruntime's fused self-attention of BERT-style models optimized by its transformers
  * tool): Q, K, V = input W + bias (column blocks [0, D), [D, 2D), [2D, 2D + Dv), each head a run
  * of H columns), softmax(scale Q K^T + attention_bias + mask) V, heads concatenated. The mask is
@@ -522,43 +568,125 @@ function attention(l: Lowering): void {
   let scores = l.emit('Mul', [l.emit('MatMul', [q, k])[0], l.scalar(scale)])[0];
   if (attnBias) scores = l.emit('Add', [scores, attnBias])[0];
   const fill = l.float('mask_filter_value', -10000);
-  if (maskIndex) {
-    const rank = l.rank(maskIndex);
-    let m: string;
-    if (rank === 1) {
-      // End positions per batch: keys t < end[b] are kept.
-      const end = l.emit('Reshape', [l.emit('Cast', [maskIndex], { to: int(7) })[0], l.add('shape', 'int64', [2], [-1, 1])])[0];
-      const keep = l.emit('Less', [positions(l, dimOf(l, x, 1)), end])[0];
-      m = l.emit('Reshape', [maskBias(l, keep, fill), l.add('shape', 'int64', [4], [0, 1, 1, -1])])[0];
-    } else if (rank === 2 || rank === 3) {
-      const keep = l.emit('Greater', [maskIndex, l.add('zero', l.type(maskIndex).dtype === 'int64' ? 'int64' : 'int32', [], [0])])[0];
-      const bias2 = maskBias(l, keep, fill);
-      // [B, T] -> [B, 1, 1, T]; [B, S, T] -> [B, 1, S, T] (Reshape's 0 copies the dim of the same
-      // index, so the 3-D case spells its shape out).
-      let shape = l.add('shape', 'int64', [4], [0, 1, 1, -1]);
-      if (rank === 3) {
-        const dims = l.emit('Shape', [maskIndex])[0];
-        const slice = (from: number, to: number) => l.emit('Slice', [dims, l.add('start', 'int64', [1], [from]), l.add('end', 'int64', [1], [to])])[0];
-        shape = l.emit('Concat', [slice(0, 1), l.add('one', 'int64', [1], [1]), slice(1, 3)], { axis: int(0) })[0];
-      }
-      m = l.emit('Reshape', [bias2, shape])[0];
-    } else {
-      return l.fail(`a mask_index of rank ${rank} is not supported (1, 2 and 3 are)`);
-    }
-    scores = l.emit('Add', [scores, m])[0];
-  }
-  if (l.int('unidirectional', 0)) {
-    // Keys after the query's own position: the lowest float (a query of one attends to all).
-    const n = dimOf(l, x, 1);
-    const col = positions(l, n);
-    const row = l.emit('Reshape', [col, l.add('shape', 'int64', [2], [-1, 1])])[0];
-    const later = l.emit('Greater', [col, row])[0];
-    const causal = l.emit('Where', [later, l.scalar(-3.4028234663852886e38), l.scalar(0)])[0];
-    scores = l.emit('Add', [scores, causal])[0];
-  }
+  if (maskIndex) scores = l.emit('Add', [scores, keyMask(l, maskIndex, x, fill, 'mask_index')])[0];
+  if (l.int('unidirectional', 0)) scores = l.emit('Add', [scores, causalMask(l, x, x)])[0];
   const probs = l.emit('Softmax', [scores], { axis: int(l.opset >= 13 ? -1 : 3) })[0];
   const out = l.emit('Transpose', [l.emit('MatMul', [probs, v])[0]], { perm: ints([0, 2, 1, 3]) })[0];
   l.emit('Reshape', [out, l.add('shape', 'int64', [3], [0, 0, Dv])], {}, [l.node.outputs[0]]);
+}
+
+/**
+ * MultiHeadAttention (onnxruntime's attention over given query, key and value, its
+ * transformers tool's self- and cross-attention without the input projection): heads of H =
+ * D / num_heads columns, Q, K, V (+ bias [D + D + Dv], column blocks), softmax(scale Q K^T +
+ * attention_bias [1 or B, N, S, L] + masks) V, heads concatenated to [B, S, Dv]. query [B, S, D]
+ * with key [B, L, D] and value [B, L, Dv]; or key [B, L, N, 2, H] (packed K and V, no value); or
+ * query [B, S, N, 3, H] (packed Q, K and V, no key or value). The masks as Attention's:
+ * key_padding_mask 1-D [B] (end positions), 2-D [B, L] or 3-D [B, S, L] (values <= 0 are
+ * padding) adds mask_filter_value (default -10000); unidirectional hides keys t > s from every
+ * query but the last (onnxruntime's CPU kernel, where L > S: causalMask). No key /
+ * value cache: past_key, past_value, past_sequence_length, cache_indirection and the
+ * present_key, present_value and qk outputs are refused by name, as are keys already split into
+ * heads ([B, N, L, H]) and the 1-D mask with start positions ([3B + 2]).
+ */
+function multiHeadAttention(l: Lowering): void {
+  const [query, key, value, bias, keyPadding, attnBias] = Array.from({ length: 6 }, (_, i) => l.input(i));
+  ['past_key', 'past_value', 'past_sequence_length', 'cache_indirection'].forEach((name, i) => {
+    if (l.input(6 + i)) l.fail(`its input ${name} is not supported (no key / value cache)`);
+  });
+  ['present_key', 'present_value', 'qk'].forEach((name, i) => {
+    if (l.node.outputs[1 + i]) l.fail(`its output ${name} is not supported (no key / value cache)`);
+  });
+  const heads = l.int('num_heads', 0);
+  if (!(heads > 0)) l.fail('num_heads must be positive');
+  const qType = l.type(query);
+  if (qType.dtype !== 'float32') l.fail(`query is ${qType.dtype}; ternion runs MultiHeadAttention in float32 only`);
+  const known = (name: string, dims: readonly (number | string)[] | undefined, axis: number): number => {
+    const d = dims?.[axis];
+    return typeof d === 'number' ? d : l.fail(`dim ${axis} of ${name} must be known at load`);
+  };
+  const qRank = l.rank(query);
+  // Each of Q, K, V as [B, S or L, N, width]; the bias block of each is added in that form.
+  const toHeads = (x: string, width: number): string => l.emit('Reshape', [x, l.add('shape', 'int64', [4], [0, 0, heads, width])])[0];
+  const unpack = (packed: string, index: number): string => l.emit('Gather', [packed, l.add('index', 'int64', [], [index])], { axis: int(3) })[0];
+  const checkPacked = (name: string, dims: readonly (number | string)[] | undefined, count: number): number => {
+    if (known(name, dims, 2) !== heads || known(name, dims, 3) !== count) {
+      l.fail(`packed ${name} ${formatDims(dims)} must be [B, ${name === 'query' ? 'S' : 'L'}, num_heads ${heads}, ${count}, H]`);
+    }
+    return known(name, dims, 4);
+  };
+  let q: string, k: string, v: string, H: number, Hv: number, keySource: string;
+  if (qRank === 5) {
+    if (key || value) l.fail('a packed query [B, S, N, 3, H] takes no key or value');
+    H = Hv = checkPacked('query', qType.shape, 3);
+    [q, k, v] = [0, 1, 2].map((i) => unpack(query, i));
+    keySource = query;
+  } else if (qRank === 3) {
+    if (!key) l.fail('its key is required unless the query is packed [B, S, N, 3, H]');
+    const D = known('query', qType.shape, 2);
+    if (D % heads !== 0) l.fail(`the query's width ${D} is not divisible by num_heads ${heads}`);
+    H = D / heads;
+    q = toHeads(query, H);
+    const kType = l.type(key);
+    const kRank = l.rank(key);
+    if (kRank === 5) {
+      if (value) l.fail('a packed key [B, L, N, 2, H] takes no value');
+      if (checkPacked('key', kType.shape, 2) !== H) l.fail(`the head size of packed key ${formatDims(kType.shape)} differs from the query's ${H}`);
+      Hv = H;
+      [k, v] = [0, 1].map((i) => unpack(key, i));
+    } else if (kRank === 3) {
+      if (!value) l.fail('its value is required unless the key is packed [B, L, N, 2, H]');
+      if (known('key', kType.shape, 2) !== D) l.fail(`key ${formatDims(kType.shape)} must have the query's width ${D}`);
+      if (l.rank(value) !== 3) l.fail(`value must be [B, L, Dv], got rank ${l.rank(value)}`);
+      const Dv = known('value', l.type(value).shape, 2);
+      if (Dv % heads !== 0) l.fail(`the value's width ${Dv} is not divisible by num_heads ${heads}`);
+      Hv = Dv / heads;
+      k = toHeads(key, H);
+      v = toHeads(value, Hv);
+    } else {
+      return l.fail(`a key of rank ${kRank} is not supported (keys split into heads [B, N, L, H] are a key / value cache form; [B, L, D] and packed [B, L, N, 2, H] are supported)`);
+    }
+    keySource = key;
+  } else {
+    return l.fail(`a query of rank ${qRank} is not supported ([B, S, D] and packed [B, S, N, 3, H] are)`);
+  }
+  if (bias) {
+    const D = heads * H, Dv = heads * Hv;
+    const bShape = l.type(bias).shape;
+    if (bShape?.length !== 1 || (typeof bShape[0] === 'number' && bShape[0] !== 2 * D + Dv)) {
+      l.fail(`bias ${formatDims(bShape)} must be [${2 * D + Dv}] (query, key and value blocks)`);
+    }
+    const split = l.opset >= 13 ? l.emit('Split', [bias, l.add('split', 'int64', [3], [D, D, Dv])], { axis: int(0) }, undefined, 3)
+      : l.emit('Split', [bias], { axis: int(0), split: ints([D, D, Dv]) }, undefined, 3);
+    const addBias = (x: string, part: string, width: number) => l.emit('Add', [x, l.emit('Reshape', [part, l.add('shape', 'int64', [2], [heads, width])])[0]])[0];
+    [q, k, v] = [addBias(q, split[0], H), addBias(k, split[1], H), addBias(v, split[2], Hv)];
+  }
+  const scaleAttr = l.float('scale', 0);
+  const scale = scaleAttr === 0 ? 1 / Math.sqrt(H) : scaleAttr;
+  const qT = l.emit('Transpose', [q], { perm: ints([0, 2, 1, 3]) })[0];
+  const kT = l.emit('Transpose', [k], { perm: ints([0, 2, 3, 1]) })[0];
+  const vT = l.emit('Transpose', [v], { perm: ints([0, 2, 1, 3]) })[0];
+  let scores = l.emit('Mul', [l.emit('MatMul', [qT, kT])[0], l.scalar(scale)])[0];
+  if (attnBias) {
+    if (l.rank(attnBias) !== 4) l.fail(`attention_bias must be [1 or B, N, S, L], got rank ${l.rank(attnBias)}`);
+    scores = l.emit('Add', [scores, attnBias])[0];
+  }
+  if (keyPadding) {
+    const mShape = l.type(keyPadding).shape;
+    const batch = qType.shape?.[0];
+    if (mShape?.length === 1 && typeof mShape[0] === 'number' && typeof batch === 'number' && mShape[0] !== batch) {
+      l.fail(`key_padding_mask ${formatDims(mShape)} is not [B = ${batch}] (the [3B + 2] form with start positions is not supported)`);
+    }
+    scores = l.emit('Add', [scores, keyMask(l, keyPadding, keySource, l.float('mask_filter_value', -10000), 'key_padding_mask')])[0];
+  }
+  if (l.int('unidirectional', 0)) scores = l.emit('Add', [scores, causalMask(l, query, keySource, true)])[0];
+  const probs = l.emit('Softmax', [scores], { axis: int(l.opset >= 13 ? -1 : 3) })[0];
+  const out = l.emit('Transpose', [l.emit('MatMul', [probs, vT])[0]], { perm: ints([0, 2, 1, 3]) })[0];
+  l.emit('Reshape', [out, l.add('shape', 'int64', [3], [0, 0, heads * Hv])], {}, [l.node.outputs[0]]);
+}
+
+function formatDims(dims: readonly (number | string)[] | undefined): string {
+  return dims ? `[${dims.join(', ')}]` : '[?]';
 }
 
 /**
