@@ -173,6 +173,36 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('a planar fp32 1x1 expansion (16 -> 96 channels, Clip) over more pixels than one chunk: the definition\'s values, 1 and 2 threads alike', async () => {
+    const r = rng(31);
+    const expansion = encodeModel({
+      nodes: [{ op: 'Conv', name: 'expand', inputs: ['x', 'w', 'b'], outputs: ['c'] }, { op: 'Clip', name: 'relu6', inputs: ['c', 'lo', 'hi'], outputs: ['y'] }],
+      inputs: [valueInfo('x', [1, 16, 41, 37])],
+      outputs: [valueInfo('y', [1, 96, 41, 37])],
+      initializers: [weights(r, 'w', [96, 16, 1, 1]), weights(r, 'b', [96]), { name: 'lo', dims: [], floatData: [0] }, { name: 'hi', dims: [], floatData: [6] }],
+    });
+    // Its output is a graph output, so planar: computed in chunks of pixels through a buffer the
+    // transpose reads back. Checked against the definition (double sums) and on two threads.
+    const x = randomInput(77, [1, 16, 41, 37]);
+    const P = 41 * 37;
+    const model = loadOnnxModel(expansion);
+    const w = model.initializers.get('w')!.data as Float32Array, b = model.initializers.get('b')!.data as Float32Array;
+    const xs = x.data as Float32Array;
+    const want = new Float64Array(96 * P);
+    for (let m = 0; m < 96; m++)
+      for (let p = 0; p < P; p++) {
+        let sum = b[m];
+        for (let k = 0; k < 16; k++) sum += w[m * 16 + k] * xs[k * P + p];
+        want[m * P + p] = Math.min(6, Math.max(0, sum));
+      }
+    const one = (await (await InferenceSession.create(expansion, { threads: 1 })).run({ x })).y.data as Float32Array;
+    const two = (await (await InferenceSession.create(expansion, { threads: 2 })).run({ x })).y.data as Float32Array;
+    expect(one.length).toBe(96 * P);
+    for (let i = 0; i < want.length; i++) expect(Math.abs(one[i] - want[i])).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i])));
+    expect(Array.from(two)).toEqual(Array.from(one));
+    expect(new Set(one).size).toBeGreaterThan(1000);
+  });
+
   it('keeps SiLU and squeeze-and-excitation blocks pixel-major (elementwise ops, a per-channel scale), fp32 to rounding and quantized bit-identically', async () => {
     const r = rng(11);
     const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
