@@ -29,9 +29,7 @@ class BitwiseBinaryOp : public Op {
       op_args::require_dtype(a, {DType::U8}, where_, "X");
     else
       op_args::require_dtype(a, {DType::I8, DType::U8, DType::I32, DType::I64}, where_, "A");
-    if (b.dtype != a.dtype)
-      fail("ERR_DTYPE", where_ + ": " + (shift ? "X is " : "A is ") + dtype_name(a.dtype) + " but " + (shift ? "Y is " : "B is ") +
-                            dtype_name(b.dtype));
+    op_args::require_same_dtype(a, b, where_, shift ? "X" : "A", shift ? "Y" : "B");
     outputs[0].dtype = a.dtype;
     outputs[0].shape = broadcast::broadcast_shapes(a.shape, b.shape, where_);
   }

@@ -26,7 +26,7 @@ class CompareOp : public Op {
       op_args::require_dtype(a, {DType::Bool}, where_, "A");
     else
       op_args::require_dtype(a, {DType::F32, DType::I32, DType::I64, DType::U8, DType::I8, DType::Bool}, where_, "A");
-    if (b.dtype != a.dtype) fail("ERR_DTYPE", where_ + ": A is " + dtype_name(a.dtype) + " but B is " + dtype_name(b.dtype));
+    op_args::require_same_dtype(a, b, where_, "A", "B");
     if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
     outputs[0].dtype = DType::Bool;
     outputs[0].shape = broadcast::broadcast_shapes(a.shape, b.shape, where_);
@@ -98,7 +98,7 @@ class WhereOp : public Op {
     const Tensor& x = op_args::required(inputs, 1, where_, "X");
     const Tensor& y = op_args::required(inputs, 2, where_, "Y");
     op_args::require_dtype(c, {DType::Bool}, where_, "condition");
-    if (x.dtype != y.dtype) fail("ERR_DTYPE", where_ + ": X is " + dtype_name(x.dtype) + " but Y is " + dtype_name(y.dtype));
+    op_args::require_same_dtype(x, y, where_, "X", "Y");
     if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
     outputs[0].dtype = x.dtype;
     outputs[0].shape = broadcast::broadcast_shapes(broadcast::broadcast_shapes(c.shape, x.shape, where_), y.shape, where_);

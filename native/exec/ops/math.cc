@@ -243,7 +243,7 @@ class ModOp : public Op {
     const Tensor& a = op_args::required(inputs, 0, where_, "A");
     const Tensor& b = op_args::required(inputs, 1, where_, "B");
     op_args::require_dtype(a, {DType::F32, DType::I32, DType::I64, DType::I8, DType::U8}, where_, "A");
-    if (b.dtype != a.dtype) fail("ERR_DTYPE", where_ + ": A is " + dtype_name(a.dtype) + " but B is " + dtype_name(b.dtype));
+    op_args::require_same_dtype(a, b, where_, "A", "B");
     if (a.dtype == DType::F32 && !fmod_) fail("ERR_MODEL_FORMAT", where_ + ": float Mod needs fmod=1");
     if (outputs.size() != 1) fail("ERR_MODEL_FORMAT", where_ + ": expected one output");
     outputs[0].dtype = a.dtype;

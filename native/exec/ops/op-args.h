@@ -39,6 +39,12 @@ inline void require_dtype(const Tensor& t, std::initializer_list<DType> allowed,
   fail("ERR_DTYPE", where + ": " + what + " has dtype " + dtype_name(t.dtype) + ", expected one of " + names);
 }
 
+// Two operands that must share one element type (a binary op's A and B, Where's X and Y).
+inline void require_same_dtype(const Tensor& a, const Tensor& b, const std::string& where, const char* a_name, const char* b_name) {
+  if (a.dtype != b.dtype)
+    fail("ERR_DTYPE", where + ": " + a_name + " is " + dtype_name(a.dtype) + " but " + b_name + " is " + dtype_name(b.dtype));
+}
+
 // An axis in [-rank, rank) (or [-rank, rank] when `inclusive`, as Flatten allows) made
 // non-negative; ERR_SHAPE_MISMATCH outside.
 inline int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& where, bool inclusive = false) {
