@@ -6,15 +6,7 @@
 // (scale (max - min) / 255 over a range holding 0, zero point round(-min / scale)).
 import { readFileSync } from 'node:fs';
 import { ModelProtoType } from '../lib/onnx/proto';
-
-interface TensorObject { name: string; dims: number[]; data_type: number; raw_data?: Uint8Array; float_data?: number[]; int32_data?: number[]; int64_data?: number[] }
-interface NodeObject { name?: string; op_type: string; input: string[]; output: string[]; attribute?: Record<string, unknown>[] }
-
-function floatsOf(t: TensorObject): Float32Array {
-  if (t.float_data && t.float_data.length > 0) return Float32Array.from(t.float_data);
-  const raw = t.raw_data as Uint8Array;
-  return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-}
+import { floatsOf, type NodeObject, type TensorObject } from './text-encoder-models';
 
 export interface DynamicConvModel {
   bytes: Uint8Array;
@@ -24,7 +16,7 @@ export interface DynamicConvModel {
 
 export function dynamicConvQuantized(path: string, weights: 'int8' | 'uint8' = 'int8'): DynamicConvModel {
   const model = ModelProtoType.toObject(ModelProtoType.decode(readFileSync(path)), { defaults: false }) as {
-    graph: { node: NodeObject[]; initializer: TensorObject[] };
+    graph: { node: NodeObject[]; initializer: (TensorObject & { int64_data?: number[] })[] };
   };
   const inits = new Map(model.graph.initializer.map((t) => [t.name, t]));
   const nodes: NodeObject[] = [];

@@ -10,10 +10,11 @@ import { ROOT } from './native-build';
 export const MODEL = join(ROOT, 'models', 'tiny-text-encoder.onnx');
 export const S = 16;
 
-interface TensorObject { name: string; dims: number[]; data_type: number; raw_data?: Uint8Array; float_data?: number[]; int32_data?: number[] }
-interface NodeObject { name?: string; op_type: string; input: string[]; output: string[]; attribute?: Record<string, unknown>[] }
+export interface TensorObject { name: string; dims: number[]; data_type: number; raw_data?: Uint8Array; float_data?: number[]; int32_data?: number[] }
+export interface NodeObject { name?: string; op_type: string; input: string[]; output: string[]; attribute?: Record<string, unknown>[] }
 
-function floatsOf(t: TensorObject): Float32Array {
+/** An fp32 initializer's values, from float_data or raw_data. */
+export function floatsOf(t: TensorObject): Float32Array {
   if (t.float_data && t.float_data.length > 0) return Float32Array.from(t.float_data);
   const raw = t.raw_data as Uint8Array;
   return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));

@@ -1,6 +1,7 @@
 // Small queries over a Graph that several passes share: who produces and who consumes a tensor,
 // fresh names, renaming inputs.
 
+import { toNumberArray } from './dtype';
 import type { ConstantTensor, Graph, Node } from './types';
 
 export function producersByTensor(nodes: readonly Node[]): Map<string, Node> {
@@ -53,6 +54,25 @@ export function freshName(used: Set<string>, base: string): string {
 export function renameInputs(node: Node, renames: ReadonlyMap<string, string>): Node {
   if (!node.inputs.some((i) => renames.has(i))) return node;
   return { ...node, inputs: node.inputs.map((i) => renames.get(i) ?? i) };
+}
+
+/** The one node reading `tensor`, once, when nothing else reads it and it is not a graph output. */
+export function soleReader(graph: Graph, consumers: Map<string, Node[]>, tensor: string): Node | undefined {
+  const reader = hasSingleConsumer(graph, consumers, tensor) ? consumers.get(tensor)![0] : undefined;
+  return reader && reader.inputs.filter((x) => x === tensor).length === 1 ? reader : undefined;
+}
+
+/**
+ * A constant broadcast against a conv's output [N, C, spatial...] (rank outRank) as one value per
+ * channel (`channels` of them): a single value, or dims that are all 1 but the channel axis
+ * (right-aligned) holding C; undefined for any other shape.
+ */
+export function perChannelValues(t: ConstantTensor, outRank: number, channels: number): number[] | undefined {
+  if (t.dims.length > outRank) return undefined;
+  const channelAxis = t.dims.length - (outRank - 1);
+  if (!t.dims.every((d, i) => d === 1 || (i === channelAxis && d === channels))) return undefined;
+  const v = toNumberArray(t.data);
+  return Array.from({ length: channels }, (_, k) => v[v.length === 1 ? 0 : k]);
 }
 
 /** A float32 initializer, or undefined if `name` is anything else. */

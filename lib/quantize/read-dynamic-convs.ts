@@ -10,7 +10,8 @@
 // where DynamicQuantizeLinear divides, so a value on a rounding tie may land one step apart.
 // Otherwise ConvInteger runs as it is (the reference loop of quantized-linear.cc).
 
-import { consumersByTensor, freshName, hasSingleConsumer, producersByTensor, usedNames } from '../ir/graph-utils';
+import { consumersByTensor, freshName, perChannelValues, producersByTensor, soleReader, usedNames } from '../ir/graph-utils';
+import { scaledCast } from '../ir/passes/fuse-matmul-integer-scaled';
 import { toNumberArray } from '../ir/dtype';
 import type { ConstantTensor, Graph, Node } from '../ir';
 import type { Grid } from './import-qdq';
@@ -26,18 +27,11 @@ export interface DynamicConvs {
 
 const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
 
-/**
- * Per-output-channel values of a tensor holding one value or one per channel: a 1-D list
- * (ConvInteger's w_zero_point; outRank 0), or a factor broadcast against the output [N, Co, ...]
- * of rank outRank, whose channel axis it must then line up with.
- */
-function channelValues(t: ConstantTensor, outRank: number, channels: number): number[] | undefined {
-  const n = t.data.length;
-  if (n !== 1 && n !== channels) return undefined;
-  if (outRank === 0 ? t.dims.length > 1 : t.dims.length > outRank) return undefined;
-  if (n === channels && channels !== 1 && outRank > 0 && !t.dims.every((d, i) => d === 1 || i === t.dims.length - (outRank - 1))) return undefined;
+/** ConvInteger's w_zero_point per output channel: one value, or a 1-D list of `channels`. */
+function zeroPoints(t: ConstantTensor, channels: number): number[] | undefined {
+  if (t.dims.length > 1 || (t.data.length !== 1 && t.data.length !== channels)) return undefined;
   const v = toNumberArray(t.data);
-  return Array.from({ length: channels }, (_, k) => v[n === 1 ? 0 : k]);
+  return Array.from({ length: channels }, (_, k) => v[v.length === 1 ? 0 : k]);
 }
 
 export function readDynamicConvs(graph: Graph): DynamicConvs | undefined {
@@ -45,11 +39,6 @@ export function readDynamicConvs(graph: Graph): DynamicConvs | undefined {
   const consumers = consumersByTensor(graph.nodes);
   const producers = producersByTensor(graph.nodes);
   const used = usedNames(graph);
-  /** The one node reading v once, if v is not a graph output. */
-  const soleReader = (v: string): Node | undefined => {
-    const r = hasSingleConsumer(graph, consumers, v) ? consumers.get(v)![0] : undefined;
-    return r && r.inputs.filter((x) => x === v).length === 1 ? r : undefined;
-  };
   const initializers = new Map(graph.initializers);
   const removed = new Set<Node>();
   const replaced = new Map<Node, Node>();
@@ -63,17 +52,13 @@ export function readDynamicConvs(graph: Graph): DynamicConvs | undefined {
     const w = graph.initializers.get(wName);
     const wz = wzName ? graph.initializers.get(wzName) : undefined;
     if (!w || (w.dtype !== 'int8' && w.dtype !== 'uint8') || w.dims.length < 3 || (wzName && (!wz || wz.dtype !== w.dtype))) continue;
-    const cast = soleReader(ci.outputs[0]);
-    const to = cast?.attributes.to;
-    if (!isStd(cast, 'Cast') || to?.type !== 'int' || to.value !== 1) continue;
-    const mul = soleReader(cast.outputs[0]);
-    if (!isStd(mul, 'Mul') || mul.inputs.length !== 2) continue;
-    const scales = producers.get(mul.inputs[0] === cast.outputs[0] ? mul.inputs[1] : mul.inputs[0]);
-    if (!isStd(scales, 'Mul') || scales.inputs.length !== 2 || !scales.inputs.includes(dql.outputs[1])) continue;
+    const chain = scaledCast(graph, consumers, producers, ci.outputs[0]);
+    if (!chain || !chain.scales.inputs.includes(dql.outputs[1])) continue;
+    const { cast, mul, scales } = chain;
     const ws = graph.initializers.get(scales.inputs[0] === dql.outputs[1] ? scales.inputs[1] : scales.inputs[0]);
     const Co = w.dims[0], outRank = w.dims.length;
-    const steps = ws?.dtype === 'float32' ? channelValues(ws, outRank, Co) : undefined;
-    const zeros = wz ? channelValues(wz, 0, Co) : new Array<number>(Co).fill(0);
+    const steps = ws?.dtype === 'float32' ? perChannelValues(ws, outRank, Co) : undefined;
+    const zeros = wz ? zeroPoints(wz, Co) : new Array<number>(Co).fill(0);
     if (!steps || !zeros || steps.some((s) => !(s > 0) || !Number.isFinite(s))) continue;
     // The fp32 weights the integer layer stands for, and whether they lie on its grid.
     const codes = toNumberArray(w.data);
@@ -91,7 +76,7 @@ export function readDynamicConvs(graph: Graph): DynamicConvs | undefined {
     const name = freshName(used, `${ci.name || ci.outputs[0]}/conv`);
     layers.add(name);
     removed.add(ci).add(cast);
-    if (soleReader(scales.outputs[0]) === mul) removed.add(scales);
+    if (soleReader(graph, consumers, scales.outputs[0]) === mul) removed.add(scales);
     replaced.set(mul, { name, opType: 'Conv', domain: '', inputs: [dql.inputs[0], weights.name], outputs: [...mul.outputs], attributes: { ...ci.attributes } });
   }
   if (layers.size === 0) return undefined;

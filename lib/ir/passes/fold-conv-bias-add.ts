@@ -5,18 +5,8 @@
 // Applies when the Conv's output feeds nothing but the Add, its weights' rank is known and its
 // own bias (if any) is a float32 initializer.
 
-import { consumersByTensor, float32Initializer, freshName, hasSingleConsumer, producersByTensor, usedNames } from '../graph-utils';
+import { consumersByTensor, float32Initializer, freshName, hasSingleConsumer, perChannelValues, producersByTensor, usedNames } from '../graph-utils';
 import type { ConstantTensor, Graph, Node } from '../types';
-
-/** The constant's value per output channel (length `channels`), if it broadcasts as one. */
-function perChannel(c: ConstantTensor, outRank: number, channels: number): Float32Array | undefined {
-  if (c.dims.length > outRank) return undefined;
-  const n = c.data.length;
-  // Right-aligned against [N, Co, spatial...]: every axis 1 except the channel axis (Co or 1).
-  const channelAxis = c.dims.length - (outRank - 1);
-  for (let i = 0; i < c.dims.length; i++) if (c.dims[i] !== 1 && !(i === channelAxis && c.dims[i] === channels)) return undefined;
-  return Float32Array.from({ length: channels }, (_, k) => c.data[n === 1 ? 0 : k] as number);
-}
 
 export function foldConvBiasAdd(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
@@ -39,7 +29,7 @@ export function foldConvBiasAdd(graph: Graph): Graph {
     const channels = weights.dims[0];
     const bias = conv.inputs[2] ? float32Initializer(graph, conv.inputs[2]) : undefined;
     if ((conv.inputs[2] && (!bias || bias.data.length !== channels)) || Object.keys(conv.attributes).some((k) => k === 'activation' || k === 'fused_residual')) continue;
-    const add1 = perChannel(constant, weights.dims.length, channels);
+    const add1 = perChannelValues(constant, weights.dims.length, channels);
     if (!add1) continue;
     const data = new Float32Array(channels);
     for (let k = 0; k < channels; k++) data[k] = (bias ? (bias.data[k] as number) : 0) + add1[k];

@@ -10,7 +10,7 @@
 // value per column) becomes input 6, added in the same epilogue: fmaf(acc, scale, bias), one
 // rounding where the Mul and the Add had two (the results within an ulp of each other).
 
-import { consumersByTensor, freshName, hasSingleConsumer, producersByTensor, usedNames } from '../graph-utils';
+import { consumersByTensor, freshName, producersByTensor, soleReader, usedNames } from '../graph-utils';
 import type { ConstantTensor, Graph, Node } from '../types';
 
 /**
@@ -30,29 +30,37 @@ function biasVector(graph: Graph, name: string, columns: number, initializers: M
   return flat;
 }
 
+const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
+
+/**
+ * An integer layer's output `acc` made float the way onnxruntime's dynamic quantization writes it:
+ * Mul(Cast(acc, to = FLOAT), scales) with scales = Mul(x, y), each node the sole reader of what
+ * it reads; the three nodes, or undefined. (Also read-dynamic-convs.ts, for ConvInteger.)
+ */
+export function scaledCast(graph: Graph, consumers: Map<string, Node[]>, producers: Map<string, Node>, acc: string): { cast: Node; mul: Node; scales: Node } | undefined {
+  const cast = soleReader(graph, consumers, acc);
+  const to = cast?.attributes.to;
+  if (!isStd(cast, 'Cast') || to?.type !== 'int' || to.value !== 1) return undefined;
+  const mul = soleReader(graph, consumers, cast.outputs[0]);
+  if (!isStd(mul, 'Mul') || mul.inputs.length !== 2) return undefined;
+  const scales = producers.get(mul.inputs[0] === cast.outputs[0] ? mul.inputs[1] : mul.inputs[0]);
+  if (!isStd(scales, 'Mul') || scales.inputs.length !== 2) return undefined;
+  return { cast, mul, scales };
+}
+
 export function fuseMatMulIntegerScaled(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
   const producers = producersByTensor(graph.nodes);
-  /** The one node reading v, if v is not a graph output and exactly one node reads it, once. */
-  const soleReader = (v: string): Node | undefined => {
-    const reader = hasSingleConsumer(graph, consumers, v) ? consumers.get(v)![0] : undefined;
-    return reader && reader.inputs.filter((x) => x === v).length === 1 ? reader : undefined;
-  };
-  const isStd = (n: Node | undefined, op: string): n is Node => !!n && n.opType === op && n.domain === '';
   const removed = new Set<Node>();
   const fused = new Map<Node, Node>();
   const initializers = new Map(graph.initializers);
   const flattened = new Map<string, string>(); // a [1, ..., N] bias -> its [N] copy
   for (const mm of graph.nodes) {
     if (!isStd(mm, 'MatMulInteger') || mm.outputs.length !== 1) continue;
-    const cast = soleReader(mm.outputs[0]);
-    const to = cast?.attributes.to;
-    if (!isStd(cast, 'Cast') || to?.type !== 'int' || to.value !== 1) continue;
-    const mul = soleReader(cast.outputs[0]);
-    if (!isStd(mul, 'Mul') || mul.inputs.length !== 2) continue;
-    const s = mul.inputs[0] === cast.outputs[0] ? mul.inputs[1] : mul.inputs[0];
-    const scales = producers.get(s);
-    if (!isStd(scales, 'Mul') || scales.inputs.length !== 2) continue;
+    const chain = scaledCast(graph, consumers, producers, mm.outputs[0]);
+    if (!chain) continue;
+    const { cast, mul, scales } = chain;
+    const s = scales.outputs[0];
     // b_scale: a float32 constant, one value or one per column of b; a_scale the other operand.
     const b = graph.initializers.get(mm.inputs[1]);
     const columns = b?.dims[b.dims.length - 1];
@@ -69,8 +77,8 @@ export function fuseMatMulIntegerScaled(graph: Graph): Graph {
     while (inputs.length < 4) inputs.push('');
     removed.add(mm);
     removed.add(cast);
-    if (soleReader(s) === mul) removed.add(scales);
-    const add = soleReader(mul.outputs[0]);
+    if (soleReader(graph, consumers, s) === mul) removed.add(scales);
+    const add = soleReader(graph, consumers, mul.outputs[0]);
     const bias = isStd(add, 'Add') && add.inputs.length === 2 && columns !== undefined
       ? biasVector(graph, add.inputs[0] === mul.outputs[0] ? add.inputs[1] : add.inputs[0], columns, initializers, flattened) : undefined;
     // The fused node stands where the final Mul (or the bias Add) stood: a_scale and everything
