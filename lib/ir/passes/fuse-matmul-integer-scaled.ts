@@ -17,13 +17,14 @@ import type { ConstantTensor, Graph, Node } from '../types';
  * The name of a float32 constant holding one value per column ([N], or [1, ..., 1, N]), as a 1-D
  * [N] tensor (added to `initializers` under a new name when it had more axes); else undefined.
  */
-function biasVector(graph: Graph, name: string, columns: number, initializers: Map<string, ConstantTensor>, flattened: Map<string, string>): string | undefined {
+function biasVector(graph: Graph, name: string, columns: number, initializers: Map<string, ConstantTensor>, flattened: Map<string, string>,
+                    used: () => Set<string>): string | undefined {
   const t = graph.initializers.get(name);
   if (!t || t.dtype !== 'float32' || t.data.length !== columns || t.dims[t.dims.length - 1] !== columns) return undefined;
   if (t.dims.length === 1) return name;
   let flat = flattened.get(name);
   if (flat === undefined) {
-    flat = freshName(usedNames({ ...graph, initializers }), `${name}/vector`);
+    flat = freshName(used(), `${name}/vector`);
     flattened.set(name, flat);
     initializers.set(flat, { ...t, name: flat, dims: [columns] });
   }
@@ -55,6 +56,8 @@ export function fuseMatMulIntegerScaled(graph: Graph): Graph {
   const fused = new Map<Node, Node>();
   const initializers = new Map(graph.initializers);
   const flattened = new Map<string, string>(); // a [1, ..., N] bias -> its [N] copy
+  let names: Set<string> | undefined; // the graph's names, gathered once when a copy needs one
+  const used = (): Set<string> => (names ??= usedNames(graph));
   for (const mm of graph.nodes) {
     if (!isStd(mm, 'MatMulInteger') || mm.outputs.length !== 1) continue;
     const chain = scaledCast(graph, consumers, producers, mm.outputs[0]);
@@ -80,7 +83,7 @@ export function fuseMatMulIntegerScaled(graph: Graph): Graph {
     if (soleReader(graph, consumers, s) === mul) removed.add(scales);
     const add = soleReader(graph, consumers, mul.outputs[0]);
     const bias = isStd(add, 'Add') && add.inputs.length === 2 && columns !== undefined
-      ? biasVector(graph, add.inputs[0] === mul.outputs[0] ? add.inputs[1] : add.inputs[0], columns, initializers, flattened) : undefined;
+      ? biasVector(graph, add.inputs[0] === mul.outputs[0] ? add.inputs[1] : add.inputs[0], columns, initializers, flattened, used) : undefined;
     // The fused node stands where the final Mul (or the bias Add) stood: a_scale and everything
     // else exist by then.
     const node: Node = { ...mm, opType: 'TernionMatMulIntegerScaled', inputs: [...inputs.slice(0, 4), aScale, bScale], outputs: [...mul.outputs], attributes: {} };
