@@ -292,3 +292,26 @@ describe('bit operations, against onnxruntime', () => {
     await expectRunError(dynamic, { a: { type: 'uint8', data: new Uint8Array(3), dims: [3] }, b: { type: 'uint8', data: new Uint8Array(4), dims: [4] } }, 'ERR_SHAPE_MISMATCH', /BitwiseOr node 'bw'.*cannot be broadcast/);
   });
 });
+
+// ------------------------------------------------------------------ single-channel convs
+
+describe('convs over one input channel, against onnxruntime', () => {
+  // A long kernel (an STFT written as a 1-D conv, as Silero VAD does: 256 taps, stride 128, a few
+  // frames) runs as a GEMM; a short one (a grayscale stem) as the direct loop. Both paths, with a
+  // bias and padding, one and two threads.
+  const cases: [string, number[], number[], number[], number[]][] = [
+    // name, input dims, weight dims, strides, pads
+    ['STFT-like 1-D, 256 taps, stride 128', [1, 1, 576], [258, 1, 256], [128], [0, 0]],
+    ['1-D, 40 taps, stride 10, padded, batch 2', [2, 1, 403], [24, 1, 40], [10], [5, 7]],
+    ['2-D grayscale stem 7x7, stride 2', [1, 1, 29, 31], [8, 1, 7, 7], [2, 2], [3, 3, 3, 3]],
+    ['2-D 9x9 taps (81: long), stride 1', [1, 1, 12, 13], [5, 1, 9, 9], [1, 1], [4, 4, 4, 4]],
+  ];
+  it.each(cases)('%s', async (_name, xDims, wDims, strides, pads) => {
+    const spec = model(
+      [{ op: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['y'], attributes: [{ name: 'strides', type: 7, ints: strides }, { name: 'pads', type: 7, ints: pads }] }],
+      { x: f32(xDims, []) }, [anyShape('y')], 13,
+      [{ name: 'w', dims: wDims, floatData: Array.from(seeded(size(wDims), 3, 0.2)) }, { name: 'b', dims: [wDims[0]], floatData: Array.from(seeded(wDims[0], 4)) }],
+    );
+    for (const threads of [1, 2]) await compareAll(spec, { x: f32(xDims, seeded(size(xDims), 5)) }, 1e-5, threads);
+  });
+});

@@ -22,7 +22,8 @@ export type AttributeDoc =
   | { type: 'ints'; value: number[] }
   | { type: 'string'; value: string }
   | { type: 'strings'; value: string[] }
-  | { type: 'tensor'; value: TensorRef };
+  | { type: 'tensor'; value: TensorRef }
+  | { type: 'graph'; value: GraphBodyDoc };
 
 export interface ValueDoc {
   name: string;
@@ -39,17 +40,21 @@ export interface NodeDoc {
   attributes: Record<string, AttributeDoc>;
 }
 
+/** A graph's own parts; a subgraph (If branch, Loop / Scan body) is one of these, in its attribute. */
+export interface GraphBodyDoc {
+  name: string;
+  inputs: ValueDoc[];
+  outputs: ValueDoc[];
+  initializers: TensorRef[];
+  nodes: NodeDoc[];
+  valueInfo: ValueDoc[];
+}
+
 export interface GraphDocument {
   producer: { name: string; version: string };
-  graph: {
-    name: string;
+  graph: GraphBodyDoc & {
     opsets: Record<string, number>;
     metadata: { irVersion: number; producerName: string; producerVersion: string };
-    inputs: ValueDoc[];
-    outputs: ValueDoc[];
-    initializers: TensorRef[];
-    nodes: NodeDoc[];
-    valueInfo: ValueDoc[];
   };
   quantization: TernQuantizationInfo | null;
 }
@@ -70,7 +75,8 @@ function valueDoc(name: string, t: ValueType): ValueDoc {
 
 /**
  * The document for `graph`, and the tensors whose data goes in sections: `tensors[i]` belongs in
- * section `firstSection + i` (initializers in map order, then tensor attributes in node order).
+ * section `firstSection + i` (in document order: a graph's initializers, then the tensors of its
+ * nodes' attributes, subgraphs depth first where their attribute stands).
  */
 export function graphDocument(
   graph: Graph,
@@ -92,26 +98,30 @@ export function graphDocument(
       case 'string': return { type: 'string', value: a.value };
       case 'strings': return { type: 'strings', value: [...a.value] };
       case 'tensor': return { type: 'tensor', value: ref(a.value) };
+      case 'graph': return { type: 'graph', value: body(a.value) };
     }
   };
+  const body = (g: Graph): GraphBodyDoc => ({
+    name: g.name,
+    inputs: g.inputs.map((v: ValueInfo) => valueDoc(v.name, v)),
+    outputs: g.outputs.map((v: ValueInfo) => valueDoc(v.name, v)),
+    initializers: [...g.initializers.values()].map(ref),
+    nodes: g.nodes.map((n) => ({
+      name: n.name,
+      opType: n.opType,
+      domain: n.domain,
+      inputs: [...n.inputs],
+      outputs: [...n.outputs],
+      attributes: Object.fromEntries(Object.entries(n.attributes).map(([k, a]) => [k, attribute(a)])),
+    })),
+    valueInfo: [...g.valueInfo].map(([name, t]) => valueDoc(name, t)),
+  });
   const document: GraphDocument = {
     producer,
     graph: {
-      name: graph.name,
+      ...body(graph),
       opsets: { ...graph.opsets },
       metadata: { irVersion: graph.metadata.irVersion, producerName: graph.metadata.producerName, producerVersion: graph.metadata.producerVersion },
-      inputs: graph.inputs.map((v: ValueInfo) => valueDoc(v.name, v)),
-      outputs: graph.outputs.map((v: ValueInfo) => valueDoc(v.name, v)),
-      initializers: [...graph.initializers.values()].map(ref),
-      nodes: graph.nodes.map((n) => ({
-        name: n.name,
-        opType: n.opType,
-        domain: n.domain,
-        inputs: [...n.inputs],
-        outputs: [...n.outputs],
-        attributes: Object.fromEntries(Object.entries(n.attributes).map(([k, a]) => [k, attribute(a)])),
-      })),
-      valueInfo: [...graph.valueInfo].map(([name, t]) => valueDoc(name, t)),
     },
     quantization,
   };

@@ -3,7 +3,7 @@
 // (a buggy or hostile writer) gives ERR_MODEL_FORMAT naming the field, never a half-built graph.
 // Keys this version does not know are ignored (a later minor version may add some).
 import { TernionError } from '../errors';
-import type { AttributeValue, ConstantTensor, DataType, Dim, Graph, Node, StoredDataType, ValueInfo, ValueType } from '../ir';
+import type { AttributeValue, ConstantTensor, DataType, Dim, Graph, GraphMetadata, Node, StoredDataType, ValueInfo, ValueType } from '../ir';
 import { ELEMENT_TYPES } from './tern-layout';
 import type { TensorRef } from './graph-document';
 import type { TernQuantizationInfo } from './types';
@@ -110,7 +110,14 @@ export function tensorRef(v: Json, where: string): TensorRef {
 
 export type ResolveTensor = (ref: TensorRef, where: string) => ConstantTensor;
 
-function attribute(v: Json, where: string, resolve: ResolveTensor): AttributeValue {
+/** What every graph of a document shares: the tensor resolver and the top-level opsets and metadata. */
+interface BodyScope {
+  resolve: ResolveTensor;
+  opsets: Record<string, number>;
+  metadata: GraphMetadata;
+}
+
+function attribute(v: Json, where: string, scope: BodyScope): AttributeValue {
   const o = object(v, where);
   const type = field(o, 'type', where);
   const value = field(o, 'value', where);
@@ -122,17 +129,18 @@ function attribute(v: Json, where: string, resolve: ResolveTensor): AttributeVal
     case 'ints': return { type, value: array(value, at).map((x, i) => integer(x, `${at}[${i}]`)) };
     case 'string': return { type, value: string(value, at) };
     case 'strings': return { type, value: array(value, at).map((x, i) => string(x, `${at}[${i}]`)) };
-    case 'tensor': return { type, value: resolve(tensorRef(value, at), at) };
+    case 'tensor': return { type, value: scope.resolve(tensorRef(value, at), at) };
+    case 'graph': return { type, value: body(object(value, at), at, scope) };
   }
-  throw bad(`${where}.type`, 'an attribute type (float, floats, int, ints, string, strings, tensor)', type);
+  throw bad(`${where}.type`, 'an attribute type (float, floats, int, ints, string, strings, tensor, graph)', type);
 }
 
-function node(v: Json, where: string, resolve: ResolveTensor): Node {
+function node(v: Json, where: string, scope: BodyScope): Node {
   const o = object(v, where);
   const names = (key: string): string[] => array(field(o, key, where), `${where}.${key}`).map((s, i) => string(s, `${where}.${key}[${i}]`));
   const attrs = object(field(o, 'attributes', where), `${where}.attributes`);
   const attributes: Record<string, AttributeValue> = {};
-  for (const [k, a] of Object.entries(attrs)) setOwn(attributes, k, attribute(a, `${where}.attributes.${k}`, resolve));
+  for (const [k, a] of Object.entries(attrs)) setOwn(attributes, k, attribute(a, `${where}.attributes.${k}`, scope));
   return {
     name: string(field(o, 'name', where), `${where}.name`),
     opType: string(field(o, 'opType', where), `${where}.opType`),
@@ -141,6 +149,32 @@ function node(v: Json, where: string, resolve: ResolveTensor): Node {
     outputs: names('outputs'),
     attributes,
   };
+}
+
+/** A graph's own parts (the top-level graph, or a subgraph in an attribute) at `where`. */
+function body(g: Record<string, Json>, where: string, scope: BodyScope): Graph {
+  const values = (key: string): ValueInfo[] => array(field(g, key, where), `${where}.${key}`).map((v, i) => valueInfo(v, `${where}.${key}[${i}]`));
+  const inputs = values('inputs');
+  const outputs = values('outputs');
+
+  const initializers = new Map<string, ConstantTensor>();
+  array(field(g, 'initializers', where), `${where}.initializers`).forEach((v, i) => {
+    const at = `${where}.initializers[${i}]`;
+    const t = scope.resolve(tensorRef(v, at), at);
+    if (initializers.has(t.name)) throw new TernionError('ERR_MODEL_FORMAT', `graph section: initializer "${t.name}" is listed twice in ${where}`);
+    initializers.set(t.name, t);
+  });
+
+  const nodes = array(field(g, 'nodes', where), `${where}.nodes`).map((v, i) => node(v, `${where}.nodes[${i}]`, scope));
+
+  const valueInfoMap = new Map<string, ValueType>();
+  array(field(g, 'valueInfo', where), `${where}.valueInfo`).forEach((v, i) => {
+    const { name, ...type } = valueInfo(v, `${where}.valueInfo[${i}]`);
+    if (valueInfoMap.has(name)) throw new TernionError('ERR_MODEL_FORMAT', `graph section: ${where}.valueInfo lists "${name}" twice`);
+    valueInfoMap.set(name, type);
+  });
+  const name = string(field(g, 'name', where), `${where}.name`);
+  return { name, opsets: scope.opsets, inputs, outputs, initializers, nodes, valueInfo: valueInfoMap, metadata: scope.metadata };
 }
 
 export interface ParsedDocument {
@@ -167,27 +201,7 @@ export function parseGraphDocument(doc: Json, resolve: ResolveTensor): ParsedDoc
     producerVersion: string(field(m, 'producerVersion', 'graph.metadata'), 'graph.metadata.producerVersion'),
   };
 
-  const values = (key: string): ValueInfo[] => array(field(g, key, 'graph'), `graph.${key}`).map((v, i) => valueInfo(v, `graph.${key}[${i}]`));
-  const inputs = values('inputs');
-  const outputs = values('outputs');
-
-  const initializers = new Map<string, ConstantTensor>();
-  array(field(g, 'initializers', 'graph'), 'graph.initializers').forEach((v, i) => {
-    const where = `graph.initializers[${i}]`;
-    const t = resolve(tensorRef(v, where), where);
-    if (initializers.has(t.name)) throw new TernionError('ERR_MODEL_FORMAT', `graph section: initializer "${t.name}" is listed twice`);
-    initializers.set(t.name, t);
-  });
-
-  const nodes = array(field(g, 'nodes', 'graph'), 'graph.nodes').map((v, i) => node(v, `graph.nodes[${i}]`, resolve));
-
-  const valueInfoMap = new Map<string, ValueType>();
-  array(field(g, 'valueInfo', 'graph'), 'graph.valueInfo').forEach((v, i) => {
-    const { name, ...type } = valueInfo(v, `graph.valueInfo[${i}]`);
-    if (valueInfoMap.has(name)) throw new TernionError('ERR_MODEL_FORMAT', `graph section: graph.valueInfo lists "${name}" twice`);
-    valueInfoMap.set(name, type);
-  });
-
+  const graph: Graph = body(g, 'graph', { resolve, opsets, metadata });
   let quantization: TernQuantizationInfo | null = null;
   const q = has(root, 'quantization') ? root.quantization : null;
   if (q !== null) {
@@ -195,6 +209,5 @@ export function parseGraphDocument(doc: Json, resolve: ResolveTensor): ParsedDoc
     quantization = { options: object(field(qo, 'options', 'quantization'), 'quantization.options'), report: field(qo, 'report', 'quantization') };
   }
 
-  const graph: Graph = { name: string(field(g, 'name', 'graph'), 'graph.name'), opsets, inputs, outputs, initializers, nodes, valueInfo: valueInfoMap, metadata };
   return { graph, producer, quantization };
 }

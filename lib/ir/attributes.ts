@@ -1,7 +1,7 @@
 // Typed reads of node attributes, with one error wording for a wrong or missing attribute.
 
 import { TernionError } from '../errors';
-import type { AttributeType, AttributeValue, ConstantTensor, Node } from './types';
+import type { AttributeType, AttributeValue, ConstantTensor, Graph, Node } from './types';
 
 interface AttributeValueTypes {
   float: number;
@@ -11,6 +11,7 @@ interface AttributeValueTypes {
   floats: readonly number[];
   ints: readonly number[];
   strings: readonly string[];
+  graph: Graph;
 }
 type ValueOf<T extends AttributeType> = AttributeValueTypes[T];
 

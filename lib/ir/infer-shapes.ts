@@ -9,6 +9,8 @@ import { requireSupportedOp } from './ops';
 import type { InferredValue, ShapeContext } from './shape-context';
 import { formatShape, shapeError, UnknownRankSignal } from './shape-context';
 import { MAX_TRACKED_VALUES } from './shapes/misc';
+import { inferredSubgraphs } from './shapes/control-flow';
+import { isControlFlow, mapNodeSubgraphs } from './subgraphs';
 import type { ConstantTensor, Dim, Graph, Node, Shape, ValueType, ValueInfo } from './types';
 
 function valueOfConstant(tensor: ConstantTensor): readonly Dim[] | undefined {
@@ -102,6 +104,12 @@ function mergeDeclared(name: string, inferred: Shape | undefined, declared: Shap
 /** A copy of the graph whose valueInfo types every node output and whose outputs carry shapes. */
 export function inferShapes(graph: Graph): Graph {
   const known = inferNodeTypes(graph);
+  // Control-flow nodes keep their subgraphs typed as this inference found them.
+  const nodes = graph.nodes.map((node) => {
+    const typed = isControlFlow(node) ? inferredSubgraphs(node) : undefined;
+    if (typed === undefined) return node;
+    return mapNodeSubgraphs(node, (sub, name) => typed[name] ?? sub);
+  });
   const valueInfo = new Map<string, ValueType>(graph.valueInfo);
   for (const node of graph.nodes) {
     for (const name of node.outputs) {
@@ -115,5 +123,5 @@ export function inferShapes(graph: Graph): Graph {
     const shape = mergeDeclared(output.name, value.shape, output.shape);
     return shape === undefined ? { name: output.name, dtype: value.dtype } : { name: output.name, dtype: value.dtype, shape };
   });
-  return { ...graph, valueInfo, outputs };
+  return { ...graph, nodes, valueInfo, outputs };
 }

@@ -19,6 +19,7 @@ import {
 } from './shapes/math-logic';
 import { recurrentShapeFn } from './shapes/recurrent';
 import { einsumShapeFn } from './shapes/einsum';
+import { ifShapeFn, loopShapeFn, scanShapeFn } from './shapes/control-flow';
 import {
   compressShapeFn, eyeLikeShapeFn, float32Only, floatClassShapeFn, gatherNDShapeFn, mvnShapeFn, nonZeroShapeFn, oneHotShapeFn, reverseSequenceShapeFn, scatterElementsShapeFn, shrinkShapeFn,
 } from './shapes/extra-ops';
@@ -198,6 +199,11 @@ const OP_LIST: readonly OpSpec[] = [
   op('Compress', 9, compressShapeFn),
   op('ReverseSequence', 10, reverseSequenceShapeFn),
   op('Einsum', 12, einsumShapeFn),
+  // Control flow: subgraphs in attributes, outer values read as the node's last inputs (ir/subgraphs.ts).
+  op('If', 1, ifShapeFn),
+  op('Loop', 1, loopShapeFn),
+  // Opset 8's Scan has a batch axis and sequence_lens; opset 9 took today's form.
+  op('Scan', 9, scanShapeFn),
   op('NonMaxSuppression', 10, nonMaxSuppressionShapeFn),
   // Opset 16 added coordinate_transformation_mode (default half_pixel; opset 10 behaves as output_half_pixel).
   op('RoiAlign', 10, roiAlignShapeFn),

@@ -12,6 +12,7 @@ import { mergeDuplicateNodes } from './passes/merge-duplicate-nodes';
 import { removeDeadNodes } from './passes/remove-dead-nodes';
 import { removeIdentity } from './passes/remove-identity';
 import { trimConvTaps } from './passes/trim-conv-taps';
+import { inlineConstantIfs, mapSubgraphs, sinkConstantCaptures } from './subgraphs';
 import type { Graph } from './types';
 import { validateGraph } from './validate-graph';
 
@@ -50,7 +51,16 @@ function checkOptions(options: OptimizeOptions): void {
 export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
   checkOptions(options);
   let result = removeIdentity(graph);
-  if (options.foldConstants !== false) result = foldConstants(result);
+  if (options.foldConstants !== false) {
+    result = foldConstants(result);
+    // An If on a constant condition becomes its branch, whose nodes may fold in turn.
+    for (let round = 0; round < 8; round++) {
+      const inlined = inlineConstantIfs(result);
+      if (inlined === result) break;
+      result = foldConstants(removeIdentity(inlined));
+    }
+    result = sinkConstantCaptures(result);
+  }
   if (options.mergeDuplicates !== false) result = mergeDuplicateNodes(result);
   result = removeDeadNodes(result);
   if (options.foldBiasAdd !== false) result = foldConvBiasAdd(result);
@@ -62,5 +72,7 @@ export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Grap
   validateGraph(result);
   // Trimming reads the inferred input sizes and changes no tensor's shape.
   const typed = inferShapes(result);
-  return options.trimConvTaps !== false ? trimConvTaps(typed) : typed;
+  const trimmed = options.trimConvTaps !== false ? trimConvTaps(typed) : typed;
+  // Subgraphs last: shape inference has typed their inputs from the values they are bound to.
+  return mapSubgraphs(trimmed, (sub) => optimizeGraph(sub, options));
 }

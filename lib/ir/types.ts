@@ -41,8 +41,9 @@ export interface ConstantTensor {
 /**
  * A node attribute, tagged by its ONNX type. Integers are int64 in ONNX and JS numbers here:
  * values beyond ±2^53 (INT64_MAX used as "to the end" in Slice) are rounded, which keeps their
- * order, and that is all such sentinels need. Graph-valued attributes (If/Loop/Scan bodies) are
- * rejected at load, so they have no representation.
+ * order, and that is all such sentinels need. A graph-valued attribute (an If branch, a Loop or
+ * Scan body) is a Graph of its own: its inputs are the op's formal inputs (none for If) followed by
+ * the outer values it reads, which the node lists as its last inputs (see ir/subgraphs.ts).
  */
 export type AttributeValue =
   | { readonly type: 'float'; readonly value: number }
@@ -51,7 +52,8 @@ export type AttributeValue =
   | { readonly type: 'tensor'; readonly value: ConstantTensor }
   | { readonly type: 'floats'; readonly value: readonly number[] }
   | { readonly type: 'ints'; readonly value: readonly number[] }
-  | { readonly type: 'strings'; readonly value: readonly string[] };
+  | { readonly type: 'strings'; readonly value: readonly string[] }
+  | { readonly type: 'graph'; readonly value: Graph };
 
 export type AttributeType = AttributeValue['type'];
 

@@ -1,6 +1,7 @@
 // The Graph invariants of types.ts, checked once at load and available to tests of passes.
 
 import { TernionError } from '../errors';
+import { subgraphsOf } from './subgraphs';
 import { topologicalSort } from './topo-sort';
 import type { Graph } from './types';
 
@@ -27,5 +28,16 @@ export function validateGraph(graph: Graph): void {
   for (const node of graph.nodes) {
     if (names.has(node.name)) throw new TernionError('ERR_MODEL_FORMAT', `Two nodes are named "${node.name}"`);
     names.add(node.name);
+  }
+  // Subgraphs keep the same invariants; they read outer values only through their inputs.
+  for (const node of graph.nodes) {
+    for (const [name, sub] of subgraphsOf(node)) {
+      try {
+        validateGraph(sub);
+      } catch (error) {
+        if (!(error instanceof TernionError)) throw error;
+        throw new TernionError(error.code, `In the ${name} of node "${node.name}" (${node.opType}): ${error.message}`, { cause: error });
+      }
+    }
   }
 }

@@ -1,5 +1,5 @@
-// AttributeProto -> AttributeValue. Graph-valued attributes (If/Loop/Scan bodies) are rejected:
-// ternion runs straight-line graphs only.
+// AttributeProto -> AttributeValue. Graph-valued attributes are decoded by decode-graph.ts for the
+// ops that take them (If, Loop, Scan); anywhere else they are refused.
 
 import { TernionError } from '../errors';
 import type { AttributeValue } from '../ir/types';
@@ -53,7 +53,7 @@ export function decodeAttribute(
     case 5: case 10:
       throw new TernionError(
         'ERR_UNSUPPORTED_OP',
-        `Node "${nodeName}" (${node.op_type}) has a subgraph in ${where}: control flow is not supported`,
+        `Node "${nodeName}" (${node.op_type}) has a subgraph in ${where}: ternion takes subgraphs only in If, Loop and Scan`,
       );
     default:
       throw new TernionError(

@@ -3,6 +3,7 @@
 
 import { TernionError } from '../errors';
 import { requireSupportedOp } from '../ir/ops';
+import { CONTROL_FLOW_OPS, isControlFlow } from '../ir/subgraphs';
 import { UnknownDimNames } from '../ir/symbolic-dims';
 import { topologicalSort } from '../ir/topo-sort';
 import type { Attributes, AttributeValue, ConstantTensor, Dim, Graph, GraphMetadata, Node, ValueType, ValueInfo } from '../ir/types';
@@ -52,12 +53,15 @@ function decodeValueInfo(info: ValueInfoProtoMessage, what: string, unknownDims:
   return { name: info.name, ...type };
 }
 
-function decodeNode(
-  proto: NodeProtoMessage,
-  name: string,
-  opsets: Readonly<Record<string, number>>,
-  options: TensorDecodeOptions,
-): Node {
+/** What decoding a graph at any depth shares: the model's opsets, tensor options, unknown-dim names. */
+interface DecodeScope {
+  readonly opsets: Readonly<Record<string, number>>;
+  readonly options: TensorDecodeOptions;
+  readonly unknownDims: UnknownDimNames;
+  readonly metadata: GraphMetadata;
+}
+
+function decodeNode(proto: NodeProtoMessage, name: string, scope: DecodeScope): Node {
   const shell: Node = {
     name,
     opType: proto.op_type,
@@ -67,16 +71,44 @@ function decodeNode(
     attributes: {},
   };
   if (!proto.op_type) throw formatError(`Node "${name}" has no op_type`);
-  // Unsupported ops fail here, before their attributes (If/Loop subgraphs) are even decoded.
+  // Unsupported ops fail here, before their attributes (subgraphs) are even decoded.
   // onnxruntime's own ops that are written out as standard ones (lower-contrib-ops.ts) pass.
-  if (!isLoweredContribOp(shell.domain, shell.opType) || opsets[shell.domain] === undefined) requireSupportedOp(shell, opsets);
+  if (!isLoweredContribOp(shell.domain, shell.opType) || scope.opsets[shell.domain] === undefined) requireSupportedOp(shell, scope.opsets);
   const attributes: Record<string, AttributeValue> = {};
+  const subgraphs: [string, Graph, string[]][] = [];
   for (const attribute of proto.attribute) {
     if (!attribute.name) throw formatError(`Node "${name}" (${proto.op_type}) has an attribute without a name`);
     if (attributes[attribute.name] !== undefined) throw formatError(`Node "${name}" (${proto.op_type}) sets attribute "${attribute.name}" twice`);
-    attributes[attribute.name] = decodeAttribute(attribute, proto, name, options);
+    if ((attribute.type === 5 || (!attribute.type && attribute.g)) && attribute.g && isControlFlow(shell)) {
+      const where = `${attribute.name} of node "${name}" (${proto.op_type})`;
+      let decoded: { graph: Graph; free: string[] };
+      try {
+        decoded = decodeBody(attribute.g, scope, where);
+      } catch (error) {
+        // Which subgraph, at any depth: the innermost message first, each level appending its own.
+        if (error instanceof TernionError) throw new TernionError(error.code, `${error.message}, in the ${where}`, { cause: error });
+        throw error;
+      }
+      const { graph, free } = decoded;
+      subgraphs.push([attribute.name, graph, free]);
+      attributes[attribute.name] = { type: 'graph', value: graph };
+      continue;
+    }
+    attributes[attribute.name] = decodeAttribute(attribute, proto, name, scope.options);
   }
-  return { ...shell, attributes: attributes as Attributes };
+  if (!isControlFlow(shell)) return { ...shell, attributes: attributes as Attributes };
+  for (const graphName of CONTROL_FLOW_OPS[shell.opType]) {
+    if (attributes[graphName]?.type !== 'graph') throw formatError(`Node "${name}" (${proto.op_type}) has no graph attribute "${graphName}"`);
+  }
+  // The outer values any subgraph reads become the node's last inputs and every subgraph's last
+  // inputs (ir/subgraphs.ts); their types are set by shape inference.
+  const captures = [...new Set(subgraphs.flatMap(([, , free]) => free))];
+  for (const [attributeName, graph] of subgraphs) {
+    const inputs = [...graph.inputs, ...captures.map((c): ValueInfo => ({ name: c, dtype: 'float32' }))];
+    attributes[attributeName] = { type: 'graph', value: { ...graph, inputs } };
+  }
+  attributes.captures = { type: 'int', value: captures.length };
+  return { ...shell, inputs: [...shell.inputs, ...captures], attributes: attributes as Attributes };
 }
 
 /** Names for nodes: the model's, or "<OpType>_<index>" when missing or already taken. */
@@ -94,49 +126,68 @@ function uniqueNodeNames(nodes: readonly NodeProtoMessage[]): string[] {
   });
 }
 
+/**
+ * The parts of a graph at any depth. `subgraph`: the graph of an attribute, whose inputs and
+ * outputs may leave their types to shape inference and whose nodes may read outer values (`free`,
+ * in order of first read).
+ */
+function decodeBody(proto: GraphProtoMessage, scope: DecodeScope, subgraph?: string): { graph: Graph; free: string[] } {
+  const what = subgraph === undefined ? '' : ` in the subgraph ${subgraph}`;
+  if (proto.sparse_initializer.length > 0) throw formatError(`The model has sparse initializers${what}, which ternion does not support`);
+  // Nodes first: an unsupported op is the most useful thing to report about a model.
+  const names = uniqueNodeNames(proto.node);
+  const nodes = proto.node.map((node, i) => decodeNode(node, names[i], scope));
+
+  const initializers = new Map<string, ConstantTensor>();
+  for (const tensor of proto.initializer) {
+    if (!tensor.name) throw formatError(`An initializer${what} has no name`);
+    if (initializers.has(tensor.name)) throw formatError(`Initializer "${tensor.name}"${what} is defined twice`);
+    initializers.set(tensor.name, decodeTensorMessage(tensor, { ...scope.options, description: `initializer "${tensor.name}"${what}` }));
+  }
+
+  const valueInfoOf = (info: ValueInfoProtoMessage, kind: string): ValueInfo => {
+    if (subgraph === undefined || (info.type && info.type.tensor_type)) return decodeValueInfo(info, kind + what, scope.unknownDims);
+    if (!info.name) throw formatError(`A ${kind}${what} has no name`);
+    return { name: info.name, dtype: 'float32' };  // typed by shape inference from the node's inputs
+  };
+  // Before IR version 4 initializers were also listed as inputs; here they are constants.
+  const inputs = proto.input.filter((info) => !initializers.has(info.name)).map((info) => valueInfoOf(info, 'graph input'));
+  const outputs = proto.output.map((info) => valueInfoOf(info, 'graph output'));
+
+  const valueInfo = new Map<string, ValueType>();
+  for (const info of proto.value_info) {
+    const type = info.name ? decodeTensorType(info.type, `value "${info.name}"`, scope.unknownDims) : undefined;
+    if (type !== undefined) valueInfo.set(info.name, type);
+  }
+
+  const defined = new Set<string>([...inputs.map((i) => i.name), ...initializers.keys()]);
+  for (const node of nodes) for (const o of node.outputs) if (o !== '') defined.add(o);
+  const free: string[] = [];
+  if (subgraph !== undefined) {
+    const reads = [...nodes.flatMap((n) => n.inputs), ...outputs.map((o) => o.name)];
+    for (const name of reads) if (name !== '' && !defined.has(name) && !free.includes(name)) free.push(name);
+  }
+  const available = new Set<string>([...inputs.map((i) => i.name), ...initializers.keys(), ...free]);
+  let graph: Graph = lowerContribOps({
+    name: proto.name,
+    opsets: scope.opsets,
+    inputs,
+    outputs,
+    initializers,
+    nodes: topologicalSort(nodes, available),
+    valueInfo,
+    metadata: scope.metadata,
+  });
+  if (subgraph === undefined) validateGraph(graph);
+  else graph = { ...graph, inputs: [...graph.inputs] };
+  return { graph, free };
+}
+
 export function decodeGraph(
   proto: GraphProtoMessage,
   opsets: Readonly<Record<string, number>>,
   metadata: GraphMetadata,
   options: TensorDecodeOptions,
 ): Graph {
-  if (proto.sparse_initializer.length > 0) throw formatError('The model has sparse initializers, which ternion does not support');
-  const unknownDims = new UnknownDimNames();
-  // Nodes first: an unsupported op is the most useful thing to report about a model.
-  const names = uniqueNodeNames(proto.node);
-  const nodes = proto.node.map((node, i) => decodeNode(node, names[i], opsets, options));
-
-  const initializers = new Map<string, ConstantTensor>();
-  for (const tensor of proto.initializer) {
-    if (!tensor.name) throw formatError('An initializer has no name');
-    if (initializers.has(tensor.name)) throw formatError(`Initializer "${tensor.name}" is defined twice`);
-    initializers.set(tensor.name, decodeTensorMessage(tensor, { ...options, description: `initializer "${tensor.name}"` }));
-  }
-
-  // Before IR version 4 initializers were also listed as inputs; here they are constants.
-  const inputs = proto.input
-    .filter((info) => !initializers.has(info.name))
-    .map((info) => decodeValueInfo(info, 'graph input', unknownDims));
-  const outputs = proto.output.map((info) => decodeValueInfo(info, 'graph output', unknownDims));
-
-  const valueInfo = new Map<string, ValueType>();
-  for (const info of proto.value_info) {
-    const type = info.name ? decodeTensorType(info.type, `value "${info.name}"`, unknownDims) : undefined;
-    if (type !== undefined) valueInfo.set(info.name, type);
-  }
-
-
-  const available = new Set<string>([...inputs.map((i) => i.name), ...initializers.keys()]);
-  const graph: Graph = lowerContribOps({
-    name: proto.name,
-    opsets,
-    inputs,
-    outputs,
-    initializers,
-    nodes: topologicalSort(nodes, available),
-    valueInfo,
-    metadata,
-  });
-  validateGraph(graph);
-  return graph;
+  return decodeBody(proto, { opsets, options, unknownDims: new UnknownDimNames(), metadata }).graph;
 }

@@ -15,6 +15,7 @@ import { widenHalf } from '../ir/passes/widen-half';
 import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
 import { compilePlan } from './plan';
+import { mapSubgraphs } from '../ir/subgraphs';
 import { quantizeGraphInt8 } from './precision-int8';
 import { importQdq } from '../quantize/import-qdq';
 
@@ -109,6 +110,24 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The passes that shape a graph for the executor, in subgraphs (If branches, Loop / Scan bodies)
+ * too.
+ */
+function fuseForExecution(graph: Graph, channelsLast: boolean): Graph {
+  // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
+  // each: the same values, fewer passes.
+  // (A LayerNorm onnxruntime split around a Transpose is made whole first.)
+  let g = fuseAttentionSoftmax(fuseLayerNormChain(moveTransposeBeforeMean(fuseHardSwish(fuseGeluErf(fuseSilu(graph))))));
+  // A conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
+  // their epilogues (the same bits).
+  g = fuseMatMulIntegerScaled(fuseConvSwish(g));
+  // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
+  g = fuseQGemmAdd(g);
+  if (channelsLast) g = toChannelsLast(g);
+  return mapSubgraphs(g, (sub) => fuseForExecution(sub, channelsLast));
+}
+
 export class InferenceSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -169,16 +188,7 @@ export class InferenceSession {
     const wide = widenHalf(graph);
     let optimized = options.optimize === false ? wide : (options.readQdq !== false ? importQdq(wide) : undefined) ?? optimizeGraph(wide);
     if (options.precision === 'int8') optimized = quantizeGraphInt8(optimized);
-    // SiLU, GELU, HardSwish, written-out LayerNorm and attention-score Softmax chains as one op
-    // each: the same values, fewer passes.
-    // (A LayerNorm onnxruntime split around a Transpose is made whole first.)
-    optimized = fuseAttentionSoftmax(fuseLayerNormChain(moveTransposeBeforeMean(fuseHardSwish(fuseGeluErf(fuseSilu(optimized))))));
-    // A conv's SiLU / HardSwish, and a dynamically quantized MatMul's Cast and scaling, in
-    // their epilogues (the same bits).
-    optimized = fuseMatMulIntegerScaled(fuseConvSwish(optimized));
-    // A quantized MatMul layer's bias and residual Adds in its epilogue (values to rounding).
-    optimized = fuseQGemmAdd(optimized);
-    if (options.channelsLast !== false) optimized = toChannelsLast(optimized);
+    optimized = fuseForExecution(optimized, options.channelsLast !== false);
     const plan = compilePlan(optimized);
     const NativeSession = (native() as unknown as { NativeSession: new (plan: unknown, o: unknown) => NativeSessionHandle }).NativeSession;
     const handle = new NativeSession(plan, { isa: options.isa, threads: options.threads });

@@ -17,7 +17,9 @@ export type PlanAttr =
   | { type: 'string'; value: string }
   | { type: 'strings'; value: string[] }
   | { type: 'ints' | 'floats'; value: number[] }
-  | { type: 'tensor'; value: PlanTensor };
+  | { type: 'tensor'; value: PlanTensor }
+  // A subgraph (If branch, Loop / Scan body): a plan of its own, with its own value ids.
+  | { type: 'graph'; value: Plan };
 
 export interface PlanNode {
   op: string;
@@ -81,6 +83,7 @@ function planAttr(a: AttributeValue, where: string): PlanAttr {
     case 'ints': case 'floats': return { type: a.type, value: [...a.value] };
     case 'tensor': return { type: 'tensor', value: planTensor(a.value, where) };
     case 'strings': return { type: 'strings', value: [...a.value] };
+    case 'graph': return { type: 'graph', value: compilePlan(a.value) };
   }
 }
 

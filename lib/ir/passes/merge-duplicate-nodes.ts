@@ -9,7 +9,15 @@
 import { graphOutputNames } from '../graph-utils';
 import type { AttributeValue, Graph, Node } from '../types';
 
+/** Subgraphs compare by identity: two nodes holding the same graph object are the same. */
+const graphIds = new WeakMap<Graph, number>();
+let nextGraphId = 0;
+
 function attributeKey(value: AttributeValue): string {
+  if (value.type === 'graph') {
+    if (!graphIds.has(value.value)) graphIds.set(value.value, nextGraphId++);
+    return `graph#${graphIds.get(value.value)}`;
+  }
   if (value.type !== 'tensor') return JSON.stringify(value);
   const t = value.value;
   // Tensor attributes (Constant, ConstantOfShape's value) by content.

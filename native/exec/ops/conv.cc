@@ -468,8 +468,10 @@ class ConvOp : public Op {
 
   // Groups of one input channel run the depthwise loops; a single-channel input without groups
   // (a grayscale stem) does too when planar, but the dense path when either side is
-  // pixel-major (a GEMM with K = kernel size writes pixel-major rows).
-  bool depthwise(int64_t Cg) const { return Cg == 1 && (group_ > 1 || (!in_nhwc_ && !out_nhwc_)); }
+  // pixel-major (a GEMM with K = kernel size writes pixel-major rows), or when its constant
+  // kernel is long (an STFT written as a 1-D conv: 256 taps over a few frames spends its time in
+  // the loop's per-tap setup, where a GEMM with K = 256 streams).
+  bool depthwise(int64_t Cg) const { return Cg == 1 && (group_ > 1 || (!in_nhwc_ && !out_nhwc_ && !long_kernel_)); }
 
   bool read_layout(const char* key) const {
     const std::string v = node_.get_string(key, "nchw");
@@ -493,6 +495,7 @@ class ConvOp : public Op {
     int64_t S = 1;  // kernel offsets
     for (size_t i = 2; i < w.shape.size(); ++i) S *= w.shape[i];
     const float* data = static_cast<const float*>(w.storage.get());
+    long_kernel_ = group_ == 1 && S > kLongKernel;
     if (depthwise(w.shape[1])) {  // the planar depthwise loop reads the weights as they are
       if (out_nhwc_) {       // the pixel-major one reads them tap-major: taps[s][m]
         dw_taps_.resize(static_cast<size_t>(S * M));
@@ -534,6 +537,8 @@ class ConvOp : public Op {
   const kernels::KernelTable* table_;
   WindowAttrs attrs_;
   int64_t group_ = 1;
+  static constexpr int64_t kLongKernel = 32;  // taps from which a single-channel conv is a GEMM
+  bool long_kernel_ = false;                 // set with constant weights only (prepare_weights)
   Activation act_;
   bool in_nhwc_ = false, out_nhwc_ = false, stage_nhwc_ = false;
   std::vector<float> w_pixel_major_;  // dense weights with columns (s, ci) while packing them

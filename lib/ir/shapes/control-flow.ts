@@ -1,0 +1,164 @@
+// If, Loop and Scan: output types from their subgraphs, each inferred with its inputs typed from
+// the node's (ir/subgraphs.ts explains the capture inputs). The typed subgraphs are kept for
+// inferShapes, which stores them in the node so later stages see every subgraph value typed.
+
+import { TernionError } from '../../errors';
+import { intAttribute, intsAttribute } from '../attributes';
+import { inferShapes } from '../infer-shapes';
+import type { InferredValue, ShapeContext, ShapeFunction } from '../shape-context';
+import { formatShape, normalizeAxis } from '../shape-context';
+import { captureCount } from '../subgraphs';
+import type { Dim, Graph, Node, Shape, ValueType } from '../types';
+
+/** The node's subgraphs, typed and inferred, from the last time its shapes were inferred. */
+const typedSubgraphs = new WeakMap<Node, Record<string, Graph>>();
+
+export function inferredSubgraphs(node: Node): Record<string, Graph> | undefined {
+  return typedSubgraphs.get(node);
+}
+
+function graphAttribute(ctx: ShapeContext, name: string): Graph {
+  const a = ctx.node.attributes[name];
+  if (a === undefined || a.type !== 'graph') ctx.fail(`has no graph attribute "${name}"`);
+  return a.value;
+}
+
+/** The subgraph with its inputs typed as `types` (formal inputs, then captures), inferred. */
+function inferSubgraph(ctx: ShapeContext, sub: Graph, types: readonly ValueType[], what: string): Graph {
+  if (sub.inputs.length !== types.length) {
+    ctx.fail(`its ${what} takes ${sub.inputs.length} inputs where ${types.length} are bound (formal inputs and captured values)`);
+  }
+  const inputs = sub.inputs.map((input, i) => ({ name: input.name, ...types[i] }));
+  try {
+    return inferShapes({ ...sub, inputs });
+  } catch (error) {
+    if (error instanceof TernionError) throw new TernionError(error.code, `In the ${what} of node "${ctx.node.name}" (${ctx.node.opType}): ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+function typeOf(value: InferredValue | ValueType): ValueType {
+  return value.shape === undefined ? { dtype: value.dtype } : { dtype: value.dtype, shape: value.shape };
+}
+
+/** Types of inputs [from, inputCount) of the node. */
+function inputTypes(ctx: ShapeContext, from: number): ValueType[] {
+  const types: ValueType[] = [];
+  for (let i = from; i < ctx.inputCount; i++) types.push(typeOf(ctx.input(i)));
+  return types;
+}
+
+/** One type for a value that is `a` on some runs and `b` on others: differing dims become symbols. */
+function mergeTypes(ctx: ShapeContext, a: ValueType, b: ValueType, symbol: (dim: number) => string, what: string): ValueType {
+  if (a.dtype !== b.dtype) ctx.fail(`${what} is ${a.dtype} on one path and ${b.dtype} on another`);
+  if (a.shape === undefined || b.shape === undefined || a.shape.length !== b.shape.length) return { dtype: a.dtype };
+  const bShape = b.shape;
+  return { dtype: a.dtype, shape: a.shape.map((d, i) => (d === bShape[i] ? d : symbol(i))) };
+}
+
+function sameShape(a: Shape | undefined, b: Shape | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]));
+}
+
+export const ifShapeFn: ShapeFunction = (ctx) => {
+  const cond = ctx.input(0);
+  if (cond.shape !== undefined && cond.shape.some((d) => typeof d === 'number' && d !== 1)) {
+    ctx.fail(`its condition must hold one element, not ${formatShape(cond.shape)}`);
+  }
+  const captured = inputTypes(ctx, 1);
+  const thenGraph = inferSubgraph(ctx, graphAttribute(ctx, 'then_branch'), captured, 'then_branch');
+  const elseGraph = inferSubgraph(ctx, graphAttribute(ctx, 'else_branch'), captured, 'else_branch');
+  const count = ctx.node.outputs.length;
+  if (thenGraph.outputs.length !== count || elseGraph.outputs.length !== count) {
+    ctx.fail(`has ${count} outputs but its branches give ${thenGraph.outputs.length} and ${elseGraph.outputs.length}`);
+  }
+  typedSubgraphs.set(ctx.node, { then_branch: thenGraph, else_branch: elseGraph });
+  return thenGraph.outputs.map((t, i) => mergeTypes(ctx, t, elseGraph.outputs[i], (d) => `${ctx.node.name}:${i}:${d}`, `output ${i}`));
+};
+
+/**
+ * Loop and Scan bodies carry state from one iteration to the next, whose shape may change: the
+ * body is inferred with the initial types, and again with merged types until they hold.
+ */
+function inferCarried(
+  ctx: ShapeContext,
+  sub: Graph,
+  before: readonly ValueType[],
+  carried: ValueType[],
+  after: readonly ValueType[],
+  outputOffset: number,
+): Graph {
+  for (let pass = 0; ; pass++) {
+    const body = inferSubgraph(ctx, sub, [...before, ...carried, ...after], 'body');
+    if (body.outputs.length < outputOffset + carried.length) {
+      ctx.fail(`its body gives ${body.outputs.length} outputs, fewer than its ${carried.length} carried values need`);
+    }
+    let stable = true;
+    carried.forEach((type, i) => {
+      const out = body.outputs[outputOffset + i];
+      if (out.dtype !== type.dtype) ctx.fail(`carried value ${i} enters the body as ${type.dtype} and leaves it as ${out.dtype}`);
+      if (sameShape(type.shape, out.shape)) return;
+      stable = false;
+      carried[i] = pass < 2 ? mergeTypes(ctx, type, out, (d) => `${ctx.node.name}:carried${i}:${d}`, `carried value ${i}`) : { dtype: type.dtype };
+    });
+    if (stable) return body;
+  }
+}
+
+export const loopShapeFn: ShapeFunction = (ctx) => {
+  const captures = captureCount(ctx.node);
+  const carriedCount = ctx.inputCount - 2 - captures;
+  if (carriedCount < 0) ctx.fail(`has ${ctx.inputCount} inputs: fewer than the trip count, the condition and ${captures} captured values`);
+  if (ctx.hasInput(0) && ctx.input(0).dtype !== 'int64') ctx.fail(`its trip count is ${ctx.input(0).dtype}, not int64`);
+  if (ctx.hasInput(1) && ctx.input(1).dtype !== 'bool') ctx.fail(`its condition is ${ctx.input(1).dtype}, not bool`);
+  const carried = inputTypes(ctx, 2).slice(0, carriedCount);
+  const captured = inputTypes(ctx, 2 + carriedCount);
+  const formal: ValueType[] = [{ dtype: 'int64', shape: [] }, { dtype: 'bool', shape: [] }];
+  const body = inferCarried(ctx, graphAttribute(ctx, 'body'), formal, carried, captured, 1);
+  const scanCount = body.outputs.length - 1 - carriedCount;
+  if (ctx.node.outputs.length !== carriedCount + scanCount) {
+    ctx.fail(`has ${ctx.node.outputs.length} outputs but its body gives ${carriedCount} carried values and ${scanCount} scan outputs`);
+  }
+  typedSubgraphs.set(ctx.node, { body });
+  const trips = `${ctx.node.name}:trips`;
+  const scans = body.outputs.slice(1 + carriedCount).map((o): ValueType => (o.shape === undefined ? { dtype: o.dtype } : { dtype: o.dtype, shape: [trips, ...o.shape] }));
+  return [...carried, ...scans];
+};
+
+export const scanShapeFn: ShapeFunction = (ctx) => {
+  const captures = captureCount(ctx.node);
+  const scanInputs = intAttribute(ctx.node, 'num_scan_inputs');
+  const stateCount = ctx.inputCount - scanInputs - captures;
+  if (scanInputs < 1 || stateCount < 0) ctx.fail(`num_scan_inputs ${scanInputs} does not fit its ${ctx.inputCount} inputs (${captures} captured)`);
+  const inputAxes = intsAttribute(ctx.node, 'scan_input_axes') ?? new Array<number>(scanInputs).fill(0);
+  if (inputAxes.length !== scanInputs) ctx.fail(`scan_input_axes has ${inputAxes.length} entries for ${scanInputs} scan inputs`);
+  let length: Dim | undefined;
+  const slices: ValueType[] = [];
+  for (let j = 0; j < scanInputs; j++) {
+    const input = ctx.input(stateCount + j);
+    if (input.shape === undefined) {
+      slices.push({ dtype: input.dtype });
+      continue;
+    }
+    const axis = normalizeAxis(ctx, inputAxes[j], input.shape.length, `scan_input_axes[${j}]`);
+    const size = input.shape[axis];
+    if (length === undefined) length = size;
+    else if (typeof length === 'number' && typeof size === 'number' && length !== size) ctx.fail(`its scan inputs have lengths ${length} and ${size}`);
+    slices.push({ dtype: input.dtype, shape: input.shape.filter((_, k) => k !== axis) });
+  }
+  const states = inputTypes(ctx, 0).slice(0, stateCount);
+  const captured = inputTypes(ctx, stateCount + scanInputs);
+  const body = inferCarried(ctx, graphAttribute(ctx, 'body'), [], states, [...slices, ...captured], 0);
+  const scanOutputs = body.outputs.length - stateCount;
+  if (ctx.node.outputs.length !== body.outputs.length) ctx.fail(`has ${ctx.node.outputs.length} outputs but its body gives ${body.outputs.length}`);
+  const outputAxes = intsAttribute(ctx.node, 'scan_output_axes') ?? new Array<number>(scanOutputs).fill(0);
+  if (outputAxes.length !== scanOutputs) ctx.fail(`scan_output_axes has ${outputAxes.length} entries for ${scanOutputs} scan outputs`);
+  typedSubgraphs.set(ctx.node, { body });
+  const trips = length ?? `${ctx.node.name}:length`;
+  const scans = body.outputs.slice(stateCount).map((o, j): ValueType => {
+    if (o.shape === undefined) return { dtype: o.dtype };
+    const axis = normalizeAxis(ctx, outputAxes[j], o.shape.length + 1, `scan_output_axes[${j}]`);
+    return { dtype: o.dtype, shape: [...o.shape.slice(0, axis), trips, ...o.shape.slice(axis)] };
+  });
+  return [...states, ...scans];
+};
