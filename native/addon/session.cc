@@ -72,7 +72,13 @@ exec::HostTensor copy_tensor(const Napi::Object& o, const std::string& where) {
   return t;
 }
 
-exec::Attr parse_attr(const Napi::Value& v, const std::string& where) {
+// Subgraphs nest (an If inside a Loop's body...); a plan deeper than this is refused, so that a
+// malformed or cyclic plan object cannot exhaust the stack.
+constexpr int kMaxPlanDepth = 64;
+
+exec::GraphDesc parse_plan(const Napi::Object& plan, int depth = 0);
+
+exec::Attr parse_attr(const Napi::Value& v, const std::string& where, int depth) {
   TERNION_THROW_IF(!v.IsObject(), "ERR_MODEL_FORMAT", where + " is not an attribute object");
   Napi::Object o = v.As<Napi::Object>();
   const std::string type = get_string_or(o, "type", "");
@@ -115,6 +121,11 @@ exec::Attr parse_attr(const Napi::Value& v, const std::string& where) {
   } else if (type == "tensor") {
     TERNION_THROW_IF(!value.IsObject(), "ERR_MODEL_FORMAT", where + " is not a tensor");
     a.kind = exec::Attr::TensorValue, a.t = copy_tensor(value.As<Napi::Object>(), where);
+  } else if (type == "graph") {
+    // A complete plan of its own (its own value ids); outer values it reads are its last inputs.
+    TERNION_THROW_IF(!value.IsObject(), "ERR_MODEL_FORMAT", where + " is not a plan object");
+    a.kind = exec::Attr::Graph;
+    a.g = std::make_shared<const exec::GraphDesc>(parse_plan(value.As<Napi::Object>(), depth + 1));
   } else {
     throw_coded("ERR_MODEL_FORMAT", where + " has unsupported attribute type \"" + type + "\"");
   }
@@ -129,7 +140,24 @@ std::vector<int> parse_ids(const Napi::Value& v, const std::string& where) {
   return ids;
 }
 
-exec::GraphDesc parse_plan(const Napi::Object& plan) {
+// The static shape a plan value may declare: dims numbers (a dim that is not a non-negative
+// integer is unknown); no `dims`, unknown rank.
+void parse_value_dims(const Napi::Object& v, exec::ValueDesc& d) {
+  Napi::Value dims = v.Get("dims");
+  if (dims.IsUndefined() || dims.IsNull()) return;
+  TERNION_THROW_IF(!dims.IsArray(), "ERR_MODEL_FORMAT", "dims of value '" + d.name + "' is not an array");
+  Napi::Array a = dims.As<Napi::Array>();
+  TERNION_THROW_IF(a.Length() > 64, "ERR_MODEL_FORMAT", "value '" + d.name + "' declares more than 64 dims");
+  d.ranked = true;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    const double n = x.IsNumber() ? x.As<Napi::Number>().DoubleValue() : -1;
+    d.dims.push_back(n >= 0 && n <= double(int64_t(1) << 40) && n == static_cast<double>(static_cast<int64_t>(n)) ? static_cast<int64_t>(n) : -1);
+  }
+}
+
+exec::GraphDesc parse_plan(const Napi::Object& plan, int depth) {
+  TERNION_THROW_IF(depth > kMaxPlanDepth, "ERR_MODEL_FORMAT", "subgraphs nest more than " + std::to_string(kMaxPlanDepth) + " deep");
   exec::GraphDesc g;
   Napi::Value values = plan.Get("values");
   TERNION_THROW_IF(!values.IsArray(), "ERR_MODEL_FORMAT", "plan.values is not an array");
@@ -138,7 +166,11 @@ exec::GraphDesc parse_plan(const Napi::Object& plan) {
     TERNION_THROW_IF(!va.Get(i).IsObject(), "ERR_MODEL_FORMAT", "plan.values[" + std::to_string(i) + "] is not an object");
     Napi::Object v = va.Get(i).As<Napi::Object>();
     const std::string name = get_string_or(v, "name", "");
-    g.values.push_back({name, parse_dtype(get_string_or(v, "dtype", ""), "value '" + name + "'")});
+    exec::ValueDesc d;
+    d.name = name;
+    d.dtype = parse_dtype(get_string_or(v, "dtype", ""), "value '" + name + "'");
+    parse_value_dims(v, d);
+    g.values.push_back(std::move(d));
   }
   Napi::Value consts = plan.Get("constants");
   TERNION_THROW_IF(!consts.IsArray(), "ERR_MODEL_FORMAT", "plan.constants is not an array");
@@ -169,7 +201,7 @@ exec::GraphDesc parse_plan(const Napi::Object& plan) {
       exec::AttrMap map;
       for (uint32_t k = 0; k < keys.Length(); ++k) {
         const std::string key = keys.Get(k).As<Napi::String>().Utf8Value();
-        map[key] = parse_attr(ao.Get(key), d.where() + " attribute '" + key + "'");
+        map[key] = parse_attr(ao.Get(key), d.where() + " attribute '" + key + "'", depth);
       }
       d.attrs = std::make_shared<const exec::AttrMap>(std::move(map));
     }

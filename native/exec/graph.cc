@@ -117,6 +117,10 @@ const HostTensor* NodeDesc::get_tensor(const std::string& key) const {
   const Attr* a = find_attr(*this, key, Attr::TensorValue);
   return a ? &a->t : nullptr;
 }
+std::shared_ptr<const GraphDesc> NodeDesc::get_graph(const std::string& key) const {
+  const Attr* a = find_attr(*this, key, Attr::Graph);
+  return a ? a->g : nullptr;
+}
 std::string NodeDesc::where() const { return op + " node '" + name + "'"; }
 
 // ---------------------------------------------------------------- scratch
@@ -142,6 +146,10 @@ void BlockPool::give(Block b) {
   if (b.mem) free_.emplace(b.capacity, std::move(b.mem));
 }
 
+void BlockPool::release(Block b) {
+  if (b.mem && b.mem.use_count() == 1) give(std::move(b));
+}
+
 std::multimap<size_t, std::shared_ptr<void>> BlockPool::released() {
   stock_.clear();
   return std::move(free_);
@@ -155,6 +163,15 @@ void* RunContext::scratch(size_t bytes) {
   }
   scratch_in_use += bytes;
   return scratch_blocks.back().mem.get();
+}
+
+void RunContext::check_cancel() const {
+  // The flag is written by JavaScript on the main thread (AbortSignal): an atomic read.
+  if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0) fail("ERR_ABORTED", "the run was aborted");
+}
+
+void Op::run_dynamic(const std::vector<const OwnedTensor*>&, std::vector<OwnedTensor>&, RunContext&) {
+  fail("ERR_INTERNAL", "run_dynamic() called on an op whose outputs are inferred");
 }
 
 // ---------------------------------------------------------------- registry
@@ -177,14 +194,18 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
       fail("ERR_MODEL_FORMAT", (n ? n->where() : std::string("graph")) + " refers to value " + std::to_string(id) + " of " + std::to_string(nvalues));
   };
   std::vector<bool> defined(nvalues, false);
-  for (int id : graph_.inputs) check_id(id, nullptr), defined[id] = true;
+  for (int id : graph_.inputs) {
+    check_id(id, nullptr);
+    if (id < 0) fail("ERR_MODEL_FORMAT", "graph input -1 names no value");
+    defined[id] = true;
+  }
   for (const auto& c : graph_.constants) check_id(c.first, nullptr), defined[c.first] = true;
   last_use_.assign(nvalues, -1);
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const NodeDesc& n = graph_.nodes[i];
     auto it = op_registry().find(n.op);
     if (it == op_registry().end()) fail("ERR_UNSUPPORTED_OP", "Operator " + n.where() + " (opset " + std::to_string(n.opset) + ") is not implemented by ternion's executor");
-    BuildContext bc{n, {}, table_};
+    BuildContext bc{n, {}, table_, &graph_.values};
     for (int id : n.inputs) {
       check_id(id, &n);
       if (id >= 0 && !defined[id]) fail("ERR_MODEL_FORMAT", n.where() + " reads value '" + graph_.values[id].name + "' before it is computed");
@@ -194,6 +215,8 @@ Executor::Executor(GraphDesc graph, const kernels::KernelTable* table) : graph_(
     }
     for (int id : n.outputs) {
       check_id(id, &n);
+      // One writer per value: a value written twice would lose the block an earlier reader holds.
+      if (id >= 0 && defined[id]) fail("ERR_MODEL_FORMAT", n.where() + " writes value '" + graph_.values[id].name + "', which is already defined");
       if (id >= 0) defined[id] = true;
     }
     ops_.push_back(it->second(bc));
@@ -236,79 +259,141 @@ size_t Executor::constant_bytes() const {
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
                                   std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel) const {
   if (inputs.size() != graph_.inputs.size()) fail("ERR_INPUT_NAME", "expected " + std::to_string(graph_.inputs.size()) + " inputs");
-  const size_t nvalues = graph_.values.size();
-  std::vector<Tensor> values(nvalues);
-  std::vector<std::shared_ptr<void>> owner(nvalues);  // storage of each live value
-  std::vector<size_t> capacity(nvalues, 0);            // ... and its block's size
   BlockPool blocks;
   {
     std::lock_guard<std::mutex> lock(arena_mu_);
     blocks.stock(std::move(arena_));
     arena_.clear();
   }
-  for (const auto& c : graph_.constants) values[c.first] = c.second.view();
-  for (size_t i = 0; i < inputs.size(); ++i) values[graph_.inputs[i]] = inputs[i];
-
   RunContext ctx;
   ctx.gemm = GemmContext{table_, pool, threads};
   ctx.blocks = &blocks;
+  ctx.cancel = cancel;
+  std::vector<OwnedTensor> feeds(inputs.size());  // the caller's memory: no blocks
+  for (size_t i = 0; i < inputs.size(); ++i) feeds[i].tensor = inputs[i];
+  std::vector<OwnedTensor> outs = run_graph(std::move(feeds), ctx);
+  std::vector<Tensor> result;
+  for (auto& o : outs) {
+    result.push_back(o.tensor);
+    if (o.block.mem) keep.push_back(std::move(o.block.mem));
+  }
+  // What this run released (never an output: those stay owned by `keep`) is the next run's arena.
+  auto released = blocks.released();
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  arena_ = std::move(released);
+  return result;
+}
+
+std::vector<OwnedTensor> Executor::run_nested(std::vector<OwnedTensor> inputs, const RunContext& parent) const {
+  if (!parent.blocks) fail("ERR_INTERNAL", "a subgraph run needs its parent's block pool");
+  if (inputs.size() != graph_.inputs.size())
+    fail("ERR_INTERNAL", "subgraph run with " + std::to_string(inputs.size()) + " inputs for " + std::to_string(graph_.inputs.size()));
+  RunContext ctx;
+  ctx.gemm = GemmContext{table_, parent.gemm.pool, parent.gemm.threads};
+  ctx.blocks = parent.blocks;
+  ctx.cancel = parent.cancel;
+  ctx.depth = parent.depth + 1;
+  return run_graph(std::move(inputs), ctx);
+}
+
+std::vector<OwnedTensor> Executor::run_graph(std::vector<OwnedTensor> inputs, RunContext& ctx) const {
+  BlockPool& blocks = *ctx.blocks;
+  // Each value with its block: a value whose last reader ran gives its reference up, and the
+  // block goes back to the pool when that was the last one (views share their source's block).
+  std::vector<OwnedTensor> values(graph_.values.size());
+  for (const auto& c : graph_.constants) values[c.first].tensor = c.second.view();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ValueDesc& vd = graph_.values[graph_.inputs[i]];
+    if (inputs[i].tensor.dtype != vd.dtype)
+      fail("ERR_DTYPE", "input '" + vd.name + "' is " + dtype_name(inputs[i].tensor.dtype) + " but the graph expects " + dtype_name(vd.dtype));
+    values[graph_.inputs[i]] = std::move(inputs[i]);
+  }
 
   std::vector<const Tensor*> in;
+  std::vector<const OwnedTensor*> owned_in;
   std::vector<Tensor> outs;
   std::vector<Tensor*> out_ptrs;
+  std::vector<BlockPool::Block> unused;  // blocks of outputs nobody reads, while the op writes them
+  std::vector<OwnedTensor> dynamic_outs;
   // TERNION_PROFILE=1: time per op type, printed to stderr after each run (a developer aid).
-  // TERNION_PROFILE=nodes: also one line per node.
-  const char* profile_env = std::getenv("TERNION_PROFILE");
+  // TERNION_PROFILE=nodes: also one line per node. A subgraph's ops count in their If, Loop or
+  // Scan node's time, not on their own.
+  const char* profile_env = ctx.depth == 0 ? std::getenv("TERNION_PROFILE") : nullptr;
   const bool profile = profile_env != nullptr;
   const bool profile_nodes = profile && std::strcmp(profile_env, "nodes") == 0;
   std::map<std::string, std::pair<double, int>> profile_ms;
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-    // The flag is written by JavaScript on the main thread (AbortSignal): an atomic read.
-    if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED) != 0) fail("ERR_ABORTED", "the run was aborted");
+    ctx.check_cancel();
     const NodeDesc& n = graph_.nodes[i];
-    in.clear();
-    for (int id : n.inputs) in.push_back(id >= 0 ? &values[id] : nullptr);
-    outs.assign(n.outputs.size(), Tensor{});
-    ops_[i]->infer(in, outs);
-    out_ptrs.clear();
-    for (size_t o = 0; o < n.outputs.size(); ++o) {
-      const int id = n.outputs[o];
-      const int alias = ops_[i]->alias_of(static_cast<int>(o));
-      if (alias >= 0) {
-        const int src = n.inputs[alias];
-        outs[o].data = values[src].data;
-        if (id >= 0) owner[id] = owner[src], capacity[id] = capacity[src];
-      } else {
-        BlockPool::Block block = blocks.take(outs[o].bytes());
-        outs[o].data = block.mem.get();
-        if (id >= 0) owner[id] = std::move(block.mem), capacity[id] = block.capacity;
-        else keep.push_back(std::move(block.mem));  // an unused output still needs storage while the op runs
+    Op& op = *ops_[i];
+    std::chrono::steady_clock::time_point start;
+    const Shape* out0_shape = nullptr;
+    if (op.dynamic_outputs()) {
+      owned_in.clear();
+      for (int id : n.inputs) owned_in.push_back(id >= 0 ? &values[id] : nullptr);
+      dynamic_outs.assign(n.outputs.size(), OwnedTensor{});
+      if (profile) start = std::chrono::steady_clock::now();
+      op.run_dynamic(owned_in, dynamic_outs, ctx);
+      for (size_t o = 0; o < n.outputs.size(); ++o) {
+        const int id = n.outputs[o];
+        if (id < 0) continue;
+        const ValueDesc& vd = graph_.values[id];
+        if (dynamic_outs[o].tensor.dtype != vd.dtype)
+          fail("ERR_DTYPE", n.where() + ": output '" + vd.name + "' is " + dtype_name(dynamic_outs[o].tensor.dtype) +
+                                " but the model declares " + dtype_name(vd.dtype));
+        values[id] = std::move(dynamic_outs[o]);
       }
+      for (auto& o : dynamic_outs) blocks.release(std::move(o.block));  // outputs nobody takes
+      if (!n.outputs.empty() && n.outputs[0] >= 0) out0_shape = &values[n.outputs[0]].tensor.shape;
+    } else {
+      in.clear();
+      for (int id : n.inputs) in.push_back(id >= 0 ? &values[id].tensor : nullptr);
+      outs.assign(n.outputs.size(), Tensor{});
+      op.infer(in, outs);
+      for (size_t o = 0; o < n.outputs.size(); ++o) {
+        const int id = n.outputs[o];
+        const int alias = op.alias_of(static_cast<int>(o));
+        if (alias >= 0) {
+          const int src = static_cast<size_t>(alias) < n.inputs.size() ? n.inputs[alias] : -1;
+          if (src < 0) fail("ERR_MODEL_FORMAT", n.where() + ": output " + std::to_string(o) + " views input " + std::to_string(alias) + ", which is missing");
+          outs[o].data = values[src].tensor.data;
+          if (id >= 0) values[id].block = values[src].block;
+        } else {
+          BlockPool::Block block = blocks.take(outs[o].bytes());
+          outs[o].data = block.mem.get();
+          if (id >= 0) values[id].block = std::move(block);
+          else unused.push_back(std::move(block));  // an unused output still needs storage while the op runs
+        }
+      }
+      out_ptrs.clear();
+      for (auto& t : outs) out_ptrs.push_back(&t);
+      if (profile) start = std::chrono::steady_clock::now();
+      op.run(in, out_ptrs, ctx);
+      for (auto& b : ctx.scratch_blocks) blocks.give(std::move(b));
+      ctx.scratch_blocks.clear();
+      for (auto& b : unused) blocks.give(std::move(b));
+      unused.clear();
+      for (size_t o = 0; o < n.outputs.size(); ++o)
+        if (n.outputs[o] >= 0) values[n.outputs[o]].tensor = outs[o];
+      if (!outs.empty()) out0_shape = &outs[0].shape;
     }
-    for (auto& t : outs) out_ptrs.push_back(&t);
-    const auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    ops_[i]->run(in, out_ptrs, ctx);
     if (profile) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       auto& slot = profile_ms[n.op];
-      slot.first += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      slot.first += ms;
       slot.second += 1;
       if (profile_nodes) {
         std::string shape;
-        for (int64_t d : outs[0].shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-        std::fprintf(stderr, "ternion profile: node %-40s %-20s %8.3f ms  out %s\n", n.name.c_str(), n.op.c_str(),
-                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(), shape.c_str());
+        if (out0_shape)
+          for (int64_t d : *out0_shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+        std::fprintf(stderr, "ternion profile: node %-40s %-20s %8.3f ms  out %s\n", n.name.c_str(), n.op.c_str(), ms, shape.c_str());
       }
     }
-    for (auto& b : ctx.scratch_blocks) blocks.give(std::move(b));
-    ctx.scratch_blocks.clear();
-    for (size_t o = 0; o < n.outputs.size(); ++o)
-      if (n.outputs[o] >= 0) values[n.outputs[o]] = outs[o];
-    // Values whose last reader was this node go back to the free list (when no alias holds them).
-    for (int id : n.inputs) {
-      if (id < 0 || last_use_[id] != static_cast<int>(i) || !owner[id]) continue;
-      auto block = std::move(owner[id]);
-      if (block.use_count() == 1) blocks.give({std::move(block), capacity[id]});
-    }
+    // Outputs nobody reads, and values whose last reader was this node, give their blocks up.
+    for (int id : n.outputs)
+      if (id >= 0 && last_use_[id] < 0) blocks.release(std::move(values[id].block));
+    for (int id : n.inputs)
+      if (id >= 0 && last_use_[id] == static_cast<int>(i)) blocks.release(std::move(values[id].block));
   }
   if (profile) {
     double total = 0;
@@ -318,18 +403,11 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
                    total > 0 ? 100 * p.second.first / total : 0.0);
     std::fprintf(stderr, "ternion profile: total %.3f ms\n", total);
   }
-  std::vector<Tensor> result;
-  for (int id : graph_.outputs) {
-    result.push_back(values[id]);
-    if (owner[id]) keep.push_back(owner[id]);
-  }
-  // What this run released (never an output: those stay owned by `keep`) is the next run's arena.
-  owner.clear();
-  {
-    auto released = blocks.released();
-    std::lock_guard<std::mutex> lock(arena_mu_);
-    arena_ = std::move(released);
-  }
+  std::vector<OwnedTensor> result;
+  for (int id : graph_.outputs) result.push_back(values[id]);
+  // The run's own references go: blocks held by nothing else (inputs the caller handed over and
+  // nobody read) return to the pool; outputs stay held by `result`.
+  for (auto& v : values) blocks.release(std::move(v.block));
   return result;
 }
 

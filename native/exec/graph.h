@@ -58,8 +58,10 @@ struct HostTensor {
 };
 HostTensor make_host_tensor(DType dtype, const Shape& shape);  // zero-filled
 
+struct GraphDesc;
+
 struct Attr {
-  enum Kind { Int, Float, Ints, Floats, String, Strings, TensorValue } kind = Int;
+  enum Kind { Int, Float, Ints, Floats, String, Strings, TensorValue, Graph } kind = Int;
   int64_t i = 0;
   float f = 0;
   std::vector<int64_t> ints;
@@ -67,6 +69,7 @@ struct Attr {
   std::string s;
   std::vector<std::string> strings;
   HostTensor t;
+  std::shared_ptr<const GraphDesc> g;  // a subgraph (If's branches, Loop's and Scan's body)
 };
 
 // One node: op type (ONNX name, or a ternion fused/quantized op), its attributes, and value ids
@@ -95,12 +98,17 @@ struct NodeDesc {
   std::string get_string(const std::string& key, const std::string& dflt) const;
   std::vector<std::string> get_strings(const std::string& key, const std::vector<std::string>& dflt = {}) const;
   const HostTensor* get_tensor(const std::string& key) const;
+  std::shared_ptr<const GraphDesc> get_graph(const std::string& key) const;  // null when absent
   std::string where() const;  // "Conv node 'conv1'" for messages
 };
 
 struct ValueDesc {
   std::string name;
   DType dtype = DType::F32;
+  // The static shape the plan declares, when it does (dims[i] < 0: unknown). Only a Loop's
+  // body outputs read it: their empty scan outputs after zero iterations take it.
+  bool ranked = false;
+  Shape dims;
 };
 
 struct GraphDesc {
@@ -122,6 +130,9 @@ class BlockPool {
   };
   Block take(size_t bytes);
   void give(Block b);  // b must not be referenced elsewhere
+  // Gives b back when nothing else references it (a value whose last holder lets go); else
+  // only drops this reference.
+  void release(Block b);
   // Blocks given back during this run; the stock a run started with and did not use is dropped.
   std::multimap<size_t, std::shared_ptr<void>> released();
   void stock(std::multimap<size_t, std::shared_ptr<void>> blocks) { stock_ = std::move(blocks); }
@@ -132,14 +143,28 @@ class BlockPool {
   std::multimap<size_t, std::shared_ptr<void>> stock_;  // left by an earlier run
 };
 
+// A run-time value with the pool block holding its data: block.mem is empty when the run does
+// not own the storage (feeds, constants), and may be shared with other values (views, a
+// subgraph output that is one of its inputs). A block goes back to the pool when its last
+// holder releases it (BlockPool::release).
+struct OwnedTensor {
+  Tensor tensor;
+  BlockPool::Block block;
+};
+
 // What an op sees while it runs: kernels, threads, and scratch memory for this run.
 struct RunContext {
   GemmContext gemm;
   BlockPool* blocks = nullptr;  // where scratch comes from (null: plain allocations)
+  // The run's cancel flag (AbortSignal), or null; subgraph runs and loop iterations check it.
+  const int32_t* cancel = nullptr;
+  int depth = 0;  // 0 for the session's graph, 1 + the parent's for a subgraph's run
   // Scratch memory valid until the op returns (im2col buffers, packed activations).
   void* scratch(size_t bytes);
   std::vector<BlockPool::Block> scratch_blocks;
   size_t scratch_in_use = 0;
+  // ERR_ABORTED once the flag reads non-zero (written by JavaScript on the main thread).
+  void check_cancel() const;
 };
 
 // What an op sees when it is built: its node, the constant inputs (null when not constant),
@@ -148,6 +173,7 @@ struct BuildContext {
   const NodeDesc& node;
   std::vector<const HostTensor*> constant_inputs;  // parallel to node.inputs
   const kernels::KernelTable* table;
+  const std::vector<ValueDesc>* values = nullptr;  // the graph's values (node ids index it)
   const HostTensor* constant(size_t i) const {
     return i < constant_inputs.size() ? constant_inputs[i] : nullptr;
   }
@@ -174,6 +200,14 @@ class Op {
   // Bytes of weights the op holds from build on (packed blocks, copied constants): a session's
   // packed weight memory is the sum over its ops.
   virtual size_t weight_bytes() const { return 0; }
+  // Ops whose output shapes are known only once they ran (If, Loop, Scan run subgraphs): the
+  // executor calls run_dynamic() instead of infer() and run(), allocating nothing for them.
+  virtual bool dynamic_outputs() const { return false; }
+  // inputs parallel to the node's (null for an omitted one), with their blocks so that an output
+  // may be an input passed through. Fills outputs (sized to the node's) with tensors whose
+  // storage is a block taken from ctx.blocks, shared with an input, or not owned (a constant).
+  virtual void run_dynamic(const std::vector<const OwnedTensor*>& inputs, std::vector<OwnedTensor>& outputs,
+                           RunContext& ctx);
 };
 
 using OpFactory = std::function<std::unique_ptr<Op>(const BuildContext&)>;
@@ -197,6 +231,13 @@ class Executor {
   // ExecError ERR_ABORTED; everything it allocated is freed on the way out.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
                           std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel = nullptr) const;
+  // A run inside another (a subgraph of a control-flow op), on the parent's pool, threads and
+  // cancel flag (ctx.blocks must be set). inputs parallel to graph.inputs, their dtypes checked;
+  // the run takes over the references it is given, so a block nobody else holds goes back to the
+  // pool once its last reader is done. Returns the outputs parallel to graph.outputs: blocks of
+  // the pool, an input's block passed through, or no block for a constant (the executor keeps
+  // it alive). Scratch and intermediates go back to the pool.
+  std::vector<OwnedTensor> run_nested(std::vector<OwnedTensor> inputs, const RunContext& ctx) const;
   const GraphDesc& graph() const { return graph_; }
   size_t packed_bytes() const { return packed_bytes_; }
   size_t arena_bytes() const;  // blocks kept for the next run (the activation arena)
@@ -206,7 +247,9 @@ class Executor {
   GraphDesc graph_;
   const kernels::KernelTable* table_;
   std::vector<std::unique_ptr<Op>> ops_;
-  std::vector<int> last_use_;  // value id -> index of the last node reading it
+  std::vector<int> last_use_;  // value id -> index of the last node reading it (-1: none)
+  // run() and run_nested(): one pass over the nodes with ctx.blocks as the arena.
+  std::vector<OwnedTensor> run_graph(std::vector<OwnedTensor> inputs, RunContext& ctx) const;
   size_t packed_bytes_ = 0;
   // Blocks the last finished run released: the next run's arena (runs may overlap: each takes
   // the whole stock or nothing).
