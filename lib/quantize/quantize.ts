@@ -14,6 +14,7 @@ import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequen
 import { checkCalibrationInput, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 import { readQdq } from './import-qdq';
 import { widenHalf } from '../ir/passes/widen-half';
+import { subgraphsOf } from '../ir/subgraphs';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -314,6 +315,19 @@ function layerRows(layer: LayerCandidate, rowsPerBatch = STAT_ROWS_PER_BATCH): L
 }
 
 /** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
+/** Names of the weight layers that control-flow subgraphs hold, at any depth. */
+function layersInSubgraphs(graph: Graph): string[] {
+  const names: string[] = [];
+  const visit = (g: Graph, nested: boolean): void => {
+    for (const node of g.nodes) {
+      if (nested && node.domain === '' && (node.opType === 'Conv' || node.opType === 'Gemm' || node.opType === 'MatMul')) names.push(node.name);
+      for (const [, sub] of subgraphsOf(node)) visit(sub, true);
+    }
+  };
+  visit(graph, false);
+  return names;
+}
+
 export async function quantize(model: string | Uint8Array | Graph, options: QuantizeOptions): Promise<QuantizedModel> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);
@@ -568,6 +582,12 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       await session.release();
     }
     report.warnings.push(...fidelityWarnings(report.fidelity, o));
+  }
+  const nested = layersInSubgraphs(graph);
+  if (nested.length > 0) {
+    report.warnings.push(
+      `${nested.length} Conv / Gemm / MatMul layer${nested.length === 1 ? '' : 's'} inside If / Loop / Scan subgraphs (${nested.slice(0, 3).map((n) => `"${n}"`).join(', ')}${nested.length > 3 ? ', ...' : ''}) stay float32: quantize() reaches the top-level graph only`,
+    );
   }
   o.onProgress({ phase: 'finish', done: 1, total: 1 });
   const saved = { quantization: quantizationInfo(o, report) }; // plain JSON now, so the calibration data is not kept alive
