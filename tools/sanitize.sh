@@ -22,11 +22,12 @@ echo "sanitize: kernel tests"
 # Leak detection is off (Node does not free everything at exit by design).
 asan="$(g++ -print-file-name=libasan.so)"
 ubsan="$(g++ -print-file-name=libubsan.so)"
-echo "sanitize: loader fuzzing, quantized ops, channels-last, sessions, recurrent ops (vitest)"
+echo "sanitize: loader fuzzing, quantized ops, channels-last, sessions, recurrent ops, control flow (vitest)"
 LD_PRELOAD="$asan:$ubsan" \
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
 TERNION_ADDON="$build/Release/ternion.node" \
   npx vitest run --pool=forks test/loader-fuzz.test.ts test/qops.test.ts test/channels-last.test.ts test/session.test.ts \
-    test/session-abort.test.ts test/onnx-corrupt-models.test.ts test/kernels-api.test.ts test/recurrent-ops.test.ts
+    test/session-abort.test.ts test/onnx-corrupt-models.test.ts test/kernels-api.test.ts test/recurrent-ops.test.ts \
+    test/control-flow-native.test.ts
 echo "sanitize: no reports"

@@ -63,7 +63,7 @@ void ControlFlowOp::append_captures(const std::vector<const OwnedTensor*>& input
   }
 }
 
-bool read_condition(const Tensor& t, const std::string& where, const std::string& what) {
+bool read_condition(const Tensor& t, const std::string& where, const char* what) {
   if (t.size() != 1)
     fail("ERR_SHAPE_MISMATCH", where + ": " + what + " must hold exactly one element, got shape " + shape_str(t.shape));
   switch (t.dtype) {

@@ -61,7 +61,7 @@ class ControlFlowOp : public Op {
 
 // Whether a one-element condition is true (any dtype: nonzero is true); ERR_SHAPE_MISMATCH
 // for another element count.
-bool read_condition(const Tensor& t, const std::string& where, const std::string& what);
+bool read_condition(const Tensor& t, const std::string& where, const char* what);
 
 // A dtype and shape to compare the slices each iteration gives, and to name in messages.
 std::string describe(const Tensor& t);

@@ -131,15 +131,18 @@ class LoopOp : public control_flow::ControlFlowOp {
       for (auto& v : carried) args.push_back(std::move(v));
       append_captures(inputs, args);
       std::vector<OwnedTensor> results = body_.run(std::move(args), ctx);
-      const std::string at = " at iteration " + std::to_string(i);
+      // Messages are built only on failure: a loop may run many short iterations.
       const Tensor& cond_out = results[0].tensor;
-      if (cond_out.dtype != DType::Bool) fail("ERR_DTYPE", where_ + ": the body's cond output is " + dtype_name(cond_out.dtype) + at);
-      go = control_flow::read_condition(cond_out, where_, "the body's cond output" + at);
+      if (cond_out.dtype != DType::Bool || cond_out.size() != 1)
+        fail(cond_out.dtype != DType::Bool ? "ERR_DTYPE" : "ERR_SHAPE_MISMATCH",
+             where_ + ": the body's cond output is " + control_flow::describe(cond_out) + " at iteration " + std::to_string(i) +
+                 ", expected one bool");
+      go = cond_out.ptr<uint8_t>()[0] != 0;
       pool.release(std::move(results[0].block));
       for (size_t j = 0; j < carried_; ++j) {
         if (results[1 + j].tensor.dtype != body_.input(2 + j).dtype)
-          fail("ERR_DTYPE", where_ + ": carried value " + std::to_string(j) + " is " + dtype_name(results[1 + j].tensor.dtype) + at +
-                                ", expected " + dtype_name(body_.input(2 + j).dtype));
+          fail("ERR_DTYPE", where_ + ": carried value " + std::to_string(j) + " is " + dtype_name(results[1 + j].tensor.dtype) +
+                                " at iteration " + std::to_string(i) + ", expected " + dtype_name(body_.input(2 + j).dtype));
         carried[j] = std::move(results[1 + j]);
       }
       for (size_t k = 0; k < scans_; ++k) {

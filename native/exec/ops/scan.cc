@@ -35,9 +35,6 @@ class ScanOp : public control_flow::ControlFlowOp {
  public:
   explicit ScanOp(const BuildContext& bc) : ControlFlowOp(bc, 0, 0), body_(bc, "body", where_) {
     const NodeDesc& n = bc.node;
-    if (n.opset > 0 && n.opset < 9)
-      fail("ERR_UNSUPPORTED_OP", where_ + " (opset " + std::to_string(n.opset) +
-                                     "): the batched Scan of opset 8 (with sequence_lens) is not supported; re-export the model with opset 9 or later");
     const int64_t m = n.get_int("num_scan_inputs", -1);
     if (m < 1 || static_cast<uint64_t>(m) + captures_ > n.inputs.size())
       fail("ERR_MODEL_FORMAT", where_ + ": num_scan_inputs " + std::to_string(m) + " does not fit its " + std::to_string(n.inputs.size()) +
@@ -199,7 +196,14 @@ class ScanOp : public control_flow::ControlFlowOp {
   std::vector<int64_t> in_axes_, in_reverse_, out_axes_, out_reverse_;
 };
 
-std::unique_ptr<Op> make_scan(const BuildContext& bc) { return std::make_unique<ScanOp>(bc); }
+std::unique_ptr<Op> make_scan(const BuildContext& bc) {
+  // Refused before its body is built: opset 8's body is batched too, and could fail first.
+  const NodeDesc& n = bc.node;
+  if (n.opset > 0 && n.opset < 9)
+    fail("ERR_UNSUPPORTED_OP", n.where() + " (opset " + std::to_string(n.opset) +
+                                   "): the batched Scan of opset 8 (with sequence_lens) is not supported; re-export the model with opset 9 or later");
+  return std::make_unique<ScanOp>(bc);
+}
 
 }  // namespace
 
