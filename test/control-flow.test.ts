@@ -87,6 +87,25 @@ describe('subgraphs in the IR', () => {
     expect(optimized.valueInfo.get('y')?.shape).toEqual([3, expect.any(String)]);
   });
 
+  it('a Loop with a constant trip count and a condition it never changes has a known length', () => {
+    const spec = (cond: string): ModelSpec => ({
+      nodes: [{
+        op: 'Loop', inputs: ['M', cond, 'acc0'], outputs: ['acc', 'steps'],
+        attributes: [graphAttr('body', {
+          inputs: [valueInfo('i', [], INT64), valueInfo('c_in', [], BOOL), valueInfo('a', [2, 3])],
+          nodes: [{ op: 'Identity', inputs: ['c_in'], outputs: ['c_out'] }, { op: 'Add', inputs: ['a', 'a'], outputs: ['a2'] }, { op: 'Identity', inputs: ['a2'], outputs: ['s'] }],
+          outputs: [anyShape('c_out', BOOL), anyShape('a2'), anyShape('s')],
+        })],
+      }],
+      inputs: [valueInfo('acc0', [2, 3]), ...(cond === 'c' ? [valueInfo('c', [], BOOL)] : [])],
+      outputs: [anyShape('acc'), anyShape('steps')],
+      initializers: [{ name: 'M', dataType: INT64, dims: [], int64Data: [4] }],
+    });
+    expect(optimizeGraph(loadOnnxModel(encodeModel(spec('')))).valueInfo.get('steps')?.shape).toEqual([4, 2, 3]);
+    // A condition fed at run time may stop it before M.
+    expect(optimizeGraph(loadOnnxModel(encodeModel(spec('c')))).valueInfo.get('steps')?.shape).toEqual([expect.any(String), 2, 3]);
+  });
+
   it('runs every path like onnxruntime', async () => {
     for (const [c1, c2] of [[1, 1], [1, 0], [0, 1]]) {
       const feeds: Record<string, Feed> = { c1: { type: 'bool', data: Uint8Array.of(c1), dims: [] }, c2: { type: 'bool', data: Uint8Array.of(c2), dims: [] }, x: f32([3, 4], 2) };

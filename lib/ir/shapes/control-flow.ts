@@ -105,6 +105,28 @@ function inferCarried(
   }
 }
 
+/**
+ * The trip count when it is known before the loop runs: a constant M, and a condition that is
+ * absent or true and that the body hands on unchanged (directly or through Identity nodes).
+ */
+function knownTrips(ctx: ShapeContext, body: Graph): number | undefined {
+  const m = ctx.hasInput(0) ? ctx.values(0) : undefined;
+  if (m === undefined || m.length !== 1 || typeof m[0] !== 'number') return undefined;
+  if (ctx.hasInput(1)) {
+    const cond = ctx.constant(1);
+    if (cond === undefined || cond.data.length !== 1 || Number(cond.data[0]) === 0) return undefined;
+  }
+  let name = body.outputs[0]?.name;
+  const producer = new Map(body.nodes.flatMap((n) => n.outputs.map((o): [string, Node] => [o, n])));
+  for (let hops = 0; name !== undefined && hops < body.nodes.length + 1; hops++) {
+    if (name === body.inputs[1]?.name) return Math.max(0, m[0]);
+    const node = producer.get(name);
+    if (node === undefined || node.opType !== 'Identity') return undefined;
+    name = node.inputs[0];
+  }
+  return undefined;
+}
+
 export const loopShapeFn: ShapeFunction = (ctx) => {
   const captures = captureCount(ctx.node);
   const carriedCount = ctx.inputCount - 2 - captures;
@@ -120,7 +142,7 @@ export const loopShapeFn: ShapeFunction = (ctx) => {
     ctx.fail(`has ${ctx.node.outputs.length} outputs but its body gives ${carriedCount} carried values and ${scanCount} scan outputs`);
   }
   typedSubgraphs.set(ctx.node, { body });
-  const trips = `${ctx.node.name}:trips`;
+  const trips = knownTrips(ctx, body) ?? `${ctx.node.name}:trips`;
   const scans = body.outputs.slice(1 + carriedCount).map((o): ValueType => (o.shape === undefined ? { dtype: o.dtype } : { dtype: o.dtype, shape: [trips, ...o.shape] }));
   return [...carried, ...scans];
 };
