@@ -228,7 +228,7 @@ class ConvOp : public Op {
     }
 
     const bool pointwise = geom.is_pointwise();
-    if (in_nhwc_ || out_nhwc_) {
+    if (in_nhwc_ || out_nhwc_ || stage_nhwc_) {
       run_pixel_major(x, packed, bias, R, y, geom, K, Cg, Mg, ctx);
       return;
     }
@@ -509,11 +509,13 @@ class ConvOp : public Op {
     for (size_t i = 1; i < w.shape.size(); ++i) K *= w.shape[i];
     checked_int(K, node_, "reduction length Cin/group * kernel size");
     checked_int(Mg, node_, "output channels");
-    // A planar input with a pixel-major output (a channels-last graph's first conv, e.g. the
-    // 3-channel stem of an image model) is staged pixel-major per image: im2col then copies
-    // kernel rows of KW * C values instead of C * KH runs of KW values (runs of three floats cost
-    // more than the GEMM on them). Same columns as a pixel-major input.
-    stage_nhwc_ = !in_nhwc_ && out_nhwc_ && group_ == 1 && S > 1;
+    // A planar input (a channels-last graph's first conv, e.g. the 3-channel stem of an image
+    // model, or a conv between ops that need planes: a U-Net's Resize, a ceil-mode MaxPool) is
+    // staged pixel-major per image: im2col then copies kernel rows of KW * C values instead of
+    // gathering C * KH runs of KW values from C planes per pixel chunk (runs of three floats
+    // cost more than the GEMM on them; a 3x3 conv of 128 -> 64 channels at 128x128 with planes
+    // in and out ran at half the GEMM's speed). Same columns as a pixel-major input.
+    stage_nhwc_ = !in_nhwc_ && group_ == 1 && S > 1;
     if (in_nhwc_ || stage_nhwc_) {  // columns (ci, s) -> (s, ci), the order of pixel-major im2col rows
       const int64_t Cg = w.shape[1];
       w_pixel_major_.resize(static_cast<size_t>(M * K));
