@@ -12,6 +12,8 @@ import { float16BitsToNumber, narrowToFloat16, numberToFloat16Bits } from '../li
 import { runCli } from './ensure-dist';
 import { argmax, pixels } from './fashion-mnist-data';
 import { toFloat16Model } from './half-models';
+import { loadOnnxModel } from '../lib/onnx';
+import { widenHalf } from '../lib/ir/passes/widen-half';
 import { ROOT } from './native-build';
 import { encodeModel, valueInfo } from './onnx-build-model';
 import { sentences } from './text-encoder-models';
@@ -123,6 +125,31 @@ describe('float16 models, computed in float32', () => {
     let agree = 0;
     for (let i = 0; i < 200; i++) agree += argmax(a, i) === argmax(b, i) ? 1 : 0;
     expect(agree / 200).toBeGreaterThanOrEqual(0.97);
+  });
+
+  it('the Casts a float16 model wraps around ops become Identity once it computes in float32; an integer Cast stays', async () => {
+    const model = encodeModel({
+      nodes: [
+        { op: 'Cast', inputs: ['x'], outputs: ['xh'], attributes: [{ name: 'to', type: 2, i: 10 }] },
+        { op: 'Relu', inputs: ['xh'], outputs: ['r'] },
+        { op: 'Cast', inputs: ['r'], outputs: ['rf'], attributes: [{ name: 'to', type: 2, i: 1 }] },
+        { op: 'Cast', inputs: ['n'], outputs: ['nf'], attributes: [{ name: 'to', type: 2, i: 1 }] },
+        { op: 'Add', inputs: ['rf', 'nf'], outputs: ['s'] },
+        { op: 'Add', inputs: ['s', 'half'], outputs: ['y'] },
+      ],
+      inputs: [valueInfo('x', [4]), valueInfo('n', [4], 7)],
+      outputs: [valueInfo('y', [4])],
+      initializers: [{ name: 'half', dims: [1], floatData: [0.5] }],
+    });
+    const widened = widenHalf(loadOnnxModel(toFloat16Model(model)));
+    expect(widened.nodes.map((n) => n.opType)).toEqual(['Identity', 'Relu', 'Identity', 'Cast', 'Add', 'Add']);
+    const s = await InferenceSession.create(toFloat16Model(model));
+    try {
+      const y = await s.run({ x: new Tensor('float16', Uint16Array.from([-1, 0.5, 2, -3], numberToFloat16Bits), [4]), n: new Tensor('int64', BigInt64Array.of(1n, 2n, 3n, 4n), [4]) });
+      expect(Array.from(y.y.data as Uint16Array, float16BitsToNumber)).toEqual([1.5, 3, 5.5, 4.5]);
+    } finally {
+      await s.release();
+    }
   });
 
   it('a Cast to float16 inside a float32 model rounds at the output; bfloat16 inputs and outputs are refused by name', async () => {
