@@ -187,8 +187,8 @@ describe('hand-built control flow', () => {
       };
       const { got, want } = await bothOnBytes(encodeModel(spec(bound)), feeds);
       expectClose(got.acc_final, want.acc_final, 1e-6, `acc trips ${trips} bound ${bound}`);
-      if (trips > 0) expectClose(got.steps, want.steps, 1e-6, `steps trips ${trips} bound ${bound}`);
-      else expect(got.steps.dims[0]).toBe(0);
+      // Zero trips: a scan output takes the body's inferred shape after its 0, as onnxruntime.
+      expectClose(got.steps, want.steps, 1e-6, `steps trips ${trips} bound ${bound}`);
     }
   });
 

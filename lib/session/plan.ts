@@ -31,7 +31,11 @@ export interface PlanNode {
 }
 
 export interface Plan {
-  values: { name: string; dtype: PlanDType }[];
+  /**
+   * `dims` (in subgraphs: null for a size known only at run time) is read only for a Loop that
+   * runs zero times, whose scan outputs then take the body's declared shape after their 0.
+   */
+  values: { name: string; dtype: PlanDType; dims?: (number | null)[] }[];
   constants: (PlanTensor & { id: number })[];
   nodes: PlanNode[];
   inputs: number[];
@@ -83,11 +87,11 @@ function planAttr(a: AttributeValue, where: string): PlanAttr {
     case 'ints': case 'floats': return { type: a.type, value: [...a.value] };
     case 'tensor': return { type: 'tensor', value: planTensor(a.value, where) };
     case 'strings': return { type: 'strings', value: [...a.value] };
-    case 'graph': return { type: 'graph', value: compilePlan(a.value) };
+    case 'graph': return { type: 'graph', value: compilePlan(a.value, true) };
   }
 }
 
-export function compilePlan(graph: Graph): Plan {
+export function compilePlan(graph: Graph, subgraph = false): Plan {
   const ids = new Map<string, number>();
   const values: Plan['values'] = [];
   const typeOf = (name: string): string | undefined =>
@@ -100,7 +104,10 @@ export function compilePlan(graph: Graph): Plan {
       if (dtype === undefined) throw new TernionError('ERR_MODEL_FORMAT', `${where}: the type of tensor "${name}" is unknown`);
       id = values.length;
       ids.set(name, id);
-      values.push({ name, dtype: planDType(dtype === 'float64' ? 'float32' : dtype, `tensor "${name}"`) });
+      const value: Plan['values'][number] = { name, dtype: planDType(dtype === 'float64' ? 'float32' : dtype, `tensor "${name}"`) };
+      const shape = subgraph ? (graph.outputs.find((v) => v.name === name) ?? graph.valueInfo.get(name))?.shape : undefined;
+      if (shape !== undefined) value.dims = shape.map((d) => (typeof d === 'number' ? d : null));
+      values.push(value);
     }
     return id;
   };
