@@ -115,6 +115,104 @@ describe('subgraphs in the IR', () => {
   });
 });
 
+describe('conditions computed from shapes fold', () => {
+  it('an If on a static batch size is replaced by its branch (Shape, Gather, Equal fold to a constant)', async () => {
+    const spec = (batch: number | string): ModelSpec => ({
+      nodes: [
+        { op: 'Shape', inputs: ['x'], outputs: ['s'] },
+        { op: 'Gather', inputs: ['s', 'zero'], outputs: ['n'], attributes: [int('axis', 0)] },
+        { op: 'Equal', inputs: ['n', 'one'], outputs: ['single'] },
+        {
+          op: 'If', inputs: ['single'], outputs: ['y'],
+          attributes: [
+            graphAttr('then_branch', { nodes: [{ op: 'Squeeze', inputs: ['x', 'axes'], outputs: ['t'] }], outputs: [anyShape('t')], initializers: [{ name: 'axes', dataType: INT64, dims: [1], int64Data: [0] }] }),
+            graphAttr('else_branch', { nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['e'] }], outputs: [anyShape('e')] }),
+          ],
+        },
+      ],
+      inputs: [valueInfo('x', [batch, 4])],
+      outputs: [anyShape('y')],
+      initializers: [{ name: 'zero', dataType: INT64, dims: [], int64Data: [0] }, { name: 'one', dataType: INT64, dims: [], int64Data: [1] }],
+    });
+    const hasIf = (batch: number | string) => someNodeDeep(optimizeGraph(loadOnnxModel(encodeModel(spec(batch)))), (n) => n.opType === 'If');
+    expect(hasIf(1)).toBe(false);
+    expect(hasIf(3)).toBe(false);
+    expect(hasIf('N')).toBe(true);
+    const { got, want } = await bothOnBytes(encodeModel(spec(1)), { x: f32([1, 4], 1) });
+    expectClose(got.y, want.y, 0, 'batch 1');
+    // At batch 3 the squeeze branch cannot run (onnxruntime refuses the model for it); the other does.
+    const s = await InferenceSession.create(encodeModel(spec(3)));
+    const x = f32([3, 4], 3);
+    const y = (await s.run({ x: new Tensor('float32', x.data as Float32Array, [3, 4]) })).y;
+    await s.release();
+    expect(y.dims).toEqual([3, 4]);
+    expect(Array.from(y.data as Float32Array)).toEqual(Array.from(x.data as Float32Array));
+  });
+
+  it('a branch whose shapes cannot work loads; taking it at run time is a clear error', async () => {
+    const spec: ModelSpec = {
+      nodes: [
+        { op: 'ReduceSum', inputs: ['x'], outputs: ['s'], attributes: [int('keepdims', 0)] },
+        { op: 'Greater', inputs: ['s', 'zero'], outputs: ['pos'] },
+        {
+          op: 'If', inputs: ['pos'], outputs: ['y'], name: 'pick',
+          attributes: [
+            graphAttr('then_branch', { nodes: [{ op: 'Squeeze', inputs: ['x', 'axes'], outputs: ['t'], name: 'squeeze_batch' }], outputs: [anyShape('t')], initializers: [{ name: 'axes', dataType: INT64, dims: [1], int64Data: [0] }] }),
+            graphAttr('else_branch', { nodes: [{ op: 'Neg', inputs: ['x'], outputs: ['e'] }], outputs: [anyShape('e')] }),
+          ],
+        },
+      ],
+      inputs: [valueInfo('x', [3, 4])],
+      outputs: [anyShape('y')],
+      initializers: [{ name: 'zero', dims: [], floatData: [0] }],
+    };
+    const s = await InferenceSession.create(encodeModel(spec));
+    try {
+      const negative = new Tensor('float32', new Float32Array(12).fill(-1), [3, 4]);
+      expect(Array.from((await s.run({ x: negative })).y.data as Float32Array)).toEqual(new Array(12).fill(1));
+      await expect(s.run({ x: new Tensor('float32', new Float32Array(12).fill(1), [3, 4]) })).rejects.toMatchObject({ code: 'ERR_SHAPE_MISMATCH', message: expect.stringMatching(/pick.*squeeze_batch|squeeze_batch/) });
+    } finally {
+      await s.release();
+    }
+  });
+
+  it('a folded Cast gives what the executor\'s Cast gives (truncation, saturation, NaN to 0, wrapping)', async () => {
+    const values = [300.7, -1e10, NaN, 2.7, -2.7, 1e30, -0.5, 65.5];
+    for (const to of [2, 3, 6, 7, 9]) {
+      // The same Cast on a constant (folded at load) and on a feed (run by the executor).
+      const spec = (folded: boolean): ModelSpec => ({
+        nodes: [{ op: 'Cast', inputs: ['c'], outputs: ['y'], attributes: [int('to', to)] }],
+        inputs: folded ? [] : [valueInfo('c', [values.length])],
+        outputs: [anyShape('y', to)],
+        initializers: folded ? [{ name: 'c', dims: [values.length], floatData: values }] : [],
+      });
+      const folded = await InferenceSession.create(encodeModel(spec(true)));
+      const native = await InferenceSession.create(encodeModel(spec(false)));
+      try {
+        const a = (await folded.run({})).y.data;
+        const b = (await native.run({ c: new Tensor('float32', Float32Array.from(values), [values.length]) })).y.data;
+        expect(Array.from(a as ArrayLike<number | bigint>), `to ${to}`).toEqual(Array.from(b as ArrayLike<number | bigint>));
+      } finally {
+        await folded.release();
+        await native.release();
+      }
+    }
+    // Integer narrowing wraps, in both.
+    const narrow = (folded: boolean): ModelSpec => ({
+      nodes: [{ op: 'Cast', inputs: ['c'], outputs: ['y'], attributes: [int('to', 3)] }],
+      inputs: folded ? [] : [valueInfo('c', [4], INT64)], outputs: [anyShape('y', 3)],
+      initializers: folded ? [{ name: 'c', dataType: INT64, dims: [4], int64Data: [200, -129, 1 << 20, 5] }] : [],
+    });
+    const s = await InferenceSession.create(encodeModel(narrow(true)));
+    const n = await InferenceSession.create(encodeModel(narrow(false)));
+    const fromFolded = Array.from((await s.run({})).y.data as Int8Array);
+    expect(fromFolded).toEqual(Array.from((await n.run({ c: new Tensor('int64', i64([200, -129, 1 << 20, 5]), [4]) })).y.data as Int8Array));
+    expect(fromFolded).toEqual([-56, 127, 0, 5]);
+    await s.release();
+    await n.release();
+  });
+});
+
 describe('PyTorch scripted exports', () => {
   const model = (name: string) => readFileSync(join(FIXTURES, name));
 

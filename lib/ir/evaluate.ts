@@ -7,7 +7,7 @@ import { createTensorData, isFloatType, toNumberArray } from './dtype';
 import type { StoredDataType, TensorData } from './dtype';
 import type { ConstantTensor, Node } from './types';
 
-type Evaluator = (node: Node, inputs: readonly (ConstantTensor | undefined)[], outputDims: readonly number[]) => TensorData;
+type Evaluator = (node: Node, inputs: readonly (ConstantTensor | undefined)[], outputDims: readonly number[], outputType: StoredDataType) => TensorData;
 
 function stridesOf(dims: readonly number[]): number[] {
   const strides = new Array<number>(dims.length);
@@ -48,27 +48,84 @@ const copyData: Evaluator = (_node, inputs) => (inputs[0] as ConstantTensor).dat
 type Arithmetic = (a: number, b: number) => number;
 type BigArithmetic = (a: bigint, b: bigint) => bigint;
 
+/** Visit a and b broadcast to outputDims: f(flat, a element, b element). */
+function forEachBroadcast(a: ConstantTensor, b: ConstantTensor, outputDims: readonly number[], f: (flat: number, x: number | bigint, y: number | bigint) => void): void {
+  const rank = outputDims.length;
+  const offsetFor = (t: ConstantTensor) => {
+    const padded = [...new Array<number>(rank - t.dims.length).fill(1), ...t.dims];
+    const strides = stridesOf(padded);
+    return (coords: readonly number[]) => coords.reduce((acc, c, i) => acc + (padded[i] === 1 ? 0 : c * strides[i]), 0);
+  };
+  const [offsetA, offsetB] = [offsetFor(a), offsetFor(b)];
+  forEachIndex(outputDims, (coords, flat) => f(flat, a.data[offsetA(coords)], b.data[offsetB(coords)]));
+}
+
 function broadcastBinary(numberOp: Arithmetic, bigintOp: BigArithmetic, integerDivision = false): Evaluator {
   return (_node, inputs, outputDims) => {
     const [a, b] = inputs as ConstantTensor[];
-    const rank = outputDims.length;
-    const offsetFor = (t: ConstantTensor) => {
-      const padded = [...new Array<number>(rank - t.dims.length).fill(1), ...t.dims];
-      const strides = stridesOf(padded);
-      return (coords: readonly number[]) => coords.reduce((acc, c, i) => acc + (padded[i] === 1 ? 0 : c * strides[i]), 0);
-    };
-    const [offsetA, offsetB] = [offsetFor(a), offsetFor(b)];
-    const count = outputDims.reduce((x, y) => x * y, 1);
-    const out = createTensorData(a.dtype, count);
-    forEachIndex(outputDims, (coords, flat) => {
-      const x = a.data[offsetA(coords)];
-      const y = b.data[offsetB(coords)];
+    const out = createTensorData(a.dtype, outputDims.reduce((x, y) => x * y, 1));
+    forEachBroadcast(a, b, outputDims, (flat, x, y) => {
       if (typeof x === 'bigint') out[flat] = bigintOp(x, y as bigint);
       else out[flat] = integerDivision ? Math.trunc(numberOp(x, y as number)) : numberOp(x, y as number);
     });
     return out;
   };
 }
+
+/** Comparisons and logic on two operands of one dtype: a bool tensor. */
+function broadcastTest(test: (x: number | bigint, y: number | bigint) => boolean): Evaluator {
+  return (_node, inputs, outputDims) => {
+    const [a, b] = inputs as ConstantTensor[];
+    const out = new Uint8Array(outputDims.reduce((x, y) => x * y, 1));
+    forEachBroadcast(a, b, outputDims, (flat, x, y) => {
+      out[flat] = test(x, y) ? 1 : 0;
+    });
+    return out;
+  };
+}
+
+/** Integer ranges of the stored integer types, for saturating float-to-integer casts. */
+const INTEGER_RANGE: Partial<Record<StoredDataType, [number, number, number]>> = {
+  // [lowest, highest, bits]
+  int8: [-128, 127, 8], uint8: [0, 255, 8], int16: [-32768, 32767, 16], uint16: [0, 65535, 16],
+  int32: [-2147483648, 2147483647, 32], uint32: [0, 4294967295, 32],
+  int64: [-9223372036854775808, 9223372036854775807, 64], uint64: [0, 18446744073709551615, 64],
+};
+
+/**
+ * Cast as the executor casts (native/exec/ops/cast.cc): float to integer truncates toward zero,
+ * NaN becomes 0 and values outside the range saturate; integer narrowing wraps; to bool, nonzero
+ * is true.
+ */
+const cast: Evaluator = (_node, inputs, _dims, to) => {
+  const input = inputs[0] as ConstantTensor;
+  const out = createTensorData(to, input.data.length);
+  const range = INTEGER_RANGE[to];
+  const fromFloat = isFloatType(input.dtype);
+  for (let i = 0; i < out.length; i++) {
+    const v = input.data[i];
+    if (to === 'bool') {
+      out[i] = (typeof v === 'bigint' ? v !== 0n : v !== 0) ? 1 : 0;
+    } else if (range === undefined) {
+      out[i] = Number(v);  // to a float type
+    } else if (fromFloat) {
+      const t = Number.isNaN(v as number) ? 0 : Math.min(Math.max(Math.trunc(v as number), range[0]), range[1]);
+      if (range[2] !== 64) out[i] = t;
+      else {
+        // 2^63 - 1 and 2^64 - 1 are not doubles: saturate in BigInt.
+        const [lo, hi] = to === 'int64' ? [-(1n << 63n), (1n << 63n) - 1n] : [0n, (1n << 64n) - 1n];
+        const b = BigInt(t);
+        out[i] = (b < lo ? lo : b > hi ? hi : b) as never;
+      }
+    } else {
+      // Integer (or bool) to integer: two's complement wrapping at the target's width.
+      const big = typeof v === 'bigint' ? v : BigInt(v as number);
+      const wrapped = to === 'int64' || to === 'int8' || to === 'int16' || to === 'int32' ? BigInt.asIntN(range[2], big) : BigInt.asUintN(range[2], big);
+      out[i] = (range[2] === 64 ? wrapped : Number(wrapped)) as never;
+    }
+  }
+  return out;
+};
 
 function unary(op: (x: number) => number): Evaluator {
   return (_node, inputs) => {
@@ -159,7 +216,21 @@ const EVALUATORS: Readonly<Record<string, (opset: number) => Evaluator>> = {
   Relu: () => unary((x) => Math.max(x, 0)),
   Sigmoid: () => unary((x) => 1 / (1 + Math.exp(-x))),
   Tanh: () => unary(Math.tanh),
+  // Ops whose output type is not their input's: conditions on shapes (an If on a batch size) fold.
+  Equal: () => broadcastTest((x, y) => x === y),
+  Less: () => broadcastTest((x, y) => x < y),
+  Greater: () => broadcastTest((x, y) => x > y),
+  LessOrEqual: () => broadcastTest((x, y) => x <= y),
+  GreaterOrEqual: () => broadcastTest((x, y) => x >= y),
+  And: () => broadcastTest((x, y) => Boolean(x) && Boolean(y)),
+  Or: () => broadcastTest((x, y) => Boolean(x) || Boolean(y)),
+  Xor: () => broadcastTest((x, y) => Boolean(x) !== Boolean(y)),
+  Not: () => unary((x) => (x ? 0 : 1)),
+  Cast: () => cast,
 };
+
+/** Ops whose folded output takes the type shape inference gives it, not their first input's. */
+export const TYPE_CHANGING_EVALUATORS: ReadonlySet<string> = new Set(['Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Cast']);
 
 function divisionEvaluator(dtype: StoredDataType): Evaluator {
   return broadcastBinary((a, b) => a / b, (a, b) => (b === 0n ? 0n : a / b), !isFloatType(dtype));

@@ -4,7 +4,8 @@
 // chains so the executor sees plain Reshapes with constant shapes.
 
 import { constantNodeTensor } from '../constant-node';
-import { findEvaluator } from '../evaluate';
+import { findEvaluator, TYPE_CHANGING_EVALUATORS } from '../evaluate';
+import { isStoredDataType } from '../dtype';
 import { inferNodeTypes } from '../infer-shapes';
 import type { ConstantTensor, Graph, Node } from '../types';
 
@@ -63,6 +64,10 @@ function tryFold(
   const dims = outputDims[0];
   if (evaluate === undefined || dims.reduce((a, b) => a * b, 1) > MAX_FOLDED_ELEMENTS) return undefined;
   const outputType = types.get(node.outputs[0]);
-  if (outputType === undefined || outputType.dtype !== first.dtype) return undefined;
-  return [{ name: node.outputs[0], dtype: first.dtype, dims, data: evaluate(node, inputs, dims) }];
+  if (outputType === undefined) return undefined;
+  const to = outputType.dtype;
+  if (to !== first.dtype) {
+    if (!TYPE_CHANGING_EVALUATORS.has(node.opType) || !isStoredDataType(to)) return undefined;
+  }
+  return [{ name: node.outputs[0], dtype: to as typeof first.dtype, dims, data: evaluate(node, inputs, dims, to as typeof first.dtype) }];
 }

@@ -60,14 +60,48 @@ function sameShape(a: Shape | undefined, b: Shape | undefined): boolean {
   return a === b || (a !== undefined && b !== undefined && a.length === b.length && a.every((d, i) => d === b[i]));
 }
 
+/** A branch inferred on the bound types, or undefined when those shapes are wrong for it. */
+function inferBranch(ctx: ShapeContext, name: string, captured: readonly ValueType[]): Graph | undefined {
+  try {
+    return inferSubgraph(ctx, graphAttribute(ctx, name), captured, name);
+  } catch (error) {
+    if (error instanceof TernionError && error.code === 'ERR_SHAPE_MISMATCH') return undefined;
+    throw error;
+  }
+}
+
+/** The If's condition when it is a constant, else undefined. */
+function constantCondition(ctx: ShapeContext): boolean | undefined {
+  const cond = ctx.constant(0);
+  return cond !== undefined && cond.data.length === 1 ? Number(cond.data[0]) !== 0 : undefined;
+}
+
 export const ifShapeFn: ShapeFunction = (ctx) => {
   const cond = ctx.input(0);
   if (cond.shape !== undefined && cond.shape.some((d) => typeof d === 'number' && d !== 1)) {
     ctx.fail(`its condition must hold one element, not ${formatShape(cond.shape)}`);
   }
   const captured = inputTypes(ctx, 1);
-  const thenGraph = inferSubgraph(ctx, graphAttribute(ctx, 'then_branch'), captured, 'then_branch');
-  const elseGraph = inferSubgraph(ctx, graphAttribute(ctx, 'else_branch'), captured, 'else_branch');
+  const thenGraph = inferBranch(ctx, 'then_branch', captured);
+  const elseGraph = inferBranch(ctx, 'else_branch', captured);
+  if (thenGraph === undefined && elseGraph === undefined) {
+    inferSubgraph(ctx, graphAttribute(ctx, 'then_branch'), captured, 'then_branch');  // throws the first branch's error
+  }
+  if (thenGraph === undefined || elseGraph === undefined) {
+    // One branch cannot run on these shapes (a squeeze of a batch that is not 1): the other one
+    // will; both are kept, typed without shapes where they failed.
+    const good = (thenGraph ?? elseGraph) as Graph;
+    const untyped = captured.map((t): ValueType => ({ dtype: t.dtype }));
+    const bad = inferSubgraph(ctx, graphAttribute(ctx, thenGraph ? 'else_branch' : 'then_branch'), untyped, thenGraph ? 'else_branch' : 'then_branch');
+    typedSubgraphs.set(ctx.node, thenGraph ? { then_branch: good, else_branch: bad } : { then_branch: bad, else_branch: good });
+    if (bad.outputs.length !== good.outputs.length || good.outputs.length !== ctx.node.outputs.length) {
+      ctx.fail(`has ${ctx.node.outputs.length} outputs but its branches give ${good.outputs.length} and ${bad.outputs.length}`);
+    }
+    return good.outputs.map((t, i) => {
+      if (t.dtype !== bad.outputs[i].dtype) ctx.fail(`output ${i} is ${t.dtype} on one path and ${bad.outputs[i].dtype} on another`);
+      return constantCondition(ctx) === (thenGraph !== undefined) ? typeOf(t) : { dtype: t.dtype };
+    });
+  }
   const count = ctx.node.outputs.length;
   if (thenGraph.outputs.length !== count || elseGraph.outputs.length !== count) {
     ctx.fail(`has ${count} outputs but its branches give ${thenGraph.outputs.length} and ${elseGraph.outputs.length}`);
