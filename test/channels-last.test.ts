@@ -261,6 +261,50 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('keeps U-Net upsampling pixel-major: Resize by scales and by sizes (linear, nearest) between convs, the same values as planar', async () => {
+    const r = rng(21);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const unet = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'enc', inputs: ['x', 'w0', 'w0_b'], outputs: ['e'], attributes: [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])] },
+        { op: 'Relu', name: 'enc_r', inputs: ['e'], outputs: ['er'] },
+        // x2 by scales, bilinear (half_pixel), then to the skip's size by sizes, nearest.
+        { op: 'Resize', name: 'up_scales', inputs: ['er', '', 'scales'], outputs: ['u'], attributes: [{ name: 'mode', type: 3, s: new TextEncoder().encode('linear') }] },
+        { op: 'Conv', name: 'mid', inputs: ['u', 'w1', 'w1_b'], outputs: ['m'], attributes: [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])] },
+        { op: 'Resize', name: 'up_sizes', inputs: ['m', '', '', 'sizes'], outputs: ['v'], attributes: [{ name: 'mode', type: 3, s: new TextEncoder().encode('nearest') }] },
+        { op: 'Conv', name: 'lateral', inputs: ['x', 'wl', 'wl_b'], outputs: ['l'] },
+        { op: 'Concat', name: 'skip', inputs: ['v', 'l'], outputs: ['j'], attributes: [int('axis', 1)] },
+        { op: 'Conv', name: 'dec', inputs: ['j', 'w2', 'w2_b'], outputs: ['y'], attributes: [ints('pads', [1, 1, 1, 1])] },
+      ],
+      opset: 13,
+      inputs: [valueInfo('x', [2, 3, 13, 15])],
+      outputs: [valueInfo('y', [2, 4, 13, 15])],
+      initializers: [
+        weights(r, 'w0', [8, 3, 3, 3]), bias('w0_b', 8), weights(r, 'w1', [6, 8, 3, 3]), bias('w1_b', 6), weights(r, 'w2', [4, 9, 3, 3]), bias('w2_b', 4),
+        weights(r, 'wl', [3, 3, 1, 1]), bias('wl_b', 3),
+        { name: 'scales', dims: [4], floatData: [1, 1, 2, 2] },
+        { name: 'sizes', dataType: 7, dims: [4], int64Data: [2, 6, 13, 15] },
+      ],
+    });
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(unet)));
+    // Every conv reads and writes pixels, but the last (its output is the graph's).
+    expect(g.nodes.filter((n) => n.attributes.output_layout).map((n) => n.name).sort()).toEqual(['enc', 'lateral', 'mid']);
+    expect(g.nodes.filter((n) => n.attributes.input_layout).map((n) => n.name).sort()).toEqual(['dec', 'mid']);
+    // The Resizes take their factors in [N, H, W, C] order.
+    const factors = (name: string) => Array.from(g.initializers.get(g.nodes.find((n) => n.name === name)!.inputs.find((i) => i.endsWith('/nhwc'))!)!.data as ArrayLike<number | bigint>, Number);
+    expect(factors('up_scales')).toEqual([1, 2, 2, 1]);
+    expect(factors('up_sizes')).toEqual([2, 13, 15, 6]);
+    const x = randomInput(5, [2, 3, 13, 15]);
+    for (const threads of [1, 2]) {
+      const a = await (await InferenceSession.create(unet, { threads })).run({ x });
+      const b = await (await InferenceSession.create(unet, { threads, channelsLast: false })).run({ x });
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      expect(a.y.dims).toEqual(b.y.dims);
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   it('turns layout transposes into views: a ConvNeXt block (dw conv, permute, MLP, permute back, layer scale, residual) stays pixel-major', async () => {
     const r = rng(13);
     const C = 8;

@@ -30,6 +30,11 @@
 // axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
 // by the layer producing it) or in float32: the same values, and the join stays in the chain.
 //
+// A Resize (or Upsample) over the spatial axes only, with constant scales or sizes, runs on the
+// NHWC float32 value with its factors in [N, H, W, C] order: the op resizes one axis at a time
+// in the same order and arithmetic whatever the layout, so U-Net / FPN decoders stay chained
+// and give the planar graph's values.
+//
 // Transposes between the layouts become views: a Transpose(perm [0, 2, 3, 1]) of an NHWC value
 // is that value's memory (its output, logically [N, H, W, C], is stored just so), and a
 // Transpose(perm [0, 3, 1, 2]) of a [N, H, W, C] tensor is an NHWC value with the tensor's memory.
@@ -40,7 +45,7 @@
 // unchained residual or pooled input is forbidden and the decisions are redone (a fixpoint).
 
 import { consumersByTensor, freshName, producersByTensor, usedNames } from '../graph-utils';
-import type { AttributeValue, Graph, Node, ValueType } from '../types';
+import type { AttributeValue, ConstantTensor, Graph, Node, ValueType } from '../types';
 
 interface QParams {
   scale: number;
@@ -95,6 +100,35 @@ const isPlainMaxPool = (n: Node): boolean =>
   n.opType === 'MaxPool' && n.domain === '' && (n.outputs.length === 1 || n.outputs[1] === '') &&
   (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
 const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePool' && n.domain === '';
+
+/**
+ * A Resize (or Upsample) of a 4-D float tensor over its spatial axes only, with constant scales
+ * or sizes: the same op on the [N, H, W, C] tensor with its factors reordered (the op resizes
+ * one axis at a time, whatever the layout). U-Nets, FPNs and detectors upsample between convs;
+ * planar there, every conv around them would take and give planes.
+ */
+function spatialResize(graph: Graph, n: Node): { input: number; factors: readonly number[] } | undefined {
+  if ((n.opType !== 'Resize' && n.opType !== 'Upsample') || n.domain !== '' || n.outputs.length !== 1) return undefined;
+  if (graph.valueInfo.get(n.outputs[0])?.shape?.length !== 4 || graph.valueInfo.get(n.outputs[0])?.dtype !== 'float32') return undefined;
+  const mode = n.attributes.coordinate_transformation_mode;
+  if (mode?.type === 'string' && mode.value === 'tf_crop_and_resize') return undefined;
+  if (n.attributes.axes !== undefined) return undefined;
+  const x = knownShape(graph, n.inputs[0]);
+  // The factors' input: scales (Upsample, Resize 10: input 1; Resize 11+: input 2), else sizes (3).
+  const candidates = n.opType === 'Upsample' || (graph.opsets[''] ?? 0) < 11 ? [1] : [2, 3];
+  for (const i of candidates) {
+    const name = n.inputs[i];
+    if (!name) continue;
+    const c = graph.initializers.get(name);
+    if (!c || c.dims.length !== 1) return undefined;
+    if (c.data.length === 0) continue;  // an empty scales input: sizes decide
+    if (c.data.length !== 4) return undefined;
+    const f = Array.from(c.data as ArrayLike<number | bigint>, Number);
+    const keepsN = i === 3 ? x !== undefined && f[0] === x[0] && f[1] === x[1] : f[0] === 1 && f[1] === 1;
+    return keepsN ? { input: i, factors: f } : undefined;
+  }
+  return undefined;
+}
 
 /** A Concat of 4-D tensors along the channel axis (Inception's and DenseNet's branch joins). */
 function isChannelConcat(graph: Graph, n: Node): boolean {
@@ -178,6 +212,7 @@ export function toChannelsLast(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const concats = new Set(graph.nodes.filter((n) => isChannelConcat(graph, n)));
+  const resizes = new Set(graph.nodes.filter((n) => spatialResize(graph, n) !== undefined));
   const forbidden = new Set<string>();
 
   // Decide each value's form from its readers, readers first (reverse topological order): a
@@ -190,7 +225,7 @@ export function toChannelsLast(graph: Graph): Graph {
       const v = producer.outputs[0];
       if (!v || forbidden.has(v) || outputs.has(v) ||
           !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) ||
-            concats.has(producer))) continue;
+            concats.has(producer) || resizes.has(producer))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -228,6 +263,8 @@ export function toChannelsLast(graph: Graph): Graph {
             needF32 = true;
           } else if (elementwise.has(c) && i < dataInputs(c).length && after) {
             needF32 = true;
+          } else if (resizes.has(c) && i === 0 && after) {
+            needF32 = true;
           } else if (isTranspose(c, TO_NHWC)) {
             needF32 = true; // a view of the float32 form
           } else {
@@ -239,7 +276,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if ((isPlainMaxPool(producer) || concats.has(producer)) && form === 'both') form = 'f32'; // one output
-      if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW)) form = 'f32'; // fp32 ops do not quantize their output
+      if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) || resizes.has(producer)) form = 'f32'; // fp32 ops do not quantize their output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
     // Consistency: a chained conv output needs its residual chained, in float32 or as codes
@@ -268,6 +305,10 @@ export function toChannelsLast(graph: Graph): Graph {
         const ranks = new Set(chained.map(rankOf));
         if (ranks.size > 1) return v;
         for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return v;
+      }
+      if (resizes.has(p)) {
+        const src = decided.get(p.inputs[0]);
+        if (!src || src.form === 'u8') return v;
       }
       // A chained MaxPool needs its input, a Concat every input, chained in its own form.
       for (const x of isPlainMaxPool(p) ? [p.inputs[0]] : concats.has(p) ? p.inputs : []) {
@@ -308,6 +349,7 @@ export function toChannelsLast(graph: Graph): Graph {
   const float = (value: number): AttributeValue => ({ type: 'float', value });
   const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
   const transposed = new Map<string, string>(); // channel vector -> its [N, 1, 1, C] form
+  const addedInitializers = new Map<string, ConstantTensor>(); // a chained Resize's reordered factors
   const nodes = graph.nodes.flatMap((n): Node[] => {
     // Layout transposes that are views now (see the top).
     if (isTranspose(n, TO_NCHW) && decided.has(n.outputs[0])) return [{ ...n, opType: 'Identity', attributes: {} }];
@@ -375,8 +417,20 @@ export function toChannelsLast(graph: Graph): Graph {
     } else if (isGlobalAveragePool(n) && decided.has(n.inputs[0])) {
       opType = 'TernionGlobalAveragePoolNhwc';
       inputs[0] = readName(n.inputs[0]);
+    } else if (resizes.has(n) && decided.has(n.outputs[0])) {
+      // The factors in [N, H, W, C] order, as a new constant.
+      const { input, factors } = spatialResize(graph, n) as { input: number; factors: readonly number[] };
+      const original = graph.initializers.get(n.inputs[input]) as ConstantTensor;
+      const name = freshName(used, `${n.inputs[input]}/nhwc`);
+      const data = original.data instanceof BigInt64Array
+        ? BigInt64Array.from(TO_NHWC, (a) => BigInt(factors[a]))
+        : Float32Array.from(TO_NHWC, (a) => factors[a]);
+      addedInitializers.set(name, { name, dtype: original.dtype, dims: [4], data });
+      inputs[0] = readName(n.inputs[0]);
+      inputs[input] = name;
     }
     return [{ ...n, opType, inputs, outputs: outs, attributes }];
   });
-  return { ...graph, nodes, valueInfo };
+  const initializers = addedInitializers.size ? new Map([...graph.initializers, ...addedInitializers]) : graph.initializers;
+  return { ...graph, nodes, valueInfo, initializers };
 }
