@@ -48,4 +48,23 @@ describe('native kernels', () => {
       }
     });
   }
+
+  // The optional segment GEMMs (an implicit im2col): the tables that have them against their
+  // gathered-row forms, bit for bit; on x86-64 the AVX-512 table has all three.
+  for (const kind of ['f32_segs', 'q8_segs', 'lowbit_segs']) {
+    it(`${kind}: the tables that have it match their gathered-row GEMM`, async (ctx) => {
+      const tables = (await listed()).filter((t) => t.supported && t.name !== 'scalar');
+      if (tables.length === 0) ctx.skip();
+      let tested = 0;
+      for (const t of tables) {
+        const r = await run(['--isa', t.name, '--kind', kind]);
+        expect(r.code, r.out).toBe(0);
+        if (r.out.includes(`${kind} ${t.name}:`)) {
+          expect(r.out, r.out).toMatch(new RegExp(`PASS ${kind} ${t.name}: \\d+ cases, 0 failed`));
+          tested++;
+        }
+      }
+      if (tables.some((t) => t.name === 'avx512vnni')) expect(tested).toBeGreaterThan(0);
+    });
+  }
 });

@@ -74,6 +74,14 @@ void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size
   });
 }
 
+void gemm_f32_segs(const GemmContext& ctx, int M, int N, int S, int L, const float* const* segs, const void* packed,
+                   const float* bias, const float* clamp, float* C, size_t ldc) {
+  run_tiles(ctx, M, N, ctx.table->f32_nr, [&](const Tile& t) {
+    ctx.table->f32_gemm_segs(t.m1 - t.m0, N, S, L, segs + static_cast<size_t>(t.m0) * S, packed, bias, clamp, C + t.m0 * ldc, ldc,
+                             t.n0, t.n1);
+  });
+}
+
 void gemm_q8_segs(const GemmContext& ctx, int M, int N, int S, int L, const uint8_t* const* segs,
                   uint8_t a_zero, const void* packed, const kernels::Requant& rq, void* C, size_t ldc) {
   const size_t es = out_type_size(rq.out);

@@ -22,6 +22,10 @@ struct Tile {
 // Splits an M x N output into tiles for `threads` threads, n edges on multiples of nr.
 std::vector<Tile> plan_tiles(int M, int N, int nr, int threads);
 
+// fp32 GEMM with A as row segments (KernelTable::f32_gemm_segs; the table must have it).
+void gemm_f32_segs(const GemmContext& ctx, int M, int N, int S, int L, const float* const* segs, const void* packed,
+                   const float* bias, const float* clamp, float* C, size_t ldc);
+
 void gemm_f32(const GemmContext& ctx, int M, int N, int K, const float* A, size_t lda,
               const void* packed, const float* bias, const float* clamp, float* C, size_t ldc);
 void gemm_q8(const GemmContext& ctx, int M, int N, int K, const uint8_t* A, size_t lda,

@@ -209,6 +209,11 @@ struct KernelTable {
   // The same for low-bit weights: exactly lowbit_gemm on the gathered rows. Optional likewise.
   void (*lowbit_gemm_segs)(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero,
                            const void* packed, const Requant* rq, void* C, size_t ldc, int n0, int n1) = nullptr;
+  // The fp32 GEMM with A given by row segments likewise (row m of A: S runs of L floats, run s
+  // at segs[m * S + s]; K = S * L): exactly f32_gemm on the gathered rows, the same bits.
+  // Optional likewise (callers run im2col and f32_gemm where it is null).
+  void (*f32_gemm_segs)(int M, int N, int S, int L, const float* const* segs, const void* packed, const float* bias,
+                        const float* clamp, float* C, size_t ldc, int n0, int n1) = nullptr;
 };
 
 // The ten entry points every instruction set implements, declared once: expand this inside an

@@ -364,6 +364,49 @@ void test_q8_segs(const KernelTable* t, std::mt19937& rng) {
   std::printf("%s q8_segs %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
 }
 
+// ---------------------------------------------------------------- fp32 over row segments
+// f32_gemm_segs (tables that have it) against the same table's f32_gemm on the gathered rows,
+// bit for bit (the same sums in the same order); segments point into one image at random,
+// overlapping offsets, the first ending the allocation (a read past L shows under ASan).
+void test_f32_segs(const KernelTable* t, std::mt19937& rng) {
+  if (!t->f32_gemm_segs) return;
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  int cases = 0, bad = 0;
+  const std::pair<int, int> shapes[] = {{1, 3}, {3, 9}, {3, 48}, {2, 50}, {9, 16}, {1, 147}, {3, 195}};
+  for (int M : kSizes)
+    for (int N : kSizes)
+      for (auto [S, L] : shapes)
+        for (int variant = 0; variant < 2; ++variant) {
+          const int K = S * L;
+          std::vector<float> img(static_cast<size_t>(L) * 7 + 13), A(static_cast<size_t>(M) * K), W(static_cast<size_t>(N) * K), bias(N);
+          for (auto& v : img) v = dist(rng);
+          for (auto& v : W) v = dist(rng);
+          for (auto& v : bias) v = dist(rng);
+          std::vector<const float*> segs(static_cast<size_t>(M) * S);
+          std::uniform_int_distribution<size_t> off(0, img.size() - L);
+          for (size_t i = 0; i < segs.size(); ++i) {
+            segs[i] = img.data() + (i == 0 ? img.size() - L : off(rng));
+            std::memcpy(A.data() + i * L, segs[i], static_cast<size_t>(L) * sizeof(float));
+          }
+          const float relu[2] = {0.0f, std::numeric_limits<float>::infinity()};
+          AlignedBuf pt(t->f32_packed_size(N, K));
+          t->f32_pack(W.data(), N, K, pt.p);
+          for (auto [n0, n1] : ranges(N, t->f32_nr)) {
+            const size_t ldc = N + 3;
+            std::vector<float> Cr(M * ldc, -7.0f), Ct(M * ldc, -7.0f);
+            t->f32_gemm(M, N, K, A.data(), K, pt.p, variant ? bias.data() : nullptr, variant ? relu : nullptr, Cr.data(), ldc, n0, n1);
+            t->f32_gemm_segs(M, N, S, L, segs.data(), pt.p, variant ? bias.data() : nullptr, variant ? relu : nullptr, Ct.data(), ldc, n0, n1);
+            ++cases;
+            if (std::memcmp(Cr.data(), Ct.data(), Cr.size() * sizeof(float)) != 0) {
+              ++bad;
+              report(false, fmt("f32_segs %s M=%d N=%d S=%d L=%d range=[%d,%d)", t->name, M, N, S, L, n0, n1));
+            }
+          }
+        }
+  report(bad == 0, "f32_segs summary");
+  std::printf("%s f32_segs %s: %d cases, %d failed\n", bad ? "FAIL" : "PASS", t->name, cases, bad);
+}
+
 // ---------------------------------------------------------------- depthwise int8
 // Indirection entries point at pixels of a pixel-major image of exactly C values per pixel (the
 // last pixel ends the allocation, so a read past C shows up under ASan) or at a padding row of
@@ -975,6 +1018,7 @@ int main(int argc, char** argv) {
     if (all_kinds || kind == "transpose") test_transpose(t, rng);
     if (t == scalar_table()) continue;
     if (all_kinds || kind == "f32") test_f32(t, rng);
+    if (all_kinds || kind == "f32_segs") test_f32_segs(t, rng);
     if (all_kinds || kind == "q8") test_q8(t, rng);
     if (all_kinds || kind == "q8_segs") test_q8_segs(t, rng);
     if (all_kinds || kind == "lowbit") test_lowbit(t, rng);

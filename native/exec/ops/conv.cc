@@ -302,19 +302,31 @@ class ConvOp : public Op {
     if (!out_nhwc_) rows = std::min(rows, (int64_t(1) << 16) / std::max<int64_t>(Mg, 1));
     rows = std::max<int64_t>(rows, 48 * inner);
     rows = std::min(std::max<int64_t>(rows, 64), P);
+    // On a table with the segment GEMM, a window's kernel rows (KW pixels of C values, one span
+    // in a pixel-major image) are read in place: an implicit im2col, whose copies were a tenth
+    // of a small-channel network's time. Rows crossing the left or right edge are copied.
+    const int64_t seg_len = C * geom.k[2], seg_count = geom.k[0] * geom.k[1];
+    const bool segments = ctx.gemm.table->f32_gemm_segs != nullptr && !pointwise && group_ == 1 && (in_nhwc_ || stage_nhwc_) &&
+                          kernel_rows_are_spans(static_cast<size_t>(C), C, geom);
     std::vector<float*> cols(static_cast<size_t>(slots), nullptr), cbufs(static_cast<size_t>(slots), nullptr),
-        stages(static_cast<size_t>(slots), nullptr);
+        stages(static_cast<size_t>(slots), nullptr), pads(static_cast<size_t>(slots), nullptr);
+    std::vector<const float**> seg_ptrs(static_cast<size_t>(slots), nullptr);
     for (int i = 0; i < slots; ++i) {
       if (!direct_a) cols[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * std::max<int64_t>(K, 1)) * sizeof(float)));
       if (!out_nhwc_) cbufs[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(rows * Mg) * sizeof(float)));
       if (stage_nhwc_) stages[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(in_plane * C) * sizeof(float)));
+      if (segments) {
+        seg_ptrs[i] = static_cast<const float**>(ctx.scratch(static_cast<size_t>(rows * seg_count) * sizeof(const float*)));
+        pads[i] = static_cast<float*>(ctx.scratch(static_cast<size_t>(seg_len) * sizeof(float)));
+        std::fill(pads[i], pads[i] + seg_len, 0.0f);
+      }
     }
     float clamp_values[2];  // Relu / Clip run in the GEMM unless a residual comes first
     const float* clamp = !R && act_.as_clamp(clamp_values) ? clamp_values : nullptr;
     const Activation post = clamp ? Activation{} : act_;
     // Image n with the threads of gc, in chunks of output pixels through im2col (or the image
     // itself for a pixel-major pointwise conv), the GEMM and the epilogue.
-    auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf, float* stage) {
+    auto image = [&](int64_t n, const GemmContext& gc, float* col, float* cbuf, float* stage, const float** segs, const float* pad) {
       const int gthreads = thread_count(gc);
       // Image n pixel-major: X itself, or its planes staged (stage_nhwc_).
       const float* pixels = in_nhwc_ ? X + n * in_plane * C : stage;
@@ -334,6 +346,16 @@ class ConvOp : public Op {
             one.threads = 1;
             const float* bg = bias ? bias + g * Mg : nullptr;
             parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              float* yo = Y + (n * P + p0 + b0) * M + g * Mg;
+              if (segments) {
+                const float** sp = segs + b0 * seg_count;
+                segment_pixels(pixels, C, geom, p0 + b0, p0 + b1, 0.0f, pad, col + b0 * K, static_cast<size_t>(K), sp);
+                gemm_f32_segs(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(seg_count), static_cast<int>(seg_len), sp,
+                              packed[g], bg, clamp, yo, static_cast<size_t>(M));
+                if (R || !post.none())
+                  finish_rows(yo, R ? R + (n * P + p0 + b0) * M + g * Mg : nullptr, b1 - b0, Mg, M, post);
+                return;
+              }
               const float* A;
               size_t lda;
               if (direct_a) {
@@ -352,7 +374,6 @@ class ConvOp : public Op {
                 A = rows_col;
                 lda = static_cast<size_t>(K);
               }
-              float* yo = Y + (n * P + p0 + b0) * M + g * Mg;
               gemm_f32(one, static_cast<int>(b1 - b0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, clamp, yo,
                        static_cast<size_t>(M));
               if (R || !post.none())
@@ -371,6 +392,10 @@ class ConvOp : public Op {
               gc.table->transpose_f32(xg + p0 + b0, static_cast<int>(Cg), static_cast<int>(b1 - b0), static_cast<size_t>(in_plane),
                                       col + b0 * K, static_cast<size_t>(K));
             });
+          } else if (segments) {
+            parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
+              segment_pixels(pixels, C, geom, p0 + b0, p0 + b1, 0.0f, pad, col + b0 * K, static_cast<size_t>(K), segs + b0 * seg_count);
+            });
           } else if (pixels) {
             const float* img = pixels + g * Cg;
             parallel_ranges(gc, p1 - p0, 32, [&](int64_t b0, int64_t b1) {
@@ -383,10 +408,17 @@ class ConvOp : public Op {
             });
           }
           const float* bg = bias ? bias + g * Mg : nullptr;
+          // The chunk's GEMM into C (ldc values per row): on the segments, or on A.
+          auto chunk_gemm = [&](float* out, size_t ldc) {
+            if (segments)
+              gemm_f32_segs(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(seg_count), static_cast<int>(seg_len), segs,
+                            packed[g], bg, clamp, out, ldc);
+            else
+              gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg, clamp, out, ldc);
+          };
           if (out_nhwc_) {
             float* yo = Y + (n * P + p0) * M + g * Mg;
-            gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
-                     clamp, yo, static_cast<size_t>(M));
+            chunk_gemm(yo, static_cast<size_t>(M));
             if (R || !post.none()) {
               const float* rr = R ? R + (n * P + p0) * M + g * Mg : nullptr;
               parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
@@ -394,8 +426,7 @@ class ConvOp : public Op {
               });
             }
           } else {
-            gemm_f32(gc, static_cast<int>(p1 - p0), static_cast<int>(Mg), static_cast<int>(K), A, lda, packed[g], bg,
-                     clamp, cbuf, static_cast<size_t>(Mg));
+            chunk_gemm(cbuf, static_cast<size_t>(Mg));
             float* yg = Y + (n * M + g * Mg) * P;
             const float* rg = R ? R + (n * M + g * Mg) * P : nullptr;
             parallel_ranges(gc, p1 - p0, 64, [&](int64_t b0, int64_t b1) {
@@ -407,14 +438,15 @@ class ConvOp : public Op {
       }
     };
     if (!by_image) {
-      for (int64_t n = 0; n < N; ++n) image(n, ctx.gemm, cols[0], cbufs[0], stages[0]);
+      for (int64_t n = 0; n < N; ++n) image(n, ctx.gemm, cols[0], cbufs[0], stages[0], seg_ptrs[0], pads[0]);
       return;
     }
     GemmContext one = ctx.gemm;
     one.pool = nullptr;
     one.threads = 1;
     ctx.gemm.pool->parallel_for(slots, threads, [&](int i) {
-      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[static_cast<size_t>(i)], cbufs[static_cast<size_t>(i)], stages[static_cast<size_t>(i)]);
+      const size_t k = static_cast<size_t>(i);
+      for (int64_t n = N * i / slots; n < N * (i + 1) / slots; ++n) image(n, one, cols[k], cbufs[k], stages[k], seg_ptrs[k], pads[k]);
     });
   }
 

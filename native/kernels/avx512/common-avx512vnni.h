@@ -290,6 +290,9 @@ class Epilogue {
 
 // Entry points (one file per kind).
 TERNION_DECLARE_KERNEL_ENTRIES()
+// The fp32 GEMM over row segments (KernelTable::f32_gemm_segs).
+void f32_gemm_segs(int M, int N, int S, int L, const float* const* segs, const void* packed, const float* bias,
+                   const float* clamp, float* C, size_t ldc, int n0, int n1);
 // int8 and low-bit GEMMs over row segments (KernelTable::q8_gemm_segs, lowbit_gemm_segs).
 void q8_gemm_segs(int M, int N, int S, int L, const uint8_t* const* segs, uint8_t a_zero, const void* packed,
                   const Requant* rq, void* C, size_t ldc, int n0, int n1);

@@ -3,6 +3,9 @@
 //
 // Packed layout: a 64-byte header {magic, N, K}, then ceil(N/32) panels; panel p holds, for
 // every k in [0, K), the 32 floats W[32p + j][k] (j = 0..31, zero past N).
+#include <cstring>
+#include <vector>
+
 #include "common-avx512vnni.h"
 #include "../pack-f32-panels.h"
 
@@ -84,6 +87,53 @@ void f32_rows(int M, int K, const float* A, size_t lda, const float* w, const fl
   else f32_block<MR, CH, 2>(K, A + m * lda, lda, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
 }
 
+// f32_block with CH = 1 over row segments: rows m .. m + MR - 1, each S runs of L floats
+// (segs[r * S + s]). The same k order, one chain per output: f32_block's bits on the gathered
+// rows, without gathering them.
+template <int MR, int NV>
+void f32_block_segs(int S, int L, const float* const* segs, const float* w, const float* bias, const float* clamp,
+                    float* C, size_t ldc, int n, int nvalid) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+    for (int h = 0; h < NV; ++h) acc[r][h] = _mm512_setzero_ps();
+  for (int s = 0; s < S; ++s) {
+    const float* row[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) row[r] = segs[r * S + s];
+    const float* ws = w + static_cast<size_t>(s) * L * kNR;
+    for (int l = 0; l < L; ++l) {
+      const __m512 w0 = _mm512_loadu_ps(ws + static_cast<size_t>(l) * kNR);
+      const __m512 w1 = NV > 1 ? _mm512_loadu_ps(ws + static_cast<size_t>(l) * kNR + 16) : w0;
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512 a = _mm512_set1_ps(row[r][l]);
+        acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+        if (NV > 1) acc[r][NV - 1] = _mm512_fmadd_ps(a, w1, acc[r][NV - 1]);
+      }
+    }
+  }
+  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
+  __m512 b[NV];
+  for (int h = 0; h < NV; ++h)
+    b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int h = 0; h < NV; ++h) {
+      __m512 v = _mm512_add_ps(acc[r][h], b[h]);
+      if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
+      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
+    }
+  }
+}
+
+template <int MR>
+void f32_rows_segs(int S, int L, const float* const* segs, const float* w, const float* bias, const float* clamp,
+                   float* C, size_t ldc, int n, int nvalid, int m) {
+  if (nvalid <= 16) f32_block_segs<MR, 1>(S, L, segs + static_cast<size_t>(m) * S, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
+  else f32_block_segs<MR, 2>(S, L, segs + static_cast<size_t>(m) * S, w, bias, clamp, C + m * ldc, ldc, n, nvalid);
+}
+
 }  // namespace
 
 size_t f32_packed_size(int N, int K) {
@@ -126,6 +176,41 @@ void f32_gemm(int M, int N, int K, const float* A, size_t lda, const void* packe
         case 10: f32_rows<10, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
         case 11: f32_rows<11, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
         default: f32_rows<kMR, 1>(M, K, A, lda, w, bias, clamp, C, ldc, n, nvalid, m); break;
+      }
+    });
+  }
+}
+
+void f32_gemm_segs(int M, int N, int S, int L, const float* const* segs, const void* packed, const float* bias,
+                   const float* clamp, float* C, size_t ldc, int n0, int n1) {
+  const int K = S * L;
+  if (M == 1) {
+    // A lone row takes f32_gemm's GEMV path (four chains): gather it, for the same bits.
+    thread_local std::vector<float> row;
+    row.resize(static_cast<size_t>(K));
+    for (int s = 0; s < S; ++s) std::memcpy(row.data() + static_cast<size_t>(s) * L, segs[s], static_cast<size_t>(L) * sizeof(float));
+    f32_gemm(1, N, K, row.data(), static_cast<size_t>(K), packed, bias, clamp, C, ldc, n0, n1);
+    return;
+  }
+  const float* panels =
+      reinterpret_cast<const float*>(static_cast<const uint8_t*>(packed) + kHeader);
+  for (int n = n0; n < n1; n += kNR) {
+    const float* w = panels + static_cast<size_t>(n / kNR) * K * kNR;
+    const int nvalid = n1 - n < kNR ? n1 - n : kNR;
+    even_row_blocks(M, kMR, [&](int m, int rows) {
+      switch (rows) {
+        case 1: f32_rows_segs<1>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 2: f32_rows_segs<2>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 3: f32_rows_segs<3>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 4: f32_rows_segs<4>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 5: f32_rows_segs<5>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 6: f32_rows_segs<6>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 7: f32_rows_segs<7>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 8: f32_rows_segs<8>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 9: f32_rows_segs<9>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 10: f32_rows_segs<10>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        case 11: f32_rows_segs<11>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
+        default: f32_rows_segs<kMR>(S, L, segs, w, bias, clamp, C, ldc, n, nvalid, m); break;
       }
     });
   }

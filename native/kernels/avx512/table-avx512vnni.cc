@@ -24,6 +24,7 @@ const KernelTable* avx512vnni_table() {
       true,  // post_residual
       q8_gemm_segs,
       lowbit_gemm_segs,
+      f32_gemm_segs,
   };
   return &table;
 }
