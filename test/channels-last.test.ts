@@ -305,6 +305,50 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('keeps a CSP block pixel-major: its channel split written as Slices (PyTorch\'s chunk) runs on NHWC values, the planar values', async () => {
+    const r = rng(23);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const i64 = (name: string, v: number[]): TensorSpec => ({ name, dataType: 7, dims: [v.length], int64Data: v });
+    const csp = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'cv1', inputs: ['x', 'w0', 'w0_b'], outputs: ['a'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        { op: 'Slice', name: 'half0', inputs: ['a', 'zero', 'eight', 'one'], outputs: ['a0'] },
+        { op: 'Slice', name: 'half1', inputs: ['a', 'eight', 'big', 'one'], outputs: ['a1'] },
+        { op: 'Conv', name: 'blk', inputs: ['a1', 'w1', 'w1_b'], outputs: ['b'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        // A spatial crop too: a Slice on H and W with a step, negative start.
+        { op: 'Slice', name: 'crop', inputs: ['b', 'crop_s', 'crop_e', 'crop_a', 'crop_st'], outputs: ['bc'] },
+        { op: 'Slice', name: 'crop0', inputs: ['a0', 'crop_s', 'crop_e', 'crop_a', 'crop_st'], outputs: ['a0c'] },
+        { op: 'Concat', name: 'join', inputs: ['a0c', 'bc'], outputs: ['j'], attributes: [int('axis', 1)] },
+        { op: 'Conv', name: 'cv2', inputs: ['j', 'w2', 'w2_b'], outputs: ['y'] },
+      ],
+      opset: 13,
+      inputs: [valueInfo('x', [2, 3, 12, 11])],
+      outputs: [valueInfo('y', [2, 5, 6, 5])],
+      initializers: [
+        weights(r, 'w0', [16, 3, 3, 3]), bias('w0_b', 16), weights(r, 'w1', [8, 8, 3, 3]), bias('w1_b', 8), weights(r, 'w2', [5, 16, 1, 1]), bias('w2_b', 5),
+        i64('zero', [0]), i64('eight', [8]), i64('big', [1 << 30]), i64('one', [1]),
+        i64('crop_s', [-11, 1]), i64('crop_e', [12, 11]), i64('crop_a', [2, 3]), i64('crop_st', [2, 2]),
+      ],
+    });
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(csp)));
+    expect(g.nodes.filter((n) => n.attributes.output_layout).map((n) => n.name).sort()).toEqual(['blk', 'cv1']);
+    expect(g.nodes.filter((n) => n.attributes.input_layout).map((n) => n.name).sort()).toEqual(['blk', 'cv2']);
+    // The Slices take their axes in [N, H, W, C] order: channels 1 -> 3, H 2 -> 1, W 3 -> 2.
+    const axesOf = (name: string) => Array.from(g.initializers.get(g.nodes.find((n) => n.name === name)!.inputs[3])!.data as BigInt64Array, Number);
+    expect(axesOf('half0')).toEqual([3]);
+    expect(axesOf('crop')).toEqual([1, 2]);
+    const x = randomInput(9, [2, 3, 12, 11]);
+    for (const threads of [1, 2]) {
+      const a = await (await InferenceSession.create(csp, { threads })).run({ x });
+      const b = await (await InferenceSession.create(csp, { threads, channelsLast: false })).run({ x });
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      expect(a.y.dims).toEqual([2, 5, 6, 5]);
+      expect(a.y.dims).toEqual(b.y.dims);
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   it('turns layout transposes into views: a ConvNeXt block (dw conv, permute, MLP, permute back, layer scale, residual) stays pixel-major', async () => {
     const r = rng(13);
     const C = 8;

@@ -44,6 +44,36 @@ describe('foldConstants', () => {
     expect([...folded.initializers.keys()]).toEqual(['target']);
   });
 
+  it('folds integers known from a symbolic shape: a channel split computed from a tensor whose batch is symbolic', () => {
+    // PyTorch's chunk(2, dim=1) on x [batch, 32, 8, 8]: split = Shape(x)[1] / 2, the Slices' bounds.
+    const g = graph({
+      inputs: [input('x', ['batch', 32, 8, 8])],
+      outputs: ['lo', 'hi'],
+      initializers: [int64Tensor('one', [], [1]), int64Tensor('two', [], [2]), int64Tensor('axes', [1], [0]), int64Tensor('start', [1], [0]), int64Tensor('dim', [1], [1])],
+      nodes: [
+        node('Shape', ['x'], ['s']),
+        node('Gather', ['s', 'one'], ['c'], { axis: int(0) }),
+        node('Div', ['c', 'two'], ['half']),
+        node('Unsqueeze', ['half', 'axes'], ['half1']),
+        node('Mul', ['half1', 'two'], ['end']),
+        node('Slice', ['x', 'start', 'half1', 'dim'], ['lo']),
+        node('Slice', ['x', 'half1', 'end', 'dim'], ['hi']),
+      ],
+    });
+    const folded = removeDeadNodes(foldConstants(g));
+    expect(opTypes(folded)).toEqual(['Slice', 'Slice']);
+    expect(tensorElements(folded.initializers.get('half1')!.data)).toEqual([16n]);
+    expect(tensorElements(folded.initializers.get('end')!.data)).toEqual([32n]);
+    // The batch itself stays a run-time value: a Shape of it is not folded.
+    const batch = removeDeadNodes(foldConstants(graph({
+      inputs: [input('x', ['batch', 32])],
+      outputs: ['n'],
+      initializers: [int64Tensor('zero', [], [0])],
+      nodes: [node('Shape', ['x'], ['s']), node('Gather', ['s', 'zero'], ['n'], { axis: int(0) })],
+    })));
+    expect(opTypes(batch)).toEqual(['Shape', 'Gather']);
+  });
+
   it('turns Constant nodes into initializers and evaluates arithmetic on constants', () => {
     const g = graph({
       inputs: [input('x', [2])],

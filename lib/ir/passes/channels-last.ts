@@ -30,6 +30,9 @@
 // axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
 // by the layer producing it) or in float32: the same values, and the join stays in the chain.
 //
+// A Slice with constant bounds and axes (a CSP block's channel split) runs on the NHWC value
+// with its axes mapped to [N, H, W, C]: the same elements.
+//
 // A Resize (or Upsample) over the spatial axes only, with constant scales or sizes, runs on the
 // NHWC float32 value with its factors in [N, H, W, C] order: the op resizes one axis at a time
 // in the same order and arithmetic whatever the layout, so U-Net / FPN decoders stay chained
@@ -130,6 +133,26 @@ function spatialResize(graph: Graph, n: Node): { input: number; factors: readonl
   return undefined;
 }
 
+/**
+ * A Slice of a 4-D float tensor with constant starts, ends, axes (or none: the leading ones) and
+ * steps: the same Slice on the [N, H, W, C] tensor with its axes mapped (N 0, C 3, H 1, W 2).
+ * PyTorch writes a CSP block's channel split (`chunk`) so; planar there, its convs would write planes.
+ */
+const TO_PHYSICAL_AXIS = [0, 3, 1, 2];
+function layoutFreeSlice(graph: Graph, n: Node): { axes: number[] } | undefined {
+  if (n.opType !== 'Slice' || n.domain !== '' || n.outputs.length !== 1 || (graph.opsets[''] ?? 0) < 10) return undefined;
+  const out = graph.valueInfo.get(n.outputs[0]);
+  if (out?.shape?.length !== 4 || out.dtype !== 'float32') return undefined;
+  const constant = (i: number) => (n.inputs[i] ? graph.initializers.get(n.inputs[i]) : undefined);
+  const starts = constant(1), ends = constant(2);
+  if (!starts || !ends || (n.inputs[4] && !constant(4))) return undefined;
+  if (n.inputs[3] && !constant(3)) return undefined;
+  const axesTensor = constant(3);
+  const axes = axesTensor ? Array.from(axesTensor.data as ArrayLike<number | bigint>, Number) : starts.data.length <= 4 ? Array.from({ length: starts.data.length }, (_, i) => i) : undefined;
+  if (!axes || axes.some((a) => a < -4 || a > 3)) return undefined;
+  return { axes: axes.map((a) => TO_PHYSICAL_AXIS[a < 0 ? a + 4 : a]) };
+}
+
 /** A Concat of 4-D tensors along the channel axis (Inception's and DenseNet's branch joins). */
 function isChannelConcat(graph: Graph, n: Node): boolean {
   if (n.opType !== 'Concat' || n.domain !== '' || n.outputs.length !== 1 || n.inputs.length === 0 || n.inputs.some((x) => x === '')) return false;
@@ -213,6 +236,9 @@ export function toChannelsLast(graph: Graph): Graph {
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const concats = new Set(graph.nodes.filter((n) => isChannelConcat(graph, n)));
   const resizes = new Set(graph.nodes.filter((n) => spatialResize(graph, n) !== undefined));
+  const slices = new Set(graph.nodes.filter((n) => layoutFreeSlice(graph, n) !== undefined));
+  // Ops that run on the NHWC value as they are, with a constant input rewritten for the layout.
+  const remapped = (n: Node): boolean => resizes.has(n) || slices.has(n);
   const forbidden = new Set<string>();
 
   // Decide each value's form from its readers, readers first (reverse topological order): a
@@ -225,7 +251,7 @@ export function toChannelsLast(graph: Graph): Graph {
       const v = producer.outputs[0];
       if (!v || forbidden.has(v) || outputs.has(v) ||
           !(isQConv(producer) || isPlainMaxPool(producer) || convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) ||
-            concats.has(producer) || resizes.has(producer))) continue;
+            concats.has(producer) || remapped(producer))) continue;
       let ok = true;
       let needF32 = false;
       let params: QParams | undefined;
@@ -263,7 +289,7 @@ export function toChannelsLast(graph: Graph): Graph {
             needF32 = true;
           } else if (elementwise.has(c) && i < dataInputs(c).length && after) {
             needF32 = true;
-          } else if (resizes.has(c) && i === 0 && after) {
+          } else if (remapped(c) && i === 0 && after) {
             needF32 = true;
           } else if (isTranspose(c, TO_NHWC)) {
             needF32 = true; // a view of the float32 form
@@ -276,7 +302,7 @@ export function toChannelsLast(graph: Graph): Graph {
       if (paramsClash) needF32 = true;
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if ((isPlainMaxPool(producer) || concats.has(producer)) && form === 'both') form = 'f32'; // one output
-      if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) || resizes.has(producer)) form = 'f32'; // fp32 ops do not quantize their output
+      if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) || remapped(producer)) form = 'f32'; // fp32 ops do not quantize their output
       decided.set(v, { form, params: form === 'f32' ? undefined : params });
     }
     // Consistency: a chained conv output needs its residual chained, in float32 or as codes
@@ -306,7 +332,7 @@ export function toChannelsLast(graph: Graph): Graph {
         if (ranks.size > 1) return v;
         for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return v;
       }
-      if (resizes.has(p)) {
+      if (remapped(p)) {
         const src = decided.get(p.inputs[0]);
         if (!src || src.form === 'u8') return v;
       }
@@ -428,6 +454,13 @@ export function toChannelsLast(graph: Graph): Graph {
       addedInitializers.set(name, { name, dtype: original.dtype, dims: [4], data });
       inputs[0] = readName(n.inputs[0]);
       inputs[input] = name;
+    } else if (slices.has(n) && decided.has(n.outputs[0])) {
+      const { axes } = layoutFreeSlice(graph, n) as { axes: number[] };
+      const name = freshName(used, `${n.name}/axes_nhwc`);
+      addedInitializers.set(name, { name, dtype: 'int64', dims: [axes.length], data: BigInt64Array.from(axes, (a) => BigInt(a)) });
+      inputs[0] = readName(n.inputs[0]);
+      while (inputs.length < 4) inputs.push('');
+      inputs[3] = name;
     }
     return [{ ...n, opType, inputs, outputs: outs, attributes }];
   });

@@ -41,6 +41,23 @@ export function foldConstants(graph: Graph): Graph {
   return { ...graph, nodes: kept, initializers: constants };
 }
 
+/**
+ * An integer output whose every element shape inference knows as a number, though its inputs
+ * are not all constant: Gather(Shape(x), 1) of x [batch, 32, 80, 80] is 32. PyTorch computes a
+ * chunk's split points, a head count or a reshape's channel dim so from a tensor whose batch is
+ * symbolic; folded, the Slices, Reshapes and Ifs after them see constants.
+ */
+function trackedValue(node: Node, types: ReturnType<typeof inferNodeTypes>, dims: number[]): ConstantTensor | undefined {
+  if (node.opType === 'Constant') return undefined;
+  const t = types.get(node.outputs[0]);
+  const v = t?.value;
+  if (!t || !v || (t.dtype !== 'int64' && t.dtype !== 'int32') || dims.length > 1 || v.length !== dims.reduce((a, b) => a * b, 1)) return undefined;
+  if (!v.every((d): d is number => typeof d === 'number' && Number.isSafeInteger(d))) return undefined;
+  const numbers = v as number[];
+  const data = t.dtype === 'int64' ? BigInt64Array.from(numbers, (d) => BigInt(d)) : Int32Array.from(numbers);
+  return { name: node.outputs[0], dtype: t.dtype, dims, data };
+}
+
 function tryFold(
   node: Node,
   graph: Graph,
@@ -56,6 +73,8 @@ function tryFold(
     return tensor && [tensor];
   }
   if (node.outputs.length !== 1 || outputDims[0] === undefined) return undefined;
+  const known = trackedValue(node, types, outputDims[0]);
+  if (known) return [known];
   const inputs = node.inputs.map((name) => (name === '' ? undefined : constants.get(name)));
   if (node.inputs.some((name, i) => name !== '' && inputs[i] === undefined)) return undefined;
   const first = inputs[0];
