@@ -150,10 +150,17 @@ void segment_pixels(const T* img, int64_t P, const Window3& w, int64_t p0, int64
   const int64_t D = w.in[0], H = w.in[1], W = w.in[2];
   const int64_t KD = w.k[0], KH = w.k[1], KW = w.k[2];
   const int64_t L = P * KW;
+  const int64_t kh_step = w.d[1] * W * P;  // from one kernel row to the next, inside the image
   PixelCursor at(p0, w);  // pixels of one image: at.n stays 0
   for (int64_t p = p0; p < p1; ++p, at.next(w)) {
     const int64_t id0 = at.od * w.s[0] - w.pb[0], ih0 = at.oh * w.s[1] - w.pb[1], iw0 = at.ow * w.s[2] - w.pb[2];
     const bool w_inside = iw0 >= 0 && iw0 + KW - 1 < W;
+    if (KD == 1 && w_inside && id0 >= 0 && id0 < D && ih0 >= 0 && ih0 + (KH - 1) * w.d[1] < H) {
+      // A window wholly inside the image (most pixels): its kernel rows are one stride apart.
+      const T* src = img + ((id0 * H + ih0) * W + iw0) * P;
+      for (int64_t kh = 0; kh < KH; ++kh, src += kh_step) *segs++ = src;
+      continue;
+    }
     T* row = col + (p - p0) * ldcol;
     for (int64_t kd = 0; kd < KD; ++kd) {
       const int64_t id = id0 + kd * w.d[0];
