@@ -504,9 +504,10 @@ describe('Loop', () => {
     expect(two.scan.dims).toEqual([2, 2, 3]);
   });
 
-  it('a carried value whose shape grows; the iteration number as a scan output', async () => {
-    const g = loopGraph({
-      inputs: ['M:int64[]', 'x:float32[?]'], m: 'M', cond: '', carried: ['x'], outputs: ['v', 'iters:int64'],
+  /** A Loop appending a 7 to its carried vector each iteration; scanOut: the body value it stacks. */
+  const growingLoop = (outputs: string[], scanOut: string) =>
+    loopGraph({
+      inputs: ['M:int64[]', 'x:float32[?]'], m: 'M', cond: '', carried: ['x'], outputs,
       body: {
         inputs: ['i:int64[]', 'cin:bool[]', 'vin:float32[?]'],
         constants: { tail: f32([1], [7]) },
@@ -514,28 +515,20 @@ describe('Loop', () => {
           { op: 'Identity', inputs: ['cin'], outputs: ['cout:bool[]'] },
           { op: 'Concat', inputs: ['vin', 'tail'], outputs: ['vout'], attrs: { axis: 0 } },
         ],
-        // iteration_num straight from the body's inputs to a scan output
-        outputs: ['cout', 'vout', 'i'],
+        outputs: ['cout', 'vout', scanOut],
       },
     });
+
+  it('a carried value whose shape grows; the iteration number as a scan output', async () => {
+    // iteration_num straight from the body's inputs to a scan output
+    const g = growingLoop(['v', 'iters:int64'], 'i');
     const r = await expectSameAsOrt(g, { M: i64([], [3]), x: f32([2], [1, 2]) });
     expect(r.v.data).toEqual([1, 2, 7, 7, 7]);
     expect(r.iters).toMatchObject({ dims: [3], data: [0, 1, 2] });
   });
 
   it('a scan output whose shape changes is ERR_SHAPE_MISMATCH naming node and iteration', () => {
-    const g = loopGraph({
-      inputs: ['M:int64[]', 'x:float32[?]'], m: 'M', cond: '', carried: ['x'], outputs: ['v', 'all'],
-      body: {
-        inputs: ['i:int64[]', 'cin:bool[]', 'vin:float32[?]'],
-        constants: { tail: f32([1], [7]) },
-        nodes: [
-          { op: 'Identity', inputs: ['cin'], outputs: ['cout:bool[]'] },
-          { op: 'Concat', inputs: ['vin', 'tail'], outputs: ['vout'], attrs: { axis: 0 } },
-        ],
-        outputs: ['cout', 'vout', 'vout'],
-      },
-    });
+    const g = growingLoop(['v', 'all'], 'vout');
     expectRunError(g, { M: i64([], [3]), x: f32([1], [1]) }, 'ERR_SHAPE_MISMATCH', /Loop node 'loop': scan output 0 is float32 \[3\] at iteration 1 but float32 \[2\] before/);
   });
 

@@ -17,6 +17,26 @@ namespace {
 constexpr size_t kHeader = 64;
 constexpr int kMR = 12;
 
+// The epilogue of a block: each output's CH chains summed in order, the bias added, the clamp
+// applied, and the valid lanes of channels [n, n + nvalid) stored.
+template <int MR, int NV, int CH>
+inline void store_block(__m512 (&acc)[MR][NV][CH], const float* bias, const float* clamp, float* C, size_t ldc, int n, int nvalid) {
+  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
+  __m512 b[NV];
+  for (int h = 0; h < NV; ++h)
+    b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int h = 0; h < NV; ++h) {
+      __m512 v = acc[r][h][0];
+      for (int c = 1; c < CH; ++c) v = _mm512_add_ps(v, acc[r][h][c]);
+      v = _mm512_add_ps(v, b[h]);
+      if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
+      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
+    }
+  }
+}
+
 // MR rows x 16 * NV channels (NV = 2: a whole panel; NV = 1: a panel with at most 16 valid
 // channels, its zero half skipped: a 16-channel stem or the last panel of 48). CH independent
 // accumulator chains per output (k split round-robin) hide the 4-cycle FMA latency of a GEMV;
@@ -64,20 +84,7 @@ void f32_block(int K, const float* A, size_t lda, const float* w, const float* b
     }
   }
 
-  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
-  __m512 b[NV];
-  for (int h = 0; h < NV; ++h)
-    b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    for (int h = 0; h < NV; ++h) {
-      __m512 v = acc[r][h][0];
-      for (int c = 1; c < CH; ++c) v = _mm512_add_ps(v, acc[r][h][c]);
-      v = _mm512_add_ps(v, b[h]);
-      if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
-      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
-    }
-  }
+  store_block<MR, NV, CH>(acc, bias, clamp, C, ldc, n, nvalid);
 }
 
 template <int MR, int CH>
@@ -93,10 +100,10 @@ void f32_rows(int M, int K, const float* A, size_t lda, const float* w, const fl
 template <int MR, int NV>
 void f32_block_segs(int S, int L, const float* const* segs, const float* w, const float* bias, const float* clamp,
                     float* C, size_t ldc, int n, int nvalid) {
-  __m512 acc[MR][NV];
+  __m512 acc[MR][NV][1];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r)
-    for (int h = 0; h < NV; ++h) acc[r][h] = _mm512_setzero_ps();
+    for (int h = 0; h < NV; ++h) acc[r][h][0] = _mm512_setzero_ps();
   for (int s = 0; s < S; ++s) {
     const float* row[MR];
 #pragma GCC unroll 16
@@ -108,23 +115,12 @@ void f32_block_segs(int S, int L, const float* const* segs, const float* w, cons
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m512 a = _mm512_set1_ps(row[r][l]);
-        acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
-        if (NV > 1) acc[r][NV - 1] = _mm512_fmadd_ps(a, w1, acc[r][NV - 1]);
+        acc[r][0][0] = _mm512_fmadd_ps(a, w0, acc[r][0][0]);
+        if (NV > 1) acc[r][NV - 1][0] = _mm512_fmadd_ps(a, w1, acc[r][NV - 1][0]);
       }
     }
   }
-  const __mmask16 mk[2] = {lane_mask(nvalid), lane_mask(nvalid - 16)};
-  __m512 b[NV];
-  for (int h = 0; h < NV; ++h)
-    b[h] = bias ? _mm512_maskz_loadu_ps(mk[h], bias + n + 16 * h) : _mm512_setzero_ps();
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    for (int h = 0; h < NV; ++h) {
-      __m512 v = _mm512_add_ps(acc[r][h], b[h]);
-      if (clamp) v = _mm512_min_ps(_mm512_set1_ps(clamp[1]), _mm512_max_ps(_mm512_set1_ps(clamp[0]), v));
-      _mm512_mask_storeu_ps(C + r * ldc + n + 16 * h, mk[h], v);
-    }
-  }
+  store_block<MR, NV, 1>(acc, bias, clamp, C, ldc, n, nvalid);
 }
 
 template <int MR>
