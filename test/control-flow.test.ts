@@ -13,7 +13,7 @@ import { optimizeGraph } from '../lib/ir';
 import { someNodeDeep } from '../lib/ir/subgraphs';
 import type { Graph } from '../lib/ir/types';
 import { FLOAT, INT64, encodeModel, nodeProto, tensorProto, valueInfo, type ModelSpec, type NodeSpec, type TensorSpec } from './onnx-build-model';
-import { anyShape, compareAll, expectClose, expectLoadError, expectRunError, i64, int, ints, seeded, size, type Feed } from './ort-compare';
+import { anyShape, bothOnBytes, compareAll, expectClose, expectLoadError, expectRunError, i64, int, ints, seeded, size, type Feed } from './ort-compare';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const BOOL = 9;
@@ -24,18 +24,6 @@ function graphAttr(name: string, g: { nodes: NodeSpec[]; inputs?: Record<string,
 }
 
 const f32 = (dims: number[], seed: number, scale = 1): Feed => ({ type: 'float32', data: seeded(size(dims), seed, scale), dims });
-
-async function bothOnBytes(bytes: Uint8Array, feeds: Record<string, Feed>, threads = 1) {
-  const s = await InferenceSession.create(bytes, { threads });
-  const o = await ort.InferenceSession.create(bytes);
-  try {
-    const got = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new Tensor(v.type, v.data as Float32Array, v.dims)])));
-    const want = await o.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor(v.type, v.data as Float32Array, v.dims)])));
-    return { got, want };
-  } finally {
-    await s.release();
-  }
-}
 
 describe('subgraphs in the IR', () => {
   // An outer weight read two levels down, an outer input read one level down.

@@ -39,7 +39,11 @@ const ours = (feeds: Record<string, Feed>) => Object.fromEntries(Object.entries(
 
 /** Runs the model on ternion and onnxruntime with the same feeds; returns both outputs. */
 export async function both(spec: ModelSpec, feeds: Record<string, Feed>, threads = 1) {
-  const bytes = encodeModel(spec);
+  return bothOnBytes(encodeModel(spec), feeds, threads);
+}
+
+/** The same for a model file's bytes (a fixture, a model fetched from npm). */
+export async function bothOnBytes(bytes: Uint8Array, feeds: Record<string, Feed>, threads = 1) {
   const s = await InferenceSession.create(bytes, { threads });
   const o = await ort.InferenceSession.create(bytes);
   try {

@@ -60,10 +60,6 @@ export function someNodeDeep(graph: Graph, test: (node: Node) => boolean): boole
   return graph.nodes.some((n) => test(n) || subgraphsOf(n).some(([, sub]) => someNodeDeep(sub, test)));
 }
 
-function constantOutput(graph: Graph, name: string): ConstantTensor | undefined {
-  return graph.initializers.get(name);
-}
-
 /**
  * Captures that are constants of the outer graph become initializers of the subgraphs (and stop
  * being inputs of the node), at every depth. Run after constant folding: a value computed from
@@ -76,7 +72,7 @@ export function sinkConstantCaptures(graph: Graph): Graph {
     if (count === 0 || !isControlFlow(node)) return node;
     const first = node.inputs.length - count;
     const sunk = new Set<number>();
-    for (let i = first; i < node.inputs.length; i++) if (constantOutput(graph, node.inputs[i]) !== undefined) sunk.add(i - first);
+    for (let i = first; i < node.inputs.length; i++) if (graph.initializers.has(node.inputs[i])) sunk.add(i - first);
     if (sunk.size === 0) return node;
     changed = true;
     const attributes: Record<string, AttributeValue> = { ...node.attributes, captures: { type: 'int', value: count - sunk.size } };
@@ -86,7 +82,7 @@ export function sinkConstantCaptures(graph: Graph): Graph {
       const inputs: ValueInfo[] = sub.inputs.slice(0, subFirst);
       sub.inputs.slice(subFirst).forEach((input, k) => {
         if (!sunk.has(k)) return void inputs.push(input);
-        const tensor = constantOutput(graph, node.inputs[first + k]) as ConstantTensor;
+        const tensor = graph.initializers.get(node.inputs[first + k]) as ConstantTensor;
         initializers.set(input.name, { ...tensor, name: input.name });
       });
       attributes[name] = { type: 'graph', value: { ...sub, inputs, initializers } };

@@ -168,7 +168,7 @@ function decodeBody(proto: GraphProtoMessage, scope: DecodeScope, subgraph?: str
     for (const name of reads) if (name !== '' && !defined.has(name) && !free.includes(name)) free.push(name);
   }
   const available = new Set<string>([...inputs.map((i) => i.name), ...initializers.keys(), ...free]);
-  let graph: Graph = lowerContribOps({
+  const graph: Graph = lowerContribOps({
     name: proto.name,
     opsets: scope.opsets,
     inputs,
@@ -178,8 +178,8 @@ function decodeBody(proto: GraphProtoMessage, scope: DecodeScope, subgraph?: str
     valueInfo,
     metadata: scope.metadata,
   });
+  // A subgraph is validated with its outer reads as inputs, once decodeNode has added them.
   if (subgraph === undefined) validateGraph(graph);
-  else graph = { ...graph, inputs: [...graph.inputs] };
   return { graph, free };
 }
 

@@ -235,8 +235,9 @@ export function toChannelsLast(graph: Graph): Graph {
   const consumers = consumersByTensor(graph.nodes);
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const concats = new Set(graph.nodes.filter((n) => isChannelConcat(graph, n)));
-  const resizes = new Set(graph.nodes.filter((n) => spatialResize(graph, n) !== undefined));
-  const slices = new Set(graph.nodes.filter((n) => layoutFreeSlice(graph, n) !== undefined));
+  // Each with what its rewrite needs, found once.
+  const resizes = new Map(graph.nodes.flatMap((n) => { const r = spatialResize(graph, n); return r ? [[n, r] as const] : []; }));
+  const slices = new Map(graph.nodes.flatMap((n) => { const r = layoutFreeSlice(graph, n); return r ? [[n, r] as const] : []; }));
   // Ops that run on the NHWC value as they are, with a constant input rewritten for the layout.
   const remapped = (n: Node): boolean => resizes.has(n) || slices.has(n);
   const forbidden = new Set<string>();
@@ -445,7 +446,7 @@ export function toChannelsLast(graph: Graph): Graph {
       inputs[0] = readName(n.inputs[0]);
     } else if (resizes.has(n) && decided.has(n.outputs[0])) {
       // The factors in [N, H, W, C] order, as a new constant.
-      const { input, factors } = spatialResize(graph, n) as { input: number; factors: readonly number[] };
+      const { input, factors } = resizes.get(n) as { input: number; factors: readonly number[] };
       const original = graph.initializers.get(n.inputs[input]) as ConstantTensor;
       const name = freshName(used, `${n.inputs[input]}/nhwc`);
       const data = original.data instanceof BigInt64Array
@@ -455,7 +456,7 @@ export function toChannelsLast(graph: Graph): Graph {
       inputs[0] = readName(n.inputs[0]);
       inputs[input] = name;
     } else if (slices.has(n) && decided.has(n.outputs[0])) {
-      const { axes } = layoutFreeSlice(graph, n) as { axes: number[] };
+      const { axes } = slices.get(n) as { axes: number[] };
       const name = freshName(used, `${n.name}/axes_nhwc`);
       addedInitializers.set(name, { name, dtype: 'int64', dims: [axes.length], data: BigInt64Array.from(axes, (a) => BigInt(a)) });
       inputs[0] = readName(n.inputs[0]);
