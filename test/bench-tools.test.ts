@@ -224,7 +224,7 @@ describe('the QDQ tool on shape arithmetic', () => {
 describe('MACs from the shapes', () => {
   it('equal the quantizer\'s own count of the embedded model\'s layers', async () => {
     const info = modelInfo(MODEL, { batch: 1 });
-    expect(info.inputs).toEqual([{ name: 'image', dtype: 'float32', declared: ['batch', 1, 28, 28], sampleDims: [1, 28, 28], values: { kind: 'uniform' } }]);
+    expect(info.inputs).toEqual([{ name: 'image', dtype: 'float32', declared: ['batch', 1, 28, 28], batchAxis: 0, sampleDims: [1, 28, 28], values: { kind: 'uniform' } }]);
     const calibration = fromDist(tools.calibrationFor('fashion-mnist-resnet', [1, 28, 28], 32));
     const q = await quantize(MODEL, { weights: 'int8', calibration });
     expect(q.report.layers).toHaveLength(10);

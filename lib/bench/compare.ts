@@ -161,7 +161,10 @@ async function measureEngine(engine: PreparedEngine, options: CompareOptions): P
 /** Measures every engine on one batch size and thread count; ratios are within this call's rows. */
 export async function compareEngines(engines: readonly PreparedEngine[], options: CompareOptions): Promise<EngineRow[]> {
   for (const [name, t] of Object.entries(options.inputs)) {
-    if (t.dims[0] !== options.batch) throw new RangeError(`input "${name}" has dims [${t.dims.join(', ')}]; batch ${options.batch} takes dims[0] = ${options.batch}`);
+    // The batch's axis (dim 0 unless the model info says otherwise; none for a sample rate).
+    const given = options.inputValues?.find((i) => i.name === name);
+    const axis = given ? given.batchAxis : 0;
+    if (axis !== null && t.dims[axis] !== options.batch) throw new RangeError(`input "${name}" has dims [${t.dims.join(', ')}]; batch ${options.batch} takes dims[${axis}] = ${options.batch}`);
   }
   const rows: EngineRow[] = [];
   for (const engine of engines) {

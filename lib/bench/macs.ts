@@ -3,12 +3,13 @@
 // arithmetic, and the recurrent LSTM, GRU and RNN layers, which hold a sequence model's. Used to
 // turn latencies into GMAC/s and compare them with the peak-probe's limits.
 import { inferShapes, type Graph, type Node, type Shape } from '../ir';
+import { someNodeDeep, subgraphsOf } from '../ir/subgraphs';
 
 export interface MacCount {
   /** Sum over the layers counted; null when a layer's shape is not static (beyond the batch dim). */
   perSample: number | null;
   layers: number;
-  /** Layers whose MACs could not be counted (symbolic shapes). */
+  /** Layers whose MACs could not be counted (symbolic shapes), and control-flow nodes holding layers. */
   unknown: string[];
 }
 
@@ -77,6 +78,8 @@ export function countMacs(loaded: Graph): MacCount {
   let total = 0, layers = 0;
   const unknown: string[] = [];
   for (const node of graph.nodes) {
+    // Layers inside an If / Loop / Scan run as often as the data decides: not counted statically.
+    if (subgraphsOf(node).some(([, sub]) => someNodeDeep(sub, (n) => LAYERS.has(n.opType)))) unknown.push(node.name || node.outputs[0]);
     if (!LAYERS.has(node.opType)) continue;
     layers++;
     const m = layerMacs(graph, node);

@@ -1,9 +1,11 @@
-// What a benchmark needs to know of a model before running it: its inputs (dtype, per-sample
-// dims: dim 0 is the batch, other symbolic dims need --shape; and what values make a valid input
-// when none are given), and its MACs.
+// What a benchmark needs to know of a model before running it: its inputs (dtype, batch axis:
+// dim 0 unless the declared shapes say otherwise, see lib/ir/batch-axes.ts; per-sample dims,
+// symbolic ones need --shape; and what values make a valid input when none are given), and its
+// MACs.
 import { readFileSync } from 'node:fs';
 import { TernionError } from '../errors';
 import type { Graph, ValueInfo } from '../ir';
+import { batchAxes } from '../ir/batch-axes';
 import { loadOnnxModel } from '../onnx';
 import { narrowToFloat16 } from '../onnx/half-float';
 import { widenHalf } from '../ir/passes/widen-half';
@@ -23,6 +25,9 @@ export interface BenchInput {
   dtype: TensorType;
   /** The model's declared shape. */
   declared: readonly (number | string)[];
+  /** The axis of the samples, or null for an input fed whole to every run (a sample rate). */
+  batchAxis: number | null;
+  /** The dims without the batch axis (all of them when there is none). */
   sampleDims: number[];
   values: InputValues;
 }
@@ -55,35 +60,46 @@ function valuesOf(graph: Graph, input: ValueInfo): InputValues {
   return readers.length && bound >= 1 && Number.isFinite(bound) ? { kind: 'index', bound } : { kind: 'ones' };
 }
 
-function sampleDimsOf(input: ValueInfo, batch: number | undefined, shapes: SampleShapes | undefined): number[] {
+/** The dims of `count` samples of an input: its sample dims with the count at its batch axis. */
+export function batchDims(input: Pick<BenchInput, 'batchAxis' | 'sampleDims'>, count: number | string): (number | string)[] {
+  const dims: (number | string)[] = [...input.sampleDims];
+  if (input.batchAxis !== null) dims.splice(input.batchAxis, 0, count);
+  return dims;
+}
+
+function sampleDimsOf(input: ValueInfo, axis: number | null, batch: number | undefined, shapes: SampleShapes | undefined): number[] {
   const declared = input.shape;
-  const given = shapes === undefined ? undefined : Array.isArray(shapes) ? shapes : (shapes as Record<string, readonly number[]>)[input.name];
-  if ((!declared || declared.length === 0) && !given) {
+  const named = shapes !== undefined && !Array.isArray(shapes) ? (shapes as Record<string, readonly number[]>)[input.name] : undefined;
+  // A list for every input means the per-sample dims of the batched ones.
+  const given = named ?? (Array.isArray(shapes) && axis !== null ? shapes as readonly number[] : undefined);
+  if (!declared && !given) {
     throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has no declared shape; pass --shape with its per-sample dims`);
   }
-  const batchDim = declared?.[0];
+  const batchDim = axis === null ? undefined : declared?.[axis];
   if (typeof batchDim === 'number' && batch !== undefined && batchDim !== batch) {
     throw new TernionError('ERR_SHAPE_MISMATCH', `input "${input.name}" has a fixed batch of ${batchDim} (shape ${fmt(declared!)}); pass --batch ${batchDim}`);
   }
-  const rest = declared?.slice(1);
+  const rest = declared?.filter((_, i) => i !== axis);
+  const what = axis === null ? 'dims (it is fed whole to every run)' : axis === 0 ? 'per-sample dims' : `per-sample dims (its batch is dim ${axis})`;
   if (given) {
     if (rest && (rest.length !== given.length || rest.some((d, i) => typeof d === 'number' && d !== given[i]))) {
-      throw new TernionError('ERR_SHAPE_MISMATCH', `--shape ${given.join(',')} does not fit input "${input.name}" ${fmt(declared!)} (per-sample dims ${fmt(rest)})`);
+      throw new TernionError('ERR_SHAPE_MISMATCH', `--shape ${given.join(',')} does not fit input "${input.name}" ${fmt(declared!)} (${what} ${fmt(rest)})`);
     }
     return [...given];
   }
   const symbolic = rest!.findIndex((d) => typeof d !== 'number');
   if (symbolic >= 0) {
-    throw new TernionError('ERR_SHAPE_MISMATCH', `dim ${symbolic + 1} ("${rest![symbolic]}") of input "${input.name}" ${fmt(declared!)} is symbolic; pass --shape with the per-sample dims (e.g. --shape ${rest!.map((d) => (typeof d === 'number' ? d : 'N')).join(',')})`);
+    throw new TernionError('ERR_SHAPE_MISMATCH', `dim ${declared!.indexOf(rest![symbolic])} ("${rest![symbolic]}") of input "${input.name}" ${fmt(declared!)} is symbolic; pass --shape ${input.name}=${rest!.map((d) => (typeof d === 'number' ? d : 'N')).join(',')} with its ${what}`);
   }
   return rest as number[];
 }
 
 /**
- * Reads the model at `path`. `batch` must fit a fixed dim 0; `shape` (per-sample dims) replaces
- * the declared ones and is required when a dim other than the batch is symbolic.
+ * Reads the model at `path`. `batch` must fit a fixed batch dim; `shape` (per-sample dims)
+ * replaces the declared ones and is required when a dim other than the batch is symbolic;
+ * `batchAxes` sets an input's batch axis where its declared shape does not tell.
  */
-export function modelInfo(path: string, options: { batch?: number; shape?: SampleShapes } = {}): ModelInfo {
+export function modelInfo(path: string, options: { batch?: number; shape?: SampleShapes; batchAxes?: Readonly<Record<string, number>> } = {}): ModelInfo {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -98,17 +114,30 @@ export function modelInfo(path: string, options: { batch?: number; shape?: Sampl
       if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
     }
   }
+  // The axes the declared shapes give, where the caller names none (--shape state=2,B,128).
+  const axes = new Map(batchAxes(graph.inputs));
+  for (const [name, axis] of Object.entries(options.batchAxes ?? {})) {
+    if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
+    axes.set(name, axis);
+  }
   const inputs = graph.inputs.map((input): BenchInput => {
     if (!(TENSOR_TYPES as readonly string[]).includes(input.dtype)) {
       throw new TernionError('ERR_DTYPE', `input "${input.name}" is ${input.dtype}; the benchmark feeds ${TENSOR_TYPES.join(', ')} inputs`);
     }
-    return { name: input.name, dtype: input.dtype as TensorType, declared: input.shape ?? [], sampleDims: sampleDimsOf(input, options.batch, shape), values: valuesOf(graph, input) };
+    const batchAxis = axes.get(input.name)!;
+    return {
+      name: input.name, dtype: input.dtype as TensorType, declared: input.shape ?? [], batchAxis,
+      sampleDims: sampleDimsOf(input, batchAxis, options.batch, shape), values: valuesOf(graph, input),
+    };
   });
   // Shapes as the session computes them (a float16 model in float32).
   const wide = widenHalf(graph);
   const fixed: Graph = {
     ...wide,
-    inputs: wide.inputs.map((v, i) => ({ ...v, shape: [typeof v.shape?.[0] === 'number' ? v.shape[0] : 'batch', ...inputs[i].sampleDims] })),
+    inputs: wide.inputs.map((v, i) => {
+      const axis = inputs[i].batchAxis;
+      return { ...v, shape: batchDims(inputs[i], axis !== null && typeof v.shape?.[axis] === 'number' ? v.shape[axis] : 'batch') };
+    }),
   };
   return { inputs, macsPerSample: countMacs(fixed).perSample, graph };
 }
@@ -117,7 +146,7 @@ export function modelInfo(path: string, options: { batch?: number; shape?: Sampl
 export function generatedInputs(inputs: readonly BenchInput[], count: number, seed = 12345): Record<string, Tensor> {
   const feeds: Record<string, Tensor> = {};
   inputs.forEach((input, i) => {
-    const dims = [count, ...input.sampleDims];
+    const dims = batchDims(input, count) as number[];
     const n = dims.reduce((a, b) => a * b, 1);
     const u = seededUniform(n, seed + 7919 * i);
     let data: TensorData;

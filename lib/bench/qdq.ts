@@ -12,6 +12,7 @@ import { ModelProtoType, int64ToNumber, type ModelProtoMessage, type NodeProtoMe
 import { cpuInfo } from '../kernels';
 import { inferShapes } from '../ir/infer-shapes';
 import { loadOnnxModel } from '../onnx/load-model';
+import { batchAxesOf, type BatchAxes } from '../ir/batch-axes';
 import { feedRows, sampleCount, type CalibrationFeeds } from '../quantize/calibration-data';
 import { Tensor } from '../tensor';
 import type { OrtModule, OrtTensor } from './ort';
@@ -227,6 +228,17 @@ function rootOf(name: string, sharedWith: Map<string, string>): string {
   return t;
 }
 
+/** The batch axis of each graph input for `feeds` (see batchAxesOf), from the declared dims of the proto. */
+function inputBatchAxes(view: GraphView, feeds: CalibrationFeeds): BatchAxes {
+  let unknown = 0;
+  const infos = view.model.graph!.input.filter((i) => view.inputs.includes(i.name)).map((i) => {
+    const dims = i.type?.tensor_type?.shape?.dim;
+    const shape = dims?.map((d) => (d.value === 'dim_value' && d.dim_value !== undefined ? int64ToNumber(d.dim_value) : d.value === 'dim_param' && d.dim_param ? d.dim_param : `?${unknown++}`));
+    return { name: i.name, dtype: 'float32' as const, shape };
+  });
+  return batchAxesOf(infos, Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, t.dims])));
+}
+
 /** Min and max of each tensor over the calibration inputs, from onnxruntime runs of the fp32 model. */
 async function observeRanges(view: GraphView, names: string[], options: QdqOptions): Promise<Map<string, [number, number]>> {
   const { ort, calibration } = options;
@@ -252,11 +264,12 @@ async function observeRanges(view: GraphView, names: string[], options: QdqOptio
   probe.graph!.output.push(...(extra.map((name) => ({ name, type: { tensor_type: { elem_type: FLOAT } } })) as typeof g.output));
   const session = await ort.InferenceSession.create(ModelProtoType.encode(probe).finish(), { intraOpNumThreads: 1, interOpNumThreads: 1 });
   try {
-    const samples = sampleCount(feeds);
+    const axes = inputBatchAxes(view, feeds);
+    const samples = sampleCount(feeds, axes);
     const step = options.batch ?? 4;
     for (let from = 0; from < samples; from += step) {
       const rows = Math.min(step, samples - from);
-      const part = Object.entries(feedRows(feeds, from, rows));
+      const part = Object.entries(feedRows(feeds, from, rows, axes));
       for (const [name, t] of part) if (names.includes(name)) observe(name, t.data as Float32Array);
       const out = await session.run(Object.fromEntries(part.map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)])));
       for (const name of extra) observe(name, (out[name] as OrtTensor).data as Float32Array);
@@ -390,6 +403,6 @@ export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Prom
   model.producer_name = 'ternion-qdq';
   return {
     bytes: ModelProtoType.encode(model).finish(),
-    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: options.calibration instanceof Tensor ? options.calibration.dims[0] : sampleCount(options.calibration), weightMax: qmax },
+    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: options.calibration instanceof Tensor ? options.calibration.dims[0] : sampleCount(options.calibration, inputBatchAxes(view, options.calibration)), weightMax: qmax },
   };
 }

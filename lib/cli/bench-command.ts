@@ -9,7 +9,8 @@ import { DEFAULT_ENGINES, parseEngines, prepareEngines } from '../bench/engines'
 import { MEMORY_METHOD } from '../bench/memory-probe';
 import { generatedInputs, modelInfo, type ModelInfo, type SampleShapes } from '../bench/model-info';
 import { sampleCount, sampleRows, type CalibrationFeeds } from '../quantize/calibration-data';
-import type { Tensor } from '../tensor';
+import { Tensor } from '../tensor';
+import { narrowToFloat16 } from '../onnx/half-float';
 import { loadOrt } from '../bench/ort';
 import { UsageError, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
 import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, samplesFromFiles } from './inputs';
@@ -36,7 +37,13 @@ export const BENCH_SPEC: CommandSpec = {
                           attention masks): fine for speed, not for accuracy
   --calib-count K         use the first K calibration samples
   --shape [NAME=]D,D,...  per-sample input dims, when the model's are symbolic (without NAME:
-                          for every input; repeat with NAME for inputs of different shapes)
+                          for every input; repeat with NAME for inputs of different shapes).
+                          The batch is dim 0, or the dim where an input has the symbol other
+                          inputs start with ([2, batch, 128] state); an input with neither (a
+                          scalar sample rate) is fed the same at every batch size. B marks
+                          the batch's place where the model does not tell: state=2,B,128
+  --value NAME=V[,V...]   the value of an input fed whole to every run, such as a sample rate
+                          (--value sr=16000): one number fills it, or one per element
   --qdq FILE.onnx         a QDQ model for ort-int8 instead of making one
   --samples N             timed runs at least (default 3)
   --max-time S            seconds of further timed runs per engine (default 2)
@@ -46,35 +53,63 @@ export const BENCH_SPEC: CommandSpec = {
 ${preprocessUsage(26)}`,
   positionals: ['MODEL'],
   flags: [
-    { name: 'batch' }, { name: 'threads' }, { name: 'compare' }, { name: 'calib', repeat: true }, { name: 'calib-count' }, { name: 'shape', repeat: true },
+    { name: 'batch' }, { name: 'threads' }, { name: 'compare' }, { name: 'calib', repeat: true }, { name: 'calib-count' }, { name: 'shape', repeat: true }, { name: 'value', repeat: true },
     { name: 'qdq' }, { name: 'samples' }, { name: 'max-time' }, { name: 'no-memory', switch: true }, { name: 'json', switch: true }, ...PREPROCESS_FLAGS,
   ],
 };
 
-function dimsOf(text: string, v: string): number[] {
-  const dims = text.split(',').map((d) => Number(d));
-  if (dims.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new TernionError('ERR_INVALID_ARGUMENT', `Expected positive integers separated by commas for --shape but received "${v}"`);
+/** D,D,... positive integers; one dim may be B, where the batch goes (its index is returned). */
+function dimsOf(text: string, v: string): { dims: number[]; batchAxis?: number } {
+  const parts = text.split(',');
+  const batchAxis = parts.findIndex((d) => d === 'B');
+  const dims = parts.filter((_, i) => i !== batchAxis).map((d) => Number(d));
+  if (parts.length === 0 || dims.some((d) => !Number.isInteger(d) || d < 1) || parts.filter((d) => d === 'B').length > 1) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `Expected positive integers separated by commas (and at most one B, where the batch goes) for --shape but received "${v}"`);
   }
-  return dims;
+  return batchAxis >= 0 ? { dims, batchAxis } : { dims };
 }
 
-/** --shape D,D (every input) or --shape NAME=D,D (repeatable, one per input). */
-function shapeValue(args: ParsedArgs): SampleShapes | undefined {
+/** --shape D,D (every input) or --shape NAME=D,D (repeatable, one per input; NAME=2,B,128 places the batch). */
+function shapeValue(args: ParsedArgs): { shape?: SampleShapes; batchAxes?: Record<string, number> } {
   const list = args.lists.get('shape');
-  if (!list?.length) return undefined;
+  if (!list?.length) return {};
   const named: Record<string, number[]> = {};
+  const batchAxes: Record<string, number> = {};
   for (const v of list) {
     const eq = v.lastIndexOf('=');
     if (eq < 0) {
       if (list.length > 1) throw new UsageError('--shape: give one list for every input, or NAME=D,D for each input', BENCH_SPEC.usage);
-      return dimsOf(v, v);
+      const all = dimsOf(v, v);
+      if (all.batchAxis !== undefined) throw new UsageError('--shape: B (where the batch goes) needs the input\'s NAME=', BENCH_SPEC.usage);
+      return { shape: all.dims };
     }
     const name = v.slice(0, eq);
     if (named[name]) throw new UsageError(`--shape: input "${name}" is given twice`, BENCH_SPEC.usage);
-    named[name] = dimsOf(v.slice(eq + 1), v);
+    const one = dimsOf(v.slice(eq + 1), v);
+    named[name] = one.dims;
+    if (one.batchAxis !== undefined) batchAxes[name] = one.batchAxis;
   }
-  return named;
+  return { shape: named, batchAxes };
+}
+
+/** --value NAME=V,V: tensors for inputs without a batch axis, of their dtype and dims. */
+function valuesOf(args: ParsedArgs, info: ModelInfo): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const v of args.lists.get('value') ?? []) {
+    const eq = v.indexOf('=');
+    const name = v.slice(0, eq);
+    const input = info.inputs.find((i) => i.name === name);
+    if (eq < 1 || !input) throw new TernionError('ERR_INPUT_NAME', `--value ${v} names no input; the model's inputs: ${info.inputs.map((i) => `"${i.name}"`).join(', ')}`);
+    if (input.batchAxis !== null) throw new TernionError('ERR_INVALID_ARGUMENT', `--value: input "${name}" is batched (dim ${input.batchAxis}); --value sets inputs fed whole to every run`);
+    const numbers = v.slice(eq + 1).split(',').map(Number);
+    const size = input.sampleDims.reduce((a, b) => a * b, 1);
+    if (numbers.some((x) => !Number.isFinite(x)) || (numbers.length !== 1 && numbers.length !== size)) {
+      throw new TernionError('ERR_INVALID_ARGUMENT', `--value ${v}: expected one number or ${size} (input "${name}" has dims [${input.sampleDims.join(', ')}])`);
+    }
+    const all = Array.from({ length: size }, (_, i) => numbers[numbers.length === 1 ? 0 : i]);
+    out[name] = input.dtype === 'float16' ? new Tensor('float16', narrowToFloat16(Float32Array.from(all)), input.sampleDims) : new Tensor(input.dtype, all, input.sampleDims);
+  }
+  return out;
 }
 
 /** The engines asked for; without --compare, the default list minus onnxruntime's when it is missing. */
@@ -97,19 +132,29 @@ function calibrationOf(args: ParsedArgs, info: ModelInfo, io: Io): CalibrationFe
   const files = args.lists.get('calib');
   const count = intValue(args, 'calib-count');
   if (!files?.length) return generatedInputs(info.inputs, count ?? 8, 777);
-  const bound = bindInputFiles(files, info.inputs.map((i) => i.name), '--calib', BENCH_SPEC.usage);
-  const metas = info.inputs.map((i) => ({ name: i.name, type: i.dtype, shape: ['batch', ...i.sampleDims] }));
-  return samplesFromFiles(bound, metas, preprocessOf(args), count, io.err);
+  // Files hold samples along dim 0; an input whose batch is another dim, or that is fed whole to
+  // every run (a sample rate, see lib/ir/batch-axes.ts), gets its generated value.
+  const perSample = info.inputs.filter((i) => i.batchAxis === 0);
+  const other = info.inputs.filter((i) => i.batchAxis !== 0);
+  const bound = bindInputFiles(files, perSample.map((i) => i.name), '--calib', BENCH_SPEC.usage);
+  const metas = perSample.map((i) => ({ name: i.name, type: i.dtype, shape: ['batch', ...i.sampleDims] }));
+  const feeds = samplesFromFiles(bound, metas, preprocessOf(args), count, io.err);
+  if (other.length) io.err(`note: ${other.map((i) => `"${i.name}"`).join(', ')} ${other.length > 1 ? 'are' : 'is'} not batched on dim 0; generated values feed ${other.length > 1 ? 'them' : 'it'}`);
+  return { ...feeds, ...generatedInputs(other, sampleCount(feeds), 777) };
 }
 
 /** One batch of input: the calibration samples repeated (with --calib), else generated ones. */
 function inputOf(args: ParsedArgs, info: ModelInfo, calibration: CalibrationFeeds, batch: number): CalibrationFeeds {
   if (!args.lists.get('calib')?.length) return generatedInputs(info.inputs, batch);
   const out: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(calibration)) {
-    const samples = t.dims[0];
-    const parts = Array.from({ length: batch }, (_, b) => sampleRows(t, b % samples, 1));
-    out[name] = concatRows(parts);
+  for (const input of info.inputs) {
+    const t = calibration[input.name];
+    if (input.batchAxis === 0) {
+      const samples = t.dims[0];
+      out[input.name] = concatRows(Array.from({ length: batch }, (_, b) => sampleRows(t, b % samples, 1)));
+    } else {
+      out[input.name] = generatedInputs([input], batch, 777)[input.name];
+    }
   }
   return out;
 }
@@ -140,7 +185,7 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
   const maxTime = maxTimeArg === undefined ? 2 : parseNumber(maxTimeArg, '--max-time');
   if (!(maxTime >= 0)) throw new TernionError('ERR_INVALID_ARGUMENT', `Expected a number of seconds >= 0 for --max-time but received "${maxTimeArg}"`);
   if (isTernFile(modelPath)) throw new TernionError('ERR_INVALID_ARGUMENT', `${modelPath} is a .tern model; ternion bench compares engines on the fp32 .onnx it was quantized from`);
-  const info = modelInfo(modelPath, { batch, shape: shapeValue(args) });
+  const info = modelInfo(modelPath, { batch, ...shapeValue(args) });
   const engines = chooseEngines(args, io);
   // A model quantized for onnxruntime already: every engine runs it as given, whatever its name says.
   const quantizedOps = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger', 'ConvInteger']);
@@ -149,12 +194,13 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
     io.err(`note: ${modelPath} is quantized already (${quantizedOp.opType} nodes): "onnxruntime fp32" and "ternion fp32" run it as it is ` +
       '(onnxruntime its int8 kernels, ternion its int8 layers with the model\'s scales); the quantizing engines start from the fp32 model it stands for');
   }
-  const calibration = calibrationOf(args, info, io);
+  const values = valuesOf(args, info);
+  const calibration = { ...calibrationOf(args, info, io), ...values };
   if (!args.lists.get('calib')?.length && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
     io.err(`note: no --calib; quantizing with ${sampleCount(calibration)} generated samples (fine for speed; pass --calib for real ranges)`);
   }
   const prepared = await prepareEngines(engines, { model: modelPath, calibration, qdqModel: args.values.get('qdq'), log: json ? undefined : io.err });
-  const inputs = inputOf(args, info, calibration, batch);
+  const inputs = { ...inputOf(args, info, calibration, batch), ...values };
   const rows = await compareEngines(prepared, {
     batch, threads, inputs, inputValues: info.inputs, macsPerSample: info.macsPerSample, timing: { minSamples, maxTime }, memory,
     onRow: json ? undefined : (r) => io.err(`${r.label}: ${r.error ? `failed: ${r.error}` : `${r.medianMs!.toFixed(2)} ms`}`),

@@ -7,7 +7,7 @@ import type { Graph, ValueInfo } from '../ir';
 import { InferenceSession } from '../session/inference-session';
 import { TernionError, throwIfAborted } from '../errors';
 import { Tensor } from '../tensor';
-import { calibrationBatches, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
+import { calibrationBatches, feedBatchAxes, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 
 export type CalibrationMethod = 'max' | 'percentile' | 'mse';
 /** 'free': any fp32 scale; 'pow2': a power of two (the papers' dynamic fixed point). */
@@ -185,7 +185,7 @@ export async function forEachCalibrationBatch(
         values.set(name, t);
       }
       await visit(values, batch);
-      samples += sampleCount(batch);
+      samples += sampleCount(batch, feedBatchAxes(graph.inputs, batch));
       options.onBatch?.(samples);
     }
   } finally {

@@ -11,7 +11,7 @@ import { InferenceSession, type SessionOptions } from '../session/inference-sess
 import { Tensor } from '../tensor';
 import { forEachCalibrationBatch, RangeObserver, SAMPLE_LIMIT, type ActivationParams, type ActivationScaleMode, type CalibrationMethod } from './calibrate';
 import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequentially, quantizeWeightsDataAware } from './data-aware';
-import { checkCalibrationInput, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
+import { checkCalibrationInput, feedBatchAxes, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 import { readQdq } from './import-qdq';
 import { widenHalf } from '../ir/passes/widen-half';
 import { subgraphsOf } from '../ir/subgraphs';
@@ -55,7 +55,10 @@ export interface QuantizeOptions {
    * Sample inputs (required): a Tensor [samples, ...] for a model with one input, or a record of
    * Tensors by input name for any model (as session.run takes them: { input_ids, attention_mask },
    * every tensor with the same sample count in dims[0]); or an array / iterable / async iterable
-   * of such batches (read once, in order).
+   * of such batches (read once, in order). An input that is not per sample (a scalar sample rate,
+   * a fixed-shape input beside inputs with a symbolic batch) is fed whole to every run, and an
+   * input whose batch is another dim ([2, batch, 128] beside [batch, samples]) is split along it
+   * (lib/ir/batch-axes.ts).
    */
   calibration: CalibrationInput;
   /**
@@ -383,7 +386,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const probes = new Map<string, LayerProbe>();
   const probeSamplers = o.calibrate === 'auto' ? layers.filter(supportsDataAware).map((l) => [l, layerRows(l, PROBE_ROWS)] as const) : [];
   const replay: CalibrationFeeds[] = [];
-  const given = o.calibration instanceof Tensor ? o.calibration.dims[0] : isCalibrationFeeds(o.calibration) ? sampleCount(o.calibration) : null;
+  const given = o.calibration instanceof Tensor ? o.calibration.dims[0] : isCalibrationFeeds(o.calibration) ? sampleCount(o.calibration, feedBatchAxes(graph.inputs, o.calibration)) : null;
   const knownSamples = given === null ? null : Math.min(given, o.calibrationCount);
   o.onProgress({ phase: 'calibrate', done: 0, total: knownSamples });
   // The fp32 output of the first samples, for the fidelity check once the model is quantized.
@@ -394,10 +397,11 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const calibNames = outputName && !observed.includes(outputName) ? [...observed, outputName] : observed;
   await forEachCalibrationBatch(graph, o.calibration, calibNames, (values, batch) => {
     const out = outputName ? values.get(outputName) : undefined;
-    const count = sampleCount(batch);
+    const axes = feedBatchAxes(graph.inputs, batch);
+    const count = sampleCount(batch, axes);
     if (out && fidelitySamples < FIDELITY_SAMPLES && out.dims[0] === count) {
       const take = Math.min(count, FIDELITY_SAMPLES - fidelitySamples);
-      fidelityIn.push(copyFeeds(feedRows(batch, 0, take)));
+      fidelityIn.push(copyFeeds(feedRows(batch, 0, take, axes)));
       fidelityOut.push(firstRows(out, take));
       fidelitySamples += take;
     }
