@@ -305,6 +305,108 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('keeps a U-Net decoder pixel-major through ConvTranspose (strided, overlapping, grouped) and float joins of quantized and fp32 pieces', async () => {
+    const r = rng(31);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const model = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'enc', inputs: ['x', 'w0', 'w0_b'], outputs: ['e'], attributes: [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])] },
+        { op: 'Relu', name: 'enc_r', inputs: ['e'], outputs: ['er'] },
+        // 2x2 stride 2 (each output pixel from one input pixel), and 3x3 stride 2 with pads,
+        // output_padding and 2 groups (overlapping windows).
+        { op: 'ConvTranspose', name: 'up_a', inputs: ['er', 'wa', 'wa_b'], outputs: ['ua'], attributes: [ints('strides', [2, 2])] },
+        { op: 'ConvTranspose', name: 'up_b', inputs: ['er', 'wb', 'wb_b'], outputs: ['ub'],
+          attributes: [ints('strides', [2, 2]), ints('pads', [1, 1, 1, 1]), ints('output_padding', [1, 1]), int('group', 2)] },
+        { op: 'Resize', name: 'up_r', inputs: ['er', '', 'scales'], outputs: ['ur'], attributes: [{ name: 'mode', type: 3, s: new TextEncoder().encode('linear') }] },
+        { op: 'Conv', name: 'skip', inputs: ['x', 'ws', 'ws_b'], outputs: ['sk0'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        { op: 'Relu', name: 'skip_r', inputs: ['sk0'], outputs: ['sk'] },
+        { op: 'Concat', name: 'join', inputs: ['ua', 'ub', 'ur', 'sk'], outputs: ['j'], attributes: [int('axis', 1)] },
+        { op: 'Conv', name: 'dec', inputs: ['j', 'w2', 'w2_b'], outputs: ['d0'], attributes: [ints('pads', [1, 1, 1, 1])] },
+        { op: 'Relu', name: 'dec_r', inputs: ['d0'], outputs: ['d'] },
+        { op: 'Conv', name: 'head', inputs: ['d', 'wh', 'wh_b'], outputs: ['y'] },
+      ],
+      opset: 13,
+      inputs: [valueInfo('x', ['N', 3, 14, 16])],
+      outputs: [valueInfo('y', ['N', 2, 14, 16])],
+      initializers: [
+        weights(r, 'w0', [8, 3, 3, 3]), bias('w0_b', 8),
+        { ...weights(r, 'wa', [6, 8, 2, 2]), name: 'wa', dims: [8, 6, 2, 2] }, bias('wa_b', 6),
+        { ...weights(r, 'wb', [5, 8, 3, 3]), name: 'wb', dims: [8, 5, 3, 3] }, bias('wb_b', 10),
+        weights(r, 'ws', [4, 3, 3, 3]), bias('ws_b', 4),
+        weights(r, 'w2', [12, 28, 3, 3]), bias('w2_b', 12),
+        weights(r, 'wh', [2, 12, 1, 1]), bias('wh_b', 2),
+        { name: 'scales', dims: [4], floatData: [1, 1, 2, 2] },
+      ],
+    });
+    const attr = (g: Graph, name: string, k: string) => (g.nodes.find((n) => n.name === name)?.attributes[k] as { value: unknown } | undefined)?.value;
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
+    for (const up of ['up_a', 'up_b']) {
+      expect(attr(g, up, 'input_layout')).toBe('nhwc');
+      expect(attr(g, up, 'output_layout')).toBe('nhwc');
+    }
+    expect(attr(g, 'join', 'axis')).toBe(3);
+    const x = randomInput(32, [2, 3, 14, 16]);
+    for (const threads of [1, 2]) {
+      const a = await (await InferenceSession.create(model, { threads })).run({ x });
+      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    }
+    // Quantized: the join of uint8-capable convs and fp32 pieces stays chained in float32 (the
+    // reader quantizes the pixels), and the outputs are the planar graph's, bit for bit.
+    for (const mode of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 4 }] as const) {
+      const q = await quantize(model, { ...mode, calibration: randomInput(33, [4, 3, 14, 16]) });
+      const qg = toChannelsLast(q.graph);
+      expect(attr(qg, 'join', 'axis')).toBe(3);
+      expect(qg.valueInfo.get('j')?.dtype).toBe('float32');
+      expect(attr(qg, 'dec', 'input_layout')).toBe('nhwc');
+      expect(attr(qg, 'up_a', 'input_layout')).toBe('nhwc');
+      for (const threads of [1, 2]) {
+        const c = await (await q.createSession({ threads })).run({ x });
+        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
+        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+      }
+    }
+  });
+
+  it('runs 1-D and 3-D ConvTranspose pixel-major (dilations, output_shape, SAME_UPPER) with the planar values', async () => {
+    const r = rng(34);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const cases = [
+      { nd: 1, x: [2, 3, 11], k: [4], attrs: [ints('strides', [3]), ints('dilations', [2]), ints('output_shape', [36])] },
+      { nd: 3, x: [1, 3, 3, 4, 5], k: [2, 3, 2], attrs: [ints('strides', [2, 1, 2]), { name: 'auto_pad', type: 3, s: new TextEncoder().encode('SAME_UPPER') }] },
+    ];
+    for (const c of cases) {
+      const ones = (v: number) => Array(c.nd).fill(v);
+      const model = encodeModel({
+        nodes: [
+          { op: 'Conv', name: 'a', inputs: ['x', 'w0', 'w0_b'], outputs: ['p'], attributes: [ints('pads', [...ones(1), ...ones(1)])] },
+          { op: 'ConvTranspose', name: 'up', inputs: ['p', 'wt', 'wt_b'], outputs: ['u'], attributes: c.attrs },
+          { op: 'Conv', name: 'b', inputs: ['u', 'w1', 'w1_b'], outputs: ['y'] },
+        ],
+        opset: 13,
+        inputs: [valueInfo('x', c.x)],
+        outputs: [valueInfo('y', ['N', 3, ...ones('s')])],
+        initializers: [
+          weights(r, 'w0', [7, 3, ...ones(3)]), bias('w0_b', 7),
+          { ...weights(r, 'wt', [5, 7, ...c.k]), name: 'wt', dims: [7, 5, ...c.k] }, bias('wt_b', 5),
+          weights(r, 'w1', [3, 5, ...ones(1)]), bias('w1_b', 3),
+        ],
+      });
+      const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
+      const up = g.nodes.find((n) => n.name === 'up') as Node;
+      expect([up.attributes.input_layout, up.attributes.output_layout].map((a) => (a as { value: string }).value)).toEqual(['nhwc', 'nhwc']);
+      const x = randomInput(35, c.x);
+      const a = await (await InferenceSession.create(model)).run({ x });
+      const b = await (await InferenceSession.create(model, { channelsLast: false })).run({ x });
+      expect(a.y.dims).toEqual(b.y.dims);
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   it('keeps a CSP block pixel-major: its channel split written as Slices (PyTorch\'s chunk) runs on NHWC values, the planar values', async () => {
     const r = rng(23);
     const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });

@@ -3,7 +3,8 @@
 // reader agrees, instead of going NCHW -> (quantize ->) transpose in every layer.
 //
 // A TernionQConv, an fp32 Conv with constant weights (dense, or depthwise without a channel
-// multiplier) or a 2-D MaxPool whose output is read only by ops that can take it pixel-major
+// multiplier), an fp32 ConvTranspose with constant weights, or a 2-D MaxPool whose output is
+// read only by ops that can take it pixel-major
 // gets output_layout "nhwc" (the MaxPool becomes TernionMaxPoolNhwc, a GlobalAveragePool
 // reading it TernionGlobalAveragePoolNhwc) and stores each output pixel's channels contiguously:
 //   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
@@ -29,6 +30,8 @@
 // A Concat of 4-D tensors along channels (Inception, DenseNet) joins NHWC pieces along their last
 // axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
 // by the layer producing it) or in float32: the same values, and the join stays in the chain.
+// A join or pool that cannot be uint8 (a U-Net skip Concat of a quantized conv's output and an
+// fp32 Resize's or ConvTranspose's) stays chained in float32 rather than going planar.
 //
 // A Slice with constant bounds and axes (a CSP block's channel split) runs on the NHWC value
 // with its axes mapped to [N, H, W, C]: the same elements.
@@ -89,11 +92,16 @@ function residualParams(node: Node): QParams | undefined {
 
 const isQConv = (n: Node): boolean => n.opType === 'TernionQConv' && n.domain === '';
 
-/** An fp32 Conv that runs pixel-major: constant weights, dense groups, or depthwise without a channel multiplier. */
+/**
+ * An fp32 Conv that runs pixel-major: constant weights, dense groups, or depthwise without a
+ * channel multiplier; or a ConvTranspose with constant weights (a U-Net's up-convolution), which
+ * reads and writes either layout like a dense conv.
+ */
 function floatConvKind(graph: Graph, n: Node): 'dense' | 'depthwise' | undefined {
-  if (n.opType !== 'Conv' || n.domain !== '' || n.outputs.length !== 1) return undefined;
+  if ((n.opType !== 'Conv' && n.opType !== 'ConvTranspose') || n.domain !== '' || n.outputs.length !== 1) return undefined;
   const w = graph.initializers.get(n.inputs[1]);
   if (!w || w.dims.length < 3 || w.dims.length > 5) return undefined;
+  if (n.opType === 'ConvTranspose') return 'dense';
   const group = attrNum(n, 'group') ?? 1;
   // One input channel without groups (a grayscale stem) is a dense conv with K = kernel size.
   if (w.dims[1] > 1 || group === 1) return 'dense';
@@ -241,11 +249,15 @@ export function toChannelsLast(graph: Graph): Graph {
   // Ops that run on the NHWC value as they are, with a constant input rewritten for the layout.
   const remapped = (n: Node): boolean => resizes.has(n) || slices.has(n);
   const forbidden = new Set<string>();
+  // Joins and pools that cannot be uint8 (a piece comes from an fp32 op, or pieces disagree on
+  // parameters) stay chained in float32: their readers quantize the pixels themselves.
+  const floatOnly = new Set<string>();
 
   // Decide each value's form from its readers, readers first (reverse topological order): a
-  // reader's own output is decided before its input. Returns the decisions, or the name of a
-  // value whose decision turned out impossible (its residual or pooled input is not chained).
-  const decide = (): Map<string, Decision> | string => {
+  // reader's own output is decided before its input. Returns the decisions, or a value whose
+  // decision turned out impossible (its residual or pooled input is not chained: forbid it) or
+  // that must be float32 (a uint8 join or pool of a piece that cannot be its uint8).
+  const decide = (): Map<string, Decision> | { forbid: string } | { float: string } => {
     const decided = new Map<string, Decision>();
     for (let k = graph.nodes.length - 1; k >= 0; k--) {
       const producer = graph.nodes[k];
@@ -301,6 +313,10 @@ export function toChannelsLast(graph: Graph): Graph {
       }
       if (!ok) continue;
       if (paramsClash) needF32 = true;
+      if (floatOnly.has(v)) {
+        needF32 = true;
+        paramsClash = true;
+      }
       let form: Form = !needF32 ? 'u8' : params && !paramsClash ? 'both' : 'f32';
       if ((isPlainMaxPool(producer) || concats.has(producer)) && form === 'both') form = 'f32'; // one output
       if (convKind.has(producer) || elementwise.has(producer) || isTranspose(producer, TO_NCHW) || remapped(producer)) form = 'f32'; // fp32 ops do not quantize their output
@@ -313,44 +329,45 @@ export function toChannelsLast(graph: Graph): Graph {
       if (isQConv(p) && p.inputs[4]) {
         const r = decided.get(p.inputs[4]);
         const rp = residualParams(p);
-        if (!r || (r.form === 'u8' && !(rp && sameParams(r.params as QParams, rp)))) return v;
+        if (!r || (r.form === 'u8' && !(rp && sameParams(r.params as QParams, rp)))) return { forbid: v };
       }
       if (convKind.has(p)) {
         const r = p.inputs[3] ? decided.get(p.inputs[3]) : undefined;
-        if (p.inputs[3] && (!r || r.form === 'u8')) return v;
+        if (p.inputs[3] && (!r || r.form === 'u8')) return { forbid: v };
         // A depthwise conv reads float32 pixels; a planar input it stages itself.
         const src = decided.get(p.inputs[0]);
-        if (convKind.get(p) === 'depthwise' && src?.form === 'u8') return v;
+        if (convKind.get(p) === 'depthwise' && src?.form === 'u8') return { forbid: v };
       }
-      if (isTranspose(p, TO_NCHW) && decided.has(p.inputs[0])) return v; // its input must be a plain [N, H, W, C] tensor
+      if (isTranspose(p, TO_NCHW) && decided.has(p.inputs[0])) return { forbid: v }; // its input must be a plain [N, H, W, C] tensor
       if (elementwise.has(p)) {
         // Its data operands are NHWC float32; a binary op's other operand, if planar, must be a
         // scalar or a channel vector.
         const data = dataInputs(p);
         const chained = data.filter((x) => decided.has(x));
-        if (chained.length === 0 || chained.some((x) => (decided.get(x) as Decision).form === 'u8')) return v;
+        if (chained.length === 0 || chained.some((x) => (decided.get(x) as Decision).form === 'u8')) return { forbid: v };
         const ranks = new Set(chained.map(rankOf));
-        if (ranks.size > 1) return v;
-        for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return v;
+        if (ranks.size > 1) return { forbid: v };
+        for (const x of data) if (!decided.has(x) && !planarOperand(graph, x, rankOf(chained[0]))) return { forbid: v };
       }
       if (remapped(p)) {
         const src = decided.get(p.inputs[0]);
-        if (!src || src.form === 'u8') return v;
+        if (!src || src.form === 'u8') return { forbid: v };
       }
       // A chained MaxPool needs its input, a Concat every input, chained in its own form.
       for (const x of isPlainMaxPool(p) ? [p.inputs[0]] : concats.has(p) ? p.inputs : []) {
         const src = decided.get(x);
-        if (!src) return v;
-        if (d.form === 'u8' && (src.form === 'f32' || !sameParams(src.params as QParams, d.params as QParams))) return v;
-        if (d.form === 'f32' && src.form === 'u8') return v;
+        if (!src) return { forbid: v };
+        if (d.form === 'u8' && (src.form === 'f32' || !sameParams(src.params as QParams, d.params as QParams))) return { float: v };
+        if (d.form === 'f32' && src.form === 'u8') return { forbid: v };
       }
     }
     return decided;
   };
 
   let decided = decide();
-  while (typeof decided === 'string') {
-    forbidden.add(decided);
+  while (!(decided instanceof Map)) {
+    if ('forbid' in decided) forbidden.add(decided.forbid);
+    else floatOnly.add(decided.float);
     decided = decide();
   }
   if (decided.size === 0) return graph;
