@@ -12,16 +12,11 @@ import { loadOnnxModel } from '../lib/onnx';
 import { optimizeGraph } from '../lib/ir';
 import { someNodeDeep } from '../lib/ir/subgraphs';
 import type { Graph } from '../lib/ir/types';
-import { FLOAT, INT64, encodeModel, nodeProto, tensorProto, valueInfo, type ModelSpec, type NodeSpec, type TensorSpec } from './onnx-build-model';
+import { FLOAT, INT64, encodeModel, graphAttr, valueInfo, type ModelSpec } from './onnx-build-model';
 import { anyShape, bothOnBytes, compareAll, expectClose, expectLoadError, expectRunError, i64, int, ints, seeded, size, type Feed } from './ort-compare';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const BOOL = 9;
-
-/** A graph-valued attribute (an If branch, a Loop or Scan body). */
-function graphAttr(name: string, g: { nodes: NodeSpec[]; inputs?: Record<string, unknown>[]; outputs: Record<string, unknown>[]; initializers?: TensorSpec[] }) {
-  return { name, type: 5, g: { name, node: g.nodes.map(nodeProto), input: g.inputs ?? [], output: g.outputs, initializer: (g.initializers ?? []).map(tensorProto) } };
-}
 
 const f32 = (dims: number[], seed: number, scale = 1): Feed => ({ type: 'float32', data: seeded(size(dims), seed, scale), dims });
 

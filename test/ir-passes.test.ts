@@ -113,6 +113,48 @@ describe('foldConstants', () => {
     expect(folded.initializers.get('wg')!.dims).toEqual([1, 2]);
     expect(tensorElements(folded.initializers.get('wg')!.data)).toEqual([4, 6]);
   });
+
+  it('evaluates Concat on a middle axis, Slice with negative steps and Transpose of 3-D constants, element for element', () => {
+    const a = floatTensor('a', [2, 3, 4]);
+    const b = floatTensor('b', [2, 1, 4], [50, 51, 52, 53, 60, 61, 62, 63]);
+    const at = (t: ConstantTensor, coords: number[]) => t.data[coords.reduce((acc, c, i) => acc * t.dims[i] + c, 0)];
+    const g = graph({
+      inputs: [input('x', [1])],
+      outputs: ['y'],
+      initializers: [
+        a, b, int64Tensor('i', [2], [7, -8]), int64Tensor('j', [3], [1, 2, 3]),
+        int64Tensor('starts', [2], [5, -1]), int64Tensor('ends', [2], [-100, 0]), int64Tensor('axes', [2], [1, 2]), int64Tensor('steps', [2], [-2, -2]),
+      ],
+      nodes: [
+        node('Concat', ['a', 'b', 'a'], ['cat'], { axis: int(1) }),
+        node('Slice', ['cat', 'starts', 'ends', 'axes', 'steps'], ['back']),
+        node('Transpose', ['a'], ['rotated'], { perm: ints([1, 2, 0]) }),
+        node('Transpose', ['a'], ['swapped'], { perm: ints([1, 0, 2]) }),
+        node('Concat', ['i', 'j'], ['ij'], { axis: int(0) }),
+        node('Add', ['x', 'x'], ['y']),
+      ],
+    });
+    const folded = foldConstants(g);
+    const result = (name: string) => folded.initializers.get(name)!;
+    const expectElements = (name: string, dims: number[], element: (c: number[]) => unknown) => {
+      const t = result(name);
+      expect(t.dims).toEqual(dims);
+      const want: unknown[] = [];
+      const visit = (prefix: number[]): void => {
+        if (prefix.length === dims.length) return void want.push(element(prefix));
+        for (let k = 0; k < dims[prefix.length]; k++) visit([...prefix, k]);
+      };
+      visit([]);
+      expect(tensorElements(t.data)).toEqual(want);
+    };
+    const cat = (c: number[]) => (c[1] < 3 ? at(a, c) : c[1] === 3 ? at(b, [c[0], 0, c[2]]) : at(a, [c[0], c[1] - 4, c[2]]));
+    expectElements('cat', [2, 7, 4], cat);
+    // Rows 5, 3, 1 of the 7, columns 3 and 1 of the 4.
+    expectElements('back', [2, 3, 2], ([i, j, k]) => cat([i, 5 - 2 * j, 3 - 2 * k]));
+    expectElements('rotated', [3, 4, 2], ([i, j, k]) => at(a, [k, i, j]));
+    expectElements('swapped', [3, 2, 4], ([i, j, k]) => at(a, [j, i, k]));
+    expect(tensorElements(result('ij').data)).toEqual([7n, -8n, 1n, 2n, 3n]);
+  });
 });
 
 describe('foldBatchNorm', () => {

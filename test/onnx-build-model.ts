@@ -55,6 +55,11 @@ export function nodeProto(spec: NodeSpec): Record<string, unknown> {
   return { op_type: spec.op, input: spec.inputs, output: spec.outputs, name: spec.name ?? '', domain: spec.domain ?? '', attribute: spec.attributes ?? [] };
 }
 
+/** A graph-valued attribute (an If branch, a Loop or Scan body). */
+export function graphAttr(name: string, g: { nodes: NodeSpec[]; inputs?: Record<string, unknown>[]; outputs: Record<string, unknown>[]; initializers?: TensorSpec[] }) {
+  return { name, type: 5, g: { name, node: g.nodes.map(nodeProto), input: g.inputs ?? [], output: g.outputs, initializer: (g.initializers ?? []).map(tensorProto) } };
+}
+
 export interface ModelSpec {
   nodes: NodeSpec[];
   inputs: Record<string, unknown>[];

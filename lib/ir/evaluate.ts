@@ -42,6 +42,37 @@ function gatherElements(source: ConstantTensor, outputDims: readonly number[], o
   return out;
 }
 
+/**
+ * The elements of `source` at base + sum(coords[i] * strides[i]) for each index of `outputDims`,
+ * in row-major order: Slice and Transpose. Steps an offset instead of mapping each index (a
+ * folded LSTM weight has 64K elements), and copies a row whose last axis is contiguous whole.
+ */
+function stridedCopy(source: ConstantTensor, outputDims: readonly number[], base: number, strides: readonly number[]): TensorData {
+  const count = outputDims.reduce((a, b) => a * b, 1);
+  const out = createTensorData(source.dtype, count);
+  const rank = outputDims.length;
+  if (rank === 0 || count === 0) {
+    if (count === 1) out[0] = source.data[base];
+    return out;
+  }
+  const last = rank - 1;
+  const [rowLength, step] = [outputDims[last], strides[last]];
+  const coords = new Array<number>(rank).fill(0);
+  let offset = base;
+  for (let flat = 0; flat < count; flat += rowLength) {
+    if (step === 1) (out as Float32Array).set((source.data as Float32Array).subarray(offset, offset + rowLength), flat);
+    else for (let k = 0; k < rowLength; k++) out[flat + k] = source.data[offset + k * step];
+    // The next row: the axes before the last, as an odometer.
+    for (let axis = last - 1; axis >= 0; axis--) {
+      offset += strides[axis];
+      if (++coords[axis] < outputDims[axis]) break;
+      offset -= strides[axis] * outputDims[axis];
+      coords[axis] = 0;
+    }
+  }
+  return out;
+}
+
 /** Same elements, new dims: Reshape, Flatten, Squeeze, Unsqueeze, Identity. */
 const copyData: Evaluator = (_node, inputs) => (inputs[0] as ConstantTensor).data.slice();
 
@@ -156,15 +187,18 @@ const concat: Evaluator = (node, inputs, outputDims) => {
   const tensors = inputs as ConstantTensor[];
   const rank = outputDims.length;
   const axis = (intAttribute(node, 'axis', 1) + rank) % rank;
-  const count = outputDims.reduce((a, b) => a * b, 1);
-  const out = createTensorData(tensors[0].dtype, count);
-  forEachIndex(outputDims, (coords, flat) => {
-    let c = coords[axis];
-    let t = 0;
-    while (c >= tensors[t].dims[axis]) c -= tensors[t++].dims[axis];
-    const strides = stridesOf(tensors[t].dims);
-    out[flat] = tensors[t].data[coords.reduce((acc, x, i) => acc + (i === axis ? c : x) * strides[i], 0)];
-  });
+  const out = createTensorData(tensors[0].dtype, outputDims.reduce((a, b) => a * b, 1));
+  // Row-major: for each index of the axes before `axis`, one contiguous block of each input in turn.
+  const outer = outputDims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = outputDims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  let flat = 0;
+  for (let o = 0; o < outer; o++) {
+    for (const t of tensors) {
+      const block = t.dims[axis] * inner;
+      (out as Float32Array).set((t.data as Float32Array).subarray(o * block, (o + 1) * block), flat);
+      flat += block;
+    }
+  }
   return out;
 };
 
@@ -172,7 +206,7 @@ const transpose: Evaluator = (node, inputs, outputDims) => {
   const input = inputs[0] as ConstantTensor;
   const perm = intsAttribute(node, 'perm') ?? input.dims.map((_, i) => input.dims.length - 1 - i);
   const strides = stridesOf(input.dims);
-  return gatherElements(input, outputDims, (coords) => coords.reduce((acc, c, i) => acc + c * strides[perm[i]], 0));
+  return stridedCopy(input, outputDims, 0, perm.map((axis) => strides[axis]));
 };
 
 /** Slice with constant starts/ends/axes/steps (input form) or attributes (opset < 10). */
@@ -196,7 +230,8 @@ function sliceEvaluator(opset: number): Evaluator {
     });
     const strides = stridesOf(input.dims);
     void ends; // ends only bound the output dims, which shape inference already computed
-    return gatherElements(input, outputDims, (coords) => coords.reduce((acc, c, i) => acc + (begin[i] + c * step[i]) * strides[i], 0));
+    const base = begin.reduce((acc, b, i) => acc + b * strides[i], 0);
+    return stridedCopy(input, outputDims, base, strides.map((stride, i) => stride * step[i]));
   };
 }
 

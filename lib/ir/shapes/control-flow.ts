@@ -9,6 +9,7 @@ import type { InferredValue, ShapeContext, ShapeFunction } from '../shape-contex
 import { formatShape, normalizeAxis } from '../shape-context';
 import { captureCount } from '../subgraphs';
 import type { Dim, Graph, Node, Shape, ValueType } from '../types';
+import { inferOnce } from './subgraph-cache';
 
 /** The node's subgraphs, typed and inferred, from the last time its shapes were inferred. */
 const typedSubgraphs = new WeakMap<Node, Record<string, Graph>>();
@@ -23,14 +24,14 @@ function graphAttribute(ctx: ShapeContext, name: string): Graph {
   return a.value;
 }
 
-/** The subgraph with its inputs typed as `types` (formal inputs, then captures), inferred. */
+/** The subgraph with its inputs typed as `types` (formal inputs, then captures), inferred (once per types: subgraph-cache.ts). */
 function inferSubgraph(ctx: ShapeContext, sub: Graph, types: readonly ValueType[], what: string): Graph {
   if (sub.inputs.length !== types.length) {
     ctx.fail(`its ${what} takes ${sub.inputs.length} inputs where ${types.length} are bound (formal inputs and captured values)`);
   }
   const inputs = sub.inputs.map((input, i) => ({ name: input.name, ...types[i] }));
   try {
-    return inferShapes({ ...sub, inputs });
+    return inferOnce(sub, types, () => inferShapes({ ...sub, inputs }));
   } catch (error) {
     if (error instanceof TernionError) throw new TernionError(error.code, `In the ${what} of node "${ctx.node.name}" (${ctx.node.opType}): ${error.message}`, { cause: error });
     throw error;
