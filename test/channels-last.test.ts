@@ -407,6 +407,68 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
+  it('keeps a WaveNet-style 1-D stack pixel-major: causal trims (Slice), gates, residual Adds and a channel Concat of 1-D convs', async () => {
+    const r = rng(36);
+    const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
+    const C = 12, L = 37;
+    const causal = (name: string, x: string, w: string, y: string, dilation: number) => [
+      { op: 'Conv', name, inputs: [x, w, `${w}_b`], outputs: [`${y}_full`], attributes: [ints('pads', [dilation, dilation]), ints('dilations', [dilation])] },
+      // x[..., :-dilation]: drops the right padding's outputs (PyTorch's causal trim).
+      { op: 'Slice', name: `${name}_trim`, inputs: [`${y}_full`, 'zero', `minus_${dilation}`, 'last'], outputs: [y] },
+    ];
+    const model = encodeModel({
+      nodes: [
+        { op: 'Conv', name: 'inp', inputs: ['x', 'wi', 'wi_b'], outputs: ['h0'] },
+        ...causal('filt', 'h0', 'wf', 'f', 2), ...causal('gate', 'h0', 'wg', 'g', 2),
+        { op: 'Tanh', name: 'tanh', inputs: ['f'], outputs: ['ft'] },
+        { op: 'Sigmoid', name: 'sig', inputs: ['g'], outputs: ['gs'] },
+        { op: 'Mul', name: 'gated', inputs: ['ft', 'gs'], outputs: ['z'] },
+        { op: 'Conv', name: 'res', inputs: ['z', 'wr', 'wr_b'], outputs: ['rz'] },
+        { op: 'Add', name: 'skip', inputs: ['rz', 'h0'], outputs: ['h1'] },
+        { op: 'Conv', name: 'side', inputs: ['h1', 'ws', 'ws_b'], outputs: ['s0'], attributes: [ints('pads', [1, 1])] },
+        { op: 'Relu', name: 'side_r', inputs: ['s0'], outputs: ['s'] },
+        { op: 'Concat', name: 'join', inputs: ['h1', 's'], outputs: ['j'], attributes: [int('axis', -2)] },
+        { op: 'Conv', name: 'out', inputs: ['j', 'wo', 'wo_b'], outputs: ['y'] },
+      ],
+      opset: 13,
+      inputs: [valueInfo('x', ['N', 2, L])],
+      outputs: [valueInfo('y', ['N', 3, L])],
+      initializers: [
+        weights(r, 'wi', [C, 2, 1]), bias('wi_b', C), weights(r, 'wf', [C, C, 2]), bias('wf_b', C), weights(r, 'wg', [C, C, 2]), bias('wg_b', C),
+        weights(r, 'wr', [C, C, 1]), bias('wr_b', C), weights(r, 'ws', [8, C, 3]), bias('ws_b', 8), weights(r, 'wo', [3, C + 8, 1]), bias('wo_b', 3),
+        { name: 'zero', dataType: 7, dims: [1], int64Data: [0] }, { name: 'minus_2', dataType: 7, dims: [1], int64Data: [-2] },
+        { name: 'last', dataType: 7, dims: [1], int64Data: [-1] },
+      ],
+    });
+    const attr = (g: Graph, name: string, k: string) => (g.nodes.find((n) => n.name === name)?.attributes[k] as { value: unknown } | undefined)?.value;
+    const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
+    for (const conv of ['inp', 'filt', 'gate', 'res', 'side']) expect(attr(g, conv, 'output_layout')).toBe('nhwc');
+    // The trims slice the time axis of [N, L, C]: axis 1; the join is along C: axis 2.
+    const axes = (name: string) => Array.from(g.initializers.get(g.nodes.find((n) => n.name === name)!.inputs[3])!.data as BigInt64Array, Number);
+    expect(axes('filt_trim')).toEqual([1]);
+    expect(attr(g, 'join', 'axis')).toBe(2);
+    const x = randomInput(37, [2, 2, L]);
+    for (const threads of [1, 2]) {
+      const a = await (await InferenceSession.create(model, { threads })).run({ x });
+      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
+      expect(a.y.dims).toEqual([2, 3, L]);
+      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+      const scale = Math.max(...Array.from(v, Math.abs));
+      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    }
+    for (const mode of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 4 }] as const) {
+      const q = await quantize(model, { ...mode, calibration: randomInput(38, [4, 2, L]) });
+      const qg = toChannelsLast(q.graph);
+      expect(attr(qg, 'filt', 'output_layout')).toBe('nhwc');
+      expect(attr(qg, 'join', 'axis')).toBe(2);
+      for (const threads of [1, 2]) {
+        const c = await (await q.createSession({ threads })).run({ x });
+        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
+        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+      }
+    }
+  });
+
   it('keeps a CSP block pixel-major: its channel split written as Slices (PyTorch\'s chunk) runs on NHWC values, the planar values', async () => {
     const r = rng(23);
     const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });

@@ -27,14 +27,14 @@
 // broadcast. So SiLU (x * sigmoid(x)) and squeeze-and-excitation blocks (EfficientNet,
 // MobileNetV3) no longer send a whole network back to NCHW. Their results are the same values.
 //
-// A Concat of 4-D tensors along channels (Inception, DenseNet) joins NHWC pieces along their last
-// axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
+// A Concat along channels (Inception, DenseNet; of 1-D to 3-D conv activations) joins NHWC
+// pieces along their last axis, in uint8 when its readers agree on parameters (every piece is then quantized with them
 // by the layer producing it) or in float32: the same values, and the join stays in the chain.
 // A join or pool that cannot be uint8 (a U-Net skip Concat of a quantized conv's output and an
 // fp32 Resize's or ConvTranspose's) stays chained in float32 rather than going planar.
 //
-// A Slice with constant bounds and axes (a CSP block's channel split) runs on the NHWC value
-// with its axes mapped to [N, H, W, C]: the same elements.
+// A Slice with constant bounds and axes (a CSP block's channel split, a causal 1-D conv's trim)
+// runs on the NHWC value with its axes mapped to [N, spatial..., C]: the same elements.
 //
 // A Resize (or Upsample) over the spatial axes only, with constant scales or sizes, runs on the
 // NHWC float32 value with its factors in [N, H, W, C] order: the op resizes one axis at a time
@@ -141,31 +141,41 @@ function spatialResize(graph: Graph, n: Node): { input: number; factors: readonl
   return undefined;
 }
 
+/** Where logical axis a (of [N, C, spatial...], rank r) lies in the pixel-major [N, spatial..., C]. */
+const physicalAxis = (a: number, r: number): number => (a === 0 ? 0 : a === 1 ? r - 1 : a - 1);
+
+/** The rank of a value pixel-major chains take: 1-D to 3-D convs' activations. */
+const chainRank = (graph: Graph, v: string): number | undefined => {
+  const r = graph.valueInfo.get(v)?.shape?.length;
+  return r !== undefined && r >= 3 && r <= 5 ? r : undefined;
+};
+
 /**
- * A Slice of a 4-D float tensor with constant starts, ends, axes (or none: the leading ones) and
- * steps: the same Slice on the [N, H, W, C] tensor with its axes mapped (N 0, C 3, H 1, W 2).
- * PyTorch writes a CSP block's channel split (`chunk`) so; planar there, its convs would write planes.
+ * A Slice of a float tensor of a conv's rank with constant starts, ends, axes (or none: the
+ * leading ones) and steps: the same Slice on the [N, spatial..., C] tensor with its axes mapped.
+ * PyTorch writes a CSP block's channel split (`chunk`) so, and a causal 1-D conv's trim of its
+ * padding (WaveNet, TCNs); planar there, the convs around it would write planes.
  */
-const TO_PHYSICAL_AXIS = [0, 3, 1, 2];
 function layoutFreeSlice(graph: Graph, n: Node): { axes: number[] } | undefined {
   if (n.opType !== 'Slice' || n.domain !== '' || n.outputs.length !== 1 || (graph.opsets[''] ?? 0) < 10) return undefined;
-  const out = graph.valueInfo.get(n.outputs[0]);
-  if (out?.shape?.length !== 4 || out.dtype !== 'float32') return undefined;
+  const r = chainRank(graph, n.outputs[0]);
+  if (r === undefined || graph.valueInfo.get(n.outputs[0])?.dtype !== 'float32') return undefined;
   const constant = (i: number) => (n.inputs[i] ? graph.initializers.get(n.inputs[i]) : undefined);
   const starts = constant(1), ends = constant(2);
   if (!starts || !ends || (n.inputs[4] && !constant(4))) return undefined;
   if (n.inputs[3] && !constant(3)) return undefined;
   const axesTensor = constant(3);
-  const axes = axesTensor ? Array.from(axesTensor.data as ArrayLike<number | bigint>, Number) : starts.data.length <= 4 ? Array.from({ length: starts.data.length }, (_, i) => i) : undefined;
-  if (!axes || axes.some((a) => a < -4 || a > 3)) return undefined;
-  return { axes: axes.map((a) => TO_PHYSICAL_AXIS[a < 0 ? a + 4 : a]) };
+  const axes = axesTensor ? Array.from(axesTensor.data as ArrayLike<number | bigint>, Number) : starts.data.length <= r ? Array.from({ length: starts.data.length }, (_, i) => i) : undefined;
+  if (!axes || axes.some((a) => a < -r || a >= r)) return undefined;
+  return { axes: axes.map((a) => physicalAxis(a < 0 ? a + r : a, r)) };
 }
 
-/** A Concat of 4-D tensors along the channel axis (Inception's and DenseNet's branch joins). */
+/** A Concat along the channel axis of a conv's activations (Inception's and DenseNet's branch joins, 1-D and 3-D too). */
 function isChannelConcat(graph: Graph, n: Node): boolean {
   if (n.opType !== 'Concat' || n.domain !== '' || n.outputs.length !== 1 || n.inputs.length === 0 || n.inputs.some((x) => x === '')) return false;
   const axis = n.attributes.axis;
-  return axis?.type === 'int' && (axis.value === 1 || axis.value === -3) && graph.valueInfo.get(n.outputs[0])?.shape?.length === 4;
+  const r = chainRank(graph, n.outputs[0]);
+  return r !== undefined && axis?.type === 'int' && (axis.value === 1 || axis.value === 1 - r);
 }
 
 // Float activations whose output at each position depends on the input at that position only
@@ -454,10 +464,10 @@ export function toChannelsLast(graph: Graph): Graph {
       inputs[0] = readName(n.inputs[0], d.form === 'u8' ? d.params : undefined);
       outs = [n.outputs[0]];
     } else if (concats.has(n) && decided.has(n.outputs[0])) {
-      // [N, H, W, C] pieces joined along C: the last axis.
+      // [N, spatial..., C] pieces joined along C: the last axis.
       const d = decided.get(n.outputs[0]) as Decision;
       inputs.forEach((x, i) => { inputs[i] = readName(x, d.form === 'u8' ? d.params : undefined); });
-      attributes.axis = int(3);
+      attributes.axis = int((chainRank(graph, n.outputs[0]) as number) - 1);
     } else if (isGlobalAveragePool(n) && decided.has(n.inputs[0])) {
       opType = 'TernionGlobalAveragePoolNhwc';
       inputs[0] = readName(n.inputs[0]);
