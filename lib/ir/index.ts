@@ -26,4 +26,5 @@ export { fuseLayerNormChain } from './passes/fuse-layer-norm';
 export { moveTransposeBeforeMean } from './passes/transpose-before-mean';
 export { fuseQGemmAdd } from './passes/fuse-qgemm-add';
 export { trimConvTaps } from './passes/trim-conv-taps';
+export { foldConvSlices } from './passes/fold-conv-slice';
 export { fuseAttentionSoftmax } from './passes/fuse-attention-softmax';

@@ -6,6 +6,7 @@ import { inferShapes } from './infer-shapes';
 import { foldBatchNorm } from './passes/fold-batch-norm';
 import { foldConstants } from './passes/fold-constants';
 import { foldConvBiasAdd } from './passes/fold-conv-bias-add';
+import { foldConvSlices } from './passes/fold-conv-slice';
 import { fuseActivation } from './passes/fuse-activation';
 import { fuseResidualAdd } from './passes/fuse-residual-add';
 import { mergeDuplicateNodes } from './passes/merge-duplicate-nodes';
@@ -27,13 +28,15 @@ export interface OptimizeOptions {
   fuseResidualAdd?: boolean;
   /** Fuse Relu/Clip/LeakyRelu into Conv/Gemm/MatMul (default: true). */
   fuseActivation?: boolean;
+  /** Fold a Slice of a Conv's output along spatial axes (a causal conv's trim) into its pads (default: true). */
+  foldConvSlices?: boolean;
   /** Trim Conv kernel taps that read only padding, where the input size is known (default: true). */
   trimConvTaps?: boolean;
   /** Merge nodes that repeat an earlier one (same op, inputs and attributes; default: true). */
   mergeDuplicates?: boolean;
 }
 
-const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBiasAdd', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'trimConvTaps', 'mergeDuplicates']);
+const OPTION_NAMES: ReadonlySet<string> = new Set(['foldConstants', 'foldBiasAdd', 'foldBatchNorm', 'fuseResidualAdd', 'fuseActivation', 'foldConvSlices', 'trimConvTaps', 'mergeDuplicates']);
 
 function checkOptions(options: OptimizeOptions): void {
   for (const [key, value] of Object.entries(options)) {
@@ -45,7 +48,7 @@ function checkOptions(options: OptimizeOptions): void {
 /**
  * Run the graph passes: Identity/Dropout removal, constant folding, merging repeated nodes,
  * dead-node removal, bias-Add and BN folding, residual-Add fusion, activation fusion, then (on the inferred
- * shapes) trimming Conv taps that read only padding. Each is a pure function; the input graph
+ * shapes) folding Slices of Conv outputs into their pads and trimming Conv taps that read only padding. Each is a pure function; the input graph
  * is not modified. Returns a graph whose valueInfo types every tensor.
  */
 export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Graph {
@@ -70,8 +73,13 @@ export function optimizeGraph(graph: Graph, options: OptimizeOptions = {}): Grap
   if (options.fuseActivation !== false) result = fuseActivation(result);
   result = removeDeadNodes(result);
   validateGraph(result);
-  // Trimming reads the inferred input sizes and changes no tensor's shape.
-  const typed = inferShapes(result);
+  // Folding slices and trimming taps read the inferred sizes; trimming changes no tensor's shape.
+  let typed = inferShapes(result);
+  if (options.foldConvSlices !== false) {
+    const folded = foldConvSlices(typed);
+    // A Relu after the Slice now follows its conv directly.
+    if (folded !== typed) typed = options.fuseActivation !== false ? inferShapes(fuseActivation(folded)) : folded;
+  }
   const trimmed = options.trimConvTaps !== false ? trimConvTaps(typed) : typed;
   // Subgraphs last: shape inference has typed their inputs from the values they are bound to.
   return mapSubgraphs(trimmed, (sub) => optimizeGraph(sub, options));
