@@ -407,7 +407,7 @@ describe('channels-last layout and integer chaining', () => {
     }
   });
 
-  it('keeps a WaveNet-style 1-D stack pixel-major: causal trims (Slice), gates, residual Adds and a channel Concat of 1-D convs', async () => {
+  it('keeps a WaveNet-style 1-D stack pixel-major: causal trims (Slice), gates, residual Adds, a channel Concat and a MaxPool of 1-D convs', async () => {
     const r = rng(36);
     const bias = (name: string, n: number): TensorSpec => ({ name, dims: [n], floatData: Array.from({ length: n }, () => r() * 0.2 - 0.1) });
     const C = 12, L = 37;
@@ -428,7 +428,8 @@ describe('channels-last layout and integer chaining', () => {
         { op: 'Conv', name: 'side', inputs: ['h1', 'ws', 'ws_b'], outputs: ['s0'], attributes: [ints('pads', [1, 1])] },
         { op: 'Relu', name: 'side_r', inputs: ['s0'], outputs: ['s'] },
         { op: 'Concat', name: 'join', inputs: ['h1', 's'], outputs: ['j'], attributes: [int('axis', -2)] },
-        { op: 'Conv', name: 'out', inputs: ['j', 'wo', 'wo_b'], outputs: ['y'] },
+        { op: 'MaxPool', name: 'pool', inputs: ['j'], outputs: ['jp'], attributes: [ints('kernel_shape', [3]), ints('pads', [1, 1])] },
+        { op: 'Conv', name: 'out', inputs: ['jp', 'wo', 'wo_b'], outputs: ['y'] },
       ],
       opset: 13,
       inputs: [valueInfo('x', ['N', 2, L])],
@@ -447,6 +448,7 @@ describe('channels-last layout and integer chaining', () => {
     const axes = (name: string) => Array.from(g.initializers.get(g.nodes.find((n) => n.name === name)!.inputs[3])!.data as BigInt64Array, Number);
     expect(axes('filt_trim')).toEqual([1]);
     expect(g.nodes.some((n) => n.name === 'gate_trim')).toBe(false);
+    expect(g.nodes.find((n) => n.name === 'pool')?.opType).toBe('TernionMaxPoolNhwc');
     expect(attr(g, 'join', 'axis')).toBe(2);
     const x = randomInput(37, [2, 2, L]);
     for (const threads of [1, 2]) {

@@ -3,8 +3,8 @@
 // reader agrees, instead of going NCHW -> (quantize ->) transpose in every layer.
 //
 // A TernionQConv, an fp32 Conv with constant weights (dense, or depthwise without a channel
-// multiplier), an fp32 ConvTranspose with constant weights, or a 2-D MaxPool whose output is
-// read only by ops that can take it pixel-major
+// multiplier), an fp32 ConvTranspose with constant weights, or a 1-D / 2-D MaxPool whose output
+// is read only by ops that can take it pixel-major
 // gets output_layout "nhwc" (the MaxPool becomes TernionMaxPoolNhwc, a GlobalAveragePool
 // reading it TernionGlobalAveragePoolNhwc) and stores each output pixel's channels contiguously:
 //   - 'u8':   uint8, quantized with the readers' static activation parameters (quantized convs
@@ -109,7 +109,7 @@ function floatConvKind(graph: Graph, n: Node): 'dense' | 'depthwise' | undefined
 }
 const isPlainMaxPool = (n: Node): boolean =>
   n.opType === 'MaxPool' && n.domain === '' && (n.outputs.length === 1 || n.outputs[1] === '') &&
-  (n.attributes.kernel_shape?.type === 'ints' && n.attributes.kernel_shape.value.length === 2);
+  (n.attributes.kernel_shape?.type === 'ints' && (n.attributes.kernel_shape.value.length === 1 || n.attributes.kernel_shape.value.length === 2));
 const isGlobalAveragePool = (n: Node): boolean => n.opType === 'GlobalAveragePool' && n.domain === '';
 
 /**
