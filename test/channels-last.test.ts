@@ -74,6 +74,30 @@ function randomInput(seed: number, dims: number[]): Tensor<'float32'> {
   return new Tensor('float32', Float32Array.from({ length: n }, () => r() * 2 - 0.5), dims);
 }
 
+/** `model` channels-last and planar on each thread count: output y of the same dims, values to fp32 rounding (1e-5 of the largest). */
+async function expectPlanarValues(model: Uint8Array, x: Tensor, threadCounts: readonly number[] = [1, 2]): Promise<Tensor> {
+  let last: Tensor | undefined;
+  for (const threads of threadCounts) {
+    const a = await (await InferenceSession.create(model, { threads })).run({ x });
+    const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
+    const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
+    expect(a.y.dims).toEqual(b.y.dims);
+    const scale = Math.max(...Array.from(v, Math.abs));
+    for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+    last = a.y;
+  }
+  return last as Tensor;
+}
+
+/** A quantized model channels-last and planar on 1 and 2 threads: output y bit for bit. */
+async function expectPlanarBits(q: { createSession(o: { threads: number; channelsLast?: boolean }): Promise<InferenceSession> }, x: Tensor): Promise<void> {
+  for (const threads of [1, 2]) {
+    const c = await (await q.createSession({ threads })).run({ x });
+    const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
+    expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
+  }
+}
+
 function byOp(g: Graph, op: string): Node[] {
   return g.nodes.filter((n) => n.opType === op);
 }
@@ -295,14 +319,7 @@ describe('channels-last layout and integer chaining', () => {
     expect(factors('up_scales')).toEqual([1, 2, 2, 1]);
     expect(factors('up_sizes')).toEqual([2, 13, 15, 6]);
     const x = randomInput(5, [2, 3, 13, 15]);
-    for (const threads of [1, 2]) {
-      const a = await (await InferenceSession.create(unet, { threads })).run({ x });
-      const b = await (await InferenceSession.create(unet, { threads, channelsLast: false })).run({ x });
-      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
-      expect(a.y.dims).toEqual(b.y.dims);
-      const scale = Math.max(...Array.from(v, Math.abs));
-      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
-    }
+    await expectPlanarValues(unet, x);
   });
 
   it('keeps a U-Net decoder pixel-major through ConvTranspose (strided, overlapping, grouped) and float joins of quantized and fp32 pieces', async () => {
@@ -346,13 +363,7 @@ describe('channels-last layout and integer chaining', () => {
     }
     expect(attr(g, 'join', 'axis')).toBe(3);
     const x = randomInput(32, [2, 3, 14, 16]);
-    for (const threads of [1, 2]) {
-      const a = await (await InferenceSession.create(model, { threads })).run({ x });
-      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
-      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
-      const scale = Math.max(...Array.from(v, Math.abs));
-      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
-    }
+    await expectPlanarValues(model, x);
     // Quantized: the join of uint8-capable convs and fp32 pieces stays chained in float32 (the
     // reader quantizes the pixels), and the outputs are the planar graph's, bit for bit.
     for (const mode of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 4 }] as const) {
@@ -362,11 +373,7 @@ describe('channels-last layout and integer chaining', () => {
       expect(qg.valueInfo.get('j')?.dtype).toBe('float32');
       expect(attr(qg, 'dec', 'input_layout')).toBe('nhwc');
       expect(attr(qg, 'up_a', 'input_layout')).toBe('nhwc');
-      for (const threads of [1, 2]) {
-        const c = await (await q.createSession({ threads })).run({ x });
-        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
-        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
-      }
+      await expectPlanarBits(q, x);
     }
   });
 
@@ -378,7 +385,7 @@ describe('channels-last layout and integer chaining', () => {
       { nd: 3, x: [1, 3, 3, 4, 5], k: [2, 3, 2], attrs: [ints('strides', [2, 1, 2]), { name: 'auto_pad', type: 3, s: new TextEncoder().encode('SAME_UPPER') }] },
     ];
     for (const c of cases) {
-      const ones = (v: number) => Array(c.nd).fill(v);
+      const ones = <T,>(v: T): T[] => Array(c.nd).fill(v);
       const model = encodeModel({
         nodes: [
           { op: 'Conv', name: 'a', inputs: ['x', 'w0', 'w0_b'], outputs: ['p'], attributes: [ints('pads', [...ones(1), ...ones(1)])] },
@@ -397,13 +404,7 @@ describe('channels-last layout and integer chaining', () => {
       const g = toChannelsLast(optimizeGraph(loadOnnxModel(model)));
       const up = g.nodes.find((n) => n.name === 'up') as Node;
       expect([up.attributes.input_layout, up.attributes.output_layout].map((a) => (a as { value: string }).value)).toEqual(['nhwc', 'nhwc']);
-      const x = randomInput(35, c.x);
-      const a = await (await InferenceSession.create(model)).run({ x });
-      const b = await (await InferenceSession.create(model, { channelsLast: false })).run({ x });
-      expect(a.y.dims).toEqual(b.y.dims);
-      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
-      const scale = Math.max(...Array.from(v, Math.abs));
-      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
+      await expectPlanarValues(model, randomInput(35, c.x), [1]);
     }
   });
 
@@ -451,24 +452,13 @@ describe('channels-last layout and integer chaining', () => {
     expect(g.nodes.find((n) => n.name === 'pool')?.opType).toBe('TernionMaxPoolNhwc');
     expect(attr(g, 'join', 'axis')).toBe(2);
     const x = randomInput(37, [2, 2, L]);
-    for (const threads of [1, 2]) {
-      const a = await (await InferenceSession.create(model, { threads })).run({ x });
-      const b = await (await InferenceSession.create(model, { threads, channelsLast: false })).run({ x });
-      expect(a.y.dims).toEqual([2, 3, L]);
-      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
-      const scale = Math.max(...Array.from(v, Math.abs));
-      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
-    }
+    expect((await expectPlanarValues(model, x)).dims).toEqual([2, 3, L]);
     for (const mode of [{ weights: 'int8' }, { weights: 'ternary', groupSize: 4 }] as const) {
       const q = await quantize(model, { ...mode, calibration: randomInput(38, [4, 2, L]) });
       const qg = toChannelsLast(q.graph);
       expect(attr(qg, 'filt', 'output_layout')).toBe('nhwc');
       expect(attr(qg, 'join', 'axis')).toBe(2);
-      for (const threads of [1, 2]) {
-        const c = await (await q.createSession({ threads })).run({ x });
-        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
-        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
-      }
+      await expectPlanarBits(q, x);
     }
   });
 
@@ -505,15 +495,7 @@ describe('channels-last layout and integer chaining', () => {
     expect(axesOf('half0')).toEqual([3]);
     expect(axesOf('crop')).toEqual([1, 2]);
     const x = randomInput(9, [2, 3, 12, 11]);
-    for (const threads of [1, 2]) {
-      const a = await (await InferenceSession.create(csp, { threads })).run({ x });
-      const b = await (await InferenceSession.create(csp, { threads, channelsLast: false })).run({ x });
-      const u = a.y.data as Float32Array, v = b.y.data as Float32Array;
-      expect(a.y.dims).toEqual([2, 5, 6, 5]);
-      expect(a.y.dims).toEqual(b.y.dims);
-      const scale = Math.max(...Array.from(v, Math.abs));
-      for (let i = 0; i < v.length; i++) expect(Math.abs(u[i] - v[i])).toBeLessThanOrEqual(1e-5 * scale);
-    }
+    expect((await expectPlanarValues(csp, x)).dims).toEqual([2, 5, 6, 5]);
   });
 
   it('turns layout transposes into views: a ConvNeXt block (dw conv, permute, MLP, permute back, layer scale, residual) stays pixel-major', async () => {
@@ -795,11 +777,7 @@ describe('channels-last layout and integer chaining', () => {
       const cat = nhwc(qg, 'cat1') as Node;
       expect(cat.attributes.axis).toEqual({ type: 'int', value: 3 });
       expect([cat.outputs[0], ...cat.inputs].map((v) => qg.valueInfo.get(v)?.dtype)).toEqual(['uint8', 'uint8', 'uint8', 'uint8']);
-      for (const threads of [1, 2]) {
-        const c = await (await q.createSession({ threads })).run({ x });
-        const d = await (await q.createSession({ threads, channelsLast: false })).run({ x });
-        expect(Array.from(c.y.data as Float32Array)).toEqual(Array.from(d.y.data as Float32Array));
-      }
+      await expectPlanarBits(q, x);
     }
   });
 

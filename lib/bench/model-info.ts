@@ -109,17 +109,12 @@ export function modelInfo(path: string, options: { batch?: number; shape?: Sampl
   const graph = loadOnnxModel(bytes, { basePath: path.replace(/[\\/][^\\/]*$/, '') || '.' });
   if (graph.inputs.length === 0) throw new TernionError('ERR_INPUT_NAME', `${path} has no inputs to feed`);
   const { shape } = options;
-  if (shape && !Array.isArray(shape)) {
-    for (const name of Object.keys(shape)) {
-      if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
-    }
+  const named = [...(shape && !Array.isArray(shape) ? Object.keys(shape) : []), ...Object.keys(options.batchAxes ?? {})];
+  for (const name of named) {
+    if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
   }
   // The axes the declared shapes give, where the caller names none (--shape state=2,B,128).
-  const axes = new Map(batchAxes(graph.inputs));
-  for (const [name, axis] of Object.entries(options.batchAxes ?? {})) {
-    if (!graph.inputs.some((i) => i.name === name)) throw new TernionError('ERR_INPUT_NAME', `--shape names "${name}", which is not an input of ${path} (its inputs: ${graph.inputs.map((i) => `"${i.name}"`).join(', ')})`);
-    axes.set(name, axis);
-  }
+  const axes = new Map([...batchAxes(graph.inputs), ...Object.entries(options.batchAxes ?? {})]);
   const inputs = graph.inputs.map((input): BenchInput => {
     if (!(TENSOR_TYPES as readonly string[]).includes(input.dtype)) {
       throw new TernionError('ERR_DTYPE', `input "${input.name}" is ${input.dtype}; the benchmark feeds ${TENSOR_TYPES.join(', ')} inputs`);

@@ -240,7 +240,7 @@ function inputBatchAxes(view: GraphView, feeds: CalibrationFeeds): BatchAxes {
 }
 
 /** Min and max of each tensor over the calibration inputs, from onnxruntime runs of the fp32 model. */
-async function observeRanges(view: GraphView, names: string[], options: QdqOptions): Promise<Map<string, [number, number]>> {
+async function observeRanges(view: GraphView, names: string[], options: QdqOptions): Promise<{ ranges: Map<string, [number, number]>; samples: number }> {
   const { ort, calibration } = options;
   const g = view.model.graph!;
   if (calibration instanceof Tensor && view.inputs.length !== 1) {
@@ -263,9 +263,9 @@ async function observeRanges(view: GraphView, names: string[], options: QdqOptio
   const probe = ModelProtoType.decode(ModelProtoType.encode(view.model).finish()) as unknown as ModelProtoMessage;
   probe.graph!.output.push(...(extra.map((name) => ({ name, type: { tensor_type: { elem_type: FLOAT } } })) as typeof g.output));
   const session = await ort.InferenceSession.create(ModelProtoType.encode(probe).finish(), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const axes = inputBatchAxes(view, feeds);
+  const samples = sampleCount(feeds, axes);
   try {
-    const axes = inputBatchAxes(view, feeds);
-    const samples = sampleCount(feeds, axes);
     const step = options.batch ?? 4;
     for (let from = 0; from < samples; from += step) {
       const rows = Math.min(step, samples - from);
@@ -277,7 +277,7 @@ async function observeRanges(view: GraphView, names: string[], options: QdqOptio
   } finally {
     await session.release();
   }
-  return ranges;
+  return { ranges, samples };
 }
 
 /** uint8 asymmetric per-tensor grid over [min(0, lo), max(0, hi)]. */
@@ -345,7 +345,7 @@ export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Prom
   const foldedBatchNorms = foldBatchNorms(view);
   const { tensors, sharedWith, weights } = chooseActivations(view, floats);
   const roots = [...new Set([...tensors].map((t) => rootOf(t, sharedWith)))];
-  const ranges = await observeRanges(view, roots, options);
+  const { ranges, samples } = await observeRanges(view, roots, options);
   const g = model.graph;
   const qmax = options.weightMax ?? defaultWeightMax();
 
@@ -403,6 +403,6 @@ export async function makeQdqModel(bytes: Uint8Array, options: QdqOptions): Prom
   model.producer_name = 'ternion-qdq';
   return {
     bytes: ModelProtoType.encode(model).finish(),
-    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: options.calibration instanceof Tensor ? options.calibration.dims[0] : sampleCount(options.calibration, inputBatchAxes(view, options.calibration)), weightMax: qmax },
+    report: { foldedBatchNorms, quantizedWeights: weights.size, quantizedActivations: tensors.size, calibrationSamples: samples, weightMax: qmax },
   };
 }

@@ -93,7 +93,7 @@ function shapeValue(args: ParsedArgs): { shape?: SampleShapes; batchAxes?: Recor
 }
 
 /** --value NAME=V,V: tensors for inputs without a batch axis, of their dtype and dims. */
-function valuesOf(args: ParsedArgs, info: ModelInfo): Record<string, Tensor> {
+function fixedInputValues(args: ParsedArgs, info: ModelInfo): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const v of args.lists.get('value') ?? []) {
     const eq = v.indexOf('=');
@@ -146,17 +146,13 @@ function calibrationOf(args: ParsedArgs, info: ModelInfo, io: Io): CalibrationFe
 /** One batch of input: the calibration samples repeated (with --calib), else generated ones. */
 function inputOf(args: ParsedArgs, info: ModelInfo, calibration: CalibrationFeeds, batch: number): CalibrationFeeds {
   if (!args.lists.get('calib')?.length) return generatedInputs(info.inputs, batch);
-  const out: Record<string, Tensor> = {};
-  for (const input of info.inputs) {
+  // The inputs calibrationOf generated (not batched on dim 0), generated again at this batch.
+  const generated = generatedInputs(info.inputs.filter((i) => i.batchAxis !== 0), batch, 777);
+  return Object.fromEntries(info.inputs.map((input) => {
     const t = calibration[input.name];
-    if (input.batchAxis === 0) {
-      const samples = t.dims[0];
-      out[input.name] = concatRows(Array.from({ length: batch }, (_, b) => sampleRows(t, b % samples, 1)));
-    } else {
-      out[input.name] = generatedInputs([input], batch, 777)[input.name];
-    }
-  }
-  return out;
+    if (input.batchAxis !== 0) return [input.name, generated[input.name]];
+    return [input.name, concatRows(Array.from({ length: batch }, (_, b) => sampleRows(t, b % t.dims[0], 1)))];
+  }));
 }
 
 const fixed = (x: number | null, digits: number, suffix = '') => (x === null ? '-' : `${x.toFixed(digits)}${suffix}`);
@@ -194,7 +190,7 @@ export async function benchCommand(args: ParsedArgs, io: Io): Promise<number> {
     io.err(`note: ${modelPath} is quantized already (${quantizedOp.opType} nodes): "onnxruntime fp32" and "ternion fp32" run it as it is ` +
       '(onnxruntime its int8 kernels, ternion its int8 layers with the model\'s scales); the quantizing engines start from the fp32 model it stands for');
   }
-  const values = valuesOf(args, info);
+  const values = fixedInputValues(args, info);
   const calibration = { ...calibrationOf(args, info, io), ...values };
   if (!args.lists.get('calib')?.length && engines.some((e) => e.precision === 'quantized' || e.precision === 'int8')) {
     io.err(`note: no --calib; quantizing with ${sampleCount(calibration)} generated samples (fine for speed; pass --calib for real ranges)`);

@@ -86,6 +86,11 @@ export function float32Initializer(graph: Graph, name: string | undefined): Cons
 export function reduceAxes(graph: Graph, node: Node): number[] | undefined {
   const a = node.attributes.axes;
   if (a) return a.type === 'ints' ? [...a.value] : undefined;
-  const c = node.inputs[1] ? graph.initializers.get(node.inputs[1]) : undefined;
+  return constantInts(graph, node.inputs[1]);
+}
+
+/** A constant int64 / int32 input's values (Slice bounds, axes), or undefined for anything else. */
+export function constantInts(graph: Graph, name: string | undefined): number[] | undefined {
+  const c = name ? graph.initializers.get(name) : undefined;
   return c && (c.dtype === 'int64' || c.dtype === 'int32') ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
 }

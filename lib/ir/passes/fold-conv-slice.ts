@@ -6,20 +6,10 @@
 // its end pad is what the last window needs. Every kept output sums the same terms in the same
 // order, and the dropped ones are never computed (nor the Slice's copy made).
 
+import { intsAttribute } from '../attributes';
+import { constantInts, consumersByTensor, soleReader } from '../graph-utils';
 import { inferShapes } from '../infer-shapes';
 import type { AttributeValue, Graph, Node } from '../types';
-
-function ints(node: Node, name: string): readonly number[] | undefined {
-  const a = node.attributes[name];
-  return a && a.type === 'ints' ? a.value : undefined;
-}
-
-/** A constant int64 / int32 input's values. */
-function constantInts(graph: Graph, name: string | undefined): number[] | undefined {
-  if (!name) return undefined;
-  const c = graph.initializers.get(name);
-  return c && (c.dtype === 'int64' || c.dtype === 'int32') ? Array.from(c.data as ArrayLike<number | bigint>, Number) : undefined;
-}
 
 /** ONNX Slice's clamping of one bound on an axis of length n (step 1). */
 function clampBound(v: number, n: number): number {
@@ -39,9 +29,9 @@ function foldedPads(graph: Graph, conv: Node, slice: Node): number[] | undefined
   const steps = slice.inputs[4] ? constantInts(graph, slice.inputs[4]) : undefined;
   if (!starts || !ends || !axesGiven || starts.length !== ends.length || axesGiven.length !== starts.length) return undefined;
   if (steps && steps.some((s) => s !== 1)) return undefined;
-  const strides = ints(conv, 'strides') ?? Array(nd).fill(1);
-  const dilations = ints(conv, 'dilations') ?? Array(nd).fill(1);
-  const pads = [...(ints(conv, 'pads') ?? Array(2 * nd).fill(0))];
+  const strides = intsAttribute(conv, 'strides') ?? Array(nd).fill(1);
+  const dilations = intsAttribute(conv, 'dilations') ?? Array(nd).fill(1);
+  const pads = [...(intsAttribute(conv, 'pads') ?? Array(2 * nd).fill(0))];
   if (strides.length !== nd || dilations.length !== nd || pads.length !== 2 * nd) return undefined;
   const seen = new Set<number>();
   for (let i = 0; i < axesGiven.length; i++) {
@@ -65,9 +55,8 @@ function foldedPads(graph: Graph, conv: Node, slice: Node): number[] | undefined
 }
 
 export function foldConvSlices(graph: Graph): Graph {
-  const readers = new Map<string, Node[]>();
-  for (const n of graph.nodes) for (const i of n.inputs) if (i) readers.set(i, [...(readers.get(i) ?? []), n]);
-  const outputs = new Set(graph.outputs.map((o) => o.name));
+  if ((graph.opsets[''] ?? 0) < 10) return graph; // Slice bounds as attributes: not read here
+  const consumers = consumersByTensor(graph.nodes);
   const folded = new Map<Node, { conv: Node; pads: number[] }>(); // slice -> its conv, new pads
   for (const conv of graph.nodes) {
     if (conv.opType !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1) continue;
@@ -75,12 +64,10 @@ export function foldConvSlices(graph: Graph): Graph {
     if (autoPad && !(autoPad.type === 'string' && autoPad.value === 'NOTSET')) continue;
     // A fused residual has the full output's shape.
     if (conv.inputs[3]) continue;
-    const v = conv.outputs[0];
-    const r = readers.get(v) ?? [];
-    if (outputs.has(v) || r.length !== 1 || r[0].opType !== 'Slice' || r[0].domain !== '' || r[0].inputs[0] !== v) continue;
-    if ((graph.opsets[''] ?? 0) < 10) continue;
-    const pads = foldedPads(graph, conv, r[0]);
-    if (pads) folded.set(r[0], { conv, pads });
+    const slice = soleReader(graph, consumers, conv.outputs[0]);
+    if (!slice || slice.opType !== 'Slice' || slice.domain !== '' || slice.inputs[0] !== conv.outputs[0]) continue;
+    const pads = foldedPads(graph, conv, slice);
+    if (pads) folded.set(slice, { conv, pads });
   }
   if (folded.size === 0) return graph;
   const byConv = new Map([...folded].map(([slice, f]) => [f.conv, { slice, pads: f.pads }]));
