@@ -69,6 +69,35 @@ describe('InferenceSession', () => {
     expectCode(() => s.memoryUsage(), 'ERR_SESSION_RELEASED');
   });
 
+  it('writes each run\'s outputs into the blocks of the last run (copied out first), not into fresh pages', async () => {
+    // x -> Relu -> Neg -> y: the output is a block of the run, copied into the returned tensor.
+    // Kept after the copy, it is the next run's block for the same output (before, every run
+    // allocated it anew and its first writer faulted its pages in).
+    const n = 65536;
+    const bytes = encodeModel({
+      nodes: [
+        { op: 'Relu', inputs: ['x'], outputs: ['h'], name: 'relu' },
+        { op: 'Neg', inputs: ['h'], outputs: ['y'], name: 'neg' },
+      ],
+      inputs: [valueInfo('x', ['N', n])],
+      outputs: [valueInfo('y', ['N', n])],
+    });
+    const s = await InferenceSession.create(bytes, { threads: 1 });
+    expect(s.memoryUsage().arenaBytes).toBe(0);
+    const feed = (v: number) => ({ x: new Tensor('float32', new Float32Array(n).fill(v), [1, n]) });
+    const first = (await s.run(feed(1))).y.data as Float32Array;
+    const afterOne = s.memoryUsage().arenaBytes;
+    // The intermediate and the output: both blocks are kept.
+    expect(afterOne).toBeGreaterThanOrEqual(2 * n * 4);
+    const second = s.runSync(feed(2)).y.data as Float32Array;
+    const third = (await s.run(feed(3))).y.data as Float32Array;
+    // Each returned tensor is its own copy: later runs reusing the block leave it alone.
+    expect([first[0], first[n - 1], second[0], second[n - 1], third[0], third[n - 1]]).toEqual([-1, -1, -2, -2, -3, -3]);
+    for (let i = 0; i < 5; i++) s.runSync(feed(i));
+    expect(s.memoryUsage().arenaBytes).toBe(afterOne); // reused, not accumulated
+    await s.release();
+  });
+
   it('gives its packed weights back to the OS on release, even once malloc has moved big blocks to its heap', async () => {
     // glibc raises its mmap threshold to the largest block freed so far; blocks under it come from
     // the heap, where a freed one stays resident. Free a 30 MB block first, as a service that has

@@ -319,9 +319,11 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     try {
       Napi::Object keep = Napi::Object::New(env);
       auto feeds = parse_feeds(info.Length() ? info[0] : env.Undefined(), keep);
-      std::vector<std::shared_ptr<void>> blocks;
+      std::vector<exec::BlockPool::Block> blocks;
       auto outs = exec_->run(feeds, data(env).pool.get(), threads_for(info), blocks);
-      return to_js(env, outs);
+      Napi::Array result = to_js(env, outs);
+      exec_->recycle(blocks);  // copied out: the next run writes its outputs there again
+      return result;
     } catch (const CodedError& e) {
       make_error(env, e.code, e.message).ThrowAsJavaScriptException();
     } catch (const exec::ExecError& e) {
@@ -367,6 +369,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
           // The outputs, and as `micros` how long the graph ran on the worker (the session's
           // estimate for running short inferences inline).
           Napi::Array result = to_js(Env(), outs_);
+          exec_->recycle(blocks_);  // copied out: the next run writes its outputs there again
           result.Set("micros", Napi::Number::New(Env(), micros_));
           deferred_.Resolve(result);
         }
@@ -379,7 +382,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     Napi::Promise::Deferred deferred_;
     std::shared_ptr<exec::Executor> exec_;  // keeps the model alive even if released meanwhile
     std::vector<exec::Tensor> feeds_, outs_;
-    std::vector<std::shared_ptr<void>> blocks_;
+    std::vector<exec::BlockPool::Block> blocks_;
     Napi::ObjectReference keep_;
     int threads_;
     std::shared_ptr<ThreadPool> pool_;  // outlives the environment if a worker is terminated

@@ -257,7 +257,7 @@ size_t Executor::constant_bytes() const {
 }
 
 std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool* pool, int threads,
-                                  std::vector<std::shared_ptr<void>>& keep, const int32_t* cancel) const {
+                                  std::vector<BlockPool::Block>& keep, const int32_t* cancel) const {
   if (inputs.size() != graph_.inputs.size()) fail("ERR_INPUT_NAME", "expected " + std::to_string(graph_.inputs.size()) + " inputs");
   BlockPool blocks;
   {
@@ -275,13 +275,21 @@ std::vector<Tensor> Executor::run(const std::vector<Tensor>& inputs, ThreadPool*
   std::vector<Tensor> result;
   for (auto& o : outs) {
     result.push_back(o.tensor);
-    if (o.block.mem) keep.push_back(std::move(o.block.mem));
+    if (o.block.mem) keep.push_back(std::move(o.block));
   }
   // What this run released (never an output: those stay owned by `keep`) is the next run's arena.
   auto released = blocks.released();
   std::lock_guard<std::mutex> lock(arena_mu_);
   arena_ = std::move(released);
   return result;
+}
+
+void Executor::recycle(std::vector<BlockPool::Block>& keep) const {
+  std::lock_guard<std::mutex> lock(arena_mu_);
+  for (BlockPool::Block& b : keep)
+    // A block another holder still shares (an output that is also a view of another) stays theirs.
+    if (b.mem && b.mem.use_count() == 1) arena_.emplace(b.capacity, std::move(b.mem));
+  keep.clear();
 }
 
 std::vector<OwnedTensor> Executor::run_nested(std::vector<OwnedTensor> inputs, const RunContext& parent) const {
