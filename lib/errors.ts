@@ -9,6 +9,7 @@ export const ErrorCodes = {
   ERR_MODEL_FORMAT: 'A model file is corrupt, truncated, or of an unsupported format version.',
   ERR_UNSUPPORTED_OP: 'The model uses an operator (or an attribute of one) that ternion does not implement.',
   ERR_INPUT_NAME: 'A feed names an input the model does not have, or misses one it needs.',
+  ERR_OUTPUT_NAME: 'A run asks for an output the model does not have.',
   ERR_SESSION_RELEASED: 'The session was released; create a new one.',
   ERR_ABORTED: 'The operation was cancelled through its AbortSignal.',
   ERR_INTERNAL: 'An internal invariant failed; please report it with the model that caused it.',

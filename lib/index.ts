@@ -12,6 +12,7 @@ export { InferenceSession } from './session/inference-session';
 export type { RunOptions } from './session/inference-session';
 export type { SessionOptions, SessionMemoryUsage } from './session/inference-session';
 export type { InputMetadata } from './session/feeds';
+export type { FetchesType } from './session/fetches';
 export { loadNpy, parseNpy } from './data/npy';
 export { quantize } from './quantize';
 export type { QuantizeOptions, QuantizedModel, QuantizeProgress, QuantizeReport, LayerReport, LayerOverride, WeightMode, QuantGroupSize, CalibrationMethod, CalibrationFeeds, CalibrationInput, ActivationScaleMode } from './quantize';

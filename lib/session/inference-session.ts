@@ -14,6 +14,7 @@ import { narrowToFloat16, widenHalfFloats } from '../onnx/half-float';
 import { widenHalf } from '../ir/passes/widen-half';
 import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
+import { runArguments, type FetchesType, type RunArguments } from './fetches';
 import { compilePlan } from './plan';
 import { mapSubgraphs } from '../ir/subgraphs';
 import { quantizeGraphInt8 } from './precision-int8';
@@ -60,8 +61,9 @@ const DEFAULT_INLINE_BELOW_MS = 0.25;
 interface NativeTensor { dtype: string; dims: number[]; data: ArrayBufferView }
 interface NativeSessionHandle {
   /** Resolves with the outputs; `micros` is how long the graph ran on the worker thread. */
-  run(feeds: NativeTensor[], threads?: number, cancel?: Int32Array): Promise<NativeTensor[] & { micros?: number }>;
-  runSync(feeds: NativeTensor[], threads?: number): NativeTensor[];
+  /** `into`: parallel to the outputs, a tensor to copy each into (pre-allocated fetches), or undefined. */
+  run(feeds: NativeTensor[], threads?: number, cancel?: Int32Array, into?: (NativeTensor | undefined)[]): Promise<NativeTensor[] & { micros?: number }>;
+  runSync(feeds: NativeTensor[], threads?: number, into?: (NativeTensor | undefined)[]): NativeTensor[];
   release(): void;
   readonly isa: string | null;
   memoryUsage(): { packedBytes: number; constantBytes: number; arenaBytes: number };
@@ -220,49 +222,81 @@ export class InferenceSession {
     );
   }
 
-  private fromNative(outs: NativeTensor[]): Record<string, Tensor> {
+  /**
+   * The outputs the caller asked for. Those with a pre-allocated Tensor were copied into it by
+   * the addon (a float16 output here, from the float32 the model computed in) and are returned
+   * as that Tensor.
+   */
+  private fromNative(outs: NativeTensor[], args?: RunArguments<unknown>): Record<string, Tensor> {
     const result: Record<string, Tensor> = {};
     outs.forEach((o, i) => {
-      const declared = this.outputMetadata[i].type;
-      result[this.outputNames[i]] =
-        declared === 'float16' && o.dtype === 'float32'
-          ? new Tensor('float16', narrowToFloat16(o.data as Float32Array), o.dims)
-          : new Tensor(o.dtype as TensorType, o.data as Float32Array, o.dims);
+      if (args && !args.wanted[i]) return;
+      const name = this.outputNames[i];
+      const target = args?.into[i];
+      const half = this.outputMetadata[i].type === 'float16' && o.dtype === 'float32';
+      if (target && !half) {
+        result[name] = target;
+        return;
+      }
+      const t = half ? new Tensor('float16', narrowToFloat16(o.data as Float32Array), o.dims) : new Tensor(o.dtype as TensorType, o.data as Float32Array, o.dims);
+      if (target) {
+        if (target.dims.length !== t.dims.length || target.dims.some((d, k) => d !== t.dims[k])) {
+          throw new TernionError('ERR_SHAPE_MISMATCH', `The tensor given for output '${name}' has dims [${target.dims.join(', ')}] but this run computed [${t.dims.join(', ')}]`);
+        }
+        (target.data as Uint16Array).set(t.data as Uint16Array);
+        result[name] = target;
+        return;
+      }
+      result[name] = t;
     });
     return result;
   }
 
+  /** Pre-allocated outputs the addon copies into (float16 ones are filled by fromNative). */
+  private nativeTargets(args: RunArguments<unknown>): (NativeTensor | undefined)[] | undefined {
+    if (!args.into.some((t) => t && t.type !== 'float16')) return undefined;
+    return args.into.map((t) => (t && t.type !== 'float16' ? { dtype: t.type, dims: [...t.dims], data: t.data } : undefined));
+  }
+
   /**
    * Runs the model on a worker thread (short runs inline: options.inlineBelowMs). Feeds map
-   * input names to Tensors. With `options.signal`, an abort stops the run between two ops, frees
-   * its buffers and rejects with ERR_ABORTED (or the signal's reason).
+   * input names to Tensors. As with onnxruntime-node, a second argument may name the outputs to
+   * return (`['logits']`) or map output names to null or to a Tensor the result is written into
+   * (its dtype and dims must be the output's: `{ logits: preallocated }`), with the options then
+   * third. With `options.signal`, an abort stops the run between two ops, frees its buffers and
+   * rejects with ERR_ABORTED (or the signal's reason).
    */
-  async run(feeds: Record<string, Tensor>, options: RunOptions = {}): Promise<Record<string, Tensor>> {
+  async run(feeds: Record<string, Tensor>, options?: RunOptions): Promise<Record<string, Tensor>>;
+  async run(feeds: Record<string, Tensor>, fetches: FetchesType, options?: RunOptions): Promise<Record<string, Tensor>>;
+  async run(feeds: Record<string, Tensor>, fetchesOrOptions?: FetchesType | RunOptions, maybeOptions?: RunOptions): Promise<Record<string, Tensor>> {
     const handle = this.live();
+    const args = runArguments<RunOptions>(this.outputMetadata, fetchesOrOptions, maybeOptions);
+    const options = args.options ?? {};
     if (options === null || typeof options !== 'object') throw invalidArgument('an options object { signal? }', 'options', options);
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArgument('an AbortSignal', 'options.signal', signal);
     const inputs = this.toNative(feeds);
+    const into = this.nativeTargets(args);
     if (signal) throwIfAborted(signal, 'The run');
     const shapes = inputs.map((t) => t.dims.join('x')).join(',');
     const last = this.lastRunMs.get(shapes);
     if (last !== undefined && last < this.inlineBelowMs && this.inFlight === 0) {
       const start = performance.now();
-      const outs = handle.runSync(inputs, this.threads);
+      const outs = handle.runSync(inputs, this.threads, into);
       this.remember(shapes, performance.now() - start);
-      return this.fromNative(outs);
+      return this.fromNative(outs, args);
     }
     this.inFlight++;
     let outs: NativeTensor[] & { micros?: number };
     try {
       if (!signal) {
-        outs = await handle.run(inputs, this.threads);
+        outs = await handle.run(inputs, this.threads, undefined, into);
       } else {
         const cancel = new Int32Array(1);
         const onAbort = () => Atomics.store(cancel, 0, 1);
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          outs = await handle.run(inputs, this.threads, cancel);
+          outs = await handle.run(inputs, this.threads, cancel, into);
         } catch (e) {
           if ((e as { code?: string }).code === 'ERR_ABORTED') throwIfAborted(signal, 'The run');
           throw e;
@@ -274,7 +308,7 @@ export class InferenceSession {
       this.inFlight--;
     }
     if (outs.micros !== undefined) this.remember(shapes, outs.micros / 1000);
-    return this.fromNative(outs);
+    return this.fromNative(outs, args);
   }
 
   private remember(shapes: string, ms: number): void {
@@ -282,10 +316,12 @@ export class InferenceSession {
     this.lastRunMs.set(shapes, ms);
   }
 
-  /** Runs the model on the calling thread (blocks it; for scripts and benchmarks). */
-  runSync(feeds: Record<string, Tensor>): Record<string, Tensor> {
+  /** Runs the model on the calling thread (blocks it; for scripts and benchmarks). `fetches` as for run(). */
+  runSync(feeds: Record<string, Tensor>, fetches?: FetchesType): Record<string, Tensor> {
     const handle = this.live();
-    return this.fromNative(handle.runSync(this.toNative(feeds), this.threads));
+    const args = runArguments<unknown>(this.outputMetadata, fetches, undefined);
+    if (args.options !== undefined) throw invalidArgument('output names or a record of outputs (runSync takes no options)', 'fetches', fetches);
+    return this.fromNative(handle.runSync(this.toNative(feeds), this.threads, this.nativeTargets(args)), args);
   }
 
   /** Frees the native model now (runs in flight finish first). Later calls throw ERR_SESSION_RELEASED. */

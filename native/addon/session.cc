@@ -283,7 +283,32 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     return feeds;
   }
 
-  static Napi::Array to_js(Napi::Env env, const std::vector<exec::Tensor>& outs) {
+  // Optional pre-allocated outputs (onnxruntime's fetches): an array parallel to the graph's
+  // outputs, each undefined or a tensor {dtype, dims, data} that output is copied into. Checked
+  // here against the declared dtype; the dims once the run has computed them (to_js).
+  static Napi::Value parse_into(const exec::GraphDesc& g, const Napi::Value& v) {
+    if (v.IsUndefined()) return v;
+    TERNION_THROW_IF(!v.IsArray() || v.As<Napi::Array>().Length() != g.outputs.size(), "ERR_INVALID_ARGUMENT",
+                     "Expected an array of " + std::to_string(g.outputs.size()) + " output targets but received " + received(v));
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (e.IsUndefined()) continue;
+      const auto& vd = g.values[g.outputs[i]];
+      const std::string where = "the tensor given for output '" + vd.name + "'";
+      TERNION_THROW_IF(!e.IsObject(), "ERR_INVALID_ARGUMENT", where + " is not a tensor");
+      Napi::Object o = e.As<Napi::Object>();
+      const DType dtype = parse_dtype(get_string_or(o, "dtype", ""), where);
+      TERNION_THROW_IF(dtype != vd.dtype, "ERR_DTYPE",
+                       where + " is " + exec::dtype_name(dtype) + " but the output is " + exec::dtype_name(vd.dtype));
+      check_data(o.Get("data"), dtype, parse_dims(o.Get("dims"), where), where);
+    }
+    return a;
+  }
+
+  // The run's outputs as {dtype, dims, data}: copied into new ArrayBuffers, or into the
+  // caller's tensors (parse_into) when their dims are the ones computed.
+  static Napi::Array to_js(Napi::Env env, const exec::GraphDesc& g, const std::vector<exec::Tensor>& outs, const Napi::Value& into) {
     Napi::Array result = Napi::Array::New(env, outs.size());
     for (size_t i = 0; i < outs.size(); ++i) {
       const exec::Tensor& t = outs[i];
@@ -292,6 +317,19 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       Napi::Array dims = Napi::Array::New(env, t.shape.size());
       for (size_t d = 0; d < t.shape.size(); ++d) dims.Set(d, Napi::Number::New(env, static_cast<double>(t.shape[d])));
       o.Set("dims", dims);
+      Napi::Value target = into.IsArray() ? into.As<Napi::Array>().Get(static_cast<uint32_t>(i)) : Napi::Value();
+      if (target.IsObject()) {
+        Napi::Object to = target.As<Napi::Object>();
+        const std::string where = "the tensor given for output '" + g.values[g.outputs[i]].name + "'";
+        const exec::Shape given = parse_dims(to.Get("dims"), where);
+        TERNION_THROW_IF(given != t.shape, "ERR_SHAPE_MISMATCH",
+                         where + " has dims " + exec::shape_str(given) + " but this run computed " + exec::shape_str(t.shape));
+        Napi::TypedArray arr = check_data(to.Get("data"), t.dtype, given, where);
+        if (t.bytes()) std::memcpy(static_cast<char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), t.data, t.bytes());
+        o.Set("data", arr);
+        result.Set(i, o);
+        continue;
+      }
       Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, t.bytes());
       if (t.bytes()) std::memcpy(buf.Data(), t.data, t.bytes());
       const size_t n = static_cast<size_t>(t.size());
@@ -319,9 +357,11 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     try {
       Napi::Object keep = Napi::Object::New(env);
       auto feeds = parse_feeds(info.Length() ? info[0] : env.Undefined(), keep);
+      // runSync(feeds, threads?, into?)
+      Napi::Value into = parse_into(exec_->graph(), info.Length() > 2 ? info[2] : env.Undefined());
       std::vector<exec::BlockPool::Block> blocks;
       auto outs = exec_->run(feeds, data(env).pool.get(), threads_for(info), blocks);
-      Napi::Array result = to_js(env, outs);
+      Napi::Array result = to_js(env, exec_->graph(), outs, into);
       exec_->recycle(blocks);  // copied out: the next run writes its outputs there again
       return result;
     } catch (const CodedError& e) {
@@ -368,11 +408,13 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
         } else {
           // The outputs, and as `micros` how long the graph ran on the worker (the session's
           // estimate for running short inferences inline).
-          Napi::Array result = to_js(Env(), outs_);
+          Napi::Array result = to_js(Env(), exec_->graph(), outs_, keep_.Value().Get("into"));
           exec_->recycle(blocks_);  // copied out: the next run writes its outputs there again
           result.Set("micros", Napi::Number::New(Env(), micros_));
           deferred_.Resolve(result);
         }
+      } catch (const CodedError& e) {  // a pre-allocated output of the wrong dims
+        deferred_.Reject(make_error(Env(), e.code, e.message).Value());
       } catch (const Napi::Error&) {
       }
       blocks_.clear();
@@ -403,6 +445,8 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
         keep.Set("cancel", flag);
         cancel = flag.Data();
       }
+      // Optional fourth: the pre-allocated outputs (parse_into), kept alive for the run.
+      keep.Set("into", parse_into(exec_->graph(), info.Length() > 3 ? info[3] : env.Undefined()));
       auto* worker = new RunWorker(env, exec_, std::move(feeds), keep, threads_for(info), cancel);
       Napi::Promise p = worker->Promise();
       worker->Queue();
