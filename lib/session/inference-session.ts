@@ -15,12 +15,13 @@ import { widenHalf } from '../ir/passes/widen-half';
 import { Tensor, type TensorType } from '../tensor';
 import { checkFeeds, type InputMetadata } from './feeds';
 import { runArguments, type FetchesType, type RunArguments } from './fetches';
+import { ONNXRUNTIME_OPTIONS, translateOnnxruntimeOptions, type OnnxruntimeSessionOptions } from './ort-options';
 import { compilePlan } from './plan';
 import { mapSubgraphs } from '../ir/subgraphs';
 import { quantizeGraphInt8 } from './precision-int8';
 import { importQdq } from '../quantize/import-qdq';
 
-export interface SessionOptions {
+export interface SessionOptions extends OnnxruntimeSessionOptions {
   /** Threads per run (default: all cores). */
   threads?: number;
   /**
@@ -82,11 +83,15 @@ export interface SessionMemoryUsage {
 function checkOptions(o: unknown): SessionOptions {
   if (o === undefined) return {};
   if (o === null || typeof o !== 'object') throw invalidArgument('an options object', 'options', o);
-  const opts = o as Record<string, unknown>;
+  // onnxruntime-node's spellings (intraOpNumThreads, graphOptimizationLevel, ...) first.
+  const opts = translateOnnxruntimeOptions(o as Record<string, unknown>);
   for (const key of Object.keys(opts)) {
     if (!OPTION_NAMES.includes(key)) {
-      const hint = OPTION_NAMES.find((n) => n.toLowerCase() === key.toLowerCase());
-      throw new TernionError('ERR_INVALID_ARGUMENT', `Unknown option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; options are ${OPTION_NAMES.join(', ')}`);
+      const hint = [...OPTION_NAMES, ...ONNXRUNTIME_OPTIONS].find((n) => n.toLowerCase() === key.toLowerCase());
+      throw new TernionError(
+        'ERR_INVALID_ARGUMENT',
+        `Unknown option "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}; options are ${OPTION_NAMES.join(', ')}, and onnxruntime-node's ${ONNXRUNTIME_OPTIONS.join(', ')}`,
+      );
     }
   }
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || (opts.threads as number) < 1 || (opts.threads as number) > 1024)) {
