@@ -4,7 +4,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../lib';
-import { expectCode, rng } from './helpers';
+import { expectCode, expectRejection, rng } from './helpers';
 import { toFloat16Model } from './half-models';
 import { encodeModel, valueInfo } from './onnx-build-model';
 
@@ -27,12 +27,6 @@ function input(n: number, seed = 3): Float32Array {
   return Float32Array.from({ length: n * 6 }, () => (r() - 0.5) * 20);
 }
 
-async function rejects(p: Promise<unknown>, code: string, message: RegExp) {
-  const err = (await p.then(() => undefined, (e: unknown) => e)) as (Error & { code?: string }) | undefined;
-  expect(err, 'expected a rejection').toBeInstanceOf(Error);
-  expect(err!.code).toBe(code);
-  expect(err!.message).toMatch(message);
-}
 
 describe('run(feeds, fetches)', () => {
   // inlineBelowMs 0: every run() on the worker thread; a large one: on the calling thread.
@@ -121,8 +115,8 @@ describe('run(feeds, fetches)', () => {
     const s = await InferenceSession.create(model, { threads: 1, inlineBelowMs: 0 });
     const feeds = { x: new Tensor('float32', input(1), [1, 6]) };
     const aborted = AbortSignal.abort();
-    await rejects(s.run(feeds, { signal: aborted }), 'ERR_ABORTED', /aborted/i);
-    await rejects(s.run(feeds, ['a'], { signal: aborted }), 'ERR_ABORTED', /aborted/i);
+    await expectRejection(s.run(feeds, { signal: aborted }), 'ERR_ABORTED', /aborted/i);
+    await expectRejection(s.run(feeds, ['a'], { signal: aborted }), 'ERR_ABORTED', /aborted/i);
     expect(Object.keys(await s.run(feeds, ['a'], {}))).toEqual(['a']);
     expect(Object.keys(await s.run(feeds, {}))).toEqual(['a', 'b', 'c']);
     await s.release();
@@ -131,21 +125,21 @@ describe('run(feeds, fetches)', () => {
   it('refuses unknown outputs, wrong targets and ambiguous arguments, naming them; the session goes on working', async () => {
     const s = await InferenceSession.create(model, { threads: 1, inlineBelowMs: 0 });
     const feeds = { x: new Tensor('float32', input(2), [2, 6]) };
-    await rejects(s.run(feeds, ['a', 'logits']), 'ERR_OUTPUT_NAME', /no output "logits" \(its outputs: "a", "b", "c"\)/);
-    await rejects(s.run(feeds, { a: null, logits: null }), 'ERR_OUTPUT_NAME', /no output "logits"/);
-    await rejects(s.run(feeds, []), 'ERR_INVALID_ARGUMENT', /empty/);
-    await rejects(s.run(feeds, [3] as never), 'ERR_INVALID_ARGUMENT', /output names/);
-    await rejects(s.run(feeds, null as never), 'ERR_INVALID_ARGUMENT', /second argument/);
-    await rejects(s.run(feeds, feeds.x as never), 'ERR_INVALID_ARGUMENT', /second argument/);
-    await rejects(s.run(feeds, { a: new Float32Array(12) } as never), 'ERR_INVALID_ARGUMENT', /null or a Tensor for output "a"/);
-    await rejects(s.run(feeds, { logit: null } as never, {}), 'ERR_INVALID_ARGUMENT', /names none of the model's outputs/);
+    await expectRejection(s.run(feeds, ['a', 'logits']), 'ERR_OUTPUT_NAME', /no output "logits" \(its outputs: "a", "b", "c"\)/);
+    await expectRejection(s.run(feeds, { a: null, logits: null }), 'ERR_OUTPUT_NAME', /no output "logits"/);
+    await expectRejection(s.run(feeds, []), 'ERR_INVALID_ARGUMENT', /empty/);
+    await expectRejection(s.run(feeds, [3] as never), 'ERR_INVALID_ARGUMENT', /output names/);
+    await expectRejection(s.run(feeds, null as never), 'ERR_INVALID_ARGUMENT', /second argument/);
+    await expectRejection(s.run(feeds, feeds.x as never), 'ERR_INVALID_ARGUMENT', /second argument/);
+    await expectRejection(s.run(feeds, { a: new Float32Array(12) } as never), 'ERR_INVALID_ARGUMENT', /null or a Tensor for output "a"/);
+    await expectRejection(s.run(feeds, { logit: null } as never, {}), 'ERR_INVALID_ARGUMENT', /names none of the model's outputs/);
     // The dtype is checked before the run; dims the model fixes too; symbolic dims once computed.
-    await rejects(s.run(feeds, { c: new Tensor('float32', new Float32Array(8), [2, 4]) }), 'ERR_DTYPE', /output "c" is float32 but the model's output is int32/);
-    await rejects(s.run(feeds, { b: new Tensor('float32', new Float32Array(10), [2, 5]) }), 'ERR_SHAPE_MISMATCH', /output "b" has dims \[2, 5\] but the model's output is \[N, 4\]/);
-    await rejects(s.run(feeds, { b: new Tensor('float32', new Float32Array(12), [3, 4]) }), 'ERR_SHAPE_MISMATCH', /output 'b' has dims \[3, 4\] but this run computed \[2, 4\]/);
+    await expectRejection(s.run(feeds, { c: new Tensor('float32', new Float32Array(8), [2, 4]) }), 'ERR_DTYPE', /output "c" is float32 but the model's output is int32/);
+    await expectRejection(s.run(feeds, { b: new Tensor('float32', new Float32Array(10), [2, 5]) }), 'ERR_SHAPE_MISMATCH', /output "b" has dims \[2, 5\] but the model's output is \[N, 4\]/);
+    await expectRejection(s.run(feeds, { b: new Tensor('float32', new Float32Array(12), [3, 4]) }), 'ERR_SHAPE_MISMATCH', /output 'b' has dims \[3, 4\] but this run computed \[2, 4\]/);
     expectCode(() => s.runSync(feeds, { b: new Tensor('float32', new Float32Array(4), [1, 4]) }), 'ERR_SHAPE_MISMATCH', /this run computed \[2, 4\]/);
     const shared = new Float32Array(24);
-    await rejects(
+    await expectRejection(
       s.run(feeds, { a: new Tensor('float32', shared.subarray(0, 12), [2, 6]), b: new Tensor('float32', shared.subarray(10, 18), [2, 4]) }),
       'ERR_INVALID_ARGUMENT',
       /share the same memory/,

@@ -18,6 +18,15 @@ export function randInt(r: () => number, lo: number, hi: number): number {
 }
 
 /** Asserts fn throws a TernionError with this code whose message matches. */
+/** Like expectCode, for a promise that must reject. */
+export async function expectRejection(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  const err = (await p.then(() => undefined, (e: unknown) => e)) as (Error & { code?: string }) | undefined;
+  expect(err, 'expected a rejection').toBeInstanceOf(Error);
+  expect(err!.name).toBe('TernionError');
+  expect(err!.code).toBe(code);
+  if (message) expect(err!.message).toMatch(message);
+}
+
 export function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
   let caught: unknown;
   try {

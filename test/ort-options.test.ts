@@ -4,17 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor } from '../lib';
 import { translateOnnxruntimeOptions } from '../lib/session/ort-options';
-import { rng } from './helpers';
+import { expectRejection, rng } from './helpers';
 import { ROOT } from './native-build';
 
 const model = join(ROOT, 'models', 'fashion-mnist-resnet.onnx');
 
-async function rejects(p: Promise<unknown>, code: string, message: RegExp) {
-  const err = (await p.then(() => undefined, (e: unknown) => e)) as (Error & { code?: string }) | undefined;
-  expect(err, 'expected a rejection').toBeInstanceOf(Error);
-  expect(err!.code).toBe(code);
-  expect(err!.message).toMatch(message);
-}
 
 describe("onnxruntime-node's session options", () => {
   it('creates a session from the options object written for onnxruntime-node, with the same results', async () => {
@@ -50,14 +44,14 @@ describe("onnxruntime-node's session options", () => {
   });
 
   it('refuses other execution providers, disagreeing settings and misspellings, by name', async () => {
-    await rejects(InferenceSession.create(model, { executionProviders: ['cuda'] } as never), 'ERR_INVALID_ARGUMENT', /CPU only; options.executionProviders lists "cuda"/);
-    await rejects(InferenceSession.create(model, { executionProviders: ['cpu', { name: 'webgpu' }] } as never), 'ERR_INVALID_ARGUMENT', /lists "webgpu"/);
-    await rejects(InferenceSession.create(model, { executionProviders: 'cpu' } as never), 'ERR_INVALID_ARGUMENT', /an array for options.executionProviders/);
-    await rejects(InferenceSession.create(model, { threads: 2, intraOpNumThreads: 1 }), 'ERR_INVALID_ARGUMENT', /threads \(2\) and options.intraOpNumThreads \(1\) disagree/);
-    await rejects(InferenceSession.create(model, { optimize: true, graphOptimizationLevel: 'disabled' }), 'ERR_INVALID_ARGUMENT', /disagree/);
-    await rejects(InferenceSession.create(model, { graphOptimizationLevel: 'max' } as never), 'ERR_INVALID_ARGUMENT', /"disabled", "basic", "extended", "all" for options.graphOptimizationLevel but received "max"/);
-    await rejects(InferenceSession.create(model, { intraOpNumThreads: 1.5 }), 'ERR_INVALID_ARGUMENT', /intraOpNumThreads but received 1.5/);
-    await rejects(InferenceSession.create(model, { IntraOpNumThreads: 1 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "IntraOpNumThreads" \(did you mean "intraOpNumThreads"\?\)/);
-    await rejects(InferenceSession.create(model, { numThreads: 1 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "numThreads"; options are threads, .*and onnxruntime-node's intraOpNumThreads/);
+    await expectRejection(InferenceSession.create(model, { executionProviders: ['cuda'] } as never), 'ERR_INVALID_ARGUMENT', /CPU only; options.executionProviders lists "cuda"/);
+    await expectRejection(InferenceSession.create(model, { executionProviders: ['cpu', { name: 'webgpu' }] } as never), 'ERR_INVALID_ARGUMENT', /lists "webgpu"/);
+    await expectRejection(InferenceSession.create(model, { executionProviders: 'cpu' } as never), 'ERR_INVALID_ARGUMENT', /an array for options.executionProviders/);
+    await expectRejection(InferenceSession.create(model, { threads: 2, intraOpNumThreads: 1 }), 'ERR_INVALID_ARGUMENT', /threads \(2\) and options.intraOpNumThreads \(1\) disagree/);
+    await expectRejection(InferenceSession.create(model, { optimize: true, graphOptimizationLevel: 'disabled' }), 'ERR_INVALID_ARGUMENT', /disagree/);
+    await expectRejection(InferenceSession.create(model, { graphOptimizationLevel: 'max' } as never), 'ERR_INVALID_ARGUMENT', /"disabled", "basic", "extended", "all" for options.graphOptimizationLevel but received "max"/);
+    await expectRejection(InferenceSession.create(model, { intraOpNumThreads: 1.5 }), 'ERR_INVALID_ARGUMENT', /intraOpNumThreads but received 1.5/);
+    await expectRejection(InferenceSession.create(model, { IntraOpNumThreads: 1 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "IntraOpNumThreads" \(did you mean "intraOpNumThreads"\?\)/);
+    await expectRejection(InferenceSession.create(model, { numThreads: 1 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "numThreads"; options are threads, .*and onnxruntime-node's intraOpNumThreads/);
   });
 });

@@ -16,7 +16,7 @@ import { countMacs } from '../lib/bench/macs';
 import { inferShapes } from '../lib/ir';
 import { loadOnnxModel } from '../lib/onnx';
 import { float16BitsToNumber, narrowToFloat16 } from '../lib/onnx/half-float';
-import { rng } from './helpers';
+import { expectRejection, rng } from './helpers';
 import { encodeModel, FLOAT, FLOAT16, type TensorSpec, valueInfo } from './onnx-build-model';
 
 const INT32 = 6, INT64 = 7;
@@ -211,13 +211,6 @@ async function matchesOnnxruntime(c: Case): Promise<Outputs> {
   return got;
 }
 
-async function rejects(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const err = (await promise.then(() => undefined, (e: unknown) => e)) as (Error & { code?: string }) | undefined;
-  expect(err, 'expected a rejection').toBeInstanceOf(Error);
-  expect(err!.name).toBe('TernionError');
-  expect(err!.code).toBe(code);
-  expect(err!.message).toMatch(message);
-}
 
 const CELLS: { label: string; op: Op; linearBeforeReset?: boolean }[] = [
   { label: 'LSTM', op: 'LSTM' },
@@ -472,7 +465,7 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
       outputs: [valueInfo('Y', [5, 1, 3, 8])],
       initializers: [{ name: 'W', dims: [1, 28, 5], floatData: new Array(140).fill(0.1) }, { name: 'R', dims: [1, 28, 7], floatData: new Array(196).fill(0.1) }],
     });
-    await rejects(InferenceSession.create(wrong), 'ERR_SHAPE_MISMATCH', /Node "cell" \(LSTM\): W \[1,28,5\] must be \[num_directions, 4 \* hidden_size, input_size\], here \[1,32,5\]/);
+    await expectRejection(InferenceSession.create(wrong), 'ERR_SHAPE_MISMATCH', /Node "cell" \(LSTM\): W \[1,28,5\] must be \[num_directions, 4 \* hidden_size, input_size\], here \[1,32,5\]/);
   });
 
   it('hidden_size that a W fed at run does not have (the executor checks)', async () => {
@@ -484,7 +477,7 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
     });
     const session = await InferenceSession.create(bytes);
     const x = new Tensor('float32', new Float32Array(6), [2, 1, 3]);
-    await rejects(
+    await expectRejection(
       session.run({ X: x, W: new Tensor('float32', new Float32Array(45), [1, 15, 3]), R: new Tensor('float32', new Float32Array(48), [1, 12, 4]) }),
       'ERR_SHAPE_MISMATCH', /GRU node 'gru': W \[1, 15, 3\] must be \[num_directions, 3 \* hidden_size, input_size\] = \[1, 12, 3\]/,
     );
@@ -492,8 +485,8 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
   });
 
   it('an unknown activation, a wrong activation count, an unknown direction, layout before opset 14', async () => {
-    await rejects(create({ op: 'LSTM', activations: ['Sigmoid', 'Swish', 'Tanh'] }), 'ERR_MODEL_FORMAT', /Node "cell" \(LSTM\): unknown activation "Swish" \(expected one of Relu, Tanh, Sigmoid, Affine/);
-    await rejects(create({ op: 'GRU', direction: 'bidirectional', activations: ['Sigmoid', 'Tanh'] }), 'ERR_MODEL_FORMAT', /Node "cell" \(GRU\): activations lists 2 functions, expected 4 \(2 per direction\)/);
+    await expectRejection(create({ op: 'LSTM', activations: ['Sigmoid', 'Swish', 'Tanh'] }), 'ERR_MODEL_FORMAT', /Node "cell" \(LSTM\): unknown activation "Swish" \(expected one of Relu, Tanh, Sigmoid, Affine/);
+    await expectRejection(create({ op: 'GRU', direction: 'bidirectional', activations: ['Sigmoid', 'Tanh'] }), 'ERR_MODEL_FORMAT', /Node "cell" \(GRU\): activations lists 2 functions, expected 4 \(2 per direction\)/);
     const model = encodeModel({
       opset: 14,
       nodes: [{ op: 'RNN', name: 'rnn', inputs: ['X', 'W', 'R'], outputs: ['Y'], attributes: [intAttr('hidden_size', 7), strAttr('direction', 'sideways')] }],
@@ -501,7 +494,7 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
       outputs: [valueInfo('Y', [5, 1, 3, 7])],
       initializers: [{ name: 'W', dims: [1, 7, 4], floatData: new Array(28).fill(0.1) }, { name: 'R', dims: [1, 7, 7], floatData: new Array(49).fill(0.1) }],
     });
-    await rejects(InferenceSession.create(model), 'ERR_MODEL_FORMAT', /Node "rnn" \(RNN\): direction "sideways" is not one of forward, reverse, bidirectional/);
+    await expectRejection(InferenceSession.create(model), 'ERR_MODEL_FORMAT', /Node "rnn" \(RNN\): direction "sideways" is not one of forward, reverse, bidirectional/);
     const layout = encodeModel({
       opset: 13,
       nodes: [{ op: 'RNN', name: 'rnn', inputs: ['X', 'W', 'R'], outputs: ['Y'], attributes: [intAttr('hidden_size', 7), intAttr('layout', 1)] }],
@@ -509,7 +502,7 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
       outputs: [valueInfo('Y', [5, 1, 3, 7])],
       initializers: [{ name: 'W', dims: [1, 7, 4], floatData: new Array(28).fill(0.1) }, { name: 'R', dims: [1, 7, 7], floatData: new Array(49).fill(0.1) }],
     });
-    await rejects(InferenceSession.create(layout), 'ERR_MODEL_FORMAT', /the layout attribute exists from opset 14 \(the model imports opset 13\)/);
+    await expectRejection(InferenceSession.create(layout), 'ERR_MODEL_FORMAT', /the layout attribute exists from opset 14 \(the model imports opset 13\)/);
   });
 
   it('sequence_lens of the wrong type (at load) or out of range (at run)', async () => {
@@ -520,14 +513,14 @@ describe('recurrent ops: malformed nodes are refused, naming the node and the pr
       outputs: [valueInfo('Y', [5, 1, 3, 7])],
       initializers: [{ name: 'W', dims: [1, 28, 4], floatData: new Array(112).fill(0.1) }, { name: 'R', dims: [1, 28, 7], floatData: new Array(196).fill(0.1) }],
     });
-    await rejects(InferenceSession.create(int64Lens), 'ERR_DTYPE', /Node "cell" \(LSTM\): sequence_lens is int64, expected int32/);
+    await expectRejection(InferenceSession.create(int64Lens), 'ERR_DTYPE', /Node "cell" \(LSTM\): sequence_lens is int64, expected int32/);
 
     const { bytes, feeds } = build({ op: 'GRU', lens: [5, 2, 3] });
     const session = await InferenceSession.create(bytes);
     const tensors = Object.fromEntries(Object.entries(feeds).map(([n, f]) => [n, new Tensor(f.type, f.data, f.dims)]));
     for (const [lens, bad] of [[[5, 6, 3], /sequence_lens\[1\] = 6 is outside \[0, seq_length = 5\]/], [[5, 2, -1], /sequence_lens\[2\] = -1 is outside \[0, seq_length = 5\]/]] as const) {
       const run = session.run({ ...tensors, sequence_lens: new Tensor('int32', Int32Array.from(lens), [3]) });
-      await rejects(run, 'ERR_SHAPE_MISMATCH', new RegExp(`GRU node 'cell': ${bad.source}`));
+      await expectRejection(run, 'ERR_SHAPE_MISMATCH', new RegExp(`GRU node 'cell': ${bad.source}`));
     }
     await session.release();
   });

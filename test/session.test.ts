@@ -5,8 +5,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, Tensor, TernionError } from '../lib';
-import { expectCode, rng } from './helpers';
+import { InferenceSession, Tensor } from '../lib';
+import { expectCode, expectRejection, rng } from './helpers';
 import { ROOT } from './native-build';
 import { encodeModel, valueInfo } from './onnx-build-model';
 import { nodeTestDir, readTestTensors } from './onnx-testdata';
@@ -36,12 +36,6 @@ async function settle(gc: () => void): Promise<number> {
   return rss;
 }
 
-async function rejects(p: Promise<unknown>, code: string, message: RegExp) {
-  const e = await p.then(() => undefined, (x) => x);
-  expect(e).toBeInstanceOf(TernionError);
-  expect((e as TernionError).code).toBe(code);
-  expect((e as TernionError).message).toMatch(message);
-}
 
 describe('InferenceSession', () => {
   it('loads from a path or bytes and describes its inputs and outputs', async () => {
@@ -228,37 +222,37 @@ describe('InferenceSession', () => {
   describe('BAD CALL', () => {
     it('feeds with unknown or missing names', async () => {
       const s = await InferenceSession.create(model);
-      await rejects(s.run({ img: images(1) } as never), 'ERR_INPUT_NAME', /no input "img" \(its inputs: "image"\)/);
-      await rejects(s.run({}), 'ERR_INPUT_NAME', /Missing feed for input "image"/);
+      await expectRejection(s.run({ img: images(1) } as never), 'ERR_INPUT_NAME', /no input "img" \(its inputs: "image"\)/);
+      await expectRejection(s.run({}), 'ERR_INPUT_NAME', /Missing feed for input "image"/);
       await s.release();
     });
     it('wrong dtype or shape', async () => {
       const s = await InferenceSession.create(model);
-      await rejects(s.run({ image: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }), 'ERR_DTYPE', /"image" is uint8 but the model expects float32/);
-      await rejects(s.run({ image: new Tensor('float32', new Float32Array(784), [1, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /dims \[1, 28, 28\] but the model expects \[.*, 1, 28, 28\]/);
-      await rejects(s.run({ image: new Tensor('float32', new Float32Array(2 * 784), [1, 2, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /\[1, 2, 28, 28\]/);
-      await rejects(s.run({ image: new Float32Array(784) as never }), 'ERR_INVALID_ARGUMENT', /Expected a Tensor for feed "image"/);
-      await rejects(s.run(null as never), 'ERR_INVALID_ARGUMENT', /feeds/);
+      await expectRejection(s.run({ image: new Tensor('uint8', new Uint8Array(784), [1, 1, 28, 28]) }), 'ERR_DTYPE', /"image" is uint8 but the model expects float32/);
+      await expectRejection(s.run({ image: new Tensor('float32', new Float32Array(784), [1, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /dims \[1, 28, 28\] but the model expects \[.*, 1, 28, 28\]/);
+      await expectRejection(s.run({ image: new Tensor('float32', new Float32Array(2 * 784), [1, 2, 28, 28]) }), 'ERR_SHAPE_MISMATCH', /\[1, 2, 28, 28\]/);
+      await expectRejection(s.run({ image: new Float32Array(784) as never }), 'ERR_INVALID_ARGUMENT', /Expected a Tensor for feed "image"/);
+      await expectRejection(s.run(null as never), 'ERR_INVALID_ARGUMENT', /feeds/);
       await s.release();
     });
     it('a released session', async () => {
       const s = await InferenceSession.create(model);
       await s.release();
-      await rejects(s.run({ image: images(1) }), 'ERR_SESSION_RELEASED', /released/);
+      await expectRejection(s.run({ image: images(1) }), 'ERR_SESSION_RELEASED', /released/);
       expectCode(() => s.runSync({ image: images(1) }), 'ERR_SESSION_RELEASED');
     });
     it('bad options, with a hint for misspellings', async () => {
-      await rejects(InferenceSession.create(model, { Threads: 2 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "Threads" \(did you mean "threads"\?\)/);
-      await rejects(InferenceSession.create(model, { threads: 0 }), 'ERR_INVALID_ARGUMENT', /options.threads/);
-      await rejects(InferenceSession.create(model, { precision: 'int3' as never }), 'ERR_INVALID_ARGUMENT', /options.precision/);
+      await expectRejection(InferenceSession.create(model, { Threads: 2 } as never), 'ERR_INVALID_ARGUMENT', /Unknown option "Threads" \(did you mean "threads"\?\)/);
+      await expectRejection(InferenceSession.create(model, { threads: 0 }), 'ERR_INVALID_ARGUMENT', /options.threads/);
+      await expectRejection(InferenceSession.create(model, { precision: 'int3' as never }), 'ERR_INVALID_ARGUMENT', /options.precision/);
       for (const bad of [-1, Number.NaN, Infinity, '0.5']) {
-        await rejects(InferenceSession.create(model, { inlineBelowMs: bad as never }), 'ERR_INVALID_ARGUMENT', /options.inlineBelowMs/);
+        await expectRejection(InferenceSession.create(model, { inlineBelowMs: bad as never }), 'ERR_INVALID_ARGUMENT', /options.inlineBelowMs/);
       }
     });
     it('a missing file, or bytes that are not a model', async () => {
-      await rejects(InferenceSession.create('/nonexistent/model.onnx'), 'ERR_INVALID_ARGUMENT', /Cannot read model file "\/nonexistent\/model.onnx"/);
-      await rejects(InferenceSession.create(new Uint8Array([1, 2, 3, 4, 5])), 'ERR_MODEL_FORMAT', /Not a valid ONNX model/);
-      await rejects(InferenceSession.create(42 as never), 'ERR_INVALID_ARGUMENT', /path or the bytes/);
+      await expectRejection(InferenceSession.create('/nonexistent/model.onnx'), 'ERR_INVALID_ARGUMENT', /Cannot read model file "\/nonexistent\/model.onnx"/);
+      await expectRejection(InferenceSession.create(new Uint8Array([1, 2, 3, 4, 5])), 'ERR_MODEL_FORMAT', /Not a valid ONNX model/);
+      await expectRejection(InferenceSession.create(42 as never), 'ERR_INVALID_ARGUMENT', /path or the bytes/);
     });
   });
 });
