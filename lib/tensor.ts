@@ -63,9 +63,17 @@ export class Tensor<T extends TensorType = TensorType> {
 
   /**
    * new Tensor('float32', data, [1, 1, 28, 28]); data may be a typed array of the type's class
-   * (held, not copied) or a plain array of numbers (copied). Dims default to [data.length].
+   * (held, not copied) or a plain array of numbers (booleans for bool; copied). Dims default to
+   * [data.length]. As in onnxruntime-node, the type may be left out and read from a typed array
+   * (new Tensor(Float32Array.from(...), dims); a Uint8ClampedArray, copied, is uint8) or a
+   * boolean array (bool).
    */
-  constructor(type: T, data: DataTypeMap[T] | readonly number[] | readonly bigint[], dims?: readonly number[]) {
+  constructor(type: T, data: DataTypeMap[T] | readonly number[] | readonly bigint[] | readonly boolean[], dims?: readonly number[]);
+  constructor(data: DataTypeMap[T] | Uint8ClampedArray | readonly boolean[], dims?: readonly number[]);
+  constructor(...args: unknown[]) {
+    let [type, data, dims] = args as [T, DataTypeMap[T] | readonly (number | bigint | boolean)[], readonly number[] | undefined];
+    if (typeof args[0] !== 'string') [type, data, dims] = [inferType(args[0]) as T, ...(args as [never, readonly number[] | undefined])];
+    if (type === 'uint8' && data instanceof Uint8ClampedArray) data = Uint8Array.from(data) as DataTypeMap[T];
     if (typeof type !== 'string' || !(type in ARRAY_OF)) {
       throw new TernionError('ERR_DTYPE', `Expected one of ${TENSOR_TYPES.join(', ')} for type but received ${describe(type)}`);
     }
@@ -93,10 +101,12 @@ export class Tensor<T extends TensorType = TensorType> {
     this.size = size;
   }
 
-  private static fromArray(type: TensorType, values: readonly (number | bigint)[]): TensorData {
+  private static fromArray(type: TensorType, values: readonly (number | bigint | boolean)[]): TensorData {
     const out = new ARRAY_OF[type](values.length);
     values.forEach((v, i) => {
-      if (type === 'int64') {
+      if (type === 'bool' && typeof v === 'boolean') {
+        out[i] = v ? 1 : 0;
+      } else if (type === 'int64') {
         if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isSafeInteger(v))) {
           throw new TernionError('ERR_DTYPE', `Expected a bigint or safe integer for data[${i}] of an int64 tensor but received ${describe(v)}`);
         }
@@ -113,4 +123,30 @@ export class Tensor<T extends TensorType = TensorType> {
   reshape(dims: readonly number[]): Tensor<T> {
     return new Tensor(this.type, this.data, dims);
   }
+
+  /** Where the data lives: always the CPU (onnxruntime-node's tensors may be on a GPU). */
+  get location(): 'cpu' {
+    return 'cpu';
+  }
+
+  /** The data, as onnxruntime-node's getData() resolves it for a CPU tensor. */
+  async getData(): Promise<DataTypeMap[T]> {
+    return this.data;
+  }
+
+  /** Nothing to free (the data is a JavaScript typed array); kept for onnxruntime-node's API. */
+  dispose(): void {}
+}
+
+/** The tensor type onnxruntime-node reads from data given without one. */
+function inferType(data: unknown): TensorType {
+  if (Array.isArray(data)) {
+    if (data.length > 0 && typeof data[0] === 'boolean') return 'bool';
+    throw new TernionError('ERR_DTYPE', `A tensor type cannot be read from ${describe(data)}: give it, as in new Tensor('float32', data, dims) (only typed arrays and boolean arrays say their type)`);
+  }
+  if (data instanceof Uint8ClampedArray) return 'uint8';
+  const named = (['float32', 'int8', 'uint8', 'int32', 'int64'] as const).find((t) => ArrayBuffer.isView(data) && data.constructor === ARRAY_OF[t]);
+  if (named) return named;
+  const hint = data instanceof Uint16Array ? " (onnxruntime reads a Uint16Array as uint16; for float16 bit patterns write new Tensor('float16', data, dims))" : '';
+  throw new TernionError('ERR_DTYPE', `A tensor of ${describe(data)} is of a type ternion does not hold${hint}; its types: ${TENSOR_TYPES.join(', ')}`);
 }

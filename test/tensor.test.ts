@@ -1,3 +1,4 @@
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Tensor, TernionError } from '../lib';
 import { expectCode } from './helpers';
@@ -77,5 +78,46 @@ describe('Tensor', () => {
       }
       expect.assertions(1);
     });
+  });
+});
+
+describe("Tensor, onnxruntime-node's other forms", () => {
+  it('reads the type from a typed array or a boolean array, as onnxruntime-node does', () => {
+    const cases: [ArrayBufferView | boolean[], number[] | undefined][] = [
+      [new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]],
+      [new Int8Array([-1, 2]), undefined],
+      [new Uint8Array([200, 3, 4]), [3, 1]],
+      [new Int32Array([7, -7]), [1, 2]],
+      [new BigInt64Array([5n, -5n]), [2]],
+      [[true, false, true], [3]],
+      [new Uint8ClampedArray([255, 0]), [2]],
+    ];
+    for (const [data, dims] of cases) {
+      const ours = new Tensor(data as never, dims);
+      const theirs = new ort.Tensor(data as never, dims);
+      expect(ours.type).toBe(theirs.type);
+      expect(ours.dims).toEqual(theirs.dims);
+      expect(Array.from(ours.data as ArrayLike<number>)).toEqual(Array.from(theirs.data as ArrayLike<number>));
+    }
+    const held = new Float32Array(4);
+    expect(new Tensor(held, [2, 2]).data).toBe(held); // typed arrays are held, not copied
+    const clamped = new Uint8ClampedArray([1, 2]);
+    expect(new Tensor(clamped).data).toBeInstanceOf(Uint8Array); // ... but a clamped one is copied
+    expect(Array.from(new Tensor('bool', [true, false, false]).data)).toEqual([1, 0, 0]);
+  });
+
+  it('refuses data whose type it cannot read or does not hold, saying what to write', () => {
+    expectCode(() => new Tensor([1, 2, 3] as never), 'ERR_DTYPE', /cannot be read from an array of length 3: give it, as in new Tensor\('float32'/);
+    expectCode(() => new Tensor(new Uint16Array(2) as never), 'ERR_DTYPE', /onnxruntime reads a Uint16Array as uint16; for float16 bit patterns write new Tensor\('float16'/);
+    expectCode(() => new Tensor(new Float64Array(2) as never), 'ERR_DTYPE', /Float64Array.*not hold/);
+    expectCode(() => new Tensor('float32', [true] as never), 'ERR_DTYPE', /Expected a number for data\[0\]/);
+  });
+
+  it('has getData(), dispose() and location for code written against onnxruntime-node', async () => {
+    const t = new Tensor('int32', new Int32Array([1, 2]), [2]);
+    expect(t.location).toBe('cpu');
+    expect(await t.getData()).toBe(t.data);
+    t.dispose();
+    expect(Array.from(t.data)).toEqual([1, 2]);
   });
 });
