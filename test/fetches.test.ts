@@ -37,6 +37,9 @@ describe('run(feeds, fetches)', () => {
       const x = input(3);
       const feeds = { x: new Tensor('float32', x, [3, 6]) };
       const ortFeeds = { x: new ort.Tensor('float32', x, [3, 6]) };
+      // The metadata too, field for field.
+      expect(s.inputMetadata).toEqual(o.inputMetadata);
+      expect(s.outputMetadata).toEqual(o.outputMetadata);
       await s.run(feeds); // a first run, so that later ones may go inline
       const all = await s.run(feeds);
       const ortAll = await o.run(ortFeeds);

@@ -7,6 +7,8 @@ import { Tensor } from '../tensor';
 
 export interface InputMetadata {
   name: string;
+  /** Always true: ternion's inputs and outputs are tensors (onnxruntime-node's field). */
+  isTensor?: true;
   type: string;
   /** Dims; a string is a symbolic dim (any size, the same wherever the name repeats). */
   shape: readonly Dim[] | undefined;

@@ -151,8 +151,8 @@ export class InferenceSession {
     private readonly threads?: number,
     private readonly inlineBelowMs = DEFAULT_INLINE_BELOW_MS,
   ) {
-    this.inputMetadata = graph.inputs.map((v) => ({ name: v.name, type: v.dtype, shape: v.shape }));
-    this.outputMetadata = graph.outputs.map((v) => ({ name: v.name, type: v.dtype, shape: graph.valueInfo.get(v.name)?.shape ?? v.shape }));
+    this.inputMetadata = graph.inputs.map((v) => ({ name: v.name, isTensor: true, type: v.dtype, shape: v.shape }));
+    this.outputMetadata = graph.outputs.map((v) => ({ name: v.name, isTensor: true, type: v.dtype, shape: graph.valueInfo.get(v.name)?.shape ?? v.shape }));
     this.inputNames = this.inputMetadata.map((m) => m.name);
     this.outputNames = this.outputMetadata.map((m) => m.name);
     this.handle = handle;
