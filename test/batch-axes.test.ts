@@ -11,6 +11,7 @@ import { InferenceSession, Tensor, quantize } from '../lib';
 import { batchAxes, batchAxesOf } from '../lib/ir/batch-axes';
 import { generatedInputs, modelInfo } from '../lib/bench/model-info';
 import { feedRows, sampleRows } from '../lib/quantize/calibration-data';
+import { saveNpy } from '../lib/data/npy';
 import { ensureDist, runCli } from './ensure-dist';
 import { rng } from './helpers';
 import { encodeModel, INT64, valueInfo } from './onnx-build-model';
@@ -147,6 +148,63 @@ describe('quantize() on inputs that are not all [batch, ...]', () => {
     await expect(quantize(statefulModel(), { weights: 'int8', calibration: { ...c, h } })).rejects.toThrow(/input "h" holds 5 samples \(dim 1\) but "x" holds 8/);
     const flat = new Tensor('float32', new Float32Array(8), [8]);
     await expect(quantize(statefulModel(), { weights: 'int8', calibration: { ...c, h: flat } })).rejects.toThrow(/input "h" has dims \[8\]; expected \[1, batch, 32\] with the samples on axis 1/);
+  });
+});
+
+describe('ternion quantize on inputs that are not all [batch, ...]', () => {
+  it('takes the state from its own .npy (samples on dim 1) and the scalar from --value: the model quantize() makes', async () => {
+    const c = calibrationOf(70, 1);
+    for (const [k, t] of Object.entries(c)) saveNpy(join(tmp, `${k}.npy`), t);
+    const out = join(tmp, 'stateful-cli.tern');
+    const r = await runCli(['quantize', file, '-o', out, '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`, '--calib', `h=${join(tmp, 'h.npy')}`, '--value', 'gain=1.5']);
+    expect(r.code, r.stderr).toBe(0);
+    const api = await quantize(statefulModel(), { weights: 'int8', calibration: c });
+    const feeds = calibrationOf(5, 9);
+    const [a, b] = [await InferenceSession.create(out), await InferenceSession.create(api.toBuffer())];
+    expect([...((await a.run(feeds)).y.data as Float32Array)]).toEqual([...((await b.run(feeds)).y.data as Float32Array)]);
+    // --calib-count cuts every batched input along its own dim.
+    const cut = join(tmp, 'stateful-cut.tern');
+    const r8 = await runCli(['quantize', file, '-o', cut, '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`, '--calib', `h=${join(tmp, 'h.npy')}`, '--value', 'gain=1.5', '--calib-count', '8']);
+    expect(r8.code, r8.stderr).toBe(0);
+    const api8 = await quantize(statefulModel(), { weights: 'int8', calibration: { x: sampleRows(c.x, 0, 8), h: sampleRows(c.h, 0, 8, 1), gain: c.gain } });
+    const [d, e] = [await InferenceSession.create(cut), await InferenceSession.create(api8.toBuffer())];
+    expect([...((await d.run(feeds)).y.data as Float32Array)]).toEqual([...((await e.run(feeds)).y.data as Float32Array)]);
+    for (const s of [a, b, d, e]) await s.release();
+  });
+
+  it('starts a state left out from zeros (saying so), and names an input fed whole that has no value', async () => {
+    const out = join(tmp, 'stateful-zeros.tern');
+    const r = await runCli(['quantize', file, '-o', out, '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`, '--value', 'gain=1.5']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/input "h" \[1, batch, 32\] has its samples on dim 1; calibrating with zeros \(an initial state\); give --calib h=X.npy \[1, 70, 32\]/);
+    const c = calibrationOf(70, 1);
+    const zeros = new Tensor('float32', new Float32Array(70 * 32), [1, 70, 32]);
+    const api = await quantize(statefulModel(), { weights: 'int8', calibration: { ...c, h: zeros } });
+    const feeds = calibrationOf(4, 2);
+    const [a, b] = [await InferenceSession.create(out), await InferenceSession.create(api.toBuffer())];
+    expect([...((await a.run(feeds)).y.data as Float32Array)]).toEqual([...((await b.run(feeds)).y.data as Float32Array)]);
+    await a.release();
+    await b.release();
+    // A state whose dims the model leaves unnamed ([1, unk__2, 32]): its one symbolic dim.
+    const unnamed = join(tmp, 'unnamed-q.onnx');
+    writeFileSync(unnamed, statefulModel(['unk__1', 'unk__2']));
+    const u = await runCli(['quantize', unnamed, '-o', join(tmp, 'unnamed-zeros.tern'), '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`, '--value', 'gain=1.5']);
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stderr).toMatch(/input "h" \[1, unk__2, 32\] has its samples on dim 1; calibrating with zeros/);
+    const c2 = await InferenceSession.create(join(tmp, 'unnamed-zeros.tern'));
+    const b2 = await InferenceSession.create(api.toBuffer());
+    expect([...((await c2.run(feeds)).y.data as Float32Array)]).toEqual([...((await b2.run(feeds)).y.data as Float32Array)]);
+    await c2.release();
+    await b2.release();
+    const none = await runCli(['quantize', file, '-o', out, '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/input "gain" is not batched on dim 0, so it needs its own data: --value gain=V \(one number, or one per element\) or --calib gain=X.npy/);
+    const batched = await runCli(['quantize', file, '-o', out, '--calib', `x=${join(tmp, 'x.npy')}`, '--value', 'x=1', '--value', 'gain=1']);
+    expect(batched.stderr).toMatch(/--value: input "x" is batched \(dim 0\)/);
+    saveNpy(join(tmp, 'h5.npy'), sampleRows(calibrationOf(70, 1).h, 0, 5, 1));
+    const short = await runCli(['quantize', file, '-o', out, '--weights', 'int8', '--calib', `x=${join(tmp, 'x.npy')}`, '--calib', `h=${join(tmp, 'h5.npy')}`, '--value', 'gain=1']);
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toMatch(/--calib h: dims \[1, 5, 32\] should hold 70 samples on dim 1, as "x" holds/);
   });
 });
 

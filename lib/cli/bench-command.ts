@@ -10,10 +10,9 @@ import { MEMORY_METHOD } from '../bench/memory-probe';
 import { generatedInputs, modelInfo, type ModelInfo, type SampleShapes } from '../bench/model-info';
 import { sampleCount, sampleRows, type CalibrationFeeds } from '../quantize/calibration-data';
 import { Tensor } from '../tensor';
-import { narrowToFloat16 } from '../onnx/half-float';
 import { loadOrt } from '../bench/ort';
 import { UsageError, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
-import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, samplesFromFiles } from './inputs';
+import { PREPROCESS_FLAGS, bindInputFiles, concatRows, preprocessOf, preprocessUsage, samplesFromFiles, valueTensor } from './inputs';
 import type { Io } from './io';
 import { isTernFile } from './model-file';
 import { table } from './text';
@@ -94,22 +93,8 @@ function shapeValue(args: ParsedArgs): { shape?: SampleShapes; batchAxes?: Recor
 
 /** --value NAME=V,V: tensors for inputs without a batch axis, of their dtype and dims. */
 function fixedInputValues(args: ParsedArgs, info: ModelInfo): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const v of args.lists.get('value') ?? []) {
-    const eq = v.indexOf('=');
-    const name = v.slice(0, eq);
-    const input = info.inputs.find((i) => i.name === name);
-    if (eq < 1 || !input) throw new TernionError('ERR_INPUT_NAME', `--value ${v} names no input; the model's inputs: ${info.inputs.map((i) => `"${i.name}"`).join(', ')}`);
-    if (input.batchAxis !== null) throw new TernionError('ERR_INVALID_ARGUMENT', `--value: input "${name}" is batched (dim ${input.batchAxis}); --value sets inputs fed whole to every run`);
-    const numbers = v.slice(eq + 1).split(',').map(Number);
-    const size = input.sampleDims.reduce((a, b) => a * b, 1);
-    if (numbers.some((x) => !Number.isFinite(x)) || (numbers.length !== 1 && numbers.length !== size)) {
-      throw new TernionError('ERR_INVALID_ARGUMENT', `--value ${v}: expected one number or ${size} (input "${name}" has dims [${input.sampleDims.join(', ')}])`);
-    }
-    const all = Array.from({ length: size }, (_, i) => numbers[numbers.length === 1 ? 0 : i]);
-    out[name] = input.dtype === 'float16' ? new Tensor('float16', narrowToFloat16(Float32Array.from(all)), input.sampleDims) : new Tensor(input.dtype, all, input.sampleDims);
-  }
-  return out;
+  const fixed = info.inputs.filter((i) => i.batchAxis === null).map((i) => ({ name: i.name, dtype: i.dtype, dims: i.sampleDims }));
+  return Object.fromEntries((args.lists.get('value') ?? []).map((v) => valueTensor(v, fixed, info.inputs)));
 }
 
 /** The engines asked for; without --compare, the default list minus onnxruntime's when it is missing. */

@@ -230,3 +230,32 @@ export function concatRows(parts: Tensor[]): Tensor {
   }
   return new Tensor(first.type, data as Float32Array, [parts.reduce((a, p) => a + p.dims[0], 0), ...first.dims.slice(1)]);
 }
+
+/** An input fed whole to every run (not per sample): what --value fills. */
+export interface FixedInput {
+  name: string;
+  dtype: TensorType;
+  dims: readonly number[];
+}
+
+/**
+ * `--value NAME=V[,V...]` (a sample rate: --value sr=16000) as the tensor of that input: one
+ * number fills it, or one per element. `fixed` are the inputs it may name; `all`, every input
+ * (for the messages).
+ */
+export function valueTensor(spec: string, fixed: readonly FixedInput[], all: readonly { name: string; batchAxis: number | null }[]): [string, Tensor] {
+  const eq = spec.indexOf('=');
+  const name = spec.slice(0, eq);
+  const other = all.find((i) => i.name === name);
+  if (eq < 1 || !other) throw new TernionError('ERR_INPUT_NAME', `--value ${spec} names no input; the model's inputs: ${all.map((i) => `"${i.name}"`).join(', ')}`);
+  const input = fixed.find((i) => i.name === name);
+  if (!input) throw new TernionError('ERR_INVALID_ARGUMENT', `--value: input "${name}" is batched (dim ${other.batchAxis}); --value sets inputs fed whole to every run`);
+  const numbers = spec.slice(eq + 1).split(',').map(Number);
+  const size = input.dims.reduce((a, b) => a * b, 1);
+  if (numbers.some((x) => !Number.isFinite(x)) || (numbers.length !== 1 && numbers.length !== size)) {
+    throw new TernionError('ERR_INVALID_ARGUMENT', `--value ${spec}: expected one number or ${size} (input "${name}" has dims [${input.dims.join(', ')}])`);
+  }
+  const values = Array.from({ length: size }, (_, i) => numbers[numbers.length === 1 ? 0 : i]);
+  const t = input.dtype === 'float16' ? new Tensor('float16', narrowToFloat16(Float32Array.from(values)), input.dims) : new Tensor(input.dtype, values, input.dims);
+  return [name, t];
+}

@@ -15,7 +15,8 @@ import { Tensor } from '../tensor';
 import { UsageError, choiceValue, intValue, parseNumber, type CommandSpec, type ParsedArgs } from './args';
 import { EMBEDDED_MODEL, PACKAGE_ROOT } from './demo';
 import { loadImageFolder } from './images';
-import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, preprocessOf, rowsOf, samplesFromFiles, toModelInput } from './inputs';
+import { calibrationFromFiles } from './calibration-files';
+import { PREPROCESS_FLAGS, bindInputFiles, preprocessUsage, preprocessOf, rowsOf, toModelInput } from './inputs';
 import { isTernFile } from './model-file';
 import { Progress } from './progress';
 import type { Io } from './io';
@@ -42,7 +43,11 @@ export const QUANTIZE_SPEC: CommandSpec = {
   --calib X.npy|DIR                sample inputs: an .npy (first dim = samples) or a folder of images
                                    (needs sharp); optional only for the embedded model
   --calib NAME=X.npy               for a model with several inputs (a text encoder's input_ids,
-                                   attention_mask, ...): one .npy per input, same sample count
+                                   attention_mask, ...): one .npy per input, same sample count;
+                                   an input batched on another dim (an RNN state [2, batch, 128])
+                                   in that layout, zeros when left out
+  --value NAME=V[,V...]            an input fed whole to every run, such as a sample rate
+                                   (--value sr=16000): one number fills it, or one per element
   --calib-count K                  use the first K samples (default 256)
   --report R.json                  write the per-layer report as JSON
   --data-aware                     choose codes and scales for each layer's output error on the
@@ -58,7 +63,7 @@ ${preprocessUsage(35)}`,
   flags: [
     { name: 'output', alias: 'o', required: true },
     { name: 'weights' }, { name: 'group' }, { name: 'threshold' }, { name: 'form' }, { name: 'full-range', switch: true }, { name: 'activations' },
-    { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib', repeat: true }, { name: 'calib-count' }, { name: 'report' },
+    { name: 'activation-scale' }, { name: 'calibrate' }, { name: 'calib', repeat: true }, { name: 'value', repeat: true }, { name: 'calib-count' }, { name: 'report' },
     { name: 'data-aware', switch: true }, { name: 'error-feedback', switch: true }, { name: 'refit-scales', switch: true },
     { name: 'bias-correction', switch: true }, { name: 'max-drop' }, { name: 'validate', arity: 2 },
     ...PREPROCESS_FLAGS,
@@ -90,12 +95,13 @@ async function calibrationData(args: ParsedArgs, input: string, inputs: readonly
   const files = args.lists.get('calib') ?? [];
   if (inputs.length > 1) {
     if (files.length === 0) throw new UsageError(`ternion quantize: missing --calib NAME=X.npy for each of the model's inputs (${inputs.map((i) => i.name).join(', ')})`, QUANTIZE_SPEC.usage);
-    const bound = bindInputFiles(files, inputs.map((i) => i.name), '--calib', QUANTIZE_SPEC.usage);
-    for (const [name, file] of bound) {
-      if (!existsSync(file) || statSync(file).isDirectory()) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${name}=${file}: not an .npy file (image folders feed models with one input)`);
+    for (const f of files) {
+      const file = f.slice(f.indexOf('=') + 1);
+      if (!existsSync(file) || statSync(file).isDirectory()) throw new TernionError('ERR_INVALID_ARGUMENT', `Cannot read --calib ${f}: not an .npy file (image folders feed models with one input)`);
     }
-    return samplesFromFiles(bound, inputs, pre, count, io.err);
+    return calibrationFromFiles(inputs, files, args.lists.get('value') ?? [], pre, count, io.err, QUANTIZE_SPEC.usage);
   }
+  if (args.lists.has('value')) throw new UsageError('ternion quantize: --value sets inputs fed whole to every run; this model has one input', QUANTIZE_SPEC.usage);
   const meta = inputs[0];
   if (files.length > 1) throw new UsageError(`ternion quantize: --calib is given ${files.length} times but the model has one input`, QUANTIZE_SPEC.usage);
   let calib = files.length ? bindInputFiles(files, [meta.name], '--calib', QUANTIZE_SPEC.usage).get(meta.name) : undefined;
