@@ -50,6 +50,27 @@ describe('InferenceSession', () => {
     }
   });
 
+  it('loads a model from inside an ArrayBuffer: create(buffer, byteOffset, byteLength?, options?), as onnxruntime-node', async () => {
+    const bytes = readFileSync(model);
+    const big = new Uint8Array(bytes.length + 100).fill(0xee);
+    big.set(bytes, 60);
+    const feeds = { image: images(1) };
+    const whole = await InferenceSession.create(bytes);
+    const want = (await whole.run(feeds)).logits.data;
+    await whole.release();
+    for (const s of [
+      await InferenceSession.create(big.buffer, 60, bytes.length, { threads: 1 }),
+      await InferenceSession.create(big.subarray(0, 60 + bytes.length).slice().buffer, 60),
+    ]) {
+      expect((await s.run(feeds)).logits.data).toEqual(want);
+      await s.release();
+    }
+    await expectRejection(InferenceSession.create(big.buffer, big.length), 'ERR_INVALID_ARGUMENT', /byteOffset/);
+    await expectRejection(InferenceSession.create(big.buffer, 60, big.length), 'ERR_INVALID_ARGUMENT', /byteLength/);
+    await expectRejection(InferenceSession.create(bytes, 60 as never), 'ERR_INVALID_ARGUMENT', /a byte offset goes with an ArrayBuffer/);
+    await expectRejection(InferenceSession.create(big.buffer, 61, bytes.length), 'ERR_MODEL_FORMAT');
+  });
+
   it('reports the native memory it holds: packed weights and the arena of the last run', async () => {
     const s = await InferenceSession.create(model, { threads: 1 });
     const before = s.memoryUsage();

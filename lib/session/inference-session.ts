@@ -158,8 +158,26 @@ export class InferenceSession {
     this.handle = handle;
   }
 
-  /** Loads a model (.onnx, or a .tern from ternion.quantize) from a path or its bytes; weights are packed once, here. */
-  static async create(model: string | Uint8Array | ArrayBuffer, options?: SessionOptions): Promise<InferenceSession> {
+  /**
+   * Loads a model (.onnx, or a .tern from ternion.quantize) from a path or its bytes; weights are
+   * packed once, here. As in onnxruntime-node, an ArrayBuffer may come with the byte offset (and
+   * length) of the model inside it: create(buffer, byteOffset, byteLength?, options?).
+   */
+  static async create(model: string | Uint8Array | ArrayBuffer, options?: SessionOptions): Promise<InferenceSession>;
+  static async create(buffer: ArrayBuffer, byteOffset: number, byteLength?: number, options?: SessionOptions): Promise<InferenceSession>;
+  static async create(model: string | Uint8Array | ArrayBuffer, arg1?: SessionOptions | number, arg2?: number, arg3?: SessionOptions): Promise<InferenceSession> {
+    let options = arg1 as SessionOptions | undefined;
+    if (typeof arg1 === 'number') {
+      if (!(model instanceof ArrayBuffer)) throw invalidArgument('an ArrayBuffer (a byte offset goes with an ArrayBuffer)', 'model', model);
+      const size = model.byteLength;
+      if (!Number.isSafeInteger(arg1) || arg1 < 0 || arg1 >= size) throw invalidArgument(`an integer in [0, ${size})`, 'byteOffset', arg1);
+      const length = arg2 ?? size - arg1;
+      if (!Number.isSafeInteger(length) || length <= 0 || arg1 + length > size) throw invalidArgument(`an integer in (0, ${size - arg1}]`, 'byteLength', arg2);
+      model = new Uint8Array(model, arg1, length);
+      options = arg3;
+    } else if (arg2 !== undefined || arg3 !== undefined) {
+      throw invalidArgument('nothing after the options (a byte offset and length go with an ArrayBuffer, before the options)', 'create\'s third argument', arg2 ?? arg3);
+    }
     const opts = checkOptions(options);
     let bytes: Uint8Array;
     let basePath: string | undefined;
