@@ -148,6 +148,8 @@ export interface CalibrationPassOptions {
   onBatch?: (samples: number) => void;
   /** Stop after this many samples. */
   limit?: number;
+  /** Tensors of any type may be named (default: float32 activations only). */
+  anyType?: boolean;
 }
 
 /**
@@ -181,7 +183,7 @@ export async function forEachCalibrationBatch(
       const values = new Map<string, Tensor>();
       for (const name of names) {
         const t = batch[name] ?? outs[name];
-        if (!t || t.type !== 'float32') throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: tensor "${name}" is not float32`);
+        if (!t || (t.type !== 'float32' && !options.anyType)) throw new TernionError('ERR_INVALID_ARGUMENT', `Calibration: tensor "${name}" is not float32`);
         values.set(name, t);
       }
       await visit(values, batch);

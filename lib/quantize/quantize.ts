@@ -15,6 +15,7 @@ import { checkCalibrationInput, feedBatchAxes, feedRows, isCalibrationFeeds, sam
 import { readQdq } from './import-qdq';
 import { widenHalf } from '../ir/passes/widen-half';
 import { subgraphsOf } from '../ir/subgraphs';
+import { IfBranches } from './quantize-branches';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -394,7 +395,9 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
   const fidelityIn: CalibrationFeeds[] = [];
   const fidelityOut: Tensor[] = [];
   let fidelitySamples = 0;
-  const calibNames = outputName && !observed.includes(outputName) ? [...observed, outputName] : observed;
+  // If branches holding layers: their conditions and captured values, per batch.
+  const ifBranches = new IfBranches(graph);
+  const calibNames = [...new Set([...observed, ...(outputName ? [outputName] : []), ...ifBranches.names])];
   await forEachCalibrationBatch(graph, o.calibration, calibNames, (values, batch) => {
     const out = outputName ? values.get(outputName) : undefined;
     const axes = feedBatchAxes(graph.inputs, batch);
@@ -406,6 +409,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       fidelitySamples += take;
     }
     for (const [name, t] of values) observers.get(name)?.observe(t.data as Float32Array);
+    ifBranches.collect(values);
     if (probes.size === 0) for (const [l, sampler] of probeSamplers) probes.set(l.node.name, probeRows(sampler, values.get(l.node.inputs[0])!));
     for (const l of statLayers) fpStats.get(l.node.name)!.observe(values.get(l.node.inputs[0])!);
     if (statLayers.length && (o.sequential || o.biasCorrection)) replay.push(batch);
@@ -413,6 +417,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     signal: o.signal,
     limit: o.calibrationCount,
     onBatch: (done) => o.onProgress({ phase: 'calibrate', done, total: knownSamples }),
+    anyType: ifBranches.names.length > 0,  // an If's condition is bool, a captured shape int64
   });
   const clipping = new Map<string, CalibrationMethod>();
   const act = new Map<string, ActivationParams>();
@@ -529,6 +534,13 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     built = await build();
   }
   const { rewrites, methods } = built;
+  // The layers inside If branches, each branch quantized as a model of its own on the values it
+  // reads in the batches that take it (quantize-branches.ts); their reports join the top level's.
+  throwIfAborted(o.signal);
+  const nestedResult = await ifBranches.quantize(built.graph, async (branch, batches) => {
+    const q = await quantize(branch, { ...options, calibration: batches, maxAccuracyDrop: undefined, validation: undefined, overrides: undefined, onProgress: undefined });
+    return { graph: q.graph, report: q.report };
+  });
   const reports: LayerReport[] = layers.map((layer) => {
     const name = layer.node.name;
     const { mode, groupSize } = plan.get(name)!;
@@ -552,7 +564,10 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
       methods: methods.get(name)!,
     };
   });
-  const quantized = built.graph;
+  for (const b of nestedResult.branches) {
+    reports.push(...b.report.layers);
+  }
+  const quantized = nestedResult.graph;
   const byMacs = reports.every((r) => r.macs !== null);
   let weight = 0, removed = 0, parameters = 0, bytes = 0;
   for (const r of reports) {
@@ -587,10 +602,11 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     }
     report.warnings.push(...fidelityWarnings(report.fidelity, o));
   }
-  const nested = layersInSubgraphs(graph);
+  for (const b of nestedResult.branches) report.warnings.push(...b.report.warnings.map((w) => `${b.where}: ${w}`));
+  const nested = layersInSubgraphs(quantized);
   if (nested.length > 0) {
     report.warnings.push(
-      `${nested.length} Conv / Gemm / MatMul layer${nested.length === 1 ? '' : 's'} inside If / Loop / Scan subgraphs (${nested.slice(0, 3).map((n) => `"${n}"`).join(', ')}${nested.length > 3 ? ', ...' : ''}) stay float32: quantize() reaches the top-level graph only`,
+      `${nested.length} Conv / Gemm / MatMul layer${nested.length === 1 ? '' : 's'} inside subgraphs (${nested.slice(0, 3).map((n) => `"${n}"`).join(', ')}${nested.length > 3 ? ', ...' : ''}) stay float32: Loop and Scan bodies, and If branches no calibration batch took, are not quantized`,
     );
   }
   o.onProgress({ phase: 'finish', done: 1, total: 1 });
