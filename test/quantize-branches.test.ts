@@ -3,7 +3,10 @@
 // and the If still chooses at run time.
 import { describe, expect, it } from 'vitest';
 import { InferenceSession, Tensor, quantize } from '../lib';
+import { optimizeGraph } from '../lib/ir';
+import { loadOnnxModel } from '../lib/onnx';
 import type { CalibrationFeeds } from '../lib/quantize/calibration-data';
+import { IfBranches } from '../lib/quantize/quantize-branches';
 import { rng } from './helpers';
 import { encodeModel, graphAttr, valueInfo } from './onnx-build-model';
 
@@ -113,5 +116,20 @@ describe('quantize() inside If branches', () => {
       expect([...got]).not.toEqual([...want]);
       expect(relativeError(got, want)).toBeLessThan(0.35); // ternary N=4 on 16-32 inputs per output
     }
+  });
+
+  it('leaves a branch float32 when quantizing it fails, with the reason; a cancel still cancels', async () => {
+    const graph = optimizeGraph(loadOnnxModel(branchyModel()));
+    const branches = new IfBranches(graph);
+    expect(branches.names).toEqual(['wide', 'x']);
+    const f = feeds(4, 16000, 1);
+    branches.collect(new Map([['wide', new Tensor('bool', Uint8Array.of(1), [])], ['x', f.x]]));
+    const failing = await branches.quantize(graph, async () => {
+      throw new Error('values that do not split into samples');
+    });
+    expect(failing.graph).toBe(graph);
+    expect(failing.failed).toEqual([{ where: "If node 'pick', then_branch", message: 'values that do not split into samples' }]);
+    const abort = Object.assign(new Error('stop'), { code: 'ERR_ABORTED' });
+    await expect(branches.quantize(graph, async () => { throw abort; })).rejects.toBe(abort);
   });
 });

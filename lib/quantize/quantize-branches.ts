@@ -22,6 +22,8 @@ export interface BranchesResult<R> {
   graph: Graph;
   /** Per quantized branch: where it is ("If node 'x', then_branch") and its result. */
   branches: { where: string; report: R }[];
+  /** Branches that could not be quantized (left float32), with the reason. */
+  failed: { where: string; message: string }[];
 }
 
 /**
@@ -61,6 +63,7 @@ export class IfBranches {
     quantizeBranch: (branch: Graph, batches: CalibrationFeeds[], where: string) => Promise<QuantizedBranch<R>>,
   ): Promise<BranchesResult<R>> {
     const branches: { where: string; report: R }[] = [];
+    const failed: { where: string; message: string }[] = [];
     const replaced = new Map<string, Node>();
     for (const node of quantized.nodes) {
       if (!this.ifs.some((n) => n.name === node.name)) continue;
@@ -69,7 +72,16 @@ export class IfBranches {
         const batches = this.taken.get(`${node.name}/${attribute}`);
         if (!batches?.length || !someNodeDeep(branch, isLayer)) continue;
         const where = `If node '${node.name}', ${attribute}`;
-        const q = await quantizeBranch(branch, batches, where);
+        let q: QuantizedBranch<R>;
+        try {
+          q = await quantizeBranch(branch, batches, where);
+        } catch (e) {
+          // A branch that cannot be quantized (values it reads that do not split into samples,
+          // say) stays float32: the model as a whole still quantizes. A cancel is a cancel.
+          if ((e as { code?: string }).code === 'ERR_ABORTED' || (e as Error).name === 'AbortError') throw e;
+          failed.push({ where, message: (e as Error).message });
+          continue;
+        }
         // Bound by position to the If's inputs: the quantized branch must keep them, and its outputs.
         const same = (a: readonly { name: string }[], b: readonly { name: string }[]) => a.length === b.length && a.every((v, i) => v.name === b[i].name);
         if (!same(q.graph.inputs, branch.inputs) || !same(q.graph.outputs, branch.outputs)) continue;
@@ -78,7 +90,7 @@ export class IfBranches {
       }
       if (done.size) replaced.set(node.name, mapNodeSubgraphs(node, (sub, attribute) => done.get(attribute) ?? sub));
     }
-    if (replaced.size === 0) return { graph: quantized, branches };
-    return { graph: { ...quantized, nodes: quantized.nodes.map((n) => replaced.get(n.name) ?? n) }, branches };
+    if (replaced.size === 0) return { graph: quantized, branches, failed };
+    return { graph: { ...quantized, nodes: quantized.nodes.map((n) => replaced.get(n.name) ?? n) }, branches, failed };
   }
 }

@@ -603,6 +603,7 @@ export async function quantize(model: string | Uint8Array | Graph, options: Quan
     report.warnings.push(...fidelityWarnings(report.fidelity, o));
   }
   for (const b of nestedResult.branches) report.warnings.push(...b.report.warnings.map((w) => `${b.where}: ${w}`));
+  for (const f of nestedResult.failed) report.warnings.push(`${f.where}: left float32, it could not be quantized: ${f.message}`);
   const nested = layersInSubgraphs(quantized);
   if (nested.length > 0) {
     report.warnings.push(
