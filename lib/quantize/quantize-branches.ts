@@ -37,7 +37,10 @@ export class IfBranches {
   readonly names: string[];
 
   constructor(graph: Graph) {
-    this.ifs = graph.nodes.filter((n) => n.domain === '' && n.opType === 'If' && subgraphsOf(n).some(([, g]) => someNodeDeep(g, isLayer)));
+    // (Constants an If reads were moved into its branches by optimizeGraph; one that was not
+    // cannot be fetched as a run's output, so its If is left as it is.)
+    this.ifs = graph.nodes.filter((n) => n.domain === '' && n.opType === 'If' && subgraphsOf(n).some(([, g]) => someNodeDeep(g, isLayer)) &&
+      !n.inputs.some((x) => graph.initializers.has(x)));
     this.names = [...new Set(this.ifs.flatMap((n) => n.inputs.filter((x) => x !== '')))];
   }
 
