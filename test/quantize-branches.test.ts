@@ -132,4 +132,24 @@ describe('quantize() inside If branches', () => {
     const abort = Object.assign(new Error('stop'), { code: 'ERR_ABORTED' });
     await expect(branches.quantize(graph, async () => { throw abort; })).rejects.toBe(abort);
   });
+
+  it('keeps the captured values of a branch within a byte budget: the first batch always, then while they fit', async () => {
+    const graph = optimizeGraph(loadOnnxModel(branchyModel()));
+    const branches = new IfBranches(graph, 3 * 40 * 16 * 4); // three batches of 40 samples
+    const seen: number[] = [];
+    const wide = new Tensor('bool', Uint8Array.of(1), []);
+    for (let b = 0; b < 5; b++) branches.collect(new Map([['wide', wide], ['x', feeds(40, 16000, b).x]]));
+    await branches.quantize(graph, async (branch, batches) => {
+      seen.push(batches.length);
+      return { graph: branch, report: null };
+    });
+    expect(seen).toEqual([3]);
+    const tiny = new IfBranches(graph, 1);
+    for (let b = 0; b < 2; b++) tiny.collect(new Map([['wide', wide], ['x', feeds(40, 16000, b).x]]));
+    await tiny.quantize(graph, async (branch, batches) => {
+      seen.push(batches.length);
+      return { graph: branch, report: null };
+    });
+    expect(seen).toEqual([3, 1]);
+  });
 });

@@ -10,6 +10,9 @@ import { mapNodeSubgraphs, someNodeDeep, subgraphsOf } from '../ir/subgraphs';
 import type { Tensor } from '../tensor';
 import type { CalibrationFeeds } from './calibration-data';
 
+/** Bytes of captured values kept per branch: past it, a branch calibrates on the batches before. */
+const BRANCH_CALIBRATION_BYTES = 256 << 20;
+
 const isLayer = (n: Node) => n.domain === '' && (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul');
 
 /** What quantizing one branch gives back: the branch quantized, its layers' reports, its warnings. */
@@ -34,9 +37,11 @@ export interface BranchesResult<R> {
 export class IfBranches {
   private readonly ifs: Node[];
   private readonly taken = new Map<string, CalibrationFeeds[]>(); // "node/attribute" -> input records
+  private readonly bytes = new Map<string, number>();
   readonly names: string[];
 
-  constructor(graph: Graph) {
+  /** `budget`: bytes of captured values kept per branch (past it, the batches before serve). */
+  constructor(graph: Graph, private readonly budget = BRANCH_CALIBRATION_BYTES) {
     // (Constants an If reads were moved into its branches by optimizeGraph; one that was not
     // cannot be fetched as a run's output, so its If is left as it is.)
     this.ifs = graph.nodes.filter((n) => n.domain === '' && n.opType === 'If' && subgraphsOf(n).some(([, g]) => someNodeDeep(g, isLayer)) &&
@@ -55,7 +60,11 @@ export class IfBranches {
       const record: Record<string, Tensor> = {};
       branch.inputs.forEach((input, i) => (record[input.name] = values.get(node.inputs[1 + i])!));
       const key = `${node.name}/${attribute}`;
+      // The captures may be large activations, kept until the branch is quantized: a budget.
+      const size = Object.values(record).reduce((n, t) => n + t.data.byteLength, 0);
       if (!this.taken.has(key)) this.taken.set(key, []);
+      if (this.taken.get(key)!.length > 0 && (this.bytes.get(key) ?? 0) + size > this.budget) continue;
+      this.bytes.set(key, (this.bytes.get(key) ?? 0) + size);
       this.taken.get(key)!.push(record);
     }
   }
