@@ -15,6 +15,19 @@ const BRANCH_CALIBRATION_BYTES = 256 << 20;
 
 const isLayer = (n: Node) => n.domain === '' && (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul');
 
+/** Names of the weight layers that control-flow subgraphs hold, at any depth. */
+export function layersInSubgraphs(graph: Graph): string[] {
+  const names: string[] = [];
+  const visit = (g: Graph, nested: boolean): void => {
+    for (const node of g.nodes) {
+      if (nested && isLayer(node)) names.push(node.name);
+      for (const [, sub] of subgraphsOf(node)) visit(sub, true);
+    }
+  };
+  visit(graph, false);
+  return names;
+}
+
 /** What quantizing one branch gives back: the branch quantized, its layers' reports, its warnings. */
 export interface QuantizedBranch<R> {
   graph: Graph;

@@ -14,8 +14,7 @@ import { convGeometry, correctedBias, LayerRows, LayerStatistics, quantizeSequen
 import { checkCalibrationInput, feedBatchAxes, feedRows, isCalibrationFeeds, sampleCount, type CalibrationFeeds, type CalibrationInput } from './calibration-data';
 import { readQdq } from './import-qdq';
 import { widenHalf } from '../ir/passes/widen-half';
-import { subgraphsOf } from '../ir/subgraphs';
-import { IfBranches } from './quantize-branches';
+import { IfBranches, layersInSubgraphs } from './quantize-branches';
 import { applyRewrites, findLayers, firstConvName, layerBias, rewriteLayer, type LayerCandidate, type RewriteChoices, type RewrittenLayer } from './rewrite';
 import { gemmLayout, type WeightQuantOptions } from './weights';
 import { AUTO_CANDIDATES, chooseClipping, probeRows, type LayerProbe } from './activation-clipping';
@@ -319,19 +318,6 @@ function layerRows(layer: LayerCandidate, rowsPerBatch = STAT_ROWS_PER_BATCH): L
 }
 
 /** Quantizes an fp32 model: FGQ / int4 / int8 weights and statically calibrated activations. */
-/** Names of the weight layers that control-flow subgraphs hold, at any depth. */
-function layersInSubgraphs(graph: Graph): string[] {
-  const names: string[] = [];
-  const visit = (g: Graph, nested: boolean): void => {
-    for (const node of g.nodes) {
-      if (nested && node.domain === '' && (node.opType === 'Conv' || node.opType === 'Gemm' || node.opType === 'MatMul')) names.push(node.name);
-      for (const [, sub] of subgraphsOf(node)) visit(sub, true);
-    }
-  };
-  visit(graph, false);
-  return names;
-}
-
 export async function quantize(model: string | Uint8Array | Graph, options: QuantizeOptions): Promise<QuantizedModel> {
   const o = resolveOptions(options);
   throwIfAborted(o.signal);

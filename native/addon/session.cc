@@ -283,6 +283,11 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
     return feeds;
   }
 
+  // Where a message about output i's pre-allocated tensor points.
+  static std::string target_where(const exec::GraphDesc& g, size_t i) {
+    return "the tensor given for output '" + g.values[g.outputs[i]].name + "'";
+  }
+
   // Optional pre-allocated outputs (onnxruntime's fetches): an array parallel to the graph's
   // outputs, each undefined or a tensor {dtype, dims, data} that output is copied into. Checked
   // here against the declared dtype; the dims once the run has computed them (to_js).
@@ -295,7 +300,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       Napi::Value e = a.Get(i);
       if (e.IsUndefined()) continue;
       const auto& vd = g.values[g.outputs[i]];
-      const std::string where = "the tensor given for output '" + vd.name + "'";
+      const std::string where = target_where(g, i);
       TERNION_THROW_IF(!e.IsObject(), "ERR_INVALID_ARGUMENT", where + " is not a tensor");
       Napi::Object o = e.As<Napi::Object>();
       const DType dtype = parse_dtype(get_string_or(o, "dtype", ""), where);
@@ -320,7 +325,7 @@ class NativeSession : public Napi::ObjectWrap<NativeSession> {
       Napi::Value target = into.IsArray() ? into.As<Napi::Array>().Get(static_cast<uint32_t>(i)) : Napi::Value();
       if (target.IsObject()) {
         Napi::Object to = target.As<Napi::Object>();
-        const std::string where = "the tensor given for output '" + g.values[g.outputs[i]].name + "'";
+        const std::string where = target_where(g, i);
         const exec::Shape given = parse_dims(to.Get("dims"), where);
         TERNION_THROW_IF(given != t.shape, "ERR_SHAPE_MISMATCH",
                          where + " has dims " + exec::shape_str(given) + " but this run computed " + exec::shape_str(t.shape));
